@@ -1,0 +1,228 @@
+//! The config repository as the core sees it: a branch on a remote, read at any revision and
+//! advanced by pushing one commit at a time, never by force.
+//!
+//! The core never learns how this is done; `cfgupdate-git` implements it with libgit2, and
+//! tests implement it in memory.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::names::CommitId;
+use crate::path::RepoPath;
+
+/// What kind of failure a repository reported; adapters turn these into exit codes and
+/// HTTP statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepositoryErrorKind {
+    /// The remote could not be reached or refused us for a reason that may pass
+    /// (network, server down, authentication). Retrying later may succeed.
+    Unavailable,
+    /// A revision or object that was asked for does not exist.
+    NotFound,
+    /// Anything else: local IO, a corrupt cache that could not be repaired.
+    Failed,
+}
+
+/// A failure of the repository, with a sentence that names what failed. It never contains a
+/// credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RepositoryError {
+    /// What kind of failure.
+    pub kind: RepositoryErrorKind,
+    /// One sentence for people.
+    pub message: String,
+}
+
+impl RepositoryError {
+    /// A failure of `kind` described by `message`.
+    pub fn new(kind: RepositoryErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// What becomes of one file in a [`Change`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// The file gets this content (created if missing).
+    Write(Vec<u8>),
+    /// The file is removed.
+    Delete,
+}
+
+/// A commit message: a subject a person can read, an optional body, and git trailers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommitMessage {
+    /// One line.
+    pub subject: String,
+    /// Paragraphs after the subject, may be empty.
+    pub body: String,
+    /// `Key: value` trailers, in order.
+    pub trailers: Vec<(String, String)>,
+}
+
+impl CommitMessage {
+    /// The message as git stores it: subject, blank line, body, blank line, trailers.
+    pub fn render(&self) -> String {
+        let mut text = self.subject.trim().to_owned();
+        text.push('\n');
+        if !self.body.trim().is_empty() {
+            text.push('\n');
+            text.push_str(self.body.trim());
+            text.push('\n');
+        }
+        if !self.trailers.is_empty() {
+            text.push('\n');
+            for (key, value) in &self.trailers {
+                text.push_str(key);
+                text.push_str(": ");
+                text.push_str(value);
+                text.push('\n');
+            }
+        }
+        text
+    }
+
+    /// The trailers of a commit message as git reads them: `Key: value` lines of the last
+    /// paragraph, when every line of it is one.
+    pub fn parse_trailers(message: &str) -> Vec<(String, String)> {
+        let trimmed = message.trim_end();
+        let last = match trimmed.rsplit_once("\n\n") {
+            Some((_, last)) => last,
+            None => return Vec::new(),
+        };
+        let mut trailers = Vec::new();
+        for line in last.lines() {
+            match line.split_once(": ") {
+                Some((key, value))
+                    if !key.is_empty()
+                        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+                {
+                    trailers.push((key.to_owned(), value.trim().to_owned()));
+                }
+                _ => return Vec::new(),
+            }
+        }
+        trailers
+    }
+}
+
+impl fmt::Display for CommitMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+/// One new commit's worth of file changes and its message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Change {
+    /// The files it writes or removes.
+    pub files: BTreeMap<RepoPath, FileChange>,
+    /// Its message.
+    pub message: CommitMessage,
+}
+
+/// What became of a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The branch now points at this new commit.
+    Pushed(CommitId),
+    /// The remote's branch had moved past the parent we built on (refused on the client as
+    /// not a fast-forward, or by the server). Nothing changed; refresh and build again.
+    Rejected,
+}
+
+/// A commit as history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Its id.
+    pub id: CommitId,
+    /// Its whole message.
+    pub message: String,
+    /// Commit time, seconds since the Unix epoch.
+    pub time: i64,
+}
+
+/// The config repository: one branch of one remote.
+///
+/// Reads are served from what was last fetched; [`ConfigRepository::refresh`] fetches. A
+/// push never forces: [`ConfigRepository::commit_and_push`] either advances the branch by
+/// exactly one commit on top of `parent`, or reports [`PushOutcome::Rejected`] and changes
+/// nothing on the remote.
+#[cfg_attr(test, mockall::automock)]
+pub trait ConfigRepository {
+    /// The branch tip as last fetched (no network).
+    fn tip(&self) -> Result<CommitId, RepositoryError>;
+
+    /// Fetches the branch from the remote and returns its tip.
+    fn refresh(&mut self) -> Result<CommitId, RepositoryError>;
+
+    /// Whether the last fetch is known to be current (a fetch or a successful push
+    /// happened in this process and nothing since told us otherwise).
+    fn is_fresh(&self) -> bool;
+
+    /// A file's content at `revision`, or `None` when it has no such file.
+    fn read_file(
+        &self,
+        revision: &CommitId,
+        path: &RepoPath,
+    ) -> Result<Option<Vec<u8>>, RepositoryError>;
+
+    /// Every file at `revision` below the directory `under` (the whole tree when `under` is
+    /// empty).
+    fn list_files(
+        &self,
+        revision: &CommitId,
+        under: &str,
+    ) -> Result<Vec<RepoPath>, RepositoryError>;
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    fn is_ancestor(
+        &self,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Up to `limit` commits reachable from `from`, newest first.
+    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError>;
+
+    /// Builds one commit with `change` on top of `parent` and pushes it to the branch
+    /// without force.
+    fn commit_and_push(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<PushOutcome, RepositoryError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rendered_message_has_its_trailers_in_the_last_paragraph() {
+        let message = CommitMessage {
+            subject: "Publish api to staging".into(),
+            body: "Images from CI.".into(),
+            trailers: vec![
+                ("Cfgupdate-Action".into(), "publish".into()),
+                ("Cfgupdate-Wave".into(), "staging".into()),
+            ],
+        };
+        let text = message.render();
+        assert_eq!(
+            text,
+            "Publish api to staging\n\nImages from CI.\n\nCfgupdate-Action: publish\nCfgupdate-Wave: staging\n"
+        );
+        assert_eq!(CommitMessage::parse_trailers(&text), message.trailers);
+    }
+
+    #[test]
+    fn a_message_whose_last_paragraph_is_prose_has_no_trailers() {
+        assert!(CommitMessage::parse_trailers("Fix\n\nThis: is prose\nand more").is_empty());
+        assert!(CommitMessage::parse_trailers("Only a subject: here").is_empty());
+    }
+}

@@ -1,0 +1,88 @@
+//! Image slots: the places in a config repository's files that hold image references, and
+//! their lossless editing (contract section 3).
+//!
+//! Each format is a set of pure functions over file text: [`json`] for JSON image files and the
+//! two-file layout, [`jsonnet`] for slots in Jsonnet. Nothing here reads or writes files.
+
+use std::collections::BTreeMap;
+
+use crate::names::ServiceName;
+use crate::reference::{ImageRef, Part};
+
+pub mod json;
+pub mod jsonnet;
+
+/// An image set: for each service, the reference a wave runs.
+pub type ImageSet = BTreeMap<ServiceName, ImageRef>;
+
+/// Why reading or editing image slots failed. Messages name the file and line where known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlotError {
+    /// The file is not valid JSON or breaks the image-file shape.
+    #[error(transparent)]
+    Json(#[from] json::JsonSlotError),
+    /// The file is not valid Jsonnet, or a slot in it cannot be edited.
+    #[error(transparent)]
+    Jsonnet(#[from] jsonnet::JsonnetSlotError),
+    /// A service to be written has no slot in the wave's files.
+    #[error("service `{service}` has no image slot in {}", files.join(", "))]
+    NoSlot {
+        /// The service.
+        service: ServiceName,
+        /// The files searched.
+        files: Vec<String>,
+    },
+    /// cfgupdate writes only references pinned by digest.
+    #[error(
+        "the reference `{reference}` for service `{service}` has no digest; cfgupdate writes only references pinned by a digest (`name:tag@sha256:...`)"
+    )]
+    MissingDigest {
+        /// The service.
+        service: ServiceName,
+        /// The reference given.
+        reference: ImageRef,
+    },
+    /// A slot holds one part of a reference, and the reference to write lacks that part.
+    #[error(
+        "{file}:{line}: the slot of service `{service}` holds the {part}, but `{reference}` has no {part}"
+    )]
+    MissingPart {
+        /// The file holding the slot.
+        file: String,
+        /// Its 1-based line.
+        line: usize,
+        /// The service.
+        service: ServiceName,
+        /// The part the slot holds.
+        part: Part,
+        /// The reference to write.
+        reference: ImageRef,
+    },
+    /// A slot holds text that is not a valid reference (or part of one).
+    #[error(
+        "{file}:{line}: the slot of service `{service}` holds `{value}`, which is not a valid {part}: {reason}"
+    )]
+    InvalidStored {
+        /// The file holding the slot.
+        file: String,
+        /// Its 1-based line.
+        line: usize,
+        /// The service.
+        service: ServiceName,
+        /// The part the slot holds.
+        part: Part,
+        /// The text found.
+        value: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A service's slots hold parts that cannot be put together into one reference, or
+    /// whole references that differ.
+    #[error("the slots of service `{service}` do not agree: {detail}")]
+    Inconsistent {
+        /// The service.
+        service: ServiceName,
+        /// Where they disagree.
+        detail: String,
+    },
+}

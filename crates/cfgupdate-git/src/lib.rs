@@ -1,0 +1,1 @@
+//! cfgupdate's config repository on a real git remote, through libgit2.

@@ -1,0 +1,1 @@
+//! cfgupdate's HTTP service (contract section 5), on axum.
