@@ -1,1 +1,46 @@
-fn main() {}
+//! The `cfgupdate` binary: argument handling and wiring. Every decision is the core's.
+
+mod args;
+mod commands;
+mod failure;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::failure::Failure;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cfgupdate",
+    version,
+    about = "Move container images through a GitOps pipeline whose configuration is Jsonnet",
+    long_about = "cfgupdate writes CI's new images into the first wave of a config repository, and \
+promotes exactly the images that were deployed into the next wave, wave after wave, while people \
+edit the same repository by hand.\n\n\
+Exit codes: 0 success (also \"nothing to do\"), 1 operational failure, 2 invalid input or usage, \
+3 refused by policy."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Edit(commands::edit::EditArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<(), Failure> = match &cli.command {
+        Command::Edit(args) => commands::edit::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("cfgupdate: {failure}");
+            failure.exit_code()
+        }
+    }
+}

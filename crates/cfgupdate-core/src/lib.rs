@@ -5,15 +5,24 @@
 //! and the clock only through traits, so it can be embedded, simulated and tested alone.
 
 pub mod clock;
+pub mod memory;
 pub mod names;
 pub mod path;
 pub mod pipeline;
+pub mod publish;
 pub mod reference;
 pub mod repository;
+pub mod retry;
 pub mod slots;
+pub mod snapshot;
+pub mod trailers;
 
+pub use clock::Clock;
 pub use names::{CommitId, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
+pub use publish::{Announcement, AnnouncementError, PublishError, PublishOutcome, publish};
 pub use pipeline::{ImageSetLayout, Pipeline, PipelineError, Target, Wave};
+pub use repository::{ConfigRepository, RepositoryError, RepositoryErrorKind};
+pub use retry::RetryPolicy;
 pub use reference::{Digest, ImageRef, Part, ReferenceError};
 pub use slots::{ImageSet, SlotError};

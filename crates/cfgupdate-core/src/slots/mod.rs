@@ -11,6 +11,7 @@ use crate::reference::{ImageRef, Part};
 
 pub mod json;
 pub mod jsonnet;
+pub mod wave;
 
 /// An image set: for each service, the reference a wave runs.
 pub type ImageSet = BTreeMap<ServiceName, ImageRef>;

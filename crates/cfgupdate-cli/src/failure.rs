@@ -1,0 +1,46 @@
+//! How the binary fails: one sentence on stderr and an exit code from contract section 1.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// The exit codes of contract section 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 1: the remote unreachable, a push that kept failing, I/O.
+    Operational = 1,
+    /// 2: invalid input or usage.
+    Invalid = 2,
+    /// 3: refused by policy.
+    Refused = 3,
+}
+
+/// A failure of a command, already phrased for a person.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl fmt::Display) -> Self {
+        Self { exit, message: message.to_string() }
+    }
+
+    pub fn invalid(message: impl fmt::Display) -> Self {
+        Self::new(Exit::Invalid, message)
+    }
+
+    pub fn operational(message: impl fmt::Display) -> Self {
+        Self::new(Exit::Operational, message)
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.exit as u8)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}

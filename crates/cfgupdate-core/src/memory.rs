@@ -1,0 +1,231 @@
+//! An in-memory config repository, for tests and simulations of the core (and of programs that
+//! embed it). It models a remote branch and a local view of it that can fall behind, so that
+//! stale reads and rejected pushes happen as they do with a real remote.
+
+use std::collections::BTreeMap;
+
+use crate::names::CommitId;
+use crate::path::RepoPath;
+use crate::repository::{
+    Change, CommitInfo, ConfigRepository, FileChange, PushOutcome, RepositoryError,
+    RepositoryErrorKind,
+};
+
+/// The files of one revision.
+pub type Tree = BTreeMap<RepoPath, Vec<u8>>;
+
+#[derive(Debug, Clone)]
+struct Commit {
+    parent: Option<CommitId>,
+    tree: Tree,
+    message: String,
+    time: i64,
+}
+
+/// A branch on a pretend remote, and this process's possibly stale view of it.
+#[derive(Debug, Clone)]
+pub struct MemoryRepository {
+    commits: BTreeMap<CommitId, Commit>,
+    remote_tip: CommitId,
+    local_tip: Option<CommitId>,
+    fresh: bool,
+    next_id: u64,
+    /// How many fetches were made.
+    pub fetches: usize,
+    /// How many pushes were attempted, and how many were rejected.
+    pub pushes: usize,
+    /// How many pushes were rejected.
+    pub rejections: usize,
+    /// When set, every network operation fails as unavailable.
+    pub offline: bool,
+}
+
+impl MemoryRepository {
+    /// A remote whose branch has one commit holding `files`; the local view has not fetched.
+    pub fn new(files: &[(&str, &str)]) -> Self {
+        let mut repo = Self {
+            commits: BTreeMap::new(),
+            remote_tip: CommitId::parse(&"0".repeat(40)).expect("forty zeros are a commit id"),
+            local_tip: None,
+            fresh: false,
+            next_id: 1,
+            fetches: 0,
+            pushes: 0,
+            rejections: 0,
+            offline: false,
+        };
+        let tree = files
+            .iter()
+            .map(|(path, text)| (RepoPath::parse(path).expect("test paths are valid"), text.as_bytes().to_vec()))
+            .collect();
+        let root = repo.add_commit(None, tree, "Initial commit\n".into());
+        repo.remote_tip = root;
+        repo
+    }
+
+    fn add_commit(&mut self, parent: Option<CommitId>, tree: Tree, message: String) -> CommitId {
+        let id = CommitId::parse(&format!("{:040x}", self.next_id)).expect("hex of a counter");
+        let time = self.next_id as i64;
+        self.next_id += 1;
+        self.commits.insert(id.clone(), Commit { parent, tree, message, time });
+        id
+    }
+
+    /// A person pushes a commit to the remote: `edit` changes the tip's files.
+    pub fn person_pushes(&mut self, message: &str, edit: impl FnOnce(&mut Tree)) -> CommitId {
+        let mut tree = self.commits[&self.remote_tip].tree.clone();
+        edit(&mut tree);
+        let parent = self.remote_tip.clone();
+        let id = self.add_commit(Some(parent), tree, format!("{message}\n"));
+        self.remote_tip = id.clone();
+        self.fresh = false;
+        id
+    }
+
+    /// The remote branch's tip.
+    pub fn remote_tip(&self) -> &CommitId {
+        &self.remote_tip
+    }
+
+    /// A file on the remote tip, as text.
+    pub fn remote_text(&self, path: &str) -> Option<String> {
+        let path = RepoPath::parse(path).ok()?;
+        let bytes = self.commits[&self.remote_tip].tree.get(&path)?;
+        String::from_utf8(bytes.clone()).ok()
+    }
+
+    /// The remote branch's commits, newest first.
+    pub fn remote_history(&self) -> Vec<(CommitId, String)> {
+        let mut out = Vec::new();
+        let mut next = Some(self.remote_tip.clone());
+        while let Some(id) = next {
+            let commit = &self.commits[&id];
+            out.push((id, commit.message.clone()));
+            next = commit.parent.clone();
+        }
+        out
+    }
+
+    fn commit(&self, id: &CommitId) -> Result<&Commit, RepositoryError> {
+        self.commits.get(id).ok_or_else(|| {
+            RepositoryError::new(RepositoryErrorKind::NotFound, format!("no commit {id}"))
+        })
+    }
+
+    fn check_online(&self) -> Result<(), RepositoryError> {
+        if self.offline {
+            Err(RepositoryError::new(RepositoryErrorKind::Unavailable, "the remote is offline"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl ConfigRepository for MemoryRepository {
+    fn tip(&self) -> Result<CommitId, RepositoryError> {
+        self.local_tip.clone().ok_or_else(|| {
+            RepositoryError::new(RepositoryErrorKind::NotFound, "nothing fetched yet")
+        })
+    }
+
+    fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
+        self.check_online()?;
+        self.fetches += 1;
+        self.local_tip = Some(self.remote_tip.clone());
+        self.fresh = true;
+        Ok(self.remote_tip.clone())
+    }
+
+    fn is_fresh(&self) -> bool {
+        self.fresh && self.local_tip.as_ref() == Some(&self.remote_tip)
+    }
+
+    fn read_file(
+        &self,
+        revision: &CommitId,
+        path: &RepoPath,
+    ) -> Result<Option<Vec<u8>>, RepositoryError> {
+        Ok(self.commit(revision)?.tree.get(path).cloned())
+    }
+
+    fn list_files(
+        &self,
+        revision: &CommitId,
+        under: &str,
+    ) -> Result<Vec<RepoPath>, RepositoryError> {
+        let prefix = if under.is_empty() { String::new() } else { format!("{under}/") };
+        Ok(self
+            .commit(revision)?
+            .tree
+            .keys()
+            .filter(|path| path.as_str().starts_with(&prefix))
+            .cloned()
+            .collect())
+    }
+
+    fn is_ancestor(
+        &self,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, RepositoryError> {
+        self.commit(ancestor)?;
+        let mut next = Some(descendant.clone());
+        while let Some(id) = next {
+            if &id == ancestor {
+                return Ok(true);
+            }
+            next = self.commit(&id)?.parent.clone();
+        }
+        Ok(false)
+    }
+
+    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
+        let mut out = Vec::new();
+        let mut next = Some(from.clone());
+        while let Some(id) = next {
+            if out.len() >= limit {
+                break;
+            }
+            let commit = self.commit(&id)?;
+            out.push(CommitInfo { id, message: commit.message.clone(), time: commit.time });
+            next = commit.parent.clone();
+        }
+        Ok(out)
+    }
+
+    fn commit_and_push(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.check_online()?;
+        self.pushes += 1;
+        let mut tree = self.commit(parent)?.tree.clone();
+        for (path, file) in &change.files {
+            match file {
+                FileChange::Write(bytes) => {
+                    tree.insert(path.clone(), bytes.clone());
+                }
+                FileChange::Delete => {
+                    tree.remove(path);
+                }
+            }
+        }
+        if tree == self.commit(parent)?.tree {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::Failed,
+                "refusing to push a commit that changes nothing",
+            ));
+        }
+        if parent != &self.remote_tip {
+            self.rejections += 1;
+            self.fresh = false;
+            return Ok(PushOutcome::Rejected);
+        }
+        let id = self.add_commit(Some(parent.clone()), tree, change.message.render());
+        self.remote_tip = id.clone();
+        self.local_tip = Some(id.clone());
+        self.fresh = true;
+        Ok(PushOutcome::Pushed(id))
+    }
+}
