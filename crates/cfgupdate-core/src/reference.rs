@@ -79,8 +79,8 @@ pub const NAME_MAX_LEN: usize = 255;
 /// The longest tag the distribution grammar accepts.
 pub const TAG_MAX_LEN: usize = 128;
 
-/// The hex length of the algorithms go-digest registers; these are checked exactly (and in lower
-/// case), any other algorithm only by the generic grammar.
+/// The hex length of each algorithm go-digest registers; its hex is checked exactly, in lower
+/// case.
 fn registered_hex_len(algorithm: &str) -> Option<usize> {
     match algorithm {
         "sha256" => Some(64),
@@ -413,21 +413,26 @@ fn domain_error(domain: &str) -> Option<String> {
     }
 }
 
+/// Splits a name into its registry host, if the grammar reads one, and its path.
+///
+/// The distribution regex makes `domain "/"` optional and tries it first, so the first
+/// component is the host whenever it is a valid host and more components follow, even where it
+/// is also a valid path component (`library/ubuntu` has the host `library`, as upstream).
+fn split_domain(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('/') {
+        Some((first, path)) if domain_error(first).is_none() => (Some(first), path),
+        _ => (None, name),
+    }
+}
+
 /// Checks `name := [domain "/"] path`, at most 255 characters.
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the name is empty".to_owned());
     }
-    let components: Vec<&str> = name.split('/').collect();
-    // The distribution regex makes the domain optional, so a first component that is both a
-    // valid host and a valid path component (`library/nginx`) is fine either way; only when the
-    // first component is no path component must it be a host.
-    let path_from = if components.len() > 1 && domain_error(components[0]).is_none() {
-        1
-    } else {
-        0
-    };
-    for (index, component) in components.iter().enumerate().skip(path_from) {
+    let (domain, path) = split_domain(name);
+    let components: Vec<&str> = path.split('/').collect();
+    for (index, component) in components.iter().enumerate() {
         if is_path_component(component) {
             continue;
         }
@@ -440,6 +445,7 @@ fn check_name(name: &str) -> Result<(), String> {
         // A first component with `:`, `.` or `[` was meant as a registry host: say why it is
         // not one rather than why it is no path component.
         if index == 0
+            && domain.is_none()
             && components.len() > 1
             && component.contains([':', '.', '['])
             && let Some(why) = domain_error(component)
@@ -512,28 +518,21 @@ fn check_digest(digest: &str) -> Result<(), String> {
             "the digest algorithm `{algorithm}` must be letters and digits, each component starting with a letter, joined by `+`, `.`, `_` or `-`"
         ));
     }
-    if let Some(expected) = registered_hex_len(algorithm) {
-        if let Some(c) = first_outside(hex, |c| c.is_ascii_digit() || matches!(c, 'a'..='f')) {
-            return Err(format!(
-                "a {algorithm} digest is lower-case hexadecimal, `{hex}` has `{c}`"
-            ));
-        }
-        if hex.len() != expected {
-            return Err(format!(
-                "a {algorithm} digest has exactly {expected} hexadecimal digits, this one has {}",
-                hex.len()
-            ));
-        }
-        return Ok(());
-    }
-    if let Some(c) = first_outside(hex, |c| c.is_ascii_hexdigit()) {
+    // go-digest refuses algorithms it has no hash for (`ErrDigestUnsupported`), and so do the
+    // registries and runtimes that will pull what cfgupdate writes.
+    let Some(expected) = registered_hex_len(algorithm) else {
         return Err(format!(
-            "the hex `{hex}` of the digest has `{c}`, which is no hexadecimal digit"
+            "the digest algorithm `{algorithm}` is not supported; it must be sha256, sha384 or sha512"
+        ));
+    };
+    if let Some(c) = first_outside(hex, |c| c.is_ascii_digit() || matches!(c, 'a'..='f')) {
+        return Err(format!(
+            "a {algorithm} digest is lower-case hexadecimal, `{hex}` has `{c}`"
         ));
     }
-    if hex.len() < 32 {
+    if hex.len() != expected {
         return Err(format!(
-            "the hex `{hex}` of the digest has {} digits, fewer than 32",
+            "a {algorithm} digest has exactly {expected} hexadecimal digits, this one has {}",
             hex.len()
         ));
     }
