@@ -91,6 +91,10 @@ fn registered_hex_len(algorithm: &str) -> Option<usize> {
 }
 
 /// A content digest, `algorithm:hex` (`sha256:` followed by exactly 64 lower-case hex digits).
+///
+/// The algorithms are those go-digest registers: `sha256`, `sha384` (96 digits) and `sha512`
+/// (128 digits). Others are refused, as go-digest refuses them, although the distribution regex
+/// alone would let any `[A-Za-z][A-Za-z0-9]*`-style algorithm with 32 or more hex digits pass.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Digest(String);
 
@@ -183,11 +187,7 @@ impl ImageRef {
         }
         // No part may contain `@`, so the first one starts the digest.
         let (before_digest, digest) = match value.split_once('@') {
-            Some((before, digest)) => {
-                check_digest(digest)
-                    .map_err(|reason| invalid(format!("in the digest `{digest}`, {reason}")))?;
-                (before, Some(Digest(digest.to_owned())))
-            }
+            Some((before, digest)) => (before, Some(digest)),
             None => (value, None),
         };
         // A name ends in a path component, which has neither `:` nor `/`; a tag has no `/`.
@@ -197,10 +197,7 @@ impl ImageRef {
             Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
             _ => (before_digest, None),
         };
-        check_name(name).map_err(invalid)?;
-        if let Some(tag) = tag {
-            check_tag(tag).map_err(invalid)?;
-        }
+        let digest = check_parts(name, tag, digest).map_err(invalid)?;
         Ok(ImageRef::assemble(value.to_owned(), name, tag, digest))
     }
 
@@ -221,22 +218,10 @@ impl ImageRef {
         }
         // Each part is checked on its own so that a `:` or `@` inside one is blamed on that
         // part instead of shifting the split of the assembled text.
-        let invalid = |reason: String| ReferenceError::Invalid {
+        let digest = check_parts(name, tag, digest).map_err(|reason| ReferenceError::Invalid {
             value: text.clone(),
             reason,
-        };
-        check_name(name).map_err(invalid)?;
-        if let Some(tag) = tag {
-            check_tag(tag).map_err(invalid)?;
-        }
-        let digest = match digest {
-            Some(digest) => {
-                check_digest(digest)
-                    .map_err(|reason| invalid(format!("in the digest `{digest}`, {reason}")))?;
-                Some(Digest(digest.to_owned()))
-            }
-            None => None,
-        };
+        })?;
         Ok(ImageRef::assemble(text, name, tag, digest))
     }
 
@@ -318,6 +303,25 @@ impl<'de> Deserialize<'de> for ImageRef {
 
 // ---------------------------------------------------------------------------------------------
 // The grammar. Each check returns the reason in words, naming the offending value.
+
+/// Checks the parts of a reference from left to right; the digest, once checked, is returned.
+fn check_parts(
+    name: &str,
+    tag: Option<&str>,
+    digest: Option<&str>,
+) -> Result<Option<Digest>, String> {
+    check_name(name)?;
+    if let Some(tag) = tag {
+        check_tag(tag)?;
+    }
+    match digest {
+        Some(digest) => match check_digest(digest) {
+            Ok(()) => Ok(Some(Digest(digest.to_owned()))),
+            Err(reason) => Err(format!("in the digest `{digest}`, {reason}")),
+        },
+        None => Ok(None),
+    }
+}
 
 /// The first character of `s` that `allowed` refuses, if any.
 fn first_outside(s: &str, allowed: impl Fn(char) -> bool) -> Option<char> {
@@ -695,6 +699,12 @@ mod tests {
             ),
             ("[::1]5000/repo".into(), "has `5000` after its IPv6 address"),
             ("".into(), "the reference is empty"),
+            // Parts are checked left to right, as they are read.
+            (
+                "Api:x y@sha256:abc".into(),
+                "repository names are lower case: `Api`",
+            ),
+            ("api:x y@sha256:abc".into(), "the tag `x y`"),
         ];
         for (input, expected) in cases {
             let message = ImageRef::parse(&input).unwrap_err().to_string();
