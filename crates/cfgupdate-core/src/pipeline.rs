@@ -1,9 +1,49 @@
 //! The pipeline file, `cfgupdate.toml` at the root of the config repository (contract section 2).
 //!
-//! STUB: to be replaced by the full implementation (issue 2). The public API below is fixed.
+//! The file is parsed and checked once, by [`Pipeline::parse`]; what comes out can be trusted:
+//! there is at least one wave, every wave has targets, every target is in exactly one wave and
+//! has its `[target.NAME]` table, no file is in two waves' image sets, and the render output
+//! can overwrite nothing but rendered YAML. Every refusal is one sentence that names the file,
+//! the line and the key or value at fault.
+//!
+//! ```
+//! use cfgupdate_core::pipeline::{ImageSetLayout, Pipeline};
+//! use cfgupdate_core::WaveName;
+//!
+//! let pipeline = Pipeline::parse("cfgupdate.toml", r#"
+//!     [[wave]]
+//!     name = "staging"
+//!     images = "images/staging.json"
+//!     targets = ["staging"]
+//!
+//!     [[wave]]
+//!     name = "production"
+//!     images = { jsonnet = ["envs/prod/**/*.libsonnet"] }
+//!     targets = ["prod"]
+//!     approval = true
+//!
+//!     [target.staging]
+//!     entrypoint = "envs/staging/main.jsonnet"
+//!
+//!     [target.prod]
+//!     entrypoint = "envs/prod/main.jsonnet"
+//! "#).unwrap();
+//!
+//! let staging = WaveName::parse("staging").unwrap();
+//! assert_eq!(pipeline.first_wave().name, staging);
+//! assert!(pipeline.next_wave(&staging).unwrap().approval);
+//! ```
 
-use std::collections::BTreeMap;
+mod checks;
+mod document;
+mod duration;
+mod glob;
+mod read;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+use globset::{GlobSet, GlobSetBuilder};
 
 use crate::names::{ServiceName, TargetName, WaveName};
 use crate::path::RepoPath;
@@ -16,8 +56,26 @@ pub const PIPELINE_FILE: &str = "cfgupdate.toml";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct PipelineError {
-    /// The whole sentence, naming file, line and key.
+    /// The whole sentence, naming file, line and key: `cfgupdate.toml:14: unknown key ...`.
     pub message: String,
+    /// The file, as given to [`Pipeline::parse`].
+    pub file: String,
+    /// The 1-based line at fault, when the fault has one.
+    pub line: Option<usize>,
+}
+
+impl PipelineError {
+    fn new(file: &str, line: Option<usize>, detail: String) -> Self {
+        let message = match line {
+            Some(line) => format!("{file}:{line}: {detail}"),
+            None => format!("{file}: {detail}"),
+        };
+        Self {
+            message,
+            file: file.to_owned(),
+            line,
+        }
+    }
 }
 
 /// The `[render]` table: committed YAML is regenerated when present.
@@ -27,6 +85,22 @@ pub struct RenderConfig {
     pub output: String,
     /// Library search paths, relative to the repository root.
     pub jpath: Vec<RepoPath>,
+}
+
+impl RenderConfig {
+    /// The directory a target's rendered YAML is written to.
+    ///
+    /// # Panics
+    ///
+    /// Only for a `RenderConfig` built by hand whose `output` is not a relative path:
+    /// [`Pipeline::parse`] refuses every pattern that could yield one for any target name.
+    pub fn output_dir(&self, target: &TargetName) -> RepoPath {
+        let dir = self.output.replace("{target}", target.as_str());
+        match RepoPath::parse(&dir) {
+            Ok(dir) => dir,
+            Err(err) => panic!("[render] output was not checked by Pipeline::parse: {err}"),
+        }
+    }
 }
 
 /// Where a wave's image set lives.
@@ -43,6 +117,54 @@ pub enum ImageSetLayout {
     },
     /// Image slots inside Jsonnet files; each entry is a path or a glob (`dir/**/*.jsonnet`).
     Jsonnet(Vec<String>),
+}
+
+impl ImageSetLayout {
+    /// Decides which of the repository's files belong to this image set. In a glob, `*` and
+    /// `?` stay within one directory, `**` crosses directories, and `[...]` and `{a,b}` are as
+    /// in `globset`.
+    pub fn matcher(&self) -> ImageSetMatcher {
+        let mut paths = BTreeSet::new();
+        let mut globs = GlobSetBuilder::new();
+        match self {
+            ImageSetLayout::Json(path) => {
+                paths.insert(path.to_string());
+            }
+            ImageSetLayout::TwoFile { tags, digests } => {
+                paths.insert(tags.to_string());
+                paths.insert(digests.to_string());
+            }
+            ImageSetLayout::Jsonnet(patterns) => {
+                for pattern in patterns {
+                    if !glob::is_glob(pattern) {
+                        paths.insert(pattern.clone());
+                    } else if let Ok(compiled) = glob::compile(pattern) {
+                        globs.add(compiled);
+                    }
+                    // A pattern that does not compile came from a layout built by hand
+                    // (`Pipeline::parse` refuses them): it matches nothing.
+                }
+            }
+        }
+        ImageSetMatcher {
+            paths,
+            globs: globs.build().unwrap_or_else(|_| GlobSet::empty()),
+        }
+    }
+}
+
+/// The files of one image set, compiled once to test many paths.
+#[derive(Debug, Clone)]
+pub struct ImageSetMatcher {
+    paths: BTreeSet<String>,
+    globs: GlobSet,
+}
+
+impl ImageSetMatcher {
+    /// Whether `path` belongs to the image set.
+    pub fn is_match(&self, path: &RepoPath) -> bool {
+        self.paths.contains(path.as_str()) || self.globs.is_match(path.as_str())
+    }
 }
 
 /// One wave.
@@ -91,7 +213,86 @@ pub struct Pipeline {
 impl Pipeline {
     /// Parses and validates the text of a pipeline file; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Pipeline, PipelineError> {
-        let _ = (file, text);
-        todo!()
+        let src = document::Source::new(file, text);
+        let root = toml::de::DeTable::parse(text).map_err(|err| src.syntax_error(&err))?;
+        let read = read::read_file(src, root.get_ref())?;
+        checks::check(src, &read)?;
+        Ok(Pipeline {
+            render: read.render.map(|render| render.render),
+            waves: read.waves.into_iter().map(|wave| wave.wave).collect(),
+            targets: read
+                .targets
+                .into_iter()
+                .map(|target| (target.target.name.clone(), target.target))
+                .collect(),
+        })
+    }
+
+    /// The wave named `name`.
+    pub fn wave(&self, name: &WaveName) -> Option<&Wave> {
+        self.waves.iter().find(|wave| wave.name == *name)
+    }
+
+    /// The wave CI publishes into.
+    ///
+    /// # Panics
+    ///
+    /// Only for a `Pipeline` built by hand with no waves: [`Pipeline::parse`] refuses them.
+    pub fn first_wave(&self) -> &Wave {
+        &self.waves[0]
+    }
+
+    /// The wave that `name` promotes into, or `None` for the last wave (or an unknown name).
+    pub fn next_wave(&self, name: &WaveName) -> Option<&Wave> {
+        let index = self.waves.iter().position(|wave| wave.name == *name)?;
+        self.waves.get(index + 1)
+    }
+
+    /// The wave that `target` belongs to.
+    pub fn wave_of_target(&self, target: &TargetName) -> Option<&Wave> {
+        self.waves.iter().find(|wave| wave.targets.contains(target))
+    }
+
+    /// The target named `name`.
+    pub fn target(&self, name: &TargetName) -> Option<&Target> {
+        self.targets.get(name)
+    }
+
+    /// The target whose Argo CD Application is `app` (a post-deploy hook may name either).
+    pub fn target_by_app(&self, app: &str) -> Option<&Target> {
+        self.targets
+            .values()
+            .find(|target| target.argocd_app == app)
+    }
+
+    /// Checks that no file of the repository is in two waves' image sets. Parsing compares
+    /// paths and globs with each other; two different globs can only be compared against the
+    /// files that are actually there, which is what `files` lists.
+    pub fn check_image_files<'a>(
+        &self,
+        files: impl IntoIterator<Item = &'a RepoPath>,
+    ) -> Result<(), PipelineError> {
+        let matchers: Vec<(&Wave, ImageSetMatcher)> = self
+            .waves
+            .iter()
+            .map(|wave| (wave, wave.images.matcher()))
+            .collect();
+        for file in files {
+            let mut owners = matchers
+                .iter()
+                .filter(|(_, matcher)| matcher.is_match(file))
+                .map(|(wave, _)| wave);
+            if let (Some(first), Some(second)) = (owners.next(), owners.next()) {
+                return Err(PipelineError::new(
+                    PIPELINE_FILE,
+                    None,
+                    format!(
+                        "`{file}` is in the image sets of both [[wave]] \"{}\" and [[wave]] \"{}\"; a file belongs to one wave's image set, or writing one wave would change another",
+                        first.name, second.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
