@@ -23,7 +23,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(exit: Exit, message: impl fmt::Display) -> Self {
-        Self { exit, message: message.to_string() }
+        Self {
+            exit,
+            message: message.to_string(),
+        }
     }
 
     pub fn invalid(message: impl fmt::Display) -> Self {

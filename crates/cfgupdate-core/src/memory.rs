@@ -56,7 +56,12 @@ impl MemoryRepository {
         };
         let tree = files
             .iter()
-            .map(|(path, text)| (RepoPath::parse(path).expect("test paths are valid"), text.as_bytes().to_vec()))
+            .map(|(path, text)| {
+                (
+                    RepoPath::parse(path).expect("test paths are valid"),
+                    text.as_bytes().to_vec(),
+                )
+            })
             .collect();
         let root = repo.add_commit(None, tree, "Initial commit\n".into());
         repo.remote_tip = root;
@@ -67,7 +72,15 @@ impl MemoryRepository {
         let id = CommitId::parse(&format!("{:040x}", self.next_id)).expect("hex of a counter");
         let time = self.next_id as i64;
         self.next_id += 1;
-        self.commits.insert(id.clone(), Commit { parent, tree, message, time });
+        self.commits.insert(
+            id.clone(),
+            Commit {
+                parent,
+                tree,
+                message,
+                time,
+            },
+        );
         id
     }
 
@@ -114,7 +127,10 @@ impl MemoryRepository {
 
     fn check_online(&self) -> Result<(), RepositoryError> {
         if self.offline {
-            Err(RepositoryError::new(RepositoryErrorKind::Unavailable, "the remote is offline"))
+            Err(RepositoryError::new(
+                RepositoryErrorKind::Unavailable,
+                "the remote is offline",
+            ))
         } else {
             Ok(())
         }
@@ -153,7 +169,11 @@ impl ConfigRepository for MemoryRepository {
         revision: &CommitId,
         under: &str,
     ) -> Result<Vec<RepoPath>, RepositoryError> {
-        let prefix = if under.is_empty() { String::new() } else { format!("{under}/") };
+        let prefix = if under.is_empty() {
+            String::new()
+        } else {
+            format!("{under}/")
+        };
         Ok(self
             .commit(revision)?
             .tree
@@ -187,7 +207,11 @@ impl ConfigRepository for MemoryRepository {
                 break;
             }
             let commit = self.commit(&id)?;
-            out.push(CommitInfo { id, message: commit.message.clone(), time: commit.time });
+            out.push(CommitInfo {
+                id,
+                message: commit.message.clone(),
+                time: commit.time,
+            });
             next = commit.parent.clone();
         }
         Ok(out)

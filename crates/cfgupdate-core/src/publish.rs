@@ -32,7 +32,9 @@ pub enum AnnouncementError {
     #[error("the announcement names no image")]
     Empty,
     /// An image is not pinned by a digest.
-    #[error("the image `{reference}` for service `{service}` has no digest; announce references pinned by a digest (`name:tag@sha256:...`)")]
+    #[error(
+        "the image `{reference}` for service `{service}` has no digest; announce references pinned by a digest (`name:tag@sha256:...`)"
+    )]
     MissingDigest {
         /// The service.
         service: ServiceName,
@@ -100,7 +102,9 @@ pub enum PublishError {
         source: WaveSlotError,
     },
     /// The first wave holds a service, so automation may not change it.
-    #[error("service `{service}` is on hold in wave `{wave}` (`hold` in cfgupdate.toml); the announcement was not published")]
+    #[error(
+        "service `{service}` is on hold in wave `{wave}` (`hold` in cfgupdate.toml); the announcement was not published"
+    )]
     Held {
         /// The service.
         service: ServiceName,
@@ -108,7 +112,9 @@ pub enum PublishError {
         wave: WaveName,
     },
     /// Every push was rejected because the branch kept moving.
-    #[error("the branch kept moving: {attempts} pushes in a row were rejected; nothing was published, try again")]
+    #[error(
+        "the branch kept moving: {attempts} pushes in a row were rejected; nothing was published, try again"
+    )]
     Contended {
         /// How many pushes were tried.
         attempts: u32,
@@ -171,9 +177,15 @@ fn plan(
     let snapshot = Snapshot::at(repo, tip)?;
     let wave = snapshot.pipeline().first_wave();
     if let Some(service) = announcement.images.keys().find(|s| wave.hold.contains(s)) {
-        return Err(PublishError::Held { service: service.clone(), wave: wave.name.clone() });
+        return Err(PublishError::Held {
+            service: service.clone(),
+            wave: wave.name.clone(),
+        });
     }
-    let slots_error = |source| PublishError::Slots { wave: wave.name.clone(), source };
+    let slots_error = |source| PublishError::Slots {
+        wave: wave.name.clone(),
+        source,
+    };
     let files = snapshot.wave_files(wave)?;
     let changed = write_wave(&wave.images, &files, &announcement.images).map_err(slots_error)?;
     if changed.is_empty() || already_published(repo, tip, announcement)? {
@@ -205,7 +217,10 @@ fn already_published(
         let record = trailers::Record::parse(&commit.message);
         if record.action.as_deref() == Some(trailers::PUBLISH)
             && record.app_commits.contains(&announcement.app_commit)
-            && announcement.images.iter().all(|(service, image)| record.images.get(service) == Some(image))
+            && announcement
+                .images
+                .iter()
+                .all(|(service, image)| record.images.get(service) == Some(image))
         {
             return Ok(true);
         }
@@ -243,10 +258,324 @@ fn publish_message(
     let mut trailers = vec![
         (trailers::ACTION.to_owned(), trailers::PUBLISH.to_owned()),
         (trailers::WAVE.to_owned(), wave.to_string()),
-        (trailers::APP_COMMIT.to_owned(), announcement.app_commit.to_string()),
+        (
+            trailers::APP_COMMIT.to_owned(),
+            announcement.app_commit.to_string(),
+        ),
     ];
     for (service, image) in &announcement.images {
         trailers.push((trailers::IMAGE.to_owned(), format!("{service}={image}")));
     }
-    CommitMessage { subject, body, trailers }
+    CommitMessage {
+        subject,
+        body,
+        trailers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::clock::MockClock;
+    use crate::memory::MemoryRepository;
+    use crate::repository::{MockConfigRepository, RepositoryErrorKind};
+    use crate::trailers::Record;
+
+    const PIPELINE: &str = r#"
+[[wave]]
+name = "staging"
+images = "images/staging.json"
+targets = ["staging"]
+
+[[wave]]
+name = "production"
+images = "images/production.json"
+targets = ["prod"]
+
+[target.staging]
+entrypoint = "envs/staging/main.jsonnet"
+
+[target.prod]
+entrypoint = "envs/prod/main.jsonnet"
+"#;
+
+    const STAGING: &str = "{\n  \"api\": \"reg.example.com/api:old@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n}\n";
+
+    fn digest(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn image(service: &str, tag: &str, c: char) -> (ServiceName, ImageRef) {
+        let reference = format!("reg.example.com/{service}:{tag}@{}", digest(c));
+        (
+            ServiceName::parse(service).unwrap(),
+            ImageRef::parse(&reference).unwrap(),
+        )
+    }
+
+    fn announce(app: char, images: &[(&str, &str, char)]) -> Announcement {
+        let set = images.iter().map(|(s, t, c)| image(s, t, *c)).collect();
+        Announcement::new(CommitId::parse(&app.to_string().repeat(40)).unwrap(), set).unwrap()
+    }
+
+    /// A clock that never waits and remembers what it was asked to wait.
+    struct FakeClock {
+        slept: RefCell<Vec<Duration>>,
+    }
+
+    impl FakeClock {
+        fn new() -> Self {
+            Self {
+                slept: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl Clock for FakeClock {
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+        }
+        fn sleep(&self, duration: Duration) {
+            self.slept.borrow_mut().push(duration);
+        }
+    }
+
+    fn repo() -> MemoryRepository {
+        MemoryRepository::new(&[
+            ("cfgupdate.toml", PIPELINE),
+            ("images/staging.json", STAGING),
+            ("images/production.json", "{}\n"),
+            ("README.md", "config\n"),
+        ])
+    }
+
+    fn run(
+        repo: &mut MemoryRepository,
+        announcement: &Announcement,
+    ) -> Result<PublishOutcome, PublishError> {
+        publish(
+            repo,
+            &FakeClock::new(),
+            announcement,
+            &RetryPolicy::default(),
+        )
+    }
+
+    #[test]
+    fn publish_writes_the_first_wave_as_one_commit_with_the_contract_trailers() {
+        let mut repo = repo();
+        let outcome = run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap();
+        let PublishOutcome::Committed { commit, wave } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(wave.as_str(), "staging");
+        assert_eq!(&commit, repo.remote_tip());
+        assert!(
+            repo.remote_text("images/staging.json")
+                .unwrap()
+                .contains(&format!("api:v2@{}", digest('b')))
+        );
+        assert_eq!(repo.remote_text("images/production.json").unwrap(), "{}\n");
+        let (_, message) = &repo.remote_history()[0];
+        let record = Record::parse(message);
+        assert_eq!(record.action.as_deref(), Some("publish"));
+        assert_eq!(record.wave.as_ref().map(WaveName::as_str), Some("staging"));
+        assert_eq!(
+            record.app_commits,
+            vec![CommitId::parse(&"1".repeat(40)).unwrap()]
+        );
+        assert!(
+            message.starts_with("Publish api to staging from app 111111111111\n"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_replayed_announcement_makes_no_second_commit() {
+        let mut repo = repo();
+        let announcement = announce('1', &[("api", "v2", 'b')]);
+        assert!(matches!(
+            run(&mut repo, &announcement),
+            Ok(PublishOutcome::Committed { .. })
+        ));
+        let commits = repo.remote_history().len();
+        assert_eq!(
+            run(&mut repo, &announcement).unwrap(),
+            PublishOutcome::Unchanged
+        );
+        assert_eq!(repo.remote_history().len(), commits);
+    }
+
+    #[test]
+    fn a_retried_announcement_does_not_undo_a_later_publish() {
+        let mut repo = repo();
+        let first = announce('1', &[("api", "v2", 'b')]);
+        run(&mut repo, &first).unwrap();
+        run(&mut repo, &announce('2', &[("api", "v3", 'c')])).unwrap();
+        let commits = repo.remote_history().len();
+        assert_eq!(run(&mut repo, &first).unwrap(), PublishOutcome::Unchanged);
+        assert_eq!(repo.remote_history().len(), commits);
+        assert!(
+            repo.remote_text("images/staging.json")
+                .unwrap()
+                .contains("api:v3@")
+        );
+    }
+
+    #[test]
+    fn a_publish_against_a_current_cache_pushes_once_and_fetches_nothing() {
+        let mut repo = repo();
+        run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap();
+        let (fetches, pushes) = (repo.fetches, repo.pushes);
+        run(&mut repo, &announce('2', &[("api", "v3", 'c')])).unwrap();
+        assert_eq!((repo.fetches - fetches, repo.pushes - pushes), (0, 1));
+    }
+
+    #[test]
+    fn a_person_who_pushed_meanwhile_keeps_their_commit_and_the_intent_is_applied_on_top() {
+        let mut repo = repo();
+        repo.refresh().unwrap();
+        let person = repo.person_pushes("Add web by hand", |tree| {
+            let path = RepoPath::parse("images/staging.json").unwrap();
+            let web = format!("{{\n  \"api\": \"reg.example.com/api:old@{}\",\n  \"web\": \"reg.example.com/web:hand@{}\"\n}}\n", digest('a'), digest('d'));
+            tree.insert(path, web.into_bytes());
+        });
+        let clock = FakeClock::new();
+        let outcome = publish(
+            &mut repo,
+            &clock,
+            &announce('1', &[("api", "v2", 'b')]),
+            &RetryPolicy::default(),
+        )
+        .unwrap();
+        assert!(matches!(outcome, PublishOutcome::Committed { .. }));
+        assert_eq!(repo.rejections, 1);
+        assert_eq!(clock.slept.borrow().len(), 1);
+        assert!(repo.is_ancestor(&person, repo.remote_tip()).unwrap());
+        let staging = repo.remote_text("images/staging.json").unwrap();
+        assert!(
+            staging.contains("web:hand@") && staging.contains("api:v2@"),
+            "{staging}"
+        );
+    }
+
+    #[test]
+    fn unchanged_is_answered_only_after_a_fresh_fetch() {
+        let mut repo = repo();
+        let announcement = announce('1', &[("api", "v2", 'b')]);
+        run(&mut repo, &announcement).unwrap();
+        // A person puts the old image back; our cache still shows the published one.
+        repo.person_pushes("Roll api back by hand", |tree| {
+            tree.insert(
+                RepoPath::parse("images/staging.json").unwrap(),
+                STAGING.as_bytes().to_vec(),
+            );
+        });
+        let outcome = run(&mut repo, &announce('3', &[("api", "v2", 'b')])).unwrap();
+        assert!(
+            matches!(outcome, PublishOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+        assert!(
+            repo.remote_text("images/staging.json")
+                .unwrap()
+                .contains("api:v2@")
+        );
+    }
+
+    #[test]
+    fn a_held_service_is_refused_and_nothing_is_pushed() {
+        let pipeline = PIPELINE.replace(
+            "targets = [\"staging\"]",
+            "targets = [\"staging\"]\nhold = [\"api\"]",
+        );
+        let mut repo = MemoryRepository::new(&[
+            ("cfgupdate.toml", &pipeline),
+            ("images/staging.json", STAGING),
+        ]);
+        let error = run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap_err();
+        assert!(matches!(error, PublishError::Held { .. }), "{error}");
+        assert!(error.to_string().contains("`api`") && error.to_string().contains("`staging`"));
+        assert_eq!(repo.pushes, 0);
+    }
+
+    #[test]
+    fn a_branch_without_a_pipeline_file_is_an_error_naming_the_file() {
+        let mut repo = MemoryRepository::new(&[("README.md", "x\n")]);
+        let error = run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap_err();
+        assert!(error.to_string().contains("cfgupdate.toml"), "{error}");
+        assert_eq!(repo.pushes, 0);
+    }
+
+    #[test]
+    fn an_unreachable_remote_is_an_unavailable_repository_error() {
+        let mut repo = repo();
+        repo.offline = true;
+        let error = run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap_err();
+        assert!(matches!(
+            error,
+            PublishError::Repository(RepositoryError {
+                kind: RepositoryErrorKind::Unavailable,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_branch_that_keeps_moving_gives_up_after_the_policy_attempts_with_backoff() {
+        let inner = RefCell::new(repo());
+        inner.borrow_mut().refresh().unwrap();
+        let mut mock = MockConfigRepository::new();
+        let tip = inner.borrow().tip().unwrap();
+        mock.expect_tip().returning(move || Ok(tip.clone()));
+        let snapshot = inner.borrow().clone();
+        mock.expect_read_file()
+            .returning(move |rev, path| snapshot.read_file(rev, path));
+        mock.expect_list_files().returning(|_, _| Ok(Vec::new()));
+        mock.expect_log().returning(|_, _| Ok(Vec::new()));
+        let refreshed = inner.borrow().tip().unwrap();
+        mock.expect_refresh()
+            .times(3)
+            .returning(move || Ok(refreshed.clone()));
+        mock.expect_commit_and_push()
+            .times(4)
+            .returning(|_, _| Ok(PushOutcome::Rejected));
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(|| SystemTime::UNIX_EPOCH);
+        clock.expect_sleep().times(3).return_const(());
+        let policy = RetryPolicy {
+            attempts: 4,
+            ..RetryPolicy::default()
+        };
+        let error = publish(
+            &mut mock,
+            &clock,
+            &announce('1', &[("api", "v2", 'b')]),
+            &policy,
+        )
+        .unwrap_err();
+        assert_eq!(error, PublishError::Contended { attempts: 4 });
+    }
+
+    #[test]
+    fn an_announcement_without_a_digest_or_images_is_refused() {
+        let app = CommitId::parse(&"1".repeat(40)).unwrap();
+        let mut images = ImageSet::new();
+        assert_eq!(
+            Announcement::new(app.clone(), images.clone()),
+            Err(AnnouncementError::Empty)
+        );
+        images.insert(
+            ServiceName::parse("api").unwrap(),
+            ImageRef::parse("reg.example.com/api:v1").unwrap(),
+        );
+        let error = Announcement::new(app, images).unwrap_err();
+        assert!(
+            error.to_string().contains("reg.example.com/api:v1"),
+            "{error}"
+        );
+    }
 }

@@ -30,8 +30,14 @@ impl RetryPolicy {
     /// core has no other source of chance, and needs none better.
     pub fn delay(&self, retry: u32, now: SystemTime) -> Duration {
         let exponent = retry.saturating_sub(1).min(16);
-        let base = self.first_delay.saturating_mul(1 << exponent).min(self.max_delay);
-        let nanos = now.duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let base = self
+            .first_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
+        let nanos = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         // A multiplicative hash spreads neighbouring instants over the whole range.
         let spread = (u64::from(nanos).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as u32; // 0..1024
         base.mul_f64(0.5 + f64::from(spread) / 1024.0)
@@ -54,7 +60,10 @@ mod tests {
             for (retry, base) in [(1, 100), (2, 200), (3, 400), (4, 800), (9, 800)] {
                 let delay = policy.delay(retry, now);
                 let base = Duration::from_millis(base);
-                assert!(delay >= base / 2 && delay < base * 3 / 2, "{retry}: {delay:?}");
+                assert!(
+                    delay >= base / 2 && delay < base * 3 / 2,
+                    "{retry}: {delay:?}"
+                );
             }
         }
     }

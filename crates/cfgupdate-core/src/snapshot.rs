@@ -14,7 +14,9 @@ pub enum SnapshotError {
     #[error(transparent)]
     Repository(#[from] RepositoryError),
     /// There is no pipeline file.
-    #[error("the config repository has no {PIPELINE_FILE} at revision {revision}; cfgupdate needs it at the root of the branch")]
+    #[error(
+        "the config repository has no {PIPELINE_FILE} at revision {revision}; cfgupdate needs it at the root of the branch"
+    )]
     NoPipeline {
         /// The revision read.
         revision: CommitId,
@@ -55,11 +57,19 @@ impl<'r> Snapshot<'r> {
         })?;
         let bytes = repo
             .read_file(revision, &path)?
-            .ok_or_else(|| SnapshotError::NoPipeline { revision: revision.clone() })?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| SnapshotError::NotText { path, revision: revision.clone() })?;
+            .ok_or_else(|| SnapshotError::NoPipeline {
+                revision: revision.clone(),
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| SnapshotError::NotText {
+            path,
+            revision: revision.clone(),
+        })?;
         let pipeline = Pipeline::parse(PIPELINE_FILE, &text)?;
-        Ok(Self { repo, revision: revision.clone(), pipeline })
+        Ok(Self {
+            repo,
+            revision: revision.clone(),
+            pipeline,
+        })
     }
 
     /// The pipeline at this revision.
@@ -76,17 +86,24 @@ impl<'r> Snapshot<'r> {
     pub fn read_text(&self, path: &RepoPath) -> Result<Option<String>, SnapshotError> {
         match self.repo.read_file(&self.revision, path)? {
             None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| SnapshotError::NotText {
-                path: path.clone(),
-                revision: self.revision.clone(),
-            }),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| SnapshotError::NotText {
+                    path: path.clone(),
+                    revision: self.revision.clone(),
+                }),
         }
     }
 
     /// The contents of the files of `wave`'s image set.
     pub fn wave_files(&self, wave: &Wave) -> Result<WaveFiles, SnapshotError> {
-        let paths = layout_files(&wave.images, |dir| self.repo.list_files(&self.revision, dir))?
-            .map_err(|source| SnapshotError::Layout { wave: wave.name.to_string(), source })?;
+        let paths = layout_files(&wave.images, |dir| {
+            self.repo.list_files(&self.revision, dir)
+        })?
+        .map_err(|source| SnapshotError::Layout {
+            wave: wave.name.to_string(),
+            source,
+        })?;
         let mut files = WaveFiles::new();
         for path in paths {
             let text = self.read_text(&path)?;

@@ -66,8 +66,14 @@ fn edit_text(file: &str, text: &str, updates: &ImageSet) -> Result<String, SlotE
         return json::write(file, text, updates);
     }
     let applied = jsonnet::apply(file, text, updates)?;
-    if let Some(service) = updates.keys().find(|service| !applied.written.contains(*service)) {
-        return Err(SlotError::NoSlot { service: service.clone(), files: vec![file.to_owned()] });
+    if let Some(service) = updates
+        .keys()
+        .find(|service| !applied.written.contains(*service))
+    {
+        return Err(SlotError::NoSlot {
+            service: service.clone(),
+            files: vec![file.to_owned()],
+        });
     }
     Ok(applied.text)
 }
@@ -89,8 +95,14 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
     let fail = |error: std::io::Error| {
         Failure::operational(format!("cannot write {}: {error}", path.display()))
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{name}.cfgupdate-{}", std::process::id()));
     let result = (|| {
         let permissions = fs::metadata(path)?.permissions();

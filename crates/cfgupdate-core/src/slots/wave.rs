@@ -10,8 +10,8 @@ use globset::{Glob, GlobMatcher};
 use super::{ImageSet, SlotError, json, jsonnet};
 use crate::names::ServiceName;
 use crate::path::RepoPath;
-use crate::reference::{ImageRef, Part};
 use crate::pipeline::ImageSetLayout;
+use crate::reference::{ImageRef, Part};
 
 /// Why the files of a wave could not be determined.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +44,10 @@ impl FilePattern {
     pub fn parse(text: &str) -> Result<Self, LayoutError> {
         let has_wildcard = text.contains(['*', '?', '[', '{']);
         if !has_wildcard {
-            return Ok(Self { text: text.to_owned(), glob: None });
+            return Ok(Self {
+                text: text.to_owned(),
+                glob: None,
+            });
         }
         let matcher = Glob::new(text)
             .map_err(|error| LayoutError::BadPattern {
@@ -58,7 +61,10 @@ impl FilePattern {
             Some(slash) => text[..slash].to_owned(),
             None => String::new(),
         };
-        Ok(Self { text: text.to_owned(), glob: Some((prefix, matcher)) })
+        Ok(Self {
+            text: text.to_owned(),
+            glob: Some((prefix, matcher)),
+        })
     }
 
     /// The directory whose files must be listed to resolve this pattern (`None` for a
@@ -135,7 +141,10 @@ pub type WaveFiles = BTreeMap<RepoPath, Option<String>>;
 const EMPTY_JSON: &str = "{}\n";
 
 fn text_or_empty<'a>(files: &'a WaveFiles, path: &RepoPath) -> &'a str {
-    files.get(path).and_then(|text| text.as_deref()).unwrap_or(EMPTY_JSON)
+    files
+        .get(path)
+        .and_then(|text| text.as_deref())
+        .unwrap_or(EMPTY_JSON)
 }
 
 /// Why reading or writing a wave's image set failed.
@@ -166,7 +175,10 @@ pub fn read_wave(layout: &ImageSetLayout, files: &WaveFiles) -> Result<ImageSet,
                     path: path.to_string(),
                 })?;
                 for slot in jsonnet::find_slots(path.as_str(), text)? {
-                    found.entry(slot.service.clone()).or_default().push((path.to_string(), slot));
+                    found
+                        .entry(slot.service.clone())
+                        .or_default()
+                        .push((path.to_string(), slot));
                 }
             }
             let mut set = ImageSet::new();
@@ -189,7 +201,9 @@ fn combine_slots(
 ) -> Result<Option<ImageRef>, SlotError> {
     let mut parts: BTreeMap<Part, (&str, &str, usize)> = BTreeMap::new();
     for (file, slot) in slots {
-        let Some(value) = slot.value.as_deref() else { continue };
+        let Some(value) = slot.value.as_deref() else {
+            continue;
+        };
         match parts.get(&slot.part) {
             Some((seen, seen_file, seen_line)) if *seen != value => {
                 return Err(SlotError::Inconsistent {
@@ -219,7 +233,8 @@ fn combine_slots(
     };
     let whole = match parts.get(&Part::Ref) {
         Some(&found) => Some(
-            ImageRef::parse(found.0).map_err(|error| invalid(Part::Ref, found, error.to_string()))?,
+            ImageRef::parse(found.0)
+                .map_err(|error| invalid(Part::Ref, found, error.to_string()))?,
         ),
         None => None,
     };
@@ -338,7 +353,11 @@ mod tests {
         assert_eq!(asked, vec!["envs/prod".to_owned()]);
         assert_eq!(
             files,
-            paths(&["envs/prod/a.jsonnet", "envs/prod/deep/b.jsonnet", "envs/prod/images.libsonnet"])
+            paths(&[
+                "envs/prod/a.jsonnet",
+                "envs/prod/deep/b.jsonnet",
+                "envs/prod/images.libsonnet"
+            ])
         );
     }
 
@@ -348,15 +367,21 @@ mod tests {
             tags: RepoPath::parse("t.json").unwrap(),
             digests: RepoPath::parse("d.json").unwrap(),
         };
-        let files =
-            layout_files(&layout, |_| Err::<Vec<RepoPath>, _>("listed")).unwrap().unwrap();
+        let files = layout_files(&layout, |_| Err::<Vec<RepoPath>, _>("listed"))
+            .unwrap()
+            .unwrap();
         assert_eq!(files, paths(&["d.json", "t.json"]));
     }
 
     #[test]
     fn an_invalid_glob_is_refused_with_the_pattern() {
         let layout = ImageSetLayout::Jsonnet(vec!["envs/[prod/*.jsonnet".into()]);
-        let error = layout_files(&layout, |_| Ok::<_, ()>(Vec::new())).unwrap().unwrap_err();
-        assert!(error.to_string().contains("envs/[prod/*.jsonnet"), "{error}");
+        let error = layout_files(&layout, |_| Ok::<_, ()>(Vec::new()))
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("envs/[prod/*.jsonnet"),
+            "{error}"
+        );
     }
 }

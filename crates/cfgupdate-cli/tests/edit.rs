@@ -1,0 +1,213 @@
+//! `cfgupdate edit` through the real binary: output, `--write`, exit codes, and that a failing
+//! edit writes nothing.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const DIGEST_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+fn cfgupdate(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cfgupdate"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const JSONNET: &str = "// prod images\n{\n  api: 'reg.example.com/api:v1@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',  # keep me\n  web: \"reg.example.com/web:v1\",  // cfgupdate: web\n}\n";
+
+fn new_ref(service: &str) -> String {
+    format!("{service}=reg.example.com/{service}:v2@{DIGEST_B}")
+}
+
+#[test]
+fn edit_prints_the_edited_file_and_leaves_it_alone_without_write() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("images.jsonnet"), JSONNET).unwrap();
+    let output = cfgupdate(
+        &["edit", "images.jsonnet", "--set", &new_ref("api")],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let expected = JSONNET.replace(
+        "reg.example.com/api:v1@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        &format!("reg.example.com/api:v2@{DIGEST_B}"),
+    );
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), expected);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("images.jsonnet")).unwrap(),
+        JSONNET
+    );
+}
+
+#[test]
+fn edit_with_write_changes_only_the_marked_and_named_literals() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("images.jsonnet");
+    fs::write(&file, JSONNET).unwrap();
+    let output = cfgupdate(
+        &[
+            "edit",
+            "images.jsonnet",
+            "--set",
+            &new_ref("api"),
+            "--set",
+            &new_ref("web"),
+            "--write",
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+    let written = fs::read_to_string(&file).unwrap();
+    assert!(
+        written.contains(&format!(
+            "api: 'reg.example.com/api:v2@{DIGEST_B}',  # keep me"
+        )),
+        "{written}"
+    );
+    assert!(
+        written.contains(&format!(
+            "web: \"reg.example.com/web:v2@{DIGEST_B}\",  // cfgupdate: web"
+        )),
+        "{written}"
+    );
+    assert!(written.starts_with("// prod images\n{\n"));
+}
+
+#[test]
+fn edit_of_a_json_image_file_adds_a_new_service_as_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("staging.json");
+    fs::write(&file, "{\n    \"api\": \"reg.example.com/api:v1@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n}\n").unwrap();
+    let output = cfgupdate(
+        &["edit", "staging.json", "--set", &new_ref("web"), "--write"],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written = fs::read_to_string(&file).unwrap();
+    assert!(
+        written.contains(&format!(
+            "    \"web\": \"reg.example.com/web:v2@{DIGEST_B}\""
+        )),
+        "{written}"
+    );
+    assert!(
+        written.contains("\"api\": \"reg.example.com/api:v1@"),
+        "{written}"
+    );
+}
+
+#[test]
+fn one_failing_set_writes_nothing_and_exits_2_naming_the_service_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("images.jsonnet");
+    fs::write(&file, JSONNET).unwrap();
+    let output = cfgupdate(
+        &[
+            "edit",
+            "images.jsonnet",
+            "--set",
+            &new_ref("api"),
+            "--set",
+            &new_ref("billing"),
+            "--write",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("billing") && message.contains("images.jsonnet"),
+        "{message}"
+    );
+    assert_eq!(fs::read_to_string(&file).unwrap(), JSONNET);
+}
+
+#[test]
+fn an_invalid_reference_exits_2_naming_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("images.jsonnet"), JSONNET).unwrap();
+    let output = cfgupdate(
+        &["edit", "images.jsonnet", "--set", "api=Reg/API:v2"],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("Reg/API:v2"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_reference_without_a_digest_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("images.jsonnet");
+    fs::write(&file, JSONNET).unwrap();
+    let output = cfgupdate(
+        &[
+            "edit",
+            "images.jsonnet",
+            "--set",
+            "api=reg.example.com/api:v2",
+            "--write",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("digest"), "{}", stderr(&output));
+    assert_eq!(fs::read_to_string(&file).unwrap(), JSONNET);
+}
+
+#[test]
+fn a_missing_file_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = cfgupdate(
+        &["edit", "nope.jsonnet", "--set", &new_ref("api")],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("nope.jsonnet"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_jsonnet_syntax_error_exits_2_with_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("bad.jsonnet"),
+        "{\n  api: 'x',\n  web: ,\n}\n",
+    )
+    .unwrap();
+    let output = cfgupdate(
+        &["edit", "bad.jsonnet", "--set", &new_ref("api")],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("bad.jsonnet:"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn edit_help_teaches_the_slot_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = cfgupdate(&["edit", "--help"], dir.path());
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        help.contains("cfgupdate: api") && help.contains("--write") && help.contains("digest"),
+        "{help}"
+    );
+}
