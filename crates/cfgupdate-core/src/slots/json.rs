@@ -2,6 +2,8 @@
 //!
 //! STUB: to be replaced by the full implementation (issue 2). The public API below is fixed.
 
+mod scan;
+
 use super::{ImageSet, SlotError};
 
 /// Why a JSON image file could not be read or edited.
