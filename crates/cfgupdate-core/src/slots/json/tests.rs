@@ -650,3 +650,290 @@ fn writing_what_the_two_files_hold_changes_neither() {
         write_two_file("tags.json", &tags, "digests.json", &digests, &updates).unwrap();
     assert_eq!((tags_out, digests_out), (tags, digests));
 }
+
+// ---- properties ----
+
+mod properties {
+    use super::*;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    /// How a generated entry stores its reference.
+    #[derive(Debug, Clone)]
+    enum Shape {
+        Whole,
+        Parts { parts: Vec<Part>, multiline: bool },
+    }
+
+    /// How a generated file is laid out.
+    #[derive(Debug, Clone)]
+    struct Style {
+        indent: &'static str,
+        newline: &'static str,
+        colon: &'static str,
+        trailing_newline: bool,
+        annotation: bool,
+    }
+
+    type Entries = Vec<(ServiceName, Shape, ImageRef)>;
+
+    fn reference() -> impl Strategy<Value = ImageRef> {
+        (
+            "(reg\\.example\\.com(:5000)?/)?[a-z0-9]{1,8}(/[a-z0-9]{1,8})?",
+            "[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}",
+            "[0-9a-f]{64}",
+        )
+            .prop_map(|(name, tag, hex)| {
+                ImageRef::from_parts(&name, Some(&tag), Some(&format!("sha256:{hex}"))).unwrap()
+            })
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        let all = vec![Part::Ref, Part::Name, Part::Tag, Part::Digest];
+        let parts = (1u8..16, Just(all).prop_shuffle(), any::<bool>()).prop_filter_map(
+            "an entry needs `ref` or `name`",
+            |(mask, order, multiline)| {
+                let parts: Vec<Part> = order
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, p)| p)
+                    .collect();
+                (parts.contains(&Part::Ref) || parts.contains(&Part::Name))
+                    .then_some(Shape::Parts { parts, multiline })
+            },
+        );
+        prop_oneof![Just(Shape::Whole), parts]
+    }
+
+    fn style() -> impl Strategy<Value = Style> {
+        (
+            prop_oneof![Just("  "), Just("    "), Just("\t")],
+            prop_oneof![Just("\n"), Just("\r\n")],
+            prop_oneof![Just(": "), Just(":"), Just(" : ")],
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(indent, newline, colon, trailing_newline, annotation)| Style {
+                    indent,
+                    newline,
+                    colon,
+                    trailing_newline,
+                    annotation,
+                },
+            )
+    }
+
+    fn entries() -> impl Strategy<Value = Entries> {
+        btree_map("[a-z][a-z0-9]{0,8}", (shape(), reference()), 1..5)
+            .prop_map(|m| {
+                m.into_iter()
+                    .map(|(k, (shape, r))| (s(&k), shape, r))
+                    .collect::<Vec<_>>()
+            })
+            .prop_shuffle()
+    }
+
+    /// A file's text, and where the value of its last member ends.
+    struct Rendered {
+        text: String,
+        last_value_end: usize,
+    }
+
+    fn render(style: &Style, entries: &Entries) -> Rendered {
+        let (nl, ind, colon) = (style.newline, style.indent, style.colon);
+        let mut members: Vec<(String, String)> = Vec::new();
+        if style.annotation {
+            members.push(("_note".to_owned(), "\"Ünïcode — 日本語 ✓\"".to_owned()));
+        }
+        for (service, shape, reference) in entries {
+            let value = match shape {
+                Shape::Whole => format!("\"{reference}\""),
+                Shape::Parts { parts, multiline } => {
+                    let field =
+                        |p: &Part| format!("\"{p}\"{colon}\"{}\"", reference.part(*p).unwrap());
+                    if *multiline {
+                        let fields: Vec<String> = parts
+                            .iter()
+                            .map(|p| format!("{ind}{ind}{}", field(p)))
+                            .collect();
+                        format!("{{{nl}{}{nl}{ind}}}", fields.join(&format!(",{nl}")))
+                    } else {
+                        let fields: Vec<String> = parts.iter().map(field).collect();
+                        format!("{{{}}}", fields.join(", "))
+                    }
+                }
+            };
+            members.push((service.to_string(), value));
+        }
+        let mut text = format!("{{{nl}");
+        let mut last_value_end = 0;
+        for (index, (key, value)) in members.iter().enumerate() {
+            text.push_str(&format!("{ind}\"{key}\"{colon}{value}"));
+            last_value_end = text.len();
+            if index + 1 < members.len() {
+                text.push(',');
+            }
+            text.push_str(nl);
+        }
+        text.push('}');
+        if style.trailing_newline {
+            text.push_str(nl);
+        }
+        Rendered {
+            text,
+            last_value_end,
+        }
+    }
+
+    /// The reference an entry of `shape` holds when `reference` is written into it.
+    fn held(shape: &Shape, reference: &ImageRef) -> ImageRef {
+        match shape {
+            Shape::Parts { parts, .. } if !parts.contains(&Part::Ref) => {
+                let has = |p| parts.contains(&p).then(|| reference.part(p).unwrap());
+                ImageRef::from_parts(reference.name(), has(Part::Tag), has(Part::Digest)).unwrap()
+            }
+            _ => reference.clone(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn an_edit_changes_only_the_intended_literals_and_reads_back(
+            style in style(),
+            entries in entries(),
+            replacements in vec(proptest::option::of(reference()), 5),
+            added in btree_map("new-[a-z]{1,6}", reference(), 0..3),
+        ) {
+            let original = render(&style, &entries);
+            let stored: ImageSet =
+                entries.iter().map(|(k, shape, r)| (k.clone(), held(shape, r))).collect();
+            prop_assert_eq!(read("gen.json", &original.text).unwrap(), stored);
+
+            let mut updates = ImageSet::new();
+            let mut updated = entries.clone();
+            for ((service, _, reference), replacement) in updated.iter_mut().zip(&replacements) {
+                if let Some(replacement) = replacement {
+                    *reference = replacement.clone();
+                    updates.insert(service.clone(), replacement.clone());
+                }
+            }
+            for (service, reference) in &added {
+                updates.insert(s(service), reference.clone());
+            }
+            let out = write("gen.json", &original.text, &updates).unwrap();
+
+            let expected = render(&style, &updated);
+            let head = &expected.text[..expected.last_value_end];
+            let mut tail = expected.text[expected.last_value_end..].to_owned();
+            let changed = expected.text != original.text || !added.is_empty();
+            if changed && !tail.ends_with('\n') {
+                tail.push_str(style.newline);
+            }
+            if added.is_empty() {
+                prop_assert_eq!(&out, &format!("{head}{tail}"));
+            } else {
+                prop_assert!(out.starts_with(head), "head changed: {}", out);
+                prop_assert!(out.ends_with(&tail), "tail changed: {}", out);
+                let inserted = &out[head.len()..out.len() - tail.len()];
+                let separator = format!(",{}{}\"", style.newline, style.indent);
+                prop_assert!(inserted.starts_with(&separator), "not in the file's style: {:?}", inserted);
+            }
+
+            let template = &updated.last().unwrap().1;
+            let mut want: ImageSet =
+                updated.iter().map(|(k, shape, r)| (k.clone(), held(shape, r))).collect();
+            for (service, reference) in &added {
+                want.insert(s(service), held(template, reference));
+            }
+            prop_assert_eq!(read("gen.json", &out).unwrap(), want);
+        }
+
+        #[test]
+        fn the_two_files_read_back_what_was_written(
+            existing in btree_map("[a-z]{1,6}", reference(), 0..4),
+            updates in btree_map("[a-z]{1,6}", reference(), 0..4),
+            crlf in any::<bool>(),
+        ) {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let file = |line: &dyn Fn(&ImageRef) -> String| {
+                let members: Vec<String> =
+                    existing.iter().map(|(k, r)| format!("  \"{k}\": \"{}\"", line(r))).collect();
+                format!("{{{nl}{}{nl}}}{nl}", members.join(&format!(",{nl}")))
+            };
+            let tags = file(&|r| format!("{}:{}", r.name(), r.tag().unwrap()));
+            let digests = file(&|r| format!("{}@{}", r.name(), r.digest().unwrap()));
+            let updates: ImageSet = updates.into_iter().map(|(k, r)| (s(&k), r)).collect();
+            let (tags_out, digests_out) =
+                write_two_file("tags.json", &tags, "digests.json", &digests, &updates).unwrap();
+            prop_assert_eq!(tags_out.contains('\r'), crlf);
+            let mut want: ImageSet = existing.iter().map(|(k, r)| (s(k), r.clone())).collect();
+            want.extend(updates);
+            prop_assert_eq!(
+                read_two_file("tags.json", &tags_out, "digests.json", &digests_out).unwrap(),
+                want
+            );
+        }
+
+        #[test]
+        fn the_scanner_accepts_what_serde_json_accepts(
+            text in "[\\[\\]{}:,\" \\n\\\\/untrlsefa0-9.eE+-]{0,24}",
+        ) {
+            let ours = scan::parse(&text);
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(value) => prop_assert_eq!(to_value(&text, &ours.unwrap()), value),
+                Err(e) if e.to_string().contains("out of range") => {}
+                Err(_) => prop_assert!(ours.is_err(), "accepted {:?}", text),
+            }
+        }
+
+        #[test]
+        fn the_scanner_reads_what_serde_json_writes(value in json_value()) {
+            for text in [value.to_string(), serde_json::to_string_pretty(&value).unwrap()] {
+                let node = scan::parse(&text).unwrap();
+                prop_assert_eq!(node.span.clone(), 0..text.len());
+                prop_assert_eq!(to_value(&text, &node), value.clone());
+            }
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            // Eighths are exact in binary, so serde_json's own (not round-trip) float parsing agrees.
+            (-1_000_000i32..1_000_000).prop_map(|n| Value::from(f64::from(n) / 8.0)),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..5).prop_map(Value::Array),
+                btree_map(any::<String>(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The scanned tree as serde_json sees a value, to compare the two parsers.
+    fn to_value(text: &str, node: &Node) -> serde_json::Value {
+        use serde_json::Value;
+        match &node.kind {
+            Kind::String(s) => Value::String(s.clone()),
+            Kind::Number | Kind::Bool | Kind::Null => {
+                serde_json::from_str(&text[node.span.clone()]).unwrap()
+            }
+            Kind::Array(items) => Value::Array(items.iter().map(|i| to_value(text, i)).collect()),
+            Kind::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|m| (m.key.clone(), to_value(text, &m.value)))
+                    .collect(),
+            ),
+        }
+    }
+}
