@@ -37,6 +37,10 @@ pub struct JsonSlotError {
 }
 
 /// Reads the image set of a JSON image file.
+///
+/// An object entry's parts are combined into one reference. Errors: a syntax or shape error
+/// ([`SlotError::Json`], with file and line), a value that is not a valid reference or part
+/// ([`SlotError::InvalidStored`]), a `ref` and parts that disagree ([`SlotError::Inconsistent`]).
 pub fn read(file: &str, text: &str) -> Result<ImageSet, SlotError> {
     let document = Document::scan(file, text, Layout::ImageFile)?;
     document
@@ -52,12 +56,22 @@ pub fn read(file: &str, text: &str) -> Result<ImageSet, SlotError> {
 }
 
 /// Writes `updates` into a JSON image file, keeping everything else byte for byte.
+///
+/// A string entry gets the whole reference, an object entry each of its keys' parts; a service
+/// not in the file is added after the last member, shaped like the last entry. A changed file
+/// ends with a newline; when nothing changes the text is returned as it was. Errors: a
+/// reference without a digest ([`SlotError::MissingDigest`]), a slot for a part the reference
+/// lacks ([`SlotError::MissingPart`]), and the syntax and shape errors of [`read`].
 pub fn write(file: &str, text: &str, updates: &ImageSet) -> Result<String, SlotError> {
     require_digests(updates)?;
     edit(file, text, Layout::ImageFile, updates)
 }
 
 /// Reads the image set of the two-file layout.
+///
+/// A service in both files gets `name:tag@digest`; a service in one file only gets the part
+/// that file holds. The files naming different images for a service is
+/// [`SlotError::Inconsistent`].
 pub fn read_two_file(
     tags_file: &str,
     tags_text: &str,
@@ -67,16 +81,21 @@ pub fn read_two_file(
     let tagged = read_half(tags_file, tags_text, Layout::Tags)?;
     let mut pinned = read_half(digests_file, digests_text, Layout::Digests)?;
     let mut set = ImageSet::new();
-    for (service, (tagged, tags_line)) in tagged {
+    for (service, (tagged, tags_at)) in tagged {
         let reference = match pinned.remove(&service) {
             None => tagged,
-            Some((pinned, digests_line)) => {
+            Some((pinned, digests_at)) => {
+                // Lines are counted only here, on the way to an error.
+                let tags_line = || scan::line_of(tags_text, tags_at);
+                let digests_line = || scan::line_of(digests_text, digests_at);
                 if tagged.name() != pinned.name() {
                     return Err(SlotError::Inconsistent {
                         service,
                         detail: format!(
-                            "{tags_file}:{tags_line} names the image `{}` but {digests_file}:{digests_line} names `{}`",
+                            "{tags_file}:{} names the image `{}` but {digests_file}:{} names `{}`",
+                            tags_line(),
                             tagged.name(),
+                            digests_line(),
                             pinned.name()
                         ),
                     });
@@ -86,7 +105,9 @@ pub fn read_two_file(
                     SlotError::Inconsistent {
                         service: service.clone(),
                         detail: format!(
-                            "{tags_file}:{tags_line} and {digests_file}:{digests_line} do not make one reference: {error}"
+                            "{tags_file}:{} and {digests_file}:{} do not make one reference: {error}",
+                            tags_line(),
+                            digests_line()
                         ),
                     }
                 })?
@@ -103,6 +124,9 @@ pub fn read_two_file(
 }
 
 /// Writes `updates` into the two-file layout; returns the new texts of (tags, digests).
+///
+/// The same lossless rules as [`write()`]; a reference without a tag is
+/// [`SlotError::MissingPart`] for the tags file.
 pub fn write_two_file(
     tags_file: &str,
     tags_text: &str,
@@ -454,7 +478,7 @@ fn image_file_reference(file: &str, text: &str, entry: &Entry) -> Result<ImageRe
     })
 }
 
-/// Reads one file of the two-file layout: each service's reference and its line.
+/// Reads one file of the two-file layout: each service's reference and the offset of its value.
 fn read_half(
     file: &str,
     text: &str,
@@ -476,18 +500,17 @@ fn read_half(
                 "`name@digest`, with a digest and without a tag",
             ),
         };
-        let line = scan::line_of(text, slot.literal.start);
         if !fits {
             return Err(SlotError::InvalidStored {
                 file: file.to_owned(),
-                line,
+                line: scan::line_of(text, slot.literal.start),
                 service: entry.service,
                 part: Part::Ref,
                 value: slot.value.clone(),
                 reason: format!("an entry of {} is {shape}", layout.what()),
             });
         }
-        half.insert(entry.service, (reference, line));
+        half.insert(entry.service, (reference, slot.literal.start));
     }
     Ok(half)
 }
