@@ -58,8 +58,10 @@ fn detail(error: &git2::Error) -> String {
 /// Whether a failure while fetching or pushing may pass: the network, the server, and
 /// authentication may; the cache's own objects and refs will not.
 fn remote_kind(error: &git2::Error) -> RepositoryErrorKind {
-    if matches!(error.code(), ErrorCode::Auth | ErrorCode::Certificate) {
-        return RepositoryErrorKind::Unavailable;
+    match error.code() {
+        ErrorCode::Auth | ErrorCode::Certificate => return RepositoryErrorKind::Unavailable,
+        ErrorCode::Locked => return RepositoryErrorKind::Failed,
+        _ => {}
     }
     match error.class() {
         ErrorClass::Odb

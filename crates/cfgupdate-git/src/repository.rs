@@ -159,8 +159,9 @@ impl GitRepository {
         })
     }
 
-    /// Fetches, and when the failure lies in the cache itself rather than the network,
-    /// rebuilds the cache and fetches once more.
+    /// Fetches, and when the fetch failed and the cache turns out broken, rebuilds the cache
+    /// and fetches once more. Every failure is checked, not only local ones: libgit2 reports
+    /// some local file errors in the same class as a refused connection.
     fn fetch_repairing(&mut self) -> Result<Fetched, RepositoryError> {
         let doing = format!(
             "cannot fetch branch `{}` from {}",
@@ -170,9 +171,6 @@ impl GitRepository {
             Ok(fetched) => return Ok(fetched),
             Err(error) => self.describe().remote(&doing, &error),
         };
-        if error.kind != Failed {
-            return Err(error);
-        }
         let Err(reason) = cache::diagnose(&self.location.git_dir) else {
             return Err(error);
         };
