@@ -37,6 +37,9 @@ const IO_TIMEOUT_MS: i32 = 120_000;
 /// Reads never touch the network: they see what [`ConfigRepository::refresh`] last fetched
 /// (or what this process last pushed). Writers, in this process or another, take the cache's
 /// exclusive file lock, so processes can share one cache directory.
+///
+/// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
+/// again when a push is rejected or fails midway (the remote may or may not have taken it).
 pub struct GitRepository {
     repo: Repository,
     options: GitOptions,
@@ -106,6 +109,12 @@ impl GitRepository {
         &self.location.git_dir
     }
 
+    /// The file beside the cache whose exclusive lock every writer holds while it fetches,
+    /// pushes or repairs.
+    pub fn lock_file(&self) -> &Path {
+        &self.location.lock_file
+    }
+
     /// The remote.
     pub fn remote(&self) -> &RemoteUrl {
         &self.options.remote
@@ -126,8 +135,13 @@ impl GitRepository {
     /// The commit `revision` names, which must be in the cache.
     fn commit(&self, revision: &CommitId) -> Result<Commit<'_>, RepositoryError> {
         let id = Oid::from_str(revision.as_str()).map_err(|error| {
-            self.describe()
-                .local(&format!("`{revision}` is not a commit id"), &error)
+            self.describe().local(
+                &format!(
+                    "`{revision}` is not a commit id for {}",
+                    self.options.remote
+                ),
+                &error,
+            )
         })?;
         self.repo.find_commit(id).map_err(|error| {
             let kind = match error.code() {
@@ -309,7 +323,11 @@ impl ConfigRepository for GitRepository {
             Err(error) if error.code() == ErrorCode::NotFound => return Ok(None),
             Err(error) => {
                 return Err(self.describe().local(
-                    &format!("cannot look up `{path}` at {}", revision.short()),
+                    &format!(
+                        "cannot look up `{path}` at {} in the cache of {}",
+                        revision.short(),
+                        self.options.remote
+                    ),
                     &error,
                 ));
             }
@@ -349,7 +367,11 @@ impl ConfigRepository for GitRepository {
                 Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
                     self.repo.find_tree(entry.id()).map_err(|error| {
                         self.describe().local(
-                            &format!("cannot read `{under}` at {}", revision.short()),
+                            &format!(
+                                "cannot read `{under}` at {} in the cache of {}",
+                                revision.short(),
+                                self.options.remote
+                            ),
                             &error,
                         )
                     })?
@@ -358,7 +380,11 @@ impl ConfigRepository for GitRepository {
                 Err(error) if error.code() == ErrorCode::NotFound => return Ok(Vec::new()),
                 Err(error) => {
                     return Err(self.describe().local(
-                        &format!("cannot look up `{under}` at {}", revision.short()),
+                        &format!(
+                            "cannot look up `{under}` at {} in the cache of {}",
+                            revision.short(),
+                            self.options.remote
+                        ),
                         &error,
                     ));
                 }
@@ -378,7 +404,11 @@ impl ConfigRepository for GitRepository {
                 if entry.kind() == Some(ObjectType::Tree) {
                     let subtree = self.repo.find_tree(entry.id()).map_err(|error| {
                         self.describe().local(
-                            &format!("cannot read `{path}` at {}", revision.short()),
+                            &format!(
+                                "cannot read `{path}` at {} in the cache of {}",
+                                revision.short(),
+                                self.options.remote
+                            ),
                             &error,
                         )
                     })?;

@@ -3,8 +3,9 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
+use std::time::Duration;
 
 use cfgupdate_core::repository::{ConfigRepository, PushOutcome, RepositoryErrorKind};
 use cfgupdate_git::GitRepository;
@@ -243,4 +244,32 @@ fn two_writers_sharing_a_cache_never_both_advance_from_one_parent() {
     assert_eq!(landed.len(), 1, "{outcomes:?}");
     assert!(outcomes.contains(&PushOutcome::Rejected));
     assert_eq!(landed[0], &PushOutcome::Pushed(id(&remote.tip())));
+}
+
+#[test]
+fn a_writer_waits_while_another_process_holds_the_cache_lock() {
+    let remote = Remote::new(Served::Path, FILES);
+    let mut repository = remote.open();
+    let tip = repository.tip().unwrap();
+    let holder = std::fs::File::open(repository.lock_file()).unwrap();
+    holder.lock().unwrap();
+
+    let (done, finished) = mpsc::channel();
+    let writer = thread::spawn(move || {
+        let outcome = repository
+            .commit_and_push(&tip, &change(&[("a.txt", "a")], &[], "Add a"))
+            .unwrap();
+        done.send(()).unwrap();
+        outcome
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the push went ahead while the lock was held"
+    );
+    assert_eq!(remote.tip(), remote.initial);
+
+    holder.unlock().unwrap();
+    finished.recv_timeout(Duration::from_secs(10)).unwrap();
+    let outcome = writer.join().unwrap();
+    assert_eq!(outcome, PushOutcome::Pushed(id(&remote.tip())));
 }
