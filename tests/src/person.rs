@@ -7,8 +7,9 @@ use tempfile::TempDir;
 
 use crate::git::{git, try_git};
 
-/// How many times a person pulls and pushes again before giving up.
-const PUSH_ATTEMPTS: usize = 5;
+/// How many times a person pulls and pushes again before giving up: enough to get through
+/// while an automation publishes as fast as it can.
+const PUSH_ATTEMPTS: usize = 100;
 
 /// A person with their own clone of the remote, committing and pushing with the git CLI.
 pub struct Person {
@@ -66,24 +67,33 @@ impl Person {
     /// Returns the commit the remote's branch then points at.
     pub fn push(&self) -> String {
         let target = format!("HEAD:refs/heads/{}", self.branch);
-        for _ in 0..PUSH_ATTEMPTS {
+        let mut last = String::new();
+        for attempt in 0..PUSH_ATTEMPTS {
             let output = try_git(self.dir.path(), &["push", "--porcelain", "origin", &target]);
             if output.status.success() {
                 return self.head();
             }
             let report = String::from_utf8_lossy(&output.stdout);
-            let stale = report
-                .lines()
-                .any(|line| line.starts_with('!') && line.contains("[rejected]"));
+            last = format!("{report}{}", String::from_utf8_lossy(&output.stderr));
+            // Stale: refused as not a fast-forward, or the server lost the race for the
+            // branch's lock to another push arriving at the same moment.
+            let stale = report.lines().any(|line| {
+                line.starts_with('!')
+                    && (line.contains("[rejected]") || line.contains("failed to update ref"))
+            });
             if !stale {
                 panic!(
                     "push was refused for another reason than a stale branch: {report}{}",
                     String::from_utf8_lossy(&output.stderr)
                 );
             }
+            // A person does not retry in lockstep with the automation they race; they pause,
+            // then pull and push again at once.
+            let pause = 5 + (u64::from(std::process::id()) + attempt as u64 * 7919) % 40;
+            std::thread::sleep(std::time::Duration::from_millis(pause));
             self.pull();
         }
-        panic!("push was still rejected after {PUSH_ATTEMPTS} attempts");
+        panic!("push was still rejected after {PUSH_ATTEMPTS} attempts; the last time: {last}");
     }
 
     /// Fetches the branch and rebases the person's commits onto it.

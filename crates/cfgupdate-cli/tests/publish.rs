@@ -94,7 +94,7 @@ fn publishes_land_exactly_once_while_a_person_pushes_and_nothing_of_theirs_is_lo
     let bare = daemon.create_remote("config.git", "master", &files());
     let url = daemon.url("config.git");
     let cache = tempfile::tempdir().unwrap();
-    let rounds = 10;
+    let min_rounds = 10;
 
     let person_url = url.clone();
     let person = thread::spawn(move || {
@@ -108,15 +108,38 @@ fn publishes_land_exactly_once_while_a_person_pushes_and_nothing_of_theirs_is_lo
         }
         mine
     });
+    // Publish for as long as the person is still pushing, so the two really race.
     let mut published = Vec::new();
-    for i in 1..=rounds {
+    let mut rounds = 0;
+    while rounds < min_rounds || (!person.is_finished() && rounds < 200) {
+        rounds += 1;
+        let i = rounds;
         let output = publish(&url, cache.path(), i, "api");
         assert!(output.status.success(), "publish {i}: {}", stderr(&output));
         let commit = stdout(&output);
         assert_eq!(commit.len(), 40, "publish {i} printed {commit:?}");
         published.push(commit);
+        // CI announces builds, not a flood: leave the person a moment to get a push in.
+        thread::sleep(std::time::Duration::from_millis(250));
     }
     let mine = person.join().unwrap();
+    // Their commits and ours interleave on the branch: the race happened.
+    let order = git(&bare, &["log", "--reverse", "--format=%s", "master"]);
+    let kinds: String = order
+        .lines()
+        .filter_map(|s| match s {
+            s if s.starts_with("Hand edit") => Some('h'),
+            s if s.starts_with("Publish") => Some('p'),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        kinds
+            .trim_start_matches('h')
+            .trim_end_matches('h')
+            .contains('h'),
+        "no person commit between two publishes: {kinds}"
+    );
 
     // Every person's change is on the tip, with its content intact.
     for (path, content) in &mine {
