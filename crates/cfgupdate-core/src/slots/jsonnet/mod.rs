@@ -39,6 +39,8 @@ mod fields;
 mod literal;
 mod markers;
 mod syntax;
+#[cfg(test)]
+mod tests;
 
 use literal::{StringToken, Style};
 use syntax::Source;
