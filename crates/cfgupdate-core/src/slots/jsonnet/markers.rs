@@ -100,8 +100,8 @@ fn marked_literal(
 ) -> Result<Holder, JsonnetSlotError> {
     let token = source.tokens[index];
     let offset = token.start as usize;
-    let shown = source.excerpt(token.range());
     let refuse = |why: String| {
+        let shown = source.excerpt(token.range());
         Err(source.error(
             offset,
             format!("the marker for service `{service}` marks {shown}, {why}"),

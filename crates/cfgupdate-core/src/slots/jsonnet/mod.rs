@@ -137,7 +137,7 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
             });
         }
         for site in sites {
-            let line = source.lines.line(site.offset);
+            let line = source.line(site.offset);
             let Some(value) = reference.part(site.part) else {
                 return Err(SlotError::MissingPart {
                     file: file.to_owned(),
@@ -212,7 +212,7 @@ impl Site {
             service: self.service.clone(),
             part: self.part,
             kind: self.kind,
-            line: source.lines.line(self.offset),
+            line: source.line(self.offset),
             value: match &self.holder {
                 Holder::Literal(literal) => Some(literal.value.clone()),
                 Holder::Other { .. } => None,

@@ -1,5 +1,6 @@
 //! A Jsonnet file parsed once: its tokens, its lossless tree, and where its lines start.
 
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use jrsonnet_rowan_parser::nodes::SourceFile;
@@ -63,14 +64,14 @@ pub(super) struct Source<'t> {
     pub(super) text: &'t str,
     pub(super) tokens: Vec<Token>,
     pub(super) tree: SourceFile,
-    pub(super) lines: Lines,
+    /// Computed on first use: writing a file whose slots all succeed never needs a line.
+    lines: OnceCell<Lines>,
 }
 
 impl<'t> Source<'t> {
     /// Parses `text`, refusing it at the first syntax error: the parser recovers from errors,
     /// and a slot found in a recovered tree could be anywhere.
     pub(super) fn parse(file: &'t str, text: &'t str) -> Result<Self, JsonnetSlotError> {
-        let lines = Lines::new(text);
         if u32::try_from(text.len()).is_err() {
             return Err(JsonnetSlotError {
                 file: file.to_owned(),
@@ -99,7 +100,7 @@ impl<'t> Source<'t> {
         if let Some((offset, what)) = first {
             return Err(JsonnetSlotError {
                 file: file.to_owned(),
-                line: lines.line(offset),
+                line: Lines::new(text).line(offset),
                 message: format!("the file is not valid Jsonnet: {what}"),
             });
         }
@@ -108,15 +109,22 @@ impl<'t> Source<'t> {
             text,
             tokens,
             tree,
-            lines,
+            lines: OnceCell::new(),
         })
+    }
+
+    /// The 1-based line holding byte `offset`.
+    pub(super) fn line(&self, offset: usize) -> usize {
+        self.lines
+            .get_or_init(|| Lines::new(self.text))
+            .line(offset)
     }
 
     /// An error at byte `offset`.
     pub(super) fn error(&self, offset: usize, message: String) -> JsonnetSlotError {
         JsonnetSlotError {
             file: self.file.to_owned(),
-            line: self.lines.line(offset),
+            line: self.line(offset),
             message,
         }
     }
@@ -129,16 +137,21 @@ impl<'t> Source<'t> {
         (self.tokens.get(index)?.start as usize == offset).then_some(index)
     }
 
-    /// The tree's token for the lexer token `index`.
+    /// The tree's token for the lexer token `index`. Found by binary search down the tree
+    /// (`covering_element`), not by `token_at_offset`, which scans children one by one and
+    /// made a thousand lookups in a wide object cost more than parsing.
     pub(super) fn tree_token(&self, index: usize) -> Option<SyntaxToken> {
         use jrsonnet_rowan_parser::AstNode;
+        use jrsonnet_rowan_parser::rowan::{TextRange, TextSize};
         let token = self.tokens.get(index)?;
-        let offset = jrsonnet_rowan_parser::rowan::TextSize::from(token.start);
-        self.tree
-            .syntax()
-            .token_at_offset(offset)
-            .right_biased()
-            .filter(|found| u32::from(found.text_range().start()) == token.start)
+        let range = TextRange::new(TextSize::from(token.start), TextSize::from(token.end));
+        let root = self.tree.syntax();
+        if !root.text_range().contains_range(range) {
+            return None;
+        }
+        root.covering_element(range)
+            .into_token()
+            .filter(|found| found.text_range() == range)
     }
 
     /// A short excerpt of the source at `range`, for messages: its first line, at most 60
