@@ -24,6 +24,10 @@ pub(super) struct Edit {
     pub(super) style: Style,
     /// The value to write, unescaped.
     pub(super) value: String,
+    /// The literal already holds the value. Kept until conflicts are checked, since another
+    /// slot on the same literal may want a different value; then dropped, so that writing a
+    /// value a slot holds changes no byte, however the literal spells it.
+    pub(super) unchanged: bool,
     /// Whose slot it is, for messages.
     pub(super) service: ServiceName,
 }
@@ -44,6 +48,7 @@ pub(super) fn rewrite(
             ),
         ));
     }
+    edits.retain(|edit| !edit.unchanged);
     if edits.is_empty() {
         return Ok(source.text.to_owned());
     }

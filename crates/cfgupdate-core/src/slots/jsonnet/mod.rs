@@ -137,23 +137,22 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
             });
         }
         for site in sites {
-            let line = source.line(site.offset);
             let Some(value) = reference.part(site.part) else {
                 return Err(SlotError::MissingPart {
                     file: file.to_owned(),
-                    line,
+                    line: source.line(site.offset),
                     service: service.clone(),
                     part: site.part,
                     reference: reference.clone(),
                 });
             };
             match &site.holder {
-                Holder::Literal(literal) if literal.value == value => {}
                 Holder::Literal(literal) => edits.push(edit::Edit {
                     token: literal.token,
                     content: literal.content.clone(),
                     style: literal.style,
                     value: value.to_owned(),
+                    unchanged: literal.value == value,
                     service: service.clone(),
                 }),
                 Holder::Other { found } => {

@@ -508,6 +508,17 @@ fn one_literal_marked_for_two_services_given_different_values_is_an_error() {
 }
 
 #[test]
+fn one_literal_marked_for_two_services_conflicts_even_when_one_already_holds_its_value() {
+    let text = format!(
+        "{{ a: '{}' /* cfgupdate: api */ }} // cfgupdate: web\n",
+        old_api()
+    );
+    let web = format!("reg/web:v2@{}", digest('c'));
+    let error = jsonnet_error(write(&text, &[("api", &old_api()), ("web", &web)]).unwrap_err());
+    assert!(error.message.contains("`api` and `web`"), "{error}");
+}
+
+#[test]
 fn a_text_block_field_cannot_be_written() {
     let text = "{\n  api: |||\n    reg/api:v1\n  |||,\n}\n";
     let error = jsonnet_error(write(text, &[("api", &new_api())]).unwrap_err());
@@ -527,6 +538,7 @@ fn an_edit_that_would_change_the_files_structure_is_refused_by_the_verification(
         content: 6..7,
         style: Style::VerbatimSingle,
         value: "z\\".to_owned(),
+        unchanged: false,
         service: service("a"),
     };
     let error = edit::rewrite(&source, vec![bad]).unwrap_err();
