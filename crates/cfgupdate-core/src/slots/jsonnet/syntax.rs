@@ -35,6 +35,30 @@ pub(super) fn lex(text: &str) -> Vec<Token> {
         .collect()
 }
 
+/// How deep brackets may nest. Real configurations stay within a few dozen levels; the parser's
+/// recursion overflows the stack somewhere past a thousand (sooner in debug builds).
+const MAX_NESTING: usize = 256;
+
+/// The offset of the first bracket nested deeper than [`MAX_NESTING`], if any.
+fn too_deep(tokens: &[Token]) -> Option<usize> {
+    let mut depth = 0usize;
+    for token in tokens {
+        match token.kind {
+            SyntaxKind::L_BRACE | SyntaxKind::L_BRACK | SyntaxKind::L_PAREN => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(token.start as usize);
+                }
+            }
+            SyntaxKind::R_BRACE | SyntaxKind::R_BRACK | SyntaxKind::R_PAREN => {
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Where each line starts, for 1-based line numbers in messages and slots.
 pub(super) struct Lines {
     starts: Vec<usize>,
@@ -80,8 +104,31 @@ impl<'t> Source<'t> {
                     .to_owned(),
             });
         }
-        let tokens = lex(text);
-        let (tree, errors) = jrsonnet_rowan_parser::parse(text);
+        // The parser panics rather than fail on some inputs: it gives up ("parsing is stuck")
+        // after 15 million steps, which a file of about 16 MB reaches. A file from the
+        // repository must never bring the process down, so that panic becomes an error.
+        let gave_up = || {
+            JsonnetSlotError {
+            file: file.to_owned(),
+            line: 1,
+            message: "the Jsonnet parser gave up on this file, which is too large or too deeply nested to edit"
+                .to_owned(),
+        }
+        };
+        let tokens = std::panic::catch_unwind(|| lex(text)).map_err(|_| gave_up())?;
+        // The parser also recurses once per bracket, and a stack overflow cannot be caught:
+        // refuse nesting far deeper than any real configuration before it gets the chance.
+        if let Some(offset) = too_deep(&tokens) {
+            return Err(JsonnetSlotError {
+                file: file.to_owned(),
+                line: Lines::new(text).line(offset),
+                message: format!(
+                    "brackets are nested more than {MAX_NESTING} deep here, deeper than cfgupdate parses"
+                ),
+            });
+        }
+        let (tree, errors) = std::panic::catch_unwind(|| jrsonnet_rowan_parser::parse(text))
+            .map_err(|_| gave_up())?;
         let lexical = tokens
             .iter()
             .find(|token| token.kind.error_description().is_some())
@@ -187,6 +234,20 @@ mod tests {
             .unwrap();
         assert_eq!((error.file.as_str(), error.line), ("f.jsonnet", 3));
         assert!(error.message.contains("not valid Jsonnet"), "{error}");
+    }
+
+    #[test]
+    fn nesting_deep_enough_to_overflow_the_parsers_stack_is_refused_not_a_crash() {
+        let text = format!(
+            "{{\n  a: {}1{},\n}}\n",
+            "[".repeat(20_000),
+            "]".repeat(20_000)
+        );
+        let error = Source::parse("f.jsonnet", &text).err().unwrap();
+        assert_eq!(error.line, 2);
+        assert!(error.message.contains("nested more than 256"), "{error}");
+        let fine = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        assert!(Source::parse("f.jsonnet", &fine).is_ok());
     }
 
     #[test]
