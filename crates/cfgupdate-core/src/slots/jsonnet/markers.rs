@@ -1,0 +1,211 @@
+//! Marker slots: a `cfgupdate: S[:part]` comment marks the last string literal before it on
+//! its line.
+//!
+//! Markers are found in the token stream, where comments are tokens of their own: text inside
+//! a string or a `|||` block is part of a string token and can never look like a marker. The
+//! tree is consulted only for each marked literal, to refuse literals that are not whole
+//! values.
+
+use jrsonnet_rowan_parser::{SyntaxKind, SyntaxNode};
+
+use super::literal::StringToken;
+use super::syntax::Source;
+use super::{Holder, JsonnetSlotError, Site, SlotKind};
+use crate::names::ServiceName;
+use crate::reference::Part;
+
+const MARKER: &str = "cfgupdate:";
+
+/// Every marker slot of the file, in file order.
+pub(super) fn find(source: &Source<'_>) -> Result<Vec<Site>, JsonnetSlotError> {
+    let mut sites = Vec::new();
+    let mut last_string = None;
+    let mut newline_since_string = false;
+    for (index, token) in source.tokens.iter().enumerate() {
+        let text = &source.text[token.range()];
+        if StringToken::of_kind(token.kind).is_some() {
+            last_string = Some(index);
+            newline_since_string = false;
+            continue;
+        }
+        if let Some(body) = comment_body(token.kind, text)
+            && let Some(spec) = body.trim().strip_prefix(MARKER)
+        {
+            let offset = token.start as usize;
+            let (service, part) = parse_spec(spec.trim()).map_err(|reason| {
+                source.error(
+                    offset,
+                    format!("malformed marker `{}`: {reason}", text.trim_end()),
+                )
+            })?;
+            let literal = match last_string {
+                Some(literal) if !newline_since_string => literal,
+                _ => {
+                    return Err(source.error(
+                        offset,
+                        format!(
+                            "the marker `{}` has no string literal before it on its line; put it after the literal it marks",
+                            text.trim_end()
+                        ),
+                    ));
+                }
+            };
+            let holder = marked_literal(source, literal, &service)?;
+            sites.push(Site {
+                service,
+                part,
+                kind: SlotKind::Marker,
+                offset,
+                holder,
+            });
+        }
+        if text.contains('\n') {
+            newline_since_string = true;
+        }
+    }
+    Ok(sites)
+}
+
+/// The text of a comment between its delimiters; `None` for tokens that are not comments.
+fn comment_body(kind: SyntaxKind, text: &str) -> Option<&str> {
+    match kind {
+        SyntaxKind::SINGLE_LINE_SLASH_COMMENT => text.strip_prefix("//"),
+        SyntaxKind::SINGLE_LINE_HASH_COMMENT => text.strip_prefix('#'),
+        SyntaxKind::MULTI_LINE_COMMENT => text.strip_prefix("/*")?.strip_suffix("*/"),
+        _ => None,
+    }
+}
+
+/// `S` or `S:part`. A comment that starts with `cfgupdate:` but names no valid slot is refused
+/// rather than ignored: a mistyped marker would otherwise silently stop a service being written.
+fn parse_spec(spec: &str) -> Result<(ServiceName, Part), String> {
+    let (service, part) = match spec.split_once(':') {
+        Some((service, word)) => {
+            let part = Part::from_word(word.trim()).ok_or_else(|| {
+                format!("`{word}` is not a part; expected one of ref, name, tag, digest")
+            })?;
+            (service.trim(), part)
+        }
+        None => (spec, Part::Ref),
+    };
+    let service = ServiceName::parse(service).map_err(|error| error.to_string())?;
+    Ok((service, part))
+}
+
+/// Checks that the literal a marker points at is a whole value cfgupdate can rewrite.
+fn marked_literal(
+    source: &Source<'_>,
+    index: usize,
+    service: &ServiceName,
+) -> Result<Holder, JsonnetSlotError> {
+    let token = source.tokens[index];
+    let offset = token.start as usize;
+    let refuse = |why: String| {
+        let shown = source.excerpt(token.range());
+        Err(source.error(
+            offset,
+            format!("the marker for service `{service}` marks {shown}, {why}"),
+        ))
+    };
+    let Some(parent) = source.tree_token(index).and_then(|token| token.parent()) else {
+        return refuse("which is not part of the parsed file".to_owned());
+    };
+    match parent.kind() {
+        SyntaxKind::EXPR_STRING => {}
+        SyntaxKind::FIELD_NAME_FIXED => {
+            return refuse("a field name; put the marker after the value it marks".to_owned());
+        }
+        SyntaxKind::EXPR_IMPORT => return refuse("an import path".to_owned()),
+        _ => return refuse("which is not a value".to_owned()),
+    }
+    if let Some(why) = not_whole(&parent) {
+        return refuse(why);
+    }
+    match super::literal_at(source, index) {
+        Ok(Holder::Literal(literal)) => Ok(Holder::Literal(literal)),
+        Ok(Holder::Other { found }) => refuse(format!(
+            "{found}; cfgupdate writes only quoted string literals ('...', \"...\", @'...', @\"...\")"
+        )),
+        Err(why) => refuse(why),
+    }
+}
+
+/// Why the string expression `node` is not a whole value: an operand of a binary operator
+/// (possibly through parentheses), or indexed or called.
+fn not_whole(node: &SyntaxNode) -> Option<String> {
+    let mut node = node.parent()?;
+    loop {
+        if node.kind() != SyntaxKind::EXPR {
+            return None;
+        }
+        if node.children().any(|child| {
+            matches!(
+                child.kind(),
+                SyntaxKind::SUFFIX_INDEX
+                    | SyntaxKind::SUFFIX_INDEX_EXPR
+                    | SyntaxKind::SUFFIX_SLICE
+                    | SyntaxKind::SUFFIX_APPLY
+            )
+        }) {
+            return Some(
+                "which is indexed or called; cfgupdate edits only whole string literals".to_owned(),
+            );
+        }
+        let parent = node.parent()?;
+        match parent.kind() {
+            SyntaxKind::EXPR_BINARY => {
+                let operator = parent
+                    .children_with_tokens()
+                    .filter_map(|element| element.into_token())
+                    .find(|token| {
+                        !matches!(
+                            token.kind(),
+                            SyntaxKind::WHITESPACE
+                                | SyntaxKind::SINGLE_LINE_SLASH_COMMENT
+                                | SyntaxKind::SINGLE_LINE_HASH_COMMENT
+                                | SyntaxKind::MULTI_LINE_COMMENT
+                        )
+                    })
+                    .map(|token| token.text().to_owned())
+                    .unwrap_or_default();
+                return Some(format!(
+                    "an operand of `{operator}`; cfgupdate edits only whole string literals, so write the whole value in one literal"
+                ));
+            }
+            SyntaxKind::EXPR_PARENED => node = parent.parent()?,
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_specs_name_a_service_and_optionally_a_part() {
+        assert_eq!(
+            parse_spec("api").unwrap(),
+            (ServiceName::parse("api").unwrap(), Part::Ref)
+        );
+        assert_eq!(parse_spec("api:tag").unwrap().1, Part::Tag);
+        assert_eq!(parse_spec("api : digest").unwrap().1, Part::Digest);
+        assert_eq!(parse_spec("api:ref").unwrap().1, Part::Ref);
+        assert!(parse_spec("api:tags").unwrap_err().contains("`tags`"));
+        assert!(parse_spec("see the docs").is_err());
+        assert!(parse_spec("").is_err());
+    }
+
+    #[test]
+    fn only_comment_tokens_have_a_body() {
+        assert_eq!(
+            comment_body(SyntaxKind::SINGLE_LINE_SLASH_COMMENT, "// x\n"),
+            Some(" x\n")
+        );
+        assert_eq!(
+            comment_body(SyntaxKind::MULTI_LINE_COMMENT, "/* x */"),
+            Some(" x ")
+        );
+        assert_eq!(comment_body(SyntaxKind::STRING_SINGLE, "'// x'"), None);
+    }
+}

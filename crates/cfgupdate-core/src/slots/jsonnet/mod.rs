@@ -1,0 +1,248 @@
+//! Image slots in Jsonnet files, edited through a lossless syntax tree.
+//!
+//! A slot for service `S` is (contract section 3):
+//!
+//! 1. a **marker**: a comment `cfgupdate: S` (or `S:ref`, `S:name`, `S:tag`, `S:digest`) marks
+//!    the last string literal that ends before it on its line. Every marker of `S` is a slot. A
+//!    comment whose text starts with `cfgupdate:` but names no valid service and part is an
+//!    error, as is a marker with no literal before it on its line, or one that marks a field
+//!    name, an import path, a `|||` text block, or an operand of an operator
+//!    (`'reg/api:' + tag`): cfgupdate edits only whole literals.
+//! 2. where the file has no marker for `S`, a **field** named `S` of the object the file
+//!    evaluates to, followed through `local` bindings, parentheses and `a + {...}` (see
+//!    `fields.rs`). Its value is a string literal (the whole reference) or an object literal
+//!    whose `ref`, `name`, `tag` and `digest` fields are each a slot of that part.
+//!
+//! **Reading** ([`find_slots`]) reports every marker, and for services without one only
+//! fields that look like images: a string literal that parses as an image reference with a
+//! tag or a digest, or an object whose fields are all among `ref`, `name`, `tag`, `digest` and
+//! include one of `ref`, `tag`, `digest`. So `namespace: 'default'` or `metadata: {name: 'x'}`
+//! never enter an image set. A part field whose value is not a literal is reported with
+//! [`Slot::value`] `None`.
+//!
+//! **Writing** ([`apply`]) looks, for each service asked for, at its markers, or else at its
+//! field whatever it holds: a field whose value is not a string literal is an error naming it,
+//! never a silent skip. Only the bytes inside the edited literals change; the new value is
+//! escaped for the literal's quote style (`'...'`, `"..."`, `@'...'`, `@"..."`); the result is
+//! checked to have the original's tokens and bytes everywhere else, and each edited literal to
+//! read back as the value written (see `edit.rs` for why re-lexing proves the re-parse).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use super::{ImageSet, SlotError};
+use crate::names::ServiceName;
+use crate::reference::Part;
+
+mod edit;
+mod fields;
+mod literal;
+mod markers;
+mod syntax;
+#[cfg(test)]
+mod tests;
+
+use literal::{StringToken, Style};
+use syntax::Source;
+
+/// Why a Jsonnet file could not be read or edited.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct JsonnetSlotError {
+    /// The file.
+    pub file: String,
+    /// The 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// How a slot was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// A `cfgupdate: S` comment marks it.
+    Marker,
+    /// It is a field of the object the file evaluates to.
+    Field,
+}
+
+/// One image slot in a Jsonnet file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// The service it belongs to.
+    pub service: ServiceName,
+    /// Which part of the reference it holds.
+    pub part: Part,
+    /// How it was found.
+    pub kind: SlotKind,
+    /// Its 1-based line.
+    pub line: usize,
+    /// The literal's current value, unescaped; `None` when the slot's value is not a string
+    /// literal (it can then be neither read nor written).
+    pub value: Option<String>,
+}
+
+/// The result of writing into one Jsonnet file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The new text of the file.
+    pub text: String,
+    /// The services that had at least one slot in the file (written, or already holding the value).
+    pub written: BTreeSet<ServiceName>,
+}
+
+/// Every slot in a Jsonnet file: all markers, then fields of the evaluated object for the
+/// services that have no marker.
+pub fn find_slots(file: &str, text: &str) -> Result<Vec<Slot>, SlotError> {
+    let source = Source::parse(file, text)?;
+    let markers = markers::find(&source)?;
+    let marked: BTreeSet<&ServiceName> = markers.iter().map(|site| &site.service).collect();
+    let fields = fields::TopFields::collect(&source)
+        .for_reading(&source, |service| marked.contains(service));
+    Ok(markers
+        .iter()
+        .chain(&fields)
+        .map(|site| site.to_slot(&source))
+        .collect())
+}
+
+/// Writes those `updates` whose service has a slot in this file; services without a slot here
+/// are left for the caller (another file may hold them).
+pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, SlotError> {
+    let source = Source::parse(file, text)?;
+    let mut markers: BTreeMap<ServiceName, Vec<Site>> = BTreeMap::new();
+    for site in markers::find(&source)? {
+        markers.entry(site.service.clone()).or_default().push(site);
+    }
+    let mut top_fields = None;
+    let mut edits = Vec::new();
+    let mut written = BTreeSet::new();
+    for (service, reference) in updates {
+        let field_sites;
+        let sites = match markers.get(service) {
+            Some(sites) => sites,
+            None => {
+                let top = top_fields.get_or_insert_with(|| fields::TopFields::collect(&source));
+                field_sites = top.for_writing(&source, service);
+                &field_sites
+            }
+        };
+        if sites.is_empty() {
+            continue;
+        }
+        if reference.digest().is_none() {
+            return Err(SlotError::MissingDigest {
+                service: service.clone(),
+                reference: reference.clone(),
+            });
+        }
+        for site in sites {
+            let Some(value) = reference.part(site.part) else {
+                return Err(SlotError::MissingPart {
+                    file: file.to_owned(),
+                    line: source.line(site.offset),
+                    service: service.clone(),
+                    part: site.part,
+                    reference: reference.clone(),
+                });
+            };
+            match &site.holder {
+                Holder::Literal(literal) => edits.push(edit::Edit {
+                    token: literal.token,
+                    content: literal.content.clone(),
+                    style: literal.style,
+                    value: value.to_owned(),
+                    unchanged: literal.value == value,
+                    service: service.clone(),
+                }),
+                Holder::Other { found } => {
+                    let field = match site.part {
+                        Part::Ref => format!("the field `{service}`"),
+                        part => format!("the `{part}` field of `{service}`"),
+                    };
+                    return Err(source
+                        .error(
+                            site.offset,
+                            format!(
+                                "{field} holds {found}, not a string literal, so service `{service}` cannot be written; cfgupdate writes only whole string literals (a `cfgupdate: {service}` comment can mark the literal to write)"
+                            ),
+                        )
+                        .into());
+                }
+            }
+        }
+        written.insert(service.clone());
+    }
+    let text = edit::rewrite(&source, edits)?;
+    Ok(Applied { text, written })
+}
+
+/// A slot as found, with what it needs for writing.
+struct Site {
+    service: ServiceName,
+    part: Part,
+    kind: SlotKind,
+    /// Where it is, for its line.
+    offset: usize,
+    holder: Holder,
+}
+
+/// What a slot's value is in the file.
+enum Holder {
+    /// A quoted string literal cfgupdate can rewrite.
+    Literal(Literal),
+    /// Anything else; `found` says what, for messages.
+    Other { found: String },
+}
+
+struct Literal {
+    /// The lexer token.
+    token: usize,
+    style: Style,
+    /// The content bytes, without quotes.
+    content: Range<usize>,
+    /// The content, unescaped.
+    value: String,
+}
+
+impl Site {
+    fn to_slot(&self, source: &Source<'_>) -> Slot {
+        Slot {
+            service: self.service.clone(),
+            part: self.part,
+            kind: self.kind,
+            line: source.line(self.offset),
+            value: match &self.holder {
+                Holder::Literal(literal) => Some(literal.value.clone()),
+                Holder::Other { .. } => None,
+            },
+        }
+    }
+}
+
+/// The string token `index` as a slot's holder; `Err` says why a quoted literal is unusable.
+fn literal_at(source: &Source<'_>, index: usize) -> Result<Holder, String> {
+    let token = source.tokens[index];
+    match StringToken::of_kind(token.kind) {
+        Some(StringToken::Quoted(style)) => {
+            let content = style.content_range(token.range());
+            let value = source
+                .text
+                .get(content.clone())
+                .and_then(|text| style.unescape(text))
+                .ok_or_else(|| "a string literal with an invalid escape sequence".to_owned())?;
+            Ok(Holder::Literal(Literal {
+                token: index,
+                style,
+                content,
+                value,
+            }))
+        }
+        Some(StringToken::Block) => Ok(Holder::Other {
+            found: "a text block (`|||`)".to_owned(),
+        }),
+        None => Ok(Holder::Other {
+            found: "no string literal".to_owned(),
+        }),
+    }
+}

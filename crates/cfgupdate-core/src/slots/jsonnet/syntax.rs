@@ -1,0 +1,260 @@
+//! A Jsonnet file parsed once: its tokens, its lossless tree, and where its lines start.
+
+use std::cell::OnceCell;
+use std::ops::Range;
+
+use jrsonnet_rowan_parser::nodes::SourceFile;
+use jrsonnet_rowan_parser::{SyntaxKind, SyntaxToken};
+
+use super::JsonnetSlotError;
+
+/// One token, as the lexer sees it. The parser is fed only the sequence of these kinds, so two
+/// texts with the same kinds parse to the same tree: editing checks that cheaply (see
+/// `edit.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Token {
+    pub(super) kind: SyntaxKind,
+    pub(super) start: u32,
+    pub(super) end: u32,
+}
+
+impl Token {
+    pub(super) fn range(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// Splits `text` into tokens.
+pub(super) fn lex(text: &str) -> Vec<Token> {
+    jrsonnet_lexer::Lexer::new(text)
+        .map(|lexeme| Token {
+            kind: SyntaxKind::from_raw(lexeme.kind.into_raw()),
+            start: lexeme.range.0,
+            end: lexeme.range.1,
+        })
+        .collect()
+}
+
+/// How deep brackets may nest. Real configurations stay within a few dozen levels; the parser's
+/// recursion overflows the stack somewhere past a thousand (sooner in debug builds).
+const MAX_NESTING: usize = 256;
+
+/// The offset of the first bracket nested deeper than [`MAX_NESTING`], if any.
+fn too_deep(tokens: &[Token]) -> Option<usize> {
+    let mut depth = 0usize;
+    for token in tokens {
+        match token.kind {
+            SyntaxKind::L_BRACE | SyntaxKind::L_BRACK | SyntaxKind::L_PAREN => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(token.start as usize);
+                }
+            }
+            SyntaxKind::R_BRACE | SyntaxKind::R_BRACK | SyntaxKind::R_PAREN => {
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Where each line starts, for 1-based line numbers in messages and slots.
+pub(super) struct Lines {
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    pub(super) fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Lines { starts }
+    }
+
+    /// The 1-based line holding byte `offset`.
+    pub(super) fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+}
+
+/// A file that parsed without errors.
+pub(super) struct Source<'t> {
+    pub(super) file: &'t str,
+    pub(super) text: &'t str,
+    pub(super) tokens: Vec<Token>,
+    pub(super) tree: SourceFile,
+    /// Computed on first use: writing a file whose slots all succeed never needs a line.
+    lines: OnceCell<Lines>,
+}
+
+impl<'t> Source<'t> {
+    /// Parses `text`, refusing it at the first syntax error: the parser recovers from errors,
+    /// and a slot found in a recovered tree could be anywhere.
+    pub(super) fn parse(file: &'t str, text: &'t str) -> Result<Self, JsonnetSlotError> {
+        if u32::try_from(text.len()).is_err() {
+            return Err(JsonnetSlotError {
+                file: file.to_owned(),
+                line: 1,
+                message: "the file is larger than 4 GiB, which the Jsonnet parser cannot read"
+                    .to_owned(),
+            });
+        }
+        // The parser panics rather than fail on some inputs: it gives up ("parsing is stuck")
+        // after 15 million steps, which a file of about 16 MB reaches. A file from the
+        // repository must never bring the process down, so that panic becomes an error.
+        let gave_up = || {
+            JsonnetSlotError {
+            file: file.to_owned(),
+            line: 1,
+            message: "the Jsonnet parser gave up on this file, which is too large or too deeply nested to edit"
+                .to_owned(),
+        }
+        };
+        let tokens = std::panic::catch_unwind(|| lex(text)).map_err(|_| gave_up())?;
+        // The parser also recurses once per bracket, and a stack overflow cannot be caught:
+        // refuse nesting far deeper than any real configuration before it gets the chance.
+        if let Some(offset) = too_deep(&tokens) {
+            return Err(JsonnetSlotError {
+                file: file.to_owned(),
+                line: Lines::new(text).line(offset),
+                message: format!(
+                    "brackets are nested more than {MAX_NESTING} deep here, deeper than cfgupdate parses"
+                ),
+            });
+        }
+        let (tree, errors) = std::panic::catch_unwind(|| jrsonnet_rowan_parser::parse(text))
+            .map_err(|_| gave_up())?;
+        let lexical = tokens
+            .iter()
+            .find(|token| token.kind.error_description().is_some())
+            .map(|token| {
+                let what = token.kind.error_description().unwrap_or("invalid token");
+                (token.start as usize, what.to_owned())
+            });
+        let grammatical = errors
+            .iter()
+            .map(|error| (usize::from(error.range.start()), error.error.to_string()))
+            .min_by_key(|(offset, _)| *offset);
+        let first = match (lexical, grammatical) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        if let Some((offset, what)) = first {
+            return Err(JsonnetSlotError {
+                file: file.to_owned(),
+                line: Lines::new(text).line(offset),
+                message: format!("the file is not valid Jsonnet: {what}"),
+            });
+        }
+        Ok(Source {
+            file,
+            text,
+            tokens,
+            tree,
+            lines: OnceCell::new(),
+        })
+    }
+
+    /// The 1-based line holding byte `offset`.
+    pub(super) fn line(&self, offset: usize) -> usize {
+        self.lines
+            .get_or_init(|| Lines::new(self.text))
+            .line(offset)
+    }
+
+    /// An error at byte `offset`.
+    pub(super) fn error(&self, offset: usize, message: String) -> JsonnetSlotError {
+        JsonnetSlotError {
+            file: self.file.to_owned(),
+            line: self.line(offset),
+            message,
+        }
+    }
+
+    /// The index of the token starting at byte `offset`.
+    pub(super) fn token_index(&self, offset: usize) -> Option<usize> {
+        let index = self
+            .tokens
+            .partition_point(|token| (token.start as usize) < offset);
+        (self.tokens.get(index)?.start as usize == offset).then_some(index)
+    }
+
+    /// The tree's token for the lexer token `index`. Found by binary search down the tree
+    /// (`covering_element`), not by `token_at_offset`, which scans children one by one and
+    /// made a thousand lookups in a wide object cost more than parsing.
+    pub(super) fn tree_token(&self, index: usize) -> Option<SyntaxToken> {
+        use jrsonnet_rowan_parser::AstNode;
+        use jrsonnet_rowan_parser::rowan::{TextRange, TextSize};
+        let token = self.tokens.get(index)?;
+        let range = TextRange::new(TextSize::from(token.start), TextSize::from(token.end));
+        let root = self.tree.syntax();
+        if !root.text_range().contains_range(range) {
+            return None;
+        }
+        root.covering_element(range)
+            .into_token()
+            .filter(|found| found.text_range() == range)
+    }
+
+    /// A short excerpt of the source at `range`, for messages: its first line, at most 60
+    /// characters.
+    pub(super) fn excerpt(&self, range: Range<usize>) -> String {
+        let text = self.text.get(range).unwrap_or_default();
+        let first_line = text.lines().next().unwrap_or_default().trim_end();
+        let mut excerpt: String = first_line.chars().take(60).collect();
+        if excerpt.len() < text.trim_end().len() {
+            excerpt.push_str("...");
+        }
+        excerpt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_counted_from_one_and_crlf_counts_once() {
+        let lines = Lines::new("a\r\nb\nc");
+        assert_eq!(lines.line(0), 1);
+        assert_eq!(lines.line(2), 1);
+        assert_eq!(lines.line(3), 2);
+        assert_eq!(lines.line(6), 3);
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_with_its_line_even_though_the_parser_recovers() {
+        let error = Source::parse("f.jsonnet", "{\n  a: 'x',\n  b: ,\n}\n")
+            .err()
+            .unwrap();
+        assert_eq!((error.file.as_str(), error.line), ("f.jsonnet", 3));
+        assert!(error.message.contains("not valid Jsonnet"), "{error}");
+    }
+
+    #[test]
+    fn nesting_deep_enough_to_overflow_the_parsers_stack_is_refused_not_a_crash() {
+        let text = format!(
+            "{{\n  a: {}1{},\n}}\n",
+            "[".repeat(20_000),
+            "]".repeat(20_000)
+        );
+        let error = Source::parse("f.jsonnet", &text).err().unwrap();
+        assert_eq!(error.line, 2);
+        assert!(error.message.contains("nested more than 256"), "{error}");
+        let fine = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        assert!(Source::parse("f.jsonnet", &fine).is_ok());
+    }
+
+    #[test]
+    fn an_unterminated_string_is_a_syntax_error() {
+        let error = Source::parse("f.jsonnet", "{\n  a: 'x,\n}\n")
+            .err()
+            .unwrap();
+        assert_eq!(error.line, 2, "{error}");
+    }
+}

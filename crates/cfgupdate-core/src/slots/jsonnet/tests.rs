@@ -1,0 +1,722 @@
+use super::*;
+use crate::reference::ImageRef;
+
+fn digest(fill: char) -> String {
+    format!("sha256:{}", fill.to_string().repeat(64))
+}
+
+fn image(text: &str) -> ImageRef {
+    ImageRef::parse(text).unwrap()
+}
+
+fn service(name: &str) -> ServiceName {
+    ServiceName::parse(name).unwrap()
+}
+
+fn updates(pairs: &[(&str, &str)]) -> ImageSet {
+    pairs
+        .iter()
+        .map(|(name, reference)| (service(name), image(reference)))
+        .collect()
+}
+
+fn new_api() -> String {
+    format!("reg.example.com/team/api:v2@{}", digest('b'))
+}
+
+fn old_api() -> String {
+    format!("reg.example.com/team/api:v1@{}", digest('a'))
+}
+
+fn write(text: &str, pairs: &[(&str, &str)]) -> Result<Applied, SlotError> {
+    apply("envs/prod/images.libsonnet", text, &updates(pairs))
+}
+
+fn jsonnet_error(error: SlotError) -> JsonnetSlotError {
+    match error {
+        SlotError::Jsonnet(error) => error,
+        other => panic!("expected a Jsonnet error, got {other:?}"),
+    }
+}
+
+fn slot_values(text: &str) -> Vec<(String, Part, SlotKind, usize, Option<String>)> {
+    find_slots("f.jsonnet", text)
+        .unwrap()
+        .into_iter()
+        .map(|slot| {
+            (
+                slot.service.to_string(),
+                slot.part,
+                slot.kind,
+                slot.line,
+                slot.value,
+            )
+        })
+        .collect()
+}
+
+// --- markers -------------------------------------------------------------------------------
+
+#[test]
+fn slash_hash_and_block_comments_each_mark_the_literal_before_them() {
+    let text = format!(
+        "{{\n  a: '{old}', // cfgupdate: a\n  b: '{old}', # cfgupdate: b\n  c: '{old}' /* cfgupdate: c */,\n}}\n",
+        old = old_api()
+    );
+    let slots = slot_values(&text);
+    let found: Vec<_> = slots.iter().map(|s| (s.0.as_str(), s.3)).collect();
+    assert_eq!(found, [("a", 2), ("b", 3), ("c", 4)]);
+    assert!(slots.iter().all(|s| s.2 == SlotKind::Marker));
+}
+
+#[test]
+fn a_marker_marks_the_last_literal_that_ends_before_it_on_its_line() {
+    let text = format!(
+        "local container = import 'container.libsonnet';\n[container.new('api', '{}'), 'other'] // cfgupdate: api\n",
+        old_api()
+    );
+    assert_eq!(slot_values(&text)[0].4.as_deref(), Some("other"));
+    let text = format!(
+        "local container = import 'container.libsonnet';\ncontainer.new('api', '{}') // cfgupdate: api\n",
+        old_api()
+    );
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(
+        applied.text,
+        text.replace(&old_api(), &new_api()),
+        "only the second argument changes"
+    );
+}
+
+#[test]
+fn whitespace_around_the_marker_is_tolerated() {
+    for comment in [
+        "//cfgupdate:api",
+        "//   cfgupdate:   api   ",
+        "#\tcfgupdate: api",
+        "/*cfgupdate: api*/",
+        "/*  cfgupdate:\tapi : tag  */",
+    ] {
+        let text = format!("{{ a: 'v1', {comment}\n}}\n");
+        let slots = slot_values(&text);
+        assert_eq!(slots.len(), 1, "{comment}");
+        assert_eq!(slots[0].0, "api", "{comment}");
+    }
+}
+
+#[test]
+fn part_markers_hold_only_their_part_and_ref_holds_the_whole() {
+    let text = format!(
+        "{{\n  name: 'reg.example.com/team/api', // cfgupdate: api:name\n  tag: 'v1', // cfgupdate: api:tag\n  digest: '{}', // cfgupdate: api:digest\n  whole: '{}', // cfgupdate: api:ref\n}}\n",
+        digest('a'),
+        old_api()
+    );
+    let parts: Vec<Part> = slot_values(&text)
+        .iter()
+        .filter(|s| s.0 == "api")
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(parts, [Part::Name, Part::Tag, Part::Digest, Part::Ref]);
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    let expected = text
+        .replace(&old_api(), &new_api())
+        .replace("'v1'", "'v2'")
+        .replace(&digest('a'), &digest('b'));
+    assert_eq!(applied.text, expected);
+}
+
+#[test]
+fn text_inside_strings_and_text_blocks_is_never_a_marker() {
+    let text = format!(
+        "{{\n  a: '// cfgupdate: api',\n  b: \"# cfgupdate: api\",\n  c: |||\n    '{}' // cfgupdate: api\n  |||,\n  d: @'/* cfgupdate: api */',\n}}\n",
+        old_api()
+    );
+    assert!(slot_values(&text).is_empty());
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, text);
+    assert!(applied.written.is_empty());
+}
+
+#[test]
+fn every_marker_of_a_service_is_a_slot_and_every_one_is_written() {
+    let text = format!(
+        "{{\n  us: '{old}', // cfgupdate: api\n  eu: \"{old}\", // cfgupdate: api\n}}\n",
+        old = old_api()
+    );
+    let api: Vec<_> = slot_values(&text)
+        .into_iter()
+        .filter(|s| s.0 == "api")
+        .collect();
+    assert_eq!(api.len(), 2);
+    assert!(api.iter().all(|s| s.2 == SlotKind::Marker));
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, text.replace(&old_api(), &new_api()));
+}
+
+#[test]
+fn a_marker_with_no_literal_before_it_on_its_line_is_an_error_naming_file_and_line() {
+    for text in [
+        "{\n  // cfgupdate: api\n  api: 'reg/api:v1',\n}\n",
+        "{\n  api: 'reg/api:v1',\n  // cfgupdate: api\n}\n",
+        "{\n  replicas: 3, // cfgupdate: api\n}\n",
+    ] {
+        let error = jsonnet_error(find_slots("lib/images.libsonnet", text).unwrap_err());
+        assert_eq!(error.file, "lib/images.libsonnet");
+        assert!(
+            error.message.contains("no string literal before it"),
+            "{error}"
+        );
+        assert!(
+            error.to_string().starts_with("lib/images.libsonnet:"),
+            "{error}"
+        );
+    }
+    let error =
+        jsonnet_error(find_slots("f", "{\n  a: 1,\n  b: 2, // cfgupdate: api\n}\n").unwrap_err());
+    assert_eq!(error.line, 3);
+}
+
+#[test]
+fn a_marked_operand_of_a_binary_operator_is_an_error_saying_only_whole_literals_are_edited() {
+    for text in [
+        "local tag = 'v1';\n{ image: 'reg/api:' + tag } // cfgupdate: api\n",
+        "local tag = 'v1';\n{ image: tag + '-debug' } // cfgupdate: api\n",
+        "local tag = 'v1';\n{ image: ('reg/api:') + tag } // cfgupdate: api\n",
+        "local tag = 'v1';\n{ image: 'reg/api:%s' % tag } // cfgupdate: api\n",
+    ] {
+        let error = jsonnet_error(find_slots("f.jsonnet", text).unwrap_err());
+        assert_eq!(error.line, 2, "{text}");
+        assert!(
+            error.message.contains("only whole string literals"),
+            "{error}"
+        );
+        assert!(error.message.contains("an operand of"), "{error}");
+    }
+}
+
+#[test]
+fn a_marker_on_a_field_name_an_import_or_a_text_block_is_an_error() {
+    let cases = [
+        ("{ 'api': {} } // cfgupdate: api\n", "field name"),
+        (
+            "{ a: import 'x.libsonnet' } // cfgupdate: api\n",
+            "import path",
+        ),
+        (
+            "{\n  a: |||\n    reg/api:v1\n  ||| // cfgupdate: api\n}\n",
+            "text block",
+        ),
+    ];
+    for (text, why) in cases {
+        let error = jsonnet_error(find_slots("f.jsonnet", text).unwrap_err());
+        assert!(error.message.contains(why), "{text}: {error}");
+    }
+}
+
+#[test]
+fn a_comment_that_starts_with_the_marker_word_but_names_no_slot_is_an_error() {
+    for comment in [
+        "// cfgupdate: api:tags",
+        "// cfgupdate: see docs",
+        "# cfgupdate:",
+    ] {
+        let text = format!("{{ a: 'x' }} {comment}\n");
+        let error = jsonnet_error(find_slots("f.jsonnet", &text).unwrap_err());
+        assert!(error.message.contains("malformed marker"), "{error}");
+    }
+    assert!(slot_values("{ a: 'x' } // managed by cfgupdate: do not edit\n").is_empty());
+}
+
+// --- fields --------------------------------------------------------------------------------
+
+#[test]
+fn fields_are_found_quoted_or_not_with_every_visibility_and_plus() {
+    let old = old_api();
+    let text = format!(
+        "{{\n  a: '{old}',\n  'b': '{old}',\n  \"c\":: '{old}',\n  d::: '{old}',\n  e+: '{old}',\n}}\n"
+    );
+    let slots = slot_values(&text);
+    let names: Vec<&str> = slots.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
+    assert!(
+        slots
+            .iter()
+            .all(|s| s.2 == SlotKind::Field && s.1 == Part::Ref)
+    );
+    let applied = write(&text, &[("c", &new_api()), ("e", &new_api())]).unwrap();
+    let lines: Vec<&str> = applied.text.lines().collect();
+    assert_eq!(lines[3], format!("  \"c\":: '{}',", new_api()));
+    assert_eq!(lines[5], format!("  e+: '{}',", new_api()));
+    assert_eq!(lines[1], format!("  a: '{old}',"));
+}
+
+#[test]
+fn fields_are_seen_through_locals_parentheses_and_plus_where_the_right_side_wins() {
+    let old = old_api();
+    let cases = [
+        format!("local x = {{ api: '{old}' }};\nx\n"),
+        format!("local a = {{ api: '{old}' }};\nlocal b = a;\n(b)\n"),
+        format!("local outer = (local inner = {{ api: '{old}' }}; inner);\nouter\n"),
+        format!(
+            "local base = {{ api: 'reg/base:v0@{}' }};\nbase + {{ api: '{old}' }}\n",
+            digest('c')
+        ),
+        format!(
+            "local base = {{ api: 'reg/base:v0@{}' }};\nbase {{ api: '{old}' }}\n",
+            digest('c')
+        ),
+        format!("(import 'base.libsonnet') + {{\n  api: '{old}',\n}}\n"),
+    ];
+    for text in cases {
+        let slots = slot_values(&text);
+        let api: Vec<_> = slots.iter().filter(|s| s.0 == "api").collect();
+        assert_eq!(api.len(), 1, "{text}");
+        assert_eq!(api[0].4.as_deref(), Some(old.as_str()), "{text}");
+        let applied = write(&text, &[("api", &new_api())]).unwrap();
+        assert_eq!(applied.text, text.replace(&old, &new_api()), "{text}");
+    }
+}
+
+#[test]
+fn an_object_field_holds_one_slot_per_part() {
+    let text = format!(
+        "{{\n  api: {{\n    name: 'reg.example.com/team/api',\n    tag: 'v1',\n    digest: '{}',\n  }},\n}}\n",
+        digest('a')
+    );
+    let slots = slot_values(&text);
+    let parts: Vec<(Part, usize)> = slots.iter().map(|s| (s.1, s.3)).collect();
+    assert_eq!(parts, [(Part::Name, 3), (Part::Tag, 4), (Part::Digest, 5)]);
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(
+        applied.text,
+        text.replace("'v1'", "'v2'")
+            .replace(&digest('a'), &digest('b'))
+    );
+}
+
+#[test]
+fn a_plus_field_lays_its_parts_over_the_inherited_object() {
+    let text = format!(
+        "local base = {{ api: {{ name: 'reg/api', tag: 'v0', digest: '{}' }} }};\nbase + {{ api+: {{ tag: 'v1' }} }}\n",
+        digest('a')
+    );
+    let slots = slot_values(&text);
+    let tag: Vec<_> = slots.iter().filter(|s| s.1 == Part::Tag).collect();
+    assert_eq!(tag.len(), 1);
+    assert_eq!(tag[0].4.as_deref(), Some("v1"));
+    assert_eq!(tag[0].3, 2);
+}
+
+#[test]
+fn a_marker_for_a_service_hides_its_field() {
+    let old = old_api();
+    let text = format!("{{\n  api: '{old}',\n  x: '{old}', // cfgupdate: api\n}}\n");
+    let slots = slot_values(&text);
+    assert_eq!(slots.len(), 2, "x's own field is a slot of x");
+    assert_eq!(
+        (slots[0].0.as_str(), slots[0].2, slots[0].3),
+        ("api", SlotKind::Marker, 3)
+    );
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(
+        applied.text,
+        format!(
+            "{{\n  api: '{old}',\n  x: '{}', // cfgupdate: api\n}}\n",
+            new_api()
+        )
+    );
+}
+
+#[test]
+fn a_field_that_is_not_a_literal_is_found_and_writing_it_names_file_line_service_and_value() {
+    let text = "{\n  api: {\n    name: 'reg/api',\n    tag: std.extVar('tag'),\n  },\n  web: 'reg/web:' + std.extVar('tag'),\n  db: images.db,\n}\n";
+    let slots = slot_values(text);
+    let tag = slots.iter().find(|s| s.1 == Part::Tag).unwrap();
+    assert_eq!((tag.0.as_str(), tag.3, tag.4.clone()), ("api", 4, None));
+
+    let error = jsonnet_error(write(text, &[("api", &new_api())]).unwrap_err());
+    assert_eq!(
+        (error.file.as_str(), error.line),
+        ("envs/prod/images.libsonnet", 4)
+    );
+    assert!(error.message.contains("`api`"), "{error}");
+    assert!(error.message.contains("std.extVar('tag')"), "{error}");
+    assert!(error.message.contains("a function call"), "{error}");
+
+    let web = format!("reg/web:v2@{}", digest('b'));
+    let error = jsonnet_error(write(text, &[("web", &web)]).unwrap_err());
+    assert_eq!(error.line, 6);
+    assert!(error.message.contains("a `+` expression"), "{error}");
+    let db = format!("reg/db:v2@{}", digest('b'));
+    let error = jsonnet_error(write(text, &[("db", &db)]).unwrap_err());
+    assert!(error.message.contains("a field or index access"), "{error}");
+}
+
+#[test]
+fn reading_reports_only_fields_that_look_like_images() {
+    let text = format!(
+        "{{\n  namespace: 'default',\n  replicas: 3,\n  host: 'db',\n  metadata: {{ name: 'api' }},\n  labels: {{ name: 'api', tag: 'x', team: 'a' }},\n  image: std.extVar('image'),\n  api: '{}',\n  web: 'reg/web:v3',\n}}\n",
+        old_api()
+    );
+    let names: Vec<String> = slot_values(&text).into_iter().map(|s| s.0).collect();
+    assert_eq!(names, ["api", "web"]);
+}
+
+#[test]
+fn only_fields_of_the_evaluated_object_count_not_nested_ones() {
+    let text = format!(
+        "local images = {{ api: '{old}' }};\n{{\n  images:: {{ web: '{old}' }},\n  deployment: {{ image: images.api }},\n}}\n",
+        old = old_api()
+    );
+    assert!(slot_values(&text).is_empty());
+    let applied = write(&text, &[("api", &new_api()), ("web", &new_api())]).unwrap();
+    assert!(applied.written.is_empty());
+    assert_eq!(applied.text, text);
+}
+
+// --- writing -------------------------------------------------------------------------------
+
+#[test]
+fn only_the_literal_bytes_change_and_each_quote_style_is_kept() {
+    for (open, close) in [("'", "'"), ("\"", "\""), ("@'", "'"), ("@\"", "\"")] {
+        let text = format!(
+            "{{\n  api: {open}{}{close}, // cfgupdate: api\n  other: 'x',\n}}\n",
+            old_api()
+        );
+        let applied = write(&text, &[("api", &new_api())]).unwrap();
+        assert_eq!(
+            applied.text,
+            format!(
+                "{{\n  api: {open}{}{close}, // cfgupdate: api\n  other: 'x',\n}}\n",
+                new_api()
+            )
+        );
+        assert_eq!(
+            slot_values(&applied.text)[0].4.as_deref(),
+            Some(new_api().as_str())
+        );
+    }
+}
+
+#[test]
+fn writing_the_value_a_slot_already_holds_changes_no_byte() {
+    let text = format!(
+        "{{\n  api: '{}',\n  web: 'r\\u0065g/web:v1@{}', // cfgupdate: web\n}}\n",
+        old_api(),
+        digest('a')
+    );
+    let web = format!("reg/web:v1@{}", digest('a'));
+    let applied = write(&text, &[("api", &old_api()), ("web", &web)]).unwrap();
+    assert_eq!(
+        applied.text, text,
+        "an escaped spelling of the same value is kept"
+    );
+    assert_eq!(applied.written.len(), 2);
+}
+
+#[test]
+fn crlf_line_endings_and_non_ascii_text_elsewhere_stay_untouched() {
+    let text = format!(
+        "// Überblick: 画像\r\n{{\r\n  api: '{}', # cfgupdate: api\r\n  note: 'café ☕',\r\n}}\r\n",
+        old_api()
+    );
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, text.replace(&old_api(), &new_api()));
+    assert_eq!(slot_values(&text)[0].3, 3);
+}
+
+#[test]
+fn a_reference_without_a_digest_is_refused() {
+    let text = format!("{{ api: '{}' }}\n", old_api());
+    let error = write(&text, &[("api", "reg.example.com/team/api:v2")]).unwrap_err();
+    assert!(
+        matches!(&error, SlotError::MissingDigest { service, .. } if service.as_str() == "api"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_part_slot_whose_part_the_reference_lacks_is_missing_part() {
+    let text = "{\n  tag: 'v1', // cfgupdate: api:tag\n}\n";
+    let reference = format!("reg/api@{}", digest('b'));
+    let error = write(text, &[("api", &reference)]).unwrap_err();
+    match error {
+        SlotError::MissingPart {
+            file, line, part, ..
+        } => {
+            assert_eq!(
+                (file.as_str(), line, part),
+                ("envs/prod/images.libsonnet", 2, Part::Tag)
+            );
+        }
+        other => panic!("expected MissingPart, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_syntax_error_is_an_error_with_file_and_line() {
+    let text = format!(
+        "{{\n  api: '{}', // cfgupdate: api\n  web: ,\n}}\n",
+        old_api()
+    );
+    for error in [
+        write(&text, &[("api", &new_api())]).unwrap_err(),
+        find_slots("envs/prod/images.libsonnet", &text).unwrap_err(),
+    ] {
+        let error = jsonnet_error(error);
+        assert_eq!(
+            (error.file.as_str(), error.line),
+            ("envs/prod/images.libsonnet", 3)
+        );
+    }
+}
+
+#[test]
+fn written_lists_only_the_services_with_a_slot_in_this_file() {
+    let text = format!(
+        "{{\n  api: '{}',\n  web: 'reg/web:v1@{}',\n}}\n",
+        old_api(),
+        digest('a')
+    );
+    let web = format!("reg/web:v1@{}", digest('a'));
+    let elsewhere = format!("reg/db:v1@{}", digest('a'));
+    let applied = write(
+        &text,
+        &[("api", &new_api()), ("web", &web), ("db", &elsewhere)],
+    )
+    .unwrap();
+    let written: Vec<&str> = applied.written.iter().map(ServiceName::as_str).collect();
+    assert_eq!(written, ["api", "web"]);
+}
+
+#[test]
+fn a_service_without_a_slot_here_needs_no_digest_here() {
+    let text = "{ replicas: 3 }\n";
+    let applied = write(text, &[("api", "reg/api:v2")]).unwrap();
+    assert_eq!(applied.text, text);
+}
+
+#[test]
+fn one_literal_marked_for_two_services_given_different_values_is_an_error() {
+    let text = format!(
+        "{{ a: '{}' /* cfgupdate: api */ }} // cfgupdate: web\n",
+        old_api()
+    );
+    let web = format!("reg/web:v2@{}", digest('c'));
+    let error = jsonnet_error(write(&text, &[("api", &new_api()), ("web", &web)]).unwrap_err());
+    assert!(error.message.contains("both `api` and `web`"), "{error}");
+}
+
+#[test]
+fn one_literal_marked_for_two_services_conflicts_even_when_one_already_holds_its_value() {
+    let text = format!(
+        "{{ a: '{}' /* cfgupdate: api */ }} // cfgupdate: web\n",
+        old_api()
+    );
+    let web = format!("reg/web:v2@{}", digest('c'));
+    let error = jsonnet_error(write(&text, &[("api", &old_api()), ("web", &web)]).unwrap_err());
+    assert!(error.message.contains("`api` and `web`"), "{error}");
+}
+
+#[test]
+fn a_text_block_field_cannot_be_written() {
+    let text = "{\n  api: |||\n    reg/api:v1\n  |||,\n}\n";
+    let error = jsonnet_error(write(text, &[("api", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 2);
+    assert!(error.message.contains("text block"), "{error}");
+}
+
+#[test]
+fn an_edit_that_would_change_the_files_structure_is_refused_by_the_verification() {
+    let text = "{ a: 'x', b: 'y' }\n";
+    let source = Source::parse("f.jsonnet", text).unwrap();
+    let index = source.token_index(5).unwrap();
+    // A verbatim escaper applied to a backslash-escaped literal lets the backslash escape
+    // the closing quote: exactly what the verification must catch.
+    let bad = edit::Edit {
+        token: index,
+        content: 6..7,
+        style: Style::VerbatimSingle,
+        value: "z\\".to_owned(),
+        unchanged: false,
+        service: service("a"),
+    };
+    let error = edit::rewrite(&source, vec![bad]).unwrap_err();
+    assert!(error.message.contains("internal error"), "{error}");
+}
+
+// --- properties ----------------------------------------------------------------------------
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference() -> impl Strategy<Value = ImageRef> {
+        (
+            proptest::option::of("[a-z][a-z0-9]{0,8}\\.(com|io)(:[0-9]{2,4})?"),
+            proptest::collection::vec("[a-z0-9]{1,6}([._-][a-z0-9]{1,4})?", 1..4),
+            "[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}",
+            "[0-9a-f]{64}",
+        )
+            .prop_map(|(host, path, tag, hex)| {
+                let name = match host {
+                    Some(host) => format!("{host}/{}", path.join("/")),
+                    None => path.join("/"),
+                };
+                ImageRef::parse(&format!("{name}:{tag}@sha256:{hex}")).unwrap()
+            })
+    }
+
+    /// Jsonnet that must survive the edit untouched: comments (some mentioning cfgupdate),
+    /// strings and text blocks holding marker-like text, nested objects, arrays.
+    fn decoy() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("// a comment that mentions cfgupdate: api in passing{NL}".to_owned()),
+            Just("# another comment{NL}".to_owned()),
+            Just("/* block {NL} comment cfgupdate: api */{NL}".to_owned()),
+            Just("s1: '// cfgupdate: api',{NL}".to_owned()),
+            Just("s2: \"# cfgupdate: api:tag\",{NL}".to_owned()),
+            Just("s3: @'/* cfgupdate: api */ it''s',{NL}".to_owned()),
+            Just("t: |||{NL}    'x' // cfgupdate: api{NL}  |||,{NL}".to_owned()),
+            Just("n: { deeper: { list: ['a', \"b\", 3, null] } },{NL}".to_owned()),
+            Just("u: 'naïve ☕ \\u00e9',{NL}".to_owned()),
+            "[a-z]{1,6}".prop_map(|word| format!("w{word}: '{word}' + \"{word}\",{{NL}}")),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    struct Layout {
+        before: Vec<String>,
+        after: Vec<String>,
+        depth: usize,
+        quote: (&'static str, &'static str),
+        comment: usize,
+        part: Part,
+        by_field: bool,
+        crlf: bool,
+    }
+
+    fn layout() -> impl Strategy<Value = Layout> {
+        (
+            proptest::collection::vec(decoy(), 0..6),
+            proptest::collection::vec(decoy(), 0..6),
+            0..4usize,
+            prop::sample::select(vec![("'", "'"), ("\"", "\""), ("@'", "'"), ("@\"", "\"")]),
+            0..3usize,
+            prop::sample::select(vec![Part::Ref, Part::Name, Part::Tag, Part::Digest]),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(before, after, depth, quote, comment, part, by_field, crlf)| Layout {
+                    before,
+                    after,
+                    depth,
+                    quote,
+                    comment,
+                    part,
+                    by_field,
+                    crlf,
+                },
+            )
+    }
+
+    /// The file, and the byte range of the slot literal's content in it.
+    /// `companion` is a digest field that goes with a lone `name` field (which alone does not
+    /// look like an image when reading); it already holds the digest to be written.
+    fn render(layout: &Layout, value: &str, companion: &str) -> (String, std::ops::Range<usize>) {
+        let nl = if layout.crlf { "\r\n" } else { "\n" };
+        let mut text = format!("local lib = {{ x: 1 }};{nl}{{{nl}");
+        for decoy in &layout.before {
+            text.push_str(&decoy.replace("{NL}", nl));
+        }
+        let (open, close) = layout.quote;
+        let content;
+        if layout.by_field {
+            let (key, inner) = match layout.part {
+                Part::Ref => ("api", None),
+                part => ("api", Some(part.as_str())),
+            };
+            match inner {
+                None => text.push_str(&format!("{key}: {open}")),
+                Some(word) => text.push_str(&format!("{key}: {{ {word}: {open}")),
+            }
+            let start = text.len();
+            text.push_str(value);
+            content = start..text.len();
+            text.push_str(close);
+            if layout.part == Part::Name {
+                text.push_str(&format!(", digest: '{companion}' }}"));
+            } else if inner.is_some() {
+                text.push_str(" }");
+            }
+            text.push_str(&format!(",{nl}"));
+        } else {
+            text.push_str(&"nest: {".repeat(layout.depth));
+            text.push_str(&format!("image: {open}"));
+            let start = text.len();
+            text.push_str(value);
+            content = start..text.len();
+            text.push_str(close);
+            text.push_str(&"}".repeat(layout.depth));
+            let spec = match layout.part {
+                Part::Ref => "api".to_owned(),
+                part => format!("api:{part}"),
+            };
+            text.push_str(&match layout.comment {
+                0 => format!(", // cfgupdate: {spec}{nl}"),
+                1 => format!(", # cfgupdate: {spec}{nl}"),
+                _ => format!(", /* cfgupdate: {spec} */{nl}"),
+            });
+        }
+        for decoy in &layout.after {
+            text.push_str(&decoy.replace("{NL}", nl));
+        }
+        text.push_str(&format!("}}{nl}"));
+        (text, content)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn the_edit_changes_only_the_literal_and_reads_back(
+            layout in layout(),
+            old in reference(),
+            new in reference(),
+        ) {
+            let old_value = old.part(layout.part).unwrap();
+            let new_value = new.part(layout.part).unwrap();
+            let companion = new.part(Part::Digest).unwrap();
+            let (text, content) = render(&layout, old_value, companion);
+            let set: ImageSet = [(service("api"), new.clone())].into_iter().collect();
+            let applied = apply("p.jsonnet", &text, &set).unwrap();
+            prop_assert!(applied.written.contains("api"));
+
+            // Only the literal's content changed.
+            prop_assert_eq!(&applied.text[..content.start], &text[..content.start]);
+            let tail = &text[content.end..];
+            prop_assert!(applied.text.ends_with(tail));
+            prop_assert_eq!(
+                &applied.text[content.start..applied.text.len() - tail.len()],
+                new_value
+            );
+
+            // The result parses, with the slot reading back as the written value.
+            let (_, errors) = jrsonnet_rowan_parser::parse(&applied.text);
+            prop_assert!(errors.is_empty());
+            let slots = find_slots("p.jsonnet", &applied.text).unwrap();
+            let api: Vec<&Slot> = slots
+                .iter()
+                .filter(|s| s.service.as_str() == "api" && s.part == layout.part)
+                .collect();
+            prop_assert_eq!(api.len(), 1);
+            prop_assert_eq!(api[0].part, layout.part);
+            prop_assert_eq!(api[0].value.as_deref(), Some(new_value));
+
+            // Writing it again changes nothing.
+            let again = apply("p.jsonnet", &applied.text, &set).unwrap();
+            prop_assert_eq!(again.text, applied.text);
+        }
+    }
+}
