@@ -2,7 +2,9 @@
 
 use std::str::FromStr;
 
-use cfgupdate_core::{ImageRef, ServiceName};
+use cfgupdate_core::{ImageRef, ImageSet, ServiceName};
+
+use crate::failure::Failure;
 
 /// `SERVICE=REF`.
 #[derive(Debug, Clone)]
@@ -22,4 +24,20 @@ impl FromStr for ImageAssignment {
         let image = ImageRef::parse(image).map_err(|error| error.to_string())?;
         Ok(Self { service, image })
     }
+}
+
+/// The image set that repeated `SERVICE=REF` arguments name; a service given twice with
+/// different references is an error.
+pub fn image_set(assignments: &[ImageAssignment]) -> Result<ImageSet, Failure> {
+    let mut images = ImageSet::new();
+    for ImageAssignment { service, image } in assignments {
+        if let Some(previous) = images.insert(service.clone(), image.clone())
+            && &previous != image
+        {
+            return Err(Failure::invalid(format!(
+                "service `{service}` is given twice with different references (`{previous}` and `{image}`)"
+            )));
+        }
+    }
+    Ok(images)
 }

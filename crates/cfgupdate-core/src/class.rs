@@ -42,7 +42,6 @@ impl Classify for SnapshotError {
             SnapshotError::Repository(error) => error.class(),
             SnapshotError::NoPipeline { .. }
             | SnapshotError::Pipeline(_)
-            | SnapshotError::Layout { .. }
             | SnapshotError::NotText { .. } => ErrorClass::Invalid,
         }
     }

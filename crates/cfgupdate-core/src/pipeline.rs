@@ -153,6 +153,34 @@ impl ImageSetLayout {
     }
 }
 
+impl ImageSetLayout {
+    /// The files named without wildcards (they are read whether or not they exist).
+    pub fn plain_paths(&self) -> Vec<RepoPath> {
+        match self {
+            ImageSetLayout::Json(path) => vec![path.clone()],
+            ImageSetLayout::TwoFile { tags, digests } => vec![tags.clone(), digests.clone()],
+            ImageSetLayout::Jsonnet(patterns) => patterns
+                .iter()
+                .filter(|pattern| !glob::is_glob(pattern))
+                .filter_map(|pattern| RepoPath::parse(pattern).ok())
+                .collect(),
+        }
+    }
+
+    /// The directories to list to find the files the globs match: for each glob, the
+    /// directory before its first wildcard (`""` for the repository root).
+    pub fn listing_roots(&self) -> BTreeSet<String> {
+        match self {
+            ImageSetLayout::Jsonnet(patterns) => patterns
+                .iter()
+                .filter(|pattern| glob::is_glob(pattern))
+                .map(|pattern| glob::literal_dir(pattern))
+                .collect(),
+            _ => BTreeSet::new(),
+        }
+    }
+}
+
 /// The files of one image set, compiled once to test many paths.
 #[derive(Debug, Clone)]
 pub struct ImageSetMatcher {

@@ -99,7 +99,7 @@ pub enum PublishError {
         /// The wave.
         wave: WaveName,
         /// Why.
-        source: WaveSlotError,
+        source: Box<WaveSlotError>,
     },
     /// The first wave holds a service, so automation may not change it.
     #[error(
@@ -182,9 +182,9 @@ fn plan(
             wave: wave.name.clone(),
         });
     }
-    let slots_error = |source| PublishError::Slots {
+    let slots_error = |source: WaveSlotError| PublishError::Slots {
         wave: wave.name.clone(),
-        source,
+        source: Box::new(source),
     };
     let files = snapshot.wave_files(wave)?;
     let changed = write_wave(&wave.images, &files, &announcement.images).map_err(slots_error)?;

@@ -5,7 +5,7 @@ use crate::names::CommitId;
 use crate::path::RepoPath;
 use crate::pipeline::{PIPELINE_FILE, Pipeline, PipelineError, Wave};
 use crate::repository::{ConfigRepository, RepositoryError};
-use crate::slots::wave::{LayoutError, WaveFiles, layout_files};
+use crate::slots::wave::{WaveFiles, layout_files};
 
 /// Why the repository at a revision could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,14 +24,6 @@ pub enum SnapshotError {
     /// The pipeline file is invalid.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    /// A wave's files could not be determined.
-    #[error("wave `{wave}`: {source}")]
-    Layout {
-        /// The wave.
-        wave: String,
-        /// Why.
-        source: LayoutError,
-    },
     /// A file is not UTF-8 text.
     #[error("{path} at revision {revision} is not UTF-8 text")]
     NotText {
@@ -99,10 +91,6 @@ impl<'r> Snapshot<'r> {
     pub fn wave_files(&self, wave: &Wave) -> Result<WaveFiles, SnapshotError> {
         let paths = layout_files(&wave.images, |dir| {
             self.repo.list_files(&self.revision, dir)
-        })?
-        .map_err(|source| SnapshotError::Layout {
-            wave: wave.name.to_string(),
-            source,
         })?;
         let mut files = WaveFiles::new();
         for path in paths {

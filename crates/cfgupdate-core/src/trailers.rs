@@ -54,12 +54,11 @@ impl Record {
                 SOURCE_WAVE => record.source_wave = WaveName::parse(&value).ok(),
                 SOURCE_REVISION => record.source_revision = CommitId::parse(&value).ok(),
                 IMAGE => {
-                    if let Some((service, image)) = value.split_once('=') {
-                        if let (Ok(service), Ok(image)) =
+                    if let Some((service, image)) = value.split_once('=')
+                        && let (Ok(service), Ok(image)) =
                             (ServiceName::parse(service), ImageRef::parse(image))
-                        {
-                            record.images.insert(service, image);
-                        }
+                    {
+                        record.images.insert(service, image);
                     }
                 }
                 _ => {}

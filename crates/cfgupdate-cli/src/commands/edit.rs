@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cfgupdate_core::slots::{ImageSet, SlotError, json, jsonnet};
 
-use crate::args::ImageAssignment;
+use crate::args::{ImageAssignment, image_set};
 use crate::failure::Failure;
 
 #[derive(Debug, clap::Args)]
@@ -37,16 +37,7 @@ pub struct EditArgs {
 pub fn run(args: &EditArgs) -> Result<(), Failure> {
     let display = args.file.display().to_string();
     let text = read_text(&args.file)?;
-    let mut updates = ImageSet::new();
-    for ImageAssignment { service, image } in &args.set {
-        if let Some(previous) = updates.insert(service.clone(), image.clone()) {
-            if &previous != image {
-                return Err(Failure::invalid(format!(
-                    "service `{service}` is given twice with different references (`{previous}` and `{image}`)"
-                )));
-            }
-        }
-    }
+    let updates = image_set(&args.set)?;
     let edited = edit_text(&display, &text, &updates).map_err(Failure::invalid)?;
     if args.write {
         if edited != text {

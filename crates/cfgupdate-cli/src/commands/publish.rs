@@ -1,8 +1,8 @@
 //! `cfgupdate publish`: what CI's announcement does, from the command line.
 
-use cfgupdate_core::{Announcement, CommitId, ImageSet, PublishOutcome, RetryPolicy, publish};
+use cfgupdate_core::{Announcement, CommitId, PublishOutcome, RetryPolicy, publish};
 
-use crate::args::ImageAssignment;
+use crate::args::{ImageAssignment, image_set};
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock, classified};
 
@@ -30,16 +30,7 @@ pub struct PublishArgs {
 pub fn run(args: &PublishArgs) -> Result<(), Failure> {
     let app_commit = CommitId::parse(&args.app_commit)
         .map_err(|error| Failure::invalid(format!("--app-commit: {error}")))?;
-    let mut images = ImageSet::new();
-    for ImageAssignment { service, image } in &args.images {
-        if let Some(previous) = images.insert(service.clone(), image.clone()) {
-            if &previous != image {
-                return Err(Failure::invalid(format!(
-                    "service `{service}` is given twice with different images (`{previous}` and `{image}`)"
-                )));
-            }
-        }
-    }
+    let images = image_set(&args.images)?;
     let announcement = Announcement::new(app_commit, images).map_err(|e| classified(&e))?;
     let mut repo = args.remote.open()?;
     match publish(

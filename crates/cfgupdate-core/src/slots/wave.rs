@@ -5,25 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use globset::{Glob, GlobMatcher};
-
 use super::{ImageSet, SlotError, json, jsonnet};
 use crate::names::ServiceName;
 use crate::path::RepoPath;
 use crate::pipeline::ImageSetLayout;
 use crate::reference::{ImageRef, Part};
 
-/// Why the files of a wave could not be determined.
+/// Why the files of a wave could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
-    /// A Jsonnet pattern is not a valid glob.
-    #[error("`{pattern}` is not a valid file pattern: {reason}")]
-    BadPattern {
-        /// The pattern.
-        pattern: String,
-        /// What is wrong.
-        reason: String,
-    },
     /// A Jsonnet file named without wildcards does not exist.
     #[error("the image file `{path}` does not exist")]
     Missing {
@@ -32,106 +22,26 @@ pub enum LayoutError {
     },
 }
 
-/// One pattern of a Jsonnet layout: a plain path, or a glob with the directory to list.
-#[derive(Debug, Clone)]
-pub struct FilePattern {
-    text: String,
-    glob: Option<(String, GlobMatcher)>,
-}
-
-impl FilePattern {
-    /// Parses a path or glob as written in the pipeline file.
-    pub fn parse(text: &str) -> Result<Self, LayoutError> {
-        let has_wildcard = text.contains(['*', '?', '[', '{']);
-        if !has_wildcard {
-            return Ok(Self {
-                text: text.to_owned(),
-                glob: None,
-            });
-        }
-        let matcher = Glob::new(text)
-            .map_err(|error| LayoutError::BadPattern {
-                pattern: text.to_owned(),
-                reason: error.kind().to_string(),
-            })?
-            .compile_matcher();
-        // List only below the longest directory prefix that holds no wildcard.
-        let first_wild = text.find(['*', '?', '[', '{']).unwrap_or(text.len());
-        let prefix = match text[..first_wild].rfind('/') {
-            Some(slash) => text[..slash].to_owned(),
-            None => String::new(),
-        };
-        Ok(Self {
-            text: text.to_owned(),
-            glob: Some((prefix, matcher)),
-        })
-    }
-
-    /// The directory whose files must be listed to resolve this pattern (`None` for a
-    /// plain path, which needs no listing; `""` for the whole tree).
-    pub fn listing_root(&self) -> Option<&str> {
-        self.glob.as_ref().map(|(prefix, _)| prefix.as_str())
-    }
-
-    /// Whether `path` matches this pattern.
-    pub fn matches(&self, path: &RepoPath) -> bool {
-        match &self.glob {
-            Some((_, matcher)) => matcher.is_match(path.as_str()),
-            None => path.as_str() == self.text,
-        }
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-}
-
-/// The files an image-set layout reads, given a way to list a directory at the revision
-/// in question. Plain paths are returned whether or not they exist (the caller reads them).
+/// The files an image-set layout reads, given a way to list a directory at the revision in
+/// question: its plain paths (whether or not they exist; the caller reads them) and the files
+/// its globs match, with the pipeline's meaning of a glob ([`ImageSetLayout::matcher`]).
 pub fn layout_files<E>(
     layout: &ImageSetLayout,
     mut list: impl FnMut(&str) -> Result<Vec<RepoPath>, E>,
-) -> Result<Result<Vec<RepoPath>, LayoutError>, E> {
-    let mut files = BTreeSet::new();
-    match layout {
-        ImageSetLayout::Json(path) => {
-            files.insert(path.clone());
-        }
-        ImageSetLayout::TwoFile { tags, digests } => {
-            files.insert(tags.clone());
-            files.insert(digests.clone());
-        }
-        ImageSetLayout::Jsonnet(patterns) => {
-            for text in patterns {
-                let pattern = match FilePattern::parse(text) {
-                    Ok(pattern) => pattern,
-                    Err(error) => return Ok(Err(error)),
-                };
-                match pattern.listing_root() {
-                    None => match RepoPath::parse(text) {
-                        Ok(path) => {
-                            files.insert(path);
-                        }
-                        Err(error) => {
-                            return Ok(Err(LayoutError::BadPattern {
-                                pattern: text.clone(),
-                                reason: error.reason.to_owned(),
-                            }));
-                        }
-                    },
-                    Some(root) => {
-                        for path in list(root)? {
-                            if pattern.matches(&path) {
-                                files.insert(path);
-                            }
-                        }
-                    }
-                }
-            }
+) -> Result<Vec<RepoPath>, E> {
+    let mut files: BTreeSet<RepoPath> = layout.plain_paths().into_iter().collect();
+    let roots = layout.listing_roots();
+    if !roots.is_empty() {
+        let matcher = layout.matcher();
+        for root in roots {
+            files.extend(
+                list(&root)?
+                    .into_iter()
+                    .filter(|path| matcher.is_match(path)),
+            );
         }
     }
-    Ok(Ok(files.into_iter().collect()))
+    Ok(files.into_iter().collect())
 }
 
 /// The contents of a wave's files at one revision: `None` for a file that does not exist.
@@ -254,17 +164,17 @@ fn combine_slots(
         }
         (Some(whole), _) => {
             for part in [Part::Name, Part::Tag, Part::Digest] {
-                if let Some(&found) = parts.get(&part) {
-                    if whole.part(part) != Some(found.0) {
-                        let (_, whole_file, whole_line) = parts[&Part::Ref];
-                        return Err(SlotError::Inconsistent {
-                            service: service.clone(),
-                            detail: format!(
-                                "{whole_file}:{whole_line} holds `{whole}`, but {}:{} holds the {part} `{}`",
-                                found.1, found.2, found.0
-                            ),
-                        });
-                    }
+                if let Some(&found) = parts.get(&part)
+                    && whole.part(part) != Some(found.0)
+                {
+                    let (_, whole_file, whole_line) = parts[&Part::Ref];
+                    return Err(SlotError::Inconsistent {
+                        service: service.clone(),
+                        detail: format!(
+                            "{whole_file}:{whole_line} holds `{whole}`, but {}:{} holds the {part} `{}`",
+                            found.1, found.2, found.0
+                        ),
+                    });
                 }
             }
             whole
@@ -334,10 +244,11 @@ mod tests {
     }
 
     #[test]
-    fn a_glob_lists_only_below_its_literal_directory_and_matches_recursively() {
+    fn a_glob_lists_only_below_its_literal_directory_and_matches_by_the_pipeline_rules() {
         let layout = ImageSetLayout::Jsonnet(vec![
             "envs/prod/images.libsonnet".into(),
             "envs/prod/**/*.jsonnet".into(),
+            "envs/prod/*.libsonnet".into(),
         ]);
         let mut asked = Vec::new();
         let files = layout_files(&layout, |root| {
@@ -346,15 +257,17 @@ mod tests {
                 "envs/prod/a.jsonnet",
                 "envs/prod/deep/b.jsonnet",
                 "envs/prod/c.libsonnet",
+                "envs/prod/deep/d.libsonnet",
             ]))
         })
-        .unwrap()
         .unwrap();
         assert_eq!(asked, vec!["envs/prod".to_owned()]);
+        // `*` stays within its directory: deep/d.libsonnet is not matched.
         assert_eq!(
             files,
             paths(&[
                 "envs/prod/a.jsonnet",
+                "envs/prod/c.libsonnet",
                 "envs/prod/deep/b.jsonnet",
                 "envs/prod/images.libsonnet"
             ])
@@ -367,21 +280,206 @@ mod tests {
             tags: RepoPath::parse("t.json").unwrap(),
             digests: RepoPath::parse("d.json").unwrap(),
         };
-        let files = layout_files(&layout, |_| Err::<Vec<RepoPath>, _>("listed"))
-            .unwrap()
-            .unwrap();
+        let files = layout_files(&layout, |_| Err::<Vec<RepoPath>, _>("listed")).unwrap();
         assert_eq!(files, paths(&["d.json", "t.json"]));
+    }
+}
+
+#[cfg(test)]
+mod wave_tests {
+    use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn path(p: &str) -> RepoPath {
+        RepoPath::parse(p).unwrap()
+    }
+
+    fn service(s: &str) -> ServiceName {
+        ServiceName::parse(s).unwrap()
+    }
+
+    fn jsonnet_layout() -> ImageSetLayout {
+        ImageSetLayout::Jsonnet(vec!["envs/prod/**/*.libsonnet".into()])
+    }
+
+    fn files(entries: &[(&str, Option<&str>)]) -> WaveFiles {
+        entries
+            .iter()
+            .map(|(p, t)| (path(p), t.map(str::to_owned)))
+            .collect()
+    }
+
+    fn updates(entries: &[(&str, &str)]) -> ImageSet {
+        entries
+            .iter()
+            .map(|(s, r)| (service(s), ImageRef::parse(r).unwrap()))
+            .collect()
     }
 
     #[test]
-    fn an_invalid_glob_is_refused_with_the_pattern() {
-        let layout = ImageSetLayout::Jsonnet(vec!["envs/[prod/*.jsonnet".into()]);
-        let error = layout_files(&layout, |_| Ok::<_, ()>(Vec::new()))
-            .unwrap()
-            .unwrap_err();
+    fn a_service_split_into_parts_across_lines_reads_as_one_reference() {
+        let text = format!(
+            "{{\n  name: 'reg.example.com/api',  // cfgupdate: api:name\n  tag: 'v1',  // cfgupdate: api:tag\n  digest: '{D1}',  // cfgupdate: api:digest\n}}\n"
+        );
+        let set = read_wave(
+            &jsonnet_layout(),
+            &files(&[("envs/prod/a.libsonnet", Some(&text))]),
+        )
+        .unwrap();
+        assert_eq!(
+            set[&service("api")].as_str(),
+            format!("reg.example.com/api:v1@{D1}")
+        );
+    }
+
+    #[test]
+    fn whole_references_that_differ_between_files_are_inconsistent_naming_both_places() {
+        let a = format!("{{ api: 'reg.example.com/api:v1@{D1}' }}\n");
+        let b = format!("{{ api: 'reg.example.com/api:v2@{D2}' }}\n");
+        let error = read_wave(
+            &jsonnet_layout(),
+            &files(&[
+                ("envs/prod/a.libsonnet", Some(&a)),
+                ("envs/prod/b.libsonnet", Some(&b)),
+            ]),
+        )
+        .unwrap_err();
+        let message = error.to_string();
         assert!(
-            error.to_string().contains("envs/[prod/*.jsonnet"),
+            message.contains("envs/prod/a.libsonnet:1")
+                && message.contains("envs/prod/b.libsonnet:1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_tag_slot_without_a_name_slot_cannot_be_read() {
+        let text = "{\n  tag: 'v1',  // cfgupdate: api:tag\n}\n";
+        let error = read_wave(
+            &jsonnet_layout(),
+            &files(&[("envs/prod/a.libsonnet", Some(text))]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, WaveSlotError::Slot(SlotError::Inconsistent { .. })),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn writing_spreads_over_every_file_holding_a_slot_and_reports_only_changed_files() {
+        let a = format!("{{ api: 'reg.example.com/api:v1@{D1}' }}\n");
+        let b =
+            format!("local x = 'reg.example.com/web:v1@{D1}';  // cfgupdate: web\n{{ web: x }}\n");
+        let c = "{ replicas: 3 }\n";
+        let wave = files(&[
+            ("envs/prod/a.libsonnet", Some(&a)),
+            ("envs/prod/b.libsonnet", Some(&b)),
+            ("envs/prod/c.libsonnet", Some(c)),
+        ]);
+        let new_api = format!("reg.example.com/api:v2@{D2}");
+        let new_web = format!("reg.example.com/web:v2@{D2}");
+        let changed = write_wave(
+            &jsonnet_layout(),
+            &wave,
+            &updates(&[("api", &new_api), ("web", &new_web)]),
+        )
+        .unwrap();
+        assert_eq!(
+            changed.keys().map(RepoPath::as_str).collect::<Vec<_>>(),
+            ["envs/prod/a.libsonnet", "envs/prod/b.libsonnet"]
+        );
+        assert_eq!(
+            changed[&path("envs/prod/a.libsonnet")],
+            a.replace(&format!("api:v1@{D1}"), &format!("api:v2@{D2}"))
+        );
+        assert!(changed[&path("envs/prod/b.libsonnet")].contains(&new_web));
+    }
+
+    #[test]
+    fn a_service_with_no_slot_in_any_file_fails_naming_it_and_every_file_searched() {
+        let a = format!("{{ api: 'reg.example.com/api:v1@{D1}' }}\n");
+        let wave = files(&[
+            ("envs/prod/a.libsonnet", Some(&a)),
+            ("envs/prod/b.libsonnet", Some("{}\n")),
+        ]);
+        let error = write_wave(
+            &jsonnet_layout(),
+            &wave,
+            &updates(&[
+                ("api", &format!("reg.example.com/api:v2@{D2}")),
+                ("billing", &format!("reg.example.com/billing:v2@{D2}")),
+            ]),
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("`billing`")
+                && message.contains("envs/prod/a.libsonnet")
+                && message.contains("envs/prod/b.libsonnet"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_missing_json_image_file_is_created_and_a_missing_jsonnet_file_is_an_error() {
+        let json = ImageSetLayout::Json(path("images/staging.json"));
+        let new_api = format!("reg.example.com/api:v2@{D2}");
+        let changed = write_wave(
+            &json,
+            &files(&[("images/staging.json", None)]),
+            &updates(&[("api", &new_api)]),
+        )
+        .unwrap();
+        assert!(changed[&path("images/staging.json")].contains(&new_api));
+
+        let jsonnet = ImageSetLayout::Jsonnet(vec!["envs/prod/images.libsonnet".into()]);
+        let error = write_wave(
+            &jsonnet,
+            &files(&[("envs/prod/images.libsonnet", None)]),
+            &updates(&[("api", &new_api)]),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("envs/prod/images.libsonnet"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_two_file_layout_reads_and_writes_both_files() {
+        let layout = ImageSetLayout::TwoFile {
+            tags: path("images/tags.json"),
+            digests: path("images/digests.json"),
+        };
+        let wave = files(&[
+            (
+                "images/tags.json",
+                Some("{\n  \"api\": \"reg.example.com/api:v1\"\n}\n"),
+            ),
+            (
+                "images/digests.json",
+                Some(&format!(
+                    "{{\n  \"api\": \"reg.example.com/api@{D1}\"\n}}\n"
+                )),
+            ),
+        ]);
+        assert_eq!(
+            read_wave(&layout, &wave).unwrap()[&service("api")].as_str(),
+            format!("reg.example.com/api:v1@{D1}")
+        );
+        let changed = write_wave(
+            &layout,
+            &wave,
+            &updates(&[("api", &format!("reg.example.com/api:v2@{D2}"))]),
+        )
+        .unwrap();
+        assert!(changed[&path("images/tags.json")].contains("\"reg.example.com/api:v2\""));
+        assert!(
+            changed[&path("images/digests.json")]
+                .contains(&format!("\"reg.example.com/api@{D2}\""))
         );
     }
 }
