@@ -281,6 +281,7 @@ mod tests {
     use super::*;
     use crate::clock::MockClock;
     use crate::memory::MemoryRepository;
+    use crate::path::RepoPath;
     use crate::repository::{MockConfigRepository, RepositoryErrorKind};
     use crate::trailers::Record;
 
