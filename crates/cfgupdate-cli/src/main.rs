@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod failure;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -28,12 +29,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Publish(commands::publish::PublishArgs),
     Edit(commands::edit::EditArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Failure> = match &cli.command {
+        Command::Publish(args) => commands::publish::run(args),
         Command::Edit(args) => commands::edit::run(args),
     };
     match result {

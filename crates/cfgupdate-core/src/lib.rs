@@ -4,6 +4,7 @@
 //! and the publish and promotion logic. This crate does no IO: it sees the config repository
 //! and the clock only through traits, so it can be embedded, simulated and tested alone.
 
+pub mod class;
 pub mod clock;
 pub mod memory;
 pub mod names;
@@ -18,6 +19,7 @@ pub mod slots;
 pub mod snapshot;
 pub mod trailers;
 
+pub use class::{Classify, ErrorClass};
 pub use clock::Clock;
 pub use names::{CommitId, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};

@@ -208,12 +208,12 @@ fn check_render(
             Ok(dir) => dir,
             Err(err) => {
                 return fail(format!(
-                    "{subject}, which gives `{}` for target `{name}`: not a path inside the repository: {}",
+                    "{subject}: for target `{name}` it gives `{}`, which is not a path inside the repository: {}",
                     err.value, err.reason
                 ));
             }
         };
-        let gives = format!("{subject}, which gives `{dir}` for target `{name}`");
+        let gives = format!("{subject}: for target `{name}` it gives `{dir}`");
         for wave in waves {
             for file in &wave.files {
                 let claimed = if file.is_glob {

@@ -82,7 +82,7 @@ impl<'a> Source<'a> {
         PipelineError::new(
             self.file,
             Some(self.line(start)),
-            format!("column {column}: invalid TOML: {message}{snippet}"),
+            format!("invalid TOML at column {column}: {message}{snippet}"),
         )
     }
 }

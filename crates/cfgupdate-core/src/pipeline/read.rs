@@ -8,6 +8,7 @@ use super::duration::parse_duration;
 use super::glob;
 use super::{ImageSetLayout, PipelineError, RenderConfig, Target, Wave};
 use crate::names::{NameError, ServiceName, TargetName, WaveName};
+use crate::path::RepoPath;
 
 const TOP_KEYS: &[&str] = &["render", "wave", "target"];
 const RENDER_KEYS: &[&str] = &["output", "jpath"];
@@ -130,7 +131,7 @@ fn read_render(value: &Value<'_, '_>) -> Result<ReadRender, PipelineError> {
             .strings()?
             .into_iter()
             .map(|(text, span)| {
-                crate::path::RepoPath::parse(text).map_err(|err| {
+                RepoPath::parse(text).map_err(|err| {
                     table.src().error_at(
                         &span,
                         format_args!(
@@ -273,8 +274,8 @@ fn read_images(value: &Value<'_, '_>) -> Result<(ImageSetLayout, Vec<ImageFile>)
             describe(value.raw())
         ))
     };
-    let literal = |value: &Value<'_, '_>| ImageFile {
-        pattern: String::new(),
+    let literal = |value: &Value<'_, '_>, path: &RepoPath| ImageFile {
+        pattern: path.to_string(),
         is_glob: false,
         span: value.span(),
         subject: format!("{} is", value.subject()),
@@ -282,10 +283,7 @@ fn read_images(value: &Value<'_, '_>) -> Result<(ImageSetLayout, Vec<ImageFile>)
     match value.raw() {
         DeValue::String(_) => {
             let path = value.repo_path()?;
-            let file = ImageFile {
-                pattern: path.to_string(),
-                ..literal(value)
-            };
+            let file = literal(value, &path);
             Ok((ImageSetLayout::Json(path), vec![file]))
         }
         DeValue::Table(entries) => {
@@ -308,14 +306,8 @@ fn read_images(value: &Value<'_, '_>) -> Result<(ImageSetLayout, Vec<ImageFile>)
                         )));
                     }
                     let files = vec![
-                        ImageFile {
-                            pattern: tags.to_string(),
-                            ..literal(&tags_value)
-                        },
-                        ImageFile {
-                            pattern: digests.to_string(),
-                            ..literal(&digests_value)
-                        },
+                        literal(&tags_value, &tags),
+                        literal(&digests_value, &digests),
                     ];
                     Ok((ImageSetLayout::TwoFile { tags, digests }, files))
                 }

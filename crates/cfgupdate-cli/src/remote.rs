@@ -1,0 +1,75 @@
+//! The arguments every command that changes the config repository takes, and the git-backed
+//! repository and real clock they build: the composition root's wiring.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use cfgupdate_core::{Classify, Clock, ErrorClass};
+use cfgupdate_git::{Author, Branch, Credentials, GitOptions, GitRepository, RemoteUrl};
+
+use crate::failure::{Exit, Failure};
+
+/// Which remote, which branch, and where the local cache lives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RemoteArgs {
+    /// The config repository: a local path, file://, git://, ssh:// or https:// URL.
+    /// Credentials come from the environment (CFGUPDATE_GIT_TOKEN for https,
+    /// CFGUPDATE_SSH_KEY or ssh-agent for ssh), never from the URL's log lines.
+    #[arg(long = "repo", value_name = "URL", env = "CFGUPDATE_REPO")]
+    pub repo: String,
+    /// The branch Argo CD watches.
+    #[arg(long, value_name = "NAME", default_value = "master", env = "CFGUPDATE_BRANCH")]
+    pub branch: String,
+    /// Where cfgupdate keeps its cache of the remote (default: $XDG_CACHE_HOME/cfgupdate or
+    /// ~/.cache/cfgupdate).
+    #[arg(long, value_name = "DIR", env = "CFGUPDATE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// The name automatic commits are authored by.
+    #[arg(long, value_name = "NAME", default_value = "cfgupdate", env = "CFGUPDATE_AUTHOR_NAME")]
+    pub author_name: String,
+    /// The email automatic commits are authored by.
+    #[arg(
+        long,
+        value_name = "EMAIL",
+        default_value = "cfgupdate@localhost",
+        env = "CFGUPDATE_AUTHOR_EMAIL"
+    )]
+    pub author_email: String,
+}
+
+impl RemoteArgs {
+    /// Opens the cache of the remote (cloning it on first use).
+    pub fn open(&self) -> Result<GitRepository, Failure> {
+        let remote = RemoteUrl::parse(&self.repo).map_err(Failure::invalid)?;
+        let branch = Branch::parse(&self.branch).map_err(Failure::invalid)?;
+        let author = Author::new(&self.author_name, &self.author_email).map_err(Failure::invalid)?;
+        let cache = self.cache_dir.clone().unwrap_or_else(cfgupdate_git::default_cache_dir);
+        let options = GitOptions::new(remote, branch, cache)
+            .with_author(author)
+            .with_credentials(Credentials::from_env());
+        GitRepository::open(options).map_err(|error| classified(&error))
+    }
+}
+
+/// A failure phrased by the error itself, with the exit code of its class.
+pub fn classified<E: Classify + std::fmt::Display>(error: &E) -> Failure {
+    let exit = match error.class() {
+        ErrorClass::Unavailable | ErrorClass::Failed => Exit::Operational,
+        ErrorClass::Invalid => Exit::Invalid,
+        ErrorClass::Stale | ErrorClass::Refused => Exit::Refused,
+    };
+    Failure::new(exit, error)
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}

@@ -1,0 +1,67 @@
+//! What kind of failure an error is, decided once here so that the CLI's exit codes and the
+//! service's HTTP statuses can never disagree about it.
+
+use crate::publish::{AnnouncementError, PublishError};
+use crate::repository::{RepositoryError, RepositoryErrorKind};
+use crate::snapshot::SnapshotError;
+
+/// The kinds of failure the adapters distinguish (contract sections 1 and 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The remote could not be reached, or kept moving: try again later; nothing was done.
+    /// (exit 1, HTTP 503)
+    Unavailable,
+    /// Something failed that retrying will not fix by itself. (exit 1, HTTP 500)
+    Failed,
+    /// The input, or the config repository's own files, are invalid. (exit 2, HTTP 422)
+    Invalid,
+    /// A stale or conflicting request. (exit 3, HTTP 409)
+    Stale,
+    /// Refused by policy: a hold, freeze or gate. (exit 3, HTTP 409)
+    Refused,
+}
+
+/// An error that knows its [`ErrorClass`].
+pub trait Classify {
+    /// The class of this failure.
+    fn class(&self) -> ErrorClass;
+}
+
+impl Classify for RepositoryError {
+    fn class(&self) -> ErrorClass {
+        match self.kind {
+            RepositoryErrorKind::Unavailable => ErrorClass::Unavailable,
+            RepositoryErrorKind::NotFound | RepositoryErrorKind::Failed => ErrorClass::Failed,
+        }
+    }
+}
+
+impl Classify for SnapshotError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            SnapshotError::Repository(error) => error.class(),
+            SnapshotError::NoPipeline { .. }
+            | SnapshotError::Pipeline(_)
+            | SnapshotError::Layout { .. }
+            | SnapshotError::NotText { .. } => ErrorClass::Invalid,
+        }
+    }
+}
+
+impl Classify for AnnouncementError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Invalid
+    }
+}
+
+impl Classify for PublishError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            PublishError::Repository(error) => error.class(),
+            PublishError::Snapshot(error) => error.class(),
+            PublishError::Slots { .. } => ErrorClass::Invalid,
+            PublishError::Held { .. } => ErrorClass::Refused,
+            PublishError::Contended { .. } => ErrorClass::Unavailable,
+        }
+    }
+}

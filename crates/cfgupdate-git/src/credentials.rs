@@ -1,0 +1,235 @@
+//! Credentials for the remote, from the environment or given directly; never shown.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use git2::{Cred, CredentialType, ErrorClass, ErrorCode};
+
+/// Environment variable holding the token for `https://` remotes.
+pub const TOKEN_VAR: &str = "CFGUPDATE_GIT_TOKEN";
+/// Environment variable holding the user name sent with the token (default
+/// [`DEFAULT_TOKEN_USERNAME`]).
+pub const USERNAME_VAR: &str = "CFGUPDATE_GIT_USERNAME";
+/// Environment variable holding the path of a private key for `ssh://` remotes.
+pub const SSH_KEY_VAR: &str = "CFGUPDATE_SSH_KEY";
+/// Environment variable holding the passphrase of that key, when it has one.
+pub const SSH_KEY_PASSPHRASE_VAR: &str = "CFGUPDATE_SSH_KEY_PASSPHRASE";
+/// The user name sent with a token when none is configured: what GitHub and Gitea accept
+/// for app and access tokens; GitLab accepts any user name with a token.
+pub const DEFAULT_TOKEN_USERNAME: &str = "x-access-token";
+
+/// A value that must never be printed: its `Debug` shows `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How cfgupdate proves who it is to the remote.
+///
+/// Over `https://`: a token, sent as the password of [`Credentials::https_username`]. Over
+/// `ssh://`: a private key file, or else whatever keys the ssh-agent holds. Credentials
+/// written into the URL itself (`https://user:token@host/...`) are used by libgit2 as well,
+/// and are redacted like these.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    https_username: Option<String>,
+    https_token: Option<Secret>,
+    ssh_key: Option<PathBuf>,
+    ssh_key_passphrase: Option<Secret>,
+}
+
+impl Credentials {
+    /// No credentials: enough for local paths, `file://`, `git://` and public remotes (and
+    /// ssh through the agent).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Reads [`TOKEN_VAR`], [`USERNAME_VAR`], [`SSH_KEY_VAR`] and
+    /// [`SSH_KEY_PASSPHRASE_VAR`]; unset or empty variables are left out.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Credentials::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        Self {
+            https_username: get(USERNAME_VAR),
+            https_token: get(TOKEN_VAR).map(Secret),
+            ssh_key: get(SSH_KEY_VAR).map(PathBuf::from),
+            ssh_key_passphrase: get(SSH_KEY_PASSPHRASE_VAR).map(Secret),
+        }
+    }
+
+    /// With `token` for `https://` remotes, sent with `username` (default
+    /// [`DEFAULT_TOKEN_USERNAME`]).
+    pub fn with_https_token(mut self, username: Option<&str>, token: Secret) -> Self {
+        self.https_username = username.map(str::to_owned);
+        self.https_token = Some(token);
+        self
+    }
+
+    /// With the private key at `path` (and its passphrase) for `ssh://` remotes, instead of
+    /// the ssh-agent.
+    pub fn with_ssh_key(mut self, path: impl Into<PathBuf>, passphrase: Option<Secret>) -> Self {
+        self.ssh_key = Some(path.into());
+        self.ssh_key_passphrase = passphrase;
+        self
+    }
+
+    /// The user name sent with the https token.
+    pub fn https_username(&self) -> &str {
+        self.https_username
+            .as_deref()
+            .unwrap_or(DEFAULT_TOKEN_USERNAME)
+    }
+
+    /// The private key file for ssh, when one is configured.
+    pub fn ssh_key(&self) -> Option<&Path> {
+        self.ssh_key.as_deref()
+    }
+
+    /// The texts no message may contain.
+    pub(crate) fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.https_token
+            .iter()
+            .chain(&self.ssh_key_passphrase)
+            .map(Secret::expose)
+    }
+
+    /// A libgit2 credentials callback: answers each kind of question once, so a refused
+    /// credential ends the attempt instead of being offered forever.
+    pub(crate) fn callback(
+        &self,
+    ) -> impl FnMut(&str, Option<&str>, CredentialType) -> Result<Cred, git2::Error> + '_ {
+        let mut asked = CredentialType::empty();
+        move |_url, username_from_url, allowed| {
+            let ssh_user = username_from_url.unwrap_or("git");
+            let refused = |what: &str| {
+                git2::Error::new(
+                    ErrorCode::Auth,
+                    ErrorClass::Callback,
+                    format!("the remote refused {what}"),
+                )
+            };
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                if asked.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                    return Err(refused("the token"));
+                }
+                asked |= CredentialType::USER_PASS_PLAINTEXT;
+                return match &self.https_token {
+                    Some(token) => Cred::userpass_plaintext(self.https_username(), token.expose()),
+                    None => Err(git2::Error::new(
+                        ErrorCode::Auth,
+                        ErrorClass::Callback,
+                        format!("the remote asks for a password and {TOKEN_VAR} is not set"),
+                    )),
+                };
+            }
+            if allowed.contains(CredentialType::SSH_KEY) {
+                if asked.contains(CredentialType::SSH_KEY) {
+                    return Err(refused("the ssh key"));
+                }
+                asked |= CredentialType::SSH_KEY;
+                return match &self.ssh_key {
+                    Some(key) => Cred::ssh_key(
+                        ssh_user,
+                        None,
+                        key,
+                        self.ssh_key_passphrase.as_ref().map(Secret::expose),
+                    ),
+                    None => Cred::ssh_key_from_agent(ssh_user),
+                };
+            }
+            if allowed.contains(CredentialType::USERNAME) {
+                if asked.contains(CredentialType::USERNAME) {
+                    return Err(refused("the user name"));
+                }
+                asked |= CredentialType::USERNAME;
+                return Cred::username(ssh_user);
+            }
+            Err(git2::Error::new(
+                ErrorCode::Auth,
+                ErrorClass::Callback,
+                "the remote asks for a kind of credential cfgupdate does not have",
+            ))
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("https_username", &self.https_username())
+            .field("https_token", &self.https_token)
+            .field("ssh_key", &self.ssh_key)
+            .field("ssh_key_passphrase", &self.ssh_key_passphrase)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_documented_variables_and_never_print() {
+        let credentials = Credentials::from_lookup(|name| match name {
+            TOKEN_VAR => Some("tok-123".into()),
+            SSH_KEY_VAR => Some("/keys/id".into()),
+            SSH_KEY_PASSPHRASE_VAR => Some("phrase-456".into()),
+            USERNAME_VAR => Some(String::new()),
+            _ => None,
+        });
+        assert_eq!(credentials.https_username(), DEFAULT_TOKEN_USERNAME);
+        assert_eq!(credentials.ssh_key(), Some(Path::new("/keys/id")));
+        let shown = format!("{credentials:?}");
+        assert!(
+            !shown.contains("tok-123") && !shown.contains("phrase-456"),
+            "{shown}"
+        );
+        assert_eq!(
+            credentials.secrets().collect::<Vec<_>>(),
+            ["tok-123", "phrase-456"]
+        );
+    }
+
+    #[test]
+    fn a_refused_token_is_not_offered_twice() {
+        let credentials = Credentials::none().with_https_token(None, Secret::new("t"));
+        let mut callback = credentials.callback();
+        let url = "https://host/x";
+        assert!(callback(url, None, CredentialType::USER_PASS_PLAINTEXT).is_ok());
+        let Err(again) = callback(url, None, CredentialType::USER_PASS_PLAINTEXT) else {
+            panic!("a refused token was offered again");
+        };
+        assert_eq!(again.code(), ErrorCode::Auth);
+    }
+
+    #[test]
+    fn a_password_prompt_without_a_token_names_the_variable() {
+        let credentials = Credentials::none();
+        let mut callback = credentials.callback();
+        let Err(error) = callback("https://host/x", None, CredentialType::USER_PASS_PLAINTEXT)
+        else {
+            panic!("a password was made up");
+        };
+        assert!(error.message().contains(TOKEN_VAR), "{error}");
+    }
+}

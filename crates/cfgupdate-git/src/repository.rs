@@ -1,0 +1,566 @@
+//! [`GitRepository`]: the core's [`ConfigRepository`] on a git remote, through a local bare
+//! cache.
+
+use std::path::Path;
+use std::sync::Once;
+
+use cfgupdate_core::repository::{
+    Change, CommitInfo, ConfigRepository, FileChange, PushOutcome, RepositoryError,
+    RepositoryErrorKind,
+};
+use cfgupdate_core::{CommitId, RepoPath};
+use git2::build::TreeUpdateBuilder;
+use git2::{Commit, ErrorCode, FileMode, ObjectType, Oid, Repository, Signature, Sort, Tree};
+
+use crate::cache::{self, CacheLocation, WriteLock};
+use crate::errors::Describe;
+use crate::options::{Branch, GitOptions};
+use crate::remote::{self, Fetched, Pushed};
+use crate::url::RemoteUrl;
+
+use RepositoryErrorKind::{Failed, NotFound};
+
+/// How long connecting to a remote may take before it counts as unavailable. libgit2 would
+/// otherwise wait as long as the operating system does (minutes, for a host that drops
+/// packets).
+const CONNECT_TIMEOUT_MS: i32 = 10_000;
+
+/// How long the remote may stay silent in the middle of a fetch or push. libgit2 1.9 needs
+/// this whenever the connect timeout is set: that leaves the socket non-blocking, and
+/// without an I/O timeout a read that would block fails at once ("error receiving data from
+/// socket: Resource temporarily unavailable").
+const IO_TIMEOUT_MS: i32 = 120_000;
+
+/// One branch of one remote, read from a bare cache under the cache directory and written by
+/// pushing single commits without force.
+///
+/// Reads never touch the network: they see what [`ConfigRepository::refresh`] last fetched
+/// (or what this process last pushed). Writers, in this process or another, take the cache's
+/// exclusive file lock, so processes can share one cache directory.
+///
+/// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
+/// again when a push is rejected or fails midway (the remote may or may not have taken it).
+pub struct GitRepository {
+    repo: Repository,
+    options: GitOptions,
+    location: CacheLocation,
+    fresh: bool,
+    rebuilt: Option<String>,
+    last_rejection: Option<String>,
+}
+
+impl GitRepository {
+    /// Opens the cache of `options.remote`, creating it when missing and rebuilding it when a
+    /// crash left it broken. Needs no network: a new or rebuilt cache is empty until the
+    /// first [`ConfigRepository::refresh`].
+    ///
+    /// The first call also sets libgit2's process-wide timeouts: 10 s to connect, 120 s of
+    /// silence in the middle of a transfer.
+    pub fn open(options: GitOptions) -> Result<Self, RepositoryError> {
+        static TIMEOUTS: Once = Once::new();
+        TIMEOUTS.call_once(|| {
+            // SAFETY: libgit2 reads these options only when it opens a connection; setting
+            // them once, before any connection of ours, races with nothing. Should setting
+            // one fail, libgit2 keeps its defaults (wait as long as the system does), which
+            // is slower to fail but still correct.
+            unsafe {
+                if git2::opts::set_server_timeout_in_milliseconds(IO_TIMEOUT_MS).is_ok() {
+                    let _ =
+                        git2::opts::set_server_connect_timeout_in_milliseconds(CONNECT_TIMEOUT_MS);
+                }
+            }
+        });
+        let location = CacheLocation::new(&options.cache_dir, &options.remote);
+        let describe = Describe {
+            url: &options.remote,
+            credentials: &options.credentials,
+        };
+        let _lock = lock(&location, describe)?;
+        let (repo, rebuilt) = location.open_or_rebuild().map_err(|error| {
+            describe.error(
+                Failed,
+                &format!("the cache of {} is unusable: {error}", options.remote),
+            )
+        })?;
+        drop(_lock);
+        Ok(Self {
+            repo,
+            options,
+            location,
+            fresh: false,
+            rebuilt,
+            last_rejection: None,
+        })
+    }
+
+    /// When opening or refreshing found the cache broken and rebuilt it: what was wrong.
+    pub fn rebuilt_cache(&self) -> Option<&str> {
+        self.rebuilt.as_deref()
+    }
+
+    /// Why the last push was rejected, as the remote or libgit2 put it (such as
+    /// `pre-receive hook declined`), until the next push.
+    pub fn last_rejection(&self) -> Option<&str> {
+        self.last_rejection.as_deref()
+    }
+
+    /// The bare repository that caches the remote.
+    pub fn cache_path(&self) -> &Path {
+        &self.location.git_dir
+    }
+
+    /// The file beside the cache whose exclusive lock every writer holds while it fetches,
+    /// pushes or repairs.
+    pub fn lock_file(&self) -> &Path {
+        &self.location.lock_file
+    }
+
+    /// The remote.
+    pub fn remote(&self) -> &RemoteUrl {
+        &self.options.remote
+    }
+
+    /// The branch.
+    pub fn branch(&self) -> &Branch {
+        &self.options.branch
+    }
+
+    fn describe(&self) -> Describe<'_> {
+        Describe {
+            url: &self.options.remote,
+            credentials: &self.options.credentials,
+        }
+    }
+
+    /// The commit `revision` names, which must be in the cache.
+    fn commit(&self, revision: &CommitId) -> Result<Commit<'_>, RepositoryError> {
+        let id = Oid::from_str(revision.as_str()).map_err(|error| {
+            self.describe().local(
+                &format!(
+                    "`{revision}` is not a commit id for {}",
+                    self.options.remote
+                ),
+                &error,
+            )
+        })?;
+        self.repo.find_commit(id).map_err(|error| {
+            let kind = match error.code() {
+                ErrorCode::NotFound => NotFound,
+                _ => Failed,
+            };
+            self.describe().error(
+                kind,
+                &format!(
+                    "revision {} is not a commit in the cache of {} (refresh, or check the revision): {}",
+                    revision.short(),
+                    self.options.remote,
+                    error.message().trim_end_matches('.')
+                ),
+            )
+        })
+    }
+
+    fn tree<'r>(&'r self, commit: &Commit<'r>) -> Result<Tree<'r>, RepositoryError> {
+        commit.tree().map_err(|error| {
+            self.describe().local(
+                &format!(
+                    "the tree of commit {} in the cache of {} cannot be read",
+                    commit.id(),
+                    self.options.remote
+                ),
+                &error,
+            )
+        })
+    }
+
+    /// Fetches, and when the fetch failed and the cache turns out broken, rebuilds the cache
+    /// and fetches once more. Every failure is checked, not only local ones: libgit2 reports
+    /// some local file errors in the same class as a refused connection.
+    fn fetch_repairing(&mut self) -> Result<Fetched, RepositoryError> {
+        let doing = format!(
+            "cannot fetch branch `{}` from {}",
+            self.options.branch, self.options.remote
+        );
+        let error = match self.fetch() {
+            Ok(fetched) => return Ok(fetched),
+            Err(error) => self.describe().remote(&doing, &error),
+        };
+        let Err(reason) = cache::diagnose(&self.location.git_dir) else {
+            return Err(error);
+        };
+        self.repo = self.location.rebuild().map_err(|rebuild| {
+            self.describe().error(
+                Failed,
+                &format!(
+                    "the cache of {} is unusable: {rebuild}",
+                    self.options.remote
+                ),
+            )
+        })?;
+        self.rebuilt = Some(reason);
+        self.fetch()
+            .map_err(|error| self.describe().remote(&doing, &error))
+    }
+
+    fn fetch(&self) -> Result<Fetched, git2::Error> {
+        remote::fetch(
+            &self.repo,
+            &self.options.remote,
+            &self.options.credentials,
+            &self.options.branch,
+        )
+    }
+
+    /// The tree of `parent` with `change` applied, built in the object store alone.
+    fn build_tree(&self, parent: &Tree<'_>, change: &Change) -> Result<Oid, git2::Error> {
+        let mut update = TreeUpdateBuilder::new();
+        for (path, file) in &change.files {
+            let existing = parent.get_path(Path::new(path.as_str())).ok();
+            match file {
+                FileChange::Write(content) => {
+                    let blob = self.repo.blob(content)?;
+                    let mode = match existing.map(|entry| entry.filemode()) {
+                        Some(mode) if mode == i32::from(FileMode::BlobExecutable) => {
+                            FileMode::BlobExecutable
+                        }
+                        _ => FileMode::Blob,
+                    };
+                    update.upsert(path.as_str(), blob, mode);
+                }
+                // Removing what is not there is no change, and libgit2 would refuse it.
+                FileChange::Delete if existing.is_some() => {
+                    update.remove(path.as_str());
+                }
+                FileChange::Delete => {}
+            }
+        }
+        update.create_updated(&self.repo, parent)
+    }
+
+    fn commit_id(&self, id: Oid) -> Result<CommitId, RepositoryError> {
+        CommitId::parse(&id.to_string())
+            .map_err(|error| self.describe().error(Failed, &error.to_string()))
+    }
+}
+
+fn lock(location: &CacheLocation, describe: Describe<'_>) -> Result<WriteLock, RepositoryError> {
+    location.lock().map_err(|error| {
+        describe.io(
+            &format!(
+                "cannot lock the cache {} of {}",
+                location.lock_file.display(),
+                describe.url
+            ),
+            &error,
+        )
+    })
+}
+
+impl ConfigRepository for GitRepository {
+    fn tip(&self) -> Result<CommitId, RepositoryError> {
+        let name = remote::tracking_ref(&self.options.branch);
+        match self.repo.find_reference(&name) {
+            Ok(reference) => match reference.target() {
+                Some(id) => self.commit_id(id),
+                None => Err(self.describe().error(
+                    Failed,
+                    &format!(
+                        "the ref `{name}` in the cache of {} is symbolic",
+                        self.options.remote
+                    ),
+                )),
+            },
+            Err(error) if error.code() == ErrorCode::NotFound => Err(self.describe().error(
+                NotFound,
+                &format!(
+                    "the cache of {} holds no branch `{}` yet; refresh first",
+                    self.options.remote, self.options.branch
+                ),
+            )),
+            Err(error) => Err(self.describe().local(
+                &format!(
+                    "cannot read the ref `{name}` in the cache of {}",
+                    self.options.remote
+                ),
+                &error,
+            )),
+        }
+    }
+
+    fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
+        let _lock = lock(&self.location, self.describe())?;
+        match self.fetch_repairing()? {
+            Fetched::Tip(id) => {
+                self.fresh = true;
+                self.commit_id(id)
+            }
+            Fetched::NoBranch => {
+                self.fresh = false;
+                Err(self.describe().error(
+                    NotFound,
+                    &format!(
+                        "the remote {} has no branch `{}`",
+                        self.options.remote, self.options.branch
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    fn read_file(
+        &self,
+        revision: &CommitId,
+        path: &RepoPath,
+    ) -> Result<Option<Vec<u8>>, RepositoryError> {
+        let commit = self.commit(revision)?;
+        let tree = self.tree(&commit)?;
+        let entry = match tree.get_path(Path::new(path.as_str())) {
+            Ok(entry) => entry,
+            Err(error) if error.code() == ErrorCode::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(self.describe().local(
+                    &format!(
+                        "cannot look up `{path}` at {} in the cache of {}",
+                        revision.short(),
+                        self.options.remote
+                    ),
+                    &error,
+                ));
+            }
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self.repo.find_blob(entry.id()).map_err(|error| {
+            self.describe().error(
+                Failed,
+                &format!(
+                    "the content of `{path}` at {} is missing from the cache of {}: {}",
+                    revision.short(),
+                    self.options.remote,
+                    error.message().trim_end_matches('.')
+                ),
+            )
+        })?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    /// Regular and executable files only: symbolic links and submodules are not config
+    /// files. A name that is not a valid [`RepoPath`] (a backslash in it, say) is left out,
+    /// since no caller could ask for it.
+    fn list_files(
+        &self,
+        revision: &CommitId,
+        under: &str,
+    ) -> Result<Vec<RepoPath>, RepositoryError> {
+        let commit = self.commit(revision)?;
+        let root = self.tree(&commit)?;
+        let under = under.trim_start_matches("./").trim_matches('/');
+        let start = if under.is_empty() || under == "." {
+            root
+        } else {
+            match root.get_path(Path::new(under)) {
+                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                    self.repo.find_tree(entry.id()).map_err(|error| {
+                        self.describe().local(
+                            &format!(
+                                "cannot read `{under}` at {} in the cache of {}",
+                                revision.short(),
+                                self.options.remote
+                            ),
+                            &error,
+                        )
+                    })?
+                }
+                Ok(_) => return Ok(Vec::new()),
+                Err(error) if error.code() == ErrorCode::NotFound => return Ok(Vec::new()),
+                Err(error) => {
+                    return Err(self.describe().local(
+                        &format!(
+                            "cannot look up `{under}` at {} in the cache of {}",
+                            revision.short(),
+                            self.options.remote
+                        ),
+                        &error,
+                    ));
+                }
+            }
+        };
+        let mut files = Vec::new();
+        let mut pending = vec![(under.to_owned(), start)];
+        while let Some((prefix, tree)) = pending.pop() {
+            for entry in tree.iter() {
+                let Ok(name) = entry.name() else { continue };
+                let path = if prefix.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                let mode = entry.filemode();
+                if entry.kind() == Some(ObjectType::Tree) {
+                    let subtree = self.repo.find_tree(entry.id()).map_err(|error| {
+                        self.describe().local(
+                            &format!(
+                                "cannot read `{path}` at {} in the cache of {}",
+                                revision.short(),
+                                self.options.remote
+                            ),
+                            &error,
+                        )
+                    })?;
+                    pending.push((path, subtree));
+                } else if (mode == i32::from(FileMode::Blob)
+                    || mode == i32::from(FileMode::BlobExecutable))
+                    && let Ok(path) = RepoPath::parse(&path)
+                {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    fn is_ancestor(
+        &self,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, RepositoryError> {
+        let older = self.commit(ancestor)?.id();
+        let newer = self.commit(descendant)?.id();
+        if older == newer {
+            return Ok(true);
+        }
+        self.repo
+            .graph_descendant_of(newer, older)
+            .map_err(|error| {
+                self.describe().local(
+                    &format!(
+                        "cannot tell whether {} is an ancestor of {} in the cache of {}",
+                        ancestor.short(),
+                        descendant.short(),
+                        self.options.remote
+                    ),
+                    &error,
+                )
+            })
+    }
+
+    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
+        let start = self.commit(from)?.id();
+        let failed = |error: git2::Error| {
+            self.describe().local(
+                &format!(
+                    "cannot walk the history from {} in the cache of {}",
+                    from.short(),
+                    self.options.remote
+                ),
+                &error,
+            )
+        };
+        let mut walk = self.repo.revwalk().map_err(failed)?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+            .map_err(failed)?;
+        walk.push(start).map_err(failed)?;
+        let mut commits = Vec::new();
+        for id in walk.take(limit) {
+            let commit = self.repo.find_commit(id.map_err(failed)?).map_err(failed)?;
+            commits.push(CommitInfo {
+                id: self.commit_id(commit.id())?,
+                message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+                time: commit.time().seconds(),
+            });
+        }
+        Ok(commits)
+    }
+
+    fn commit_and_push(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let _lock = lock(&self.location, self.describe())?;
+        let branch = &self.options.branch;
+        let url = &self.options.remote;
+        let parent_commit = self.commit(parent)?;
+        let parent_tree = self.tree(&parent_commit)?;
+        let building = |error: git2::Error| {
+            self.describe().local(
+                &format!(
+                    "cannot build the commit on {} for branch `{branch}` of {url}",
+                    parent.short()
+                ),
+                &error,
+            )
+        };
+        let tree_id = self.build_tree(&parent_tree, change).map_err(building)?;
+        if tree_id == parent_tree.id() {
+            return Err(self.describe().error(
+                Failed,
+                &format!(
+                    "the change for branch `{branch}` of {url} leaves {} as it is, and an empty commit is never pushed",
+                    parent.short()
+                ),
+            ));
+        }
+        let tree = self.repo.find_tree(tree_id).map_err(building)?;
+        let author = &self.options.author;
+        let signature = Signature::now(author.name(), author.email()).map_err(building)?;
+        let id = self
+            .repo
+            .commit(
+                None,
+                &signature,
+                &signature,
+                &change.message.render(),
+                &tree,
+                &[&parent_commit],
+            )
+            .map_err(building)?;
+        self.repo
+            .reference(
+                &remote::outgoing_ref(branch),
+                id,
+                true,
+                "cfgupdate: outgoing",
+            )
+            .map_err(building)?;
+        drop(tree);
+        drop(parent_tree);
+        drop(parent_commit);
+
+        let pushed = remote::push(&self.repo, url, &self.options.credentials, branch);
+        self.last_rejection = None;
+        match pushed {
+            Ok(Pushed::Accepted) => {
+                // The remote's branch is our commit now: no fetch needed to know it. Should
+                // the local update fail, the next read must not trust the cache.
+                let tracked = self.repo.reference(
+                    &remote::tracking_ref(branch),
+                    id,
+                    true,
+                    "cfgupdate: pushed",
+                );
+                self.fresh = tracked.is_ok();
+                Ok(PushOutcome::Pushed(self.commit_id(id)?))
+            }
+            Ok(Pushed::Rejected(reason)) => {
+                self.fresh = false;
+                self.last_rejection = Some(self.describe().redact(&reason));
+                Ok(PushOutcome::Rejected)
+            }
+            Err(error) => {
+                // Whether the remote took the commit before the failure is unknown.
+                self.fresh = false;
+                Err(self.describe().remote(
+                    &format!("cannot push {} to branch `{branch}` of {url}", id),
+                    &error,
+                ))
+            }
+        }
+    }
+}
