@@ -18,14 +18,24 @@ pub struct RemoteArgs {
     #[arg(long = "repo", value_name = "URL", env = "CFGUPDATE_REPO")]
     pub repo: String,
     /// The branch Argo CD watches.
-    #[arg(long, value_name = "NAME", default_value = "master", env = "CFGUPDATE_BRANCH")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "master",
+        env = "CFGUPDATE_BRANCH"
+    )]
     pub branch: String,
     /// Where cfgupdate keeps its cache of the remote (default: $XDG_CACHE_HOME/cfgupdate or
     /// ~/.cache/cfgupdate).
     #[arg(long, value_name = "DIR", env = "CFGUPDATE_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
     /// The name automatic commits are authored by.
-    #[arg(long, value_name = "NAME", default_value = "cfgupdate", env = "CFGUPDATE_AUTHOR_NAME")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "cfgupdate",
+        env = "CFGUPDATE_AUTHOR_NAME"
+    )]
     pub author_name: String,
     /// The email automatic commits are authored by.
     #[arg(
@@ -42,8 +52,12 @@ impl RemoteArgs {
     pub fn open(&self) -> Result<GitRepository, Failure> {
         let remote = RemoteUrl::parse(&self.repo).map_err(Failure::invalid)?;
         let branch = Branch::parse(&self.branch).map_err(Failure::invalid)?;
-        let author = Author::new(&self.author_name, &self.author_email).map_err(Failure::invalid)?;
-        let cache = self.cache_dir.clone().unwrap_or_else(cfgupdate_git::default_cache_dir);
+        let author =
+            Author::new(&self.author_name, &self.author_email).map_err(Failure::invalid)?;
+        let cache = self
+            .cache_dir
+            .clone()
+            .unwrap_or_else(cfgupdate_git::default_cache_dir);
         let options = GitOptions::new(remote, branch, cache)
             .with_author(author)
             .with_credentials(Credentials::from_env());

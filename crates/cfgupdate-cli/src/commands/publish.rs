@@ -42,7 +42,12 @@ pub fn run(args: &PublishArgs) -> Result<(), Failure> {
     }
     let announcement = Announcement::new(app_commit, images).map_err(|e| classified(&e))?;
     let mut repo = args.remote.open()?;
-    match publish(&mut repo, &SystemClock, &announcement, &RetryPolicy::default()) {
+    match publish(
+        &mut repo,
+        &SystemClock,
+        &announcement,
+        &RetryPolicy::default(),
+    ) {
         Ok(PublishOutcome::Committed { commit, .. }) => println!("{commit}"),
         Ok(PublishOutcome::Unchanged) => println!("unchanged"),
         Err(error) => return Err(classified(&error)),
