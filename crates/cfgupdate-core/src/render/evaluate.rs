@@ -344,6 +344,17 @@ impl RepoResolver {
     }
 }
 
+impl RepoResolver {
+    fn line_of(&self, file: &str, import: &str) -> Option<usize> {
+        let path = RepoPath::parse(file).ok()?;
+        let contents = self.contents.borrow();
+        let text = String::from_utf8_lossy(contents.get(&path)?);
+        text.lines()
+            .position(|line| line.contains(import))
+            .map(|index| index + 1)
+    }
+}
+
 impl ImportResolver for RepoResolver {
     fn resolve_from(
         &self,
@@ -361,10 +372,18 @@ impl ImportResolver for RepoResolver {
             .as_deref()
             .and_then(|file| file.rsplit_once('/').map(|(dir, _)| dir))
             .unwrap_or("");
-        let place = importer.as_deref().unwrap_or("the entrypoint");
+        // jrsonnet attaches no location to a failed resolution, so the line is found here:
+        // the first line of the importing file that mentions the path.
+        let place = match importer.as_deref() {
+            Some(file) => match self.line_of(file, &text) {
+                Some(line) => format!("{file}:{line}"),
+                None => file.to_owned(),
+            },
+            None => "a top-level argument".to_owned(),
+        };
         if text.starts_with('/') {
             return Err(self.refuse(format!(
-                "{place} imports `{text}`, an absolute path; imports must stay inside the repository, write it relative to the importing file or a [render] jpath entry"
+                "{place}: the import `{text}` is an absolute path; imports must stay inside the repository, write it relative to the importing file or a [render] jpath entry"
             )));
         }
         let mut candidates = vec![dir.to_owned()];
@@ -372,7 +391,7 @@ impl ImportResolver for RepoResolver {
         for base in candidates {
             let candidate = normalize(&base, &text).map_err(|reason| {
                 self.refuse(format!(
-                    "{place} imports `{text}`, which leads outside the repository ({reason}); imports must stay inside it"
+                    "{place}: the import `{text}` leads outside the repository ({reason}); imports must stay inside it"
                 ))
             })?;
             if self.fetch(&candidate)? {
@@ -381,7 +400,14 @@ impl ImportResolver for RepoResolver {
                 ))));
             }
         }
-        Err(ErrorKind::ImportFileNotFound(from.clone(), path.as_path().to_owned()).into())
+        let searched = std::iter::once(if dir.is_empty() { "." } else { dir })
+            .chain(self.jpath.iter().map(RepoPath::as_str))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(ErrorKind::ImportCallbackError(format!(
+            "{place}: the import `{text}` is found in none of {searched}"
+        ))
+        .into())
     }
 
     fn load_file_contents(&self, resolved: &SourcePath) -> jrsonnet_evaluator::Result<Vec<u8>> {
@@ -421,6 +447,8 @@ fn describe(error: &jrsonnet_evaluator::Error) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     let place = match error.error() {
+        // The resolver's own messages already name the file and line.
+        ErrorKind::ImportCallbackError(_) => None,
         ErrorKind::ImportSyntaxError { path, error } => {
             let line = path.map_source_locations(&[error.location.1])[0].line;
             Some(format!("{}:{line}", path.source_path()))
