@@ -17,8 +17,14 @@ fn render(main: &str, limits: RenderLimits) -> Result<Vec<String>, RenderError> 
     let files = vec![
         ("cfgupdate.toml".to_owned(), PIPELINE.to_owned()),
         ("envs/t/main.jsonnet".to_owned(), main.to_owned()),
-        ("envs/lib.libsonnet".to_owned(), "{ name: 'from-envs' }".to_owned()),
-        ("lib/shared.libsonnet".to_owned(), "{ name: 'from-jpath' }".to_owned()),
+        (
+            "envs/lib.libsonnet".to_owned(),
+            "{ name: 'from-envs' }".to_owned(),
+        ),
+        (
+            "lib/shared.libsonnet".to_owned(),
+            "{ name: 'from-jpath' }".to_owned(),
+        ),
     ];
     let repo = memory_repo(&files);
     let tip = repo.tip().unwrap();
@@ -26,8 +32,13 @@ fn render(main: &str, limits: RenderLimits) -> Result<Vec<String>, RenderError> 
     let source = RevisionFiles::new(&repo, &tip, &none);
     let pipeline = read_pipeline(&source, "here").unwrap();
     let target = pipeline.targets.values().next().unwrap();
-    render_target(&source, &pipeline, target, &limits)
-        .map(|rendered| rendered.objects.iter().map(|object| object.name.clone()).collect())
+    render_target(&source, &pipeline, target, &limits).map(|rendered| {
+        rendered
+            .objects
+            .iter()
+            .map(|object| object.name.clone())
+            .collect()
+    })
 }
 
 fn config_map(name_expr: &str) -> String {
@@ -46,15 +57,25 @@ fn refusal(main: &str) -> String {
 
 #[test]
 fn imports_inside_the_repository_resolve_relative_to_the_file_then_the_jpath() {
-    let main = config_map("(import '../lib.libsonnet').name + '-' + (import 'shared.libsonnet').name");
-    assert_eq!(render(&main, RenderLimits::default()).unwrap(), ["from-envs-from-jpath"]);
+    let main =
+        config_map("(import '../lib.libsonnet').name + '-' + (import 'shared.libsonnet').name");
+    assert_eq!(
+        render(&main, RenderLimits::default()).unwrap(),
+        ["from-envs-from-jpath"]
+    );
 }
 
 #[test]
 fn an_import_climbing_above_the_root_is_refused_naming_the_file_and_line() {
-    let message = refusal(&format!("\n{}", config_map("(import '../../../etc/passwd').x")));
+    let message = refusal(&format!(
+        "\n{}",
+        config_map("(import '../../../etc/passwd').x")
+    ));
     assert!(message.starts_with("envs/t/main.jsonnet:2:"), "{message}");
-    assert!(message.contains("`../../../etc/passwd`") && message.contains("outside the repository"), "{message}");
+    assert!(
+        message.contains("`../../../etc/passwd`") && message.contains("outside the repository"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -74,9 +95,15 @@ fn an_import_into_git_metadata_is_refused() {
 #[test]
 fn endless_recursion_stops_at_the_recursion_limit_with_a_located_error() {
     let main = "local f(n) = f(n + 1) + 1;\nf(0)\n";
-    let limits = RenderLimits { max_stack: 50, ..RenderLimits::default() };
+    let limits = RenderLimits {
+        max_stack: 50,
+        ..RenderLimits::default()
+    };
     match render(main, limits) {
-        Err(RenderError::Evaluation { source: EvaluationError::Jsonnet { message, .. }, .. }) => {
+        Err(RenderError::Evaluation {
+            source: EvaluationError::Jsonnet { message, .. },
+            ..
+        }) => {
             assert!(message.contains("stack overflow"), "{message}");
             assert!(message.starts_with("envs/t/main.jsonnet:"), "{message}");
         }
@@ -87,17 +114,34 @@ fn endless_recursion_stops_at_the_recursion_limit_with_a_located_error() {
 #[test]
 fn an_evaluation_past_the_time_limit_is_given_up() {
     let main = "std.foldl(function(sum, n) sum + n, std.makeArray(3000000, function(i) i), 0)";
-    let limits = RenderLimits { timeout: Duration::from_millis(20), ..RenderLimits::default() };
+    let limits = RenderLimits {
+        timeout: Duration::from_millis(20),
+        ..RenderLimits::default()
+    };
     let error = render(main, limits).unwrap_err();
     assert!(
-        matches!(&error, RenderError::Evaluation { source: EvaluationError::TimedOut { .. }, .. }),
+        matches!(
+            &error,
+            RenderError::Evaluation {
+                source: EvaluationError::TimedOut { .. },
+                ..
+            }
+        ),
         "{error:?}"
     );
-    assert!(error.to_string().contains("took longer than 0.02 s"), "{error}");
+    assert!(
+        error.to_string().contains("took longer than 0.02 s"),
+        "{error}"
+    );
 }
 
 #[test]
 fn a_syntax_error_names_its_file_and_line() {
     let error = render("{\n  a: ,\n}\n", RenderLimits::default()).unwrap_err();
-    assert!(error.to_string().starts_with("target `t`: envs/t/main.jsonnet:2"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("target `t`: envs/t/main.jsonnet:2"),
+        "{error}"
+    );
 }

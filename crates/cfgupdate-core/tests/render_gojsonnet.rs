@@ -20,8 +20,19 @@ fn every_target_renders_the_objects_go_jsonnet_renders_and_the_same_yaml() {
     let none = BTreeMap::new();
     let files = RevisionFiles::new(&repo, &tip, &none);
     let pipeline = read_pipeline(&files, "in the fixture").unwrap();
-    let jpath: Vec<String> = pipeline.render.as_ref().unwrap().jpath.iter().map(ToString::to_string).collect();
-    let targets = pipeline.targets.iter().map(|(name, target)| (name.to_string(), target.clone())).collect();
+    let jpath: Vec<String> = pipeline
+        .render
+        .as_ref()
+        .unwrap()
+        .jpath
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let targets = pipeline
+        .targets
+        .iter()
+        .map(|(name, target)| (name.to_string(), target.clone()))
+        .collect();
     let reference = gojsonnet_values(&root, &jpath, &targets);
     assert_eq!(reference.len(), 4);
 
@@ -43,7 +54,13 @@ fn every_target_renders_the_objects_go_jsonnet_renders_and_the_same_yaml() {
         }
     }
     // The fixture exercises every shape of the extraction rule.
-    for kind in ["Deployment", "Service", "ConfigMap", "CronJob", "ClusterRole"] {
+    for kind in [
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "CronJob",
+        "ClusterRole",
+    ] {
         assert!(kinds.contains_key(kind), "{kind} missing from {kinds:?}");
     }
 }

@@ -33,7 +33,12 @@ pub fn files_of(root: &Path) -> Vec<(String, String)> {
             if path.is_dir() {
                 walk(root, &path, out);
             } else {
-                let relative = path.strip_prefix(root).unwrap().to_str().unwrap().to_owned();
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
                 out.push((relative, fs::read_to_string(&path).unwrap()));
             }
         }
