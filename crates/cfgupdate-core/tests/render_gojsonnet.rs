@@ -39,7 +39,7 @@ fn every_target_renders_the_objects_go_jsonnet_renders_and_the_same_yaml() {
     let mut kinds = BTreeMap::new();
     for (name, target) in &pipeline.targets {
         let ours = render_target(&files, &pipeline, target, &RenderLimits::default()).unwrap();
-        let theirs = extract(&reference[name.as_str()]).unwrap();
+        let theirs = extract(reference[name.as_str()].clone()).unwrap();
         assert_eq!(ours.objects.len(), theirs.len(), "target {name}");
         for (mine, go) in ours.objects.iter().zip(&theirs) {
             assert_eq!(mine.id(), go.id(), "target {name}");

@@ -64,7 +64,7 @@ pub enum ExtractError {
 }
 
 /// The Kubernetes objects in `value`, in the order the rule finds them.
-pub fn extract(value: &Value) -> Result<Vec<KubeObject>, ExtractError> {
+pub fn extract(value: Value) -> Result<Vec<KubeObject>, ExtractError> {
     let mut found = Vec::new();
     walk(value, &Location::Root, &mut found)?;
     Ok(found)
@@ -108,37 +108,40 @@ fn is_identifier(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn walk(value: &Value, at: &Location<'_>, found: &mut Vec<KubeObject>) -> Result<(), ExtractError> {
+fn walk(value: Value, at: &Location<'_>, found: &mut Vec<KubeObject>) -> Result<(), ExtractError> {
     match value {
         Value::Null => Ok(()),
         Value::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
+            for (index, item) in items.into_iter().enumerate() {
                 walk(item, &Location::Index(at, index), found)?;
             }
             Ok(())
         }
-        Value::Object(fields) => {
-            let kind = fields.get("kind").and_then(Value::as_str);
+        Value::Object(mut fields) => {
+            let kind = fields
+                .get("kind")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             let has_api_version = fields.get("apiVersion").is_some_and(Value::is_string);
             match kind {
                 Some(kind) if has_api_version => {
-                    if let (true, Some(Value::Array(items))) =
-                        (kind.ends_with("List"), fields.get("items"))
-                    {
+                    if kind.ends_with("List") && fields.get("items").is_some_and(Value::is_array) {
                         let items_at = Location::Field(at, "items");
-                        for (index, item) in items.iter().enumerate() {
-                            walk(item, &Location::Index(&items_at, index), found)?;
+                        if let Some(Value::Array(items)) = fields.remove("items") {
+                            for (index, item) in items.into_iter().enumerate() {
+                                walk(item, &Location::Index(&items_at, index), found)?;
+                            }
                         }
                         return Ok(());
                     }
-                    found.push(object(value, kind, at)?);
+                    found.push(object(Value::Object(fields), kind, at)?);
                     Ok(())
                 }
                 _ => {
-                    let mut keys: Vec<&String> = fields.keys().collect();
-                    keys.sort();
-                    for key in keys {
-                        walk(&fields[key.as_str()], &Location::Field(at, key), found)?;
+                    let mut entries: Vec<(String, Value)> = fields.into_iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    for (key, field) in entries {
+                        walk(field, &Location::Field(at, &key), found)?;
                     }
                     Ok(())
                 }
@@ -157,24 +160,28 @@ fn not_an_object(at: &Location<'_>, found: &'static str) -> Result<(), ExtractEr
     })
 }
 
-fn object(value: &Value, kind: &str, at: &Location<'_>) -> Result<KubeObject, ExtractError> {
+fn object(value: Value, kind: String, at: &Location<'_>) -> Result<KubeObject, ExtractError> {
     let metadata = value.get("metadata");
-    let name = metadata
+    let Some(name) = metadata
         .and_then(|metadata| metadata.get("name"))
         .and_then(Value::as_str)
-        .ok_or_else(|| ExtractError::NoName {
+        .map(str::to_owned)
+    else {
+        return Err(ExtractError::NoName {
             at: at.to_string(),
-            kind: kind.to_owned(),
-        })?;
+            kind,
+        });
+    };
     let namespace = metadata
         .and_then(|metadata| metadata.get("namespace"))
-        .and_then(Value::as_str);
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Ok(KubeObject {
-        kind: kind.to_owned(),
-        namespace: namespace.map(str::to_owned),
-        name: name.to_owned(),
+        kind,
+        namespace,
+        name,
         found_at: at.to_string(),
-        value: value.clone(),
+        value,
     })
 }
 
@@ -185,11 +192,7 @@ mod tests {
     use super::*;
 
     fn ids(value: Value) -> Vec<String> {
-        extract(&value)
-            .unwrap()
-            .iter()
-            .map(KubeObject::id)
-            .collect()
+        extract(value).unwrap().iter().map(KubeObject::id).collect()
     }
 
     fn cm(name: &str) -> Value {
@@ -221,15 +224,15 @@ mod tests {
 
     #[test]
     fn a_primitive_where_an_object_belongs_is_refused_with_its_place() {
-        let error = extract(&json!({"app": {"replicas": 3}})).unwrap_err();
+        let error = extract(json!({"app": {"replicas": 3}})).unwrap_err();
         assert_eq!(error.to_string().split('`').nth(1), Some(".app.replicas"));
-        let error = extract(&json!([cm("a"), "oops"])).unwrap_err();
+        let error = extract(json!([cm("a"), "oops"])).unwrap_err();
         assert!(error.to_string().contains("`[1]` is a string"), "{error}");
     }
 
     #[test]
     fn an_object_without_a_name_is_refused() {
-        let error = extract(&json!({"x-y": {"apiVersion": "v1", "kind": "Secret"}})).unwrap_err();
+        let error = extract(json!({"x-y": {"apiVersion": "v1", "kind": "Secret"}})).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the Secret at `[\"x-y\"]` has no string `metadata.name`"

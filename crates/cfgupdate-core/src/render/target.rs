@@ -143,7 +143,7 @@ pub fn render_target(
         target: target.name.clone(),
         source,
     })?;
-    let objects = extract(&evaluation.value).map_err(|source| RenderError::Extract {
+    let objects = extract(evaluation.value).map_err(|source| RenderError::Extract {
         target: target.name.clone(),
         entrypoint: target.entrypoint.clone(),
         source,
