@@ -31,6 +31,8 @@ struct Cli {
 enum Command {
     Publish(commands::publish::PublishArgs),
     Edit(commands::edit::EditArgs),
+    Render(commands::render::RenderArgs),
+    Check(commands::check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,8 @@ fn main() -> ExitCode {
     let result: Result<(), Failure> = match &cli.command {
         Command::Publish(args) => commands::publish::run(args),
         Command::Edit(args) => commands::edit::run(args),
+        Command::Render(args) => commands::render::run(args),
+        Command::Check(args) => commands::check::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@ pub mod path;
 pub mod pipeline;
 pub mod publish;
 pub mod reference;
+pub mod render;
 pub mod repository;
 pub mod retry;
 pub mod slots;

@@ -1,2 +1,4 @@
+pub mod check;
 pub mod edit;
 pub mod publish;
+pub mod render;

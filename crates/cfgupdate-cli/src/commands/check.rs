@@ -1,0 +1,61 @@
+//! `cfgupdate check [-C DIR]`: validate a checkout, listing every problem.
+
+use std::path::PathBuf;
+
+use cfgupdate_core::render::{CheckError, Problem, RenderLimits, check_repository};
+
+use super::render::{DirectoryFiles, load_pipeline, source_failure};
+use crate::failure::Failure;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Validate the pipeline file, every slot, every target's render, and the committed YAML",
+    long_about = "Validate a checkout of the config repository: cfgupdate.toml; that no file is in \
+two waves' image sets; every wave's image set (its slots readable and agreeing, and in Jsonnet \
+waves a slot for every service of the wave before); that every target renders; and, with a \
+[render] table, that every output directory holds exactly the YAML `cfgupdate render --write` \
+would write.\n\n\
+Every problem is listed on stderr, one per line; the exit code is 2 when there is any.",
+    after_help = "Example:\n  cfgupdate check -C ~/cfg-app"
+)]
+pub struct CheckArgs {
+    /// The checkout of the config repository.
+    #[arg(short = 'C', value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+pub fn run(args: &CheckArgs) -> Result<(), Failure> {
+    let files = DirectoryFiles::open(&args.dir)?;
+    // Parsed first on its own, so a broken pipeline file is one clear error.
+    load_pipeline(&files)?;
+    let report =
+        check_repository(&files, &RenderLimits::default()).map_err(|error| match error {
+            CheckError::Source(error) => source_failure(error),
+            error => Failure::invalid(error),
+        })?;
+    if report.problems.is_empty() {
+        println!(
+            "ok: {} waves, {} targets, {} rendered files current",
+            report.pipeline.waves.len(),
+            report.pipeline.targets.len(),
+            report.current_files
+        );
+        return Ok(());
+    }
+    for problem in &report.problems[..report.problems.len() - 1] {
+        eprintln!("cfgupdate: {problem}");
+    }
+    let last = &report.problems[report.problems.len() - 1];
+    let count = report.problems.len();
+    let summary = if count == 1 {
+        String::new()
+    } else {
+        format!(" ({count} problems)")
+    };
+    Err(match last {
+        Problem::Render(error) if !error.is_invalid_input() => {
+            Failure::operational(format!("{last}{summary}"))
+        }
+        _ => Failure::invalid(format!("{last}{summary}")),
+    })
+}

@@ -1,0 +1,198 @@
+//! `cfgupdate check`: the whole repository validated at once, every problem listed.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::evaluate::RenderLimits;
+use super::regenerate::{RegenerateError, read_pipeline};
+use super::source::{SourceError, SourceFiles};
+use super::target::{OutputError, OutputProblem, RenderError, compare_output, render_target};
+use crate::names::{ServiceName, TargetName, WaveName};
+use crate::pipeline::{ImageSetLayout, Pipeline};
+use crate::slots::ImageSet;
+use crate::slots::wave::{WaveFiles, layout_files, read_wave};
+
+/// One problem `check` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A file is in two waves' image sets.
+    ImageFiles(String),
+    /// A wave's image set cannot be read (a bad pattern, a missing file, slots that disagree).
+    Slots {
+        /// The wave.
+        wave: WaveName,
+        /// Why.
+        message: String,
+    },
+    /// A service of the wave before has no slot in this wave, so it could not be promoted.
+    NoSlot {
+        /// The wave without the slot.
+        wave: WaveName,
+        /// The wave it would be promoted from.
+        from: WaveName,
+        /// The service.
+        service: ServiceName,
+        /// The files searched.
+        files: Vec<String>,
+    },
+    /// A target does not render.
+    Render(RenderError),
+    /// A file of a target's output directory is not what the render gives.
+    Output {
+        /// The target.
+        target: TargetName,
+        /// What is wrong.
+        problem: OutputProblem,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::ImageFiles(message) => f.write_str(message),
+            Problem::Slots { wave, message } => write!(f, "wave `{wave}`: {message}"),
+            Problem::NoSlot {
+                wave,
+                from,
+                service,
+                files,
+            } => write!(
+                f,
+                "wave `{wave}`: service `{service}` of wave `{from}` has no image slot in {}, so it cannot be promoted",
+                files.join(", ")
+            ),
+            Problem::Render(error) => error.fmt(f),
+            Problem::Output { target, problem } => {
+                write!(
+                    f,
+                    "target `{target}`: {problem}; run `cfgupdate render --write`"
+                )
+            }
+        }
+    }
+}
+
+/// What `check` found: the pipeline and every problem, in the order checked.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// The pipeline file, parsed.
+    pub pipeline: Pipeline,
+    /// Every problem found; empty when the repository is sound.
+    pub problems: Vec<Problem>,
+    /// How many output files were found current.
+    pub current_files: usize,
+}
+
+/// Why `check` could not run at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The pipeline file is missing or invalid.
+    #[error(transparent)]
+    Pipeline(#[from] RegenerateError),
+    /// Reading failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// Validates the repository in `files`: the pipeline file; that no file is in two image
+/// sets; every wave's image set (its slots readable and consistent, and, for Jsonnet waves,
+/// a slot for every service of the wave before it); that every target renders; and, with a
+/// `[render]` table, that every output directory holds exactly the rendered YAML.
+pub fn check_repository(
+    files: &dyn SourceFiles,
+    limits: &RenderLimits,
+) -> Result<CheckReport, CheckError> {
+    let pipeline = read_pipeline(files, "in this directory")?;
+    let mut problems = Vec::new();
+
+    let everything = files.list("")?;
+    if let Err(error) = pipeline.check_image_files(&everything) {
+        problems.push(Problem::ImageFiles(error.to_string()));
+    }
+
+    let mut previous: Option<(WaveName, ImageSet)> = None;
+    for wave in &pipeline.waves {
+        let set = match read_wave_set(files, &wave.images)? {
+            Ok((set, searched)) => {
+                if let (ImageSetLayout::Jsonnet(_), Some((from, before))) =
+                    (&wave.images, &previous)
+                {
+                    for service in before.keys().filter(|service| !set.contains_key(*service)) {
+                        problems.push(Problem::NoSlot {
+                            wave: wave.name.clone(),
+                            from: from.clone(),
+                            service: service.clone(),
+                            files: searched.clone(),
+                        });
+                    }
+                }
+                set
+            }
+            Err(message) => {
+                problems.push(Problem::Slots {
+                    wave: wave.name.clone(),
+                    message,
+                });
+                ImageSet::new()
+            }
+        };
+        previous = Some((wave.name.clone(), set));
+    }
+
+    let mut current_files = 0;
+    for target in pipeline.targets.values() {
+        let rendered = match render_target(files, &pipeline, target, limits) {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                problems.push(Problem::Render(error));
+                continue;
+            }
+        };
+        let Some(render) = &pipeline.render else {
+            continue;
+        };
+        let dir = render.output_dir(&target.name);
+        let found = compare_output(files, &dir, &rendered).map_err(|error| match error {
+            OutputError::Source(error) => CheckError::Source(error),
+            OutputError::Render(error) => CheckError::Pipeline(RegenerateError::Render(error)),
+        })?;
+        current_files += rendered.files.len()
+            - found
+                .iter()
+                .filter(|problem| !matches!(problem, OutputProblem::Extra(_)))
+                .count();
+        problems.extend(found.into_iter().map(|problem| Problem::Output {
+            target: target.name.clone(),
+            problem,
+        }));
+    }
+    Ok(CheckReport {
+        pipeline,
+        problems,
+        current_files,
+    })
+}
+
+/// A wave's image set and the files searched, or why it cannot be read.
+#[allow(clippy::type_complexity)]
+fn read_wave_set(
+    files: &dyn SourceFiles,
+    layout: &ImageSetLayout,
+) -> Result<Result<(ImageSet, Vec<String>), String>, SourceError> {
+    let paths = layout_files(layout, |dir| files.list(dir))?;
+    let mut contents = WaveFiles::new();
+    for path in &paths {
+        let text = match files.read(path)? {
+            None => None,
+            Some(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => Some(text),
+                Err(_) => return Ok(Err(format!("{path} is not UTF-8 text"))),
+            },
+        };
+        contents.insert(path.clone(), text);
+    }
+    let searched: BTreeSet<String> = paths.iter().map(ToString::to_string).collect();
+    Ok(read_wave(layout, &contents)
+        .map(|set| (set, searched.into_iter().collect()))
+        .map_err(|error| error.to_string()))
+}

@@ -1,0 +1,33 @@
+//! Rendering targets to Kubernetes YAML, as Argo CD would render them (issue 4).
+//!
+//! A target's entrypoint is evaluated with jrsonnet ([`evaluate`]), one evaluation state per
+//! target, reading files only through [`SourceFiles`] and confined to the repository. Its
+//! Kubernetes objects are found by the rule of [`objects`] (Argo CD's directory Jsonnet and
+//! Tanka's nesting), and each is written as one deterministic YAML file ([`yaml`]).
+//!
+//! For automatic commits, [`regenerate`] says which targets a [`Change`](crate::repository::Change)
+//! affects and returns their regenerated YAML, and [`check_change`] also refuses a change
+//! that alters anything in the rendered objects but container images. [`check_repository`]
+//! is `cfgupdate check`. The rules are written out in `docs/rendering.md`.
+
+pub mod check;
+pub mod diff;
+pub mod evaluate;
+pub mod objects;
+pub mod regenerate;
+pub mod source;
+pub mod target;
+pub mod yaml;
+
+pub use check::{CheckError, CheckReport, Problem, check_repository};
+pub use diff::ObjectDifference;
+pub use evaluate::{Evaluation, EvaluationError, EvaluationInput, RenderLimits};
+pub use objects::{ExtractError, KubeObject};
+pub use regenerate::{
+    RegenerateError, Regeneration, RenderCheckError, check_change, read_pipeline, regenerate,
+};
+pub use source::{RevisionFiles, SourceError, SourceFiles};
+pub use target::{
+    OutputError, OutputProblem, RenderError, RenderedTarget, compare_output, output_change,
+    render_target,
+};

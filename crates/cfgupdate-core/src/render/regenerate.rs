@@ -1,0 +1,264 @@
+//! Rendering for automatic commits: which targets a change affects, their regenerated YAML, and
+//! the render check that an automatic change alters nothing but container images.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::diff::{ObjectDifference, non_image_differences};
+use super::evaluate::RenderLimits;
+use super::source::{RevisionFiles, SourceError, SourceFiles};
+use super::target::{OutputError, RenderError, RenderedTarget, output_change, render_target};
+use crate::names::{CommitId, TargetName};
+use crate::path::RepoPath;
+use crate::pipeline::{PIPELINE_FILE, Pipeline, PipelineError};
+use crate::repository::{Change, ConfigRepository, FileChange};
+
+/// What a change means for the rendered YAML.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Regeneration {
+    /// The targets whose inputs the change touches (all of them when it touches the pipeline
+    /// file).
+    pub affected: BTreeSet<TargetName>,
+    /// The writes and deletions that make those targets' output directories current once the
+    /// change is applied; empty without a `[render]` table. Add them to the change.
+    pub files: BTreeMap<RepoPath, FileChange>,
+}
+
+/// Why the change's effect on the rendered YAML could not be worked out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegenerateError {
+    /// Reading the repository failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The pipeline file is missing, before or after the change.
+    #[error("the config repository has no {PIPELINE_FILE} {when}")]
+    NoPipeline {
+        /// `at revision ...` or `after the change`.
+        when: String,
+    },
+    /// The pipeline file is invalid.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// A target does not render after the change.
+    #[error("after the change, {0}")]
+    Render(RenderError),
+    /// A target did not render before the change, so the change cannot be compared with it.
+    #[error("at revision {revision}, before the change, {source}")]
+    RenderBefore {
+        /// The revision.
+        revision: CommitId,
+        /// Why.
+        source: RenderError,
+    },
+    /// An output directory could not be compared.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+impl RegenerateError {
+    /// Whether the fault lies in the repository's content rather than in reading it.
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            RegenerateError::Source(_) => false,
+            RegenerateError::Render(error)
+            | RegenerateError::RenderBefore { source: error, .. } => error.is_invalid_input(),
+            RegenerateError::Output(OutputError::Source(_)) => false,
+            _ => true,
+        }
+    }
+}
+
+/// Why the render check refused a change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderCheckError {
+    /// The renders could not be made.
+    #[error(transparent)]
+    Regenerate(#[from] RegenerateError),
+    /// The change alters rendered objects beyond container images.
+    #[error(
+        "the change alters rendered objects beyond container images, so it is not an image update: {}",
+        differences.iter().map(|(target, difference)| format!("{difference} (target {target})")).collect::<Vec<_>>().join("; ")
+    )]
+    NotImageOnly {
+        /// Each target and difference.
+        differences: Vec<(TargetName, ObjectDifference)>,
+    },
+}
+
+/// The regenerated YAML for `change` applied on `revision`: the affected targets are those
+/// whose evaluation at `revision` read or looked for a file the change writes or deletes.
+///
+/// ```
+/// use cfgupdate_core::memory::MemoryRepository;
+/// use cfgupdate_core::render::{RenderLimits, regenerate};
+/// use cfgupdate_core::repository::{Change, ConfigRepository, FileChange};
+/// use cfgupdate_core::RepoPath;
+///
+/// let mut repo = MemoryRepository::new(&[
+///     ("cfgupdate.toml", "[render]\noutput = \"generated/{target}\"\n\n[[wave]]\nname = \"staging\"\nimages = { jsonnet = [\"images.libsonnet\"] }\ntargets = [\"staging\"]\n\n[target.staging]\nentrypoint = \"main.jsonnet\"\n"),
+///     ("images.libsonnet", "{ api: 'api:1' }\n"),
+///     ("main.jsonnet", "local images = import 'images.libsonnet';\n{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'api' }, spec: { containers: [{ name: 'api', image: images.api }] } }\n"),
+/// ]);
+/// let tip = repo.refresh().unwrap();
+/// let mut change = Change::default();
+/// let path = RepoPath::parse("images.libsonnet").unwrap();
+/// change.files.insert(path, FileChange::Write(b"{ api: 'api:2' }\n".to_vec()));
+///
+/// let regeneration = regenerate(&repo, &tip, &change, &RenderLimits::default()).unwrap();
+/// assert_eq!(regeneration.affected.len(), 1);
+/// let yaml = RepoPath::parse("generated/staging/pod-api.yaml").unwrap();
+/// assert!(matches!(&regeneration.files[&yaml], FileChange::Write(text) if String::from_utf8_lossy(text).contains("image: api:2")));
+/// ```
+pub fn regenerate(
+    repo: &dyn ConfigRepository,
+    revision: &CommitId,
+    change: &Change,
+    limits: &RenderLimits,
+) -> Result<Regeneration, RegenerateError> {
+    let plan = Plan::make(repo, revision, change, limits, false)?;
+    plan.regeneration(repo, revision, change)
+}
+
+/// The render check for an automatic change: renders the affected targets before and after
+/// `change` and refuses, listing every differing object path, if anything other than
+/// container and init-container `image` fields differs. On success, returns the same
+/// [`Regeneration`] as [`regenerate`], so one call does both.
+pub fn check_change(
+    repo: &dyn ConfigRepository,
+    revision: &CommitId,
+    change: &Change,
+    limits: &RenderLimits,
+) -> Result<Regeneration, RenderCheckError> {
+    let plan = Plan::make(repo, revision, change, limits, true)?;
+    let mut differences = Vec::new();
+    for (name, after) in &plan.after {
+        let before = plan
+            .before
+            .get(name)
+            .map(|rendered| rendered.objects.as_slice())
+            .unwrap_or_default();
+        for difference in non_image_differences(before, &after.objects) {
+            differences.push((name.clone(), difference));
+        }
+    }
+    if !differences.is_empty() {
+        return Err(RenderCheckError::NotImageOnly { differences });
+    }
+    Ok(plan.regeneration(repo, revision, change)?)
+}
+
+/// The renders a change calls for.
+struct Plan {
+    after_pipeline: Pipeline,
+    before: BTreeMap<TargetName, RenderedTarget>,
+    after: BTreeMap<TargetName, RenderedTarget>,
+}
+
+impl Plan {
+    fn make(
+        repo: &dyn ConfigRepository,
+        revision: &CommitId,
+        change: &Change,
+        limits: &RenderLimits,
+        strict_before: bool,
+    ) -> Result<Self, RegenerateError> {
+        let unchanged = BTreeMap::new();
+        let before_files = RevisionFiles::new(repo, revision, &unchanged);
+        let after_files = RevisionFiles::new(repo, revision, &change.files);
+        let before_pipeline = read_pipeline(&before_files, &format!("at revision {revision}"))?;
+        let after_pipeline = read_pipeline(&after_files, "after the change")?;
+        let pipeline_changed = before_pipeline != after_pipeline;
+
+        let mut before = BTreeMap::new();
+        let mut affected = BTreeSet::new();
+        for (name, target) in &before_pipeline.targets {
+            match render_target(&before_files, &before_pipeline, target, limits) {
+                Ok(rendered) => {
+                    if pipeline_changed
+                        || rendered
+                            .inputs
+                            .iter()
+                            .any(|input| change.files.contains_key(input))
+                    {
+                        affected.insert(name.clone());
+                    }
+                    before.insert(name.clone(), rendered);
+                }
+                // Its inputs are unknown: only rendering it after the change can tell.
+                Err(_) if !strict_before => {
+                    affected.insert(name.clone());
+                }
+                Err(source) => {
+                    return Err(RegenerateError::RenderBefore {
+                        revision: revision.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        // A target the change adds has no render before it.
+        affected.extend(
+            after_pipeline
+                .targets
+                .keys()
+                .filter(|name| !before_pipeline.targets.contains_key(*name))
+                .cloned(),
+        );
+        before.retain(|name, _| affected.contains(name));
+
+        let mut after = BTreeMap::new();
+        for name in &affected {
+            if let Some(target) = after_pipeline.target(name) {
+                let rendered = render_target(&after_files, &after_pipeline, target, limits)
+                    .map_err(RegenerateError::Render)?;
+                after.insert(name.clone(), rendered);
+            }
+        }
+        Ok(Self {
+            after_pipeline,
+            before,
+            after,
+        })
+    }
+
+    fn regeneration(
+        &self,
+        repo: &dyn ConfigRepository,
+        revision: &CommitId,
+        change: &Change,
+    ) -> Result<Regeneration, RegenerateError> {
+        let after_files = RevisionFiles::new(repo, revision, &change.files);
+        let mut files = BTreeMap::new();
+        if let Some(render) = &self.after_pipeline.render {
+            for (name, rendered) in &self.after {
+                let dir = render.output_dir(name);
+                files.extend(output_change(&after_files, &dir, rendered)?);
+            }
+        }
+        Ok(Regeneration {
+            affected: self
+                .before
+                .keys()
+                .chain(self.after.keys())
+                .cloned()
+                .collect(),
+            files,
+        })
+    }
+}
+
+/// The pipeline file as `files` hold it; `when` says which state that is, for errors.
+pub fn read_pipeline(files: &dyn SourceFiles, when: &str) -> Result<Pipeline, RegenerateError> {
+    let path = RepoPath::parse(PIPELINE_FILE).map_err(|_| RegenerateError::NoPipeline {
+        when: when.to_owned(),
+    })?;
+    let bytes = files
+        .read(&path)?
+        .ok_or_else(|| RegenerateError::NoPipeline {
+            when: when.to_owned(),
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| SourceError::Unreadable {
+        path: PIPELINE_FILE.to_owned(),
+        reason: "it is not UTF-8 text".into(),
+    })?;
+    Ok(Pipeline::parse(PIPELINE_FILE, &text)?)
+}

@@ -1,0 +1,148 @@
+//! Shared by the render tests and the render bench: fixture repositories loaded into memory,
+//! and go-jsonnet (PyPI `gojsonnet`, the evaluator Argo CD uses) as the reference.
+//!
+//! go-jsonnet runs in a Python virtual environment under the target directory
+//! (`$CARGO_TARGET_DIR` or `<workspace>/target`), `gojsonnet-venv/`, created with
+//! `python3 -m venv` and `pip install gojsonnet==0.22.*` the first time it is needed; a file
+//! lock keeps tests running in parallel from creating it twice.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cfgupdate_core::memory::MemoryRepository;
+use cfgupdate_core::pipeline::Target;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fixture under `tests/fixtures/render/`.
+pub fn fixture(name: &str) -> PathBuf {
+    workspace().join("tests/fixtures/render").join(name)
+}
+
+/// Every file below `root`, relative, `/`-separated.
+pub fn files_of(root: &Path) -> Vec<(String, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                out.push((relative, fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// A repository whose one commit holds `root`'s files, fetched.
+pub fn memory_repo(files: &[(String, String)]) -> MemoryRepository {
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .collect();
+    let mut repo = MemoryRepository::new(&borrowed);
+    use cfgupdate_core::ConfigRepository;
+    repo.refresh().unwrap();
+    repo
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The Python interpreter of a virtual environment that has `gojsonnet`, created on first use.
+pub fn gojsonnet_python() -> PathBuf {
+    let dir = target_dir();
+    fs::create_dir_all(&dir).unwrap();
+    let venv = dir.join("gojsonnet-venv");
+    let python = venv.join("bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", "import _gojsonnet"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    if ready() {
+        return python;
+    }
+    let lock = fs::File::create(dir.join("gojsonnet-venv.lock")).unwrap();
+    lock.lock().unwrap();
+    if !ready() {
+        let _ = fs::remove_dir_all(&venv);
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "gojsonnet==0.22.*"])
+            .status()
+            .unwrap();
+        assert!(installed.success(), "pip install gojsonnet failed");
+    }
+    lock.unlock().unwrap();
+    python
+}
+
+/// What go-jsonnet evaluates each target to, as JSON, evaluated from `root` with `jpath`.
+pub fn gojsonnet_values(
+    root: &Path,
+    jpath: &[String],
+    targets: &BTreeMap<String, Target>,
+) -> BTreeMap<String, serde_json::Value> {
+    let jobs: serde_json::Value = targets
+        .iter()
+        .map(|(name, target)| {
+            (
+                name.clone(),
+                serde_json::json!({
+                    "entrypoint": target.entrypoint.as_str(),
+                    "ext_vars": target.ext_vars,
+                    "tlas": target.tlas,
+                }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let script = r#"
+import json, sys, _gojsonnet
+jobs, jpath = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+out = {}
+for name, job in jobs.items():
+    text = _gojsonnet.evaluate_file(job["entrypoint"], jpathdir=jpath,
+        ext_vars=job["ext_vars"], tla_vars=job["tlas"])
+    out[name] = json.loads(text)
+print(json.dumps(out))
+"#;
+    let output = Command::new(gojsonnet_python())
+        .current_dir(root)
+        .args(["-c", script])
+        .arg(jobs.to_string())
+        .arg(serde_json::to_string(jpath).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "go-jsonnet failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
