@@ -8,7 +8,10 @@ use std::thread;
 
 use cfgupdate_tests::{GitDaemon, Person, git};
 
-const PIPELINE: &str = r#"[[wave]]
+const PIPELINE: &str = r#"[render]
+output = "generated/{target}"
+
+[[wave]]
 name = "staging"
 images = "images/staging.json"
 targets = ["staging"]
@@ -28,11 +31,16 @@ entrypoint = "envs/prod/main.jsonnet"
 const STAGING: &str = "{\n  \"api\": \"reg.example.com/api:0@sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n}\n";
 const PROD: &str = "{\n  api: 'reg.example.com/api:0@sha256:0000000000000000000000000000000000000000000000000000000000000000',  // cfgupdate: api\n}\n";
 
+const STAGING_MAIN: &str = "local images = import '../../images/staging.json';\n[\n  { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: s, namespace: 'staging' },\n    spec: { template: { spec: { containers: [{ name: s, image: std.get(images, s, 'reg.example.com/' + s + ':none') }] } } } }\n  for s in ['api', 'web']\n]\n";
+const PROD_MAIN: &str = "local images = import 'images.libsonnet';\n{ api: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'api', namespace: 'prod' },\n  spec: { template: { spec: { containers: [{ name: 'api', image: images.api }] } } } } }\n";
+
 fn files() -> Vec<(&'static str, &'static str)> {
     vec![
         ("cfgupdate.toml", PIPELINE),
         ("images/staging.json", STAGING),
         ("envs/prod/images.libsonnet", PROD),
+        ("envs/staging/main.jsonnet", STAGING_MAIN),
+        ("envs/prod/main.jsonnet", PROD_MAIN),
         ("README.md", "config\n"),
     ]
 }
@@ -164,6 +172,15 @@ fn publishes_land_exactly_once_while_a_person_pushes_and_nothing_of_theirs_is_lo
     // The final image set is the last one published.
     let staging = git(&bare, &["show", "master:images/staging.json"]);
     assert!(staging.contains(&reference("api", rounds)), "{staging}");
+    // And the committed YAML went with it, in the same commits.
+    let yaml = git(
+        &bare,
+        &[
+            "show",
+            "master:generated/staging/deployment-staging-api.yaml",
+        ],
+    );
+    assert!(yaml.contains(&reference("api", rounds)), "{yaml}");
     git(&bare, &["fsck", "--strict", "--no-progress"]);
 }
 

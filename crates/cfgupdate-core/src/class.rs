@@ -2,6 +2,7 @@
 //! service's HTTP statuses can never disagree about it.
 
 use crate::publish::{AnnouncementError, PublishError};
+use crate::render::{RegenerateError, RenderCheckError};
 use crate::repository::{RepositoryError, RepositoryErrorKind};
 use crate::snapshot::SnapshotError;
 
@@ -59,8 +60,28 @@ impl Classify for PublishError {
             PublishError::Repository(error) => error.class(),
             PublishError::Snapshot(error) => error.class(),
             PublishError::Slots { .. } => ErrorClass::Invalid,
+            PublishError::Render { source, .. } => source.class(),
             PublishError::Held { .. } => ErrorClass::Refused,
             PublishError::Contended { .. } => ErrorClass::Unavailable,
+        }
+    }
+}
+
+impl Classify for RegenerateError {
+    fn class(&self) -> ErrorClass {
+        if self.is_invalid_input() {
+            ErrorClass::Invalid
+        } else {
+            ErrorClass::Failed
+        }
+    }
+}
+
+impl Classify for RenderCheckError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            RenderCheckError::Regenerate(error) => error.class(),
+            RenderCheckError::NotImageOnly { .. } => ErrorClass::Invalid,
         }
     }
 }

@@ -24,7 +24,9 @@ pub use clock::Clock;
 pub use names::{CommitId, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
 pub use pipeline::{ImageSetLayout, Pipeline, PipelineError, Target, Wave};
-pub use publish::{Announcement, AnnouncementError, PublishError, PublishOutcome, publish};
+pub use publish::{
+    Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
+};
 pub use reference::{Digest, ImageRef, Part, ReferenceError};
 pub use repository::{ConfigRepository, RepositoryError, RepositoryErrorKind};
 pub use retry::RetryPolicy;

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use crate::clock::Clock;
 use crate::names::{CommitId, ServiceName, WaveName};
 use crate::reference::ImageRef;
+use crate::render::{RenderCheckError, RenderLimits, check_change};
 use crate::repository::{
     Change, CommitMessage, ConfigRepository, FileChange, PushOutcome, RepositoryError,
 };
@@ -111,6 +112,14 @@ pub enum PublishError {
         /// The wave.
         wave: WaveName,
     },
+    /// The render check refused the change, or the renders it needs failed.
+    #[error("wave `{wave}`: {source}")]
+    Render {
+        /// The wave.
+        wave: WaveName,
+        /// Why.
+        source: Box<RenderCheckError>,
+    },
     /// Every push was rejected because the branch kept moving.
     #[error(
         "the branch kept moving: {attempts} pushes in a row were rejected; nothing was published, try again"
@@ -119,6 +128,15 @@ pub enum PublishError {
         /// How many pushes were tried.
         attempts: u32,
     },
+}
+
+/// How patiently an automatic write retries, and how long a render may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// Retries of rejected pushes.
+    pub retry: RetryPolicy,
+    /// Limits of the renders the render check makes.
+    pub render: RenderLimits,
 }
 
 /// How far back in history a replayed announcement is recognised.
@@ -133,8 +151,9 @@ pub fn publish(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     announcement: &Announcement,
-    retry: &RetryPolicy,
+    options: &WriteOptions,
 ) -> Result<PublishOutcome, PublishError> {
+    let retry = &options.retry;
     let mut fetched = false;
     let mut tip = match repo.tip() {
         Ok(tip) => tip,
@@ -145,7 +164,7 @@ pub fn publish(
     };
     let mut rejected = 0;
     loop {
-        let Some((change, wave)) = plan(repo, &tip, announcement)? else {
+        let Some((change, wave)) = plan(repo, &tip, announcement, &options.render)? else {
             if fetched {
                 return Ok(PublishOutcome::Unchanged);
             }
@@ -173,6 +192,7 @@ fn plan(
     repo: &dyn ConfigRepository,
     tip: &CommitId,
     announcement: &Announcement,
+    limits: &RenderLimits,
 ) -> Result<Option<(Change, WaveName)>, PublishError> {
     let snapshot = Snapshot::at(repo, tip)?;
     let wave = snapshot.pipeline().first_wave();
@@ -198,12 +218,31 @@ fn plan(
         .filter(|(service, image)| before.get(*service) != Some(*image))
         .map(|(service, _)| service)
         .collect();
-    let message = publish_message(announcement, &wave.name, &moved, &before);
     let files = changed
         .into_iter()
         .map(|(path, text)| (path, FileChange::Write(text.into_bytes())))
         .collect();
-    Ok(Some((Change { files, message }, wave.name.clone())))
+    let mut change = Change {
+        files,
+        message: CommitMessage::default(),
+    };
+    let regeneration =
+        check_change(repo, tip, &change, limits).map_err(|source| PublishError::Render {
+            wave: wave.name.clone(),
+            source: Box::new(source),
+        })?;
+    let regenerated: Vec<String> = if regeneration.files.is_empty() {
+        Vec::new()
+    } else {
+        regeneration
+            .affected
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    change.files.extend(regeneration.files);
+    change.message = publish_message(announcement, &wave.name, &moved, &before, &regenerated);
+    Ok(Some((change, wave.name.clone())))
 }
 
 /// Whether a recent publish commit already carried this app commit with these images: a
@@ -233,6 +272,7 @@ fn publish_message(
     wave: &WaveName,
     moved: &BTreeSet<&ServiceName>,
     before: &ImageSet,
+    regenerated: &[String],
 ) -> CommitMessage {
     let names: Vec<&str> = moved.iter().map(|s| s.as_str()).collect();
     let services = match names.len() {
@@ -255,6 +295,14 @@ fn publish_message(
         })
         .collect::<Vec<_>>()
         .join("\n");
+    let body = if regenerated.is_empty() {
+        body
+    } else {
+        format!(
+            "{body}\n\nRegenerated the YAML of {}.",
+            regenerated.join(", ")
+        )
+    };
     let mut trailers = vec![
         (trailers::ACTION.to_owned(), trailers::PUBLISH.to_owned()),
         (trailers::WAVE.to_owned(), wave.to_string()),
@@ -344,13 +392,28 @@ entrypoint = "envs/prod/main.jsonnet"
         }
     }
 
-    fn repo() -> MemoryRepository {
+    /// A target's entrypoint: one Deployment per image of its wave.
+    fn entrypoint(images: &str, namespace: &str) -> String {
+        format!(
+            "local images = import '../../{images}';\n[\n  {{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: {{ name: s, namespace: '{namespace}' }},\n    spec: {{ replicas: 2, template: {{ spec: {{ containers: [{{ name: s, image: images[s] }}] }} }} }} }}\n  for s in std.objectFields(images)\n]\n"
+        )
+    }
+
+    fn repo_with(pipeline: &str) -> MemoryRepository {
+        let staging = entrypoint("images/staging.json", "staging");
+        let prod = entrypoint("images/production.json", "prod");
         MemoryRepository::new(&[
-            ("cfgupdate.toml", PIPELINE),
+            ("cfgupdate.toml", pipeline),
             ("images/staging.json", STAGING),
             ("images/production.json", "{}\n"),
+            ("envs/staging/main.jsonnet", &staging),
+            ("envs/prod/main.jsonnet", &prod),
             ("README.md", "config\n"),
         ])
+    }
+
+    fn repo() -> MemoryRepository {
+        repo_with(PIPELINE)
     }
 
     fn run(
@@ -361,7 +424,7 @@ entrypoint = "envs/prod/main.jsonnet"
             repo,
             &FakeClock::new(),
             announcement,
-            &RetryPolicy::default(),
+            &WriteOptions::default(),
         )
     }
 
@@ -449,7 +512,7 @@ entrypoint = "envs/prod/main.jsonnet"
             &mut repo,
             &clock,
             &announce('1', &[("api", "v2", 'b')]),
-            &RetryPolicy::default(),
+            &WriteOptions::default(),
         )
         .unwrap();
         assert!(matches!(outcome, PublishOutcome::Committed { .. }));
@@ -547,9 +610,12 @@ entrypoint = "envs/prod/main.jsonnet"
         let mut clock = MockClock::new();
         clock.expect_now().returning(|| SystemTime::UNIX_EPOCH);
         clock.expect_sleep().times(3).return_const(());
-        let policy = RetryPolicy {
-            attempts: 4,
-            ..RetryPolicy::default()
+        let policy = WriteOptions {
+            retry: RetryPolicy {
+                attempts: 4,
+                ..RetryPolicy::default()
+            },
+            ..WriteOptions::default()
         };
         let error = publish(
             &mut mock,
@@ -578,5 +644,54 @@ entrypoint = "envs/prod/main.jsonnet"
             error.to_string().contains("reg.example.com/api:v1"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn committed_yaml_of_the_affected_targets_is_regenerated_in_the_same_commit() {
+        let pipeline = format!("[render]\noutput = \"generated/{{target}}\"\n{PIPELINE}");
+        let mut repo = repo_with(&pipeline);
+        run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap();
+        let yaml = repo
+            .remote_text("generated/staging/deployment-staging-api.yaml")
+            .expect("regenerated YAML");
+        assert!(
+            yaml.contains(&format!("image: reg.example.com/api:v2@{}", digest('b'))),
+            "{yaml}"
+        );
+        // The production target's inputs did not change: nothing was written for it.
+        assert!(
+            repo.remote_text("generated/prod/deployment-prod-api.yaml")
+                .is_none()
+        );
+        assert_eq!(
+            repo.remote_history().len(),
+            2,
+            "one commit: images and YAML together"
+        );
+        let (_, message) = &repo.remote_history()[0];
+        assert!(
+            message.contains("Regenerated the YAML of staging."),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_slot_that_feeds_a_non_image_field_is_refused_by_the_render_check() {
+        let mut repo = repo();
+        let sneaky = "local images = import '../../images/staging.json';\n{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'staging' }, data: { api: images.api } }\n";
+        repo.person_pushes("Use the image as data", |tree| {
+            tree.insert(
+                RepoPath::parse("envs/staging/main.jsonnet").unwrap(),
+                sneaky.as_bytes().to_vec(),
+            );
+        });
+        let error = run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, PublishError::Render { .. }), "{message}");
+        assert!(
+            message.contains("ConfigMap/staging/c") && message.contains("data.api"),
+            "{message}"
+        );
+        assert_eq!(repo.pushes, 0);
     }
 }

@@ -1,6 +1,6 @@
 //! `cfgupdate publish`: what CI's announcement does, from the command line.
 
-use cfgupdate_core::{Announcement, CommitId, PublishOutcome, RetryPolicy, publish};
+use cfgupdate_core::{Announcement, CommitId, PublishOutcome, WriteOptions, publish};
 
 use crate::args::{ImageAssignment, image_set};
 use crate::failure::Failure;
@@ -37,7 +37,7 @@ pub fn run(args: &PublishArgs) -> Result<(), Failure> {
         &mut repo,
         &SystemClock,
         &announcement,
-        &RetryPolicy::default(),
+        &WriteOptions::default(),
     ) {
         Ok(PublishOutcome::Committed { commit, .. }) => println!("{commit}"),
         Ok(PublishOutcome::Unchanged) => println!("unchanged"),
