@@ -8,7 +8,7 @@ use crate::names::CommitId;
 use crate::path::RepoPath;
 use crate::repository::{
     Change, CommitInfo, ConfigRepository, FileChange, PushOutcome, RepositoryError,
-    RepositoryErrorKind,
+    RepositoryErrorKind, StateVersion,
 };
 
 /// The files of one revision.
@@ -28,6 +28,8 @@ pub struct MemoryRepository {
     commits: BTreeMap<CommitId, Commit>,
     remote_tip: CommitId,
     local_tip: Option<CommitId>,
+    remote_state: Option<StateVersion>,
+    local_state: Option<StateVersion>,
     fresh: bool,
     next_id: u64,
     /// How many fetches were made.
@@ -47,6 +49,8 @@ impl MemoryRepository {
             commits: BTreeMap::new(),
             remote_tip: CommitId::parse(&"0".repeat(40)).expect("forty zeros are a commit id"),
             local_tip: None,
+            remote_state: None,
+            local_state: None,
             fresh: false,
             next_id: 1,
             fetches: 0,
@@ -148,6 +152,7 @@ impl ConfigRepository for MemoryRepository {
         self.check_online()?;
         self.fetches += 1;
         self.local_tip = Some(self.remote_tip.clone());
+        self.local_state = self.remote_state.clone();
         self.fresh = true;
         Ok(self.remote_tip.clone())
     }
@@ -250,6 +255,29 @@ impl ConfigRepository for MemoryRepository {
         self.remote_tip = id.clone();
         self.local_tip = Some(id.clone());
         self.fresh = true;
+        Ok(PushOutcome::Pushed(id))
+    }
+
+    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        Ok(self.local_state.clone())
+    }
+
+    fn push_state(
+        &mut self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.check_online()?;
+        self.pushes += 1;
+        if parent != self.remote_state.as_ref().map(|state| &state.commit) {
+            self.rejections += 1;
+            return Ok(PushOutcome::Rejected);
+        }
+        let id = self.add_commit(None, Tree::new(), message.to_owned());
+        let version = StateVersion { commit: id.clone(), content: content.to_vec() };
+        self.remote_state = Some(version.clone());
+        self.local_state = Some(version);
         Ok(PushOutcome::Pushed(id))
     }
 }

@@ -135,6 +135,16 @@ pub enum PushOutcome {
     Rejected,
 }
 
+/// The version of the pipeline state (deploy reports and approvals) last fetched: the state
+/// ref's commit and the document it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateVersion {
+    /// The commit the state ref points at.
+    pub commit: CommitId,
+    /// The document (cfgupdate's own JSON; the repository only stores the bytes).
+    pub content: Vec<u8>,
+}
+
 /// A commit as history shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitInfo {
@@ -157,7 +167,8 @@ pub trait ConfigRepository {
     /// The branch tip as last fetched (no network).
     fn tip(&self) -> Result<CommitId, RepositoryError>;
 
-    /// Fetches the branch from the remote and returns its tip.
+    /// Fetches the branch (and the state ref beside it) from the remote and returns the
+    /// branch's tip.
     fn refresh(&mut self) -> Result<CommitId, RepositoryError>;
 
     /// Whether the last fetch is known to be current (a fetch or a successful push
@@ -195,6 +206,22 @@ pub trait ConfigRepository {
         &mut self,
         parent: &CommitId,
         change: &Change,
+    ) -> Result<PushOutcome, RepositoryError>;
+
+    /// The pipeline state as last fetched, or `None` when the remote has none yet.
+    ///
+    /// It lives on the remote under a ref outside `refs/heads/` (Argo CD never sees it), one
+    /// per branch, so that every process working on the branch shares it.
+    fn state(&self) -> Result<Option<StateVersion>, RepositoryError>;
+
+    /// Writes a new state document as one commit on top of `parent` (`None` when there is no
+    /// state yet) and pushes it to the state ref without force: like
+    /// [`ConfigRepository::commit_and_push`], it is rejected when the remote's state moved on.
+    fn push_state(
+        &mut self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
     ) -> Result<PushOutcome, RepositoryError>;
 }
 
