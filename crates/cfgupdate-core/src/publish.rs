@@ -312,7 +312,10 @@ fn publish_message(
         ),
     ];
     for (service, image) in &announcement.images {
-        trailers.push((trailers::IMAGE.to_owned(), format!("{service}={image}")));
+        trailers.push((
+            trailers::IMAGE.to_owned(),
+            trailers::image_value(service, image, Some(&announcement.app_commit)),
+        ));
     }
     CommitMessage {
         subject,

@@ -217,9 +217,9 @@ pub trait ConfigRepository {
     /// Writes a new state document as one commit on top of `parent` (`None` when there is no
     /// state yet) and pushes it to the state ref without force: like
     /// [`ConfigRepository::commit_and_push`], it is rejected when the remote's state moved on.
-    fn push_state(
+    fn push_state<'a>(
         &mut self,
-        parent: Option<&CommitId>,
+        parent: Option<&'a CommitId>,
         content: &[u8],
         message: &str,
     ) -> Result<PushOutcome, RepositoryError>;
