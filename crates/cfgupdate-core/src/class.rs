@@ -1,6 +1,7 @@
 //! What kind of failure an error is, decided once here so that the CLI's exit codes and the
 //! service's HTTP statuses can never disagree about it.
 
+use crate::promotion::PromotionError;
 use crate::publish::{AnnouncementError, PublishError};
 use crate::render::{RegenerateError, RenderCheckError};
 use crate::repository::{RepositoryError, RepositoryErrorKind};
@@ -62,6 +63,7 @@ impl Classify for PublishError {
             PublishError::Slots { .. } => ErrorClass::Invalid,
             PublishError::Render { source, .. } => source.class(),
             PublishError::Held { .. } => ErrorClass::Refused,
+            PublishError::Stale { .. } => ErrorClass::Stale,
             PublishError::Contended { .. } => ErrorClass::Unavailable,
         }
     }
@@ -82,6 +84,28 @@ impl Classify for RenderCheckError {
         match self {
             RenderCheckError::Regenerate(error) => error.class(),
             RenderCheckError::NotImageOnly { .. } => ErrorClass::Invalid,
+        }
+    }
+}
+
+impl Classify for PromotionError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            PromotionError::Repository(error) => error.class(),
+            PromotionError::Snapshot(error) => error.class(),
+            PromotionError::Render { source, .. } => source.class(),
+            PromotionError::UnknownTarget { .. }
+            | PromotionError::UnknownApp { .. }
+            | PromotionError::UnknownWave { .. }
+            | PromotionError::LastWave { .. }
+            | PromotionError::FirstWave { .. }
+            | PromotionError::UnknownRevision { .. }
+            | PromotionError::WaveMissingAt { .. }
+            | PromotionError::Slots { .. } => ErrorClass::Invalid,
+            PromotionError::Stale { .. } => ErrorClass::Stale,
+            PromotionError::Gated { .. } => ErrorClass::Refused,
+            PromotionError::State { .. } => ErrorClass::Failed,
+            PromotionError::Contended { .. } => ErrorClass::Unavailable,
         }
     }
 }

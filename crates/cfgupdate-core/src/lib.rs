@@ -6,10 +6,12 @@
 
 pub mod class;
 pub mod clock;
+mod intent;
 pub mod memory;
 pub mod names;
 pub mod path;
 pub mod pipeline;
+pub mod promotion;
 pub mod publish;
 pub mod reference;
 pub mod render;

@@ -275,7 +275,10 @@ impl ConfigRepository for MemoryRepository {
             return Ok(PushOutcome::Rejected);
         }
         let id = self.add_commit(None, Tree::new(), message.to_owned());
-        let version = StateVersion { commit: id.clone(), content: content.to_vec() };
+        let version = StateVersion {
+            commit: id.clone(),
+            content: content.to_vec(),
+        };
         self.remote_state = Some(version.clone());
         self.local_state = Some(version);
         Ok(PushOutcome::Pushed(id))

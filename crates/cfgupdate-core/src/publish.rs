@@ -7,23 +7,24 @@
 use std::collections::BTreeSet;
 
 use crate::clock::Clock;
+use crate::intent::push_intent;
 use crate::names::{CommitId, ServiceName, WaveName};
+use crate::promotion::history::AutomaticHistory;
 use crate::reference::ImageRef;
 use crate::render::{RenderCheckError, RenderLimits, check_change};
-use crate::repository::{
-    Change, CommitMessage, ConfigRepository, FileChange, PushOutcome, RepositoryError,
-};
+use crate::repository::{Change, CommitMessage, ConfigRepository, FileChange, RepositoryError};
 use crate::retry::RetryPolicy;
 use crate::slots::ImageSet;
 use crate::slots::wave::{WaveSlotError, read_wave, write_wave};
 use crate::snapshot::{Snapshot, SnapshotError};
-use crate::trailers;
+use crate::trailers::{self, BuildInfo};
 
 /// CI's announcement: the images built from one app commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announcement {
     app_commit: CommitId,
     images: ImageSet,
+    build: BuildInfo,
 }
 
 /// Why an announcement was refused before anything was read.
@@ -56,7 +57,23 @@ impl Announcement {
                 reference: reference.clone(),
             });
         }
-        Ok(Self { app_commit, images })
+        Ok(Self {
+            app_commit,
+            images,
+            build: BuildInfo::default(),
+        })
+    }
+
+    /// The same announcement, saying which CI build made the images: an announcement of an
+    /// older build than the one the first wave holds is refused as stale.
+    pub fn with_build(mut self, build: BuildInfo) -> Self {
+        self.build = build;
+        self
+    }
+
+    /// The CI build, as far as the announcement says.
+    pub fn build(&self) -> &BuildInfo {
+        &self.build
     }
 
     /// The app commit the images were built from.
@@ -120,6 +137,20 @@ pub enum PublishError {
         /// Why.
         source: Box<RenderCheckError>,
     },
+    /// The announcement is older than what the first wave holds.
+    #[error(
+        "stale announcement: service `{service}` is held at build {held} in wave `{wave}`, and this announcement is of the older build {announced}; nothing was published"
+    )]
+    Stale {
+        /// The service.
+        service: ServiceName,
+        /// The wave.
+        wave: WaveName,
+        /// The build the wave holds.
+        held: String,
+        /// The build announced.
+        announced: String,
+    },
     /// Every push was rejected because the branch kept moving.
     #[error(
         "the branch kept moving: {attempts} pushes in a row were rejected; nothing was published, try again"
@@ -153,38 +184,18 @@ pub fn publish(
     announcement: &Announcement,
     options: &WriteOptions,
 ) -> Result<PublishOutcome, PublishError> {
-    let retry = &options.retry;
-    let mut fetched = false;
-    let mut tip = match repo.tip() {
-        Ok(tip) => tip,
-        Err(_) => {
-            fetched = true;
-            repo.refresh()?
-        }
-    };
-    let mut rejected = 0;
-    loop {
-        let Some((change, wave)) = plan(repo, &tip, announcement, &options.render)? else {
-            if fetched {
-                return Ok(PublishOutcome::Unchanged);
-            }
-            tip = repo.refresh()?;
-            fetched = true;
-            continue;
-        };
-        match repo.commit_and_push(&tip, &change)? {
-            PushOutcome::Pushed(commit) => return Ok(PublishOutcome::Committed { commit, wave }),
-            PushOutcome::Rejected => {
-                rejected += 1;
-                if rejected >= retry.attempts {
-                    return Err(PublishError::Contended { attempts: rejected });
-                }
-                clock.sleep(retry.delay(rejected, clock.now()));
-                tip = repo.refresh()?;
-                fetched = true;
-            }
-        }
-    }
+    let pushed = push_intent(
+        repo,
+        clock,
+        &options.retry,
+        false,
+        |attempts| PublishError::Contended { attempts },
+        |repo, tip| plan(repo, tip, announcement, &options.render),
+    )?;
+    Ok(match pushed {
+        Some((commit, wave)) => PublishOutcome::Committed { commit, wave },
+        None => PublishOutcome::Unchanged,
+    })
 }
 
 /// The change that applies `announcement` to the tip, or `None` when there is nothing to do.
@@ -208,9 +219,14 @@ fn plan(
     };
     let files = snapshot.wave_files(wave)?;
     let changed = write_wave(&wave.images, &files, &announcement.images).map_err(slots_error)?;
-    if changed.is_empty() || already_published(repo, tip, announcement)? {
+    if changed.is_empty() {
         return Ok(None);
     }
+    let history = AutomaticHistory::read_depth(repo, tip, REPLAY_WINDOW)?;
+    if history.published(&announcement.app_commit, &announcement.images) {
+        return Ok(None);
+    }
+    refuse_stale(&history, announcement, &wave.name)?;
     let before = read_wave(&wave.images, &files).unwrap_or_default();
     let moved: BTreeSet<&ServiceName> = announcement
         .images
@@ -245,26 +261,38 @@ fn plan(
     Ok(Some((change, wave.name.clone())))
 }
 
-/// Whether a recent publish commit already carried this app commit with these images: a
-/// retried announcement must not undo the publishes that came after it.
-fn already_published(
-    repo: &dyn ConfigRepository,
-    tip: &CommitId,
+/// Refuses an announcement of a build older than the one the first wave holds for any of
+/// its services (by build number, or else by creation time).
+fn refuse_stale(
+    history: &AutomaticHistory,
     announcement: &Announcement,
-) -> Result<bool, PublishError> {
-    for commit in repo.log(tip, REPLAY_WINDOW)? {
-        let record = trailers::Record::parse(&commit.message);
-        if record.action.as_deref() == Some(trailers::PUBLISH)
-            && record.app_commits.contains(&announcement.app_commit)
-            && announcement
-                .images
-                .iter()
-                .all(|(service, image)| record.images.get(service) == Some(image))
-        {
-            return Ok(true);
+    wave: &WaveName,
+) -> Result<(), PublishError> {
+    if announcement.build.is_empty() {
+        return Ok(());
+    }
+    let held = history.latest_builds();
+    for service in announcement.images.keys() {
+        let Some(held) = held.get(service) else {
+            continue;
+        };
+        let new = &announcement.build;
+        let older = match (new.number, held.number) {
+            (Some(new), Some(held)) => new < held,
+            _ => {
+                matches!((&new.created_at, &held.created_at), (Some(new), Some(held)) if new < held)
+            }
+        };
+        if older {
+            return Err(PublishError::Stale {
+                service: service.clone(),
+                wave: wave.clone(),
+                held: held.trailer_value(service),
+                announced: new.trailer_value(service),
+            });
         }
     }
-    Ok(false)
+    Ok(())
 }
 
 fn publish_message(
@@ -317,6 +345,14 @@ fn publish_message(
             trailers::image_value(service, image, Some(&announcement.app_commit)),
         ));
     }
+    if !announcement.build.is_empty() {
+        for service in announcement.images.keys() {
+            trailers.push((
+                trailers::BUILD.to_owned(),
+                announcement.build.trailer_value(service),
+            ));
+        }
+    }
     CommitMessage {
         subject,
         body,
@@ -333,7 +369,7 @@ mod tests {
     use crate::clock::MockClock;
     use crate::memory::MemoryRepository;
     use crate::path::RepoPath;
-    use crate::repository::{MockConfigRepository, RepositoryErrorKind};
+    use crate::repository::{MockConfigRepository, PushOutcome, RepositoryErrorKind};
     use crate::trailers::Record;
 
     const PIPELINE: &str = r#"

@@ -147,9 +147,13 @@ mod tests {
     #[test]
     fn image_and_build_trailers_read_back_what_was_written() {
         let api = ServiceName::parse("api").unwrap();
-        let image = ImageRef::parse(&format!("reg.example.com/api:v1@sha256:{}", "a".repeat(64))).unwrap();
+        let image =
+            ImageRef::parse(&format!("reg.example.com/api:v1@sha256:{}", "a".repeat(64))).unwrap();
         let app = CommitId::parse(&"1".repeat(40)).unwrap();
-        let build = BuildInfo { number: Some(42), created_at: Some("2026-11-26T10:00:00Z".parse().unwrap()) };
+        let build = BuildInfo {
+            number: Some(42),
+            created_at: Some("2026-11-26T10:00:00Z".parse().unwrap()),
+        };
         let message = CommitMessage {
             subject: "Publish api".into(),
             body: String::new(),
@@ -168,7 +172,9 @@ mod tests {
 
     #[test]
     fn malformed_trailers_written_by_a_person_are_passed_over() {
-        let record = Record::parse("Edit\n\nCfgupdate-Image: api=NOT A REF\nCfgupdate-Build: api number=x\nCfgupdate-Wave: Prod\n");
+        let record = Record::parse(
+            "Edit\n\nCfgupdate-Image: api=NOT A REF\nCfgupdate-Build: api number=x\nCfgupdate-Wave: Prod\n",
+        );
         assert!(record.images.is_empty() && record.builds.is_empty() && record.wave.is_none());
     }
 }

@@ -1,0 +1,216 @@
+//! Promotion: deploy reports in, exactly the deployed images promoted wave by wave.
+//!
+//! Argo CD's post-deploy hooks report "target T is deployed at revision R"
+//! ([`record_deployment`]). Reports and approvals are kept in the pipeline state on the
+//! remote (see [`state`]), so separate CLI runs, a restarted service and several replicas all
+//! decide from the same facts. When every target of a wave has deployed the same image set,
+//! that set, read from the reported revision and never from the tip, is written into the next
+//! wave as one commit, once the next wave's gates allow it. The rules are in [`decide`].
+
+pub mod decide;
+pub mod history;
+mod ops;
+pub mod state;
+mod status;
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+pub use decide::{Candidate, Transition};
+pub use history::{HistoryEntry, LastPromotion};
+pub use ops::{
+    Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, advance, approve, history,
+    promote, record_deployment,
+};
+pub use state::{ApprovalRecord, PipelineState, ReportRecord};
+pub use status::{ReportView, Status, TargetStatus, TransitionStatus, WaveStatus, status};
+
+use crate::names::{CommitId, TargetName, WaveName};
+use crate::render::RenderCheckError;
+use crate::repository::RepositoryError;
+use crate::slots::wave::WaveSlotError;
+use crate::snapshot::SnapshotError;
+
+/// How a deployment went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployStatus {
+    /// Synced and healthy.
+    Succeeded,
+    /// The sync or the health check failed.
+    Failed,
+}
+
+/// Which target a report is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSelector {
+    /// By the target's name in the pipeline file.
+    Name(TargetName),
+    /// By its Argo CD application's name (`argocd_app`).
+    App(String),
+}
+
+/// A post-deploy hook's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployReport {
+    /// The target.
+    pub target: TargetSelector,
+    /// The config revision it deployed.
+    pub revision: CommitId,
+    /// How it went.
+    pub status: DeployStatus,
+}
+
+/// A gate a promotion waits at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// The source wave must stay deployed for the next wave's `soak`; it opens at `ready_at`
+    /// (`None` while the source wave has not completed at these images).
+    Soak {
+        /// When the gate opens.
+        ready_at: Option<SystemTime>,
+    },
+    /// The next wave needs `cfgupdate approve` for these images.
+    Approval,
+}
+
+impl Gate {
+    /// The gate's name in status and API answers.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Gate::Soak { .. } => "soak",
+            Gate::Approval => "approval",
+        }
+    }
+
+    /// One sentence saying what it waits for.
+    pub fn describe(&self, into: &WaveName) -> String {
+        match self {
+            Gate::Soak { ready_at: Some(at) } => format!(
+                "promotion into `{into}` waits for its soak time, until {}",
+                jiff::Timestamp::try_from(*at)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            ),
+            Gate::Soak { ready_at: None } => format!(
+                "promotion into `{into}` waits for its soak time, which starts when every target of the wave before it has reported these images deployed"
+            ),
+            Gate::Approval => {
+                format!(
+                    "promotion into `{into}` waits for approval (`cfgupdate approve --wave {into}`)"
+                )
+            }
+        }
+    }
+}
+
+/// Why a promotion operation failed. Nothing was half-done: a report is either recorded or
+/// not, and a promotion is one commit or none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromotionError {
+    /// The repository failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+    /// The pipeline file or an image file could not be used.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The pipeline has no such target.
+    #[error("unknown target `{target}`: the pipeline file names no such target")]
+    UnknownTarget {
+        /// The name given.
+        target: String,
+    },
+    /// No target has this Argo CD application.
+    #[error(
+        "unknown Argo CD application `{app}`: no target of the pipeline file has it as `argocd_app`"
+    )]
+    UnknownApp {
+        /// The name given.
+        app: String,
+    },
+    /// The pipeline has no such wave.
+    #[error("unknown wave `{wave}`: the pipeline file names no such wave")]
+    UnknownWave {
+        /// The name given.
+        wave: String,
+    },
+    /// There is no wave after this one.
+    #[error("wave `{wave}` is the last wave: there is nothing to promote it into")]
+    LastWave {
+        /// The wave.
+        wave: WaveName,
+    },
+    /// The first wave is written by publish, not by promotion or approval.
+    #[error(
+        "wave `{wave}` is the first wave: CI publishes into it, nothing is promoted or approved into it"
+    )]
+    FirstWave {
+        /// The wave.
+        wave: WaveName,
+    },
+    /// The revision is not on the branch.
+    #[error("unknown revision {revision}: it is not a commit of the branch cfgupdate manages")]
+    UnknownRevision {
+        /// The revision given.
+        revision: CommitId,
+    },
+    /// The wave does not exist at the revision.
+    #[error("wave `{wave}` does not exist at revision {revision}")]
+    WaveMissingAt {
+        /// The wave.
+        wave: WaveName,
+        /// The revision.
+        revision: CommitId,
+    },
+    /// Promoting this revision would move the next wave behind its last promotion.
+    #[error(
+        "revision {revision} is older than {last}, the source of the last promotion into `{wave}`; promoting it would move `{wave}` backwards"
+    )]
+    Stale {
+        /// The revision asked for.
+        revision: CommitId,
+        /// The wave it would be written into.
+        wave: WaveName,
+        /// The source revision of the last promotion.
+        last: CommitId,
+    },
+    /// A gate refuses what was asked.
+    #[error("{}", gate.describe(wave))]
+    Gated {
+        /// The wave promoted into.
+        wave: WaveName,
+        /// The gate.
+        gate: Gate,
+    },
+    /// The slots of a wave could not be read or written.
+    #[error("wave `{wave}`: {source}")]
+    Slots {
+        /// The wave.
+        wave: WaveName,
+        /// Why.
+        source: Box<WaveSlotError>,
+    },
+    /// The render check refused the promotion, or its renders failed.
+    #[error("wave `{wave}`: {source}")]
+    Render {
+        /// The wave.
+        wave: WaveName,
+        /// Why.
+        source: Box<RenderCheckError>,
+    },
+    /// The stored state could not be read.
+    #[error("{message}")]
+    State {
+        /// One sentence.
+        message: String,
+    },
+    /// Every push was rejected because the remote kept moving.
+    #[error(
+        "the remote kept moving: {attempts} pushes in a row were rejected; nothing was changed, try again"
+    )]
+    Contended {
+        /// How many pushes were tried.
+        attempts: u32,
+    },
+}

@@ -1,0 +1,546 @@
+//! The promotion operations: what `cfgupdate deployed`, `promote`, `approve` and `history` do,
+//! and what the service's timer does when a soak gate opens.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+use super::decide::{
+    Candidate, Context, Reader, Transition, evaluate, evaluate_manual, soak_deadline,
+};
+use super::history::{AutomaticHistory, HistoryEntry};
+use super::state::{self, ApprovalRecord, ReportRecord, millis};
+use super::{DeployReport, Gate, PromotionError, TargetSelector};
+use crate::clock::Clock;
+use crate::intent::push_intent;
+use crate::names::{CommitId, ServiceName, TargetName, WaveName};
+use crate::pipeline::{Pipeline, Wave};
+use crate::publish::WriteOptions;
+use crate::render::check_change;
+use crate::repository::{
+    Change, CommitMessage, ConfigRepository, FileChange, RepositoryError, RepositoryErrorKind,
+};
+use crate::slots::wave::{read_wave, write_wave};
+use crate::snapshot::Snapshot;
+use crate::trailers;
+
+/// What a deploy report led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeploymentOutcome {
+    /// Recorded; nothing was promoted, for the reason given.
+    Recorded {
+        /// Why nothing moved.
+        reason: String,
+    },
+    /// Recorded; the next wave's promotion waits at a gate.
+    Pending {
+        /// The wave promoted into.
+        wave: WaveName,
+        /// The gate.
+        gate: Gate,
+    },
+    /// Recorded, and the deployed images were promoted.
+    Promoted {
+        /// The promotion commit.
+        commit: CommitId,
+        /// The wave promoted into.
+        wave: WaveName,
+    },
+}
+
+/// What `promote` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromoteOutcome {
+    /// One commit.
+    Promoted {
+        /// The promotion commit.
+        commit: CommitId,
+        /// The wave promoted into.
+        wave: WaveName,
+    },
+    /// Nothing to write, for the reason given.
+    Unchanged {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What `approve` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalOutcome {
+    /// The approval let the promotion through: one commit.
+    Promoted {
+        /// The promotion commit.
+        commit: CommitId,
+        /// The wave promoted into.
+        wave: WaveName,
+    },
+    /// The approval is recorded; the promotion still waits at another gate.
+    Approved {
+        /// The gate still closed.
+        waiting: Gate,
+    },
+    /// Nothing waited for approval.
+    Unchanged {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What one pass over every step of the pipeline did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Advance {
+    /// The promotions made, in pipeline order.
+    pub promoted: Vec<(WaveName, CommitId)>,
+    /// When the earliest waiting soak gate opens, if any.
+    pub next_deadline: Option<SystemTime>,
+}
+
+/// Records a post-deploy hook's report, then promotes out of the target's wave if the report
+/// completed it and the next wave's gates allow.
+pub fn record_deployment(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    report: &DeployReport,
+    options: &WriteOptions,
+) -> Result<DeploymentOutcome, PromotionError> {
+    let tip = repo.refresh()?;
+    let pipeline = Snapshot::at(repo, &tip)?.pipeline().clone();
+    let target = resolve_target(&pipeline, &report.target)?;
+    check_on_branch(repo, &report.revision, &tip)?;
+    let record = ReportRecord {
+        revision: report.revision.clone(),
+        status: report.status,
+        at: millis(clock.now()),
+    };
+    let message = format!(
+        "Record {} deployment of {} on target {target}",
+        serde_json::to_value(report.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        report.revision.short()
+    );
+    state::update(repo, clock, &options.retry, &message, |state| {
+        state.add_report(&target, record.clone())
+    })?;
+    let Some(source) = pipeline.wave_of_target(&target) else {
+        return Err(PromotionError::UnknownTarget {
+            target: target.to_string(),
+        });
+    };
+    let (outcome, transition) = step(repo, clock, options, &source.name, Step::Automatic)?;
+    Ok(match (outcome, transition) {
+        (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
+        (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
+            wave: candidate.into,
+            gate,
+        },
+        (None, transition) => DeploymentOutcome::Recorded {
+            reason: reason_of(transition.as_ref()),
+        },
+    })
+}
+
+/// Promotes the images `from` held at `revision` into the next wave (gates still apply).
+pub fn promote(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    from: &WaveName,
+    revision: &CommitId,
+    options: &WriteOptions,
+) -> Result<PromoteOutcome, PromotionError> {
+    let tip = repo.refresh()?;
+    let pipeline = Snapshot::at(repo, &tip)?.pipeline().clone();
+    if pipeline.wave(from).is_none() {
+        return Err(PromotionError::UnknownWave {
+            wave: from.to_string(),
+        });
+    }
+    check_on_branch(repo, revision, &tip)?;
+    let (outcome, transition) = step(repo, clock, options, from, Step::Manual(revision.clone()))?;
+    match (outcome, transition) {
+        (Some((commit, wave)), _) => Ok(PromoteOutcome::Promoted { commit, wave }),
+        (None, Some(Transition::Waiting(candidate, gate))) => Err(PromotionError::Gated {
+            wave: candidate.into,
+            gate,
+        }),
+        (None, transition) => Ok(PromoteOutcome::Unchanged {
+            reason: reason_of(transition.as_ref()),
+        }),
+    }
+}
+
+/// Approves what waits to enter `wave`: records the approval of exactly those images, and
+/// promotes them if no other gate still waits.
+pub fn approve(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    wave: &WaveName,
+    options: &WriteOptions,
+) -> Result<ApprovalOutcome, PromotionError> {
+    let tip = repo.refresh()?;
+    let pipeline = Snapshot::at(repo, &tip)?.pipeline().clone();
+    let Some(position) = pipeline.waves.iter().position(|w| &w.name == wave) else {
+        return Err(PromotionError::UnknownWave {
+            wave: wave.to_string(),
+        });
+    };
+    if position == 0 {
+        return Err(PromotionError::FirstWave { wave: wave.clone() });
+    }
+    let into = &pipeline.waves[position];
+    if !into.approval {
+        return Ok(ApprovalOutcome::Unchanged {
+            reason: format!("wave `{wave}` has no approval gate"),
+        });
+    }
+    let source = pipeline.waves[position - 1].name.clone();
+    let transition = {
+        let state = state::load(repo)?;
+        let history = AutomaticHistory::read(repo, &tip)?;
+        let mut reader = Reader::new(repo);
+        let mut ctx = Context {
+            pipeline: &pipeline,
+            state: &state,
+            history: &history,
+            reader: &mut reader,
+            now: clock.now(),
+        };
+        evaluate(&mut ctx, &pipeline.waves[position - 1])?
+    };
+    let candidate = match transition {
+        Transition::Waiting(candidate, _) | Transition::Ready(candidate) => candidate,
+        other => {
+            return Ok(ApprovalOutcome::Unchanged {
+                reason: format!(
+                    "nothing waits for approval into `{wave}`: {}",
+                    reason_of(Some(&other))
+                ),
+            });
+        }
+    };
+    let record = ApprovalRecord {
+        images: candidate.images.clone(),
+        source_revision: candidate.source_revision.clone(),
+        at: millis(clock.now()),
+    };
+    let message = format!("Approve {} images into {wave}", candidate.images.len());
+    state::update(repo, clock, &options.retry, &message, |state| {
+        state.add_approval(wave, record.clone())
+    })?;
+    let (outcome, transition) = step(repo, clock, options, &source, Step::Approval)?;
+    Ok(match (outcome, transition) {
+        (Some((commit, wave)), _) => ApprovalOutcome::Promoted { commit, wave },
+        (None, Some(Transition::Waiting(_, gate))) => ApprovalOutcome::Approved { waiting: gate },
+        (None, transition) => ApprovalOutcome::Unchanged {
+            reason: reason_of(transition.as_ref()),
+        },
+    })
+}
+
+/// Promotes wherever a wave is complete and its next wave's gates are open (a soak gate that
+/// opened since the last report, say); returns what it did and when to look again.
+pub fn advance(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    options: &WriteOptions,
+) -> Result<Advance, PromotionError> {
+    let tip = repo.refresh()?;
+    let pipeline = Snapshot::at(repo, &tip)?.pipeline().clone();
+    let mut advance = Advance::default();
+    for wave in &pipeline.waves {
+        if pipeline.next_wave(&wave.name).is_none() {
+            continue;
+        }
+        let (outcome, transition) = step(repo, clock, options, &wave.name, Step::Automatic)?;
+        if let Some((commit, into)) = outcome {
+            advance.promoted.push((into, commit));
+        }
+        if let Some(deadline) = transition.as_ref().and_then(soak_deadline) {
+            advance.next_deadline =
+                Some(advance.next_deadline.map_or(deadline, |d| d.min(deadline)));
+        }
+    }
+    Ok(advance)
+}
+
+/// The automatic commits of the branch, newest first.
+pub fn history(
+    repo: &mut dyn ConfigRepository,
+    limit: usize,
+) -> Result<Vec<HistoryEntry>, PromotionError> {
+    let tip = repo.refresh()?;
+    Ok(AutomaticHistory::read(repo, &tip)?.entries(limit))
+}
+
+/// How a step was asked for.
+#[derive(Debug, Clone)]
+enum Step {
+    /// By a report or a timer: promote what the targets deployed.
+    Automatic,
+    /// By `approve`: the same, recorded as an approval's promotion.
+    Approval,
+    /// By `promote`: the images of the source wave at this revision.
+    Manual(CommitId),
+}
+
+/// One step out of `source`, with the intent replayed on the new tip after every rejection.
+/// Returns the promotion made, if any, and the last transition seen.
+fn step(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    options: &WriteOptions,
+    source: &WaveName,
+    how: Step,
+) -> Result<(Option<(CommitId, WaveName)>, Option<Transition>), PromotionError> {
+    let mut last = None;
+    let pushed = push_intent(
+        repo,
+        clock,
+        &options.retry,
+        true,
+        |attempts| PromotionError::Contended { attempts },
+        |repo, tip| {
+            let snapshot = Snapshot::at(repo, tip)?;
+            let pipeline = snapshot.pipeline();
+            let Some(wave) = pipeline.wave(source) else {
+                return Err(PromotionError::UnknownWave {
+                    wave: source.to_string(),
+                });
+            };
+            let state = state::load(repo)?;
+            let history = AutomaticHistory::read(repo, tip)?;
+            let mut reader = Reader::new(repo);
+            let mut ctx = Context {
+                pipeline,
+                state: &state,
+                history: &history,
+                reader: &mut reader,
+                now: clock.now(),
+            };
+            let transition = match &how {
+                Step::Manual(revision) => evaluate_manual(&mut ctx, wave, revision)?,
+                Step::Automatic | Step::Approval => evaluate(&mut ctx, wave)?,
+            };
+            let change = match &transition {
+                Transition::Ready(candidate) => {
+                    let action = match how {
+                        Step::Approval => trailers::APPROVE,
+                        Step::Automatic | Step::Manual(_) => trailers::PROMOTE,
+                    };
+                    promotion_change(repo, &snapshot, candidate, action, &history, options)?
+                }
+                _ => None,
+            };
+            let into = match &transition {
+                Transition::Ready(candidate) => Some(candidate.into.clone()),
+                _ => None,
+            };
+            last = Some(transition);
+            Ok(change.zip(into))
+        },
+    )?;
+    Ok((pushed, last))
+}
+
+/// The commit that writes a candidate into its wave, or `None` when the wave already holds it.
+fn promotion_change(
+    repo: &dyn ConfigRepository,
+    snapshot: &Snapshot<'_>,
+    candidate: &Candidate,
+    action: &str,
+    history: &AutomaticHistory,
+    options: &WriteOptions,
+) -> Result<Option<Change>, PromotionError> {
+    let pipeline = snapshot.pipeline();
+    let Some(into) = pipeline.wave(&candidate.into) else {
+        return Err(PromotionError::UnknownWave {
+            wave: candidate.into.to_string(),
+        });
+    };
+    let slots = |source| PromotionError::Slots {
+        wave: into.name.clone(),
+        source: Box::new(source),
+    };
+    let files = snapshot.wave_files(into)?;
+    let changed = write_wave(&into.images, &files, &candidate.images).map_err(slots)?;
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    let before = read_wave(&into.images, &files).unwrap_or_default();
+    let mut change = Change {
+        files: changed
+            .into_iter()
+            .map(|(path, text)| (path, FileChange::Write(text.into_bytes())))
+            .collect(),
+        message: CommitMessage::default(),
+    };
+    let regeneration =
+        check_change(repo, snapshot.revision(), &change, &options.render).map_err(|source| {
+            PromotionError::Render {
+                wave: into.name.clone(),
+                source: Box::new(source),
+            }
+        })?;
+    let regenerated = if regeneration.files.is_empty() {
+        Vec::new()
+    } else {
+        regeneration
+            .affected
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    change.files.extend(regeneration.files);
+    change.message = promotion_message(
+        candidate,
+        into,
+        action,
+        &before,
+        &history.app_commits(),
+        &regenerated,
+    );
+    Ok(Some(change))
+}
+
+fn promotion_message(
+    candidate: &Candidate,
+    into: &Wave,
+    action: &str,
+    before: &crate::slots::ImageSet,
+    apps: &BTreeMap<crate::reference::ImageRef, CommitId>,
+    regenerated: &[String],
+) -> CommitMessage {
+    let moved: Vec<&ServiceName> = candidate
+        .images
+        .iter()
+        .filter(|(service, image)| before.get(*service) != Some(*image))
+        .map(|(service, _)| service)
+        .collect();
+    let services = match moved.len() {
+        0 => "images".to_owned(),
+        1..=4 => moved
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        n => format!("{n} images"),
+    };
+    let subject = format!(
+        "Promote {services} from {} to {} (deployed at {})",
+        candidate.source_wave,
+        into.name,
+        candidate.source_revision.short()
+    );
+    let mut body: Vec<String> = moved
+        .iter()
+        .map(|service| {
+            let new = &candidate.images[*service];
+            match before.get(*service) {
+                Some(old) => format!("{service}: {old} -> {new}"),
+                None => format!("{service}: (new) {new}"),
+            }
+        })
+        .collect();
+    if !into.hold.is_empty() {
+        body.push(format!(
+            "\nHeld in {}: {}.",
+            into.name,
+            into.hold
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !regenerated.is_empty() {
+        body.push(format!(
+            "\nRegenerated the YAML of {}.",
+            regenerated.join(", ")
+        ));
+    }
+    let mut trailers = vec![
+        (trailers::ACTION.to_owned(), action.to_owned()),
+        (trailers::WAVE.to_owned(), into.name.to_string()),
+    ];
+    let app_commits: BTreeSet<&CommitId> = candidate
+        .images
+        .values()
+        .filter_map(|image| apps.get(image))
+        .collect();
+    for app in app_commits {
+        trailers.push((trailers::APP_COMMIT.to_owned(), app.to_string()));
+    }
+    trailers.push((
+        trailers::SOURCE_WAVE.to_owned(),
+        candidate.source_wave.to_string(),
+    ));
+    trailers.push((
+        trailers::SOURCE_REVISION.to_owned(),
+        candidate.source_revision.to_string(),
+    ));
+    for (service, image) in &candidate.images {
+        trailers.push((
+            trailers::IMAGE.to_owned(),
+            trailers::image_value(service, image, apps.get(image)),
+        ));
+    }
+    CommitMessage {
+        subject,
+        body: body.join("\n"),
+        trailers,
+    }
+}
+
+fn reason_of(transition: Option<&Transition>) -> String {
+    match transition {
+        None => "nothing to promote".to_owned(),
+        Some(Transition::Idle(reason) | Transition::Blocked(reason)) => reason.clone(),
+        Some(Transition::Waiting(candidate, gate)) => gate.describe(&candidate.into),
+        Some(Transition::Ready(candidate)) => {
+            format!(
+                "wave `{}` already holds the images to promote",
+                candidate.into
+            )
+        }
+    }
+}
+
+fn resolve_target(
+    pipeline: &Pipeline,
+    selector: &TargetSelector,
+) -> Result<TargetName, PromotionError> {
+    match selector {
+        TargetSelector::Name(name) => match pipeline.target(name) {
+            Some(target) => Ok(target.name.clone()),
+            None => Err(PromotionError::UnknownTarget {
+                target: name.to_string(),
+            }),
+        },
+        TargetSelector::App(app) => match pipeline.target_by_app(app) {
+            Some(target) => Ok(target.name.clone()),
+            None => Err(PromotionError::UnknownApp { app: app.clone() }),
+        },
+    }
+}
+
+/// A reported or requested revision must be a commit of the branch.
+fn check_on_branch(
+    repo: &dyn ConfigRepository,
+    revision: &CommitId,
+    tip: &CommitId,
+) -> Result<(), PromotionError> {
+    match repo.is_ancestor(revision, tip) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(PromotionError::UnknownRevision {
+            revision: revision.clone(),
+        }),
+        Err(RepositoryError {
+            kind: RepositoryErrorKind::NotFound,
+            ..
+        }) => Err(PromotionError::UnknownRevision {
+            revision: revision.clone(),
+        }),
+        Err(error) => Err(error.into()),
+    }
+}

@@ -1,0 +1,219 @@
+//! `cfgupdate status`: each wave's images, each target's last report, and what waits on what.
+
+use serde::Serialize;
+
+use super::decide::{Context, Reader, Transition, evaluate};
+use super::history::AutomaticHistory;
+use super::state::{self, ReportRecord};
+use super::{DeployStatus, Gate, PromotionError};
+use crate::clock::Clock;
+use crate::names::{CommitId, ServiceName, TargetName, WaveName};
+use crate::repository::ConfigRepository;
+use crate::slots::ImageSet;
+use crate::slots::wave::read_wave;
+use crate::snapshot::Snapshot;
+
+/// The whole pipeline at the branch tip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// The branch tip read.
+    pub revision: CommitId,
+    /// The waves, in order.
+    pub waves: Vec<WaveStatus>,
+}
+
+/// One wave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaveStatus {
+    /// Its name.
+    pub name: WaveName,
+    /// Its image set at the tip.
+    pub images: ImageSet,
+    /// Why the image set could not be read, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images_error: Option<String>,
+    /// Its gates, as configured.
+    pub soak: Option<String>,
+    /// Whether promotion into it needs approval.
+    pub approval: bool,
+    /// Services automation does not change in it.
+    pub hold: Vec<ServiceName>,
+    /// Its targets.
+    pub targets: Vec<TargetStatus>,
+    /// The step out of this wave into the next (`None` for the last wave).
+    pub promotion: Option<TransitionStatus>,
+}
+
+/// One target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetStatus {
+    /// Its name.
+    pub name: TargetName,
+    /// Its Argo CD application.
+    pub argocd_app: String,
+    /// The last report received.
+    pub last_report: Option<ReportView>,
+}
+
+/// A report as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportView {
+    /// The revision reported.
+    pub revision: CommitId,
+    /// How it went.
+    pub status: DeployStatus,
+    /// When it was received, RFC 3339.
+    pub at: String,
+}
+
+/// The step from one wave into the next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransitionStatus {
+    /// The wave promoted into.
+    pub into: WaveName,
+    /// `idle`, `blocked`, `waiting` or `ready`.
+    pub state: &'static str,
+    /// One sentence: why.
+    pub reason: String,
+    /// The gate waited at, when waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<&'static str>,
+    /// When a soak gate opens, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<String>,
+    /// The revision the candidate comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_revision: Option<CommitId>,
+    /// The images that would be promoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImageSet>,
+}
+
+fn rfc3339(time: std::time::SystemTime) -> String {
+    jiff::Timestamp::try_from(time)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+impl From<&ReportRecord> for ReportView {
+    fn from(record: &ReportRecord) -> Self {
+        Self {
+            revision: record.revision.clone(),
+            status: record.status,
+            at: rfc3339(record.time()),
+        }
+    }
+}
+
+fn transition_status(into: WaveName, transition: Transition) -> TransitionStatus {
+    let mut status = TransitionStatus {
+        into: into.clone(),
+        state: "idle",
+        reason: String::new(),
+        gate: None,
+        ready_at: None,
+        source_revision: None,
+        images: None,
+    };
+    match transition {
+        Transition::Idle(reason) => status.reason = reason,
+        Transition::Blocked(reason) => {
+            status.state = "blocked";
+            status.reason = reason;
+        }
+        Transition::Waiting(candidate, gate) => {
+            status.state = "waiting";
+            status.reason = gate.describe(&into);
+            status.gate = Some(gate.name());
+            if let Gate::Soak { ready_at: Some(at) } = gate {
+                status.ready_at = Some(rfc3339(at));
+            }
+            status.source_revision = Some(candidate.source_revision);
+            status.images = Some(candidate.images);
+        }
+        Transition::Ready(candidate) => {
+            status.state = "ready";
+            status.reason = format!(
+                "the images wave `{}` deployed may be promoted into `{into}` now",
+                candidate.source_wave
+            );
+            status.source_revision = Some(candidate.source_revision);
+            status.images = Some(candidate.images);
+        }
+    }
+    status
+}
+
+/// Reads the pipeline's status from the remote (after a fetch).
+pub fn status(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+) -> Result<Status, PromotionError> {
+    let tip = repo.refresh()?;
+    let snapshot = Snapshot::at(repo, &tip)?;
+    let pipeline = snapshot.pipeline();
+    let state = state::load(repo)?;
+    let history = AutomaticHistory::read(repo, &tip)?;
+    let mut reader = Reader::new(repo);
+    let mut waves = Vec::new();
+    for wave in &pipeline.waves {
+        let (images, images_error) = match snapshot.wave_files(wave) {
+            Ok(files) => match read_wave(&wave.images, &files) {
+                Ok(set) => (set, None),
+                Err(error) => (ImageSet::new(), Some(error.to_string())),
+            },
+            Err(error) => (ImageSet::new(), Some(error.to_string())),
+        };
+        let targets = wave
+            .targets
+            .iter()
+            .map(|name| TargetStatus {
+                name: name.clone(),
+                argocd_app: pipeline
+                    .target(name)
+                    .map(|t| t.argocd_app.clone())
+                    .unwrap_or_default(),
+                last_report: state
+                    .reports
+                    .get(name)
+                    .and_then(|r| r.last())
+                    .map(ReportView::from),
+            })
+            .collect();
+        let promotion = match pipeline.next_wave(&wave.name) {
+            None => None,
+            Some(into) => {
+                let mut ctx = Context {
+                    pipeline,
+                    state: &state,
+                    history: &history,
+                    reader: &mut reader,
+                    now: clock.now(),
+                };
+                let transition = match evaluate(&mut ctx, wave) {
+                    Ok(transition) => transition,
+                    Err(error) => Transition::Blocked(error.to_string()),
+                };
+                Some(transition_status(into.name.clone(), transition))
+            }
+        };
+        waves.push(WaveStatus {
+            name: wave.name.clone(),
+            images,
+            images_error,
+            soak: wave.soak.map(|d| {
+                jiff::SignedDuration::try_from(d)
+                    .map(|d| format!("{d:#}"))
+                    .unwrap_or_default()
+            }),
+            approval: wave.approval,
+            hold: wave.hold.clone(),
+            targets,
+            promotion,
+        });
+    }
+    Ok(Status {
+        revision: tip,
+        waves,
+    })
+}
