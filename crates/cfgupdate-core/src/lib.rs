@@ -28,6 +28,7 @@ pub use path::{RepoPath, RepoPathError};
 pub use pipeline::{ImageSetLayout, Pipeline, PipelineError, Target, Wave};
 pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
+    publish_batch,
 };
 pub use reference::{Digest, ImageRef, Part, ReferenceError};
 pub use repository::{ConfigRepository, RepositoryError, RepositoryErrorKind};

@@ -184,56 +184,135 @@ pub fn publish(
     announcement: &Announcement,
     options: &WriteOptions,
 ) -> Result<PublishOutcome, PublishError> {
+    let batch = [announcement];
     let pushed = push_intent(
         repo,
         clock,
         &options.retry,
         false,
         |attempts| PublishError::Contended { attempts },
-        |repo, tip| plan(repo, tip, announcement, &options.render),
+        |repo, tip| plan(repo, tip, &batch, &options.render),
     )?;
     Ok(match pushed {
-        Some((commit, wave)) => PublishOutcome::Committed { commit, wave },
+        Some((commit, (wave, _))) => PublishOutcome::Committed { commit, wave },
         None => PublishOutcome::Unchanged,
     })
 }
 
-/// The change that applies `announcement` to the tip, or `None` when there is nothing to do.
+/// Publishes several announcements as one commit (group commit: what arrived while a push was
+/// in flight). Each gets its own answer: committed when its images are in the commit,
+/// unchanged when the wave already held them or they were already published. When the batch
+/// as a whole fails (one announcement is stale, held, or has no slot), each announcement is
+/// published on its own, so one bad announcement never fails the others.
+pub fn publish_batch(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    batch: &[Announcement],
+    options: &WriteOptions,
+) -> Vec<Result<PublishOutcome, PublishError>> {
+    if batch.len() == 1 {
+        return vec![publish(repo, clock, &batch[0], options)];
+    }
+    let all: Vec<&Announcement> = batch.iter().collect();
+    let pushed = push_intent(
+        repo,
+        clock,
+        &options.retry,
+        false,
+        |attempts| PublishError::Contended { attempts },
+        |repo, tip| plan(repo, tip, &all, &options.render),
+    );
+    match pushed {
+        Ok(Some((commit, (wave, included)))) => included
+            .into_iter()
+            .map(|included| {
+                Ok(if included {
+                    PublishOutcome::Committed {
+                        commit: commit.clone(),
+                        wave: wave.clone(),
+                    }
+                } else {
+                    PublishOutcome::Unchanged
+                })
+            })
+            .collect(),
+        Ok(None) => batch
+            .iter()
+            .map(|_| Ok(PublishOutcome::Unchanged))
+            .collect(),
+        Err(PublishError::Repository(error)) => batch
+            .iter()
+            .map(|_| Err(PublishError::Repository(error.clone())))
+            .collect(),
+        Err(_) => batch
+            .iter()
+            .map(|announcement| publish(repo, clock, announcement, options))
+            .collect(),
+    }
+}
+
+/// The change that applies the announcements of `batch` to the tip, with which of them it
+/// includes, or `None` when there is nothing to do.
 fn plan(
     repo: &dyn ConfigRepository,
     tip: &CommitId,
-    announcement: &Announcement,
+    batch: &[&Announcement],
     limits: &RenderLimits,
-) -> Result<Option<(Change, WaveName)>, PublishError> {
+) -> Result<Option<(Change, (WaveName, Vec<bool>))>, PublishError> {
     let snapshot = Snapshot::at(repo, tip)?;
     let wave = snapshot.pipeline().first_wave();
-    if let Some(service) = announcement.images.keys().find(|s| wave.hold.contains(s)) {
-        return Err(PublishError::Held {
-            service: service.clone(),
-            wave: wave.name.clone(),
-        });
+    for announcement in batch {
+        if let Some(service) = announcement.images.keys().find(|s| wave.hold.contains(s)) {
+            return Err(PublishError::Held {
+                service: service.clone(),
+                wave: wave.name.clone(),
+            });
+        }
     }
     let slots_error = |source: WaveSlotError| PublishError::Slots {
         wave: wave.name.clone(),
         source: Box::new(source),
     };
     let files = snapshot.wave_files(wave)?;
-    let changed = write_wave(&wave.images, &files, &announcement.images).map_err(slots_error)?;
+    let before = read_wave(&wave.images, &files).unwrap_or_default();
+    let mut history = None;
+    let mut included = Vec::with_capacity(batch.len());
+    let mut updates = ImageSet::new();
+    for announcement in batch {
+        // Needed when the wave does not hold its images yet and it was not published before.
+        let differs = announcement
+            .images
+            .iter()
+            .any(|(service, image)| before.get(service) != Some(image));
+        let needed = differs && {
+            let history = match &history {
+                Some(history) => history,
+                None => history.insert(AutomaticHistory::read_depth(repo, tip, REPLAY_WINDOW)?),
+            };
+            if history.published(&announcement.app_commit, &announcement.images) {
+                false
+            } else {
+                refuse_stale(history, announcement, &wave.name)?;
+                true
+            }
+        };
+        if needed {
+            updates.extend(
+                announcement
+                    .images
+                    .iter()
+                    .map(|(s, i)| (s.clone(), i.clone())),
+            );
+        }
+        included.push(needed);
+    }
+    if updates.is_empty() {
+        return Ok(None);
+    }
+    let changed = write_wave(&wave.images, &files, &updates).map_err(slots_error)?;
     if changed.is_empty() {
         return Ok(None);
     }
-    let history = AutomaticHistory::read_depth(repo, tip, REPLAY_WINDOW)?;
-    if history.published(&announcement.app_commit, &announcement.images) {
-        return Ok(None);
-    }
-    refuse_stale(&history, announcement, &wave.name)?;
-    let before = read_wave(&wave.images, &files).unwrap_or_default();
-    let moved: BTreeSet<&ServiceName> = announcement
-        .images
-        .iter()
-        .filter(|(service, image)| before.get(*service) != Some(*image))
-        .map(|(service, _)| service)
-        .collect();
     let files = changed
         .into_iter()
         .map(|(path, text)| (path, FileChange::Write(text.into_bytes())))
@@ -257,8 +336,14 @@ fn plan(
             .collect()
     };
     change.files.extend(regeneration.files);
-    change.message = publish_message(announcement, &wave.name, &moved, &before, &regenerated);
-    Ok(Some((change, wave.name.clone())))
+    let published: Vec<&Announcement> = batch
+        .iter()
+        .zip(&included)
+        .filter(|(_, needed)| **needed)
+        .map(|(a, _)| *a)
+        .collect();
+    change.message = publish_message(&published, &wave.name, &updates, &before, &regenerated);
+    Ok(Some((change, (wave.name.clone(), included))))
 }
 
 /// Refuses an announcement of a build older than the one the first wave holds for any of
@@ -296,26 +381,39 @@ fn refuse_stale(
 }
 
 fn publish_message(
-    announcement: &Announcement,
+    published: &[&Announcement],
     wave: &WaveName,
-    moved: &BTreeSet<&ServiceName>,
+    updates: &ImageSet,
     before: &ImageSet,
     regenerated: &[String],
 ) -> CommitMessage {
-    let names: Vec<&str> = moved.iter().map(|s| s.as_str()).collect();
-    let services = match names.len() {
+    let moved: Vec<&ServiceName> = updates
+        .iter()
+        .filter(|(service, image)| before.get(*service) != Some(*image))
+        .map(|(service, _)| service)
+        .collect();
+    let services = match moved.len() {
         0 => "images".to_owned(),
-        1..=4 => names.join(", "),
+        1..=4 => moved
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         n => format!("{n} images"),
     };
-    let subject = format!(
-        "Publish {services} to {wave} from app {}",
-        announcement.app_commit.short()
-    );
-    let body = moved
+    let apps: BTreeSet<&CommitId> = published.iter().map(|a| &a.app_commit).collect();
+    let from = match apps.len() {
+        1 => format!(
+            "app {}",
+            apps.iter().next().map(|a| a.short()).unwrap_or_default()
+        ),
+        n => format!("{n} app commits"),
+    };
+    let subject = format!("Publish {services} to {wave} from {from}");
+    let mut body = moved
         .iter()
         .map(|service| {
-            let new = &announcement.images[*service];
+            let new = &updates[*service];
             match before.get(*service) {
                 Some(old) => format!("{service}: {old} -> {new}"),
                 None => format!("{service}: (new) {new}"),
@@ -323,29 +421,28 @@ fn publish_message(
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let body = if regenerated.is_empty() {
-        body
-    } else {
-        format!(
-            "{body}\n\nRegenerated the YAML of {}.",
+    if !regenerated.is_empty() {
+        body.push_str(&format!(
+            "\n\nRegenerated the YAML of {}.",
             regenerated.join(", ")
-        )
-    };
+        ));
+    }
     let mut trailers = vec![
         (trailers::ACTION.to_owned(), trailers::PUBLISH.to_owned()),
         (trailers::WAVE.to_owned(), wave.to_string()),
-        (
-            trailers::APP_COMMIT.to_owned(),
-            announcement.app_commit.to_string(),
-        ),
     ];
-    for (service, image) in &announcement.images {
-        trailers.push((
-            trailers::IMAGE.to_owned(),
-            trailers::image_value(service, image, Some(&announcement.app_commit)),
-        ));
+    for app in &apps {
+        trailers.push((trailers::APP_COMMIT.to_owned(), app.to_string()));
     }
-    if !announcement.build.is_empty() {
+    // Every announcement's images, in order: the last one of a service is what the wave
+    // holds, and the earlier ones let a replay of a superseded announcement be recognised.
+    for announcement in published {
+        for (service, image) in &announcement.images {
+            let value = trailers::image_value(service, image, Some(&announcement.app_commit));
+            trailers.push((trailers::IMAGE.to_owned(), value));
+        }
+    }
+    for announcement in published.iter().filter(|a| !a.build.is_empty()) {
         for service in announcement.images.keys() {
             trailers.push((
                 trailers::BUILD.to_owned(),

@@ -58,6 +58,9 @@ pub struct Record {
     pub images: BTreeMap<ServiceName, ImageRef>,
     /// The app commit of each image, where its trailer names one.
     pub image_apps: BTreeMap<ServiceName, CommitId>,
+    /// Every image trailer in order, also those a later one for the same service overrides
+    /// (a group commit carries every announcement it included).
+    pub all_images: Vec<(ServiceName, ImageRef)>,
     /// Every valid `Cfgupdate-Build`.
     pub builds: BTreeMap<ServiceName, BuildInfo>,
 }
@@ -124,6 +127,7 @@ impl Record {
                         if let Some(app) = words.next().and_then(|w| CommitId::parse(w).ok()) {
                             record.image_apps.insert(service.clone(), app);
                         }
+                        record.all_images.push((service.clone(), image.clone()));
                         record.images.insert(service, image);
                     }
                 }

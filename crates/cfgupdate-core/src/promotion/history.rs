@@ -136,9 +136,12 @@ impl AutomaticHistory {
         self.entries.iter().any(|(_, record)| {
             record.action.as_deref() == Some(trailers::PUBLISH)
                 && record.app_commits.contains(app)
-                && images
-                    .iter()
-                    .all(|(service, image)| record.images.get(service) == Some(image))
+                && images.iter().all(|(service, image)| {
+                    record
+                        .all_images
+                        .iter()
+                        .any(|(s, i)| s == service && i == image)
+                })
         })
     }
 
