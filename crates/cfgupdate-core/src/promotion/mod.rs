@@ -214,3 +214,6 @@ pub enum PromotionError {
         attempts: u32,
     },
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,858 @@
+//! Scenario tests of the promotion engine: every transition and gate, over the in-memory
+//! repository, with a mocked clock the test moves by hand.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::clock::MockClock;
+use crate::memory::MemoryRepository;
+use crate::names::ServiceName;
+use crate::path::RepoPath;
+use crate::publish::{Announcement, PublishOutcome, WriteOptions, publish};
+use crate::reference::ImageRef;
+use crate::slots::ImageSet;
+use crate::trailers::{BuildInfo, Record};
+
+const PIPELINE: &str = r#"[render]
+output = "generated/{target}"
+
+[[wave]]
+name = "staging"
+images = "images/staging.json"
+targets = ["staging-us", "staging-eu"]
+
+[[wave]]
+name = "internal"
+images = { tags = "images/internal/tags.json", digests = "images/internal/digests.json" }
+targets = ["internal"]
+hold = ["billing"]
+
+[[wave]]
+name = "production"
+images = { jsonnet = ["envs/prod/images.libsonnet"] }
+targets = ["prod"]
+
+[target.staging-us]
+entrypoint = "envs/staging/main.jsonnet"
+ext_vars = { region = "us" }
+
+[target.staging-eu]
+entrypoint = "envs/staging/main.jsonnet"
+ext_vars = { region = "eu" }
+argocd_app = "cfg-staging-eu"
+
+[target.internal]
+entrypoint = "envs/internal/main.jsonnet"
+
+[target.prod]
+entrypoint = "envs/prod/main.jsonnet"
+"#;
+
+const SERVICES: [&str; 3] = ["api", "web", "billing"];
+
+fn reference(service: &str, n: u64) -> String {
+    format!("reg.example.com/{service}:v{n}@sha256:{n:064x}")
+}
+
+fn image(service: &str, n: u64) -> ImageRef {
+    ImageRef::parse(&reference(service, n)).unwrap()
+}
+
+fn service(name: &str) -> ServiceName {
+    ServiceName::parse(name).unwrap()
+}
+
+fn wave(name: &str) -> WaveName {
+    WaveName::parse(name).unwrap()
+}
+
+fn target(name: &str) -> TargetSelector {
+    TargetSelector::Name(TargetName::parse(name).unwrap())
+}
+
+fn deployment(namespace: &str) -> String {
+    format!(
+        "[\n  {{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: {{ name: s, namespace: '{namespace}' }},\n    spec: {{ replicas: 2, template: {{ spec: {{ containers: [{{ name: s, image: image(s) }}] }} }} }} }}\n  for s in ['api', 'web', 'billing']\n]\n"
+    )
+}
+
+fn files(pipeline: &str) -> Vec<(String, String)> {
+    let staging: String = format!(
+        "{{\n{}\n}}\n",
+        SERVICES
+            .iter()
+            .map(|s| format!("  \"{s}\": \"{}\"", reference(s, 0)))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    let tags = format!(
+        "{{\n{}\n}}\n",
+        SERVICES
+            .iter()
+            .map(|s| format!("  \"{s}\": \"reg.example.com/{s}:v0\""))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    let digests = format!(
+        "{{\n{}\n}}\n",
+        SERVICES
+            .iter()
+            .map(|s| format!("  \"{s}\": \"reg.example.com/{s}@sha256:{:064x}\"", 0))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    let prod_images = format!(
+        "// Production images: edited by cfgupdate, reviewed by people.\n{{\n  api: '{}',  // the API\n  web: {{ name: 'reg.example.com/web', tag: 'v0', digest: 'sha256:{:064x}' }},\n  billing: \"{}\",\n}}\n",
+        reference("api", 0),
+        0,
+        reference("billing", 0)
+    );
+    vec![
+        ("cfgupdate.toml".into(), pipeline.into()),
+        ("images/staging.json".into(), staging),
+        ("images/internal/tags.json".into(), tags),
+        ("images/internal/digests.json".into(), digests),
+        ("envs/prod/images.libsonnet".into(), prod_images),
+        (
+            "envs/staging/main.jsonnet".into(),
+            format!(
+                "local images = import '../../images/staging.json';\nlocal image(s) = images[s];\n{}",
+                deployment("staging")
+            ),
+        ),
+        (
+            "envs/internal/main.jsonnet".into(),
+            format!(
+                "local tags = import '../../images/internal/tags.json';\nlocal digests = import '../../images/internal/digests.json';\nlocal image(s) = tags[s] + '@' + std.split(digests[s], '@')[1];\n{}",
+                deployment("internal")
+            ),
+        ),
+        (
+            "envs/prod/main.jsonnet".into(),
+            format!(
+                "local images = import 'images.libsonnet';\nlocal image(s) = local i = images[s]; if std.isString(i) then i else i.name + ':' + i.tag + '@' + i.digest;\n{}",
+                deployment("prod")
+            ),
+        ),
+        ("README.md".into(), "The config repository.\n".into()),
+    ]
+}
+
+/// A pipeline with a repository, a clock the test moves, and short-hands for the operations.
+struct World {
+    repo: MemoryRepository,
+    now: Arc<AtomicU64>,
+    clock: MockClock,
+    options: WriteOptions,
+}
+
+impl World {
+    fn new() -> Self {
+        Self::with_pipeline(PIPELINE)
+    }
+
+    fn with_pipeline(pipeline: &str) -> Self {
+        let files = files(pipeline);
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let now = Arc::new(AtomicU64::new(1_800_000_000_000));
+        let mut clock = MockClock::new();
+        let read = now.clone();
+        clock.expect_now().returning(move || {
+            SystemTime::UNIX_EPOCH + Duration::from_millis(read.load(Ordering::SeqCst))
+        });
+        clock.expect_sleep().return_const(());
+        Self {
+            repo: MemoryRepository::new(&borrowed),
+            now,
+            clock,
+            options: WriteOptions::default(),
+        }
+    }
+
+    fn pass(&self, duration: Duration) {
+        self.now
+            .fetch_add(duration.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    fn time(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.now.load(Ordering::SeqCst))
+    }
+
+    fn publish(&mut self, app: u64, images: &[(&str, u64)]) -> CommitId {
+        let set: ImageSet = images
+            .iter()
+            .map(|(s, n)| (service(s), image(s, *n)))
+            .collect();
+        let announcement =
+            Announcement::new(CommitId::parse(&format!("{app:040x}")).unwrap(), set).unwrap();
+        match publish(&mut self.repo, &self.clock, &announcement, &self.options).unwrap() {
+            PublishOutcome::Committed { commit, .. } => commit,
+            PublishOutcome::Unchanged => panic!("publish {app} changed nothing"),
+        }
+    }
+
+    fn report(
+        &mut self,
+        who: &str,
+        revision: &CommitId,
+        status: DeployStatus,
+    ) -> DeploymentOutcome {
+        let report = DeployReport {
+            target: target(who),
+            revision: revision.clone(),
+            status,
+        };
+        record_deployment(&mut self.repo, &self.clock, &report, &self.options).unwrap()
+    }
+
+    fn deploy_staging(&mut self, revision: &CommitId) -> DeploymentOutcome {
+        self.report("staging-us", revision, DeployStatus::Succeeded);
+        self.report("staging-eu", revision, DeployStatus::Succeeded)
+    }
+
+    fn images(&mut self, name: &str) -> ImageSet {
+        let status = status(&mut self.repo, &self.clock).unwrap();
+        let wave = status
+            .waves
+            .into_iter()
+            .find(|w| w.name.as_str() == name)
+            .unwrap();
+        assert_eq!(wave.images_error, None);
+        wave.images
+    }
+
+    fn commits(&self) -> usize {
+        self.repo.remote_history().len()
+    }
+
+    fn last_record(&self) -> Record {
+        Record::parse(&self.repo.remote_history()[0].1)
+    }
+}
+
+fn set(images: &[(&str, u64)]) -> ImageSet {
+    images
+        .iter()
+        .map(|(s, n)| (service(s), image(s, *n)))
+        .collect()
+}
+
+#[test]
+fn promotes_exactly_the_images_deployed_at_the_reported_revision() {
+    let mut world = World::new();
+    let first = world.publish(1, &[("api", 1), ("web", 1)]);
+    let _second = world.publish(2, &[("api", 2), ("web", 2)]);
+    // Staging reports the first revision only after the second was published.
+    let outcome = world.deploy_staging(&first);
+    let DeploymentOutcome::Promoted { commit, wave: into } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(into.as_str(), "internal");
+    assert_eq!(&commit, world.repo.remote_tip());
+    let internal = world.images("internal");
+    assert_eq!(internal[&service("api")], image("api", 1));
+    assert_eq!(internal[&service("web")], image("web", 1));
+    let record = world.last_record();
+    assert_eq!(record.action.as_deref(), Some("promote"));
+    assert_eq!(record.source_wave, Some(wave("staging")));
+    assert_eq!(record.source_revision, Some(first));
+    assert_eq!(
+        record.app_commits,
+        vec![CommitId::parse(&format!("{:040x}", 1)).unwrap()]
+    );
+    // The two-file layout got both parts.
+    let tags = world.repo.remote_text("images/internal/tags.json").unwrap();
+    let digests = world
+        .repo
+        .remote_text("images/internal/digests.json")
+        .unwrap();
+    assert!(tags.contains("\"reg.example.com/api:v1\""), "{tags}");
+    assert!(
+        digests.contains(&format!("\"reg.example.com/api@sha256:{:064x}\"", 1)),
+        "{digests}"
+    );
+    // And the internal target's YAML was regenerated in the same commit.
+    let yaml = world
+        .repo
+        .remote_text("generated/internal/deployment-internal-api.yaml")
+        .unwrap();
+    assert!(yaml.contains(&reference("api", 1)), "{yaml}");
+}
+
+#[test]
+fn a_wave_with_a_target_that_has_not_reported_does_not_promote() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    let commits = world.commits();
+    let outcome = world.report("staging-us", &revision, DeployStatus::Succeeded);
+    assert!(
+        matches!(&outcome, DeploymentOutcome::Recorded { reason } if reason.contains("staging-eu")),
+        "{outcome:?}"
+    );
+    assert_eq!(world.commits(), commits);
+}
+
+#[test]
+fn the_argo_cd_application_name_stands_for_its_target() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    let report = DeployReport {
+        target: TargetSelector::App("cfg-staging-eu".into()),
+        revision,
+        status: DeployStatus::Succeeded,
+    };
+    let outcome =
+        record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap();
+    assert!(
+        matches!(outcome, DeploymentOutcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn targets_that_run_different_image_sets_do_not_promote() {
+    let mut world = World::new();
+    let first = world.publish(1, &[("api", 1)]);
+    let second = world.publish(2, &[("api", 2)]);
+    world.report("staging-us", &first, DeployStatus::Succeeded);
+    let outcome = world.report("staging-eu", &second, DeployStatus::Succeeded);
+    assert!(
+        matches!(&outcome, DeploymentOutcome::Recorded { reason } if reason.contains("different image sets")),
+        "{outcome:?}"
+    );
+    assert_eq!(world.images("internal")[&service("api")], image("api", 0));
+}
+
+#[test]
+fn targets_at_different_revisions_with_the_same_images_promote_from_the_newest() {
+    let mut world = World::new();
+    let published = world.publish(1, &[("api", 1)]);
+    world.repo.person_pushes("Edit the README", |tree| {
+        tree.insert(RepoPath::parse("README.md").unwrap(), b"Edited.\n".to_vec());
+    });
+    let later = world.repo.remote_tip().clone();
+    world.report("staging-us", &published, DeployStatus::Succeeded);
+    let outcome = world.report("staging-eu", &later, DeployStatus::Succeeded);
+    assert!(
+        matches!(outcome, DeploymentOutcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(world.last_record().source_revision, Some(later));
+}
+
+#[test]
+fn a_failed_report_blocks_promotion_until_a_later_success() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    world.report("staging-eu", &revision, DeployStatus::Failed);
+    assert_eq!(world.images("internal")[&service("api")], image("api", 0));
+    let status = status(&mut world.repo, &world.clock).unwrap();
+    let step = status.waves[0].promotion.as_ref().unwrap();
+    assert_eq!(step.state, "blocked");
+    assert!(step.reason.contains("staging-eu"), "{}", step.reason);
+    // A success of the same target at the same revision, later, lets it through.
+    let outcome = world.report("staging-eu", &revision, DeployStatus::Succeeded);
+    assert!(
+        matches!(outcome, DeploymentOutcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn a_late_report_for_an_older_revision_does_not_override_a_newer_one() {
+    let mut world = World::new();
+    let first = world.publish(1, &[("api", 1)]);
+    let second = world.publish(2, &[("api", 2)]);
+    world.report("staging-us", &second, DeployStatus::Succeeded);
+    // A hook for the first revision arrives late, failed: the target already runs the second.
+    world.report("staging-us", &first, DeployStatus::Failed);
+    let outcome = world.report("staging-eu", &second, DeployStatus::Succeeded);
+    assert!(
+        matches!(outcome, DeploymentOutcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(world.images("internal")[&service("api")], image("api", 2));
+}
+
+#[test]
+fn a_repeated_report_changes_nothing() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    world.deploy_staging(&revision);
+    let (commits, pushes) = (world.commits(), world.repo.pushes);
+    // PostSync hooks fire on every sync.
+    for _ in 0..3 {
+        let outcome = world.deploy_staging(&revision);
+        assert!(
+            matches!(outcome, DeploymentOutcome::Recorded { .. }),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(world.commits(), commits);
+    assert_eq!(
+        world.repo.pushes, pushes,
+        "neither the branch nor the state was pushed again"
+    );
+}
+
+#[test]
+fn reports_for_revisions_older_than_the_last_promotion_never_promote() {
+    let mut world = World::new();
+    let first = world.publish(1, &[("api", 1)]);
+    let second = world.publish(2, &[("api", 2)]);
+    // The second revision is promoted by hand before staging reported anything.
+    promote(
+        &mut world.repo,
+        &world.clock,
+        &wave("staging"),
+        &second,
+        &world.options,
+    )
+    .unwrap();
+    assert_eq!(world.images("internal")[&service("api")], image("api", 2));
+    // Then staging's hooks for the first revision arrive: recorded, never promoted.
+    let commits = world.commits();
+    let outcome = world.deploy_staging(&first);
+    assert!(
+        matches!(&outcome, DeploymentOutcome::Recorded { reason } if reason.contains("not newer")),
+        "{outcome:?}"
+    );
+    assert_eq!(world.commits(), commits);
+    assert_eq!(world.images("internal")[&service("api")], image("api", 2));
+    // A late report for an older revision, after a newer one, does not count either.
+    world.deploy_staging(&second);
+    let outcome = world.report("staging-us", &first, DeployStatus::Succeeded);
+    assert!(
+        matches!(outcome, DeploymentOutcome::Recorded { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(world.images("internal")[&service("api")], image("api", 2));
+}
+
+#[test]
+fn an_image_set_already_promoted_is_not_promoted_again_over_a_person_s_change() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    world.deploy_staging(&revision);
+    // A person pins internal's api by hand.
+    world.repo.person_pushes("Pin api in internal", |tree| {
+        let path = RepoPath::parse("images/internal/tags.json").unwrap();
+        let text = String::from_utf8(tree[&path].clone())
+            .unwrap()
+            .replace("api:v1", "api:v9");
+        tree.insert(path, text.into_bytes());
+    });
+    let later = world.repo.remote_tip().clone();
+    let outcome = world.deploy_staging(&later);
+    assert!(
+        matches!(&outcome, DeploymentOutcome::Recorded { reason } if reason.contains("already promoted")),
+        "{outcome:?}"
+    );
+    assert!(
+        world
+            .repo
+            .remote_text("images/internal/tags.json")
+            .unwrap()
+            .contains("api:v9")
+    );
+}
+
+#[test]
+fn held_services_stay_as_they_are_in_the_next_wave() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1), ("billing", 1)]);
+    world.deploy_staging(&revision);
+    let internal = world.images("internal");
+    assert_eq!(internal[&service("api")], image("api", 1));
+    assert_eq!(internal[&service("billing")], image("billing", 0));
+    assert!(
+        world.repo.remote_history()[0]
+            .1
+            .contains("Held in internal: billing.")
+    );
+}
+
+#[test]
+fn promotion_into_a_jsonnet_wave_writes_strings_and_parts_in_place() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1), ("web", 1)]);
+    world.deploy_staging(&revision);
+    let internal_revision = world.repo.remote_tip().clone();
+    let outcome = world.report("internal", &internal_revision, DeployStatus::Succeeded);
+    assert!(
+        matches!(outcome, DeploymentOutcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+    let prod = world
+        .repo
+        .remote_text("envs/prod/images.libsonnet")
+        .unwrap();
+    assert!(
+        prod.starts_with("// Production images: edited by cfgupdate, reviewed by people.\n"),
+        "{prod}"
+    );
+    assert!(
+        prod.contains(&format!("api: '{}',  // the API", reference("api", 1))),
+        "{prod}"
+    );
+    assert!(
+        prod.contains(&format!(
+            "web: {{ name: 'reg.example.com/web', tag: 'v1', digest: 'sha256:{:064x}' }}",
+            1
+        )),
+        "{prod}"
+    );
+    assert!(
+        prod.contains(&format!("billing: \"{}\"", reference("billing", 0))),
+        "billing is held in internal, so production keeps v0: {prod}"
+    );
+}
+
+#[test]
+fn the_soak_gate_waits_then_opens_without_another_report() {
+    let pipeline = PIPELINE.replace(
+        "hold = [\"billing\"]",
+        "hold = [\"billing\"]\nsoak = \"10m\"",
+    );
+    let mut world = World::with_pipeline(&pipeline);
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    world.pass(Duration::from_secs(60));
+    let outcome = world.report("staging-eu", &revision, DeployStatus::Succeeded);
+    let completed = world.time();
+    let DeploymentOutcome::Pending {
+        wave: into,
+        gate: Gate::Soak { ready_at },
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(into.as_str(), "internal");
+    assert_eq!(ready_at, Some(completed + Duration::from_secs(600)));
+    // A repeated hook later does not restart the soak.
+    world.pass(Duration::from_secs(300));
+    world.report("staging-eu", &revision, DeployStatus::Succeeded);
+    let early = advance(&mut world.repo, &world.clock, &world.options).unwrap();
+    assert!(early.promoted.is_empty());
+    assert_eq!(early.next_deadline, ready_at);
+    world.pass(Duration::from_secs(300));
+    let due = advance(&mut world.repo, &world.clock, &world.options).unwrap();
+    assert_eq!(due.promoted.len(), 1, "{due:?}");
+    assert_eq!(world.images("internal")[&service("api")], image("api", 1));
+}
+
+#[test]
+fn the_approval_gate_lets_exactly_the_approved_images_through() {
+    let pipeline = PIPELINE.replace(
+        "targets = [\"prod\"]",
+        "targets = [\"prod\"]\napproval = true",
+    );
+    let mut world = World::with_pipeline(&pipeline);
+    let revision = world.publish(1, &[("api", 1)]);
+    world.deploy_staging(&revision);
+    let internal = world.repo.remote_tip().clone();
+    let outcome = world.report("internal", &internal, DeployStatus::Succeeded);
+    assert!(
+        matches!(
+            outcome,
+            DeploymentOutcome::Pending {
+                gate: Gate::Approval,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let commits = world.commits();
+    let approved = approve(
+        &mut world.repo,
+        &world.clock,
+        &wave("production"),
+        &world.options,
+    )
+    .unwrap();
+    let ApprovalOutcome::Promoted { wave: into, .. } = approved else {
+        panic!("{approved:?}")
+    };
+    assert_eq!(into.as_str(), "production");
+    assert_eq!(world.commits(), commits + 1);
+    assert_eq!(world.last_record().action.as_deref(), Some("approve"));
+    // Approving again, with nothing waiting, changes nothing.
+    let again = approve(
+        &mut world.repo,
+        &world.clock,
+        &wave("production"),
+        &world.options,
+    )
+    .unwrap();
+    assert!(
+        matches!(again, ApprovalOutcome::Unchanged { .. }),
+        "{again:?}"
+    );
+    // A new image set needs a new approval.
+    let next = world.publish(2, &[("api", 2)]);
+    world.deploy_staging(&next);
+    let internal = world.repo.remote_tip().clone();
+    let outcome = world.report("internal", &internal, DeployStatus::Succeeded);
+    assert!(
+        matches!(
+            outcome,
+            DeploymentOutcome::Pending {
+                gate: Gate::Approval,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn approving_a_wave_without_an_approval_gate_or_the_first_wave_says_so() {
+    let mut world = World::new();
+    let outcome = approve(
+        &mut world.repo,
+        &world.clock,
+        &wave("internal"),
+        &world.options,
+    )
+    .unwrap();
+    assert!(
+        matches!(&outcome, ApprovalOutcome::Unchanged { reason } if reason.contains("no approval gate")),
+        "{outcome:?}"
+    );
+    let error = approve(
+        &mut world.repo,
+        &world.clock,
+        &wave("staging"),
+        &world.options,
+    )
+    .unwrap_err();
+    assert!(matches!(error, PromotionError::FirstWave { .. }), "{error}");
+    let error = approve(&mut world.repo, &world.clock, &wave("qa"), &world.options).unwrap_err();
+    assert!(error.to_string().contains("`qa`"), "{error}");
+}
+
+#[test]
+fn unknown_targets_apps_and_revisions_are_refused_and_nothing_is_recorded() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    let pushes = world.repo.pushes;
+    let unknown_target = DeployReport {
+        target: target("nope"),
+        revision: revision.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let error = record_deployment(
+        &mut world.repo,
+        &world.clock,
+        &unknown_target,
+        &world.options,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, PromotionError::UnknownTarget { .. })
+            && error.to_string().contains("`nope`"),
+        "{error}"
+    );
+    let unknown_app = DeployReport {
+        target: TargetSelector::App("cfg-nope".into()),
+        revision,
+        status: DeployStatus::Succeeded,
+    };
+    let error =
+        record_deployment(&mut world.repo, &world.clock, &unknown_app, &world.options).unwrap_err();
+    assert!(error.to_string().contains("`cfg-nope`"), "{error}");
+    let missing = CommitId::parse(&"f".repeat(40)).unwrap();
+    let unknown_revision = DeployReport {
+        target: target("staging-us"),
+        revision: missing.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let error = record_deployment(
+        &mut world.repo,
+        &world.clock,
+        &unknown_revision,
+        &world.options,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, PromotionError::UnknownRevision { .. })
+            && error.to_string().contains(missing.as_str()),
+        "{error}"
+    );
+    assert_eq!(world.repo.pushes, pushes);
+}
+
+#[test]
+fn manual_promotion_applies_the_gates_and_refuses_to_go_backwards() {
+    let mut world = World::new();
+    let first = world.publish(1, &[("api", 1)]);
+    let second = world.publish(2, &[("api", 2)]);
+    let outcome = promote(
+        &mut world.repo,
+        &world.clock,
+        &wave("staging"),
+        &second,
+        &world.options,
+    )
+    .unwrap();
+    assert!(
+        matches!(outcome, PromoteOutcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(world.images("internal")[&service("api")], image("api", 2));
+    let error = promote(
+        &mut world.repo,
+        &world.clock,
+        &wave("staging"),
+        &first,
+        &world.options,
+    )
+    .unwrap_err();
+    assert!(matches!(error, PromotionError::Stale { .. }), "{error}");
+    let again = promote(
+        &mut world.repo,
+        &world.clock,
+        &wave("staging"),
+        &second,
+        &world.options,
+    )
+    .unwrap();
+    assert!(
+        matches!(again, PromoteOutcome::Unchanged { .. }),
+        "{again:?}"
+    );
+    let error = promote(
+        &mut world.repo,
+        &world.clock,
+        &wave("production"),
+        &second,
+        &world.options,
+    )
+    .unwrap_err();
+    assert!(matches!(error, PromotionError::LastWave { .. }), "{error}");
+
+    let gated = PIPELINE.replace(
+        "targets = [\"prod\"]",
+        "targets = [\"prod\"]\napproval = true",
+    );
+    let mut world = World::with_pipeline(&gated);
+    let revision = world.publish(1, &[("api", 1)]);
+    let error = promote(
+        &mut world.repo,
+        &world.clock,
+        &wave("internal"),
+        &revision,
+        &world.options,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PromotionError::Gated {
+                gate: Gate::Approval,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn status_shows_images_reports_and_what_waits_on_which_gate() {
+    let pipeline = PIPELINE.replace(
+        "hold = [\"billing\"]",
+        "hold = [\"billing\"]\nsoak = \"10m\"",
+    );
+    let mut world = World::with_pipeline(&pipeline);
+    let revision = world.publish(1, &[("api", 1)]);
+    world.deploy_staging(&revision);
+    let status = status(&mut world.repo, &world.clock).unwrap();
+    assert_eq!(status.waves.len(), 3);
+    let staging = &status.waves[0];
+    assert_eq!(staging.images[&service("api")], image("api", 1));
+    assert_eq!(
+        staging.targets[0].last_report.as_ref().map(|r| &r.revision),
+        Some(&revision)
+    );
+    let step = staging.promotion.as_ref().unwrap();
+    assert_eq!((step.state, step.gate), ("waiting", Some("soak")));
+    assert!(
+        step.ready_at.is_some()
+            && step
+                .images
+                .as_ref()
+                .is_some_and(|i| i[&service("api")] == image("api", 1))
+    );
+    assert_eq!(status.waves[1].soak.as_deref(), Some("10m"));
+    assert!(status.waves[2].promotion.is_none());
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(json["waves"][0]["promotion"]["gate"], "soak");
+}
+
+#[test]
+fn history_lists_the_automatic_commits_newest_first() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    world.deploy_staging(&revision);
+    world.repo.person_pushes("A person's commit", |_| {});
+    let entries = history(&mut world.repo, 10).unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["promote", "publish"]);
+    assert_eq!(entries[0].source_revision, Some(revision));
+}
+
+#[test]
+fn an_announcement_of_an_older_build_is_refused_as_stale() {
+    let mut world = World::new();
+    let announce = |app: u64, n: u64, build: u64| {
+        Announcement::new(
+            CommitId::parse(&format!("{app:040x}")).unwrap(),
+            set(&[("api", n)]),
+        )
+        .unwrap()
+        .with_build(BuildInfo {
+            number: Some(build),
+            created_at: None,
+        })
+    };
+    publish(
+        &mut world.repo,
+        &world.clock,
+        &announce(2, 2, 20),
+        &world.options,
+    )
+    .unwrap();
+    let error = publish(
+        &mut world.repo,
+        &world.clock,
+        &announce(1, 1, 10),
+        &world.options,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, crate::publish::PublishError::Stale { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("number=20") && error.to_string().contains("number=10"),
+        "{error}"
+    );
+    // The same build again is a replay, not stale.
+    assert_eq!(
+        publish(
+            &mut world.repo,
+            &world.clock,
+            &announce(2, 2, 20),
+            &world.options
+        )
+        .unwrap(),
+        PublishOutcome::Unchanged
+    );
+}
