@@ -30,6 +30,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Publish(commands::publish::PublishArgs),
+    Deployed(commands::deployed::DeployedArgs),
+    Promote(commands::promote::PromoteArgs),
+    Approve(commands::approve::ApproveArgs),
+    Status(commands::status::StatusArgs),
+    History(commands::history::HistoryArgs),
     Edit(commands::edit::EditArgs),
     Render(commands::render::RenderArgs),
     Check(commands::check::CheckArgs),
@@ -39,6 +44,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Failure> = match &cli.command {
         Command::Publish(args) => commands::publish::run(args),
+        Command::Deployed(args) => commands::deployed::run(args),
+        Command::Promote(args) => commands::promote::run(args),
+        Command::Approve(args) => commands::approve::run(args),
+        Command::Status(args) => commands::status::run(args),
+        Command::History(args) => commands::history::run(args),
         Command::Edit(args) => commands::edit::run(args),
         Command::Render(args) => commands::render::run(args),
         Command::Check(args) => commands::check::run(args),

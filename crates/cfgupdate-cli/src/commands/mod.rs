@@ -1,4 +1,9 @@
+pub mod approve;
 pub mod check;
+pub mod deployed;
 pub mod edit;
+pub mod history;
+pub mod promote;
 pub mod publish;
 pub mod render;
+pub mod status;

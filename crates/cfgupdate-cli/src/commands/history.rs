@@ -1,0 +1,53 @@
+//! `cfgupdate history`: the automatic commits, from their trailers.
+
+use std::fmt::Write as _;
+
+use cfgupdate_core::promotion::history;
+
+use crate::failure::Failure;
+use crate::remote::{RemoteArgs, classified};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "List cfgupdate's automatic commits, newest first",
+    long_about = "Fetch the config repository and list the automatic commits on the branch, newest \
+first, as their Cfgupdate-* trailers describe them: the action, the wave written, the app commits \
+included, where a promotion came from, and the images written."
+)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// At most this many commits.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+}
+
+pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
+    let mut repo = args.remote.open()?;
+    let entries = history(&mut repo, args.limit).map_err(|error| classified(&error))?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&entries)
+            .map_err(|error| Failure::operational(format!("cannot write the history as JSON: {error}")))?;
+        println!("{text}");
+        return Ok(());
+    }
+    let mut out = String::new();
+    for entry in &entries {
+        let wave = entry.wave.as_ref().map(|w| w.as_str()).unwrap_or("-");
+        let _ = writeln!(out, "{} {} {:<8} {:<12} {}", entry.commit.short(), entry.time, entry.action, wave, entry.subject);
+        if let (Some(from), Some(revision)) = (&entry.source_wave, &entry.source_revision) {
+            let _ = writeln!(out, "    from {from} at {}", revision.short());
+        }
+        for (service, image) in &entry.images {
+            let _ = writeln!(out, "    {service} = {image}");
+        }
+    }
+    if entries.is_empty() {
+        out.push_str("no automatic commits yet\n");
+    }
+    print!("{out}");
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! `cfgupdate promote`: promote by hand what a wave held at a revision.
+
+use cfgupdate_core::promotion::{PromoteOutcome, promote};
+use cfgupdate_core::{CommitId, WaveName, WriteOptions};
+
+use crate::failure::Failure;
+use crate::remote::{RemoteArgs, SystemClock, classified};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Promote the images a wave held at a revision into the next wave",
+    long_about = "Promote the image set WAVE held at the config revision SHA into the next wave, as \
+one commit. The next wave's gates still apply: a closed soak or approval gate refuses (exit 3), \
+held services are left as they are, and a revision older than the source of the next wave's last \
+promotion is refused as stale (exit 3).\n\n\
+Prints the promotion commit's SHA, or `unchanged` when the next wave already holds those images."
+)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The wave to promote from.
+    #[arg(long, value_name = "WAVE")]
+    pub from: String,
+    /// The config revision (40 hex digits) whose image set of WAVE is promoted.
+    #[arg(long, value_name = "SHA")]
+    pub revision: String,
+}
+
+pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
+    let from = WaveName::parse(&args.from).map_err(|error| Failure::invalid(format!("--from: {error}")))?;
+    let revision = CommitId::parse(&args.revision)
+        .map_err(|error| Failure::invalid(format!("--revision: {error}")))?;
+    let mut repo = args.remote.open()?;
+    match promote(&mut repo, &SystemClock, &from, &revision, &WriteOptions::default())
+        .map_err(|error| classified(&error))?
+    {
+        PromoteOutcome::Promoted { commit, .. } => println!("{commit}"),
+        PromoteOutcome::Unchanged { reason } => {
+            eprintln!("nothing promoted: {reason}");
+            println!("unchanged");
+        }
+    }
+    Ok(())
+}

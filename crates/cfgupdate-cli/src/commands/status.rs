@@ -1,0 +1,78 @@
+//! `cfgupdate status`: each wave's images, each target's last report, what waits and why.
+
+use std::fmt::Write as _;
+
+use cfgupdate_core::promotion::{Status, status};
+
+use crate::failure::Failure;
+use crate::remote::{RemoteArgs, SystemClock, classified};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Show each wave's images, each target's last report, and what is pending and why",
+    long_about = "Fetch the config repository and show, for each wave in order, the image set it \
+holds at the branch tip, the last deploy report of each of its targets, and the step into the next \
+wave: idle, blocked (a failed deployment), waiting at a gate (soak until when, approval), or ready."
+)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Print machine-readable JSON (the same document as GET /v1/status).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &StatusArgs) -> Result<(), Failure> {
+    let mut repo = args.remote.open()?;
+    let status = status(&mut repo, &SystemClock).map_err(|error| classified(&error))?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&status)
+            .map_err(|error| Failure::operational(format!("cannot write the status as JSON: {error}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", human(&status));
+    }
+    Ok(())
+}
+
+/// The status as a person reads it.
+pub fn human(status: &Status) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "branch tip {}", status.revision);
+    for wave in &status.waves {
+        let mut gates = Vec::new();
+        if let Some(soak) = &wave.soak {
+            gates.push(format!("soak {soak}"));
+        }
+        if wave.approval {
+            gates.push("approval".to_owned());
+        }
+        if !wave.hold.is_empty() {
+            gates.push(format!("hold {}", wave.hold.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+        }
+        let gates = if gates.is_empty() { String::new() } else { format!("  [{}]", gates.join("; ")) };
+        let _ = writeln!(out, "\nwave {}{gates}", wave.name);
+        if let Some(error) = &wave.images_error {
+            let _ = writeln!(out, "  images: cannot be read: {error}");
+        }
+        let width = wave.images.keys().map(|s| s.as_str().len()).max().unwrap_or(0);
+        for (service, image) in &wave.images {
+            let _ = writeln!(out, "  {:width$}  {image}", service.as_str());
+        }
+        for target in &wave.targets {
+            match &target.last_report {
+                Some(report) => {
+                    let status = serde_json::to_value(report.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                    let _ = writeln!(out, "  target {}: {status} at {} ({})", target.name, report.revision.short(), report.at);
+                }
+                None => {
+                    let _ = writeln!(out, "  target {}: no report yet", target.name);
+                }
+            }
+        }
+        if let Some(step) = &wave.promotion {
+            let _ = writeln!(out, "  -> {}: {}: {}", step.into, step.state, step.reason);
+        }
+    }
+    out
+}
