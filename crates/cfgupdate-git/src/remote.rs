@@ -1,10 +1,11 @@
-//! Talking to the remote: fetching the branch and pushing one commit to it, never by force.
+//! Talking to the remote: fetching the branch and its state ref, and pushing one commit to
+//! either, never by force.
 
 use std::cell::RefCell;
 
 use git2::{
-    AutotagOption, ErrorCode, FetchOptions, Oid, ProxyOptions, PushOptions, RemoteCallbacks,
-    Repository,
+    AutotagOption, ErrorClass, ErrorCode, FetchOptions, Oid, ProxyOptions, PushOptions,
+    RemoteCallbacks, Repository,
 };
 
 use crate::credentials::Credentials;
@@ -16,33 +17,66 @@ pub(crate) fn tracking_ref(branch: &Branch) -> String {
     format!("refs/remotes/origin/{branch}")
 }
 
-/// The ref a new commit is pushed from. It lives outside `refs/cfgupdate/`, which cfgupdate
-/// may one day fetch from the remote, so a fetch can never overwrite it.
+/// The ref a new commit is pushed from.
 pub(crate) fn outgoing_ref(branch: &Branch) -> String {
     format!("refs/cfgupdate-local/outgoing/{branch}")
 }
 
-/// What a refresh fetches. The branch comes first; more refspecs (such as cfgupdate's own
-/// `refs/cfgupdate/*`) can follow without changing anything else.
-pub(crate) fn fetch_refspecs(branch: &Branch) -> Vec<String> {
-    vec![format!("+refs/heads/{branch}:{}", tracking_ref(branch))]
+/// The remote's ref holding the pipeline state of `branch`: outside `refs/heads/` and
+/// `refs/tags/`, so neither Argo CD nor a plain `git clone` ever fetches it.
+pub(crate) fn state_ref(branch: &Branch) -> String {
+    format!("refs/cfgupdate/state/{branch}")
 }
 
-/// What a fetch found.
-pub(crate) enum Fetched {
-    /// The branch's tip, now in the tracking ref.
-    Tip(Oid),
-    /// The remote has no such branch; the tracking ref was removed.
-    NoBranch,
+/// The ref holding the remote's state ref as last fetched (or pushed).
+///
+/// Every ref a fetch writes and every ref a push starts from has its own prefix in the
+/// cache (`refs/remotes/origin/`, `refs/cfgupdate-local/state/`,
+/// `refs/cfgupdate-local/outgoing/`, `refs/cfgupdate-local/outgoing-state/`): whatever the
+/// branch is called, none of them can overwrite another.
+pub(crate) fn state_tracking_ref(branch: &Branch) -> String {
+    format!("refs/cfgupdate-local/state/{branch}")
+}
+
+/// The ref a new state commit is pushed from.
+pub(crate) fn state_outgoing_ref(branch: &Branch) -> String {
+    format!("refs/cfgupdate-local/outgoing-state/{branch}")
+}
+
+/// What a refresh fetches, in one round trip: the branch and its state ref.
+pub(crate) fn fetch_refspecs(branch: &Branch) -> Vec<String> {
+    vec![
+        format!("+refs/heads/{branch}:{}", tracking_ref(branch)),
+        format!("+{}:{}", state_ref(branch), state_tracking_ref(branch)),
+    ]
+}
+
+/// What a fetch found; the tracking refs now say the same, and a ref the remote lacks is
+/// gone from the cache.
+pub(crate) struct Fetched {
+    /// The branch's tip, or `None` when the remote has no such branch.
+    pub(crate) tip: Option<Oid>,
+    /// The state ref's commit, or `None` when the remote has no state yet.
+    pub(crate) state: Option<Oid>,
 }
 
 /// What became of a push the transport completed.
 pub(crate) enum Pushed {
-    /// The remote's branch now points at the pushed commit.
+    /// The remote's ref now points at the pushed commit.
     Accepted,
-    /// Refused: not a fast-forward on the client, or declined by the server (with its
-    /// reason).
+    /// Refused: not what the remote's ref was required to hold, not a fast-forward, or
+    /// declined by the server (with its reason).
     Rejected(String),
+}
+
+/// What the remote's ref must hold for a push to go ahead. The server checks it again
+/// when it applies the update, since the push names the value we saw as the old one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Expect {
+    /// Anything our commit descends from (git's own rule for a push without force).
+    FastForward,
+    /// Exactly this commit, or no ref at all for `None`.
+    Exactly(Option<Oid>),
 }
 
 fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
@@ -57,7 +91,8 @@ fn proxy<'a>() -> ProxyOptions<'a> {
     proxy
 }
 
-/// Fetches `branch` of `url` into the cache and points the tracking ref at its tip.
+/// Fetches `branch` of `url` and its state ref into the cache, in one round trip, and
+/// points the tracking refs at what the remote has.
 pub(crate) fn fetch(
     repo: &Repository,
     url: &RemoteUrl,
@@ -77,40 +112,51 @@ pub(crate) fn fetch(
         Some("cfgupdate: fetch"),
     )?;
     // The advertised refs stay readable after the fetch disconnected; they are the truth
-    // about the branch, also when it was deleted on the remote since our last fetch.
-    let wanted = format!("refs/heads/{branch}");
-    let tip = remote
-        .list()?
-        .iter()
-        .find(|head| head.name() == wanted)
-        .map(|head| head.oid());
-    let tracking = tracking_ref(branch);
-    match tip {
-        Some(tip) => {
-            repo.reference(&tracking, tip, true, "cfgupdate: fetch")?;
-            Ok(Fetched::Tip(tip))
-        }
-        None => {
-            match repo.find_reference(&tracking) {
-                Ok(mut stale) => stale.delete()?,
-                Err(error) if error.code() == ErrorCode::NotFound => {}
-                Err(error) => return Err(error),
-            }
-            Ok(Fetched::NoBranch)
-        }
+    // about each ref, also when it was deleted on the remote since our last fetch (a
+    // refspec whose source is missing leaves the old tracking ref in place).
+    let advertised = remote.list()?;
+    let on_remote = |name: &str| {
+        advertised
+            .iter()
+            .find(|head| head.name() == name)
+            .map(|head| head.oid())
+    };
+    let fetched = Fetched {
+        tip: on_remote(&format!("refs/heads/{branch}")),
+        state: on_remote(&state_ref(branch)),
+    };
+    track(repo, &tracking_ref(branch), fetched.tip)?;
+    track(repo, &state_tracking_ref(branch), fetched.state)?;
+    Ok(fetched)
+}
+
+/// Points the tracking ref `name` at `target`, or removes it when the remote has no such
+/// ref.
+fn track(repo: &Repository, name: &str, target: Option<Oid>) -> Result<(), git2::Error> {
+    match target {
+        Some(target) => repo
+            .reference(name, target, true, "cfgupdate: fetch")
+            .map(drop),
+        None => match repo.find_reference(name) {
+            Ok(mut stale) => stale.delete(),
+            Err(error) if error.code() == ErrorCode::NotFound => Ok(()),
+            Err(error) => Err(error),
+        },
     }
 }
 
-/// Pushes the outgoing ref to `branch` of `url` without force.
+/// Pushes the local ref `source` to the ref `destination` of `url` without force, when the
+/// remote's ref holds what `expect` requires.
 pub(crate) fn push(
     repo: &Repository,
     url: &RemoteUrl,
     credentials: &Credentials,
-    branch: &Branch,
+    source: &str,
+    destination: &str,
+    expect: Expect,
 ) -> Result<Pushed, git2::Error> {
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
-    let destination = format!("refs/heads/{branch}");
-    // `None` until the remote reports on the branch; then `Some(None)` for accepted and
+    // `None` until the remote reports on the ref; then `Some(None)` for accepted and
     // `Some(Some(reason))` for declined.
     let report: RefCell<Option<Option<String>>> = RefCell::new(None);
     let mut callbacks = callbacks(credentials);
@@ -120,14 +166,38 @@ pub(crate) fn push(
         }
         Ok(())
     });
+    if let Expect::Exactly(expected) = expect {
+        // libgit2 calls this with the remote's refs as just advertised, before it sends
+        // anything; refusing here ends the push with nothing sent.
+        callbacks.push_negotiation(move |updates| {
+            let current = updates
+                .iter()
+                .find(|update| update.dst_refname_bytes() == destination.as_bytes())
+                .map(|update| update.src())
+                .filter(|id| !id.is_zero());
+            if current == expected {
+                return Ok(());
+            }
+            Err(git2::Error::new(
+                ErrorCode::NotFastForward,
+                ErrorClass::Reference,
+                format!(
+                    "the remote's `{destination}` is {}, not {}",
+                    describe_target(current),
+                    describe_target(expected)
+                ),
+            ))
+        });
+    }
     let mut options = PushOptions::new();
     options.remote_callbacks(callbacks).proxy_options(proxy());
-    // No `+`: the remote's branch only ever moves forward.
-    let refspec = format!("{}:{destination}", outgoing_ref(branch));
+    // No `+`: the remote's ref only ever moves forward.
+    let refspec = format!("{source}:{destination}");
     match remote.push(&[refspec], Some(&mut options)) {
         Ok(()) => {}
-        // Refused on the client: the remote's tip is not an ancestor of ours, or is not even
-        // present locally because someone pushed after our last fetch.
+        // Refused on the client: the remote's ref does not hold what `expect` requires, or
+        // its commit is not an ancestor of ours, or is not even present locally because
+        // someone pushed after our last fetch.
         Err(error) if error.code() == ErrorCode::NotFastForward => {
             return Ok(Pushed::Rejected(error.message().to_owned()));
         }
@@ -137,8 +207,15 @@ pub(crate) fn push(
     match report.into_inner() {
         Some(None) => Ok(Pushed::Accepted),
         Some(Some(reason)) => Ok(Pushed::Rejected(reason)),
-        None => Err(git2::Error::from_str(
-            "the remote did not report whether it updated the branch",
-        )),
+        None => Err(git2::Error::from_str(&format!(
+            "the remote did not report whether it updated `{destination}`"
+        ))),
+    }
+}
+
+fn describe_target(target: Option<Oid>) -> String {
+    match target {
+        Some(id) => format!("at {id}"),
+        None => "absent".to_owned(),
     }
 }

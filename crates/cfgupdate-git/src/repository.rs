@@ -6,7 +6,7 @@ use std::sync::Once;
 
 use cfgupdate_core::repository::{
     Change, CommitInfo, ConfigRepository, FileChange, PushOutcome, RepositoryError,
-    RepositoryErrorKind,
+    RepositoryErrorKind, StateVersion,
 };
 use cfgupdate_core::{CommitId, RepoPath};
 use git2::build::TreeUpdateBuilder;
@@ -15,10 +15,12 @@ use git2::{Commit, ErrorCode, FileMode, ObjectType, Oid, Repository, Signature, 
 use crate::cache::{self, CacheLocation, WriteLock};
 use crate::errors::Describe;
 use crate::options::{Branch, GitOptions};
-use crate::remote::{self, Fetched, Pushed};
+use crate::remote::{self, Expect, Fetched, Pushed};
 use crate::url::RemoteUrl;
 
 use RepositoryErrorKind::{Failed, NotFound};
+
+mod state;
 
 /// How long connecting to a remote may take before it counts as unavailable. libgit2 would
 /// otherwise wait as long as the operating system does (minutes, for a host that drops
@@ -39,7 +41,8 @@ const IO_TIMEOUT_MS: i32 = 120_000;
 /// exclusive file lock, so processes can share one cache directory.
 ///
 /// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
-/// again when a push is rejected or fails midway (the remote may or may not have taken it).
+/// again when a push to the branch is rejected or fails midway (the remote may or may not
+/// have taken it). It is about the branch: a state push leaves it as it is.
 pub struct GitRepository {
     repo: Repository,
     options: GitOptions,
@@ -98,8 +101,8 @@ impl GitRepository {
         self.rebuilt.as_deref()
     }
 
-    /// Why the last push was rejected, as the remote or libgit2 put it (such as
-    /// `pre-receive hook declined`), until the next push.
+    /// Why the last push (to the branch or to the state ref) was rejected, as the remote or
+    /// libgit2 put it (such as `pre-receive hook declined`), until the next push.
     pub fn last_rejection(&self) -> Option<&str> {
         self.last_rejection.as_deref()
     }
@@ -178,7 +181,7 @@ impl GitRepository {
     /// some local file errors in the same class as a refused connection.
     fn fetch_repairing(&mut self) -> Result<Fetched, RepositoryError> {
         let doing = format!(
-            "cannot fetch branch `{}` from {}",
+            "cannot fetch branch `{}` and its state from {}",
             self.options.branch, self.options.remote
         );
         let error = match self.fetch() {
@@ -237,6 +240,11 @@ impl GitRepository {
         update.create_updated(&self.repo, parent)
     }
 
+    /// Who cfgupdate's commits are by, dated now.
+    fn signature(&self) -> Result<Signature<'static>, git2::Error> {
+        Signature::now(self.options.author.name(), self.options.author.email())
+    }
+
     fn commit_id(&self, id: Oid) -> Result<CommitId, RepositoryError> {
         CommitId::parse(&id.to_string())
             .map_err(|error| self.describe().error(Failed, &error.to_string()))
@@ -289,12 +297,13 @@ impl ConfigRepository for GitRepository {
 
     fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
         let _lock = lock(&self.location, self.describe())?;
-        match self.fetch_repairing()? {
-            Fetched::Tip(id) => {
+        let Fetched { tip, state: _ } = self.fetch_repairing()?;
+        match tip {
+            Some(id) => {
                 self.fresh = true;
                 self.commit_id(id)
             }
-            Fetched::NoBranch => {
+            None => {
                 self.fresh = false;
                 Err(self.describe().error(
                     NotFound,
@@ -508,8 +517,7 @@ impl ConfigRepository for GitRepository {
             ));
         }
         let tree = self.repo.find_tree(tree_id).map_err(building)?;
-        let author = &self.options.author;
-        let signature = Signature::now(author.name(), author.email()).map_err(building)?;
+        let signature = self.signature().map_err(building)?;
         let id = self
             .repo
             .commit(
@@ -533,7 +541,14 @@ impl ConfigRepository for GitRepository {
         drop(parent_tree);
         drop(parent_commit);
 
-        let pushed = remote::push(&self.repo, url, &self.options.credentials, branch);
+        let pushed = remote::push(
+            &self.repo,
+            url,
+            &self.options.credentials,
+            &remote::outgoing_ref(branch),
+            &format!("refs/heads/{branch}"),
+            Expect::FastForward,
+        );
         self.last_rejection = None;
         match pushed {
             Ok(Pushed::Accepted) => {
@@ -562,5 +577,18 @@ impl ConfigRepository for GitRepository {
                 ))
             }
         }
+    }
+
+    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.read_state()
+    }
+
+    fn push_state(
+        &mut self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.commit_and_push_state(parent, content, message)
     }
 }

@@ -91,6 +91,12 @@ fn a_secret_in_the_url_never_shows() {
             .unwrap_err()
             .to_string(),
     );
+    shown.push(
+        repository
+            .push_state(Some(&id(&"c".repeat(40))), b"{}", "State")
+            .unwrap_err()
+            .to_string(),
+    );
     let everything = fs::read_dir(cache.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
@@ -315,4 +321,116 @@ fn a_healthy_cache_is_kept() {
         "no fetch needed"
     );
     assert_eq!(fs::read_to_string(marker).unwrap(), "kept\n");
+}
+
+const STATE_TRACKING: &str = "refs/cfgupdate-local/state/master";
+
+/// Ways a crash can break the state's refs and objects in the cache.
+fn state_breakages() -> Vec<Breakage> {
+    vec![
+        (
+            "a stale state ref lock",
+            "`refs/cfgupdate-local/state/master.lock`",
+            |git_dir| {
+                fs::write(git_dir.join(format!("{STATE_TRACKING}.lock")), "").unwrap();
+            },
+        ),
+        (
+            "a corrupt state ref",
+            "`refs/cfgupdate-local/state/master` is corrupt",
+            |git_dir| {
+                fs::write(git_dir.join(STATE_TRACKING), "garbage\n").unwrap();
+            },
+        ),
+        ("a missing state document", "of the tip's tree", |git_dir| {
+            let repo = git2::Repository::open_bare(git_dir).unwrap();
+            let state = repo.refname_to_id(STATE_TRACKING).unwrap();
+            let tree = repo.find_commit(state).unwrap().tree().unwrap();
+            let blob = tree.get_name("state.json").unwrap().id();
+            drop(tree);
+            drop(repo);
+            unpack_all(git_dir);
+            let hex = blob.to_string();
+            fs::remove_file(git_dir.join("objects").join(&hex[..2]).join(&hex[2..])).unwrap();
+        }),
+        (
+            "a missing commit in the state's history",
+            "are missing",
+            |git_dir| {
+                let repo = git2::Repository::open_bare(git_dir).unwrap();
+                let state = repo.refname_to_id(STATE_TRACKING).unwrap();
+                let parent = repo.find_commit(state).unwrap().parent_id(0).unwrap();
+                drop(repo);
+                unpack_all(git_dir);
+                let hex = parent.to_string();
+                fs::remove_file(git_dir.join("objects").join(&hex[..2]).join(&hex[2..])).unwrap();
+            },
+        ),
+    ]
+}
+
+#[test]
+fn a_cache_whose_state_was_broken_is_rebuilt_and_the_state_fetched_again() {
+    let remote = Remote::new(Served::Daemon, FILES);
+    for (round, (breakage, diagnosis, break_it)) in state_breakages().into_iter().enumerate() {
+        let mut repository = remote.open();
+        // Two state commits, with a document no other round wrote: a parent to lose, and a
+        // blob the branch does not share.
+        for step in 0..2 {
+            let parent = repository.state().unwrap().map(|state| state.commit);
+            let content = format!("{{\"round\": {round}, \"step\": {step}}}\n");
+            let outcome = repository
+                .push_state(parent.as_ref(), content.as_bytes(), breakage)
+                .unwrap();
+            assert!(matches!(outcome, PushOutcome::Pushed(_)), "{breakage}");
+        }
+        let before = repository.state().unwrap().unwrap();
+        let git_dir = repository.cache_path().to_owned();
+        drop(repository);
+        break_it(&git_dir);
+
+        let mut repository = GitRepository::open(remote.options()).unwrap();
+        let reason = repository.rebuilt_cache().unwrap_or_default();
+        assert!(reason.contains(diagnosis), "{breakage}: {reason}");
+        assert_eq!(repository.state().unwrap(), None, "{breakage}: emptied");
+        repository.refresh().unwrap();
+        assert_eq!(
+            repository.state().unwrap(),
+            Some(before.clone()),
+            "{breakage}"
+        );
+        let outcome = repository
+            .push_state(Some(&before.commit), breakage.as_bytes(), breakage)
+            .unwrap();
+        assert!(matches!(outcome, PushOutcome::Pushed(_)), "{breakage}");
+        assert!(
+            GitRepository::open(remote.options())
+                .unwrap()
+                .rebuilt_cache()
+                .is_none(),
+            "{breakage}: a rebuilt cache is whole"
+        );
+    }
+}
+
+#[test]
+fn a_state_ref_lock_left_while_open_is_repaired_by_the_next_refresh() {
+    let remote = Remote::new(Served::Path, FILES);
+    let mut repository = remote.open();
+    let state = repository.push_state(None, b"{}", "State").unwrap();
+    fs::write(
+        repository
+            .cache_path()
+            .join(format!("{STATE_TRACKING}.lock")),
+        "",
+    )
+    .unwrap();
+
+    repository.refresh().unwrap();
+    let reason = repository.rebuilt_cache().unwrap_or_default();
+    assert!(reason.contains("state/master.lock"), "{reason}");
+    assert_eq!(
+        PushOutcome::Pushed(repository.state().unwrap().unwrap().commit),
+        state
+    );
 }

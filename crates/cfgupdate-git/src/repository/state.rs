@@ -1,0 +1,149 @@
+//! The pipeline state beside the branch: a chain of commits of its own on the remote's
+//! `refs/cfgupdate/state/<branch>`, each holding the document as its one file, and pushed
+//! only on top of exactly the commit the remote's ref holds.
+
+use cfgupdate_core::CommitId;
+use cfgupdate_core::repository::{PushOutcome, RepositoryError, StateVersion};
+use git2::{Commit, ErrorCode, FileMode, ObjectType};
+
+use super::{Failed, GitRepository, lock};
+use crate::remote::{self, Expect, Pushed};
+
+/// The one file of a state commit.
+pub(crate) const STATE_FILE: &str = "state.json";
+
+impl GitRepository {
+    /// The state as last fetched or pushed, read from the cache alone.
+    pub(super) fn read_state(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        let branch = &self.options.branch;
+        let url = &self.options.remote;
+        let tracking = remote::state_tracking_ref(branch);
+        let on_remote = remote::state_ref(branch);
+        let id = match self.repo.refname_to_id(&tracking) {
+            Ok(id) => id,
+            Err(error) if error.code() == ErrorCode::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(self.describe().local(
+                    &format!("cannot read the ref `{tracking}` in the cache of {url}"),
+                    &error,
+                ));
+            }
+        };
+        let missing = |error: git2::Error| {
+            self.describe().local(
+                &format!(
+                    "the state commit {id} of `{on_remote}` is not whole in the cache of {url} (refresh)"
+                ),
+                &error,
+            )
+        };
+        let commit = self.repo.find_commit(id).map_err(missing)?;
+        let tree = commit.tree().map_err(missing)?;
+        let entry = match tree.get_name(STATE_FILE) {
+            Some(entry) if entry.kind() == Some(ObjectType::Blob) => entry,
+            Some(_) => {
+                return Err(self.describe().error(
+                    Failed,
+                    &format!(
+                        "the state commit {id} of `{on_remote}` on {url} holds `{STATE_FILE}` as something other than a file"
+                    ),
+                ));
+            }
+            None => {
+                return Err(self.describe().error(
+                    Failed,
+                    &format!(
+                        "the state commit {id} of `{on_remote}` on {url} has no `{STATE_FILE}`"
+                    ),
+                ));
+            }
+        };
+        let blob = self.repo.find_blob(entry.id()).map_err(missing)?;
+        Ok(Some(StateVersion {
+            commit: self.commit_id(id)?,
+            content: blob.content().to_vec(),
+        }))
+    }
+
+    /// Builds the state commit in the object store alone and pushes it to the remote's state
+    /// ref, provided that ref holds exactly `parent` (or nothing, for `None`).
+    ///
+    /// Freshness is about the branch, so a state push leaves [`GitRepository::is_fresh`]
+    /// alone unless the local state ref could not follow a push that landed.
+    ///
+    /// [`GitRepository::is_fresh`]: cfgupdate_core::repository::ConfigRepository::is_fresh
+    pub(super) fn commit_and_push_state(
+        &mut self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let _lock = lock(&self.location, self.describe())?;
+        let branch = &self.options.branch;
+        let url = &self.options.remote;
+        let destination = remote::state_ref(branch);
+        let outgoing = remote::state_outgoing_ref(branch);
+        let parent_commit: Option<Commit<'_>> = parent.map(|id| self.commit(id)).transpose()?;
+        let expected = parent_commit.as_ref().map(Commit::id);
+        let building = |error: git2::Error| {
+            self.describe().local(
+                &format!("cannot build the state commit for `{destination}` of {url}"),
+                &error,
+            )
+        };
+        let blob = self.repo.blob(content).map_err(building)?;
+        let mut builder = self.repo.treebuilder(None).map_err(building)?;
+        builder
+            .insert(STATE_FILE, blob, i32::from(FileMode::Blob))
+            .map_err(building)?;
+        let tree_id = builder.write().map_err(building)?;
+        let tree = self.repo.find_tree(tree_id).map_err(building)?;
+        let signature = self.signature().map_err(building)?;
+        let parents: Vec<&Commit<'_>> = parent_commit.iter().collect();
+        let id = self
+            .repo
+            .commit(None, &signature, &signature, message, &tree, &parents)
+            .map_err(building)?;
+        self.repo
+            .reference(&outgoing, id, true, "cfgupdate: outgoing state")
+            .map_err(building)?;
+        drop(parents);
+        drop(tree);
+        drop(builder);
+        drop(parent_commit);
+
+        let pushed = remote::push(
+            &self.repo,
+            url,
+            &self.options.credentials,
+            &outgoing,
+            &destination,
+            Expect::Exactly(expected),
+        );
+        self.last_rejection = None;
+        match pushed {
+            Ok(Pushed::Accepted) => {
+                // The remote's state is our commit now: no fetch needed to know it. Should the
+                // local update fail, the next read must not trust the cache.
+                let tracked = self.repo.reference(
+                    &remote::state_tracking_ref(branch),
+                    id,
+                    true,
+                    "cfgupdate: pushed state",
+                );
+                if tracked.is_err() {
+                    self.fresh = false;
+                }
+                Ok(PushOutcome::Pushed(self.commit_id(id)?))
+            }
+            Ok(Pushed::Rejected(reason)) => {
+                self.last_rejection = Some(self.describe().redact(&reason));
+                Ok(PushOutcome::Rejected)
+            }
+            Err(error) => Err(self.describe().remote(
+                &format!("cannot push the state commit {id} to `{destination}` of {url}"),
+                &error,
+            )),
+        }
+    }
+}
