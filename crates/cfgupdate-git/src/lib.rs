@@ -19,9 +19,38 @@
 //! let mut repository = GitRepository::open(options)?;
 //! let tip = repository.refresh()?;
 //! let files = repository.list_files(&tip, "images")?;
+//! let state = repository.state()?;
+//! let parent = state.as_ref().map(|state| &state.commit);
+//! repository.push_state(parent, br#"{"reports": []}"#, "Record a deploy report")?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # The pipeline state
+//!
+//! Deploy reports and approvals (a JSON document the core owns; this crate only stores the
+//! bytes) live on the remote beside the branch, under `refs/cfgupdate/state/<branch>`:
+//! outside `refs/heads/` and `refs/tags/`, so Argo CD and a plain `git clone` never fetch
+//! it. Its history is a chain of its own: each state commit holds one file, `state.json`,
+//! and its parent is the previous state commit (the first has none).
+//!
+//! [`ConfigRepository::refresh`] fetches the branch and the state ref in one round trip;
+//! [`ConfigRepository::state`] reads what was fetched (`None` when the remote has no state).
+//! [`ConfigRepository::push_state`] pushes a new state commit without force, and only when
+//! the remote's state ref holds exactly the parent it was built on (or, for `None`, no ref
+//! at all): libgit2's advertisement is checked before anything is sent, and the server
+//! checks the same old value when it applies the update. Anything else is
+//! [`PushOutcome::Rejected`](cfgupdate_core::repository::PushOutcome).
+//!
+//! In the cache, the refs fetched and the refs pushed from each have a prefix of their
+//! own, so none can overwrite another whatever the branch is called:
+//!
+//! | ref in the cache | what it holds |
+//! |---|---|
+//! | `refs/remotes/origin/<branch>` | the branch as last fetched or pushed |
+//! | `refs/cfgupdate-local/state/<branch>` | the remote's `refs/cfgupdate/state/<branch>` as last fetched or pushed |
+//! | `refs/cfgupdate-local/outgoing/<branch>` | the last commit built for the branch |
+//! | `refs/cfgupdate-local/outgoing-state/<branch>` | the last state commit built |
 //!
 //! # Remotes
 //!
@@ -50,17 +79,21 @@
 //! share a cache: whoever writes to it (fetch, push, repair) holds an exclusive lock on a
 //! file beside it. The cache is only a copy, so when a crash leaves it broken (not a
 //! repository, stale `*.lock` files, a corrupt ref, missing objects), it is thrown away and
-//! fetched again; [`GitRepository::rebuilt_cache`] says when that happened and why.
+//! fetched again; [`GitRepository::rebuilt_cache`] says when that happened and why. The
+//! check covers every ref, the state's among them.
 //!
 //! # Errors
 //!
 //! Failures reaching the remote (network, server, authentication) are
 //! [`RepositoryErrorKind::Unavailable`](cfgupdate_core::repository::RepositoryErrorKind),
-//! revisions missing from the cache `NotFound`, everything else `Failed`. A push the remote
-//! refuses because its branch moved on is no error but
-//! [`PushOutcome::Rejected`](cfgupdate_core::repository::PushOutcome).
+//! revisions missing from the cache `NotFound`, everything else `Failed` (a state commit
+//! without `state.json`, say). A push the remote refuses because its branch or state moved
+//! on is no error but [`PushOutcome::Rejected`](cfgupdate_core::repository::PushOutcome).
 //!
 //! [`ConfigRepository`]: cfgupdate_core::repository::ConfigRepository
+//! [`ConfigRepository::refresh`]: cfgupdate_core::repository::ConfigRepository::refresh
+//! [`ConfigRepository::state`]: cfgupdate_core::repository::ConfigRepository::state
+//! [`ConfigRepository::push_state`]: cfgupdate_core::repository::ConfigRepository::push_state
 
 mod cache;
 mod credentials;

@@ -68,10 +68,11 @@ impl GitRepository {
     /// Builds the state commit in the object store alone and pushes it to the remote's state
     /// ref, provided that ref holds exactly `parent` (or nothing, for `None`).
     ///
-    /// Freshness is about the branch, so a state push leaves [`GitRepository::is_fresh`]
-    /// alone unless the local state ref could not follow a push that landed.
+    /// Freshness is about the branch, so a state push leaves
+    /// [`ConfigRepository::is_fresh`] alone unless the local state ref could not follow a push
+    /// that landed.
     ///
-    /// [`GitRepository::is_fresh`]: cfgupdate_core::repository::ConfigRepository::is_fresh
+    /// [`ConfigRepository::is_fresh`]: cfgupdate_core::repository::ConfigRepository::is_fresh
     pub(super) fn commit_and_push_state(
         &mut self,
         parent: Option<&CommitId>,
