@@ -251,6 +251,9 @@ pub fn publish_batch(
     }
 }
 
+/// The wave a batch was written into, and which of its announcements the commit includes.
+type Included = (WaveName, Vec<bool>);
+
 /// The change that applies the announcements of `batch` to the tip, with which of them it
 /// includes, or `None` when there is nothing to do.
 fn plan(
@@ -258,7 +261,7 @@ fn plan(
     tip: &CommitId,
     batch: &[&Announcement],
     limits: &RenderLimits,
-) -> Result<Option<(Change, (WaveName, Vec<bool>))>, PublishError> {
+) -> Result<Option<(Change, Included)>, PublishError> {
     let snapshot = Snapshot::at(repo, tip)?;
     let wave = snapshot.pipeline().first_wave();
     for announcement in batch {

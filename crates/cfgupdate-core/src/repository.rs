@@ -217,6 +217,8 @@ pub trait ConfigRepository {
     /// Writes a new state document as one commit on top of `parent` (`None` when there is no
     /// state yet) and pushes it to the state ref without force: like
     /// [`ConfigRepository::commit_and_push`], it is rejected when the remote's state moved on.
+    // The named lifetime is for mockall, which cannot mock an elided one inside `Option`.
+    #[allow(clippy::needless_lifetimes)]
     fn push_state<'a>(
         &mut self,
         parent: Option<&'a CommitId>,

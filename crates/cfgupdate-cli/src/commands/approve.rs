@@ -23,7 +23,8 @@ pub struct ApproveArgs {
 }
 
 pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
-    let wave = WaveName::parse(&args.wave).map_err(|error| Failure::invalid(format!("--wave: {error}")))?;
+    let wave = WaveName::parse(&args.wave)
+        .map_err(|error| Failure::invalid(format!("--wave: {error}")))?;
     let mut repo = args.remote.open()?;
     match approve(&mut repo, &SystemClock, &wave, &WriteOptions::default())
         .map_err(|error| classified(&error))?

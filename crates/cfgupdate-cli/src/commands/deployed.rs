@@ -23,7 +23,12 @@ pub struct DeployedArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
     /// The target that deployed (its name in cfgupdate.toml).
-    #[arg(long, value_name = "TARGET", required_unless_present = "app", conflicts_with = "app")]
+    #[arg(
+        long,
+        value_name = "TARGET",
+        required_unless_present = "app",
+        conflicts_with = "app"
+    )]
     pub target: Option<String>,
     /// The Argo CD application that deployed, instead of --target (its `argocd_app`).
     #[arg(long, value_name = "APP")]
@@ -41,13 +46,22 @@ pub fn run(args: &DeployedArgs) -> Result<(), Failure> {
         .map_err(|error| Failure::invalid(format!("--revision: {error}")))?;
     let target = match (&args.target, &args.app) {
         (Some(target), _) => TargetSelector::Name(
-            TargetName::parse(target).map_err(|error| Failure::invalid(format!("--target: {error}")))?,
+            TargetName::parse(target)
+                .map_err(|error| Failure::invalid(format!("--target: {error}")))?,
         ),
         (None, Some(app)) => TargetSelector::App(app.clone()),
         (None, None) => return Err(Failure::invalid("give --target or --app")),
     };
-    let status = if args.failed { DeployStatus::Failed } else { DeployStatus::Succeeded };
-    let report = DeployReport { target, revision, status };
+    let status = if args.failed {
+        DeployStatus::Failed
+    } else {
+        DeployStatus::Succeeded
+    };
+    let report = DeployReport {
+        target,
+        revision,
+        status,
+    };
     let mut repo = args.remote.open()?;
     let outcome = record_deployment(&mut repo, &SystemClock, &report, &WriteOptions::default())
         .map_err(|error| classified(&error))?;

@@ -29,15 +29,24 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
     let mut repo = args.remote.open()?;
     let entries = history(&mut repo, args.limit).map_err(|error| classified(&error))?;
     if args.json {
-        let text = serde_json::to_string_pretty(&entries)
-            .map_err(|error| Failure::operational(format!("cannot write the history as JSON: {error}")))?;
+        let text = serde_json::to_string_pretty(&entries).map_err(|error| {
+            Failure::operational(format!("cannot write the history as JSON: {error}"))
+        })?;
         println!("{text}");
         return Ok(());
     }
     let mut out = String::new();
     for entry in &entries {
         let wave = entry.wave.as_ref().map(|w| w.as_str()).unwrap_or("-");
-        let _ = writeln!(out, "{} {} {:<8} {:<12} {}", entry.commit.short(), entry.time, entry.action, wave, entry.subject);
+        let _ = writeln!(
+            out,
+            "{} {} {:<8} {:<12} {}",
+            entry.commit.short(),
+            entry.time,
+            entry.action,
+            wave,
+            entry.subject
+        );
         if let (Some(from), Some(revision)) = (&entry.source_wave, &entry.source_revision) {
             let _ = writeln!(out, "    from {from} at {}", revision.short());
         }

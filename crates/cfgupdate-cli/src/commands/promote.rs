@@ -27,12 +27,19 @@ pub struct PromoteArgs {
 }
 
 pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
-    let from = WaveName::parse(&args.from).map_err(|error| Failure::invalid(format!("--from: {error}")))?;
+    let from = WaveName::parse(&args.from)
+        .map_err(|error| Failure::invalid(format!("--from: {error}")))?;
     let revision = CommitId::parse(&args.revision)
         .map_err(|error| Failure::invalid(format!("--revision: {error}")))?;
     let mut repo = args.remote.open()?;
-    match promote(&mut repo, &SystemClock, &from, &revision, &WriteOptions::default())
-        .map_err(|error| classified(&error))?
+    match promote(
+        &mut repo,
+        &SystemClock,
+        &from,
+        &revision,
+        &WriteOptions::default(),
+    )
+    .map_err(|error| classified(&error))?
     {
         PromoteOutcome::Promoted { commit, .. } => println!("{commit}"),
         PromoteOutcome::Unchanged { reason } => {

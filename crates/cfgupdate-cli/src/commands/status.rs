@@ -26,8 +26,9 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
     let mut repo = args.remote.open()?;
     let status = status(&mut repo, &SystemClock).map_err(|error| classified(&error))?;
     if args.json {
-        let text = serde_json::to_string_pretty(&status)
-            .map_err(|error| Failure::operational(format!("cannot write the status as JSON: {error}")))?;
+        let text = serde_json::to_string_pretty(&status).map_err(|error| {
+            Failure::operational(format!("cannot write the status as JSON: {error}"))
+        })?;
         println!("{text}");
     } else {
         print!("{}", human(&status));
@@ -48,22 +49,47 @@ pub fn human(status: &Status) -> String {
             gates.push("approval".to_owned());
         }
         if !wave.hold.is_empty() {
-            gates.push(format!("hold {}", wave.hold.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+            gates.push(format!(
+                "hold {}",
+                wave.hold
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
-        let gates = if gates.is_empty() { String::new() } else { format!("  [{}]", gates.join("; ")) };
+        let gates = if gates.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", gates.join("; "))
+        };
         let _ = writeln!(out, "\nwave {}{gates}", wave.name);
         if let Some(error) = &wave.images_error {
             let _ = writeln!(out, "  images: cannot be read: {error}");
         }
-        let width = wave.images.keys().map(|s| s.as_str().len()).max().unwrap_or(0);
+        let width = wave
+            .images
+            .keys()
+            .map(|s| s.as_str().len())
+            .max()
+            .unwrap_or(0);
         for (service, image) in &wave.images {
             let _ = writeln!(out, "  {:width$}  {image}", service.as_str());
         }
         for target in &wave.targets {
             match &target.last_report {
                 Some(report) => {
-                    let status = serde_json::to_value(report.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                    let _ = writeln!(out, "  target {}: {status} at {} ({})", target.name, report.revision.short(), report.at);
+                    let status = serde_json::to_value(report.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  target {}: {status} at {} ({})",
+                        target.name,
+                        report.revision.short(),
+                        report.at
+                    );
                 }
                 None => {
                     let _ = writeln!(out, "  target {}: no report yet", target.name);

@@ -273,6 +273,10 @@ pub fn history(
     Ok(AutomaticHistory::read(repo, &tip)?.entries(limit))
 }
 
+/// The promotion a step made (commit, wave promoted into), if any, and the last transition it
+/// saw.
+type StepResult = (Option<(CommitId, WaveName)>, Option<Transition>);
+
 /// How a step was asked for.
 #[derive(Debug, Clone)]
 enum Step {
@@ -292,7 +296,7 @@ fn step(
     options: &WriteOptions,
     source: &WaveName,
     how: Step,
-) -> Result<(Option<(CommitId, WaveName)>, Option<Transition>), PromotionError> {
+) -> Result<StepResult, PromotionError> {
     let mut last = None;
     let pushed = push_intent(
         repo,
