@@ -97,6 +97,7 @@ pub mod retry;
 pub mod slots;
 pub mod snapshot;
 pub mod trailers;
+mod wave_write;
 
 pub use class::{Classify, ErrorClass};
 pub use clock::Clock;

@@ -11,13 +11,14 @@ use crate::intent::push_intent;
 use crate::names::{CommitId, ServiceName, WaveName};
 use crate::promotion::history::AutomaticHistory;
 use crate::reference::ImageRef;
-use crate::render::{RenderCheckError, RenderLimits, check_change};
-use crate::repository::{Change, CommitMessage, ConfigRepository, FileChange, RepositoryError};
+use crate::render::{RenderCheckError, RenderLimits};
+use crate::repository::{Change, CommitMessage, ConfigRepository, RepositoryError};
 use crate::retry::RetryPolicy;
 use crate::slots::ImageSet;
-use crate::slots::wave::{WaveSlotError, read_wave, write_wave};
+use crate::slots::wave::{WaveSlotError, read_wave};
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::trailers::{self, BuildInfo};
+use crate::wave_write::{WaveWrite, WaveWriteError, write_into_wave};
 
 /// CI's announcement: the images built from one app commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,40 +313,27 @@ fn plan(
     if updates.is_empty() {
         return Ok(None);
     }
-    let changed = write_wave(&wave.images, &files, &updates).map_err(slots_error)?;
-    if changed.is_empty() {
+    let write =
+        write_into_wave(repo, tip, wave, &files, &updates, limits).map_err(
+            |error| match error {
+                WaveWriteError::Slots(source) => slots_error(source),
+                WaveWriteError::Render(source) => PublishError::Render {
+                    wave: wave.name.clone(),
+                    source: Box::new(source),
+                },
+            },
+        )?;
+    let Some(mut write) = write else {
         return Ok(None);
-    }
-    let files = changed
-        .into_iter()
-        .map(|(path, text)| (path, FileChange::Write(text.into_bytes())))
-        .collect();
-    let mut change = Change {
-        files,
-        message: CommitMessage::default(),
     };
-    let regeneration =
-        check_change(repo, tip, &change, limits).map_err(|source| PublishError::Render {
-            wave: wave.name.clone(),
-            source: Box::new(source),
-        })?;
-    let regenerated: Vec<String> = if regeneration.files.is_empty() {
-        Vec::new()
-    } else {
-        regeneration
-            .affected
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    };
-    change.files.extend(regeneration.files);
     let published: Vec<&Announcement> = batch
         .iter()
         .zip(&included)
         .filter(|(_, needed)| **needed)
         .map(|(a, _)| *a)
         .collect();
-    change.message = publish_message(&published, &wave.name, &updates, &before, &regenerated);
+    write.change.message = publish_message(&published, &wave.name, &updates, &write);
+    let change = write.change;
     Ok(Some((change, (wave.name.clone(), included))))
 }
 
@@ -387,23 +375,9 @@ fn publish_message(
     published: &[&Announcement],
     wave: &WaveName,
     updates: &ImageSet,
-    before: &ImageSet,
-    regenerated: &[String],
+    write: &WaveWrite,
 ) -> CommitMessage {
-    let moved: Vec<&ServiceName> = updates
-        .iter()
-        .filter(|(service, image)| before.get(*service) != Some(*image))
-        .map(|(service, _)| service)
-        .collect();
-    let services = match moved.len() {
-        0 => "images".to_owned(),
-        1..=4 => moved
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        n => format!("{n} images"),
-    };
+    let services = write.services_phrase(updates);
     let apps: BTreeSet<&CommitId> = published.iter().map(|a| &a.app_commit).collect();
     let from = match apps.len() {
         1 => format!(
@@ -413,23 +387,7 @@ fn publish_message(
         n => format!("{n} app commits"),
     };
     let subject = format!("Publish {services} to {wave} from {from}");
-    let mut body = moved
-        .iter()
-        .map(|service| {
-            let new = &updates[*service];
-            match before.get(*service) {
-                Some(old) => format!("{service}: {old} -> {new}"),
-                None => format!("{service}: (new) {new}"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    if !regenerated.is_empty() {
-        body.push_str(&format!(
-            "\n\nRegenerated the YAML of {}.",
-            regenerated.join(", ")
-        ));
-    }
+    let body = write.body(updates, &[]);
     let mut trailers = vec![
         (trailers::ACTION.to_owned(), trailers::PUBLISH.to_owned()),
         (trailers::WAVE.to_owned(), wave.to_string()),

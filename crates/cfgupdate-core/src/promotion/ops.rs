@@ -12,16 +12,15 @@ use super::state::{self, ApprovalRecord, ReportRecord, millis};
 use super::{DeployReport, Gate, PromotionError, TargetSelector};
 use crate::clock::Clock;
 use crate::intent::push_intent;
-use crate::names::{CommitId, ServiceName, TargetName, WaveName};
+use crate::names::{CommitId, TargetName, WaveName};
 use crate::pipeline::{Pipeline, Wave};
 use crate::publish::WriteOptions;
-use crate::render::check_change;
 use crate::repository::{
-    Change, CommitMessage, ConfigRepository, FileChange, RepositoryError, RepositoryErrorKind,
+    Change, CommitMessage, ConfigRepository, RepositoryError, RepositoryErrorKind,
 };
-use crate::slots::wave::{read_wave, write_wave};
 use crate::snapshot::Snapshot;
 use crate::trailers;
+use crate::wave_write::{WaveWrite, WaveWriteError, write_into_wave};
 
 /// What a deploy report led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,48 +361,31 @@ fn promotion_change(
             wave: candidate.into.to_string(),
         });
     };
-    let slots = |source| PromotionError::Slots {
-        wave: into.name.clone(),
-        source: Box::new(source),
-    };
     let files = snapshot.wave_files(into)?;
-    let changed = write_wave(&into.images, &files, &candidate.images).map_err(slots)?;
-    if changed.is_empty() {
-        return Ok(None);
-    }
-    let before = read_wave(&into.images, &files).unwrap_or_default();
-    let mut change = Change {
-        files: changed
-            .into_iter()
-            .map(|(path, text)| (path, FileChange::Write(text.into_bytes())))
-            .collect(),
-        message: CommitMessage::default(),
-    };
-    let regeneration =
-        check_change(repo, snapshot.revision(), &change, &options.render).map_err(|source| {
-            PromotionError::Render {
-                wave: into.name.clone(),
-                source: Box::new(source),
-            }
-        })?;
-    let regenerated = if regeneration.files.is_empty() {
-        Vec::new()
-    } else {
-        regeneration
-            .affected
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    };
-    change.files.extend(regeneration.files);
-    change.message = promotion_message(
-        candidate,
+    let write = write_into_wave(
+        repo,
+        snapshot.revision(),
         into,
-        action,
-        &before,
-        &history.app_commits(),
-        &regenerated,
-    );
+        &files,
+        &candidate.images,
+        &options.render,
+    )
+    .map_err(|error| match error {
+        WaveWriteError::Slots(source) => PromotionError::Slots {
+            wave: into.name.clone(),
+            source: Box::new(source),
+        },
+        WaveWriteError::Render(source) => PromotionError::Render {
+            wave: into.name.clone(),
+            source: Box::new(source),
+        },
+    })?;
+    let Some(mut write) = write else {
+        return Ok(None);
+    };
+    write.change.message =
+        promotion_message(candidate, into, action, &write, &history.app_commits());
+    let change = write.change;
     Ok(Some(change))
 }
 
@@ -411,58 +393,22 @@ fn promotion_message(
     candidate: &Candidate,
     into: &Wave,
     action: &str,
-    before: &crate::slots::ImageSet,
+    write: &WaveWrite,
     apps: &BTreeMap<crate::reference::ImageRef, CommitId>,
-    regenerated: &[String],
 ) -> CommitMessage {
-    let moved: Vec<&ServiceName> = candidate
-        .images
-        .iter()
-        .filter(|(service, image)| before.get(*service) != Some(*image))
-        .map(|(service, _)| service)
-        .collect();
-    let services = match moved.len() {
-        0 => "images".to_owned(),
-        1..=4 => moved
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        n => format!("{n} images"),
-    };
     let subject = format!(
-        "Promote {services} from {} to {} (deployed at {})",
+        "Promote {} from {} to {} (deployed at {})",
+        write.services_phrase(&candidate.images),
         candidate.source_wave,
         into.name,
         candidate.source_revision.short()
     );
-    let mut body: Vec<String> = moved
-        .iter()
-        .map(|service| {
-            let new = &candidate.images[*service];
-            match before.get(*service) {
-                Some(old) => format!("{service}: {old} -> {new}"),
-                None => format!("{service}: (new) {new}"),
-            }
-        })
-        .collect();
+    let mut notes = Vec::new();
     if !into.hold.is_empty() {
-        body.push(format!(
-            "\nHeld in {}: {}.",
-            into.name,
-            into.hold
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        let held: Vec<&str> = into.hold.iter().map(|s| s.as_str()).collect();
+        notes.push(format!("Held in {}: {}.", into.name, held.join(", ")));
     }
-    if !regenerated.is_empty() {
-        body.push(format!(
-            "\nRegenerated the YAML of {}.",
-            regenerated.join(", ")
-        ));
-    }
+    let body = write.body(&candidate.images, &notes);
     let mut trailers = vec![
         (trailers::ACTION.to_owned(), action.to_owned()),
         (trailers::WAVE.to_owned(), into.name.to_string()),
@@ -491,7 +437,7 @@ fn promotion_message(
     }
     CommitMessage {
         subject,
-        body: body.join("\n"),
+        body,
         trailers,
     }
 }
