@@ -56,6 +56,18 @@ TOML
   mkdir -p images
   printf '{\n  "api": "registry.example.com/api:0@%s"\n}\n' "$(digest 0)" > images/staging.json
   printf '{}\n' > images/production.json
+  mkdir -p envs/staging envs/prod
+  for env in staging prod; do
+    file=$([ "$env" = staging ] && echo staging || echo production)
+    cat > "envs/$env/main.jsonnet" <<JSONNET
+local images = import '../../images/$file.json';
+[
+  { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: s, namespace: '$env' },
+    spec: { template: { spec: { containers: [{ name: s, image: images[s] }] } } } }
+  for s in std.objectFields(images)
+]
+JSONNET
+  done
   git add -A && git -c user.name=bench -c user.email=bench@localhost commit -q -m seed
 )
 for remote in cfgupdate gitcli; do
