@@ -17,6 +17,9 @@ pub(crate) struct CacheLocation {
     /// The file whose lock serialises writers; outside the repository, so nothing git does
     /// ever touches it.
     pub(crate) lock_file: PathBuf,
+    /// Present while a writer holds the lock: found at the next lock, it says a writer died
+    /// in the middle, and the cache gets the thorough check.
+    pub(crate) dirty_file: PathBuf,
 }
 
 impl CacheLocation {
@@ -31,6 +34,7 @@ impl CacheLocation {
         Self {
             git_dir: root.join(format!("{name}.git")),
             lock_file: root.join(format!("{name}.lock")),
+            dirty_file: root.join(format!("{name}.dirty")),
         }
     }
 
@@ -46,16 +50,34 @@ impl CacheLocation {
             .write(true)
             .open(&self.lock_file)?;
         file.lock()?;
-        Ok(WriteLock { _file: file })
+        let was_dirty = fs::symlink_metadata(&self.dirty_file).is_ok();
+        fs::write(&self.dirty_file, b"")?;
+        Ok(WriteLock {
+            _file: file,
+            dirty_file: self.dirty_file.clone(),
+            was_dirty,
+        })
     }
 
     /// Opens the cache, creating it when missing and rebuilding it when broken. Returns the
-    /// repository and, when it was rebuilt, what was wrong. Call it holding the lock.
-    pub(crate) fn open_or_rebuild(&self) -> Result<(Repository, Option<String>), CacheError> {
+    /// repository and, when it was rebuilt, what was wrong. Call it holding the lock; when the
+    /// lock found that a writer died in the middle (`after_crash`), every object of every ref's
+    /// history and tip tree is checked, else only what can break without a crash (locks, refs,
+    /// the commits and trees they point at): the thorough check reads the whole history, which
+    /// on a large repository costs more than the publish itself.
+    pub(crate) fn open_or_rebuild(
+        &self,
+        after_crash: bool,
+    ) -> Result<(Repository, Option<String>), CacheError> {
         if fs::symlink_metadata(&self.git_dir).is_err() {
             return Ok((self.create()?, None));
         }
-        match diagnose(&self.git_dir) {
+        let depth = if after_crash {
+            Depth::Thorough
+        } else {
+            Depth::Quick
+        };
+        match diagnose(&self.git_dir, depth) {
             Ok(repo) => Ok((repo, None)),
             Err(reason) => Ok((self.rebuild()?, Some(reason))),
         }
@@ -90,6 +112,26 @@ impl CacheLocation {
 /// Held while writing to the cache; dropping it releases the lock.
 pub(crate) struct WriteLock {
     _file: File,
+    dirty_file: PathBuf,
+    /// Whether the previous writer died holding the lock.
+    pub(crate) was_dirty: bool,
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        // Removed before the lock is released (the file closes after this), so the next
+        // writer never sees the marker of a writer that finished.
+        let _ = fs::remove_file(&self.dirty_file);
+    }
+}
+
+/// How much of the cache [`diagnose`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// Locks, refs, and the commit and tree each ref points at.
+    Quick,
+    /// And every commit of each ref's history and every object of its tip's tree.
+    Thorough,
 }
 
 /// Why the cache could not be made usable.
@@ -104,7 +146,7 @@ pub(crate) enum CacheError {
 /// Whether `repo` is a whole repository, checking what a crash can break: the directory is
 /// not a repository, a lock file was left behind, a ref is corrupt, or a ref points at
 /// objects that are missing. Returns what is wrong.
-pub(crate) fn diagnose(git_dir: &Path) -> Result<Repository, String> {
+pub(crate) fn diagnose(git_dir: &Path, depth: Depth) -> Result<Repository, String> {
     let mut files = Vec::new();
     collect_files(git_dir, git_dir, &mut files);
     if let Some(lock) = files.iter().find(|name| name.ends_with(".lock")) {
@@ -139,7 +181,11 @@ pub(crate) fn diagnose(git_dir: &Path) -> Result<Repository, String> {
             .map_err(|error| format!("its ref `{name}` is corrupt ({})", error.message()))?
             .target();
         if let Some(target) = target {
-            check_history(&repo, target).map_err(|missing| {
+            let checked = match depth {
+                Depth::Quick => check_tip(&repo, target),
+                Depth::Thorough => check_history(&repo, target),
+            };
+            checked.map_err(|missing| {
                 format!("objects of its ref `{name}` are missing ({missing})")
             })?;
         }
@@ -169,6 +215,15 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
             Err(_) => {}
         }
     }
+}
+
+/// The commit `tip` and its root tree are present.
+fn check_tip(repo: &Repository, tip: Oid) -> Result<(), String> {
+    let commit = repo.find_commit(tip).map_err(|e| e.message().to_owned())?;
+    commit
+        .tree()
+        .map_err(|e| format!("the tip's tree ({})", e.message()))?;
+    Ok(())
 }
 
 /// Every commit reachable from `tip` is present, and so is every object of its tree.

@@ -78,14 +78,14 @@ impl GitRepository {
             url: &options.remote,
             credentials: &options.credentials,
         };
-        let _lock = lock(&location, describe)?;
-        let (repo, rebuilt) = location.open_or_rebuild().map_err(|error| {
+        let guard = lock(&location, describe)?;
+        let (repo, rebuilt) = location.open_or_rebuild(guard.was_dirty).map_err(|error| {
             describe.error(
                 Failed,
                 &format!("the cache of {} is unusable: {error}", options.remote),
             )
         })?;
-        drop(_lock);
+        drop(guard);
         Ok(Self {
             repo,
             options,
@@ -188,7 +188,8 @@ impl GitRepository {
             Ok(fetched) => return Ok(fetched),
             Err(error) => self.describe().remote(&doing, &error),
         };
-        let Err(reason) = cache::diagnose(&self.location.git_dir) else {
+        // A failed fetch is rare and the cache may be why: look at all of it.
+        let Err(reason) = cache::diagnose(&self.location.git_dir, cache::Depth::Thorough) else {
             return Err(error);
         };
         self.repo = self.location.rebuild().map_err(|rebuild| {

@@ -189,6 +189,7 @@ fn breakages() -> Vec<Breakage> {
             "a missing blob of the tip",
             "of the tip's tree",
             |git_dir| {
+                mark_crashed(git_dir);
                 let blob = tip_blob(git_dir, "images/staging.json");
                 unpack_all(git_dir);
                 let hex = blob.to_string();
@@ -199,6 +200,7 @@ fn breakages() -> Vec<Breakage> {
             "a missing commit in the history",
             "are missing",
             |git_dir| {
+                mark_crashed(git_dir);
                 let repo = git2::Repository::open_bare(git_dir).unwrap();
                 let tip = repo.refname_to_id("refs/remotes/origin/master").unwrap();
                 let parent = repo.find_commit(tip).unwrap().parent_id(0).unwrap();
@@ -209,6 +211,13 @@ fn breakages() -> Vec<Breakage> {
             },
         ),
     ]
+}
+
+/// Leaves the marker a writer leaves when it dies holding the cache's lock: objects can only go
+/// missing from the history in the middle of a write, and only then does opening read the
+/// whole history to find them.
+fn mark_crashed(git_dir: &Path) {
+    fs::write(git_dir.with_extension("dirty"), "").unwrap();
 }
 
 /// The id of the file `file` at the tracking ref's tip.
@@ -291,6 +300,25 @@ fn a_cache_broken_while_closed_is_rebuilt_on_open() {
 }
 
 #[test]
+fn a_writer_that_finished_leaves_no_crash_marker() {
+    let remote = Remote::new(Served::Daemon, FILES);
+    let mut repository = remote.open();
+    let tip = repository.refresh().unwrap();
+    repository
+        .commit_and_push(&tip, &change(&[("images/new.json", "{}\n")], &[], "Write"))
+        .unwrap();
+    let marker = repository.cache_path().with_extension("dirty");
+    assert!(!marker.exists(), "{}", marker.display());
+    drop(repository);
+    assert!(
+        GitRepository::open(remote.options())
+            .unwrap()
+            .rebuilt_cache()
+            .is_none()
+    );
+}
+
+#[test]
 fn a_cache_broken_while_open_is_rebuilt_by_the_next_refresh() {
     let remote = Remote::new(Served::Path, FILES);
     let mut repository = remote.open();
@@ -343,6 +371,7 @@ fn state_breakages() -> Vec<Breakage> {
             },
         ),
         ("a missing state document", "of the tip's tree", |git_dir| {
+            mark_crashed(git_dir);
             let repo = git2::Repository::open_bare(git_dir).unwrap();
             let state = repo.refname_to_id(STATE_TRACKING).unwrap();
             let tree = repo.find_commit(state).unwrap().tree().unwrap();
@@ -357,6 +386,7 @@ fn state_breakages() -> Vec<Breakage> {
             "a missing commit in the state's history",
             "are missing",
             |git_dir| {
+                mark_crashed(git_dir);
                 let repo = git2::Repository::open_bare(git_dir).unwrap();
                 let state = repo.refname_to_id(STATE_TRACKING).unwrap();
                 let parent = repo.find_commit(state).unwrap().parent_id(0).unwrap();
