@@ -811,3 +811,221 @@ fn random_sequences_of_publishes_reports_approvals_and_peoples_commits_keep_ever
     assert!(stats.publishes > 0 && stats.promotions[1] > 0 && stats.promotions[2] > 0);
     assert!(stats.soaked > 0 && stats.approved > 0 && stats.races > 0 && stats.repeats > 0);
 }
+
+/// The checks themselves must be able to fail: a commit that claims to be automatic but
+/// breaks an invariant, pushed behind the engine's back, is caught.
+mod the_model_catches {
+    use super::*;
+    use cfgupdate_core::repository::CommitMessage;
+    use support::fixture::{Layout, Set, WaveSpec, write_set};
+
+    fn fixture() -> Fixture {
+        let wave = |name: &str, layout, targets: [&str; 2]| WaveSpec {
+            name: name.to_owned(),
+            layout,
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            soak: None,
+            approval: false,
+            hold: Vec::new(),
+        };
+        let mut waves = vec![
+            wave("staging", Layout::Json, ["staging-us", "staging-eu"]),
+            wave("internal", Layout::TwoFile, ["internal-a", "internal-b"]),
+            wave("production", Layout::Jsonnet, ["prod-us", "prod-eu"]),
+        ];
+        waves[1].soak = Some(SOAK);
+        waves[2].approval = true;
+        Fixture {
+            waves,
+            render_output: false,
+            apps: Default::default(),
+        }
+    }
+
+    fn start() -> (Racing, Model, SimClock) {
+        let fixture = fixture();
+        let repo = Racing::new(fixture.clone());
+        let model = Model::new(fixture, &repo);
+        (repo, model, SimClock::new())
+    }
+
+    /// A commit with cfgupdate's trailers that cfgupdate did not make.
+    fn rogue(repo: &mut Racing, wave: &WaveSpec, set: &Set, trailers: Vec<(&str, String)>) {
+        let message = CommitMessage {
+            subject: "Not really cfgupdate".into(),
+            body: String::new(),
+            trailers: trailers
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .chain(
+                    set.iter()
+                        .map(|(s, i)| ("Cfgupdate-Image".to_owned(), format!("{s}={i}"))),
+                )
+                .collect(),
+        }
+        .render();
+        let files = write_set(wave, set, 0);
+        repo.inner.person_pushes(message.trim_end(), |tree| {
+            for (path, text) in files {
+                tree.insert(
+                    cfgupdate_core::RepoPath::parse(&path).unwrap(),
+                    text.into_bytes(),
+                );
+            }
+        });
+    }
+
+    fn promotion(into: &str, from: &str, source: &CommitId) -> Vec<(&'static str, String)> {
+        vec![
+            ("Cfgupdate-Action", "promote".into()),
+            ("Cfgupdate-Wave", into.into()),
+            ("Cfgupdate-Source-Wave", from.into()),
+            ("Cfgupdate-Source-Revision", source.to_string()),
+        ]
+    }
+
+    fn deployed(model: &mut Model, clock: &SimClock, wave: usize, revision: &CommitId) {
+        for target in model.fixture.waves[wave].targets.clone() {
+            model.reports.push(Report {
+                target,
+                revision: revision.clone(),
+                succeeded: true,
+                at: millis(clock.now()),
+            });
+        }
+    }
+
+    #[test]
+    fn a_promotion_of_images_no_target_deployed() {
+        let (mut repo, mut model, clock) = start();
+        let root = repo.inner.remote_tip().clone();
+        let newer = repo.person_pushes(&HumanEdit {
+            message: "Hand edit of staging".into(),
+            changes: vec![HumanChange::Image {
+                wave: 0,
+                service: "api".into(),
+                image: reference("api", "new", '1'),
+                style: 0,
+            }],
+        });
+        model.check(&repo, clock.now(), StepKind::Quiet).unwrap();
+        deployed(&mut model, &clock, 0, &root);
+        clock.pass(SOAK);
+        let set = model.set_at(&repo, &newer, 0).unwrap();
+        let spec = model.fixture.waves[1].clone();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("internal", "staging", &newer),
+        );
+        let error = model
+            .check(&repo, clock.now(), StepKind::Advance)
+            .unwrap_err();
+        assert!(
+            error.contains("the targets of `staging` deployed"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_promotion_into_a_soak_wave_before_the_soak() {
+        let (mut repo, mut model, clock) = start();
+        let root = repo.inner.remote_tip().clone();
+        deployed(&mut model, &clock, 0, &root);
+        clock.pass(SOAK - Duration::from_secs(1));
+        let set = model.set_at(&repo, &root, 0).unwrap();
+        let spec = model.fixture.waves[1].clone();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("internal", "staging", &root),
+        );
+        let error = model
+            .check(&repo, clock.now(), StepKind::Report)
+            .unwrap_err();
+        assert!(error.contains("before its soak"), "{error}");
+    }
+
+    #[test]
+    fn a_promotion_that_moves_a_wave_backwards() {
+        let (mut repo, mut model, clock) = start();
+        let root = repo.inner.remote_tip().clone();
+        let newer = repo.person_pushes(&HumanEdit {
+            message: "Hand edit".into(),
+            changes: vec![HumanChange::File {
+                path: "README.md".into(),
+                content: "x\n".into(),
+            }],
+        });
+        deployed(&mut model, &clock, 0, &newer);
+        clock.pass(SOAK);
+        let set = model.set_at(&repo, &root, 0).unwrap();
+        let spec = model.fixture.waves[1].clone();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("internal", "staging", &newer),
+        );
+        model.check(&repo, clock.now(), StepKind::Advance).unwrap();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("internal", "staging", &root),
+        );
+        let error = model
+            .check(&repo, clock.now(), StepKind::Advance)
+            .unwrap_err();
+        assert!(error.contains("moved backwards"), "{error}");
+    }
+
+    #[test]
+    fn an_automatic_commit_that_overwrites_a_persons_file() {
+        let (mut repo, mut model, clock) = start();
+        repo.person_pushes(&HumanEdit {
+            message: "Hand edit".into(),
+            changes: vec![HumanChange::File {
+                path: "docs/runbook.md".into(),
+                content: "mine\n".into(),
+            }],
+        });
+        model.check(&repo, clock.now(), StepKind::Quiet).unwrap();
+        let app = "1".repeat(40);
+        let message = format!(
+            "Publish\n\nCfgupdate-Action: publish\nCfgupdate-Wave: staging\nCfgupdate-App-Commit: {app}"
+        );
+        repo.inner.person_pushes(&message, |tree| {
+            tree.insert(
+                cfgupdate_core::RepoPath::parse("docs/runbook.md").unwrap(),
+                b"# Runbook\n".to_vec(),
+            );
+        });
+        let error = model
+            .check(&repo, clock.now(), StepKind::Publish)
+            .unwrap_err();
+        assert!(error.contains("writes docs/runbook.md"), "{error}");
+    }
+
+    #[test]
+    fn a_change_to_a_held_service() {
+        let (mut repo, mut model, clock) = start();
+        model.fixture.waves[2].hold = vec!["worker".into()];
+        let root = repo.inner.remote_tip().clone();
+        let mut set = model.set_at(&repo, &root, 2).unwrap();
+        set.insert("worker".into(), reference("worker", "sneaky", '2'));
+        let spec = model.fixture.waves[2].clone();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("production", "internal", &root),
+        );
+        let error = model
+            .check(&repo, clock.now(), StepKind::Advance)
+            .unwrap_err();
+        assert!(error.contains("held service `worker`"), "{error}");
+    }
+}

@@ -430,6 +430,21 @@ impl Model {
             .iter()
             .map(|(s, i)| (s.to_string(), i.as_str().to_owned()))
             .collect();
+        // The wave written changes in exactly the services the trailers name: a person's
+        // edit of another service (even one pushed while cfgupdate worked) stays.
+        let mut expected = self.set_at(repo, parent, wave)?;
+        expected.extend(images.clone());
+        let after = self.set_at(repo, id, wave)?;
+        if after != expected {
+            return Err(format!(
+                "`{}` went from {:?} to {after:?}, but the trailers name only {images:?}",
+                written.name,
+                self.set_at(repo, parent, wave)?
+            ));
+        }
+        if self.fixture.render_output {
+            self.check_generated(repo, id, wave, &after)?;
+        }
         match action.as_str() {
             trailers::PUBLISH => {
                 if wave != 0 || kind != StepKind::Publish {
@@ -467,6 +482,32 @@ impl Model {
             }
             other => Err(format!("unexpected action `{other}`")),
         }
+    }
+
+    /// The committed YAML of every target of the wave written shows the wave's images.
+    fn check_generated(
+        &self,
+        repo: &Racing,
+        id: &CommitId,
+        wave: usize,
+        set: &Set,
+    ) -> Result<(), String> {
+        for target in &self.fixture.waves[wave].targets {
+            let dir = format!("{}{target}", super::fixture::GENERATED);
+            let mut yaml = String::new();
+            for path in repo.inner.list_files(id, &dir).unwrap() {
+                let bytes = repo.inner.read_file(id, &path).unwrap().unwrap();
+                yaml.push_str(&String::from_utf8(bytes).unwrap());
+            }
+            for image in set.values() {
+                if !yaml.contains(&format!("image: {image}\n")) {
+                    return Err(format!(
+                        "the committed YAML of {target} does not show {image}:\n{yaml}"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
