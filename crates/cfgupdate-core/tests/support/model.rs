@@ -1,0 +1,706 @@
+//! What the simulation knows independently of the engine (the reports it sent, the people's
+//! commits, the answers to its announcements) and the invariants it checks after every step
+//! against the branch and the state the engine left.
+//!
+//! Nothing here predicts what the engine should decide; every check is a property that any
+//! correct decision has.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cfgupdate_core::promotion::{ApprovalRecord, PipelineState};
+use cfgupdate_core::repository::ConfigRepository;
+use cfgupdate_core::trailers::{self, Record};
+use cfgupdate_core::{CommitId, RepoPath, WaveName};
+
+use super::fixture::{Fixture, Set, read_set};
+use super::racing::Racing;
+
+/// A deploy report the engine accepted.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The target's name.
+    pub target: String,
+    /// The revision reported.
+    pub revision: CommitId,
+    /// Whether it succeeded.
+    pub succeeded: bool,
+    /// When it was received, at the engine's precision (milliseconds).
+    pub at: SystemTime,
+}
+
+/// Time at the precision the engine records.
+pub fn millis(time: SystemTime) -> SystemTime {
+    let since = time.duration_since(UNIX_EPOCH).unwrap();
+    UNIX_EPOCH + Duration::from_millis(since.as_millis() as u64)
+}
+
+/// What the step that ran was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// An announcement.
+    Publish,
+    /// A deploy report.
+    Report,
+    /// `approve`.
+    Approve,
+    /// `advance`.
+    Advance,
+    /// Nothing the engine saw (time, a person's push, a delayed hook).
+    Quiet,
+}
+
+/// How much happened, to show the simulation is not vacuous.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Sequences run.
+    pub sequences: u64,
+    /// Steps run.
+    pub steps: u64,
+    /// Publish commits.
+    pub publishes: u64,
+    /// Promotion commits, by the wave written.
+    pub promotions: [u64; 3],
+    /// Promotion commits into a soak wave.
+    pub soaked: u64,
+    /// Promotion commits an approval let through.
+    pub approved: u64,
+    /// Reports accepted.
+    pub reports: u64,
+    /// People's commits.
+    pub people: u64,
+    /// People's commits pushed in the middle of an operation.
+    pub races: u64,
+    /// Pushes the remote rejected.
+    pub rejections: u64,
+    /// Replays and repeats answered without a commit.
+    pub repeats: u64,
+    /// Announcements refused as stale.
+    pub stale: u64,
+}
+
+impl Stats {
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: &Stats) {
+        self.sequences += other.sequences;
+        self.steps += other.steps;
+        self.publishes += other.publishes;
+        for i in 0..3 {
+            self.promotions[i] += other.promotions[i];
+        }
+        self.soaked += other.soaked;
+        self.approved += other.approved;
+        self.reports += other.reports;
+        self.people += other.people;
+        self.races += other.races;
+        self.rejections += other.rejections;
+        self.repeats += other.repeats;
+        self.stale += other.stale;
+    }
+}
+
+/// Where a wave's targets stand: complete at one image set since a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The image set every target deployed.
+    pub set: Set,
+    /// The effective revision of each target.
+    pub revisions: Vec<CommitId>,
+    /// Since when the wave has been complete at this set without interruption.
+    pub since: SystemTime,
+}
+
+/// The model kept alongside the engine.
+pub struct Model {
+    /// The pipeline.
+    pub fixture: Fixture,
+    /// Every report the engine accepted, in the order sent.
+    pub reports: Vec<Report>,
+    /// The branch as last checked, oldest first.
+    chain: Vec<CommitId>,
+    position: BTreeMap<CommitId, usize>,
+    sets: RefCell<BTreeMap<(CommitId, usize), Set>>,
+    /// What each file people own last held after a person's commit.
+    pub people_files: BTreeMap<String, String>,
+    last_source: [Option<CommitId>; 3],
+    /// Publish commits per app commit.
+    pub publish_commits: BTreeMap<CommitId, usize>,
+    /// App commits whose publish answered "committed".
+    pub committed_apps: BTreeSet<CommitId>,
+    approvals: BTreeMap<WaveName, Vec<ApprovalRecord>>,
+    /// The counts.
+    pub stats: Stats,
+}
+
+impl Model {
+    /// A model of the repository as it starts.
+    pub fn new(fixture: Fixture, repo: &Racing) -> Self {
+        let mut model = Self {
+            fixture,
+            reports: Vec::new(),
+            chain: Vec::new(),
+            position: BTreeMap::new(),
+            sets: RefCell::new(BTreeMap::new()),
+            people_files: BTreeMap::new(),
+            last_source: [None, None, None],
+            publish_commits: BTreeMap::new(),
+            committed_apps: BTreeSet::new(),
+            approvals: BTreeMap::new(),
+            stats: Stats::default(),
+        };
+        for path in super::fixture::PEOPLE_FILES {
+            model
+                .people_files
+                .insert(path.to_owned(), repo.inner.remote_text(path).unwrap());
+        }
+        model.sync_chain(repo).unwrap();
+        model
+    }
+
+    fn sync_chain(&mut self, repo: &Racing) -> Result<Vec<CommitId>, String> {
+        let mut chain: Vec<CommitId> = repo
+            .inner
+            .remote_history()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        chain.reverse();
+        if chain.len() < self.chain.len() || chain[..self.chain.len()] != self.chain[..] {
+            return Err("the branch was rewritten: an earlier tip is no longer on it".into());
+        }
+        let new = chain[self.chain.len()..].to_vec();
+        for id in &new {
+            self.position.insert(id.clone(), self.position.len());
+        }
+        self.chain = chain;
+        Ok(new)
+    }
+
+    /// The position of a commit on the branch (0 is the first commit).
+    pub fn position(&self, id: &CommitId) -> Option<usize> {
+        self.position.get(id).copied()
+    }
+
+    /// The branch, oldest first.
+    pub fn chain(&self) -> &[CommitId] {
+        &self.chain
+    }
+
+    /// The image set of wave `wave` at `revision`, read by the fixture's own readers.
+    pub fn set_at(&self, repo: &Racing, revision: &CommitId, wave: usize) -> Result<Set, String> {
+        let key = (revision.clone(), wave);
+        if let Some(set) = self.sets.borrow().get(&key) {
+            return Ok(set.clone());
+        }
+        let read = |path: &str| {
+            repo.inner
+                .read_file(revision, &RepoPath::parse(path).unwrap())
+                .unwrap()
+                .map(|bytes| String::from_utf8(bytes).unwrap())
+        };
+        let set = read_set(&self.fixture.waves[wave], read)
+            .map_err(|e| format!("at {}: {e}", revision.short()))?;
+        self.sets.borrow_mut().insert(key, set.clone());
+        Ok(set)
+    }
+
+    /// A target's effective report among the first `upto` reports: its latest report for
+    /// the newest revision it reported.
+    fn effective(&self, target: &str, upto: usize) -> Option<&Report> {
+        let mut current: Option<&Report> = None;
+        for report in self.reports[..upto].iter().filter(|r| r.target == target) {
+            current = match current {
+                Some(seen) if self.position[&report.revision] < self.position[&seen.revision] => {
+                    Some(seen)
+                }
+                _ => Some(report),
+            };
+        }
+        current
+    }
+
+    /// The image set wave `wave` is complete at, considering the first `upto` reports.
+    fn complete_at(
+        &self,
+        repo: &Racing,
+        wave: usize,
+        upto: usize,
+    ) -> Result<Option<(Set, Vec<CommitId>)>, String> {
+        let mut common: Option<Set> = None;
+        let mut revisions = Vec::new();
+        for target in &self.fixture.waves[wave].targets {
+            let Some(report) = self.effective(target, upto) else {
+                return Ok(None);
+            };
+            if !report.succeeded {
+                return Ok(None);
+            }
+            let set = self.set_at(repo, &report.revision, wave)?;
+            if common.as_ref().is_some_and(|seen| seen != &set) {
+                return Ok(None);
+            }
+            common = Some(set);
+            revisions.push(report.revision.clone());
+        }
+        Ok(common.map(|set| (set, revisions)))
+    }
+
+    /// Where wave `wave` stands after every report so far, and since when.
+    pub fn completion(&self, repo: &Racing, wave: usize) -> Result<Option<Completion>, String> {
+        let all = self.reports.len();
+        let Some((set, revisions)) = self.complete_at(repo, wave, all)? else {
+            return Ok(None);
+        };
+        let mut first = all;
+        while first > 0 {
+            match self.complete_at(repo, wave, first - 1)? {
+                Some((earlier, _)) if earlier == set => first -= 1,
+                _ => break,
+            }
+        }
+        // `first` reports made it complete: the last of them completed it.
+        let since = self.reports[first - 1].at;
+        Ok(Some(Completion {
+            set,
+            revisions,
+            since,
+        }))
+    }
+
+    /// The newest build number a publish commit before position `before` recorded for
+    /// `service`.
+    pub fn latest_build(&self, repo: &Racing, before: usize, service: &str) -> Option<u64> {
+        self.chain[..before].iter().rev().find_map(|id| {
+            let message = message_of(repo, id);
+            let record = Record::parse(&message);
+            if record.action.as_deref() != Some(trailers::PUBLISH) {
+                return None;
+            }
+            record
+                .builds
+                .iter()
+                .find(|(s, _)| s.as_str() == service)
+                .map(|(_, build)| build.number)
+        })?
+    }
+
+    /// The highest build number any publish commit recorded for `service`.
+    pub fn highest_build(&self, repo: &Racing, service: &str) -> Option<u64> {
+        self.chain
+            .iter()
+            .filter_map(|id| {
+                let record = Record::parse(&message_of(repo, id));
+                (record.action.as_deref() == Some(trailers::PUBLISH))
+                    .then(|| {
+                        record
+                            .builds
+                            .iter()
+                            .find(|(s, _)| s.as_str() == service)
+                            .and_then(|(_, b)| b.number)
+                    })
+                    .flatten()
+            })
+            .max()
+    }
+
+    /// Checks every invariant after a step of kind `kind` at time `now`; returns the commits
+    /// the step added to the branch.
+    pub fn check(
+        &mut self,
+        repo: &Racing,
+        now: SystemTime,
+        kind: StepKind,
+    ) -> Result<Vec<CommitId>, String> {
+        let new = self.sync_chain(repo)?;
+        for id in &new {
+            let position = self.position[id];
+            let parent = self.chain[position - 1].clone();
+            if repo.people.contains(id) {
+                self.stats.people += 1;
+                for path in changed_paths(repo, &parent, id) {
+                    if !self.fixture.owns(&path) {
+                        let text = repo
+                            .inner
+                            .read_file(id, &RepoPath::parse(&path).unwrap())
+                            .unwrap()
+                            .map(|b| String::from_utf8(b).unwrap())
+                            .unwrap_or_default();
+                        self.people_files.insert(path, text);
+                    }
+                }
+                continue;
+            }
+            self.check_automatic(repo, &parent, id, now, kind)
+                .map_err(|e| format!("automatic commit {} ({}): {e}", id.short(), position))?;
+        }
+        // No person's change is lost.
+        for person in &repo.people {
+            if self.position(person).is_none() {
+                return Err(format!(
+                    "the person's commit {} is not on the branch",
+                    person.short()
+                ));
+            }
+        }
+        for (path, text) in &self.people_files {
+            let now = repo.inner.remote_text(path).unwrap_or_default();
+            if &now != text {
+                return Err(format!(
+                    "{path} lost a person's change: expected {text:?}, the tip has {now:?}"
+                ));
+            }
+        }
+        // Every announcement lands at most once, and every one answered "committed" once.
+        for (app, count) in &self.publish_commits {
+            if *count > 1 {
+                return Err(format!(
+                    "app commit {} was published {count} times",
+                    app.short()
+                ));
+            }
+        }
+        for app in &self.committed_apps {
+            if self.publish_commits.get(app) != Some(&1) {
+                return Err(format!(
+                    "publish of app commit {} answered committed but the branch has {:?} publish commits for it",
+                    app.short(),
+                    self.publish_commits.get(app)
+                ));
+            }
+        }
+        self.check_approvals(repo, kind)?;
+        Ok(new)
+    }
+
+    fn check_automatic(
+        &mut self,
+        repo: &Racing,
+        parent: &CommitId,
+        id: &CommitId,
+        now: SystemTime,
+        kind: StepKind,
+    ) -> Result<(), String> {
+        let message = message_of(repo, id);
+        let record = Record::parse(&message);
+        let Some(action) = record.action.clone() else {
+            return Err(format!(
+                "neither a person's nor an automatic commit:\n{message}"
+            ));
+        };
+        let Some(wave) = record
+            .wave
+            .as_ref()
+            .and_then(|w| self.fixture.wave_index(w.as_str()))
+        else {
+            return Err(format!("it names no wave of the pipeline:\n{message}"));
+        };
+        // Automation writes only the image files of the wave it names, and committed YAML.
+        let written = &self.fixture.waves[wave];
+        for path in changed_paths(repo, parent, id) {
+            let generated =
+                self.fixture.render_output && path.starts_with(super::fixture::GENERATED);
+            if !generated && !written.image_files().contains(&path) {
+                return Err(format!(
+                    "it writes {path}, which is not an image file of `{}`",
+                    written.name
+                ));
+            }
+        }
+        // Held services are never changed by automation, in any wave.
+        for (index, spec) in self.fixture.waves.iter().enumerate() {
+            if spec.hold.is_empty() {
+                continue;
+            }
+            let before = self.set_at(repo, parent, index)?;
+            let after = self.set_at(repo, id, index)?;
+            for held in &spec.hold {
+                if before.get(held) != after.get(held) {
+                    return Err(format!(
+                        "held service `{held}` of `{}` changed from {:?} to {:?}",
+                        spec.name,
+                        before.get(held),
+                        after.get(held)
+                    ));
+                }
+            }
+        }
+        let images: Set = record
+            .images
+            .iter()
+            .map(|(s, i)| (s.to_string(), i.as_str().to_owned()))
+            .collect();
+        // The wave written changes in exactly the services the trailers name: a person's
+        // edit of another service (even one pushed while cfgupdate worked) stays.
+        let mut expected = self.set_at(repo, parent, wave)?;
+        expected.extend(images.clone());
+        let after = self.set_at(repo, id, wave)?;
+        if after != expected {
+            return Err(format!(
+                "`{}` went from {:?} to {after:?}, but the trailers name only {images:?}",
+                written.name,
+                self.set_at(repo, parent, wave)?
+            ));
+        }
+        if self.fixture.render_output {
+            self.check_generated(repo, id, wave, &after)?;
+        }
+        match action.as_str() {
+            trailers::PUBLISH => {
+                if wave != 0 || kind != StepKind::Publish {
+                    return Err(format!("a publish into wave {wave} in a {kind:?} step"));
+                }
+                if record.app_commits.is_empty() {
+                    return Err("a publish without a Cfgupdate-App-Commit trailer".into());
+                }
+                for app in &record.app_commits {
+                    *self.publish_commits.entry(app.clone()).or_default() += 1;
+                }
+                let after = self.set_at(repo, id, 0)?;
+                for (service, image) in &images {
+                    if after.get(service) != Some(image) {
+                        return Err(format!(
+                            "its trailer says {service}={image} but the wave holds {:?}",
+                            after.get(service)
+                        ));
+                    }
+                }
+                self.stats.publishes += 1;
+                Ok(())
+            }
+            trailers::PROMOTE | trailers::APPROVE => {
+                if action == trailers::APPROVE && kind != StepKind::Approve {
+                    return Err(format!("an approval promotion in a {kind:?} step"));
+                }
+                if !matches!(
+                    kind,
+                    StepKind::Report | StepKind::Approve | StepKind::Advance
+                ) {
+                    return Err(format!("a promotion in a {kind:?} step"));
+                }
+                self.check_promotion(repo, parent, id, wave, &record, images, now)
+            }
+            other => Err(format!("unexpected action `{other}`")),
+        }
+    }
+
+    /// The committed YAML of every target of the wave written shows the wave's images.
+    fn check_generated(
+        &self,
+        repo: &Racing,
+        id: &CommitId,
+        wave: usize,
+        set: &Set,
+    ) -> Result<(), String> {
+        for target in &self.fixture.waves[wave].targets {
+            let dir = format!("{}{target}", super::fixture::GENERATED);
+            let mut yaml = String::new();
+            for path in repo.inner.list_files(id, &dir).unwrap() {
+                let bytes = repo.inner.read_file(id, &path).unwrap().unwrap();
+                yaml.push_str(&String::from_utf8(bytes).unwrap());
+            }
+            for image in set.values() {
+                if !yaml.contains(&format!("image: {image}\n")) {
+                    return Err(format!(
+                        "the committed YAML of {target} does not show {image}:\n{yaml}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_promotion(
+        &mut self,
+        repo: &Racing,
+        parent: &CommitId,
+        id: &CommitId,
+        into: usize,
+        record: &Record,
+        images: Set,
+        now: SystemTime,
+    ) -> Result<(), String> {
+        if into == 0 {
+            return Err("a promotion into the first wave".into());
+        }
+        let source = into - 1;
+        let spec = self.fixture.waves[into].clone();
+        if record.source_wave.as_ref().map(WaveName::as_str)
+            != Some(self.fixture.waves[source].name.as_str())
+        {
+            return Err(format!("its source wave is {:?}", record.source_wave));
+        }
+        let Some(revision) = record.source_revision.clone() else {
+            return Err("no Cfgupdate-Source-Revision".into());
+        };
+        let Some(at) = self.position(&revision) else {
+            return Err(format!(
+                "source revision {} is not on the branch",
+                revision.short()
+            ));
+        };
+        if at > self.position[parent] {
+            return Err("its source revision is not an ancestor of its parent".into());
+        }
+        // Never backwards.
+        if let Some(last) = &self.last_source[into]
+            && self.position[last] > at
+        {
+            return Err(format!(
+                "`{}` moved backwards: source {} is older than {}, the source of the previous promotion",
+                spec.name,
+                revision.short(),
+                last.short()
+            ));
+        }
+        self.last_source[into] = Some(revision.clone());
+        // Exactly the images the source wave held at the source revision, less held ones.
+        let at_source = spec.unheld(&self.set_at(repo, &revision, source)?);
+        if images != at_source {
+            return Err(format!(
+                "it promotes {images:?}, but `{}` held {at_source:?} at {}",
+                self.fixture.waves[source].name,
+                revision.short()
+            ));
+        }
+        let written = spec.unheld(&self.set_at(repo, id, into)?);
+        if written != images {
+            return Err(format!(
+                "the wave holds {written:?} after promoting {images:?}"
+            ));
+        }
+        // Only what every target of the source wave deployed.
+        let Some(completion) = self.completion(repo, source)? else {
+            return Err(format!(
+                "not every target of `{}` has a successful effective report",
+                self.fixture.waves[source].name
+            ));
+        };
+        if spec.unheld(&completion.set) != images {
+            return Err(format!(
+                "the targets of `{}` deployed {:?}, not the promoted {images:?}",
+                self.fixture.waves[source].name, completion.set
+            ));
+        }
+        if !completion.revisions.contains(&revision) {
+            return Err(format!(
+                "source revision {} is none of the reported revisions {:?}",
+                revision.short(),
+                completion.revisions
+            ));
+        }
+        // Gates.
+        if let Some(soak) = spec.soak {
+            if completion.since + soak > now {
+                return Err(format!(
+                    "promoted into soak wave `{}` {:?} after completion, before its soak of {soak:?}",
+                    spec.name,
+                    now.duration_since(completion.since).unwrap_or_default()
+                ));
+            }
+            self.stats.soaked += 1;
+        }
+        if spec.approval {
+            let state = load_state(repo)?;
+            let approved = state
+                .approvals
+                .get(&WaveName::parse(&spec.name).unwrap())
+                .is_some_and(|list| {
+                    list.iter().any(|a| {
+                        a.images
+                            .iter()
+                            .map(|(s, i)| (s.to_string(), i.as_str().to_owned()))
+                            .collect::<Set>()
+                            == images
+                    })
+                });
+            if !approved {
+                return Err(format!(
+                    "promoted {images:?} into approval wave `{}` without an approval of them",
+                    spec.name
+                ));
+            }
+            self.stats.approved += 1;
+        }
+        self.stats.promotions[into] += 1;
+        Ok(())
+    }
+
+    /// New approvals appear only when approved, and only for what the source wave deployed.
+    fn check_approvals(&mut self, repo: &Racing, kind: StepKind) -> Result<(), String> {
+        let state = load_state(repo)?;
+        for (wave, list) in &state.approvals {
+            let known = self.approvals.get(wave).cloned().unwrap_or_default();
+            for approval in list.iter().filter(|a| !known.contains(a)) {
+                if kind != StepKind::Approve {
+                    return Err(format!(
+                        "an approval into `{wave}` appeared in a {kind:?} step"
+                    ));
+                }
+                let into = self.fixture.wave_index(wave.as_str()).unwrap();
+                let spec = &self.fixture.waves[into];
+                let approved: Set = approval
+                    .images
+                    .iter()
+                    .map(|(s, i)| (s.to_string(), i.as_str().to_owned()))
+                    .collect();
+                let deployed = self
+                    .completion(repo, into - 1)?
+                    .map(|c| spec.unheld(&c.set));
+                if deployed.as_ref() != Some(&approved) {
+                    return Err(format!(
+                        "approved {approved:?} into `{wave}`, but the wave before it deployed {deployed:?}"
+                    ));
+                }
+            }
+        }
+        self.approvals = state.approvals;
+        Ok(())
+    }
+}
+
+/// The pipeline state the engine last pushed.
+pub fn load_state(repo: &Racing) -> Result<PipelineState, String> {
+    let version = repo.inner.state().map_err(|e| e.to_string())?;
+    PipelineState::parse(version.as_ref().map(|v| v.content.as_slice())).map_err(|e| e.to_string())
+}
+
+/// The state ref's commit.
+pub fn state_commit(repo: &Racing) -> Option<CommitId> {
+    repo.inner.state().unwrap().map(|v| v.commit)
+}
+
+/// A commit's message.
+pub fn message_of(repo: &Racing, id: &CommitId) -> String {
+    repo.inner.log(id, 1).unwrap().remove(0).message
+}
+
+/// The paths a commit changes relative to `parent`.
+pub fn changed_paths(repo: &Racing, parent: &CommitId, id: &CommitId) -> Vec<String> {
+    let files = |rev: &CommitId| -> BTreeMap<String, Vec<u8>> {
+        repo.inner
+            .list_files(rev, "")
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                let bytes = repo.inner.read_file(rev, &p).unwrap().unwrap();
+                (p.as_str().to_owned(), bytes)
+            })
+            .collect()
+    };
+    let before = files(parent);
+    let after = files(id);
+    let mut paths: BTreeSet<String> = BTreeSet::new();
+    for (path, bytes) in &after {
+        if before.get(path) != Some(bytes) {
+            paths.insert(path.clone());
+        }
+    }
+    for path in before.keys() {
+        if !after.contains_key(path) {
+            paths.insert(path.clone());
+        }
+    }
+    paths.into_iter().collect()
+}
