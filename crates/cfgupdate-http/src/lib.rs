@@ -85,3 +85,6 @@ pub use auth::{Scope, sign};
 pub use error::ApiError;
 pub use server::{BackgroundServer, Service};
 pub use settings::{AuthSettings, Secret, Settings};
+
+#[cfg(test)]
+mod tests;
