@@ -184,7 +184,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(number),
         "m" => Duration::from_secs(number.saturating_mul(60)),
         "h" => Duration::from_secs(number.saturating_mul(3600)),
-        other => return Err(format!("`{other}` is not a duration unit: use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "`{other}` is not a duration unit: use ms, s, m or h"
+            ));
+        }
     };
     if duration.is_zero() {
         return Err(format!("`{text}` is no time at all"));
