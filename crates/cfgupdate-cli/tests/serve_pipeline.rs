@@ -44,22 +44,21 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad name in {line}"
         );
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                let inner = labels
-                    .strip_prefix('{')
-                    .and_then(|l| l.strip_suffix('}'))
-                    .unwrap_or_else(|| panic!("bad labels in {line}"));
-                for pair in inner.split("\",").filter(|p| !p.is_empty()) {
-                    let (key, value) = pair
-                        .split_once("=\"")
-                        .unwrap_or_else(|| panic!("bad label in {line}"));
-                    assert!(
-                        key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-                        "{line}"
-                    );
-                    assert!(!value.trim_end_matches('"').contains('"'), "{line}");
-                }
+        let labels = &series[name.len()..];
+        if !labels.is_empty() {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .unwrap_or_else(|| panic!("bad labels in {line}"));
+            for pair in inner.split("\",").filter(|p| !p.is_empty()) {
+                let (key, value) = pair
+                    .split_once("=\"")
+                    .unwrap_or_else(|| panic!("bad label in {line}"));
+                assert!(
+                    key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line}"
+                );
+                assert!(!value.trim_end_matches('"').contains('"'), "{line}");
             }
         }
         let declared = ["", "_total", "_bucket", "_sum", "_count"]

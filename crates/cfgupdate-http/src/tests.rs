@@ -462,3 +462,44 @@ async fn a_service_with_no_credentials_refuses_every_write() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_outlasts_the_timeout_is_503_and_a_queued_one_is_dropped_unstarted() {
+    let repo = Shared::new(memory(), Duration::from_millis(800));
+    let settings = Settings {
+        request_timeout: Duration::from_millis(300),
+        ..settings()
+    };
+    let service = Arc::new(service(repo.clone(), settings));
+    let first = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            call(
+                &service,
+                post("/v1/images", Some("ci"), &announcement(1, "api")),
+            )
+            .await
+        })
+    };
+    // Queued behind the first one's slow push: its caller gives up before its turn.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, response, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(2, "web")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    assert!(error_of(&answer).contains("retrying is safe"), "{answer}");
+    let (status, _, _) = first.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // The first write had started and lands whole; the second never started.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let apps: Vec<CommitId> = repo.with(|r| {
+        r.remote_history()
+            .iter()
+            .flat_map(|(_, message)| Record::parse(message).app_commits)
+            .collect()
+    });
+    assert_eq!(apps, vec![CommitId::parse(&app(1)).unwrap()]);
+}
