@@ -172,9 +172,9 @@ impl ConfigRepository for Racing {
         self.inner.state()
     }
 
-    fn push_state<'a>(
+    fn push_state(
         &mut self,
-        parent: Option<&'a CommitId>,
+        parent: Option<&CommitId>,
         content: &[u8],
         message: &str,
     ) -> Result<PushOutcome, RepositoryError> {
