@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod demo;
 mod failure;
 mod remote;
 
@@ -38,6 +39,7 @@ enum Command {
     Edit(commands::edit::EditArgs),
     Render(commands::render::RenderArgs),
     Check(commands::check::CheckArgs),
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Edit(args) => commands::edit::run(args),
         Command::Render(args) => commands::render::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Demo(args) => commands::demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
