@@ -39,6 +39,7 @@ enum Command {
     Edit(commands::edit::EditArgs),
     Render(commands::render::RenderArgs),
     Check(commands::check::CheckArgs),
+    Serve(commands::serve::ServeArgs),
     Demo(commands::demo::DemoArgs),
 }
 
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         Command::Edit(args) => commands::edit::run(args),
         Command::Render(args) => commands::render::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Demo(args) => commands::demo::run(args),
     };
     match result {
