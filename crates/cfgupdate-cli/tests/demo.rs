@@ -29,6 +29,7 @@ fn the_demo_plays_every_wave_and_ends_with_the_history_and_where_to_look() {
     );
 
     for told in [
+        "`cfgupdate serve` on http://127.0.0.1:",
         "committed",
         "into staging",
         "staging-us",

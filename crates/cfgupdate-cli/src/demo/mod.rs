@@ -10,6 +10,7 @@
 
 pub mod example;
 pub mod git;
+pub mod http;
 pub mod service;
 
 use std::collections::BTreeMap;
@@ -175,6 +176,15 @@ pub struct Observer {
 }
 
 impl Observer {
+    /// The newest automatic commit: its id, action and wave.
+    pub fn last_automatic(&mut self) -> Result<Option<(String, String, String)>, Failure> {
+        let entries = history(&mut self.repo, 1).map_err(|error| classified(&error))?;
+        Ok(entries.into_iter().next().map(|entry| {
+            let wave = entry.wave.map(|w| w.to_string()).unwrap_or_default();
+            (entry.commit.to_string(), entry.action, wave)
+        }))
+    }
+
     /// A file at the tip.
     pub fn read(&mut self, path: &str) -> Result<String, Failure> {
         let tip = self.repo.refresh().map_err(|error| classified(&error))?;
@@ -267,6 +277,18 @@ pub fn play<W: Write>(
     let answer = service.await_soak("internal", SOAK_LIMIT)?;
     expect(&answer, "promoted", "the soak gate into internal")?;
     let internal_commit = commit_of(&answer)?.to_owned();
+    if observer.last_automatic()?
+        != Some((
+            internal_commit.clone(),
+            "promote".to_owned(),
+            "internal".to_owned(),
+        ))
+    {
+        return Err(Failure::operational(format!(
+            "the branch's tip {} is not the promotion into internal the soak gate should have made",
+            short(&internal_commit)
+        )));
+    }
     n.outcome(&format!(
         "after {:.1} s: promoted {} into internal, exactly the images staging deployed at {}",
         waited.elapsed().as_secs_f64(),
@@ -313,6 +335,10 @@ pub fn play<W: Write>(
     }
 
     n.step("Argo CD deploys production")?;
+    n.say(&format!(
+        "Argo CD syncs prod-us and prod-eu to {}; their hooks report.",
+        short(&production_commit)
+    ))?;
     for target in ["prod-us", "prod-eu"] {
         let answer = service.report(&Reporter::Target(target), &production_commit, true)?;
         expect(&answer, "recorded", "production's reports")?;
@@ -427,7 +453,9 @@ pub fn prologue<W: Write>(
         short(FIRST_APP_COMMIT)
     ))?;
     n.heading("The service")?;
-    n.say(&format!("CI and Argo CD talk to {}.", service.describe()))?;
+    for line in format!("CI and Argo CD talk to {}", service.describe()).lines() {
+        n.say(line)?;
+    }
     Ok(())
 }
 
@@ -442,7 +470,7 @@ pub fn run(parent: Option<&Path>) -> Result<(), Failure> {
         SETUP,
         "Shop configuration: three waves, five targets, rendered YAML",
     )?;
-    let mut service = service::CoreService::new(place.open_repository("service", "cfgupdate")?);
+    let mut service = http::HttpService::start(place.open_repository("service", "cfgupdate")?)?;
     let mut observer = Observer {
         repo: place.open_repository("observer", "observer")?,
     };
@@ -450,6 +478,7 @@ pub fn run(parent: Option<&Path>) -> Result<(), Failure> {
     let mut narrator = Narrator::new(stdout.lock());
     prologue(&place, &initial, &service, &mut narrator)?;
     play(&place, &mut service, &mut observer, &mut narrator)?;
+    service.stop()?;
     epilogue(&place, &mut observer, &mut narrator)?;
     narrator.line(&format!(
         "\nThe demo took {:.1} s.",
