@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod demo;
 mod failure;
 mod remote;
 
@@ -39,6 +40,7 @@ enum Command {
     Render(commands::render::RenderArgs),
     Check(commands::check::CheckArgs),
     Serve(commands::serve::ServeArgs),
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Render(args) => commands::render::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Demo(args) => commands::demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 pub mod approve;
 pub mod check;
+pub mod demo;
 pub mod deployed;
 pub mod edit;
 pub mod history;
