@@ -2,15 +2,14 @@
 //! its line.
 //!
 //! Markers are found in the token stream, where comments are tokens of their own: text inside
-//! a string or a `|||` block is part of a string token and can never look like a marker. The
-//! tree is consulted only for each marked literal, to refuse literals that are not whole
-//! values.
+//! a string or a `|||` block is part of a string token and can never look like a marker.
+//! Whether a marked literal is a whole value is decided by `whole.rs`.
 
-use jrsonnet_rowan_parser::{SyntaxKind, SyntaxNode};
+use jrsonnet_rowan_parser::SyntaxKind;
 
 use super::literal::StringToken;
 use super::syntax::Source;
-use super::{Holder, JsonnetSlotError, Site, SlotKind};
+use super::{Holder, JsonnetSlotError, Site, SlotKind, whole};
 use crate::names::ServiceName;
 use crate::reference::Part;
 
@@ -99,26 +98,14 @@ fn marked_literal(
     service: &ServiceName,
 ) -> Result<Holder, JsonnetSlotError> {
     let token = source.tokens[index];
-    let offset = token.start as usize;
     let refuse = |why: String| {
         let shown = source.excerpt(token.range());
         Err(source.error(
-            offset,
+            token.start as usize,
             format!("the marker for service `{service}` marks {shown}, {why}"),
         ))
     };
-    let Some(parent) = source.tree_token(index).and_then(|token| token.parent()) else {
-        return refuse("which is not part of the parsed file".to_owned());
-    };
-    match parent.kind() {
-        SyntaxKind::EXPR_STRING => {}
-        SyntaxKind::FIELD_NAME_FIXED => {
-            return refuse("a field name; put the marker after the value it marks".to_owned());
-        }
-        SyntaxKind::EXPR_IMPORT => return refuse("an import path".to_owned()),
-        _ => return refuse("which is not a value".to_owned()),
-    }
-    if let Some(why) = not_whole(&parent) {
+    if let Some(why) = whole::refusal(source, index)? {
         return refuse(why);
     }
     match super::literal_at(source, index) {
@@ -127,54 +114,6 @@ fn marked_literal(
             "{found}; cfgupdate writes only quoted string literals ('...', \"...\", @'...', @\"...\")"
         )),
         Err(why) => refuse(why),
-    }
-}
-
-/// Why the string expression `node` is not a whole value: an operand of a binary operator
-/// (possibly through parentheses), or indexed or called.
-fn not_whole(node: &SyntaxNode) -> Option<String> {
-    let mut node = node.parent()?;
-    loop {
-        if node.kind() != SyntaxKind::EXPR {
-            return None;
-        }
-        if node.children().any(|child| {
-            matches!(
-                child.kind(),
-                SyntaxKind::SUFFIX_INDEX
-                    | SyntaxKind::SUFFIX_INDEX_EXPR
-                    | SyntaxKind::SUFFIX_SLICE
-                    | SyntaxKind::SUFFIX_APPLY
-            )
-        }) {
-            return Some(
-                "which is indexed or called; cfgupdate edits only whole string literals".to_owned(),
-            );
-        }
-        let parent = node.parent()?;
-        match parent.kind() {
-            SyntaxKind::EXPR_BINARY => {
-                let operator = parent
-                    .children_with_tokens()
-                    .filter_map(|element| element.into_token())
-                    .find(|token| {
-                        !matches!(
-                            token.kind(),
-                            SyntaxKind::WHITESPACE
-                                | SyntaxKind::SINGLE_LINE_SLASH_COMMENT
-                                | SyntaxKind::SINGLE_LINE_HASH_COMMENT
-                                | SyntaxKind::MULTI_LINE_COMMENT
-                        )
-                    })
-                    .map(|token| token.text().to_owned())
-                    .unwrap_or_default();
-                return Some(format!(
-                    "an operand of `{operator}`; cfgupdate edits only whole string literals, so write the whole value in one literal"
-                ));
-            }
-            SyntaxKind::EXPR_PARENED => node = parent.parent()?,
-            _ => return None,
-        }
     }
 }
 

@@ -41,6 +41,7 @@ mod markers;
 mod syntax;
 #[cfg(test)]
 mod tests;
+mod whole;
 
 use literal::{StringToken, Style};
 use syntax::Source;
@@ -97,7 +98,7 @@ pub fn find_slots(file: &str, text: &str) -> Result<Vec<Slot>, SlotError> {
     let source = Source::parse(file, text)?;
     let markers = markers::find(&source)?;
     let marked: BTreeSet<&ServiceName> = markers.iter().map(|site| &site.service).collect();
-    let fields = fields::TopFields::collect(&source)
+    let fields = fields::TopFields::collect(&source)?
         .for_reading(&source, |service| marked.contains(service));
     Ok(markers
         .iter()
@@ -114,15 +115,28 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
     for site in markers::find(&source)? {
         markers.entry(site.service.clone()).or_default().push(site);
     }
-    let mut top_fields = None;
+    let mut top_fields: Option<fields::TopFields> = None;
+    let mut spelled = None;
     let mut edits = Vec::new();
     let mut written = BTreeSet::new();
     for (service, reference) in updates {
         let field_sites;
         let sites = match markers.get(service) {
             Some(sites) => sites,
+            // Only a file that spells the name somewhere can have the field, and only then is
+            // the tree built: a file holding some of a wave's services need not be parsed for
+            // the others.
+            None if !spelled
+                .get_or_insert_with(|| fields::spelled_names(&source))
+                .contains(service.as_str()) =>
+            {
+                continue;
+            }
             None => {
-                let top = top_fields.get_or_insert_with(|| fields::TopFields::collect(&source));
+                let top = match &mut top_fields {
+                    Some(top) => top,
+                    None => top_fields.insert(fields::TopFields::collect(&source)?),
+                };
                 field_sites = top.for_writing(&source, service);
                 &field_sites
             }
