@@ -21,12 +21,22 @@ pub(super) fn find(source: &Source<'_>) -> Result<Vec<Site>, JsonnetSlotError> {
     let mut last_string = None;
     let mut newline_since_string = false;
     for (index, token) in source.tokens.iter().enumerate() {
-        let text = &source.text[token.range()];
         if StringToken::of_kind(token.kind).is_some() {
             last_string = Some(index);
             newline_since_string = false;
             continue;
         }
+        // Of the other tokens, only whitespace and comments can hold a marker or a line break.
+        if !matches!(
+            token.kind,
+            SyntaxKind::WHITESPACE
+                | SyntaxKind::SINGLE_LINE_SLASH_COMMENT
+                | SyntaxKind::SINGLE_LINE_HASH_COMMENT
+                | SyntaxKind::MULTI_LINE_COMMENT
+        ) {
+            continue;
+        }
+        let text = &source.text[token.range()];
         if let Some(body) = comment_body(token.kind, text)
             && let Some(spec) = body.trim().strip_prefix(MARKER)
         {
