@@ -5,6 +5,8 @@
 //! a string or a `|||` block is part of a string token and can never look like a marker.
 //! Whether a marked literal is a whole value is decided by `whole.rs`.
 
+use std::collections::BTreeSet;
+
 use jrsonnet_rowan_parser::SyntaxKind;
 
 use super::literal::StringToken;
@@ -73,6 +75,20 @@ pub(super) fn find(source: &Source<'_>) -> Result<Vec<Site>, JsonnetSlotError> {
         }
     }
     Ok(sites)
+}
+
+/// The services the file has a well-formed marker for, found in the comments alone (whether
+/// each marks a usable literal is for [`find`] to say).
+pub(super) fn marked_services(source: &Source<'_>) -> BTreeSet<ServiceName> {
+    source
+        .tokens
+        .iter()
+        .filter_map(|token| {
+            let body = comment_body(token.kind, source.text.get(token.range())?)?;
+            let spec = body.trim().strip_prefix(MARKER)?;
+            parse_spec(spec.trim()).ok().map(|(service, _)| service)
+        })
+        .collect()
 }
 
 /// The text of a comment between its delimiters; `None` for tokens that are not comments.

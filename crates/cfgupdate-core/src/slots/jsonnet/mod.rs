@@ -1,4 +1,5 @@
-//! Image slots in Jsonnet files, edited through a lossless syntax tree.
+//! Image slots in Jsonnet files, found in the token stream and, where a slot needs it, a
+//! lossless syntax tree; only the bytes of the literals written change.
 //!
 //! A slot for service `S` is (contract section 3):
 //!
@@ -26,7 +27,13 @@
 //! escaped for the literal's quote style (`'...'`, `"..."`, `@'...'`, `@"..."`); the result is
 //! checked to have the original's tokens and bytes everywhere else, and each edited literal to
 //! read back as the value written (see `edit.rs` for why re-lexing proves the re-parse).
+//!
+//! **Validity** is decided by the evaluator's own parser (`syntax.rs`); the lossless tree is
+//! built only for a field slot, or for a marked literal whose neighbours do not show it whole
+//! (`whole.rs`), and a file it finds an error in is refused then. So a file with marked slots
+//! only costs a lex and the evaluator's parse, not a tree.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
@@ -95,7 +102,8 @@ pub struct Applied {
 /// Every slot in a Jsonnet file: all markers, then fields of the evaluated object for the
 /// services that have no marker.
 pub fn find_slots(file: &str, text: &str) -> Result<Vec<Slot>, SlotError> {
-    let source = Source::parse(file, text)?;
+    // Fields are looked for in every file read, so the tree is always needed.
+    let source = Source::parse_for(file, text, |_| true)?;
     let markers = markers::find(&source)?;
     let marked: BTreeSet<&ServiceName> = markers.iter().map(|site| &site.service).collect();
     let fields = fields::TopFields::collect(&source)?
@@ -110,13 +118,23 @@ pub fn find_slots(file: &str, text: &str) -> Result<Vec<Slot>, SlotError> {
 /// Writes those `updates` whose service has a slot in this file; services without a slot here
 /// are left for the caller (another file may hold them).
 pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, SlotError> {
-    let source = Source::parse(file, text)?;
+    let spelled = OnceCell::new();
+    // Only a service with no marker here that the file spells somewhere can be a field: only
+    // then is the tree needed.
+    let source = Source::parse_for(file, text, |source| {
+        let marked = markers::marked_services(source);
+        updates.keys().any(|service| {
+            !marked.contains(service)
+                && spelled
+                    .get_or_init(|| fields::spelled_names(source))
+                    .contains(service.as_str())
+        })
+    })?;
     let mut markers: BTreeMap<ServiceName, Vec<Site>> = BTreeMap::new();
     for site in markers::find(&source)? {
         markers.entry(site.service.clone()).or_default().push(site);
     }
     let mut top_fields: Option<fields::TopFields> = None;
-    let mut spelled = None;
     let mut edits = Vec::new();
     let mut written = BTreeSet::new();
     for (service, reference) in updates {
@@ -127,7 +145,7 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
             // the tree built: a file holding some of a wave's services need not be parsed for
             // the others.
             None if !spelled
-                .get_or_insert_with(|| fields::spelled_names(&source))
+                .get_or_init(|| fields::spelled_names(&source))
                 .contains(service.as_str()) =>
             {
                 continue;

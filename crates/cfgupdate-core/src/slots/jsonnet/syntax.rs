@@ -100,8 +100,21 @@ pub(super) struct Source<'t> {
 }
 
 impl<'t> Source<'t> {
-    /// Lexes and checks `text`, refusing it at the first syntax error.
+    /// Lexes and checks `text`, refusing it at the first syntax error; the tree is built
+    /// later, if at all.
+    #[cfg(test)]
     pub(super) fn parse(file: &'t str, text: &'t str) -> Result<Self, JsonnetSlotError> {
+        Self::parse_for(file, text, |_| false)
+    }
+
+    /// Lexes and checks `text`, building the tree at once when `wants_tree` says the caller
+    /// will need it: its parser then decides validity, and the evaluator's parser, which would
+    /// add its time to the tree's, is not run.
+    pub(super) fn parse_for(
+        file: &'t str,
+        text: &'t str,
+        wants_tree: impl FnOnce(&Self) -> bool,
+    ) -> Result<Self, JsonnetSlotError> {
         if u32::try_from(text.len()).is_err() {
             return Err(JsonnetSlotError {
                 file: file.to_owned(),
@@ -137,7 +150,9 @@ impl<'t> Source<'t> {
             let what = token.kind.error_description().unwrap_or("invalid token");
             return Err(source.invalid(token.start as usize, what));
         }
-        if let Some((offset, what)) = grammar_error(file, text)? {
+        if wants_tree(&source) {
+            source.tree()?;
+        } else if let Some((offset, what)) = grammar_error(file, text)? {
             return Err(source.invalid(offset, &what));
         }
         Ok(source)
