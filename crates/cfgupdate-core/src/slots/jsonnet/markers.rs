@@ -5,8 +5,6 @@
 //! a string or a `|||` block is part of a string token and can never look like a marker.
 //! Whether a marked literal is a whole value is decided by `whole.rs`.
 
-use std::collections::BTreeSet;
-
 use jrsonnet_rowan_parser::SyntaxKind;
 
 use super::literal::StringToken;
@@ -19,7 +17,53 @@ const MARKER: &str = "cfgupdate:";
 
 /// Every marker slot of the file, in file order.
 pub(super) fn find(source: &Source<'_>) -> Result<Vec<Site>, JsonnetSlotError> {
-    let mut sites = Vec::new();
+    scan(source).judge(source)
+}
+
+/// A marker comment and the literal it points at, not yet judged.
+pub(super) struct Mark {
+    pub(super) service: ServiceName,
+    part: Part,
+    /// Where the comment starts.
+    offset: usize,
+    /// The lexer token of the literal.
+    literal: usize,
+}
+
+/// The markers of a file as the comments show them: needs only the tokens, so it can run
+/// before the file's grammar is checked.
+pub(super) struct Scan {
+    /// The well-formed markers, in file order.
+    pub(super) marks: Vec<Mark>,
+    /// The first malformed one, which comes after all of `marks`.
+    error: Option<JsonnetSlotError>,
+}
+
+impl Scan {
+    /// The slots, or the first error in file order: a marked literal that is not a whole
+    /// value, or a malformed marker.
+    pub(super) fn judge(self, source: &Source<'_>) -> Result<Vec<Site>, JsonnetSlotError> {
+        let mut sites = Vec::with_capacity(self.marks.len());
+        for mark in self.marks {
+            let holder = marked_literal(source, mark.literal, &mark.service)?;
+            sites.push(Site {
+                service: mark.service,
+                part: mark.part,
+                kind: SlotKind::Marker,
+                offset: mark.offset,
+                holder,
+            });
+        }
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(sites),
+        }
+    }
+}
+
+/// Finds the marker comments and the literal each points at, up to the first malformed one.
+pub(super) fn scan(source: &Source<'_>) -> Scan {
+    let mut marks = Vec::new();
     let mut last_string = None;
     let mut newline_since_string = false;
     for (index, token) in source.tokens.iter().enumerate() {
@@ -43,52 +87,43 @@ pub(super) fn find(source: &Source<'_>) -> Result<Vec<Site>, JsonnetSlotError> {
             && let Some(spec) = body.trim().strip_prefix(MARKER)
         {
             let offset = token.start as usize;
-            let (service, part) = parse_spec(spec.trim()).map_err(|reason| {
-                source.error(
-                    offset,
-                    format!("malformed marker `{}`: {reason}", text.trim_end()),
-                )
-            })?;
+            let malformed = |message: String| Scan {
+                marks: Vec::new(),
+                error: Some(source.error(offset, message)),
+            };
+            let (service, part) = match parse_spec(spec.trim()) {
+                Ok(spec) => spec,
+                Err(reason) => {
+                    return Scan {
+                        marks,
+                        ..malformed(format!("malformed marker `{}`: {reason}", text.trim_end()))
+                    };
+                }
+            };
             let literal = match last_string {
                 Some(literal) if !newline_since_string => literal,
                 _ => {
-                    return Err(source.error(
-                        offset,
-                        format!(
+                    return Scan {
+                        marks,
+                        ..malformed(format!(
                             "the marker `{}` has no string literal before it on its line; put it after the literal it marks",
                             text.trim_end()
-                        ),
-                    ));
+                        ))
+                    };
                 }
             };
-            let holder = marked_literal(source, literal, &service)?;
-            sites.push(Site {
+            marks.push(Mark {
                 service,
                 part,
-                kind: SlotKind::Marker,
                 offset,
-                holder,
+                literal,
             });
         }
         if text.contains('\n') {
             newline_since_string = true;
         }
     }
-    Ok(sites)
-}
-
-/// The services the file has a well-formed marker for, found in the comments alone (whether
-/// each marks a usable literal is for [`find`] to say).
-pub(super) fn marked_services(source: &Source<'_>) -> BTreeSet<ServiceName> {
-    source
-        .tokens
-        .iter()
-        .filter_map(|token| {
-            let body = comment_body(token.kind, source.text.get(token.range())?)?;
-            let spec = body.trim().strip_prefix(MARKER)?;
-            parse_spec(spec.trim()).ok().map(|(service, _)| service)
-        })
-        .collect()
+    Scan { marks, error: None }
 }
 
 /// The text of a comment between its delimiters; `None` for tokens that are not comments.

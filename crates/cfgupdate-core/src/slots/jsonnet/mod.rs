@@ -119,10 +119,13 @@ pub fn find_slots(file: &str, text: &str) -> Result<Vec<Slot>, SlotError> {
 /// are left for the caller (another file may hold them).
 pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, SlotError> {
     let spelled = OnceCell::new();
+    let mut scan = None;
     // Only a service with no marker here that the file spells somewhere can be a field: only
-    // then is the tree needed.
+    // then is the tree needed. The marker comments are read from the tokens before the
+    // grammar is checked, but judged, and their errors reported, only after.
     let source = Source::parse_for(file, text, |source| {
-        let marked = markers::marked_services(source);
+        let found = scan.insert(markers::scan(source));
+        let marked: BTreeSet<&ServiceName> = found.marks.iter().map(|mark| &mark.service).collect();
         updates.keys().any(|service| {
             !marked.contains(service)
                 && spelled
@@ -130,8 +133,9 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
                     .contains(service.as_str())
         })
     })?;
+    let scan = scan.unwrap_or_else(|| markers::scan(&source));
     let mut markers: BTreeMap<ServiceName, Vec<Site>> = BTreeMap::new();
-    for site in markers::find(&source)? {
+    for site in scan.judge(&source)? {
         markers.entry(site.service.clone()).or_default().push(site);
     }
     let mut top_fields: Option<fields::TopFields> = None;

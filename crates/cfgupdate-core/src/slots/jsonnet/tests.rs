@@ -653,6 +653,19 @@ fn a_file_only_the_evaluators_parser_reads_has_its_markers_but_not_its_fields_wr
     assert!(error.message.contains("not valid Jsonnet"), "{error}");
 }
 
+#[test]
+fn a_syntax_error_is_reported_before_any_marker_error_and_marker_errors_in_file_order() {
+    let broken = "{\n  a: 'x', // cfgupdate: api:tags\n  b: ,\n}\n";
+    let error = jsonnet_error(write(broken, &[("api", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 3, "{error}");
+    assert!(error.message.contains("not valid Jsonnet"), "{error}");
+
+    let two = "local t = 'v1';\n{\n  a: 'reg/api:' + t, // cfgupdate: api\n  b: 'x', // cfgupdate: api:tags\n}\n";
+    let error = jsonnet_error(write(two, &[("api", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 3, "{error}");
+    assert!(error.message.contains("operand"), "{error}");
+}
+
 // --- properties ----------------------------------------------------------------------------
 
 mod properties {
