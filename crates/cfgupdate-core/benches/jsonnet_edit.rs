@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use cfgupdate_core::slots::jsonnet;
 use cfgupdate_core::{ImageRef, ImageSet, ServiceName};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 
 const SERVICES: usize = 1_000;
 const TARGET_BYTES: usize = 1_000_000;
@@ -47,14 +47,19 @@ fn generate() -> String {
     text
 }
 
-fn apply_all(c: &mut Criterion) {
-    let text = generate();
+/// The benchmark file and the new reference for each of its services.
+fn workload() -> (String, ImageSet) {
     let updates: ImageSet = (0..SERVICES)
         .map(|service| {
             let name = ServiceName::parse(&format!("svc{service}")).expect("valid service name");
             (name, reference(service, 2))
         })
         .collect();
+    (generate(), updates)
+}
+
+fn apply_all(c: &mut Criterion) {
+    let (text, updates) = workload();
     let applied = jsonnet::apply("bench.jsonnet", &text, &updates).expect("the edit succeeds");
     assert_eq!(applied.written.len(), SERVICES);
     eprintln!(
@@ -65,11 +70,63 @@ fn apply_all(c: &mut Criterion) {
     c.bench_function("jsonnet apply: 1,000 slots in 1 MB", |b| {
         b.iter(|| jsonnet::apply("bench.jsonnet", black_box(&text), black_box(&updates)))
     });
-    // The floor under `apply`: the one parse it cannot avoid.
+    // A service without a marker is looked for as a field, which needs the lossless tree.
+    let with_field = text.replacen(
+        "\n{\n",
+        &format!("\n{{\n  extra: '{}',\n", reference(SERVICES, 1)),
+        1,
+    );
+    let mut field_updates = updates.clone();
+    field_updates.insert(
+        ServiceName::parse("extra").expect("valid service name"),
+        reference(SERVICES, 2),
+    );
+    let applied =
+        jsonnet::apply("bench.jsonnet", &with_field, &field_updates).expect("the edit succeeds");
+    assert_eq!(applied.written.len(), SERVICES + 1);
+    c.bench_function(
+        "jsonnet apply: 1,000 slots in 1 MB and one field slot",
+        |b| {
+            b.iter(|| {
+                jsonnet::apply(
+                    "bench.jsonnet",
+                    black_box(&with_field),
+                    black_box(&field_updates),
+                )
+            })
+        },
+    );
+    // The floor under `apply`: the syntax check it cannot avoid.
+    c.bench_function("jrsonnet-ir-parser parse alone: same 1 MB", |b| {
+        b.iter(|| {
+            let source =
+                jrsonnet_ir::Source::new_virtual("bench.jsonnet".into(), text.as_str().into());
+            jrsonnet_ir_parser::parse(
+                black_box(&text),
+                &jrsonnet_ir_parser::ParserSettings { source },
+            )
+            .is_ok()
+        })
+    });
+    // What a file with a field slot costs on top: the lossless tree.
     c.bench_function("jrsonnet-rowan-parser parse alone: same 1 MB", |b| {
         b.iter(|| jrsonnet_rowan_parser::parse(black_box(&text)).1.len())
     });
 }
 
 criterion_group!(benches, apply_all);
-criterion_main!(benches);
+
+/// `CFGUPDATE_BENCH_ONCE=1` runs the 1,000-slot `apply` exactly once and exits, for an
+/// instruction count that noise on a shared machine does not change:
+/// `valgrind --tool=callgrind --toggle-collect='*jsonnet*apply*' target/release/deps/jsonnet_edit-*`.
+fn main() {
+    if std::env::var_os("CFGUPDATE_BENCH_ONCE").is_some() {
+        let (text, updates) = workload();
+        let applied = jsonnet::apply("bench.jsonnet", black_box(&text), black_box(&updates))
+            .expect("the edit succeeds");
+        assert_eq!(applied.written.len(), SERVICES);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

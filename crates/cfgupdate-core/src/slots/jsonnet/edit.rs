@@ -97,35 +97,41 @@ fn verify(
     let mut next = 0;
     for (index, (old, new)) in source.tokens.iter().zip(&tokens).enumerate() {
         let edit = edits.get(next).filter(|edit| edit.token == index);
-        let start = old.start as usize;
-        let same_place = new.start as usize == start.wrapping_add_signed(shift);
+        let same_place = new.start as usize == (old.start as usize).wrapping_add_signed(shift);
         if new.kind != old.kind || !same_place {
             return Err(broken(edit.unwrap_or(&edits[next.min(edits.len() - 1)])));
         }
-        match edit {
-            Some(edit) => {
-                let grown = escaped[next].len() as isize - edit.content.len() as isize;
-                shift += grown;
-                let new_range = new.range();
-                let reads_back = (new_range.end == (old.end as usize).wrapping_add_signed(shift))
-                    .then(|| match StringToken::of_kind(new.kind) {
-                        Some(StringToken::Quoted(style)) if style == edit.style => {
-                            style.unescape(text.get(style.content_range(new_range))?)
-                        }
-                        _ => None,
-                    })
-                    .flatten();
-                if reads_back.as_deref() != Some(edit.value.as_str()) {
-                    return Err(broken(edit));
-                }
-                next += 1;
+        if let Some(edit) = edit {
+            let grown = escaped[next].len() as isize - edit.content.len() as isize;
+            shift += grown;
+            let new_range = new.range();
+            let reads_back = (new_range.end == (old.end as usize).wrapping_add_signed(shift))
+                .then(|| match StringToken::of_kind(new.kind) {
+                    Some(StringToken::Quoted(style)) if style == edit.style => {
+                        style.unescape(text.get(style.content_range(new_range))?)
+                    }
+                    _ => None,
+                })
+                .flatten();
+            if reads_back.as_deref() != Some(edit.value.as_str()) {
+                return Err(broken(edit));
             }
-            None => {
-                if text.get(new.range()) != source.text.get(old.range()) {
-                    return Err(broken(&edits[next.min(edits.len() - 1)]));
-                }
-            }
+            next += 1;
         }
+    }
+    // Every byte outside the edited contents, compared a stretch between two edits at a time
+    // rather than token by token.
+    let (mut old_at, mut new_at) = (0, 0);
+    for (edit, escaped) in edits.iter().zip(escaped) {
+        let stretch = edit.content.start - old_at;
+        if source.text.get(old_at..edit.content.start) != text.get(new_at..new_at + stretch) {
+            return Err(broken(edit));
+        }
+        old_at = edit.content.end;
+        new_at += stretch + escaped.len();
+    }
+    if source.text.get(old_at..) != text.get(new_at..) {
+        return Err(broken(&edits[edits.len() - 1]));
     }
     Ok(())
 }

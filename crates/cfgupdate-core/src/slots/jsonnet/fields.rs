@@ -5,18 +5,19 @@
 //! fixed-name fields. Anything else (an import, a call, a comprehension) contributes nothing:
 //! cfgupdate only edits what it can see in this file.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
 use jrsonnet_rowan_parser::nodes::{
     BinaryOperatorKind, Bind, Destruct, Expr, ExprBase, FieldName, Member, ObjBody,
     ObjBodyMemberList, Stmt, Suffix,
 };
-use jrsonnet_rowan_parser::{AstNode, AstToken};
+use jrsonnet_rowan_parser::{AstNode, AstToken, SyntaxKind};
 
 use super::literal::StringToken;
 use super::syntax::Source;
-use super::{Holder, Site, SlotKind};
+use super::{Holder, JsonnetSlotError, Site, SlotKind};
 use crate::names::ServiceName;
 use crate::reference::{ImageRef, Part};
 
@@ -68,9 +69,9 @@ fn lookup(env: &Env, name: &str) -> Option<(Expr, Rc<Frame>)> {
 
 impl TopFields {
     /// Collects the fields of the object `source` evaluates to.
-    pub(super) fn collect(source: &Source<'_>) -> Self {
+    pub(super) fn collect(source: &Source<'_>) -> Result<Self, JsonnetSlotError> {
         let mut objects = Vec::new();
-        if let Some(expr) = source.tree.expr() {
+        if let Some(expr) = source.tree()?.expr() {
             objects_of(&expr, &None, 0, &mut objects);
         }
         let mut fields: BTreeMap<String, Vec<Definition>> = BTreeMap::new();
@@ -93,7 +94,7 @@ impl TopFields {
                 });
             }
         }
-        TopFields { fields }
+        Ok(TopFields { fields })
     }
 
     /// The slots of `service` when it is to be written: whatever its field holds, so that a
@@ -178,6 +179,31 @@ impl TopFields {
         }
         sites
     }
+}
+
+/// Every name a fixed field of the file could have: the text of each identifier and the value
+/// of each quoted string literal. A service spelled nowhere in the file has no field in it,
+/// and finding that out in the tokens costs a small part of building the tree.
+pub(super) fn spelled_names<'t>(source: &Source<'t>) -> HashSet<Cow<'t, str>> {
+    let text: &'t str = source.text;
+    source
+        .tokens
+        .iter()
+        .filter_map(|token| {
+            if token.kind == SyntaxKind::IDENT {
+                return text.get(token.range()).map(Cow::Borrowed);
+            }
+            let StringToken::Quoted(style) = StringToken::of_kind(token.kind)? else {
+                return None;
+            };
+            let content = text.get(style.content_range(token.range()))?;
+            if content.contains(['\\', '\'', '"']) {
+                style.unescape(content).map(Cow::Owned)
+            } else {
+                Some(Cow::Borrowed(content))
+            }
+        })
+        .collect()
 }
 
 /// The object literals `expr` is made of, left to right.

@@ -76,6 +76,13 @@ impl Style {
 }
 
 fn escape_backslashes(value: &str, quote: char) -> String {
+    // Image references are printable ASCII without quotes or backslashes: nothing to escape.
+    if value
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'\\' && char::from(b) != quote)
+    {
+        return value.to_owned();
+    }
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {
@@ -105,6 +112,9 @@ fn escape_backslashes(value: &str, quote: char) -> String {
 /// Jsonnet's escapes (as go-jsonnet reads them): `\" \' \\ \/ \b \f \n \r \t \uXXXX`, with
 /// UTF-16 surrogate pairs joined.
 fn unescape_backslashes(content: &str) -> Option<String> {
+    if !content.contains('\\') {
+        return Some(content.to_owned());
+    }
     let mut out = String::with_capacity(content.len());
     let mut chars = content.chars();
     while let Some(c) = chars.next() {

@@ -2,15 +2,14 @@
 //! its line.
 //!
 //! Markers are found in the token stream, where comments are tokens of their own: text inside
-//! a string or a `|||` block is part of a string token and can never look like a marker. The
-//! tree is consulted only for each marked literal, to refuse literals that are not whole
-//! values.
+//! a string or a `|||` block is part of a string token and can never look like a marker.
+//! Whether a marked literal is a whole value is decided by `whole.rs`.
 
-use jrsonnet_rowan_parser::{SyntaxKind, SyntaxNode};
+use jrsonnet_rowan_parser::SyntaxKind;
 
 use super::literal::StringToken;
 use super::syntax::Source;
-use super::{Holder, JsonnetSlotError, Site, SlotKind};
+use super::{Holder, JsonnetSlotError, Site, SlotKind, whole};
 use crate::names::ServiceName;
 use crate::reference::Part;
 
@@ -18,52 +17,113 @@ const MARKER: &str = "cfgupdate:";
 
 /// Every marker slot of the file, in file order.
 pub(super) fn find(source: &Source<'_>) -> Result<Vec<Site>, JsonnetSlotError> {
-    let mut sites = Vec::new();
+    scan(source).judge(source)
+}
+
+/// A marker comment and the literal it points at, not yet judged.
+pub(super) struct Mark {
+    pub(super) service: ServiceName,
+    part: Part,
+    /// Where the comment starts.
+    offset: usize,
+    /// The lexer token of the literal.
+    literal: usize,
+}
+
+/// The markers of a file as the comments show them: needs only the tokens, so it can run
+/// before the file's grammar is checked.
+pub(super) struct Scan {
+    /// The well-formed markers, in file order.
+    pub(super) marks: Vec<Mark>,
+    /// The first malformed one, which comes after all of `marks`.
+    error: Option<JsonnetSlotError>,
+}
+
+impl Scan {
+    /// The slots, or the first error in file order: a marked literal that is not a whole
+    /// value, or a malformed marker.
+    pub(super) fn judge(self, source: &Source<'_>) -> Result<Vec<Site>, JsonnetSlotError> {
+        let mut sites = Vec::with_capacity(self.marks.len());
+        for mark in self.marks {
+            let holder = marked_literal(source, mark.literal, &mark.service)?;
+            sites.push(Site {
+                service: mark.service,
+                part: mark.part,
+                kind: SlotKind::Marker,
+                offset: mark.offset,
+                holder,
+            });
+        }
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(sites),
+        }
+    }
+}
+
+/// Finds the marker comments and the literal each points at, up to the first malformed one.
+pub(super) fn scan(source: &Source<'_>) -> Scan {
+    let mut marks = Vec::new();
     let mut last_string = None;
     let mut newline_since_string = false;
     for (index, token) in source.tokens.iter().enumerate() {
-        let text = &source.text[token.range()];
         if StringToken::of_kind(token.kind).is_some() {
             last_string = Some(index);
             newline_since_string = false;
             continue;
         }
+        // Of the other tokens, only whitespace and comments can hold a marker or a line break.
+        if !matches!(
+            token.kind,
+            SyntaxKind::WHITESPACE
+                | SyntaxKind::SINGLE_LINE_SLASH_COMMENT
+                | SyntaxKind::SINGLE_LINE_HASH_COMMENT
+                | SyntaxKind::MULTI_LINE_COMMENT
+        ) {
+            continue;
+        }
+        let text = &source.text[token.range()];
         if let Some(body) = comment_body(token.kind, text)
             && let Some(spec) = body.trim().strip_prefix(MARKER)
         {
             let offset = token.start as usize;
-            let (service, part) = parse_spec(spec.trim()).map_err(|reason| {
-                source.error(
-                    offset,
-                    format!("malformed marker `{}`: {reason}", text.trim_end()),
-                )
-            })?;
+            let malformed = |message: String| Scan {
+                marks: Vec::new(),
+                error: Some(source.error(offset, message)),
+            };
+            let (service, part) = match parse_spec(spec.trim()) {
+                Ok(spec) => spec,
+                Err(reason) => {
+                    return Scan {
+                        marks,
+                        ..malformed(format!("malformed marker `{}`: {reason}", text.trim_end()))
+                    };
+                }
+            };
             let literal = match last_string {
                 Some(literal) if !newline_since_string => literal,
                 _ => {
-                    return Err(source.error(
-                        offset,
-                        format!(
+                    return Scan {
+                        marks,
+                        ..malformed(format!(
                             "the marker `{}` has no string literal before it on its line; put it after the literal it marks",
                             text.trim_end()
-                        ),
-                    ));
+                        ))
+                    };
                 }
             };
-            let holder = marked_literal(source, literal, &service)?;
-            sites.push(Site {
+            marks.push(Mark {
                 service,
                 part,
-                kind: SlotKind::Marker,
                 offset,
-                holder,
+                literal,
             });
         }
         if text.contains('\n') {
             newline_since_string = true;
         }
     }
-    Ok(sites)
+    Scan { marks, error: None }
 }
 
 /// The text of a comment between its delimiters; `None` for tokens that are not comments.
@@ -99,26 +159,14 @@ fn marked_literal(
     service: &ServiceName,
 ) -> Result<Holder, JsonnetSlotError> {
     let token = source.tokens[index];
-    let offset = token.start as usize;
     let refuse = |why: String| {
         let shown = source.excerpt(token.range());
         Err(source.error(
-            offset,
+            token.start as usize,
             format!("the marker for service `{service}` marks {shown}, {why}"),
         ))
     };
-    let Some(parent) = source.tree_token(index).and_then(|token| token.parent()) else {
-        return refuse("which is not part of the parsed file".to_owned());
-    };
-    match parent.kind() {
-        SyntaxKind::EXPR_STRING => {}
-        SyntaxKind::FIELD_NAME_FIXED => {
-            return refuse("a field name; put the marker after the value it marks".to_owned());
-        }
-        SyntaxKind::EXPR_IMPORT => return refuse("an import path".to_owned()),
-        _ => return refuse("which is not a value".to_owned()),
-    }
-    if let Some(why) = not_whole(&parent) {
+    if let Some(why) = whole::refusal(source, index)? {
         return refuse(why);
     }
     match super::literal_at(source, index) {
@@ -127,54 +175,6 @@ fn marked_literal(
             "{found}; cfgupdate writes only quoted string literals ('...', \"...\", @'...', @\"...\")"
         )),
         Err(why) => refuse(why),
-    }
-}
-
-/// Why the string expression `node` is not a whole value: an operand of a binary operator
-/// (possibly through parentheses), or indexed or called.
-fn not_whole(node: &SyntaxNode) -> Option<String> {
-    let mut node = node.parent()?;
-    loop {
-        if node.kind() != SyntaxKind::EXPR {
-            return None;
-        }
-        if node.children().any(|child| {
-            matches!(
-                child.kind(),
-                SyntaxKind::SUFFIX_INDEX
-                    | SyntaxKind::SUFFIX_INDEX_EXPR
-                    | SyntaxKind::SUFFIX_SLICE
-                    | SyntaxKind::SUFFIX_APPLY
-            )
-        }) {
-            return Some(
-                "which is indexed or called; cfgupdate edits only whole string literals".to_owned(),
-            );
-        }
-        let parent = node.parent()?;
-        match parent.kind() {
-            SyntaxKind::EXPR_BINARY => {
-                let operator = parent
-                    .children_with_tokens()
-                    .filter_map(|element| element.into_token())
-                    .find(|token| {
-                        !matches!(
-                            token.kind(),
-                            SyntaxKind::WHITESPACE
-                                | SyntaxKind::SINGLE_LINE_SLASH_COMMENT
-                                | SyntaxKind::SINGLE_LINE_HASH_COMMENT
-                                | SyntaxKind::MULTI_LINE_COMMENT
-                        )
-                    })
-                    .map(|token| token.text().to_owned())
-                    .unwrap_or_default();
-                return Some(format!(
-                    "an operand of `{operator}`; cfgupdate edits only whole string literals, so write the whole value in one literal"
-                ));
-            }
-            SyntaxKind::EXPR_PARENED => node = parent.parent()?,
-            _ => return None,
-        }
     }
 }
 

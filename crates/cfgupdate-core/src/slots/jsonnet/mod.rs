@@ -1,4 +1,5 @@
-//! Image slots in Jsonnet files, edited through a lossless syntax tree.
+//! Image slots in Jsonnet files, found in the token stream and, where a slot needs it, a
+//! lossless syntax tree; only the bytes of the literals written change.
 //!
 //! A slot for service `S` is (contract section 3):
 //!
@@ -26,7 +27,13 @@
 //! escaped for the literal's quote style (`'...'`, `"..."`, `@'...'`, `@"..."`); the result is
 //! checked to have the original's tokens and bytes everywhere else, and each edited literal to
 //! read back as the value written (see `edit.rs` for why re-lexing proves the re-parse).
+//!
+//! **Validity** is decided by the evaluator's own parser (`syntax.rs`); the lossless tree is
+//! built only for a field slot, or for a marked literal whose neighbours do not show it whole
+//! (`whole.rs`), and a file it finds an error in is refused then. So a file with marked slots
+//! only costs a lex and the evaluator's parse, not a tree.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
@@ -41,6 +48,7 @@ mod markers;
 mod syntax;
 #[cfg(test)]
 mod tests;
+mod whole;
 
 use literal::{StringToken, Style};
 use syntax::Source;
@@ -94,10 +102,11 @@ pub struct Applied {
 /// Every slot in a Jsonnet file: all markers, then fields of the evaluated object for the
 /// services that have no marker.
 pub fn find_slots(file: &str, text: &str) -> Result<Vec<Slot>, SlotError> {
-    let source = Source::parse(file, text)?;
+    // Fields are looked for in every file read, so the tree is always needed.
+    let source = Source::parse_for(file, text, |_| true)?;
     let markers = markers::find(&source)?;
     let marked: BTreeSet<&ServiceName> = markers.iter().map(|site| &site.service).collect();
-    let fields = fields::TopFields::collect(&source)
+    let fields = fields::TopFields::collect(&source)?
         .for_reading(&source, |service| marked.contains(service));
     Ok(markers
         .iter()
@@ -109,20 +118,47 @@ pub fn find_slots(file: &str, text: &str) -> Result<Vec<Slot>, SlotError> {
 /// Writes those `updates` whose service has a slot in this file; services without a slot here
 /// are left for the caller (another file may hold them).
 pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, SlotError> {
-    let source = Source::parse(file, text)?;
+    let spelled = OnceCell::new();
+    let mut scan = None;
+    // Only a service with no marker here that the file spells somewhere can be a field: only
+    // then is the tree needed. The marker comments are read from the tokens before the
+    // grammar is checked, but judged, and their errors reported, only after.
+    let source = Source::parse_for(file, text, |source| {
+        let found = scan.insert(markers::scan(source));
+        let marked: BTreeSet<&ServiceName> = found.marks.iter().map(|mark| &mark.service).collect();
+        updates.keys().any(|service| {
+            !marked.contains(service)
+                && spelled
+                    .get_or_init(|| fields::spelled_names(source))
+                    .contains(service.as_str())
+        })
+    })?;
+    let scan = scan.unwrap_or_else(|| markers::scan(&source));
     let mut markers: BTreeMap<ServiceName, Vec<Site>> = BTreeMap::new();
-    for site in markers::find(&source)? {
+    for site in scan.judge(&source)? {
         markers.entry(site.service.clone()).or_default().push(site);
     }
-    let mut top_fields = None;
+    let mut top_fields: Option<fields::TopFields> = None;
     let mut edits = Vec::new();
     let mut written = BTreeSet::new();
     for (service, reference) in updates {
         let field_sites;
         let sites = match markers.get(service) {
             Some(sites) => sites,
+            // Only a file that spells the name somewhere can have the field, and only then is
+            // the tree built: a file holding some of a wave's services need not be parsed for
+            // the others.
+            None if !spelled
+                .get_or_init(|| fields::spelled_names(&source))
+                .contains(service.as_str()) =>
+            {
+                continue;
+            }
             None => {
-                let top = top_fields.get_or_insert_with(|| fields::TopFields::collect(&source));
+                let top = match &mut top_fields {
+                    Some(top) => top,
+                    None => top_fields.insert(fields::TopFields::collect(&source)?),
+                };
                 field_sites = top.for_writing(&source, service);
                 &field_sites
             }

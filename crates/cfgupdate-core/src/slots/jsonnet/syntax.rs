@@ -1,4 +1,10 @@
-//! A Jsonnet file parsed once: its tokens, its lossless tree, and where its lines start.
+//! A Jsonnet file checked once: its tokens, where its lines start, and (only when a slot needs
+//! it) its lossless tree.
+//!
+//! Validity is decided by `jrsonnet-ir-parser`, the parser the evaluator itself runs, which
+//! reads a 1 MB file in about a third of the time `jrsonnet-rowan-parser` takes to build its
+//! tree. The tree is built on first use: markers are found and judged in the token stream, so
+//! a file whose slots are all marked never needs it (see `docs/benchmarks.md`).
 
 use std::cell::OnceCell;
 use std::ops::Range;
@@ -87,15 +93,28 @@ pub(super) struct Source<'t> {
     pub(super) file: &'t str,
     pub(super) text: &'t str,
     pub(super) tokens: Vec<Token>,
-    pub(super) tree: SourceFile,
+    /// Built on first use: editing a file whose slots are all marked never needs it.
+    tree: OnceCell<Result<SourceFile, JsonnetSlotError>>,
     /// Computed on first use: writing a file whose slots all succeed never needs a line.
     lines: OnceCell<Lines>,
 }
 
 impl<'t> Source<'t> {
-    /// Parses `text`, refusing it at the first syntax error: the parser recovers from errors,
-    /// and a slot found in a recovered tree could be anywhere.
+    /// Lexes and checks `text`, refusing it at the first syntax error; the tree is built
+    /// later, if at all.
+    #[cfg(test)]
     pub(super) fn parse(file: &'t str, text: &'t str) -> Result<Self, JsonnetSlotError> {
+        Self::parse_for(file, text, |_| false)
+    }
+
+    /// Lexes and checks `text`, building the tree at once when `wants_tree` says the caller
+    /// will need it: its parser then decides validity, and the evaluator's parser, which would
+    /// add its time to the tree's, is not run.
+    pub(super) fn parse_for(
+        file: &'t str,
+        text: &'t str,
+        wants_tree: impl FnOnce(&Self) -> bool,
+    ) -> Result<Self, JsonnetSlotError> {
         if u32::try_from(text.len()).is_err() {
             return Err(JsonnetSlotError {
                 file: file.to_owned(),
@@ -104,20 +123,9 @@ impl<'t> Source<'t> {
                     .to_owned(),
             });
         }
-        // The parser panics rather than fail on some inputs: it gives up ("parsing is stuck")
-        // after 15 million steps, which a file of about 16 MB reaches. A file from the
-        // repository must never bring the process down, so that panic becomes an error.
-        let gave_up = || {
-            JsonnetSlotError {
-            file: file.to_owned(),
-            line: 1,
-            message: "the Jsonnet parser gave up on this file, which is too large or too deeply nested to edit"
-                .to_owned(),
-        }
-        };
-        let tokens = std::panic::catch_unwind(|| lex(text)).map_err(|_| gave_up())?;
-        // The parser also recurses once per bracket, and a stack overflow cannot be caught:
-        // refuse nesting far deeper than any real configuration before it gets the chance.
+        let tokens = std::panic::catch_unwind(|| lex(text)).map_err(|_| gave_up(file))?;
+        // The parsers recurse once per bracket, and a stack overflow cannot be caught: refuse
+        // nesting far deeper than any real configuration before they get the chance.
         if let Some(offset) = too_deep(&tokens) {
             return Err(JsonnetSlotError {
                 file: file.to_owned(),
@@ -127,37 +135,57 @@ impl<'t> Source<'t> {
                 ),
             });
         }
-        let (tree, errors) = std::panic::catch_unwind(|| jrsonnet_rowan_parser::parse(text))
-            .map_err(|_| gave_up())?;
-        let lexical = tokens
-            .iter()
-            .find(|token| token.kind.error_description().is_some())
-            .map(|token| {
-                let what = token.kind.error_description().unwrap_or("invalid token");
-                (token.start as usize, what.to_owned())
-            });
-        let grammatical = errors
-            .iter()
-            .map(|error| (usize::from(error.range.start()), error.error.to_string()))
-            .min_by_key(|(offset, _)| *offset);
-        let first = match (lexical, grammatical) {
-            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-            (a, b) => a.or(b),
-        };
-        if let Some((offset, what)) = first {
-            return Err(JsonnetSlotError {
-                file: file.to_owned(),
-                line: Lines::new(text).line(offset),
-                message: format!("the file is not valid Jsonnet: {what}"),
-            });
-        }
-        Ok(Source {
+        let source = Source {
             file,
             text,
             tokens,
-            tree,
+            tree: OnceCell::new(),
             lines: OnceCell::new(),
-        })
+        };
+        if let Some(token) = source
+            .tokens
+            .iter()
+            .find(|token| token.kind.error_description().is_some())
+        {
+            let what = token.kind.error_description().unwrap_or("invalid token");
+            return Err(source.invalid(token.start as usize, what));
+        }
+        if wants_tree(&source) {
+            source.tree()?;
+        } else if let Some((offset, what)) = grammar_error(file, text)? {
+            return Err(source.invalid(offset, &what));
+        }
+        Ok(source)
+    }
+
+    /// The lossless tree, built on first use. The tree parser recovers from errors, and a slot
+    /// found in a recovered tree could be anywhere, so a file it finds an error in is refused
+    /// even though the evaluator's parser accepted it.
+    pub(super) fn tree(&self) -> Result<&SourceFile, JsonnetSlotError> {
+        self.tree
+            .get_or_init(|| {
+                // The parser panics rather than fail on some inputs: it gives up ("parsing is
+                // stuck") after 15 million steps, which a file of about 16 MB reaches. A file
+                // from the repository must never bring the process down.
+                let text = self.text;
+                let (tree, errors) =
+                    std::panic::catch_unwind(move || jrsonnet_rowan_parser::parse(text))
+                        .map_err(|_| gave_up(self.file))?;
+                match errors.iter().min_by_key(|error| error.range.start()) {
+                    Some(error) => {
+                        Err(self
+                            .invalid(usize::from(error.range.start()), &error.error.to_string()))
+                    }
+                    None => Ok(tree),
+                }
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The error for a syntax error at byte `offset`.
+    fn invalid(&self, offset: usize, what: &str) -> JsonnetSlotError {
+        self.error(offset, format!("the file is not valid Jsonnet: {what}"))
     }
 
     /// The 1-based line holding byte `offset`.
@@ -187,18 +215,21 @@ impl<'t> Source<'t> {
     /// The tree's token for the lexer token `index`. Found by binary search down the tree
     /// (`covering_element`), not by `token_at_offset`, which scans children one by one and
     /// made a thousand lookups in a wide object cost more than parsing.
-    pub(super) fn tree_token(&self, index: usize) -> Option<SyntaxToken> {
+    pub(super) fn tree_token(&self, index: usize) -> Result<Option<SyntaxToken>, JsonnetSlotError> {
         use jrsonnet_rowan_parser::AstNode;
         use jrsonnet_rowan_parser::rowan::{TextRange, TextSize};
-        let token = self.tokens.get(index)?;
+        let root = self.tree()?.syntax();
+        let Some(token) = self.tokens.get(index) else {
+            return Ok(None);
+        };
         let range = TextRange::new(TextSize::from(token.start), TextSize::from(token.end));
-        let root = self.tree.syntax();
         if !root.text_range().contains_range(range) {
-            return None;
+            return Ok(None);
         }
-        root.covering_element(range)
+        Ok(root
+            .covering_element(range)
             .into_token()
-            .filter(|found| found.text_range() == range)
+            .filter(|found| found.text_range() == range))
     }
 
     /// A short excerpt of the source at `range`, for messages: its first line, at most 60
@@ -211,6 +242,41 @@ impl<'t> Source<'t> {
             excerpt.push_str("...");
         }
         excerpt
+    }
+}
+
+/// How much stack the evaluator's parser gets. It recurses once per bracket and once per
+/// `local`, `if` or `function` in a chain, and its frames are large: on the 2 MiB of a spawned
+/// thread a release build overflowed at between 600 and 1,000 chained `local`s, a debug build
+/// at under 50 nested brackets. Only the pages it touches are ever committed.
+const PARSER_STACK: usize = 256 << 20;
+
+/// The first grammatical error in `text`, as the evaluator's parser finds it: the offset and
+/// what is wrong. The parser runs on a stack of [`PARSER_STACK`] bytes switched to on this
+/// thread (a thread of its own would allocate its tree from a fresh heap arena, which doubled
+/// its time).
+fn grammar_error(file: &str, text: &str) -> Result<Option<(usize, String)>, JsonnetSlotError> {
+    std::panic::catch_unwind(|| {
+        stacker::grow(PARSER_STACK, || {
+            let settings = jrsonnet_ir_parser::ParserSettings {
+                source: jrsonnet_ir::Source::new_virtual(file.into(), text.into()),
+            };
+            jrsonnet_ir_parser::parse(text, &settings)
+                .err()
+                .map(|error| (error.location.1 as usize, error.message))
+        })
+    })
+    // A panic in the parser must not bring the process down: a repository file is input.
+    .map_err(|_| gave_up(file))
+}
+
+fn gave_up(file: &str) -> JsonnetSlotError {
+    JsonnetSlotError {
+        file: file.to_owned(),
+        line: 1,
+        message:
+            "the Jsonnet parser gave up on this file, which is too large or too deeply nested to edit"
+                .to_owned(),
     }
 }
 

@@ -545,6 +545,127 @@ fn an_edit_that_would_change_the_files_structure_is_refused_by_the_verification(
     assert!(error.message.contains("internal error"), "{error}");
 }
 
+// --- writing without the tree ----------------------------------------------------------------
+
+#[test]
+fn writing_refuses_every_marked_literal_that_is_not_a_whole_value() {
+    let reference = new_api();
+    for (text, why) in [
+        (
+            "local tag = 'v1';\n{ image: 'reg/api:' + tag } // cfgupdate: api\n",
+            "operand of `+`",
+        ),
+        (
+            "local tag = 'v1';\n{ image: ('reg/api:') + tag } // cfgupdate: api\n",
+            "operand of `+`",
+        ),
+        (
+            "local tag = 'v1';\n{ image: tag + 'reg/api' } // cfgupdate: api\n",
+            "operand of `+`",
+        ),
+        (
+            "local tag = 'v1';\n{ image: 'reg/api:%s' % tag } // cfgupdate: api\n",
+            "operand of `%`",
+        ),
+        (
+            "{\n  image: 'reg/api'.x, // cfgupdate: api\n}\n",
+            "indexed or called",
+        ),
+        (
+            "{\n  image: 'reg/api'[0], // cfgupdate: api\n}\n",
+            "indexed or called",
+        ),
+        ("{\n  'api': {}, // cfgupdate: api\n}\n", "field name"),
+        ("{\n  'api'(x): x, // cfgupdate: api\n}\n", "field name"),
+        (
+            "{\n  a: import 'x.libsonnet', // cfgupdate: api\n}\n",
+            "import path",
+        ),
+        (
+            "{\n  a: |||\n    reg/api:v1\n  |||, // cfgupdate: api\n}\n",
+            "text block",
+        ),
+    ] {
+        let error = jsonnet_error(write(text, &[("api", &reference)]).unwrap_err());
+        assert!(error.message.contains(why), "{text}: {error}");
+        assert!(error.line >= 2, "{text}: {error}");
+    }
+}
+
+#[test]
+fn a_marked_literal_in_parentheses_or_a_call_after_a_call_is_written() {
+    for text in [
+        "{\n  image: ('reg/api:v1'), // cfgupdate: api\n}\n",
+        "{\n  image: f()('reg/api:v1'), // cfgupdate: api\n}\n",
+        "{\n  image: if true then 'x' else 'reg/api:v1', // cfgupdate: api\n}\n",
+    ] {
+        let applied = write(text, &[("api", &new_api())]).unwrap();
+        assert_eq!(
+            applied.text,
+            text.replace("reg/api:v1", &new_api()),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_field_whose_name_is_spelled_with_an_escape_is_still_found() {
+    let text = format!("{{\n  'ap\\u0069': '{}',\n}}\n", old_api());
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, text.replace(&old_api(), &new_api()));
+    assert!(applied.written.contains(&service("api")));
+}
+
+#[test]
+fn a_service_the_file_never_spells_is_left_for_another_file() {
+    let text = format!("{{\n  web: '{}',\n}}\n", old_api());
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, text);
+    assert!(applied.written.is_empty());
+}
+
+#[test]
+fn long_local_chains_and_deep_nesting_are_checked_without_a_crash() {
+    let mut text = "local a = 1;\n".repeat(5_000);
+    text.push_str(&format!(
+        "{{\n  b: {}1{},\n  api: '{}', // cfgupdate: api\n}}\n",
+        "[".repeat(200),
+        "]".repeat(200),
+        old_api()
+    ));
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, text.replace(&old_api(), &new_api()));
+}
+
+#[test]
+fn a_file_only_the_evaluators_parser_reads_has_its_markers_but_not_its_fields_written() {
+    // Unary `+` is standard Jsonnet, which the evaluator reads and the tree parser does not.
+    let marked = format!(
+        "{{\n  replicas: +1,\n  image: '{}', // cfgupdate: api\n}}\n",
+        old_api()
+    );
+    let applied = write(&marked, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, marked.replace(&old_api(), &new_api()));
+
+    let fields = format!("{{\n  replicas: +1,\n  api: '{}',\n}}\n", old_api());
+    let error = jsonnet_error(write(&fields, &[("api", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 2, "{error}");
+    assert!(error.message.contains("not valid Jsonnet"), "{error}");
+}
+
+#[test]
+fn a_syntax_error_is_reported_before_any_marker_error_and_marker_errors_in_file_order() {
+    let broken = "{\n  a: 'x', // cfgupdate: api:tags\n  b: ,\n}\n";
+    let error = jsonnet_error(write(broken, &[("api", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 3, "{error}");
+    assert!(error.message.contains("not valid Jsonnet"), "{error}");
+
+    let two = "local t = 'v1';\n{\n  a: 'reg/api:' + t, // cfgupdate: api\n  b: 'x', // cfgupdate: api:tags\n}\n";
+    let error = jsonnet_error(write(two, &[("api", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 3, "{error}");
+    assert!(error.message.contains("operand"), "{error}");
+}
+
 // --- properties ----------------------------------------------------------------------------
 
 mod properties {
