@@ -145,3 +145,37 @@ fn a_syntax_error_names_its_file_and_line() {
         "{error}"
     );
 }
+
+#[test]
+fn deeply_nested_jsonnet_is_refused_instead_of_overflowing_the_stack() {
+    // The evaluator's parser recurses once per bracket and chained `local`; a config file can
+    // nest as deep as it likes, and must never take the process down with it.
+    let nested = format!("{}1{}", "[".repeat(60_000), "]".repeat(60_000));
+    let locals: String = (0..60_000)
+        .map(|i| format!("local l{i} = {i};\n"))
+        .collect();
+    for main in [
+        format!("local deep = {nested};\n{}", config_map("'deep'")),
+        format!("{locals}{}", config_map("'locals'")),
+    ] {
+        match render(&main, RenderLimits::default()) {
+            Err(RenderError::Evaluation {
+                source: EvaluationError::TooDeep { file, depth, .. },
+                ..
+            }) => {
+                assert_eq!(file.as_str(), "envs/t/main.jsonnet");
+                assert!(depth > 50_000, "{depth}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Nesting within the limit renders.
+    let fine = format!("{}1{}", "[".repeat(2_000), "]".repeat(2_000));
+    assert!(
+        render(
+            &format!("local deep = {fine};\n{}", config_map("'deep'")),
+            RenderLimits::default()
+        )
+        .is_ok()
+    );
+}

@@ -24,6 +24,11 @@ use jrsonnet_ir::SourceFile;
 use super::source::{SourceError, SourceFiles};
 use crate::path::RepoPath;
 
+/// The stack of an evaluation thread: deep enough for nesting far past anything a
+/// configuration needs; deeper input is refused before it is parsed
+/// ([`super::nesting::MAX_NESTING`]).
+const EVALUATION_STACK: usize = 1 << 30;
+
 /// The limits every evaluation runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RenderLimits {
@@ -103,6 +108,18 @@ pub enum EvaluationError {
     /// A file could not be read.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A file nests deeper than the parser can take.
+    #[error(
+        "{file} nests about {depth} levels deep (brackets and chained `local`/`if`/`function`), more than the {limit} cfgupdate renders"
+    )]
+    TooDeep {
+        /// The file.
+        file: RepoPath,
+        /// Its estimated nesting.
+        depth: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The evaluation thread could not be started or died.
     #[error("evaluating `{entrypoint}` failed inside the evaluator: {reason}")]
     Crashed {
@@ -111,6 +128,26 @@ pub enum EvaluationError {
         /// What happened.
         reason: String,
     },
+}
+
+/// Refuses Jsonnet nested deeper than the parser can take (data read with `importstr` or
+/// `importbin`, by its name, is not Jsonnet and is not looked at).
+fn refuse_deep(path: &RepoPath, bytes: &[u8]) -> Result<(), EvaluationError> {
+    let code = [".jsonnet", ".libsonnet", ".json"]
+        .iter()
+        .any(|ext| path.as_str().ends_with(ext));
+    if !code {
+        return Ok(());
+    }
+    let depth = super::nesting::nesting(&String::from_utf8_lossy(bytes));
+    if depth > super::nesting::MAX_NESTING {
+        return Err(EvaluationError::TooDeep {
+            file: path.clone(),
+            depth,
+            limit: super::nesting::MAX_NESTING,
+        });
+    }
+    Ok(())
 }
 
 /// Messages from the evaluation thread to the thread that serves its reads.
@@ -142,6 +179,7 @@ pub fn evaluate(
             .ok_or_else(|| EvaluationError::MissingEntrypoint {
                 entrypoint: entrypoint.clone(),
             })?;
+    refuse_deep(&entrypoint, &entry_text)?;
     let mut inputs = BTreeSet::from([entrypoint.clone()]);
 
     let (to_server, from_evaluator) = mpsc::channel::<Message>();
@@ -156,6 +194,10 @@ pub fn evaluate(
     };
     let spawned = std::thread::Builder::new()
         .name(format!("jsonnet {entrypoint}"))
+        // The parser recurses once per bracket and `local` with large frames: a 2 MiB stack
+        // overflowed (and aborted the process) at a few hundred levels. The stack is only
+        // reserved; pages are committed as they are touched.
+        .stack_size(EVALUATION_STACK)
         .spawn(move || {
             let outcome = job.run(to_server.clone(), replies);
             // The server may have given up already; then nobody is listening.
@@ -176,8 +218,12 @@ pub fn evaluate(
         match from_evaluator.recv_timeout(left) {
             Ok(Message::Read(path)) => {
                 inputs.insert(path.clone());
+                let read = files.read(&path)?;
+                if let Some(bytes) = &read {
+                    refuse_deep(&path, bytes)?;
+                }
                 // A failed send means the evaluator died; the next receive reports it.
-                let _ = to_evaluator.send(files.read(&path));
+                let _ = to_evaluator.send(Ok(read));
             }
             Ok(Message::Done(Ok(json))) => {
                 let value =

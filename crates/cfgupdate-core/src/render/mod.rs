@@ -13,6 +13,7 @@
 pub mod check;
 pub mod diff;
 pub mod evaluate;
+pub mod nesting;
 pub mod objects;
 pub mod regenerate;
 pub mod source;

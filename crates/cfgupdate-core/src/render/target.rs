@@ -113,6 +113,7 @@ impl RenderError {
                 EvaluationError::MissingEntrypoint { .. }
                     | EvaluationError::ImportRefused { .. }
                     | EvaluationError::Jsonnet { .. }
+                    | EvaluationError::TooDeep { .. }
                     | EvaluationError::Source(SourceError::Outside { .. })
             ),
             _ => true,
