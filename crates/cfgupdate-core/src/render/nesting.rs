@@ -22,10 +22,8 @@ pub fn nesting(text: &str) -> usize {
                 levels.push(0);
                 depth += 1;
             }
-            SyntaxKind::R_BRACE | SyntaxKind::R_BRACK | SyntaxKind::R_PAREN => {
-                if levels.len() > 1 {
-                    depth = depth.saturating_sub(1 + levels.pop().unwrap_or(0));
-                }
+            SyntaxKind::R_BRACE | SyntaxKind::R_BRACK | SyntaxKind::R_PAREN if levels.len() > 1 => {
+                depth = depth.saturating_sub(1 + levels.pop().unwrap_or(0));
             }
             SyntaxKind::LOCAL_KW
             | SyntaxKind::IF_KW
