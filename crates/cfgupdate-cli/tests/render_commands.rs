@@ -107,6 +107,23 @@ fn check_lists_every_stale_missing_and_extra_file_and_exits_2() {
         assert!(err.contains(expected), "{expected} not in {err}");
     }
     assert!(err.contains("(3 problems)"), "{err}");
+
+    let output = cfgupdate(&["check", "--json"], &repo);
+    assert_eq!(output.status.code(), Some(2));
+    let verdict: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(verdict["ok"], false);
+    assert_eq!(
+        verdict["problems"].as_array().unwrap().len(),
+        3,
+        "{verdict}"
+    );
+    assert!(
+        verdict["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("generated/"),
+        "{verdict}"
+    );
 }
 
 #[test]

@@ -22,6 +22,10 @@ pub struct CheckArgs {
     /// The checkout of the config repository.
     #[arg(short = 'C', value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
+    /// Also print the verdict as JSON on stdout: `{"ok", "waves", "targets",
+    /// "current_files", "problems": [sentences]}` (the exit code is the same).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &CheckArgs) -> Result<(), Failure> {
@@ -33,7 +37,20 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
             CheckError::Source(error) => source_failure(error),
             error => Failure::invalid(error),
         })?;
+    if args.json {
+        let verdict = serde_json::json!({
+            "ok": report.problems.is_empty(),
+            "waves": report.pipeline.waves.len(),
+            "targets": report.pipeline.targets.len(),
+            "current_files": report.current_files,
+            "problems": report.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        });
+        println!("{verdict:#}");
+    }
     if report.problems.is_empty() {
+        if args.json {
+            return Ok(());
+        }
         println!(
             "ok: {} waves, {} targets, {} rendered files current",
             report.pipeline.waves.len(),
