@@ -791,4 +791,40 @@ entrypoint = "envs/prod/main.jsonnet"
         );
         assert_eq!(repo.pushes, 0);
     }
+
+    #[test]
+    fn a_target_that_does_not_render_before_or_after_does_not_block_publishing() {
+        // Production's entrypoint is missing: a person's problem, not this publish's.
+        let pipeline = format!("[render]\noutput = \"generated/{{target}}\"\n{PIPELINE}");
+        let mut repo = repo_with(&pipeline);
+        repo.person_pushes("Remove prod's entrypoint", |tree| {
+            tree.remove(&RepoPath::parse("envs/prod/main.jsonnet").unwrap());
+        });
+        let outcome = run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap();
+        assert!(
+            matches!(outcome, PublishOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+        assert!(
+            repo.remote_text("generated/staging/deployment-staging-api.yaml")
+                .is_some()
+        );
+        assert!(
+            repo.remote_text("generated/prod/deployment-prod-api.yaml")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_repository_without_any_entrypoint_still_takes_publishes() {
+        let mut repo = MemoryRepository::new(&[
+            ("cfgupdate.toml", PIPELINE),
+            ("images/staging.json", STAGING),
+        ]);
+        let outcome = run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap();
+        assert!(
+            matches!(outcome, PublishOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+    }
 }

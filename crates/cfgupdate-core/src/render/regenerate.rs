@@ -41,14 +41,6 @@ pub enum RegenerateError {
     /// A target does not render after the change.
     #[error("after the change, {0}")]
     Render(RenderError),
-    /// A target did not render before the change, so the change cannot be compared with it.
-    #[error("at revision {revision}, before the change, {source}")]
-    RenderBefore {
-        /// The revision.
-        revision: CommitId,
-        /// Why.
-        source: RenderError,
-    },
     /// An output directory could not be compared.
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -59,8 +51,7 @@ impl RegenerateError {
     pub fn is_invalid_input(&self) -> bool {
         match self {
             RegenerateError::Source(_) => false,
-            RegenerateError::Render(error)
-            | RegenerateError::RenderBefore { source: error, .. } => error.is_invalid_input(),
+            RegenerateError::Render(error) => error.is_invalid_input(),
             RegenerateError::Output(OutputError::Source(_)) => false,
             _ => true,
         }
@@ -114,13 +105,16 @@ pub fn regenerate(
     change: &Change,
     limits: &RenderLimits,
 ) -> Result<Regeneration, RegenerateError> {
-    let plan = Plan::make(repo, revision, change, limits, false)?;
+    let plan = Plan::make(repo, revision, change, limits)?;
     plan.regeneration(repo, revision, change)
 }
 
 /// The render check for an automatic change: renders the affected targets before and after
 /// `change` and refuses, listing every differing object path, if anything other than
-/// container and init-container `image` fields differs. On success, returns the same
+/// container and init-container `image` fields differs. A target that does not render before
+/// the change is not compared (nothing is deployed from it to compare with); if it does not
+/// render after the change either, it is left alone, since the change did not break it; a target
+/// that rendered before and does not after is an error. On success, returns the same
 /// [`Regeneration`] as [`regenerate`], so one call does both.
 pub fn check_change(
     repo: &dyn ConfigRepository,
@@ -128,14 +122,18 @@ pub fn check_change(
     change: &Change,
     limits: &RenderLimits,
 ) -> Result<Regeneration, RenderCheckError> {
-    let plan = Plan::make(repo, revision, change, limits, true)?;
+    let plan = Plan::make(repo, revision, change, limits)?;
     let mut differences = Vec::new();
     for (name, after) in &plan.after {
-        let before = plan
+        // A target that did not render before the change has nothing deployed from this
+        // revision to compare with (and a target the change adds has no before at all).
+        let Some(before) = plan
             .before
             .get(name)
             .map(|rendered| rendered.objects.as_slice())
-            .unwrap_or_default();
+        else {
+            continue;
+        };
         for difference in non_image_differences(before, &after.objects) {
             differences.push((name.clone(), difference));
         }
@@ -159,7 +157,6 @@ impl Plan {
         revision: &CommitId,
         change: &Change,
         limits: &RenderLimits,
-        strict_before: bool,
     ) -> Result<Self, RegenerateError> {
         let unchanged = BTreeMap::new();
         let before_files = RevisionFiles::new(repo, revision, &unchanged);
@@ -170,6 +167,7 @@ impl Plan {
 
         let mut before = BTreeMap::new();
         let mut affected = BTreeSet::new();
+        let mut broken_before = BTreeSet::new();
         for (name, target) in &before_pipeline.targets {
             match render_target(&before_files, &before_pipeline, target, limits) {
                 Ok(rendered) => {
@@ -184,14 +182,9 @@ impl Plan {
                     before.insert(name.clone(), rendered);
                 }
                 // Its inputs are unknown: only rendering it after the change can tell.
-                Err(_) if !strict_before => {
+                Err(_) => {
                     affected.insert(name.clone());
-                }
-                Err(source) => {
-                    return Err(RegenerateError::RenderBefore {
-                        revision: revision.clone(),
-                        source,
-                    });
+                    broken_before.insert(name.clone());
                 }
             }
         }
@@ -208,9 +201,15 @@ impl Plan {
         let mut after = BTreeMap::new();
         for name in &affected {
             if let Some(target) = after_pipeline.target(name) {
-                let rendered = render_target(&after_files, &after_pipeline, target, limits)
-                    .map_err(RegenerateError::Render)?;
-                after.insert(name.clone(), rendered);
+                match render_target(&after_files, &after_pipeline, target, limits) {
+                    Ok(rendered) => {
+                        after.insert(name.clone(), rendered);
+                    }
+                    // Broken before the change and after it: not the change's doing, and
+                    // nothing to regenerate (`cfgupdate check` reports it).
+                    Err(_) if broken_before.contains(name) => {}
+                    Err(error) => return Err(RegenerateError::Render(error)),
+                }
             }
         }
         Ok(Self {
