@@ -324,3 +324,19 @@ mod tests {
         assert_eq!(error.line, 2, "{error}");
     }
 }
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    #[test]
+    fn an_unterminated_string_where_a_field_name_belongs_is_a_syntax_error_not_a_parser_crash() {
+        // Found by the `jsonnet_edit` fuzz target: `{'` made the tree parser panic
+        // ("already at end"), which surfaced as "the parser gave up".
+        for text in ["{'", "{\r'\n}", "{ a: 1, '"] {
+            let error = Source::parse_for("f.jsonnet", text, |_| true).err().unwrap();
+            assert!(error.message.contains("not valid Jsonnet"), "{text:?}: {}", error.message);
+            assert!(!error.message.contains("gave up"), "{text:?}: {}", error.message);
+        }
+    }
+}
