@@ -51,6 +51,9 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
+    if std::env::var_os("CFGUPDATE_FUZZ_SHOW").is_some() {
+        eprintln!("written: {}", written != text);
+    }
     assert!(is_json(&text), "the editor accepted text that is not JSON: {text:?}");
     assert!(is_json(&written), "the editor wrote text that is not JSON: {written:?}");
     assert!(
