@@ -38,6 +38,7 @@ enum Command {
     Edit(commands::edit::EditArgs),
     Render(commands::render::RenderArgs),
     Check(commands::check::CheckArgs),
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Command::Edit(args) => commands::edit::run(args),
         Command::Render(args) => commands::render::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

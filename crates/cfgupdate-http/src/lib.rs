@@ -1,1 +1,90 @@
 //! cfgupdate's HTTP service (contract section 5), on axum.
+//!
+//! CI announces images (`POST /v1/images`), Argo CD reports deployments
+//! (`POST /v1/deployments`), people approve (`POST /v1/approvals`), and anyone may read
+//! `GET /v1/status`, `/healthz`, `/readyz` and `/metrics`. Every decision is the core's: this
+//! crate turns requests into the core's types, hands them to the one writer that owns the
+//! repository, and turns the answers (or the errors, by their [`ErrorClass`]) into JSON and
+//! status codes.
+//!
+//! **Architecture invariant:** this crate knows only the core. It never imports the git
+//! adapter and never reads the environment: the caller (the CLI is the composition root)
+//! builds the repository, the clock and the [`Settings`], credentials included.
+//!
+//! # Starting and stopping
+//!
+//! From async code, [`Service::start`] then [`Service::serve`] with a shutdown future; from
+//! synchronous code, [`BackgroundServer::start`], which runs its own runtime on its own thread,
+//! and [`BackgroundServer::stop`]. Both shut down gracefully: no new connections, every request
+//! in flight answered, every queued write finished.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::{Duration, SystemTime};
+//!
+//! use cfgupdate_core::Clock;
+//! use cfgupdate_core::memory::MemoryRepository;
+//! use cfgupdate_http::{AuthSettings, BackgroundServer, Settings};
+//!
+//! struct RealClock;
+//! impl Clock for RealClock {
+//!     fn now(&self) -> SystemTime { SystemTime::now() }
+//!     fn sleep(&self, duration: Duration) { std::thread::sleep(duration) }
+//! }
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let repository = MemoryRepository::new(&[("README.md", "a config repository\n")]);
+//! let settings = Settings {
+//!     auth: AuthSettings::from_lookup(|name| std::env::var(name).ok()),
+//!     ..Settings::default()
+//! };
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let server = BackgroundServer::start(listener, Box::new(repository), Arc::new(RealClock), settings)?;
+//! println!("serving on http://{}", server.local_addr());
+//! server.stop()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Status codes
+//!
+//! 400 malformed body, 401 no or bad credentials, 403 credentials of another scope (or a scope
+//! with no credential configured: it fails closed), 404, 405, 413 body over
+//! [`Settings::body_limit`], 415 not `application/json`, then the core's errors by class (see
+//! [`error`]): 422 invalid, 409 stale or refused by a hold or gate, 500 failed, 503 with
+//! `Retry-After` when the remote cannot be reached (nothing was done; retrying is safe).
+//! Errors are `{"error": "<one sentence>"}`.
+//!
+//! # Answers
+//!
+//! - `POST /v1/images`: `{"result": "committed", "commit", "wave"}` or `{"result": "unchanged"}`.
+//! - `POST /v1/deployments`: `{"result": "recorded", "reason"}`, `{"result": "promoted",
+//!   "commit", "wave"}`, or `{"result": "pending", "wave", "gate", "reason", "ready_at"?}`.
+//! - `POST /v1/approvals`: `{"result": "promoted", "commit", "wave"}`, `{"result": "approved",
+//!   "wave", "gate", "reason", "ready_at"?}` (another gate still waits) or
+//!   `{"result": "unchanged", "reason"}`.
+//! - `GET /v1/status`: what `cfgupdate status --json` prints.
+//! - `GET /healthz`: `{"status": "ok", "auth": "enabled" | "disabled", "warning"?}`.
+//! - `GET /readyz`: 200 when the remote was reached within [`Settings::readiness_window`],
+//!   else 503.
+//! - `GET /metrics`: Prometheus text, see [`metrics`].
+//!
+//! [`ErrorClass`]: cfgupdate_core::ErrorClass
+
+pub mod auth;
+pub mod error;
+pub mod metrics;
+mod observed;
+pub mod payload;
+mod routes;
+mod server;
+pub mod settings;
+mod writer;
+
+pub use auth::{Scope, sign};
+pub use error::ApiError;
+pub use server::{BackgroundServer, Service};
+pub use settings::{AuthSettings, Secret, Settings};
+
+#[cfg(test)]
+mod tests;

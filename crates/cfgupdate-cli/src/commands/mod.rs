@@ -6,4 +6,5 @@ pub mod history;
 pub mod promote;
 pub mod publish;
 pub mod render;
+pub mod serve;
 pub mod status;

@@ -1,0 +1,216 @@
+//! `cfgupdate serve`: the HTTP service of contract section 5. The composition root: it builds
+//! the git-backed repository, the real clock and the settings (credentials from the
+//! environment), and hands them to `cfgupdate-http`.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cfgupdate_http::{AuthSettings, Service, Settings};
+
+use crate::failure::Failure;
+use crate::remote::{RemoteArgs, SystemClock};
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Serve the HTTP API: CI announces images, Argo CD reports deployments, people approve",
+    long_about = "Serve the HTTP API of cfgupdate (contract section 5): POST /v1/images (scope ci), \
+POST /v1/deployments (scope deploy), POST /v1/approvals (scope admin), GET /v1/status, /healthz, \
+/readyz and /metrics.\n\n\
+One writer owns the repository: announcements that arrive while a push is in flight are written \
+together as the next commit, and every request is answered only once its change is on the remote \
+(or with the error; 503 with Retry-After when the remote cannot be reached). Soak gates are \
+promoted through on a timer.\n\n\
+Credentials come from the environment: CFGUPDATE_CI_TOKEN, CFGUPDATE_DEPLOY_TOKEN and \
+CFGUPDATE_ADMIN_TOKEN (bearer tokens; admin may do all) and CFGUPDATE_CI_HMAC_SECRET (CI may \
+sign the body in X-Hub-Signature-256 instead). A scope without a credential refuses every request.\n\n\
+On SIGTERM or Ctrl-C it stops accepting connections, answers every request in flight and exits. \
+The first line on stdout is `listening on http://ADDR`; logs go to stderr.",
+    after_help = "Example:\n  CFGUPDATE_CI_TOKEN=... CFGUPDATE_DEPLOY_TOKEN=... CFGUPDATE_ADMIN_TOKEN=... \\\n    cfgupdate serve --repo https://git.example.com/acme/cfg-app.git --branch main --listen 0.0.0.0:8080"
+)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The address to listen on (port 0 picks a free one).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "CFGUPDATE_LISTEN"
+    )]
+    pub listen: String,
+    /// The largest request body accepted, in bytes or with a KiB/MiB suffix; larger ones are
+    /// answered 413.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub body_limit: usize,
+    /// How long a request may take before it is answered 503 (e.g. `30s`, `2m`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// How often the service looks for promotions on its own (reports recorded by other
+    /// replicas); soak gates are acted on when they open, whatever this says.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub advance_interval: Duration,
+    /// Turn every credential check off. Only for a local trial: anyone who can reach the
+    /// service may publish, report deployments and approve.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// How log lines (on stderr) are written. The level comes from CFGUPDATE_LOG (default
+    /// `info`), in the syntax of RUST_LOG.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+pub fn run(args: &ServeArgs) -> Result<(), Failure> {
+    init_logging(args.log_format);
+    let mut auth = AuthSettings::from_lookup(|name| std::env::var(name).ok());
+    auth.insecure_no_auth = args.insecure_no_auth;
+    if args.insecure_no_auth {
+        eprintln!(
+            "cfgupdate: WARNING: --insecure-no-auth: every credential check is OFF; anyone who can reach this service may publish, report deployments and approve"
+        );
+    }
+    let settings = Settings {
+        auth,
+        body_limit: args.body_limit,
+        request_timeout: args.request_timeout,
+        advance_interval: args.advance_interval,
+        ..Settings::default()
+    };
+    let repository = args.remote.open()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::operational(format!("cannot start the runtime: {error}")))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|error| {
+                Failure::operational(format!("cannot listen on `{}`: {error}", args.listen))
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|error| Failure::operational(format!("cannot listen: {error}")))?;
+        let service = Service::start(Box::new(repository), Arc::new(SystemClock), settings)
+            .map_err(|error| {
+                Failure::operational(format!("cannot start the repository writer: {error}"))
+            })?;
+        println!("listening on http://{address}");
+        let _ = std::io::stdout().flush();
+        service
+            .serve(listener, termination())
+            .await
+            .map_err(|error| Failure::operational(format!("the server failed: {error}")))
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CFGUPDATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    // Another subscriber already set (in-process use) is fine: keep it.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn termination() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: no new connections; finishing the requests in flight");
+}
+
+/// `1048576`, `512KiB`, `1MiB`.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1024,
+        "MiB" | "M" => 1024 * 1024,
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit: give bytes, or a number with KiB or MiB"
+            ));
+        }
+    };
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size: give bytes, or a number with KiB or MiB"))?;
+    match number.checked_mul(factor) {
+        Some(0) | None => Err(format!("`{text}` is not a usable body limit")),
+        Some(size) => Ok(size),
+    }
+}
+
+/// `500ms`, `30s`, `2m`, `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` has no unit: write e.g. `30s`, `500ms`, `2m` or `1h`"))?;
+    let (digits, unit) = text.split_at(at);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write e.g. `30s` or `2m`"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.saturating_mul(60)),
+        "h" => Duration::from_secs(number.saturating_mul(3600)),
+        other => {
+            return Err(format!(
+                "`{other}` is not a duration unit: use ms, s, m or h"
+            ));
+        }
+    };
+    if duration.is_zero() {
+        return Err(format!("`{text}` is no time at all"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_read_as_people_write_them() {
+        assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
+        assert_eq!(parse_size("512KiB"), Ok(512 * 1024));
+        assert_eq!(parse_size("2048"), Ok(2048));
+        assert!(parse_size("1GB").is_err());
+        assert!(parse_size("0").is_err());
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

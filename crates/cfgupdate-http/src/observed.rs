@@ -1,0 +1,168 @@
+//! The repository as the writer uses it: every fetch and push counted for `/metrics`, and the
+//! last contact with the remote kept for `/readyz`. It decides nothing.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use cfgupdate_core::repository::{Change, CommitInfo, PushOutcome, StateVersion};
+use cfgupdate_core::trailers;
+use cfgupdate_core::{CommitId, ConfigRepository, RepoPath, RepositoryError, RepositoryErrorKind};
+
+use crate::metrics::{Metrics, PushRef};
+
+/// When the remote was last reached, and the last failure to reach it.
+#[derive(Debug, Default)]
+pub struct Health {
+    inner: Mutex<HealthState>,
+}
+
+#[derive(Debug, Default)]
+struct HealthState {
+    last_contact: Option<Instant>,
+    last_failure: Option<String>,
+}
+
+impl Health {
+    fn contact(&self) {
+        let mut state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        state.last_contact = Some(Instant::now());
+        state.last_failure = None;
+    }
+
+    fn failure(&self, error: &RepositoryError) {
+        let mut state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        state.last_failure = Some(error.message.clone());
+    }
+
+    /// How long ago the remote was last reached (`None`: never), and the failure since, if any.
+    pub fn last_contact(&self) -> (Option<Duration>, Option<String>) {
+        let state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        (
+            state.last_contact.map(|at| at.elapsed()),
+            state.last_failure.clone(),
+        )
+    }
+}
+
+/// A repository whose traffic with the remote is counted and timed.
+pub(crate) struct Observed {
+    inner: Box<dyn ConfigRepository + Send>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+}
+
+impl Observed {
+    pub(crate) fn new(
+        inner: Box<dyn ConfigRepository + Send>,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Self {
+        Self {
+            inner,
+            metrics,
+            health,
+        }
+    }
+
+    fn remote<T>(&self, result: Result<T, RepositoryError>) -> Result<T, RepositoryError> {
+        match &result {
+            Ok(_) => self.health.contact(),
+            Err(error) => {
+                self.metrics.remote_error();
+                if error.kind == RepositoryErrorKind::Unavailable {
+                    self.health.failure(error);
+                }
+            }
+        }
+        result
+    }
+
+    fn pushed(
+        &self,
+        to: PushRef,
+        result: Result<PushOutcome, RepositoryError>,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let outcome = match &result {
+            Ok(PushOutcome::Pushed(_)) => "pushed",
+            Ok(PushOutcome::Rejected) => "rejected",
+            Err(_) => "error",
+        };
+        self.metrics.push(to, outcome);
+        self.remote(result)
+    }
+}
+
+impl ConfigRepository for Observed {
+    fn tip(&self) -> Result<CommitId, RepositoryError> {
+        self.inner.tip()
+    }
+
+    fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
+        let result = self.inner.refresh();
+        self.remote(result)
+    }
+
+    fn is_fresh(&self) -> bool {
+        self.inner.is_fresh()
+    }
+
+    fn read_file(
+        &self,
+        revision: &CommitId,
+        path: &RepoPath,
+    ) -> Result<Option<Vec<u8>>, RepositoryError> {
+        self.inner.read_file(revision, path)
+    }
+
+    fn list_files(
+        &self,
+        revision: &CommitId,
+        under: &str,
+    ) -> Result<Vec<RepoPath>, RepositoryError> {
+        self.inner.list_files(revision, under)
+    }
+
+    fn is_ancestor(
+        &self,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, RepositoryError> {
+        self.inner.is_ancestor(ancestor, descendant)
+    }
+
+    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
+        self.inner.log(from, limit)
+    }
+
+    fn commit_and_push(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let result = self.inner.commit_and_push(parent, change);
+        if let Ok(PushOutcome::Pushed(_)) = &result {
+            let action = change
+                .message
+                .trailers
+                .iter()
+                .find(|(key, _)| key == trailers::ACTION)
+                .map_or("other", |(_, value)| value.as_str());
+            self.metrics.commit(action);
+        }
+        self.pushed(PushRef::Branch, result)
+    }
+
+    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.inner.state()
+    }
+
+    fn push_state(
+        &mut self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let result = self.inner.push_state(parent, content, message);
+        self.pushed(PushRef::State, result)
+    }
+}

@@ -1,0 +1,505 @@
+//! The router and the writer together, on an in-memory repository: statuses, answers and
+//! group commit without a network.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use axum::response::Response;
+use cfgupdate_core::memory::MemoryRepository;
+use cfgupdate_core::repository::{Change, CommitInfo, PushOutcome, StateVersion};
+use cfgupdate_core::trailers::Record;
+use cfgupdate_core::{Clock, CommitId, ConfigRepository, RepoPath, RepositoryError};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::{AuthSettings, Secret, Service, Settings, sign};
+
+const PIPELINE: &str = r#"
+[[wave]]
+name = "staging"
+images = "images/staging.json"
+targets = ["staging"]
+
+[[wave]]
+name = "production"
+images = "images/production.json"
+targets = ["prod"]
+approval = true
+
+[target.staging]
+entrypoint = "envs/staging/main.jsonnet"
+argocd_app = "cfg-staging"
+
+[target.prod]
+entrypoint = "envs/prod/main.jsonnet"
+"#;
+
+/// A target's entrypoint: one Deployment for each service the tests use, whatever image its
+/// wave holds (the render check allows only image changes).
+fn entrypoint(images: &str, namespace: &str) -> String {
+    let services: Vec<String> = ["api".to_owned(), "web".to_owned()]
+        .into_iter()
+        .chain((1..=12).map(|i| format!("svc{i}")))
+        .map(|s| format!("'{s}'"))
+        .collect();
+    format!(
+        "local images = import '../../{images}';\n[\n  {{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: {{ name: s, namespace: '{namespace}' }},\n    spec: {{ template: {{ spec: {{ containers: [{{ name: s, image: std.get(images, s, 'reg.example.com/' + s + ':none') }}] }} }} }} }}\n  for s in [{}]\n]\n",
+        services.join(", ")
+    )
+}
+
+fn memory() -> MemoryRepository {
+    let staging = entrypoint("images/staging.json", "staging");
+    let prod = entrypoint("images/production.json", "prod");
+    MemoryRepository::new(&[
+        ("cfgupdate.toml", PIPELINE),
+        ("images/staging.json", "{}\n"),
+        ("images/production.json", "{}\n"),
+        ("envs/staging/main.jsonnet", &staging),
+        ("envs/prod/main.jsonnet", &prod),
+    ])
+}
+
+/// A memory repository the test can still look at, whose pushes take `push_delay`.
+#[derive(Clone)]
+struct Shared {
+    repo: Arc<Mutex<MemoryRepository>>,
+    push_delay: Duration,
+}
+
+impl Shared {
+    fn new(repo: MemoryRepository, push_delay: Duration) -> Self {
+        Self {
+            repo: Arc::new(Mutex::new(repo)),
+            push_delay,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut MemoryRepository) -> T) -> T {
+        f(&mut self.repo.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ConfigRepository for Shared {
+    fn tip(&self) -> Result<CommitId, RepositoryError> {
+        self.with(|r| r.tip())
+    }
+    fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
+        self.with(|r| r.refresh())
+    }
+    fn is_fresh(&self) -> bool {
+        self.with(|r| r.is_fresh())
+    }
+    fn read_file(
+        &self,
+        revision: &CommitId,
+        path: &RepoPath,
+    ) -> Result<Option<Vec<u8>>, RepositoryError> {
+        self.with(|r| r.read_file(revision, path))
+    }
+    fn list_files(
+        &self,
+        revision: &CommitId,
+        under: &str,
+    ) -> Result<Vec<RepoPath>, RepositoryError> {
+        self.with(|r| r.list_files(revision, under))
+    }
+    fn is_ancestor(
+        &self,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, RepositoryError> {
+        self.with(|r| r.is_ancestor(ancestor, descendant))
+    }
+    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
+        self.with(|r| r.log(from, limit))
+    }
+    fn commit_and_push(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<PushOutcome, RepositoryError> {
+        std::thread::sleep(self.push_delay);
+        self.with(|r| r.commit_and_push(parent, change))
+    }
+    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.with(|r| r.state())
+    }
+    fn push_state(
+        &mut self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.with(|r| r.push_state(parent, content, message))
+    }
+}
+
+struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        auth: AuthSettings {
+            ci_token: Secret::new("ci"),
+            deploy_token: Secret::new("deploy"),
+            admin_token: Secret::new("admin"),
+            ci_hmac_secret: Secret::new("hmac"),
+            insecure_no_auth: false,
+        },
+        body_limit: 4096,
+        ..Settings::default()
+    }
+}
+
+fn service(repo: Shared, settings: Settings) -> Service {
+    Service::start(Box::new(repo), Arc::new(SystemClock), settings).unwrap()
+}
+
+fn app(i: u32) -> String {
+    format!("{i:040x}")
+}
+
+fn announcement(i: u32, service: &str) -> String {
+    format!(
+        r#"{{"app_commit": "{}", "images": {{"{service}": "reg.example.com/{service}:{i}@sha256:{:064x}"}}}}"#,
+        app(i),
+        i
+    )
+}
+
+fn post(path: &str, token: Option<&str>, body: &str) -> Request<Body> {
+    let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request.body(Body::from(body.to_owned())).unwrap()
+}
+
+async fn call(service: &Service, request: Request<Body>) -> (StatusCode, Response<()>, Value) {
+    let response = service.router().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = to_bytes(body, usize::MAX).await.unwrap();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (parts.status, Response::from_parts(parts, ()), value)
+}
+
+fn error_of(value: &Value) -> &str {
+    value["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error sentence in {value}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_size_and_type_errors_are_json_sentences() {
+    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    let (status, _, body) = call(
+        &service,
+        Request::get("/v2/nothing").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    error_of(&body);
+    let (status, _, body) = call(
+        &service,
+        Request::get("/v1/images").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    error_of(&body);
+    let big = format!(
+        r#"{{"app_commit": "{}", "images": {{}}, "pad": "{}"}}"#,
+        app(1),
+        "x".repeat(5000)
+    );
+    let (status, _, body) = call(&service, post("/v1/images", Some("ci"), &big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(error_of(&body).contains("4096"), "{body}");
+    let request = Request::post("/v1/images")
+        .header(header::AUTHORIZATION, "Bearer ci")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(announcement(1, "api")))
+        .unwrap();
+    let (status, _, body) = call(&service, request).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    error_of(&body);
+    let (status, _, body) = call(&service, post("/v1/images", Some("ci"), "{oops")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    error_of(&body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_checked_before_the_body_is_read_as_json() {
+    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    // Wrong content type and bad JSON, but the credentials answer first.
+    let (status, response, body) = call(&service, post("/v1/images", None, "{oops")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+    error_of(&body);
+    let (status, _, _) = call(&service, post("/v1/deployments", Some("ci"), "{}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = call(&service, post("/v1/approvals", Some("deploy"), "{}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let body = announcement(1, "api");
+    let request = Request::post("/v1/images")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("X-Hub-Signature-256", sign(b"hmac", body.as_bytes()))
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _, answer) = call(&service, request).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_commit_once_and_a_replay_is_unchanged() {
+    let repo = Shared::new(memory(), Duration::ZERO);
+    let service = service(repo.clone(), settings());
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(1, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"], "committed");
+    assert_eq!(answer["wave"], "staging");
+    assert_eq!(
+        answer["commit"].as_str(),
+        Some(repo.with(|r| r.remote_tip().to_string())).as_deref()
+    );
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/images", Some("admin"), &announcement(1, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, serde_json::json!({"result": "unchanged"}));
+    // The original design's payload, with the app commit in the query string.
+    let body = format!(
+        r#"{{"web": {{"Tag": "reg.example.com/web:v2", "Digest": "reg.example.com/web@sha256:{:064x}"}}}}"#,
+        7
+    );
+    let (status, _, answer) = call(
+        &service,
+        post(
+            &format!("/v1/images?app_commit={}", app(2)),
+            Some("ci"),
+            &body,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let staging = repo.with(|r| r.remote_text("images/staging.json")).unwrap();
+    assert!(
+        staging.contains(&format!("reg.example.com/web:v2@sha256:{:064x}", 7)),
+        "{staging}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_that_arrive_during_a_push_share_the_next_commit() {
+    let repo = Shared::new(memory(), Duration::from_millis(300));
+    let service = Arc::new(service(repo.clone(), settings()));
+    let before = repo.with(|r| r.remote_history().len());
+    let mut calls = Vec::new();
+    for i in 1..=12 {
+        let service = service.clone();
+        calls.push(tokio::spawn(async move {
+            call(
+                &service,
+                post(
+                    "/v1/images",
+                    Some("ci"),
+                    &announcement(i, &format!("svc{i}")),
+                ),
+            )
+            .await
+        }));
+    }
+    for call in calls {
+        let (status, _, answer) = call.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["result"], "committed");
+    }
+    let history = repo.with(|r| r.remote_history());
+    let commits = history.len() - before;
+    let apps: usize = history
+        .iter()
+        .map(|(_, message)| Record::parse(message).app_commits.len())
+        .sum();
+    assert_eq!(apps, 12, "every announcement has its trailer");
+    assert!(
+        (1..12).contains(&commits),
+        "{commits} commits for 12 announcements"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_reports_and_approvals_answer_with_what_the_core_decided() {
+    let repo = Shared::new(memory(), Duration::ZERO);
+    let service = service(repo.clone(), settings());
+    let (_, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(1, "api")),
+    )
+    .await;
+    let commit = answer["commit"].as_str().unwrap().to_owned();
+    let report =
+        format!(r#"{{"app": "cfg-staging", "revision": "{commit}", "status": "succeeded"}}"#);
+    let (status, _, answer) =
+        call(&service, post("/v1/deployments", Some("deploy"), &report)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"], "pending");
+    assert_eq!(answer["gate"], "approval");
+    assert_eq!(answer["wave"], "production");
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/approvals", Some("admin"), r#"{"wave": "production"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"], "promoted");
+    assert!(
+        repo.with(|r| r.remote_text("images/production.json"))
+            .unwrap()
+            .contains("reg.example.com/api:1@")
+    );
+    let unknown =
+        format!(r#"{{"target": "nowhere", "revision": "{commit}", "status": "succeeded"}}"#);
+    let (status, _, answer) =
+        call(&service, post("/v1/deployments", Some("deploy"), &unknown)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error_of(&answer).contains("nowhere"));
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/approvals", Some("admin"), r#"{"wave": "staging"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let (status, _, answer) = call(
+        &service,
+        Request::get("/v1/status").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["waves"][1]["name"], "production");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_remote_is_503_with_retry_after_and_not_ready() {
+    let mut offline = memory();
+    offline.offline = true;
+    let service = service(Shared::new(offline, Duration::ZERO), settings());
+    let (status, response, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(1, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "5");
+    error_of(&answer);
+    let (status, _, answer) = call(
+        &service,
+        Request::get("/readyz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    let (status, _, answer) = call(
+        &service,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["auth"], "enabled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insecure_no_auth_lets_requests_in_and_says_so_in_healthz() {
+    let settings = Settings {
+        auth: AuthSettings {
+            insecure_no_auth: true,
+            ..AuthSettings::default()
+        },
+        ..Settings::default()
+    };
+    let service = service(Shared::new(memory(), Duration::ZERO), settings);
+    let (status, _, answer) =
+        call(&service, post("/v1/images", None, &announcement(1, "api"))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, _, answer) = call(
+        &service,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(answer["auth"], "disabled");
+    assert!(
+        answer["warning"]
+            .as_str()
+            .unwrap()
+            .contains("--insecure-no-auth")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_with_no_credentials_refuses_every_write() {
+    let settings = Settings::default();
+    let service = service(Shared::new(memory(), Duration::ZERO), settings);
+    for (path, token) in [
+        ("/v1/images", "x"),
+        ("/v1/deployments", "x"),
+        ("/v1/approvals", "x"),
+    ] {
+        let (status, _, answer) = call(&service, post(path, Some(token), "{}")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_outlasts_the_timeout_is_503_and_a_queued_one_is_dropped_unstarted() {
+    let repo = Shared::new(memory(), Duration::from_millis(800));
+    let settings = Settings {
+        request_timeout: Duration::from_millis(300),
+        ..settings()
+    };
+    let service = Arc::new(service(repo.clone(), settings));
+    let first = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            call(
+                &service,
+                post("/v1/images", Some("ci"), &announcement(1, "api")),
+            )
+            .await
+        })
+    };
+    // Queued behind the first one's slow push: its caller gives up before its turn.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, response, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(2, "web")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    assert!(error_of(&answer).contains("retrying is safe"), "{answer}");
+    let (status, _, _) = first.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // The first write had started and lands whole; the second never started.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let apps: Vec<CommitId> = repo.with(|r| {
+        r.remote_history()
+            .iter()
+            .flat_map(|(_, message)| Record::parse(message).app_commits)
+            .collect()
+    });
+    assert_eq!(apps, vec![CommitId::parse(&app(1)).unwrap()]);
+}

@@ -1,0 +1,372 @@
+//! The one writer of the repository inside the process.
+//!
+//! A dedicated thread owns the repository (it is `Send`, not `Sync`, and its calls block) and
+//! works through a bounded queue. Whatever queued up while it was busy (a push in flight, say)
+//! is taken at once: all announcements among it become one `publish_batch`, one commit with
+//! each announcement's trailers, and every request is answered with its own outcome once the
+//! commit is on the remote. Between requests it runs `promotion::advance` when a soak gate it
+//! knows of opens, and every `advance_interval` to catch reports recorded by other replicas.
+//!
+//! Requests whose caller gave up (a timeout, a closed connection) before their turn came are
+//! dropped unstarted, so a caller that saw an error can be sure nothing of theirs is pending.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
+
+use cfgupdate_core::promotion::{
+    self, ApprovalOutcome, DeployReport, DeploymentOutcome, Gate, PipelineState, PromotionError,
+    Status,
+};
+use cfgupdate_core::snapshot::Snapshot;
+use cfgupdate_core::{
+    Announcement, Classify, Clock, ConfigRepository, ErrorClass, PublishError, PublishOutcome,
+    WaveName,
+};
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+use crate::metrics::Metrics;
+use crate::observed::Observed;
+use crate::settings::Settings;
+
+/// A soak deadline is acted on this long after it passes, so that the core, reading the
+/// clock again, sees the gate open.
+const DEADLINE_SLACK: Duration = Duration::from_millis(50);
+
+/// A request for the writer, with where its answer goes.
+pub(crate) enum Job {
+    Publish {
+        announcement: Announcement,
+        received: Instant,
+        reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
+    },
+    Deploy {
+        report: DeployReport,
+        reply: oneshot::Sender<Result<DeploymentOutcome, PromotionError>>,
+    },
+    Approve {
+        wave: WaveName,
+        reply: oneshot::Sender<Result<ApprovalOutcome, PromotionError>>,
+    },
+    Status {
+        reply: oneshot::Sender<Result<Status, PromotionError>>,
+    },
+    /// Finish what is queued, then end.
+    Stop,
+}
+
+/// Why a job could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubmitError {
+    /// The queue is full.
+    Busy,
+    /// The writer has stopped.
+    Stopped,
+}
+
+/// Where requests are queued for the writer.
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    sender: SyncSender<Job>,
+}
+
+impl WriterHandle {
+    pub(crate) fn submit(&self, job: Job) -> Result<(), SubmitError> {
+        self.sender.try_send(job).map_err(|error| match error {
+            TrySendError::Full(_) => SubmitError::Busy,
+            TrySendError::Disconnected(_) => SubmitError::Stopped,
+        })
+    }
+
+    /// Asks the writer to finish what is queued and end; waits for room in the queue.
+    pub(crate) fn stop(&self) {
+        // An error means the writer has ended already.
+        let _ = self.sender.send(Job::Stop);
+    }
+}
+
+/// Starts the writer thread.
+pub(crate) fn spawn(
+    repo: Observed,
+    clock: Arc<dyn Clock + Send + Sync>,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
+    let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity.max(1));
+    let writer = Writer {
+        repo,
+        clock,
+        settings,
+        metrics,
+        receiver,
+        next_advance: Instant::now(),
+    };
+    let thread = thread::Builder::new()
+        .name("cfgupdate-writer".to_owned())
+        .spawn(move || writer.run())?;
+    Ok((WriterHandle { sender }, thread))
+}
+
+struct Writer {
+    repo: Observed,
+    clock: Arc<dyn Clock + Send + Sync>,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    receiver: Receiver<Job>,
+    next_advance: Instant,
+}
+
+struct Pending {
+    announcement: Announcement,
+    received: Instant,
+    reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        info!("the writer owns the repository");
+        loop {
+            let wait = self.next_advance.saturating_duration_since(Instant::now());
+            let first = match self.receiver.recv_timeout(wait) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.advance();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut jobs = vec![first];
+            while jobs.len() < self.settings.max_batch.max(1) {
+                match self.receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            if self.handle(jobs) {
+                // Stopping: answer whatever was queued behind the stop, then end.
+                let rest: Vec<Job> = self.receiver.try_iter().collect();
+                self.handle(rest);
+                break;
+            }
+            if Instant::now() >= self.next_advance {
+                self.advance();
+            }
+        }
+        info!("the writer stopped");
+    }
+
+    /// Handles one batch; returns whether it held a stop.
+    fn handle(&mut self, jobs: Vec<Job>) -> bool {
+        let mut stop = false;
+        let mut publishes = Vec::new();
+        let mut statuses = Vec::new();
+        let mut others = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Publish {
+                    announcement,
+                    received,
+                    reply,
+                } => {
+                    if reply.is_closed() {
+                        debug!(app_commit = %announcement.app_commit(), "the caller gave up before its announcement's turn; dropped");
+                    } else {
+                        publishes.push(Pending {
+                            announcement,
+                            received,
+                            reply,
+                        });
+                    }
+                }
+                Job::Status { reply } => statuses.push(reply),
+                Job::Stop => stop = true,
+                other => others.push(other),
+            }
+        }
+        if !publishes.is_empty() {
+            self.publish(publishes);
+        }
+        for job in others {
+            match job {
+                Job::Deploy { report, reply } if !reply.is_closed() => {
+                    let _ = reply.send(self.deploy(&report));
+                }
+                Job::Approve { wave, reply } if !reply.is_closed() => {
+                    let _ = reply.send(self.approve(&wave));
+                }
+                _ => debug!("the caller gave up before its request's turn; dropped"),
+            }
+        }
+        statuses.retain(|reply| !reply.is_closed());
+        if !statuses.is_empty() {
+            // Everything queued with them has been written: one read answers them all.
+            let status = promotion::status(&mut self.repo, &*self.clock);
+            for reply in statuses {
+                let _ = reply.send(status.clone());
+            }
+        }
+        stop
+    }
+
+    fn publish(&mut self, batch: Vec<Pending>) {
+        let announcements: Vec<Announcement> =
+            batch.iter().map(|p| p.announcement.clone()).collect();
+        let started = Instant::now();
+        let results = cfgupdate_core::publish_batch(
+            &mut self.repo,
+            &*self.clock,
+            &announcements,
+            &self.settings.write,
+        );
+        self.metrics.group_commit(batch.len());
+        info!(
+            announcements = batch.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "group commit"
+        );
+        for (pending, result) in batch.into_iter().zip(results) {
+            let app_commit = pending.announcement.app_commit();
+            match &result {
+                Ok(PublishOutcome::Committed { commit, wave }) => {
+                    self.metrics
+                        .announcement_committed(pending.received.elapsed());
+                    info!(%app_commit, %commit, %wave, "published");
+                }
+                Ok(PublishOutcome::Unchanged) => info!(%app_commit, "unchanged"),
+                Err(error) => log_failure("publish", error),
+            }
+            let _ = pending.reply.send(result);
+        }
+    }
+
+    fn deploy(&mut self, report: &DeployReport) -> Result<DeploymentOutcome, PromotionError> {
+        let result = promotion::record_deployment(
+            &mut self.repo,
+            &*self.clock,
+            report,
+            &self.settings.write,
+        );
+        match &result {
+            Ok(DeploymentOutcome::Promoted { commit, wave }) => {
+                info!(revision = %report.revision, %commit, %wave, "report recorded; promoted");
+                self.observe_promotion(wave);
+            }
+            Ok(DeploymentOutcome::Pending { wave, gate }) => {
+                info!(revision = %report.revision, %wave, gate = gate.name(), "report recorded; promotion waits");
+                self.wake_for(gate);
+            }
+            Ok(DeploymentOutcome::Recorded { reason }) => {
+                info!(revision = %report.revision, %reason, "report recorded");
+            }
+            Err(error) => log_failure("deployment report", error),
+        }
+        result
+    }
+
+    fn approve(&mut self, wave: &WaveName) -> Result<ApprovalOutcome, PromotionError> {
+        let result = promotion::approve(&mut self.repo, &*self.clock, wave, &self.settings.write);
+        match &result {
+            Ok(ApprovalOutcome::Promoted { commit, wave }) => {
+                info!(%commit, %wave, "approved; promoted");
+                self.observe_promotion(wave);
+            }
+            Ok(ApprovalOutcome::Approved { waiting }) => {
+                info!(%wave, gate = waiting.name(), "approved; promotion still waits");
+                self.wake_for(waiting);
+            }
+            Ok(ApprovalOutcome::Unchanged { reason }) => {
+                info!(%wave, %reason, "approval changed nothing")
+            }
+            Err(error) => log_failure("approval", error),
+        }
+        result
+    }
+
+    fn advance(&mut self) {
+        let now = Instant::now();
+        match promotion::advance(&mut self.repo, &*self.clock, &self.settings.write) {
+            Ok(advance) => {
+                self.metrics.advance(true);
+                self.next_advance = now + self.settings.advance_interval;
+                for (wave, commit) in &advance.promoted {
+                    info!(%wave, %commit, "promoted on the service's own timer");
+                    self.observe_promotion(wave);
+                }
+                if let Some(deadline) = advance.next_deadline {
+                    self.wake_at(deadline);
+                }
+            }
+            Err(error) => {
+                self.metrics.advance(false);
+                log_failure("advance", &error);
+                let again = if error.class() == ErrorClass::Unavailable {
+                    self.settings
+                        .retry_after
+                        .min(self.settings.advance_interval)
+                } else {
+                    self.settings.advance_interval
+                };
+                self.next_advance = now + again;
+            }
+        }
+    }
+
+    fn wake_for(&mut self, gate: &Gate) {
+        if let Gate::Soak {
+            ready_at: Some(deadline),
+        } = gate
+        {
+            self.wake_at(*deadline);
+        }
+    }
+
+    /// Makes the writer run `advance` when `deadline` (read on the core's clock) passes.
+    fn wake_at(&mut self, deadline: SystemTime) {
+        let wait = deadline
+            .duration_since(self.clock.now())
+            .unwrap_or(Duration::ZERO);
+        self.next_advance = self
+            .next_advance
+            .min(Instant::now() + wait + DEADLINE_SLACK);
+    }
+
+    /// Records how long the promotion into `wave` came after the report that completed the
+    /// wave before it (the latest report of that wave's targets).
+    fn observe_promotion(&self, wave: &WaveName) {
+        if let Some(completed) = self.completed_at(wave) {
+            let latency = self
+                .clock
+                .now()
+                .duration_since(completed)
+                .unwrap_or(Duration::ZERO);
+            self.metrics.promoted(wave.as_str(), latency);
+        }
+    }
+
+    fn completed_at(&self, into: &WaveName) -> Option<SystemTime> {
+        let tip = self.repo.tip().ok()?;
+        let snapshot = Snapshot::at(&self.repo, &tip).ok()?;
+        let waves = &snapshot.pipeline().waves;
+        let position = waves.iter().position(|w| &w.name == into)?;
+        let source = waves.get(position.checked_sub(1)?)?;
+        let state = self.repo.state().ok()?;
+        let state = PipelineState::parse(state.as_ref().map(|s| s.content.as_slice())).ok()?;
+        source
+            .targets
+            .iter()
+            .filter_map(|target| state.reports.get(target)?.last())
+            .map(|report| report.time())
+            .max()
+    }
+}
+
+fn log_failure<E: Classify + std::fmt::Display>(what: &str, error: &E) {
+    match error.class() {
+        ErrorClass::Unavailable | ErrorClass::Failed => warn!(%error, "{what} failed"),
+        ErrorClass::Invalid | ErrorClass::Stale | ErrorClass::Refused => {
+            info!(%error, "{what} refused")
+        }
+    }
+}
