@@ -22,7 +22,10 @@ fn is_json(text: &str) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Input { mut text, mut control } = Input::split(data);
+    let Input {
+        mut text,
+        mut control,
+    } = Input::split(data);
     if control.arbitrary::<u8>().unwrap_or(0) % 4 == 0 {
         let Ok(generated) = generate::json_file(&mut control) else {
             return;
@@ -54,8 +57,14 @@ fuzz_target!(|data: &[u8]| {
     if std::env::var_os("CFGUPDATE_FUZZ_SHOW").is_some() {
         eprintln!("written: {}", written != text);
     }
-    assert!(is_json(&text), "the editor accepted text that is not JSON: {text:?}");
-    assert!(is_json(&written), "the editor wrote text that is not JSON: {written:?}");
+    assert!(
+        is_json(&text),
+        "the editor accepted text that is not JSON: {text:?}"
+    );
+    assert!(
+        is_json(&written),
+        "the editor wrote text that is not JSON: {written:?}"
+    );
     assert!(
         updates.values().all(|r| r.digest().is_some()),
         "a reference without a digest was written"
@@ -68,19 +77,32 @@ fuzz_target!(|data: &[u8]| {
 
     let after = json::read(FILE, &written);
     if let Ok(before) = &before {
-        let after = after
-            .as_ref()
-            .unwrap_or_else(|e| panic!("the file read before the write but not after: {e}\n{written:?}"));
+        let after = after.as_ref().unwrap_or_else(|e| {
+            panic!("the file read before the write but not after: {e}\n{written:?}")
+        });
         for (service, reference) in &updates {
-            let read = after.get(service).unwrap_or_else(|| panic!("`{service}` was written but does not read back"));
-            assert!(align::reads_back_as(read, reference), "`{service}` reads back as {read} after writing {reference}");
+            let read = after
+                .get(service)
+                .unwrap_or_else(|| panic!("`{service}` was written but does not read back"));
+            assert!(
+                align::reads_back_as(read, reference),
+                "`{service}` reads back as {read} after writing {reference}"
+            );
         }
         for (service, reference) in before {
             if !updates.contains_key(service) {
-                assert_eq!(after.get(service), Some(reference), "`{service}` was not updated but changed");
+                assert_eq!(
+                    after.get(service),
+                    Some(reference),
+                    "`{service}` was not updated but changed"
+                );
             }
         }
-        assert!(after.keys().all(|s| before.contains_key(s) || updates.contains_key(s)));
+        assert!(
+            after
+                .keys()
+                .all(|s| before.contains_key(s) || updates.contains_key(s))
+        );
     }
 
     let again = json::write(FILE, &written, &updates)

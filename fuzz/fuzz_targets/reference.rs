@@ -18,7 +18,10 @@ fn check_reference(text: &str) {
     let tag = reference.tag();
     let digest = reference.digest().map(Digest::as_str);
     assert!(!name.is_empty() && name.len() <= 255, "name {name:?}");
-    assert!(tag.is_none_or(|t| !t.is_empty() && t.len() <= 128), "tag {tag:?}");
+    assert!(
+        tag.is_none_or(|t| !t.is_empty() && t.len() <= 128),
+        "tag {tag:?}"
+    );
     let mut assembled = name.to_owned();
     if let Some(tag) = tag {
         assembled = format!("{assembled}:{tag}");
@@ -31,7 +34,8 @@ fn check_reference(text: &str) {
         .unwrap_or_else(|e| panic!("{text:?} parsed, but its parts are refused: {e}"));
     assert_eq!(rebuilt, reference);
     // The name alone is a reference with that name and nothing else.
-    let bare = ImageRef::parse(name).unwrap_or_else(|e| panic!("the name of {text:?} alone is refused: {e}"));
+    let bare = ImageRef::parse(name)
+        .unwrap_or_else(|e| panic!("the name of {text:?} alone is refused: {e}"));
     assert_eq!((bare.name(), bare.tag(), bare.digest()), (name, None, None));
     if let Some(digest) = reference.digest() {
         assert_eq!(Digest::parse(digest.as_str()).as_ref(), Ok(digest));
@@ -54,7 +58,12 @@ fn check_digest(text: &str) {
         other => panic!("{text:?} parsed with the unregistered algorithm {other:?}"),
     };
     assert_eq!(digest.hex().len(), expected);
-    assert!(digest.hex().bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert!(
+        digest
+            .hex()
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
     // A name with this digest is a reference.
     assert!(ImageRef::parse(&format!("reg.example.com/app@{text}")).is_ok());
 }
@@ -67,10 +76,18 @@ fn check_from_parts(text: &str) {
     let Ok(reference) = ImageRef::from_parts(name, tag, digest) else {
         return;
     };
-    let parsed = ImageRef::parse(reference.as_str())
-        .unwrap_or_else(|e| panic!("from_parts({name:?}, {tag:?}, {digest:?}) built {:?}, which does not parse: {e}", reference.as_str()));
+    let parsed = ImageRef::parse(reference.as_str()).unwrap_or_else(|e| {
+        panic!(
+            "from_parts({name:?}, {tag:?}, {digest:?}) built {:?}, which does not parse: {e}",
+            reference.as_str()
+        )
+    });
     assert_eq!(
-        (parsed.name(), parsed.tag(), parsed.digest().map(Digest::as_str)),
+        (
+            parsed.name(),
+            parsed.tag(),
+            parsed.digest().map(Digest::as_str)
+        ),
         (name, tag, digest),
         "from_parts and parse disagree on the parts"
     );

@@ -88,3 +88,25 @@ def jsonnet_edit():
 reference()
 json_edit()
 jsonnet_edit()
+
+
+def request_decoding():
+    app = "7d1043473d55bfa90e8530d35801d4e381bc69f0"
+    ref = "registry.example.com/team/api:7d10434@" + D("1")
+    # (endpoint byte, query byte, body): endpoint 0 images, 1 deployments, 2 approvals;
+    # query 0 none, 1 a valid app commit.
+    bodies = {
+        "images": (0, 0, '{"app_commit": "' + app + '", "images": {"api": "' + ref + '"}}'),
+        "images-build": (0, 1, '{"app_commit": "' + app + '", "images": {"api": "' + ref + '", "web": "nginx@' + D("2") + '"}, "build": {"number": 123, "created_at": "2026-11-26T20:00:00Z"}}'),
+        "images-original": (0, 1, '{"api": {"Tag": "registry.example.com/team/api:v1", "Digest": "registry.example.com/team/api@' + D("3") + '"}, "web": {"Digest": "nginx@' + D("4") + '"}}'),
+        "images-bad-ref": (0, 0, '{"app_commit": "' + app + '", "images": {"api": "Reg/API"}}'),
+        "deploy-target": (1, 0, '{"target": "staging-us", "revision": "' + app + '", "status": "succeeded"}'),
+        "deploy-app": (1, 0, '{"app": "api-prod-eu", "revision": "' + app + '", "status": "failed"}'),
+        "approval": (2, 0, '{"wave": "production"}'),
+        "not-json": (0, 0, '{"app_commit": '),
+    }
+    for name, (endpoint, query, body) in bodies.items():
+        write("request_decoding", name, bytes([endpoint, query]) + body.encode())
+
+
+request_decoding()

@@ -59,7 +59,11 @@ fn json_value(literal: &str) -> Option<String> {
 
 /// Whether `after` may stand where `before` stood: the same token, or a string literal now
 /// holding one of the allowed values.
-fn json_compatible(before: &JsonToken<'_>, after: &JsonToken<'_>, allowed: &BTreeSet<String>) -> bool {
+fn json_compatible(
+    before: &JsonToken<'_>,
+    after: &JsonToken<'_>,
+    allowed: &BTreeSet<String>,
+) -> bool {
     match (before, after) {
         (a, b) if a == b => true,
         (JsonToken::String(_), JsonToken::String(b)) => {
@@ -77,7 +81,10 @@ pub fn check_json_edit(original: &str, edited: &str, updates: &ImageSet) {
     let aligned = if original.ends_with('\n') {
         json_aligned(original, edited, &allowed)
     } else {
-        assert!(edited.ends_with('\n'), "a changed file must end with a newline: {edited:?}");
+        assert!(
+            edited.ends_with('\n'),
+            "a changed file must end with a newline: {edited:?}"
+        );
         [edited.strip_suffix('\n'), edited.strip_suffix("\r\n")]
             .into_iter()
             .flatten()
@@ -133,7 +140,10 @@ pub fn check_jsonnet_edit(original: &str, edited: &str, updates: &ImageSet) {
     );
     let mut covered = 0;
     for (b, a) in before.iter().zip(&after) {
-        assert_eq!(a.range.0 as usize, covered, "tokens do not cover the edited text");
+        assert_eq!(
+            a.range.0 as usize, covered,
+            "tokens do not cover the edited text"
+        );
         covered = a.range.1 as usize;
         assert_eq!(
             b.kind, a.kind,
@@ -166,5 +176,7 @@ pub fn check_jsonnet_edit(original: &str, edited: &str, updates: &ImageSet) {
 pub fn reads_back_as(read: &ImageRef, written: &ImageRef) -> bool {
     read.name() == written.name()
         && read.tag().is_none_or(|tag| Some(tag) == written.tag())
-        && read.digest().is_none_or(|digest| Some(digest) == written.digest())
+        && read
+            .digest()
+            .is_none_or(|digest| Some(digest) == written.digest())
 }

@@ -6,7 +6,16 @@ use arbitrary::{Result, Unstructured};
 use cfgupdate_core::{ImageRef, ImageSet, ServiceName};
 
 /// Services the generated files and update sets share, so that they meet often.
-const SERVICES: &[&str] = &["api", "web", "worker", "a", "b", "db-migrate", "svc.v2", "Api_1"];
+const SERVICES: &[&str] = &[
+    "api",
+    "web",
+    "worker",
+    "a",
+    "b",
+    "db-migrate",
+    "svc.v2",
+    "Api_1",
+];
 
 /// Repository names, valid by the distribution grammar, with and without registry and port.
 const NAMES: &[&str] = &[
@@ -60,7 +69,12 @@ fn repository_name(u: &mut Unstructured<'_>) -> Result<String> {
     }
     let mut name = String::new();
     if u.arbitrary()? {
-        name.push_str(u.choose(&["docker.io/", "reg.example.com:443/", "localhost/", "a.b-c.d/"])?);
+        name.push_str(u.choose(&[
+            "docker.io/",
+            "reg.example.com:443/",
+            "localhost/",
+            "a.b-c.d/",
+        ])?);
     }
     let components = u.int_in_range(1..=3u8)?;
     for c in 0..components {
@@ -72,7 +86,9 @@ fn repository_name(u: &mut Unstructured<'_>) -> Result<String> {
             if i > 0 && i + 1 < len && u.ratio(1u8, 5)? {
                 name.push_str(u.choose(&[".", "_", "__", "-", "--"])?);
             }
-            name.push(char::from(*u.choose(b"abcdefghijklmnopqrstuvwxyz0123456789")?));
+            name.push(char::from(
+                *u.choose(b"abcdefghijklmnopqrstuvwxyz0123456789")?,
+            ));
         }
     }
     Ok(name)
@@ -80,7 +96,9 @@ fn repository_name(u: &mut Unstructured<'_>) -> Result<String> {
 
 fn tag(u: &mut Unstructured<'_>) -> Result<String> {
     if u.ratio(1u8, 2)? {
-        return Ok(u.choose(&["v1", "v2", "latest", "1.2.3", "main-0a1b2c3", "_x"])?.to_string());
+        return Ok(u
+            .choose(&["v1", "v2", "latest", "1.2.3", "main-0a1b2c3", "_x"])?
+            .to_string());
     }
     let len = u.int_in_range(1..=24usize)?;
     let mut tag = String::new();
@@ -109,7 +127,11 @@ fn digest(u: &mut Unstructured<'_>) -> Result<String> {
 /// without one, or without a tag, so that the refusals are reached too.
 pub fn reference(u: &mut Unstructured<'_>) -> Result<ImageRef> {
     let name = repository_name(u)?;
-    let tag = if u.ratio(3u8, 4)? { Some(tag(u)?) } else { None };
+    let tag = if u.ratio(3u8, 4)? {
+        Some(tag(u)?)
+    } else {
+        None
+    };
     let digest = if u.ratio(7u8, 8)? {
         Some(digest(u)?)
     } else {
@@ -276,9 +298,7 @@ fn jsonnet_literal(u: &mut Unstructured<'_>, value: &str) -> Result<String> {
 
 /// A field name: plain, quoted, or computed.
 fn jsonnet_field_name(u: &mut Unstructured<'_>, name: &str) -> Result<String> {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
     Ok(match u.int_in_range(0..=5u8)? {
         0..=2 if plain => name.to_owned(),
@@ -329,9 +349,14 @@ fn jsonnet_value(u: &mut Unstructured<'_>, depth: u8) -> Result<String> {
             format!("{{\n{}}}", fields.concat())
         }
         6 => format!("'{}:' + std.extVar('tag')", reference.name()),
-        7 => u.choose(&["42", "null", "std.extVar('image')", "[1, 2]", "self.x"])?.to_string(),
+        7 => u
+            .choose(&["42", "null", "std.extVar('image')", "[1, 2]", "self.x"])?
+            .to_string(),
         8 if depth < 3 => jsonnet_object(u, depth + 1)?,
-        9 => format!("container.new('x', {})", jsonnet_literal(u, reference.as_str())?),
+        9 => format!(
+            "container.new('x', {})",
+            jsonnet_literal(u, reference.as_str())?
+        ),
         _ => {
             let plain = *u.choose(&["default", "v1", "reg/api", "x y"])?;
             jsonnet_literal(u, plain)?
@@ -346,7 +371,8 @@ fn jsonnet_object(u: &mut Unstructured<'_>, depth: u8) -> Result<String> {
         let name = if u.ratio(3u8, 4)? {
             service(u, &[])?.to_string()
         } else {
-            u.choose(&["namespace", "image", "ref", "tag", "metadata"])?.to_string()
+            u.choose(&["namespace", "image", "ref", "tag", "metadata"])?
+                .to_string()
         };
         let visibility = *u.choose(&[":", ":", ":", "::", ":::", "+:"])?;
         out.push_str(&jsonnet_field_name(u, &name)?);
@@ -373,7 +399,10 @@ pub fn jsonnet_file(u: &mut Unstructured<'_>) -> Result<String> {
         3 => format!("local x = {object};\nx\n"),
         4 => format!("local base = {};\nbase + {object}\n", jsonnet_object(u, 1)?),
         5 => format!("(import 'base.libsonnet') + {object}\n"),
-        6 => format!("local container = import 'c.libsonnet';\n[{object}, {}]\n", jsonnet_object(u, 1)?),
+        6 => format!(
+            "local container = import 'c.libsonnet';\n[{object}, {}]\n",
+            jsonnet_object(u, 1)?
+        ),
         _ => format!("(local inner = {object}; (inner))"),
     };
     let mut text = if u.ratio(1u8, 8)? {
