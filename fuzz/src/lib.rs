@@ -1,0 +1,58 @@
+//! Shared pieces of the fuzz targets: how an input is split into a file and the choices that
+//! drive generation, generators for valid names and references, and the checks that compare an
+//! edited file with its original.
+//!
+//! An input is `text NUL control`: the bytes before the first NUL are a file as it would be in
+//! a repository (so seed files stay readable), the bytes after it feed [`arbitrary`] to choose
+//! the update set, or to build a whole file from a grammar when the first control byte asks
+//! for it. Neither JSON nor Jsonnet can hold a raw NUL in valid text, so nothing is lost.
+
+pub mod align;
+pub mod generate;
+
+use arbitrary::Unstructured;
+
+/// An input split at its first NUL byte.
+pub struct Input<'a> {
+    /// The file text (lossily decoded: the editors take `&str`).
+    pub text: String,
+    /// The choices.
+    pub control: Unstructured<'a>,
+}
+
+impl<'a> Input<'a> {
+    /// Splits `data` into file text and control bytes.
+    pub fn split(data: &'a [u8]) -> Self {
+        let (text, control) = match data.iter().position(|&b| b == 0) {
+            Some(nul) => (&data[..nul], &data[nul + 1..]),
+            None => (data, &[][..]),
+        };
+        Input {
+            text: String::from_utf8_lossy(text).into_owned(),
+            control: Unstructured::new(control),
+        }
+    }
+}
+
+/// Lets panics raised inside the jrsonnet parser and lexer unwind instead of aborting.
+///
+/// libfuzzer-sys installs a panic hook that aborts on every panic, even one the code under
+/// test catches. `slots::jsonnet` catches the parser's panics on purpose (it gives up on some
+/// malformed input, see `fuzz/regressions/jsonnet_edit/`) and turns them into errors, so only
+/// those are let through; the first is printed so a run still shows they happen. A parser
+/// panic that nothing catches still aborts, in libfuzzer-sys's own `catch_unwind`.
+pub fn tolerate_contained_parser_panics() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SHOWN: AtomicBool = AtomicBool::new(false);
+    let abort_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_parser = info.location().is_some_and(|l| {
+            l.file().contains("jrsonnet-rowan-parser") || l.file().contains("jrsonnet-lexer")
+        });
+        if !in_parser {
+            abort_hook(info);
+        } else if !SHOWN.swap(true, Ordering::Relaxed) {
+            eprintln!("note: a jrsonnet parser panic, expected to be caught by cfgupdate: {info}");
+        }
+    }));
+}
