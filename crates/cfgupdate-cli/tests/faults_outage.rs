@@ -91,6 +91,18 @@ fn while_the_remote_is_down_writes_get_503_and_change_nothing_and_the_service_re
         ),
     );
     check_503("status", get(&server.at("/v1/status")));
+    // It stays down for a while (longer than the advance interval, whose passes fail too):
+    // every retry is refused the same way.
+    let mut retries = 0;
+    while down.elapsed() < Duration::from_secs(4) {
+        let i = outage_apps[retries % outage_apps.len()];
+        check_503(
+            &format!("retried announcement {i}"),
+            post_as(&images, CI_TOKEN, &announcement(i, SERVICES[i % 4])),
+        );
+        retries += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let ready = get(&server.at("/readyz"));
     assert_eq!(
         ready.status, 503,

@@ -297,8 +297,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let window = state.settings.readiness_window;
+    // A failure since the last contact means the remote cannot be reached now, however
+    // recently it was: every write would get 503, so a load balancer should look elsewhere.
     match state.health.last_contact() {
-        (Some(ago), _) if ago <= window => axum::Json(json!({
+        (Some(ago), None) if ago <= window => axum::Json(json!({
             "status": "ready",
             "remote_reached_seconds_ago": ago.as_secs(),
         }))
@@ -308,12 +310,17 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 Some(ago) => format!("{} s ago", ago.as_secs()),
                 None => "never since the service started".to_owned(),
             };
-            let why = failure.map_or(String::new(), |f| format!("; the last attempt failed: {f}"));
-            ApiError::unavailable(
-                format!(
-                    "the remote was last reached {when}, not within the last {} s{why}",
+            let message = match failure {
+                Some(failure) => format!(
+                    "the remote cannot be reached (last reached {when}); the last attempt failed: {failure}"
+                ),
+                None => format!(
+                    "the remote was last reached {when}, not within the last {} s",
                     window.as_secs()
                 ),
+            };
+            ApiError::unavailable(
+                message,
                 state.settings.retry_after,
             )
             .into_response()
