@@ -749,7 +749,7 @@ fn cases(c1: &str, state_commit: &str) -> Vec<Case> {
         ("app_commit=%00", 422),
         ("app_commit=", 422),
         ("app_commit=a&app_commit=b", 400),
-        ("app_commit=%ff%fe", 400),
+        ("app_commit=%ff%fe", 422),
     ] {
         cases.push(Case::post(
             format!("{images}?{query}"),

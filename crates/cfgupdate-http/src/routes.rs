@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::auth::{self, Presented, Scope};
+use crate::auth::{self, AuthError, Presented, Scope};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::observed::Health;
@@ -127,6 +127,32 @@ fn admit(
             )
         }
     })?;
+    // Only the first of repeated headers would be checked, so a forged one could ride
+    // beside a good one (or the other way round): every credential must be one, and valid.
+    if !state.settings.auth.insecure_no_auth {
+        if headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return Err(AuthError::Bad {
+                reason: "the request carries more than one `Authorization` header; send exactly one",
+            }
+            .into());
+        }
+        if headers
+            .get_all(auth::SIGNATURE_HEADER)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return Err(AuthError::Bad {
+                reason: "the request carries more than one `X-Hub-Signature-256` header; send exactly one",
+            }
+            .into());
+        }
+    }
     let presented = Presented {
         authorization: headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
         signature: headers.get(auth::SIGNATURE_HEADER).map(|v| v.as_bytes()),
@@ -319,11 +345,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
                     window.as_secs()
                 ),
             };
-            ApiError::unavailable(
-                message,
-                state.settings.retry_after,
-            )
-            .into_response()
+            ApiError::unavailable(message, state.settings.retry_after).into_response()
         }
     }
 }
