@@ -186,8 +186,43 @@ fn two_replicas_on_one_remote_land_every_announcement_and_report_once_and_promot
     eventually(Duration::from_secs(30), "a promotion into internal", || {
         !promotions(&bare).is_empty()
     });
-    thread::sleep(Duration::from_secs(4));
+    // Each report that completed staging at another revision started its own soak: wait
+    // until no promotion has come for 3 s.
+    let mut seen = promotions(&bare);
+    eventually(Duration::from_secs(60), "the promotions settle", || {
+        thread::sleep(Duration::from_secs(3));
+        let now = promotions(&bare);
+        std::mem::replace(&mut seen, now.clone()) == now
+    });
+    // The replicas' own counts first: every promote commit one of them pushed must be on the
+    // branch (nothing is force-pushed), so a double promotion cannot hide behind a late read.
+    let mut retried_pushes = 0.0;
+    let mut promote_commits = Vec::new();
+    for server in &servers {
+        let text = get(&server.at("/metrics")).text;
+        retried_pushes += metric(&text, "cfgupdate_push_retries_total{git_ref=\"branch\"}")
+            + metric(&text, "cfgupdate_push_retries_total{git_ref=\"state\"}");
+        promote_commits.push(metric(&text, "cfgupdate_commits_total{action=\"promote\"}"));
+    }
     let promoted = promotions(&bare);
+    // Two replicas promoting off the same tip in the same second make the very same commit
+    // (same parent, tree, message and time), and the second push finds it there already: both
+    // count it, the branch has it once. So the check is on commit ids: every promote commit a
+    // replica logged is on the branch.
+    for server in &servers {
+        for line in server.log().lines().filter(|l| l.contains("promoted")) {
+            let commit = line
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("commit="))
+                .unwrap_or_else(|| panic!("no commit in {line}"));
+            let on_branch =
+                cfgupdate_tests::try_git(&bare, &["merge-base", "--is-ancestor", commit, "master"]);
+            assert!(
+                on_branch.status.success(),
+                "a replica logged the promotion {commit}, which is not on the branch: {line}"
+            );
+        }
+    }
     let unique: BTreeSet<&(String, String)> = promoted.iter().collect();
     assert_eq!(
         unique.len(),
@@ -200,14 +235,6 @@ fn two_replicas_on_one_remote_land_every_announcement_and_report_once_and_promot
     );
     assert_fsck_clean(&bare);
 
-    let mut retried_pushes = 0.0;
-    let mut promote_commits = Vec::new();
-    for server in &servers {
-        let text = get(&server.at("/metrics")).text;
-        retried_pushes += metric(&text, "cfgupdate_push_retries_total{git_ref=\"branch\"}")
-            + metric(&text, "cfgupdate_push_retries_total{git_ref=\"state\"}");
-        promote_commits.push(metric(&text, "cfgupdate_commits_total{action=\"promote\"}"));
-    }
     eprintln!(
         "two replicas: 40 announcements and 15 reports in {burst:?}; answers {results:?}; {refused} answered 503 and retried; \
          {retried_pushes} pushes rejected and redone on the new tip; promotions {promoted:?} (pushed by the replicas: {promote_commits:?})"
