@@ -91,11 +91,43 @@ impl From<PayloadError> for ApiError {
     }
 }
 
+/// The longest error sentence sent, in characters; longer ones keep their start and end.
+const MAX_SENTENCE: usize = 600;
+const KEEP_HEAD: usize = 400;
+const KEEP_TAIL: usize = 150;
+
+/// `message` as one bounded line. Messages quote the values they refuse, and a hostile value
+/// may hold line breaks or NULs, or be as long as the body limit: control characters are
+/// written as escapes, and the middle of an overlong message is left out (its end, which
+/// usually says the rule broken, is kept).
+pub(crate) fn one_line(message: &str) -> String {
+    let mut line = String::with_capacity(message.len().min(MAX_SENTENCE * 4));
+    for c in message.chars() {
+        match c {
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if c.is_control() => line.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => line.push(c),
+        }
+    }
+    let count = line.chars().count();
+    if count <= MAX_SENTENCE {
+        return line;
+    }
+    let head: String = line.chars().take(KEEP_HEAD).collect();
+    let tail: String = line.chars().skip(count - KEEP_TAIL).collect();
+    format!(
+        "{head} … ({} characters left out) … {tail}",
+        count - KEEP_HEAD - KEEP_TAIL
+    )
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            Json(serde_json::json!({ "error": self.message })),
+            Json(serde_json::json!({ "error": one_line(&self.message) })),
         )
             .into_response();
         if let Some(after) = self.retry_after {
@@ -243,6 +275,26 @@ mod tests {
         }
         .into();
         assert_eq!(closed.status, StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn an_error_sentence_is_one_bounded_line_whatever_value_it_quotes() {
+        assert_eq!(
+            one_line("`a\nb\r\t\u{0}` is bad"),
+            "`a\\nb\\r\\t\\u{0}` is bad"
+        );
+        let long = format!(
+            "`{}` is not a commit id: expected 40 hexadecimal digits",
+            "a".repeat(900_000)
+        );
+        let line = one_line(&long);
+        assert!(line.chars().count() < 700, "{}", line.len());
+        assert!(line.starts_with("`aaa"), "{line}");
+        assert!(line.ends_with("expected 40 hexadecimal digits"), "{line}");
+        assert!(line.contains("characters left out"), "{line}");
+        assert_eq!(one_line("short and plain"), "short and plain");
+        let wide = "é".repeat(1000);
+        assert!(one_line(&wide).chars().count() < 700);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::auth::{self, Presented, Scope};
+use crate::auth::{self, AuthError, Presented, Scope};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::observed::Health;
@@ -127,6 +127,32 @@ fn admit(
             )
         }
     })?;
+    // Only the first of repeated headers would be checked, so a forged one could ride
+    // beside a good one (or the other way round): every credential must be one, and valid.
+    if !state.settings.auth.insecure_no_auth {
+        if headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return Err(AuthError::Bad {
+                reason: "the request carries more than one `Authorization` header; send exactly one",
+            }
+            .into());
+        }
+        if headers
+            .get_all(auth::SIGNATURE_HEADER)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return Err(AuthError::Bad {
+                reason: "the request carries more than one `X-Hub-Signature-256` header; send exactly one",
+            }
+            .into());
+        }
+    }
     let presented = Presented {
         authorization: headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
         signature: headers.get(auth::SIGNATURE_HEADER).map(|v| v.as_bytes()),
@@ -297,8 +323,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let window = state.settings.readiness_window;
+    // A failure since the last contact means the remote cannot be reached now, however
+    // recently it was: every write would get 503, so a load balancer should look elsewhere.
     match state.health.last_contact() {
-        (Some(ago), _) if ago <= window => axum::Json(json!({
+        (Some(ago), None) if ago <= window => axum::Json(json!({
             "status": "ready",
             "remote_reached_seconds_ago": ago.as_secs(),
         }))
@@ -308,15 +336,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 Some(ago) => format!("{} s ago", ago.as_secs()),
                 None => "never since the service started".to_owned(),
             };
-            let why = failure.map_or(String::new(), |f| format!("; the last attempt failed: {f}"));
-            ApiError::unavailable(
-                format!(
-                    "the remote was last reached {when}, not within the last {} s{why}",
+            let message = match failure {
+                Some(failure) => format!(
+                    "the remote cannot be reached (last reached {when}); the last attempt failed: {failure}"
+                ),
+                None => format!(
+                    "the remote was last reached {when}, not within the last {} s",
                     window.as_secs()
                 ),
-                state.settings.retry_after,
-            )
-            .into_response()
+            };
+            ApiError::unavailable(message, state.settings.retry_after).into_response()
         }
     }
 }
