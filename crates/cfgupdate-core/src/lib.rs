@@ -94,6 +94,7 @@ pub mod reference;
 pub mod render;
 pub mod repository;
 pub mod retry;
+pub mod shown;
 pub mod slots;
 pub mod snapshot;
 pub mod trailers;

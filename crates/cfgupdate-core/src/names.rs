@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     /// The text does not match the grammar of its kind.
-    #[error("`{value}` is not a valid {kind} name: {rule}")]
+    #[error("`{}` is not a valid {kind} name: {rule}", crate::shown::shown(value))]
     Invalid {
         /// What kind of name it was meant to be ("wave", "target", "service").
         kind: &'static str,
@@ -22,7 +22,10 @@ pub enum NameError {
         rule: &'static str,
     },
     /// The text is not a full commit id.
-    #[error("`{value}` is not a commit id: expected 40 hexadecimal digits")]
+    #[error(
+        "`{}` is not a commit id: expected 40 hexadecimal digits",
+        crate::shown::shown(value)
+    )]
     CommitId {
         /// The text given.
         value: String,

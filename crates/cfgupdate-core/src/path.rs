@@ -6,7 +6,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a repository path was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{value}` is not a path inside the repository: {reason}")]
+#[error(
+    "`{}` is not a path inside the repository: {reason}",
+    crate::shown::shown(value)
+)]
 pub struct RepoPathError {
     /// The text given.
     pub value: String,

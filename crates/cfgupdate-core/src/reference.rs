@@ -56,7 +56,10 @@ impl fmt::Display for Part {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
     /// The text breaks the grammar; `reason` says where and how.
-    #[error("`{value}` is not a valid image reference: {reason}")]
+    #[error(
+        "`{}` is not a valid image reference: {reason}",
+        crate::shown::shown(value)
+    )]
     Invalid {
         /// The text given.
         value: String,
@@ -64,7 +67,7 @@ pub enum ReferenceError {
         reason: String,
     },
     /// The text is not a valid digest.
-    #[error("`{value}` is not a valid digest: {reason}")]
+    #[error("`{}` is not a valid digest: {reason}", crate::shown::shown(value))]
     InvalidDigest {
         /// The text given.
         value: String,

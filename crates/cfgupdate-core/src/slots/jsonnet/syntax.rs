@@ -334,9 +334,19 @@ mod fuzz_regressions {
         // Found by the `jsonnet_edit` fuzz target: `{'` made the tree parser panic
         // ("already at end"), which surfaced as "the parser gave up".
         for text in ["{'", "{\r'\n}", "{ a: 1, '"] {
-            let error = Source::parse_for("f.jsonnet", text, |_| true).err().unwrap();
-            assert!(error.message.contains("not valid Jsonnet"), "{text:?}: {}", error.message);
-            assert!(!error.message.contains("gave up"), "{text:?}: {}", error.message);
+            let error = Source::parse_for("f.jsonnet", text, |_| true)
+                .err()
+                .unwrap();
+            assert!(
+                error.message.contains("not valid Jsonnet"),
+                "{text:?}: {}",
+                error.message
+            );
+            assert!(
+                !error.message.contains("gave up"),
+                "{text:?}: {}",
+                error.message
+            );
         }
     }
 }
