@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${ROUNDS:-40}
 
 cargo build --release -q -p cfgupdate-cli
-bin=$PWD/target/release/cfgupdate
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/cfgupdate
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib-bench.sh"
 

@@ -16,7 +16,7 @@ files=${FILES:-50000}
 commits=${COMMITS:-20000}
 
 cargo build --release -q -p cfgupdate-cli
-bin=$PWD/target/release/cfgupdate
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/cfgupdate
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib-bench.sh"
 

@@ -54,6 +54,9 @@ python3 scripts/make-scale-repo.py "$files" "$commits" "$work/seed" \
   | git -C "$work/srv/large.git" fast-import --quiet
 git -C "$work/srv/large.git" gc -q
 echo "large repository: $(git -C "$work/srv/large.git" ls-tree -r master | wc -l) files, $(git -C "$work/srv/large.git" rev-list --count master) commits, $(du -sh "$work/srv/large.git" | cut -f1), made in $(( ($(now) - t0) / 1000000 )) ms"
+# The bare pushes of the scale comparison go to a copy of their own, so the service's remote
+# never moves under it.
+git clone -q --bare "$work/srv/large.git" "$work/srv/large-push.git"
 wait_served small.git
 wait_served large.git
 
@@ -74,6 +77,10 @@ start_service() {
   printf -v "addr_$name" '%s' "$(sed -n 's|^listening on http://||p' "$out" | head -n1)"
   printf -v "pid_$name" '%s' "$pid"
 }
+
+# CPU time (user + system) of process $1, in milliseconds.
+tick=$(getconf CLK_TCK)
+cpu_ms() { awk -v tick="$tick" '{printf "%d\n", ($14 + $15) * 1000 / tick}' "/proc/$1/stat"; }
 
 # Resident memory of process $1 in MiB: "VmRSS VmHWM".
 memory() {
@@ -101,8 +108,19 @@ t0=$(now); announce seq large 1 "$work/warm.ns"; echo "first announcement, large
 announce seq small 4 "$work/warm.ns"
 announce seq large 4 "$work/warm.ns"
 
-# The team's script and the bare push work on their own remotes; the pushing clone is made once.
+# The team's script and the bare pushes work on their own remotes; the pushing clones are made
+# once.
 git clone -q "git://127.0.0.1:$port/push.git" "$work/pushclone"
+git clone -q "git://127.0.0.1:$port/large-push.git" "$work/pushclone-large"
+# Pushes one ready commit from clone $1 (the change is made first, only the push is timed) and
+# appends its time to $2.
+bare_push() {
+  printf '{\n  "api": "registry.example.com/api:%040x@%s"\n}\n' "$3" "$(digest "$3")" > "$1/images/staging.json"
+  git -C "$1" -c user.name=ci -c user.email=ci@localhost commit -q -am "Publish api $3"
+  local t0 t1
+  t0=$(now); git -C "$1" push -q origin master; t1=$(now)
+  echo $((t1 - t0)) >> "$2"
+}
 script_once() { # i
   local dir="$work/script-$1" ref="registry.example.com/api:$(printf '%040x' "$1")@$(digest "$1")"
   git clone -q --depth 1 "git://127.0.0.1:$port/gitcli.git" "$dir"
@@ -113,21 +131,24 @@ script_once() { # i
 }
 script_once 0 # warm-up
 
-: > "$work/small.ns"; : > "$work/large.ns"; : > "$work/push.ns"; : > "$work/script.ns"
+: > "$work/small.ns"; : > "$work/large.ns"; : > "$work/push.ns"; : > "$work/push-large.ns"; : > "$work/script.ns"
+cpu_small=0; cpu_large=0
 loads=()
 blocks=$(( (rounds + block - 1) / block ))
 script_per_block=$(( (script_rounds + blocks - 1) / blocks ))
 done_script=0
 for b in $(seq 1 "$blocks"); do
   loads+=("$(load)")
+  c0=$(cpu_ms "$pid_small")
   announce seq small "$block" "$work/block.ns"; cat "$work/block.ns" >> "$work/small.ns"
+  cpu_small=$((cpu_small + $(cpu_ms "$pid_small") - c0))
+  c0=$(cpu_ms "$pid_large")
   announce seq large "$block" "$work/block.ns"; cat "$work/block.ns" >> "$work/large.ns"
+  cpu_large=$((cpu_large + $(cpu_ms "$pid_large") - c0))
   for j in $(seq 1 "$block"); do
     i=$(( (b - 1) * block + j ))
-    printf '{\n  "api": "registry.example.com/api:%040x@%s"\n}\n' "$i" "$(digest "$i")" > "$work/pushclone/images/staging.json"
-    git -C "$work/pushclone" -c user.name=ci -c user.email=ci@localhost commit -q -am "Publish api $i"
-    t0=$(now); git -C "$work/pushclone" push -q origin master; t1=$(now)
-    echo $((t1 - t0)) >> "$work/push.ns"
+    bare_push "$work/pushclone" "$work/push.ns" "$i"
+    bare_push "$work/pushclone-large" "$work/push-large.ns" "$i"
   done
   for j in $(seq 1 "$script_per_block"); do
     [ "$done_script" -lt "$script_rounds" ] || break
@@ -148,7 +169,8 @@ burst_on() { # service
   before=$(git -C "$work/srv/$name.git" rev-parse master)
   echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true
   local first=$next
-  announce burst "$name" "$burst" "$work/burst-$name.ns" || true
+  announce burst "$name" "$burst" "$work/burst-$name.ns" \
+    || { echo "the service's last log lines:"; tail -n 5 "$work/$name.log"; }
   after=$(git -C "$work/srv/$name.git" rev-parse master)
   read -r rss hwm < <(memory "$pid")
   printf -v "mem_burst_$name" '%s / %s' "$rss" "$hwm"
@@ -200,12 +222,14 @@ stats "1. service publish, small repository (POST, answer after push)=$work/smal
   "1. git CLI script: shallow clone, edit, commit, push=$work/script.ns" \
   "1. bare git push of a ready commit=$work/push.ns" \
   "3. service publish, large repository=$work/large.ns" \
+  "3. bare git push of a ready commit, large repository=$work/push-large.ns" \
   "2. burst of $burst, small repository: each answer=$work/burst-small.ns" \
   "2. burst of $burst, large repository: each answer=$work/burst-large.ns"
 echo
 echo "1. script / service (p50): $(ratio "$work/script.ns" "$work/small.ns")x (goal >= 10)"
 echo "1. service / bare push (p50): $(ratio "$work/small.ns" "$work/push.ns")x (goal <= 1.5)"
-echo "3. large / small (p50): $(ratio "$work/large.ns" "$work/small.ns")x (goal <= 1.5)"
+echo "3. large / small (p50): service $(ratio "$work/large.ns" "$work/small.ns")x (goal <= 1.5); bare git push $(ratio "$work/push-large.ns" "$work/push.ns")x, the remote's own share"
+echo "3. service CPU time per sequential publish: small $((cpu_small / (blocks * block))) ms, large $((cpu_large / (blocks * block))) ms"
 echo "2. small: $burst_small"
 echo "2. large: $burst_large"
 echo "5. memory, VmRSS / VmHWM in MiB: small idle after start $mem_start_small, after the sequential runs $mem_seq_small, during the burst $mem_burst_small"
