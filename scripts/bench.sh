@@ -27,8 +27,13 @@ commits=${COMMITS:-20000}
 criterion=${CRITERION:-1}
 root=$PWD
 
-cargo build --release -q -p cfgupdate-cli
-bin=${CARGO_TARGET_DIR:-$root/target}/release/cfgupdate
+# CFGUPDATE_BIN measures another build (an older commit's, say) instead of this tree's.
+if [ -n "${CFGUPDATE_BIN:-}" ]; then
+  bin=$CFGUPDATE_BIN
+else
+  cargo build --release -q -p cfgupdate-cli
+  bin=${CARGO_TARGET_DIR:-$root/target}/release/cfgupdate
+fi
 
 source "$root/scripts/lib-bench.sh"
 
@@ -240,6 +245,6 @@ if [ "$criterion" = 1 ]; then
   echo
   echo "## 4. Rendering and editing (criterion benches), load $(load)"
   cargo bench -q -p cfgupdate-core --bench render 2>&1 | grep -v '^$' || true
-  cargo bench -q -p cfgupdate-core --bench jsonnet_edit -- --noplot 2>&1 | grep -E 'time:|^[a-z_/ ]+$' || true
+  cargo bench -q -p cfgupdate-core --bench jsonnet_edit -- --noplot 2>&1 | grep -B1 'time:' || true
   echo "load at the end $(load)"
 fi
