@@ -13,8 +13,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${ROUNDS:-40}
 
-cargo build --release -q -p cfgupdate-cli
-bin=$PWD/target/release/cfgupdate
+# CFGUPDATE_BIN measures another build (an older commit's, say) instead of this tree's.
+if [ -n "${CFGUPDATE_BIN:-}" ]; then
+  bin=$CFGUPDATE_BIN
+else
+  cargo build --release -q -p cfgupdate-cli
+  bin=${CARGO_TARGET_DIR:-$PWD/target}/release/cfgupdate
+fi
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib-bench.sh"
 

@@ -15,8 +15,13 @@ rounds=${ROUNDS:-30}
 files=${FILES:-50000}
 commits=${COMMITS:-20000}
 
-cargo build --release -q -p cfgupdate-cli
-bin=$PWD/target/release/cfgupdate
+# CFGUPDATE_BIN measures another build (an older commit's, say) instead of this tree's.
+if [ -n "${CFGUPDATE_BIN:-}" ]; then
+  bin=$CFGUPDATE_BIN
+else
+  cargo build --release -q -p cfgupdate-cli
+  bin=${CARGO_TARGET_DIR:-$PWD/target}/release/cfgupdate
+fi
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib-bench.sh"
 

@@ -101,6 +101,7 @@ mod errors;
 mod options;
 mod remote;
 mod repository;
+mod standins;
 mod url;
 
 pub use credentials::{

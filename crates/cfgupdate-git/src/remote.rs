@@ -4,12 +4,13 @@
 use std::cell::RefCell;
 
 use git2::{
-    AutotagOption, ErrorClass, ErrorCode, FetchOptions, Oid, ProxyOptions, PushOptions,
+    AutotagOption, Direction, ErrorClass, ErrorCode, FetchOptions, Oid, ProxyOptions, PushOptions,
     RemoteCallbacks, Repository,
 };
 
 use crate::credentials::Credentials;
 use crate::options::Branch;
+use crate::standins;
 use crate::url::RemoteUrl;
 
 /// The ref holding the branch as last fetched (or pushed).
@@ -147,6 +148,11 @@ fn track(repo: &Repository, name: &str, target: Option<Oid>) -> Result<(), git2:
 
 /// Pushes the local ref `source` to the ref `destination` of `url` without force, when the
 /// remote's ref holds what `expect` requires.
+///
+/// The push goes through a handle of its own on the cache, with stand-in trees chosen from
+/// what the remote advertises on the connection the push then uses, so that building the
+/// pack costs what the commit changes and not what the repository holds (see
+/// [`standins`]).
 pub(crate) fn push(
     repo: &Repository,
     url: &RemoteUrl,
@@ -155,7 +161,24 @@ pub(crate) fn push(
     destination: &str,
     expect: Expect,
 ) -> Result<Pushed, git2::Error> {
-    let mut remote = repo.remote_anonymous(url.for_libgit2())?;
+    standins::init();
+    let pushing = Repository::open_bare(repo.path())?;
+    let new = pushing.refname_to_id(source)?;
+    let mut remote = pushing.remote_anonymous(url.for_libgit2())?;
+    let mut connection =
+        remote.connect_auth(Direction::Push, Some(callbacks(credentials)), Some(proxy()))?;
+    let (on_remote, advertised) = {
+        let heads = connection.list()?;
+        let on_remote = heads
+            .iter()
+            .find(|head| head.name() == destination)
+            .map(|head| head.oid());
+        let advertised: Vec<Oid> = heads.iter().map(|head| head.oid()).collect();
+        (on_remote, advertised)
+    };
+    let stand_ins = standins::choose(&pushing, new, on_remote, &advertised)?;
+    standins::install(&pushing, &stand_ins)?;
+
     // `None` until the remote reports on the ref; then `Some(None)` for accepted and
     // `Some(Some(reason))` for declined.
     let report: RefCell<Option<Option<String>>> = RefCell::new(None);
@@ -193,7 +216,9 @@ pub(crate) fn push(
     options.remote_callbacks(callbacks).proxy_options(proxy());
     // No `+`: the remote's ref only ever moves forward.
     let refspec = format!("{source}:{destination}");
-    match remote.push(&[refspec], Some(&mut options)) {
+    // libgit2 pushes on the connection already open, over which the remote advertised
+    // what the stand-ins were chosen from.
+    match connection.remote().push(&[refspec], Some(&mut options)) {
         Ok(()) => {}
         // Refused on the client: the remote's ref does not hold what `expect` requires, or
         // its commit is not an ancestor of ours, or is not even present locally because

@@ -1,6 +1,8 @@
 //! [`GitRepository`]: the core's [`ConfigRepository`] on a git remote, through a local bare
 //! cache.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 use std::path::Path;
 use std::sync::Once;
 
@@ -10,7 +12,7 @@ use cfgupdate_core::repository::{
 };
 use cfgupdate_core::{CommitId, RepoPath};
 use git2::build::TreeUpdateBuilder;
-use git2::{Commit, ErrorCode, FileMode, ObjectType, Oid, Repository, Signature, Sort, Tree};
+use git2::{Commit, ErrorCode, FileMode, ObjectType, Oid, Repository, Signature, Tree};
 
 use crate::cache::{self, CacheLocation, WriteLock};
 use crate::errors::Describe;
@@ -472,18 +474,44 @@ impl ConfigRepository for GitRepository {
                 &error,
             )
         };
-        let mut walk = self.repo.revwalk().map_err(failed)?;
-        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
-            .map_err(failed)?;
-        walk.push(start).map_err(failed)?;
+        // Our own walk rather than libgit2's revwalk: with any sorting, libgit2 first walks
+        // the whole history (`limit_list`, and `TOPOLOGICAL` on top): a third of every
+        // publish on the benchmark's 20,000 commits, for a log of 200. This one reads only the
+        // commits it returns and their parents: newest committer date first among the
+        // commits whose child was already listed, ties in the order they were reached (git
+        // log's default order). A linear history, which is all cfgupdate writes, comes out
+        // exactly parent after child.
         let mut commits = Vec::new();
-        for id in walk.take(limit) {
-            let commit = self.repo.find_commit(id.map_err(failed)?).map_err(failed)?;
+        let mut frontier = BinaryHeap::new();
+        let mut reached = HashSet::from([start]);
+        let first = self.repo.find_commit(start).map_err(failed)?;
+        frontier.push((first.time().seconds(), Reverse(0_usize), start));
+        let mut order = 1;
+        while commits.len() < limit {
+            let Some((_, _, id)) = frontier.pop() else {
+                break;
+            };
+            let commit = self.repo.find_commit(id).map_err(failed)?;
             commits.push(CommitInfo {
-                id: self.commit_id(commit.id())?,
+                id: self.commit_id(id)?,
                 message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
                 time: commit.time().seconds(),
             });
+            if commits.len() == limit {
+                break;
+            }
+            for parent in commit.parent_ids() {
+                if reached.insert(parent) {
+                    let time = self
+                        .repo
+                        .find_commit(parent)
+                        .map_err(failed)?
+                        .time()
+                        .seconds();
+                    frontier.push((time, Reverse(order), parent));
+                    order += 1;
+                }
+            }
         }
         Ok(commits)
     }
