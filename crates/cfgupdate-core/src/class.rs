@@ -33,7 +33,10 @@ impl Classify for RepositoryError {
     fn class(&self) -> ErrorClass {
         match self.kind {
             RepositoryErrorKind::Unavailable => ErrorClass::Unavailable,
-            RepositoryErrorKind::NotFound | RepositoryErrorKind::Failed => ErrorClass::Failed,
+            // What was asked for does not exist (a branch the remote lacks, a revision): the
+            // request names something wrong.
+            RepositoryErrorKind::NotFound => ErrorClass::Invalid,
+            RepositoryErrorKind::Failed => ErrorClass::Failed,
         }
     }
 }

@@ -265,6 +265,7 @@ fn plan(
 ) -> Result<Option<(Change, Included)>, PublishError> {
     let snapshot = Snapshot::at(repo, tip)?;
     let wave = snapshot.pipeline().first_wave();
+    let committed_yaml = snapshot.pipeline().render.is_some();
     for announcement in batch {
         if let Some(service) = announcement.images.keys().find(|s| wave.hold.contains(s)) {
             return Err(PublishError::Held {
@@ -313,16 +314,14 @@ fn plan(
     if updates.is_empty() {
         return Ok(None);
     }
-    let write =
-        write_into_wave(repo, tip, wave, &files, &updates, limits).map_err(
-            |error| match error {
-                WaveWriteError::Slots(source) => slots_error(source),
-                WaveWriteError::Render(source) => PublishError::Render {
-                    wave: wave.name.clone(),
-                    source: Box::new(source),
-                },
+    let write = write_into_wave(repo, tip, wave, &files, &updates, committed_yaml, limits)
+        .map_err(|error| match error {
+            WaveWriteError::Slots(source) => slots_error(source),
+            WaveWriteError::Render(source) => PublishError::Render {
+                wave: wave.name.clone(),
+                source: Box::new(source),
             },
-        )?;
+        })?;
     let Some(mut write) = write else {
         return Ok(None);
     };
@@ -774,7 +773,9 @@ entrypoint = "envs/prod/main.jsonnet"
 
     #[test]
     fn a_slot_that_feeds_a_non_image_field_is_refused_by_the_render_check() {
-        let mut repo = repo();
+        let mut repo = repo_with(&format!(
+            "[render]\noutput = \"generated/{{target}}\"\n{PIPELINE}"
+        ));
         let sneaky = "local images = import '../../images/staging.json';\n{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'staging' }, data: { api: images.api } }\n";
         repo.person_pushes("Use the image as data", |tree| {
             tree.insert(
@@ -825,6 +826,29 @@ entrypoint = "envs/prod/main.jsonnet"
         assert!(
             matches!(outcome, PublishOutcome::Committed { .. }),
             "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn without_committed_yaml_nothing_is_rendered_and_any_use_of_the_image_is_allowed() {
+        // No `[render]` table: cfgupdate owns no YAML, so it neither renders nor judges how the
+        // Jsonnet uses the images (the same entrypoint as above, refused when YAML is kept).
+        let mut repo = repo();
+        let sneaky = "local images = import '../../images/staging.json';\n{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'staging' }, data: { api: images.api } }\n";
+        repo.person_pushes("Use the image as data", |tree| {
+            tree.insert(
+                RepoPath::parse("envs/staging/main.jsonnet").unwrap(),
+                sneaky.as_bytes().to_vec(),
+            );
+        });
+        let outcome = run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap();
+        assert!(
+            matches!(outcome, PublishOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+        assert!(
+            repo.remote_text("generated/staging/configmap-staging-c.yaml")
+                .is_none()
         );
     }
 }

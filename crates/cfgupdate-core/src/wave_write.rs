@@ -29,12 +29,18 @@ pub(crate) struct WaveWrite {
 
 /// Writes `images` into `wave` (whose files at `tip` are `files`); `None` when the wave
 /// already holds them.
+///
+/// With a `[render]` table (`committed_yaml`), the targets the change affects are rendered
+/// before and after it: their committed YAML is regenerated in the same change, and the render
+/// check refuses a change that alters anything but container images. Without one, cfgupdate owns
+/// no YAML and renders nothing (contract section 2: rendering is what `[render]` turns on).
 pub(crate) fn write_into_wave(
     repo: &dyn ConfigRepository,
     tip: &CommitId,
     wave: &Wave,
     files: &WaveFiles,
     images: &ImageSet,
+    committed_yaml: bool,
     limits: &RenderLimits,
 ) -> Result<Option<WaveWrite>, WaveWriteError> {
     let changed = write_wave(&wave.images, files, images).map_err(WaveWriteError::Slots)?;
@@ -49,6 +55,13 @@ pub(crate) fn write_into_wave(
             .collect(),
         message: CommitMessage::default(),
     };
+    if !committed_yaml {
+        return Ok(Some(WaveWrite {
+            change,
+            before,
+            regenerated: Vec::new(),
+        }));
+    }
     let regeneration = check_change(repo, tip, &change, limits).map_err(WaveWriteError::Render)?;
     let regenerated = if regeneration.files.is_empty() {
         Vec::new()

@@ -368,6 +368,7 @@ fn promotion_change(
         into,
         &files,
         &candidate.images,
+        pipeline.render.is_some(),
         &options.render,
     )
     .map_err(|error| match error {

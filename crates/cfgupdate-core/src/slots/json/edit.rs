@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use super::{Document, Held, ImageSet, Layout, SlotError, json_error, scan};
+use super::{Document, Entry, Held, ImageSet, Layout, SlotError, json_error, scan};
 use crate::names::ServiceName;
-use crate::reference::ImageRef;
+use crate::reference::{ImageRef, Part};
 
 /// Writes `updates` into a file of `layout`: literals of known services are rewritten in
 /// place, new services are inserted after the last member.
@@ -148,7 +148,26 @@ fn new_value(
     service: &ServiceName,
     reference: &ImageRef,
 ) -> Result<String, SlotError> {
-    let Some(template) = document.entries.last().filter(|e| e.is_object) else {
+    // An object of parts is a template only when its parts carry the whole new reference: a
+    // new service must never lose its name, tag or digest to the shape of its neighbour.
+    let carries_all = |entry: &&Entry| {
+        let has = |part: Part| entry.slots.iter().any(|slot| slot.held == Held::Part(part));
+        let whole = has(Part::Ref)
+            || (has(Part::Name)
+                && has(Part::Digest)
+                && (reference.tag().is_none() || has(Part::Tag)));
+        whole
+            && entry
+                .slots
+                .iter()
+                .all(|slot| slot.held.render(reference).is_some())
+    };
+    let Some(template) = document
+        .entries
+        .last()
+        .filter(|e| e.is_object)
+        .filter(carries_all)
+    else {
         return Ok(json_string(&render(
             file,
             text,
