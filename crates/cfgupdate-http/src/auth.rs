@@ -9,7 +9,7 @@
 //! | no `Authorization`, no `X-Hub-Signature-256` | 401 |
 //! | a token or signature that matches no credential | 401 |
 //! | valid credentials of another scope only | 403 |
-//! | the endpoint's scope has no credential configured, and no admin token is | 403, always |
+//! | valid credentials, while the endpoint's scope has no credential configured and no admin token is | 403 |
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -71,9 +71,10 @@ pub enum AuthError {
     },
     /// Valid credentials, but of another scope.
     #[error(
-        "the credentials are for scope `{}`, and this endpoint needs scope `{}` (or `admin`)",
+        "the credentials are for scope `{}`, and this endpoint needs scope `{}`{}",
         presented.name(),
-        needed.name()
+        needed.name(),
+        if *needed == Scope::Admin { "" } else { " (or `admin`)" }
     )]
     WrongScope {
         /// The scope the endpoint needs.
@@ -124,9 +125,6 @@ pub fn authorize(
         Scope::Deploy => settings.deploy_token.is_some(),
         Scope::Admin => settings.admin_token.is_some(),
     };
-    if !configured && settings.admin_token.is_none() {
-        return Err(AuthError::NotConfigured { needed });
-    }
     let mut proven = Vec::new();
     if let Some(header) = presented.authorization {
         proven.push(token_scope(settings, header)?);
@@ -136,8 +134,13 @@ pub fn authorize(
         proven.push(Scope::Ci);
     }
     match proven.first() {
+        // No credentials, or none that match, are 401 (contract section 5), whatever is
+        // configured: a scope with nothing configured can only ever be refused anyway.
         None => Err(AuthError::Missing { needed }),
         Some(_) if proven.iter().any(|s| *s == needed || *s == Scope::Admin) => Ok(()),
+        Some(_) if !configured && settings.admin_token.is_none() => {
+            Err(AuthError::NotConfigured { needed })
+        }
         Some(presented) => Err(AuthError::WrongScope {
             needed,
             presented: *presented,
@@ -358,11 +361,13 @@ mod tests {
         let error = check(&s, Scope::Ci, Some(&with_token("deploy-secret")), None).unwrap_err();
         assert_eq!(error, AuthError::NotConfigured { needed: Scope::Ci });
         assert!(error.to_string().contains("CFGUPDATE_CI_TOKEN"), "{error}");
+        // With nothing configured every request is refused: as 401, since no credential it
+        // could present is valid (contract section 5: "no or bad credentials").
         let nothing = AuthSettings::default();
-        assert!(matches!(
-            check(&nothing, Scope::Deploy, Some(b"Bearer "), None),
-            Err(AuthError::NotConfigured { .. })
-        ));
+        for header in [None, Some(&b"Bearer "[..]), Some(&b"Bearer anything"[..])] {
+            let error = check(&nothing, Scope::Deploy, header, None).unwrap_err();
+            assert!(error.is_unauthenticated(), "{header:?}: {error}");
+        }
         // A signature without a configured secret is refused, never skipped.
         let s = AuthSettings {
             ci_token: Secret::new("ci-secret"),

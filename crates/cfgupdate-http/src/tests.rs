@@ -459,7 +459,9 @@ async fn a_service_with_no_credentials_refuses_every_write() {
         ("/v1/approvals", "x"),
     ] {
         let (status, _, answer) = call(&service, post(path, Some(token), "{}")).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {answer}");
+        let (status, _, answer) = call(&service, post(path, None, "{}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {answer}");
     }
 }
 
