@@ -18,7 +18,7 @@ use crate::cache::{self, CacheLocation, WriteLock};
 use crate::errors::Describe;
 use crate::options::{Branch, GitOptions};
 use crate::remote::{self, Expect, Fetched, Pushed};
-use crate::url::RemoteUrl;
+use crate::url::{RemoteUrl, Transport};
 
 use RepositoryErrorKind::{Failed, NotFound};
 
@@ -209,6 +209,17 @@ impl GitRepository {
     }
 
     fn fetch(&self) -> Result<Fetched, git2::Error> {
+        // libgit2 calls a path that does not exist an "unsupported URL protocol".
+        if self.options.remote.transport() == Transport::Local {
+            let path = self.options.remote.redacted().trim_start_matches("file://");
+            if std::fs::symlink_metadata(path).is_err() {
+                return Err(git2::Error::new(
+                    git2::ErrorCode::NotFound,
+                    git2::ErrorClass::Net,
+                    format!("there is no repository at {path} (no such file or directory)"),
+                ));
+            }
+        }
         remote::fetch(
             &self.repo,
             &self.options.remote,

@@ -46,6 +46,11 @@ fn a_remote_path_that_does_not_exist_is_unavailable() {
         GitRepository::open(options(missing.to_str().unwrap(), cache.path())).unwrap();
     let error = repository.refresh().unwrap_err();
     assert_eq!(error.kind, RepositoryErrorKind::Unavailable, "{error}");
+    assert!(
+        error.message.contains("there is no repository at")
+            && error.message.contains("nowhere.git"),
+        "{error}"
+    );
 }
 
 #[test]
