@@ -265,7 +265,8 @@ fn plan(
 ) -> Result<Option<(Change, Included)>, PublishError> {
     let snapshot = Snapshot::at(repo, tip)?;
     let wave = snapshot.pipeline().first_wave();
-    let committed_yaml = snapshot.pipeline().render.is_some();
+    // Rendering (regeneration and the render check) is what a `[render]` table turns on.
+    let render = snapshot.pipeline().render.as_ref().map(|_| limits);
     for announcement in batch {
         if let Some(service) = announcement.images.keys().find(|s| wave.hold.contains(s)) {
             return Err(PublishError::Held {
@@ -314,13 +315,15 @@ fn plan(
     if updates.is_empty() {
         return Ok(None);
     }
-    let write = write_into_wave(repo, tip, wave, &files, &updates, committed_yaml, limits)
-        .map_err(|error| match error {
-            WaveWriteError::Slots(source) => slots_error(source),
-            WaveWriteError::Render(source) => PublishError::Render {
-                wave: wave.name.clone(),
-                source: Box::new(source),
-            },
+    let write =
+        write_into_wave(repo, tip, wave, &files, before, &updates, render).map_err(|error| {
+            match error {
+                WaveWriteError::Slots(source) => slots_error(source),
+                WaveWriteError::Render(source) => PublishError::Render {
+                    wave: wave.name.clone(),
+                    source: Box::new(source),
+                },
+            }
         })?;
     let Some(mut write) = write else {
         return Ok(None);

@@ -7,7 +7,7 @@ use crate::pipeline::Wave;
 use crate::render::{RenderCheckError, RenderLimits, check_change};
 use crate::repository::{Change, CommitMessage, ConfigRepository, FileChange};
 use crate::slots::ImageSet;
-use crate::slots::wave::{WaveFiles, WaveSlotError, read_wave, write_wave};
+use crate::slots::wave::{WaveFiles, WaveSlotError, write_wave};
 
 /// Why a wave write failed.
 pub(crate) enum WaveWriteError {
@@ -27,10 +27,10 @@ pub(crate) struct WaveWrite {
     pub(crate) regenerated: Vec<String>,
 }
 
-/// Writes `images` into `wave` (whose files at `tip` are `files`); `None` when the wave
-/// already holds them.
+/// Writes `images` into `wave` (whose files at `tip` are `files`, holding the image set
+/// `before`, which the caller has read already); `None` when the wave already holds them.
 ///
-/// With a `[render]` table (`committed_yaml`), the targets the change affects are rendered
+/// With a `[render]` table (`render` holds the limits of its renders), the targets the change affects are rendered
 /// before and after it: their committed YAML is regenerated in the same change, and the render
 /// check refuses a change that alters anything but container images. Without one, cfgupdate owns
 /// no YAML and renders nothing (contract section 2: rendering is what `[render]` turns on).
@@ -39,15 +39,14 @@ pub(crate) fn write_into_wave(
     tip: &CommitId,
     wave: &Wave,
     files: &WaveFiles,
+    before: ImageSet,
     images: &ImageSet,
-    committed_yaml: bool,
-    limits: &RenderLimits,
+    render: Option<&RenderLimits>,
 ) -> Result<Option<WaveWrite>, WaveWriteError> {
     let changed = write_wave(&wave.images, files, images).map_err(WaveWriteError::Slots)?;
     if changed.is_empty() {
         return Ok(None);
     }
-    let before = read_wave(&wave.images, files).unwrap_or_default();
     let mut change = Change {
         files: changed
             .into_iter()
@@ -55,13 +54,13 @@ pub(crate) fn write_into_wave(
             .collect(),
         message: CommitMessage::default(),
     };
-    if !committed_yaml {
+    let Some(limits) = render else {
         return Ok(Some(WaveWrite {
             change,
             before,
             regenerated: Vec::new(),
         }));
-    }
+    };
     let regeneration = check_change(repo, tip, &change, limits).map_err(WaveWriteError::Render)?;
     let regenerated = if regeneration.files.is_empty() {
         Vec::new()

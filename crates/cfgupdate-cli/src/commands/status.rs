@@ -79,10 +79,7 @@ pub fn human(status: &Status) -> String {
         for target in &wave.targets {
             match &target.last_report {
                 Some(report) => {
-                    let status = serde_json::to_value(report.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default();
+                    let status = report.status.as_str();
                     let _ = writeln!(
                         out,
                         "  target {}: {status} at {} ({})",

@@ -42,6 +42,16 @@ pub enum DeployStatus {
     Failed,
 }
 
+impl DeployStatus {
+    /// `succeeded` or `failed`, as the API and the state document spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployStatus::Succeeded => "succeeded",
+            DeployStatus::Failed => "failed",
+        }
+    }
+}
+
 /// Which target a report is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetSelector {

@@ -18,6 +18,7 @@ use crate::publish::WriteOptions;
 use crate::repository::{
     Change, CommitMessage, ConfigRepository, RepositoryError, RepositoryErrorKind,
 };
+use crate::slots::wave::read_wave;
 use crate::snapshot::Snapshot;
 use crate::trailers;
 use crate::wave_write::{WaveWrite, WaveWriteError, write_into_wave};
@@ -113,10 +114,7 @@ pub fn record_deployment(
     };
     let message = format!(
         "Record {} deployment of {} on target {target}",
-        serde_json::to_value(report.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        report.status.as_str(),
         report.revision.short()
     );
     state::update(repo, clock, &options.retry, &message, |state| {
@@ -367,9 +365,9 @@ fn promotion_change(
         snapshot.revision(),
         into,
         &files,
+        read_wave(&into.images, &files).unwrap_or_default(),
         &candidate.images,
-        pipeline.render.is_some(),
-        &options.render,
+        pipeline.render.as_ref().map(|_| &options.render),
     )
     .map_err(|error| match error {
         WaveWriteError::Slots(source) => PromotionError::Slots {

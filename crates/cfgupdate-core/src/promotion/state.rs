@@ -208,6 +208,13 @@ mod tests {
     }
 
     #[test]
+    fn a_status_is_spelled_the_same_in_words_and_in_the_document() {
+        for status in [DeployStatus::Succeeded, DeployStatus::Failed] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
+
+    #[test]
     fn the_document_round_trips_and_an_unreadable_one_is_an_error() {
         let mut state = PipelineState::parse(None).unwrap();
         state.add_report(
