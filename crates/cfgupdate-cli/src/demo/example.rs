@@ -307,18 +307,20 @@ mod tests {
                 .keys()
                 .filter_map(|path| path.strip_prefix(&format!("{dir}/")))
                 .collect();
+            let deployed = format!("job-shop-cfgupdate-deployed-{target}.yaml");
+            let failed = format!("job-shop-cfgupdate-sync-failed-{target}.yaml");
             assert_eq!(
                 names,
                 [
                     "deployment-shop-api.yaml",
                     "deployment-shop-billing.yaml",
                     "deployment-shop-web.yaml",
-                    "job-shop-cfgupdate-deployed.yaml",
-                    "job-shop-cfgupdate-sync-failed.yaml",
+                    deployed.as_str(),
+                    failed.as_str(),
                 ],
                 "{target}"
             );
-            let hook = &files[&format!("{dir}/job-shop-cfgupdate-deployed.yaml")];
+            let hook = &files[&format!("{dir}/{deployed}")];
             assert!(
                 hook.contains(&format!("\\\"target\\\":\\\"{target}\\\"")),
                 "{hook}"
