@@ -6,6 +6,8 @@
 //!   [`install_hook`] gives it a server-side hook.
 //! - [`Person`] is someone with a clone who commits and pushes with the git CLI, pulling with
 //!   rebase when their push is rejected, as a person would.
+//! - [`python_venv`] gives a tool from PyPI (a reference implementation, a validator) in a
+//!   virtual environment of its own.
 //!
 //! Every git command runs with the user's and the system's git configuration ignored, so a
 //! developer's `~/.gitconfig` can never change what a test sees.
@@ -22,9 +24,11 @@
 mod daemon;
 mod git;
 mod person;
+mod python;
 mod remote;
 
 pub use daemon::GitDaemon;
 pub use git::{git, try_git};
 pub use person::Person;
+pub use python::python_venv;
 pub use remote::{create_bare_remote, install_hook, rev_parse};

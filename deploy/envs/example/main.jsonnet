@@ -1,0 +1,11 @@
+// An instance of cfgupdate's own Kubernetes objects: copy this directory, set the repository,
+// and let cfgupdate keep its own image current (the slot in images.json).
+local images = import '../../images.json';
+local service = import '../../lib/cfgupdate-service.libsonnet';
+
+service.objects({
+  repo: 'https://git.example.com/acme/cfg-app.git',
+  branch: 'main',
+  image: images.cfgupdate,
+  env: { CFGUPDATE_GIT_USERNAME: 'x-access-token' },
+})
