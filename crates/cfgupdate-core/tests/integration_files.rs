@@ -976,3 +976,28 @@ fn github_actions_workflow_announces_the_digest_its_build_pushed() {
     assert_eq!(env["APP_COMMIT"], "${{ github.sha }}");
     assert!(announce["run"].as_str().unwrap().contains("/v1/images"));
 }
+
+#[test]
+fn config_repository_ci_jobs_run_cfgupdate_check_on_changes_offline() {
+    let github: Value = serde_saphyr::from_str(&read("ci/config-repo-check.yml")).unwrap();
+    assert!(
+        github["on"]
+            .as_object()
+            .unwrap()
+            .contains_key("pull_request")
+    );
+    let steps = github["jobs"]["check"]["steps"].as_array().unwrap();
+    let run = steps.iter().find_map(|s| s["run"].as_str()).unwrap();
+    for expected in ["--network none", ":/repo:ro", "check -C /repo"] {
+        assert!(run.contains(expected), "{expected} in {run}");
+    }
+
+    let gitlab: Value =
+        serde_saphyr::from_str(&read("ci/config-repo-check.gitlab-ci.yml")).unwrap();
+    let job = &gitlab["cfgupdate-check"];
+    let script = job["script"][0].as_str().unwrap();
+    for expected in ["--network none", ":/repo:ro", "check -C /repo"] {
+        assert!(script.contains(expected), "{expected} in {script}");
+    }
+    assert!(job["rules"].to_string().contains("merge_request_event"));
+}
