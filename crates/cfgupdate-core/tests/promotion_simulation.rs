@@ -603,7 +603,9 @@ impl Sim {
         let wave = self.approval_wave();
         let people = self.repo.people.len();
         self.maybe_race();
-        let result = promotion::approve(&mut self.repo, &self.clock, &wave, &self.options);
+        let approver = promotion::Approver::parse("simulated admin").map_err(|e| e.to_string())?;
+        let result =
+            promotion::approve(&mut self.repo, &self.clock, &wave, &approver, &self.options);
         self.end_race(people);
         self.note(format!("approve {wave}: {result:?}"));
         let new = self.check(StepKind::Approve)?;

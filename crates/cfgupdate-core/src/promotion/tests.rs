@@ -68,6 +68,10 @@ fn wave(name: &str) -> WaveName {
     WaveName::parse(name).unwrap()
 }
 
+fn admin() -> Approver {
+    Approver::parse("alice").unwrap()
+}
+
 fn target(name: &str) -> TargetSelector {
     TargetSelector::Name(TargetName::parse(name).unwrap())
 }
@@ -216,7 +220,7 @@ impl World {
     }
 
     fn images(&mut self, name: &str) -> ImageSet {
-        let status = status(&mut self.repo, &self.clock).unwrap();
+        let status = status(&mut self.repo, &self.clock, self.options.key.as_ref()).unwrap();
         let wave = status
             .waves
             .into_iter()
@@ -353,7 +357,7 @@ fn a_failed_report_blocks_promotion_until_a_later_success() {
     world.report("staging-us", &revision, DeployStatus::Succeeded);
     world.report("staging-eu", &revision, DeployStatus::Failed);
     assert_eq!(world.images("internal")[&service("api")], image("api", 0));
-    let status = status(&mut world.repo, &world.clock).unwrap();
+    let status = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
     let step = status.waves[0].promotion.as_ref().unwrap();
     assert_eq!(step.state, "blocked");
     assert!(step.reason.contains("staging-eu"), "{}", step.reason);
@@ -574,6 +578,7 @@ fn the_approval_gate_lets_exactly_the_approved_images_through() {
         &mut world.repo,
         &world.clock,
         &wave("production"),
+        &admin(),
         &world.options,
     )
     .unwrap();
@@ -588,6 +593,7 @@ fn the_approval_gate_lets_exactly_the_approved_images_through() {
         &mut world.repo,
         &world.clock,
         &wave("production"),
+        &admin(),
         &world.options,
     )
     .unwrap();
@@ -619,6 +625,7 @@ fn approving_a_wave_without_an_approval_gate_or_the_first_wave_says_so() {
         &mut world.repo,
         &world.clock,
         &wave("internal"),
+        &admin(),
         &world.options,
     )
     .unwrap();
@@ -630,11 +637,19 @@ fn approving_a_wave_without_an_approval_gate_or_the_first_wave_says_so() {
         &mut world.repo,
         &world.clock,
         &wave("staging"),
+        &admin(),
         &world.options,
     )
     .unwrap_err();
     assert!(matches!(error, PromotionError::FirstWave { .. }), "{error}");
-    let error = approve(&mut world.repo, &world.clock, &wave("qa"), &world.options).unwrap_err();
+    let error = approve(
+        &mut world.repo,
+        &world.clock,
+        &wave("qa"),
+        &admin(),
+        &world.options,
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("`qa`"), "{error}");
 }
 
@@ -773,7 +788,7 @@ fn status_shows_images_reports_and_what_waits_on_which_gate() {
     let mut world = World::with_pipeline(&pipeline);
     let revision = world.publish(1, &[("api", 1)]);
     world.deploy_staging(&revision);
-    let status = status(&mut world.repo, &world.clock).unwrap();
+    let status = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
     assert_eq!(status.waves.len(), 3);
     let staging = &status.waves[0];
     assert_eq!(staging.images[&service("api")], image("api", 1));
@@ -802,7 +817,7 @@ fn history_lists_the_automatic_commits_newest_first() {
     let revision = world.publish(1, &[("api", 1)]);
     world.deploy_staging(&revision);
     world.repo.person_pushes("A person's commit", |_| {});
-    let entries = history(&mut world.repo, 10).unwrap();
+    let entries = history(&mut world.repo, 10, world.options.key.as_ref()).unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["promote", "publish"]);
     assert_eq!(entries[0].source_revision, Some(revision));
