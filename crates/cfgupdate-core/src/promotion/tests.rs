@@ -1273,3 +1273,124 @@ fn an_approver_identity_is_one_line_of_printable_text() {
         Err(ApproverError::TooLong { len: 129 })
     ));
 }
+
+/// A repository that counts the commits its `log` returned.
+struct CountingLog {
+    inner: MemoryRepository,
+    read: std::cell::Cell<usize>,
+}
+
+impl crate::repository::ConfigRepository for CountingLog {
+    fn tip(&self) -> Result<CommitId, crate::repository::RepositoryError> {
+        self.inner.tip()
+    }
+    fn refresh(&mut self) -> Result<CommitId, crate::repository::RepositoryError> {
+        self.inner.refresh()
+    }
+    fn is_fresh(&self) -> bool {
+        self.inner.is_fresh()
+    }
+    fn read_file(
+        &self,
+        revision: &CommitId,
+        path: &RepoPath,
+    ) -> Result<Option<Vec<u8>>, crate::repository::RepositoryError> {
+        self.inner.read_file(revision, path)
+    }
+    fn list_files(
+        &self,
+        revision: &CommitId,
+        under: &str,
+    ) -> Result<Vec<RepoPath>, crate::repository::RepositoryError> {
+        self.inner.list_files(revision, under)
+    }
+    fn is_ancestor(
+        &self,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, crate::repository::RepositoryError> {
+        self.inner.is_ancestor(ancestor, descendant)
+    }
+    fn log(
+        &self,
+        from: &CommitId,
+        limit: usize,
+    ) -> Result<Vec<crate::repository::CommitInfo>, crate::repository::RepositoryError> {
+        let log = self.inner.log(from, limit)?;
+        self.read.set(self.read.get() + log.len());
+        Ok(log)
+    }
+    fn commit_and_push(
+        &mut self,
+        parent: &CommitId,
+        change: &crate::repository::Change,
+    ) -> Result<crate::repository::PushOutcome, crate::repository::RepositoryError> {
+        self.inner.commit_and_push(parent, change)
+    }
+    fn state(
+        &self,
+    ) -> Result<Option<crate::repository::StateVersion>, crate::repository::RepositoryError> {
+        self.inner.state()
+    }
+    fn push_state(
+        &mut self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
+    ) -> Result<crate::repository::PushOutcome, crate::repository::RepositoryError> {
+        self.inner.push_state(parent, content, message)
+    }
+}
+
+#[test]
+fn a_publishs_protection_reads_the_commits_since_the_state_not_the_history() {
+    let mut world = World::keyed(PIPELINE);
+    world.announce(1, &[("api", 1)], Some(1)).unwrap();
+    // A long history by people, recorded once by the timer.
+    for n in 0..3000 {
+        world
+            .repo
+            .person_pushes(&format!("Old change {n}"), |tree| {
+                tree.insert(
+                    RepoPath::parse("README.md").unwrap(),
+                    format!("{n}\n").into_bytes(),
+                );
+            });
+    }
+    advance(&mut world.repo, &world.clock, &world.options).unwrap();
+    let mut repo = CountingLog {
+        inner: world.repo.clone(),
+        read: std::cell::Cell::new(0),
+    };
+    let announcement = Announcement::new(
+        CommitId::parse(&format!("{:040x}", 2)).unwrap(),
+        set(&[("api", 2)]),
+    )
+    .unwrap()
+    .with_build(BuildInfo {
+        number: Some(2),
+        created_at: None,
+    });
+    let outcome = publish(&mut repo, &world.clock, &announcement, &world.options).unwrap();
+    assert!(
+        matches!(outcome, PublishOutcome::Committed { .. }),
+        "{outcome:?}"
+    );
+    // One page of the newest commits, never the 3,000 behind them.
+    assert!(repo.read.get() <= 64, "read {} commits", repo.read.get());
+    // A replay of build 1 (from before the 3,000 commits) is still refused.
+    let old = Announcement::new(
+        CommitId::parse(&format!("{:040x}", 3)).unwrap(),
+        set(&[("api", 3)]),
+    )
+    .unwrap()
+    .with_build(BuildInfo {
+        number: Some(1),
+        created_at: None,
+    });
+    let error = publish(&mut repo, &world.clock, &old, &world.options).unwrap_err();
+    assert!(
+        matches!(error, crate::publish::PublishError::Stale { .. }),
+        "{error}"
+    );
+}
