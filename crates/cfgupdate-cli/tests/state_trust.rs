@@ -294,3 +294,66 @@ fn without_a_key_every_command_that_touches_the_state_warns_in_one_line() {
         assert!(!text(&output.stderr).contains("not authenticated"));
     }
 }
+
+#[test]
+fn a_cli_approval_names_its_approver_and_history_marks_what_cfgupdate_did_not_write() {
+    let daemon = GitDaemon::start().unwrap();
+    let files = files();
+    let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
+    let url = daemon.url("config.git");
+    let ok = |args: &[&str]| {
+        let output = cli(&url, true, args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        (text(&output.stdout).trim().to_owned(), text(&output.stderr))
+    };
+    let (c1, _) = ok(&[
+        "publish",
+        "--app-commit",
+        &app(1),
+        "--image",
+        &format!("api={}", reference("api", 1)),
+    ]);
+    ok(&["deployed", "--target", "staging-us", "--revision", &c1]);
+    ok(&["deployed", "--target", "staging-eu", "--revision", &c1]);
+    // Internal's soak is 2 s: a repeated report after it promotes.
+    std::thread::sleep(Duration::from_millis(2200));
+    let (p1, _) = ok(&["deployed", "--target", "staging-eu", "--revision", &c1]);
+    assert_eq!(p1.len(), 40, "{p1}");
+    let (_, stderr) = ok(&["deployed", "--target", "internal", "--revision", &p1]);
+    assert!(stderr.contains("approval"), "{stderr}");
+    // A person's commit that looks like cfgupdate's.
+    let person = Person::clone(&url, "master", "Pat");
+    person.git(&[
+        "commit",
+        "--quiet",
+        "--allow-empty",
+        "-m",
+        "Promote\n\nCfgupdate-Action: promote\nCfgupdate-Wave: production",
+    ]);
+    person.push();
+    let (promoted, _) = ok(&["approve", "--wave", "production", "--by", "Alice Admin"]);
+    assert_eq!(promoted.len(), 40, "{promoted}");
+    assert!(
+        head_trailers(&bare).contains("Cfgupdate-Approved-By: Alice Admin"),
+        "{}",
+        head_trailers(&bare)
+    );
+    let (history, _) = ok(&["history"]);
+    assert!(history.contains("approved by Alice Admin"), "{history}");
+    assert_eq!(
+        history.matches("not written by cfgupdate").count(),
+        1,
+        "{history}"
+    );
+    // An identity that would break the trailer is refused before anything is done.
+    let output = cli(
+        &url,
+        true,
+        &["approve", "--wave", "production", "--by", "a\nb"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}
