@@ -479,15 +479,23 @@ pub(crate) fn catch_up(
     if base.tip.as_ref() == Some(tip) {
         return Ok((base.clone(), 0));
     }
-    let on_branch = match &base.tip {
-        Some(since) => match repo.is_ancestor(since, tip) {
-            Ok(on_branch) => on_branch,
+    let ancestry =
+        |ancestor: &CommitId, descendant: &CommitId| match repo.is_ancestor(ancestor, descendant) {
+            Ok(yes) => Ok(yes),
             Err(RepositoryError {
                 kind: RepositoryErrorKind::NotFound,
                 ..
-            }) => false,
-            Err(error) => return Err(error),
-        },
+            }) => Ok(false),
+            Err(error) => Err(error),
+        };
+    // A record already past `tip` (another process wrote it from a newer fetch) stays as it is.
+    if let Some(since) = &base.tip
+        && ancestry(tip, since)?
+    {
+        return Ok((base.clone(), 0));
+    }
+    let on_branch = match &base.tip {
+        Some(since) => ancestry(since, tip)?,
         None => false,
     };
     let mut limit = CATCH_UP_EVERY;

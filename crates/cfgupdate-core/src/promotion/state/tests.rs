@@ -159,3 +159,60 @@ fn a_version_one_document_is_still_read_without_a_key() {
     assert_eq!(state.version, 1);
     assert_eq!(state.approvals.len(), 1);
 }
+
+mod catching_up {
+    use super::*;
+    use crate::memory::MemoryRepository;
+    use crate::repository::CommitMessage;
+
+    fn publish_message(app: char, image: &str, build: u64) -> String {
+        let app = app.to_string().repeat(40);
+        CommitMessage {
+            subject: "Publish".into(),
+            body: String::new(),
+            trailers: vec![
+                (trailers::ACTION.into(), trailers::PUBLISH.into()),
+                (trailers::APP_COMMIT.into(), app.clone()),
+                (trailers::IMAGE.into(), format!("api={image} {app}")),
+                (trailers::BUILD.into(), format!("api number={build}")),
+            ],
+        }
+        .render()
+    }
+
+    fn image(n: char) -> String {
+        format!(
+            "reg.example.com/api:v{n}@sha256:{}",
+            n.to_string().repeat(64)
+        )
+    }
+
+    #[test]
+    fn a_record_is_brought_forward_never_back_and_counts_each_publish() {
+        let mut repo = MemoryRepository::new(&[("README.md", "x\n")]);
+        repo.person_pushes(&publish_message('1', &image('1'), 1), |_| {});
+        let middle = repo.remote_tip().clone();
+        repo.person_pushes("Unrelated", |_| {});
+        repo.person_pushes(&publish_message('2', &image('2'), 7), |_| {});
+        let newest = repo.remote_tip().clone();
+        repo.refresh().unwrap();
+        let api = ServiceName::parse("api").unwrap();
+        // Without a key (every trailer trusted), from nothing.
+        let (all, read) = catch_up(&repo, &newest, None, &Published::default()).unwrap();
+        assert_eq!(read, 4);
+        assert_eq!(all.services[&api].build_number, Some(7));
+        assert_eq!(all.services[&api].recent.len(), 2);
+        // From the middle: only the newer commits are read.
+        let (upto_middle, _) = catch_up(&repo, &middle, None, &Published::default()).unwrap();
+        assert_eq!(upto_middle.services[&api].build_number, Some(1));
+        let (forward, read) = catch_up(&repo, &newest, None, &upto_middle).unwrap();
+        assert_eq!(read, 2);
+        assert_eq!(forward, all);
+        // Asked to catch up to an older tip than it records: unchanged.
+        let (same, read) = catch_up(&repo, &middle, None, &all).unwrap();
+        assert_eq!((same, read), (all.clone(), 0));
+        // With a key, these person-written commits count for nothing.
+        let (keyed, _) = catch_up(&repo, &newest, Some(&key()), &Published::default()).unwrap();
+        assert!(keyed.services.is_empty());
+    }
+}
