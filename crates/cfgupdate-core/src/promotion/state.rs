@@ -506,6 +506,10 @@ pub(crate) fn catch_up(
             .as_ref()
             .and_then(|since| log.iter().position(|c| &c.id == since));
         if let Some(found) = found {
+            // The log lists commits by date among those reached: after a person's merge, a
+            // commit of the other line dated before `since` would come after it and be left
+            // out. cfgupdate's own commits are linear on the tip it fetched, so a sealed
+            // commit lands there only with clocks that disagree across a merge.
             log.truncate(found);
             break log;
         }
