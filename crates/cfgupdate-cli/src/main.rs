@@ -40,6 +40,7 @@ enum Command {
     Render(commands::render::RenderArgs),
     Check(commands::check::CheckArgs),
     Serve(commands::serve::ServeArgs),
+    State(commands::state::StateArgs),
     Demo(commands::demo::DemoArgs),
 }
 
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         Command::Render(args) => commands::render::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::State(args) => commands::state::run(args),
         Command::Demo(args) => commands::demo::run(args),
     };
     match result {

@@ -68,6 +68,7 @@ impl Classify for PublishError {
             PublishError::Held { .. } => ErrorClass::Refused,
             PublishError::Stale { .. } => ErrorClass::Stale,
             PublishError::Contended { .. } => ErrorClass::Unavailable,
+            PublishError::State(_) => ErrorClass::Unavailable,
         }
     }
 }
@@ -107,7 +108,10 @@ impl Classify for PromotionError {
             | PromotionError::Slots { .. } => ErrorClass::Invalid,
             PromotionError::Stale { .. } => ErrorClass::Stale,
             PromotionError::Gated { .. } => ErrorClass::Refused,
-            PromotionError::State { .. } => ErrorClass::Failed,
+            // The state on the remote needs an admin (`state reset`) or a newer cfgupdate:
+            // nothing was done, and the request may be sent again once it is fixed.
+            PromotionError::State(_) => ErrorClass::Unavailable,
+            PromotionError::KeyRequired => ErrorClass::Invalid,
             PromotionError::Contended { .. } => ErrorClass::Unavailable,
         }
     }

@@ -3,20 +3,25 @@
 //! tip. A diff is never rebased, so a person's concurrent commit can never be undone.
 
 use crate::clock::Clock;
+use crate::key::StateKey;
 use crate::names::CommitId;
 use crate::repository::{Change, ConfigRepository, PushOutcome, RepositoryError};
 use crate::retry::RetryPolicy;
+use crate::trailers;
 
 /// Pushes what `plan` computes from the tip, replaying the intent after every rejection.
 ///
 /// Starts from the cached tip (a push against a current cache costs one round trip); `plan`
 /// returning `None` ("nothing to do") is believed only once the tip was fetched (in this call,
 /// or by the caller just before: `fetched`), so "unchanged" is never answered from a stale
-/// cache. Gives up with `contended(attempts)` after `retry.attempts` rejections.
+/// cache. Gives up with `contended(attempts)` after `retry.attempts` rejections. With a
+/// state key, every commit is sealed on the parent it is built on, here and nowhere else.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn push_intent<T, E: From<RepositoryError>>(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     retry: &RetryPolicy,
+    key: Option<&StateKey>,
     mut fetched: bool,
     contended: impl Fn(u32) -> E,
     mut plan: impl FnMut(&dyn ConfigRepository, &CommitId) -> Result<Option<(Change, T)>, E>,
@@ -30,7 +35,7 @@ pub(crate) fn push_intent<T, E: From<RepositoryError>>(
     };
     let mut rejected = 0;
     loop {
-        let Some((change, value)) = plan(repo, &tip)? else {
+        let Some((mut change, value)) = plan(repo, &tip)? else {
             if fetched {
                 return Ok(None);
             }
@@ -38,6 +43,9 @@ pub(crate) fn push_intent<T, E: From<RepositoryError>>(
             fetched = true;
             continue;
         };
+        if let Some(key) = key {
+            trailers::seal(&mut change.message, &tip, key);
+        }
         match repo.commit_and_push(&tip, &change)? {
             PushOutcome::Pushed(commit) => return Ok(Some((commit, value))),
             PushOutcome::Rejected => {

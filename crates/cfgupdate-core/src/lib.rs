@@ -76,7 +76,7 @@
 //! };
 //! let outcome = promotion::record_deployment(&mut repo, &Now, &report, &options)?;
 //! assert!(matches!(outcome, DeploymentOutcome::Promoted { .. }));
-//! let status = promotion::status(&mut repo, &Now)?;
+//! let status = promotion::status(&mut repo, &Now, options.key.as_ref())?;
 //! assert_eq!(status.waves[1].images[&ServiceName::parse("api")?], new);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -84,6 +84,7 @@
 pub mod class;
 pub mod clock;
 mod intent;
+pub mod key;
 pub mod memory;
 pub mod names;
 pub mod path;
@@ -102,6 +103,7 @@ mod wave_write;
 
 pub use class::{Classify, ErrorClass};
 pub use clock::Clock;
+pub use key::{StateKey, StateKeyError};
 pub use names::{CommitId, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
 pub use pipeline::{ImageSetLayout, Pipeline, PipelineError, Target, Wave};

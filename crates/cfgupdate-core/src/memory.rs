@@ -99,6 +99,29 @@ impl MemoryRepository {
         id
     }
 
+    /// A person pushes `content` as the state document, one commit on the remote's state
+    /// (a plain push: anyone who can push to the repository can do this).
+    pub fn person_pushes_state(&mut self, content: &[u8]) -> CommitId {
+        let parent = self.remote_state.as_ref().map(|state| state.commit.clone());
+        let id = self.add_commit(parent.clone(), Tree::new(), "Edit the state\n".to_owned());
+        self.remote_state = Some(StateVersion {
+            commit: id.clone(),
+            parent,
+            content: content.to_vec(),
+        });
+        id
+    }
+
+    /// A person deletes the remote's state ref.
+    pub fn person_deletes_state(&mut self) {
+        self.remote_state = None;
+    }
+
+    /// The remote's state document, if any.
+    pub fn remote_state(&self) -> Option<&StateVersion> {
+        self.remote_state.as_ref()
+    }
+
     /// The remote branch's tip.
     pub fn remote_tip(&self) -> &CommitId {
         &self.remote_tip
@@ -215,6 +238,7 @@ impl ConfigRepository for MemoryRepository {
             out.push(CommitInfo {
                 id,
                 message: commit.message.clone(),
+                parents: commit.parent.iter().cloned().collect(),
                 time: commit.time,
             });
             next = commit.parent.clone();
@@ -274,9 +298,10 @@ impl ConfigRepository for MemoryRepository {
             self.rejections += 1;
             return Ok(PushOutcome::Rejected);
         }
-        let id = self.add_commit(None, Tree::new(), message.to_owned());
+        let id = self.add_commit(parent.cloned(), Tree::new(), message.to_owned());
         let version = StateVersion {
             commit: id.clone(),
+            parent: parent.cloned(),
             content: content.to_vec(),
         };
         self.remote_state = Some(version.clone());

@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 
 use crate::clock::Clock;
 use crate::intent::push_intent;
+use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, WaveName};
-use crate::promotion::history::AutomaticHistory;
+use crate::promotion::PromotionError;
+use crate::promotion::state::{self, CATCH_UP_EVERY, CatchUp, Published, StateProblem};
 use crate::reference::ImageRef;
 use crate::render::{RenderCheckError, RenderLimits};
 use crate::repository::{Change, CommitMessage, ConfigRepository, RepositoryError};
@@ -160,19 +162,40 @@ pub enum PublishError {
         /// How many pushes were tried.
         attempts: u32,
     },
+    /// The pipeline state, which holds what stale and replay protection needs, is not acted
+    /// on; nothing was published.
+    #[error("{0}; nothing was published")]
+    State(StateProblem),
 }
 
-/// How patiently an automatic write retries, and how long a render may take.
+impl From<PromotionError> for PublishError {
+    fn from(error: PromotionError) -> Self {
+        match error {
+            PromotionError::Repository(error) => PublishError::Repository(error),
+            PromotionError::Snapshot(error) => PublishError::Snapshot(error),
+            PromotionError::State(problem) => PublishError::State(problem),
+            PromotionError::Contended { attempts } => PublishError::Contended { attempts },
+            // Reading and writing the state fails in no other way.
+            other => PublishError::Repository(RepositoryError::new(
+                crate::repository::RepositoryErrorKind::Failed,
+                other.to_string(),
+            )),
+        }
+    }
+}
+
+/// How patiently an automatic write retries, how long a render may take, and the state key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriteOptions {
     /// Retries of rejected pushes.
     pub retry: RetryPolicy,
     /// Limits of the renders the render check makes.
     pub render: RenderLimits,
+    /// The state key: with it, commits are sealed, the state document is authenticated, and
+    /// only sealed trailers and authenticated state decide (contract section 7.1). Without
+    /// it, nothing is authenticated.
+    pub key: Option<StateKey>,
 }
-
-/// How far back in history a replayed announcement is recognised.
-const REPLAY_WINDOW: usize = 200;
 
 /// Publishes `announcement` into the first wave: one commit pushed without force, or none.
 ///
@@ -185,19 +208,81 @@ pub fn publish(
     announcement: &Announcement,
     options: &WriteOptions,
 ) -> Result<PublishOutcome, PublishError> {
+    ensure_state(repo, clock, options)?;
     let batch = [announcement];
     let pushed = push_intent(
         repo,
         clock,
         &options.retry,
+        options.key.as_ref(),
         false,
         |attempts| PublishError::Contended { attempts },
-        |repo, tip| plan(repo, tip, &batch, &options.render),
+        |repo, tip| plan(repo, tip, &batch, options),
     )?;
     Ok(match pushed {
-        Some((commit, (wave, _))) => PublishOutcome::Committed { commit, wave },
+        Some((commit, planned)) => {
+            write_forward(repo, clock, options, &commit, planned.behind);
+            PublishOutcome::Committed {
+                commit,
+                wave: planned.wave,
+            }
+        }
         None => PublishOutcome::Unchanged,
     })
+}
+
+/// With a state key, creates the state document before the first publish writes to a branch
+/// that has none, so that a process dying between that publish and its first state write
+/// cannot leave sealed commits without a state (which would then be refused as a deleted
+/// state). Without a key a missing state is never refused, so nothing needs to be written.
+fn ensure_state(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    options: &WriteOptions,
+) -> Result<(), PublishError> {
+    if options.key.is_none() || repo.state()?.is_some() {
+        return Ok(());
+    }
+    let tip = match repo.tip() {
+        Ok(tip) => tip,
+        Err(_) => repo.refresh()?,
+    };
+    state::update(
+        repo,
+        clock,
+        &options.retry,
+        options.key.as_ref(),
+        &tip,
+        "Start the pipeline state",
+        CatchUp::Along(&tip),
+        |_| false,
+    )?;
+    Ok(())
+}
+
+/// After a publish that had to read many commits since the state last recorded the
+/// publishes, records them, so the next publish reads only what is new. Best effort: the
+/// publish landed, and the next one catches up from the sealed commits all the same.
+fn write_forward(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    options: &WriteOptions,
+    commit: &CommitId,
+    behind: usize,
+) {
+    if behind < CATCH_UP_EVERY {
+        return;
+    }
+    let _ = state::update(
+        repo,
+        clock,
+        &options.retry,
+        options.key.as_ref(),
+        commit,
+        "Record the publishes",
+        CatchUp::Push(commit, CATCH_UP_EVERY),
+        |_| false,
+    );
 }
 
 /// Publishes several announcements as one commit (group commit: what arrived while a push was
@@ -214,17 +299,24 @@ pub fn publish_batch(
     if batch.len() == 1 {
         return vec![publish(repo, clock, &batch[0], options)];
     }
+    if let Err(error) = ensure_state(repo, clock, options) {
+        return batch.iter().map(|_| Err(error.clone())).collect();
+    }
     let all: Vec<&Announcement> = batch.iter().collect();
     let pushed = push_intent(
         repo,
         clock,
         &options.retry,
+        options.key.as_ref(),
         false,
         |attempts| PublishError::Contended { attempts },
-        |repo, tip| plan(repo, tip, &all, &options.render),
+        |repo, tip| plan(repo, tip, &all, options),
     );
+    if let Ok(Some((commit, planned))) = &pushed {
+        write_forward(repo, clock, options, commit, planned.behind);
+    }
     match pushed {
-        Ok(Some((commit, (wave, included)))) => included
+        Ok(Some((commit, Planned { wave, included, .. }))) => included
             .into_iter()
             .map(|included| {
                 Ok(if included {
@@ -241,10 +333,9 @@ pub fn publish_batch(
             .iter()
             .map(|_| Ok(PublishOutcome::Unchanged))
             .collect(),
-        Err(PublishError::Repository(error)) => batch
-            .iter()
-            .map(|_| Err(PublishError::Repository(error.clone())))
-            .collect(),
+        Err(error @ (PublishError::Repository(_) | PublishError::State(_))) => {
+            batch.iter().map(|_| Err(error.clone())).collect()
+        }
         Err(_) => batch
             .iter()
             .map(|announcement| publish(repo, clock, announcement, options))
@@ -252,8 +343,13 @@ pub fn publish_batch(
     }
 }
 
-/// The wave a batch was written into, and which of its announcements the commit includes.
-type Included = (WaveName, Vec<bool>);
+/// The wave a batch was written into, which of its announcements the commit includes, and
+/// how many commits were read to bring the stale and replay protection up to date.
+struct Planned {
+    wave: WaveName,
+    included: Vec<bool>,
+    behind: usize,
+}
 
 /// The change that applies the announcements of `batch` to the tip, with which of them it
 /// includes, or `None` when there is nothing to do.
@@ -261,8 +357,9 @@ fn plan(
     repo: &dyn ConfigRepository,
     tip: &CommitId,
     batch: &[&Announcement],
-    limits: &RenderLimits,
-) -> Result<Option<(Change, Included)>, PublishError> {
+    options: &WriteOptions,
+) -> Result<Option<(Change, Planned)>, PublishError> {
+    let limits = &options.render;
     let snapshot = Snapshot::at(repo, tip)?;
     let wave = snapshot.pipeline().first_wave();
     // Rendering (regeneration and the render check) is what a `[render]` table turns on.
@@ -281,7 +378,7 @@ fn plan(
     };
     let files = snapshot.wave_files(wave)?;
     let before = read_wave(&wave.images, &files).unwrap_or_default();
-    let mut history = None;
+    let mut protection: Option<(Published, usize)> = None;
     let mut included = Vec::with_capacity(batch.len());
     let mut updates = ImageSet::new();
     for announcement in batch {
@@ -291,14 +388,14 @@ fn plan(
             .iter()
             .any(|(service, image)| before.get(service) != Some(image));
         let needed = differs && {
-            let history = match &history {
-                Some(history) => history,
-                None => history.insert(AutomaticHistory::read_depth(repo, tip, REPLAY_WINDOW)?),
+            let (published, _) = match &protection {
+                Some(protection) => protection,
+                None => protection.insert(state::protection(repo, options.key.as_ref(), tip)?),
             };
-            if history.published(&announcement.app_commit, &announcement.images) {
+            if published.has_published(&announcement.app_commit, &announcement.images) {
                 false
             } else {
-                refuse_stale(history, announcement, &wave.name)?;
+                refuse_stale(published, announcement, &wave.name)?;
                 true
             }
         };
@@ -336,22 +433,29 @@ fn plan(
         .collect();
     write.change.message = publish_message(&published, &wave.name, &updates, &write);
     let change = write.change;
-    Ok(Some((change, (wave.name.clone(), included))))
+    let behind = protection.map_or(0, |(_, behind)| behind);
+    Ok(Some((
+        change,
+        Planned {
+            wave: wave.name.clone(),
+            included,
+            behind,
+        },
+    )))
 }
 
-/// Refuses an announcement of a build older than the one the first wave holds for any of
-/// its services (by build number, or else by creation time).
+/// Refuses an announcement of a build older than the newest one published for any of its
+/// services (by build number, or else by creation time).
 fn refuse_stale(
-    history: &AutomaticHistory,
+    published: &Published,
     announcement: &Announcement,
     wave: &WaveName,
 ) -> Result<(), PublishError> {
     if announcement.build.is_empty() {
         return Ok(());
     }
-    let held = history.latest_builds();
     for service in announcement.images.keys() {
-        let Some(held) = held.get(service) else {
+        let Some(held) = published.held_build(service) else {
             continue;
         };
         let new = &announcement.build;
@@ -699,6 +803,7 @@ entrypoint = "envs/prod/main.jsonnet"
             .returning(move |rev, path| snapshot.read_file(rev, path));
         mock.expect_list_files().returning(|_, _| Ok(Vec::new()));
         mock.expect_log().returning(|_, _| Ok(Vec::new()));
+        mock.expect_state().returning(|| Ok(None));
         let refreshed = inner.borrow().tip().unwrap();
         mock.expect_refresh()
             .times(3)

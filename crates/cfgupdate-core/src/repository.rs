@@ -141,6 +141,10 @@ pub enum PushOutcome {
 pub struct StateVersion {
     /// The commit the state ref points at.
     pub commit: CommitId,
+    /// That commit's parent, the state it was written on (`None` for the first): a state
+    /// document's authentication covers it, so a document copied onto another place of the
+    /// chain no longer passes.
+    pub parent: Option<CommitId>,
     /// The document (cfgupdate's own JSON; the repository only stores the bytes).
     pub content: Vec<u8>,
 }
@@ -152,6 +156,8 @@ pub struct CommitInfo {
     pub id: CommitId,
     /// Its whole message.
     pub message: String,
+    /// Its parents, in order (a commit's seal covers them).
+    pub parents: Vec<CommitId>,
     /// Commit time, seconds since the Unix epoch.
     pub time: i64,
 }

@@ -1,11 +1,73 @@
 //! The git trailers of automatic commits (contract section 6): written by the operations,
-//! read back by history and by replay detection.
+//! read back by history, promotion and replay detection, and sealed so that only the ones
+//! cfgupdate wrote decide anything.
+//!
+//! # Seals
+//!
+//! With a state key, every automatic commit ends with `Cfgupdate-Seal: <hex HMAC-SHA256>` over
+//! the commit's parent ids and its whole message without that last line. Trailers of a commit
+//! whose seal does not check are read as a person's: shown by history, never acted on. The
+//! seal binds the message to its place in history (a sealed message copied onto another
+//! commit does not check), and it needs nothing but what the core already has when it builds
+//! the commit (the parent it builds on and the message), so the adapters stay without the key.
+//! Why not the alternatives: the commit's tree id is only known inside the git adapter (which
+//! would then have to hold the key and compute policy); a list of cfgupdate's commit ids in the
+//! state document would cost a state push per commit and lose commits when a process dies
+//! between the two pushes. What the seal does not cover is the tree: someone who can rewrite
+//! the branch could pair a sealed message with other file contents on the same parent, but
+//! that needs replacing cfgupdate's commit (a force push), which the branch's protection is
+//! for; the trailers then still say only what cfgupdate decided at that point.
 
 use std::collections::BTreeMap;
 
+use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, WaveName};
 use crate::reference::ImageRef;
-use crate::repository::CommitMessage;
+use crate::repository::{CommitInfo, CommitMessage};
+
+/// What the seal of a message with `parents` covers.
+fn sealed_parts<'a>(parents: &'a str, text: &'a str) -> [&'a [u8]; 3] {
+    [b"cfgupdate-seal-v1", parents.as_bytes(), text.as_bytes()]
+}
+
+fn parents_text<'a>(parents: impl IntoIterator<Item = &'a CommitId>) -> String {
+    parents
+        .into_iter()
+        .map(CommitId::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Appends the seal to a message that will be committed on `parent`.
+pub fn seal(message: &mut CommitMessage, parent: &CommitId, key: &StateKey) {
+    message.trailers.retain(|(name, _)| name != SEAL);
+    let text = message.render();
+    let tag = key.seal_tag(&sealed_parts(&parents_text([parent]), &text));
+    message.trailers.push((SEAL.to_owned(), tag));
+}
+
+/// Whether a commit carries cfgupdate's seal, made with `key`: its message's last line is the
+/// seal, over its parents and the message before that line.
+pub fn is_sealed(commit: &CommitInfo, key: &StateKey) -> bool {
+    let body = commit.message.strip_suffix('\n').unwrap_or(&commit.message);
+    let Some((before, last)) = body.rsplit_once('\n') else {
+        return false;
+    };
+    let Some(tag) = last
+        .strip_prefix(SEAL)
+        .and_then(|rest| rest.strip_prefix(": "))
+    else {
+        return false;
+    };
+    let text = format!("{before}\n");
+    key.seal_matches(&sealed_parts(&parents_text(&commit.parents), &text), tag)
+}
+
+/// Whether a commit's trailers may decide anything: every commit without a key (the
+/// unauthenticated mode of contract section 7.1), only sealed ones with it.
+pub fn is_trusted(commit: &CommitInfo, key: Option<&StateKey>) -> bool {
+    key.is_none_or(|key| is_sealed(commit, key))
+}
 
 /// `Cfgupdate-Action`: what the commit did.
 pub const ACTION: &str = "Cfgupdate-Action";
@@ -24,6 +86,11 @@ pub const IMAGE: &str = "Cfgupdate-Image";
 /// `Cfgupdate-Build: service [number=N] [created_at=RFC3339]`, the CI build an image came
 /// from, for stale-announcement protection (an addition to the contract).
 pub const BUILD: &str = "Cfgupdate-Build";
+
+/// `Cfgupdate-Approved-By: <identity>`: who approved a promotion through an approval gate.
+pub const APPROVED_BY: &str = "Cfgupdate-Approved-By";
+/// `Cfgupdate-Seal: <hex>`: the last trailer of a commit cfgupdate wrote with a state key.
+pub const SEAL: &str = "Cfgupdate-Seal";
 
 /// The action of a publish.
 pub const PUBLISH: &str = "publish";
@@ -63,6 +130,10 @@ pub struct Record {
     pub all_images: Vec<(ServiceName, ImageRef)>,
     /// Every valid `Cfgupdate-Build`.
     pub builds: BTreeMap<ServiceName, BuildInfo>,
+    /// Every image trailer in order with the app commit it names, if any.
+    pub image_entries: Vec<(ServiceName, ImageRef, Option<CommitId>)>,
+    /// `Cfgupdate-Approved-By`, if present.
+    pub approved_by: Option<String>,
 }
 
 /// Which CI build an image came from.
@@ -124,14 +195,19 @@ impl Record {
                         && let (Ok(service), Ok(image)) =
                             (ServiceName::parse(service), ImageRef::parse(image))
                     {
-                        if let Some(app) = words.next().and_then(|w| CommitId::parse(w).ok()) {
-                            record.image_apps.insert(service.clone(), app);
+                        let app = words.next().and_then(|w| CommitId::parse(w).ok());
+                        if let Some(app) = &app {
+                            record.image_apps.insert(service.clone(), app.clone());
                         }
+                        record
+                            .image_entries
+                            .push((service.clone(), image.clone(), app));
                         record.all_images.push((service.clone(), image.clone()));
                         record.images.insert(service, image);
                     }
                 }
                 BUILD => record.builds.extend(BuildInfo::parse_trailer(&value)),
+                APPROVED_BY => record.approved_by = Some(value),
                 _ => {}
             }
         }
@@ -172,6 +248,49 @@ mod tests {
         assert_eq!(record.images[&api], image);
         assert_eq!(record.image_apps[&api], app);
         assert_eq!(record.builds[&api], build);
+    }
+
+    fn commit(message: &CommitMessage, parent: &CommitId) -> CommitInfo {
+        CommitInfo {
+            id: CommitId::parse(&"c".repeat(40)).unwrap(),
+            message: message.render(),
+            parents: vec![parent.clone()],
+            time: 0,
+        }
+    }
+
+    #[test]
+    fn a_sealed_message_checks_only_on_its_parent_with_its_key_and_unchanged() {
+        let key = StateKey::new(b"0123456789abcdef").unwrap();
+        let parent = CommitId::parse(&"a".repeat(40)).unwrap();
+        let mut message = CommitMessage {
+            subject: "Publish api".into(),
+            body: String::new(),
+            trailers: vec![
+                (ACTION.into(), PUBLISH.into()),
+                (BUILD.into(), "api number=7".into()),
+            ],
+        };
+        assert!(!is_sealed(&commit(&message, &parent), &key));
+        seal(&mut message, &parent, &key);
+        let sealed = commit(&message, &parent);
+        assert!(is_sealed(&sealed, &key));
+        assert!(is_trusted(&sealed, Some(&key)) && is_trusted(&sealed, None));
+        // Another parent, another key, or an edited message: not cfgupdate's.
+        let other = CommitId::parse(&"b".repeat(40)).unwrap();
+        assert!(!is_sealed(&commit(&message, &other), &key));
+        let other_key = StateKey::new(b"0123456789abcdeF").unwrap();
+        assert!(!is_sealed(&sealed, &other_key));
+        let mut edited = sealed.clone();
+        edited.message = edited.message.replace("number=7", "number=9999999");
+        assert!(!is_sealed(&edited, &key));
+        assert!(!is_trusted(&edited, Some(&key)));
+        // A seal that is not the last line does not count either.
+        let mut moved = sealed.clone();
+        moved
+            .message
+            .push_str("Cfgupdate-Build: api number=9999999\n");
+        assert!(!is_sealed(&moved, &key));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use cfgupdate_core::promotion::{
 use cfgupdate_core::trailers::{BuildInfo, Record};
 use cfgupdate_core::{
     Announcement, Clock, CommitId, ImageRef, ImageSet, PublishError, PublishOutcome, ServiceName,
-    TargetName, WaveName, WriteOptions, publish,
+    StateKey, TargetName, WaveName, WriteOptions, publish,
 };
 
 use support::clock::SimClock;
@@ -81,6 +81,10 @@ type Step = Result<(), String>;
 impl Sim {
     fn new(seed: u64, verbose: bool) -> Self {
         let mut rng = Rng::new(seed);
+        // Every other sequence runs with a state key: sealed commits, authenticated state.
+        let key = seed
+            .is_multiple_of(2)
+            .then(|| StateKey::new(b"the simulation's state key").expect("long enough"));
         let fixture = Fixture::random(&mut rng);
         let repo = Racing::new(fixture.clone());
         let model = Model::new(fixture, &repo);
@@ -89,7 +93,10 @@ impl Sim {
             repo,
             clock: SimClock::new(),
             model,
-            options: WriteOptions::default(),
+            options: WriteOptions {
+                key,
+                ..WriteOptions::default()
+            },
             announced: Vec::new(),
             last_publish: None,
             delayed: Vec::new(),
@@ -206,6 +213,57 @@ impl Sim {
         if self.repo.people.len() > people_before {
             self.model.stats.races += 1;
         }
+    }
+
+    /// With a key: on a copy of the remote, a person pushes a state document that reports
+    /// every target deployed at the tip and approves what waits; the engine must refuse it
+    /// and move nothing.
+    fn forged_state_moves_nothing(&mut self) -> Step {
+        if self.options.key.is_none() {
+            return Ok(());
+        }
+        let mut forged = self.repo.inner.clone();
+        let Some(current) = forged.remote_state().cloned() else {
+            return Ok(());
+        };
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&current.content).map_err(|e| e.to_string())?;
+        let tip = forged.remote_tip().clone();
+        let at = self
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        for wave in &self.fixture().waves {
+            for target in &wave.targets {
+                let reports = &mut doc["reports"][target.as_str()];
+                if !reports.is_array() {
+                    *reports = serde_json::json!([]);
+                }
+                if let Some(list) = reports.as_array_mut() {
+                    list.push(
+                        serde_json::json!({"revision": tip, "status": "succeeded", "at": at}),
+                    );
+                }
+            }
+        }
+        forged.person_pushes_state(&serde_json::to_vec(&doc).map_err(|e| e.to_string())?);
+        let result = promotion::advance(&mut forged, &self.clock, &self.options);
+        if !matches!(
+            result,
+            Err(PromotionError::State(
+                promotion::StateProblem::Unauthenticated { .. }
+            ))
+        ) {
+            return Err(format!("a forged state was acted on: {result:?}"));
+        }
+        if forged.remote_tip() != &tip {
+            return Err("a forged state moved the branch".to_owned());
+        }
+        self.note(format!(
+            "a forged state on a copy of the remote moved nothing: {result:?}"
+        ));
+        Ok(())
     }
 
     fn step(&mut self) -> Step {
@@ -603,7 +661,9 @@ impl Sim {
         let wave = self.approval_wave();
         let people = self.repo.people.len();
         self.maybe_race();
-        let result = promotion::approve(&mut self.repo, &self.clock, &wave, &self.options);
+        let approver = promotion::Approver::parse("simulated admin").map_err(|e| e.to_string())?;
+        let result =
+            promotion::approve(&mut self.repo, &self.clock, &wave, &approver, &self.options);
         self.end_race(people);
         self.note(format!("approve {wave}: {result:?}"));
         let new = self.check(StepKind::Approve)?;
@@ -732,6 +792,9 @@ fn run(seed: u64, steps: usize, verbose: bool) -> Result<Stats, String> {
     for step in 0..steps {
         sim.note(format!("step {step}:"));
         outcome = sim.step();
+        if outcome.is_ok() && step % 10 == 9 {
+            outcome = sim.forged_state_moves_nothing();
+        }
         if outcome.is_err() {
             break;
         }

@@ -506,6 +506,10 @@ impl ConfigRepository for GitRepository {
             commits.push(CommitInfo {
                 id: self.commit_id(id)?,
                 message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+                parents: commit
+                    .parent_ids()
+                    .map(|parent| self.commit_id(parent))
+                    .collect::<Result<_, _>>()?,
                 time: commit.time().seconds(),
             });
             if commits.len() == limit {

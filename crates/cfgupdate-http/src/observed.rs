@@ -20,6 +20,7 @@ pub struct Health {
 struct HealthState {
     last_contact: Option<Instant>,
     last_failure: Option<String>,
+    state_problem: Option<String>,
 }
 
 impl Health {
@@ -32,6 +33,12 @@ impl Health {
     fn failure(&self, error: &RepositoryError) {
         let mut state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         state.last_failure = Some(error.message.clone());
+    }
+
+    /// Why the pipeline state is not acted on, as the writer last saw it.
+    pub fn state_problem(&self) -> Option<String> {
+        let state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        state.state_problem.clone()
     }
 
     /// How long ago the remote was last reached (`None`: never), and the failure since, if any.
@@ -52,6 +59,16 @@ pub(crate) struct Observed {
 }
 
 impl Observed {
+    /// Keeps what the core says of the state for `/readyz`.
+    pub(crate) fn note_state(&self, problem: Option<String>) {
+        let mut state = self
+            .health
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        state.state_problem = problem;
+    }
+
     pub(crate) fn new(
         inner: Box<dyn ConfigRepository + Send>,
         metrics: Arc<Metrics>,

@@ -326,11 +326,19 @@ async fn readyz(State(state): State<AppState>) -> Response {
     // A failure since the last contact means the remote cannot be reached now, however
     // recently it was: every write would get 503, so a load balancer should look elsewhere.
     match state.health.last_contact() {
-        (Some(ago), None) if ago <= window => axum::Json(json!({
-            "status": "ready",
-            "remote_reached_seconds_ago": ago.as_secs(),
-        }))
-        .into_response(),
+        (Some(ago), None) if ago <= window => {
+            let mut body = json!({
+                "status": "ready",
+                "remote_reached_seconds_ago": ago.as_secs(),
+            });
+            // Whether the pipeline state is acted on (contract section 7.1).
+            if let Some(problem) = state.health.state_problem() {
+                body["state"] = json!(problem);
+            } else if state.settings.write.key.is_none() {
+                body["state"] = json!(cfgupdate_core::promotion::UNAUTHENTICATED_WARNING);
+            }
+            axum::Json(body).into_response()
+        }
         (ago, failure) => {
             let when = match ago {
                 Some(ago) => format!("{} s ago", ago.as_secs()),

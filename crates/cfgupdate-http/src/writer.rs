@@ -133,6 +133,7 @@ impl Writer {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     self.advance();
+                    self.observe_state();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -153,6 +154,7 @@ impl Writer {
             if Instant::now() >= self.next_advance {
                 self.advance();
             }
+            self.observe_state();
         }
         info!("the writer stopped");
     }
@@ -202,7 +204,11 @@ impl Writer {
         statuses.retain(|reply| !reply.is_closed());
         if !statuses.is_empty() {
             // Everything queued with them has been written: one read answers them all.
-            let status = promotion::status(&mut self.repo, &*self.clock);
+            let status = promotion::status(
+                &mut self.repo,
+                &*self.clock,
+                self.settings.write.key.as_ref(),
+            );
             for reply in statuses {
                 let _ = reply.send(status.clone());
             }
@@ -266,7 +272,15 @@ impl Writer {
     }
 
     fn approve(&mut self, wave: &WaveName) -> Result<ApprovalOutcome, PromotionError> {
-        let result = promotion::approve(&mut self.repo, &*self.clock, wave, &self.settings.write);
+        // The approver's identity: the credential's name once the front passes it.
+        let by = promotion::Approver::default();
+        let result = promotion::approve(
+            &mut self.repo,
+            &*self.clock,
+            wave,
+            &by,
+            &self.settings.write,
+        );
         match &result {
             Ok(ApprovalOutcome::Promoted { commit, wave }) => {
                 info!(%commit, %wave, "approved; promoted");
@@ -310,6 +324,13 @@ impl Writer {
                 };
                 self.next_advance = now + again;
             }
+        }
+    }
+
+    /// Tells `/readyz` whether the state as last fetched is acted on (no fetch).
+    fn observe_state(&self) {
+        if let Ok(state) = promotion::check_state(&self.repo, self.settings.write.key.as_ref()) {
+            self.repo.note_state(state.problem);
         }
     }
 

@@ -1,7 +1,7 @@
 //! `cfgupdate approve`: open the approval gate into a wave for what waits there.
 
-use cfgupdate_core::promotion::{ApprovalOutcome, approve};
-use cfgupdate_core::{WaveName, WriteOptions};
+use cfgupdate_core::WaveName;
+use cfgupdate_core::promotion::{ApprovalOutcome, Approver, approve};
 
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock, classified};
@@ -11,7 +11,8 @@ use crate::remote::{RemoteArgs, SystemClock, classified};
     about = "Approve the promotion that waits to enter a wave",
     long_about = "Approve exactly the image set that waits at WAVE's approval gate (see `cfgupdate \
 status`), and promote it if no other gate still waits. A later, different image set needs its own \
-approval.\n\n\
+approval. The approver (`--by`) is recorded with the approval and named in the promotion \
+commit's `Cfgupdate-Approved-By` trailer.\n\n\
 Prints the promotion commit's SHA, or `unchanged` (the reason goes to stderr)."
 )]
 pub struct ApproveArgs {
@@ -20,13 +21,44 @@ pub struct ApproveArgs {
     /// The wave whose approval gate to open.
     #[arg(long, value_name = "WAVE")]
     pub wave: String,
+    /// Who approves (default: GIT_AUTHOR_NAME, else `git config user.name`, else `cli`).
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+/// The approver: `--by`, else the git author name of the environment, else `cli`.
+fn approver(by: Option<&str>) -> Result<Approver, cfgupdate_core::promotion::ApproverError> {
+    let name = match by {
+        Some(name) => name.to_owned(),
+        None => std::env::var("GIT_AUTHOR_NAME")
+            .ok()
+            .filter(|name| !name.trim().is_empty())
+            .or_else(git_user_name)
+            .unwrap_or_else(|| "cli".to_owned()),
+    };
+    Approver::parse(&name)
+}
+
+/// `git config user.name`, when git is installed and it is set.
+fn git_user_name() -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(["config", "user.name"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let name = String::from_utf8(output.stdout).ok()?;
+    let name = name.trim();
+    (output.status.success() && !name.is_empty()).then(|| name.to_owned())
 }
 
 pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
     let wave = WaveName::parse(&args.wave)
         .map_err(|error| Failure::invalid(format!("--wave: {error}")))?;
+    let by =
+        approver(args.by.as_deref()).map_err(|error| Failure::invalid(format!("--by: {error}")))?;
+    let options = crate::commands::state::write_options()?;
     let mut repo = args.remote.open()?;
-    match approve(&mut repo, &SystemClock, &wave, &WriteOptions::default())
+    match approve(&mut repo, &SystemClock, &wave, &by, &options)
         .map_err(|error| classified(&error))?
     {
         ApprovalOutcome::Promoted { commit, .. } => println!("{commit}"),

@@ -26,8 +26,11 @@ pub struct HistoryArgs {
 }
 
 pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
+    let key = crate::commands::state::state_key()?;
+    crate::commands::state::warn_if_unauthenticated(key.as_ref());
     let mut repo = args.remote.open()?;
-    let entries = history(&mut repo, args.limit).map_err(|error| classified(&error))?;
+    let entries =
+        history(&mut repo, args.limit, key.as_ref()).map_err(|error| classified(&error))?;
     if args.json {
         let text = serde_json::to_string_pretty(&entries).map_err(|error| {
             Failure::operational(format!("cannot write the history as JSON: {error}"))
@@ -47,6 +50,15 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
             wave,
             entry.subject
         );
+        if entry.sealed == Some(false) {
+            let _ = writeln!(
+                out,
+                "    not written by cfgupdate (no valid seal): its trailers decide nothing"
+            );
+        }
+        if let Some(by) = &entry.approved_by {
+            let _ = writeln!(out, "    approved by {by}");
+        }
         if let (Some(from), Some(revision)) = (&entry.source_wave, &entry.source_revision) {
             let _ = writeln!(out, "    from {from} at {}", revision.short());
         }

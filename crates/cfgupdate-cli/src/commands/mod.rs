@@ -8,4 +8,5 @@ pub mod promote;
 pub mod publish;
 pub mod render;
 pub mod serve;
+pub mod state;
 pub mod status;

@@ -23,8 +23,11 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs) -> Result<(), Failure> {
+    let key = crate::commands::state::state_key()?;
+    crate::commands::state::warn_if_unauthenticated(key.as_ref());
     let mut repo = args.remote.open()?;
-    let status = status(&mut repo, &SystemClock).map_err(|error| classified(&error))?;
+    let status =
+        status(&mut repo, &SystemClock, key.as_ref()).map_err(|error| classified(&error))?;
     if args.json {
         let text = serde_json::to_string_pretty(&status).map_err(|error| {
             Failure::operational(format!("cannot write the status as JSON: {error}"))
@@ -40,6 +43,17 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
 pub fn human(status: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "branch tip {}", status.revision);
+    match (&status.state.problem, status.state.authenticated) {
+        (Some(problem), _) => {
+            let _ = writeln!(out, "state: NOT ACTED ON: {problem}");
+        }
+        (None, true) => {
+            let _ = writeln!(out, "state: authenticated");
+        }
+        (None, false) => {
+            let _ = writeln!(out, "state: not authenticated (no CFGUPDATE_STATE_KEY)");
+        }
+    }
     for wave in &status.waves {
         let mut gates = Vec::new();
         if let Some(soak) = &wave.soak {

@@ -178,7 +178,7 @@ pub struct Observer {
 impl Observer {
     /// The newest automatic commit: its id, action and wave.
     pub fn last_automatic(&mut self) -> Result<Option<(String, String, String)>, Failure> {
-        let entries = history(&mut self.repo, 1).map_err(|error| classified(&error))?;
+        let entries = history(&mut self.repo, 1, None).map_err(|error| classified(&error))?;
         Ok(entries.into_iter().next().map(|entry| {
             let wave = entry.wave.map(|w| w.to_string()).unwrap_or_default();
             (entry.commit.to_string(), entry.action, wave)
@@ -361,7 +361,7 @@ pub fn epilogue<W: Write>(
     observer: &mut Observer,
     narrator: &mut Narrator<W>,
 ) -> Result<(), Failure> {
-    let automatic: BTreeMap<String, (String, String)> = history(&mut observer.repo, 100)
+    let automatic: BTreeMap<String, (String, String)> = history(&mut observer.repo, 100, None)
         .map_err(|error| classified(&error))?
         .into_iter()
         .map(|entry| {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, WaveName};
 use crate::reference::ImageRef;
 use crate::repository::{CommitInfo, ConfigRepository, RepositoryError};
@@ -38,6 +39,13 @@ pub struct HistoryEntry {
     pub source_revision: Option<CommitId>,
     /// The images written.
     pub images: BTreeMap<ServiceName, ImageRef>,
+    /// `Cfgupdate-Approved-By`, on a promotion through an approval gate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// With a state key: whether cfgupdate wrote (sealed) the commit. An unsealed one is
+    /// shown, never acted on. Absent without a key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<bool>,
 }
 
 /// The last promotion into a wave.
@@ -51,40 +59,55 @@ pub struct LastPromotion {
     pub images: ImageSet,
 }
 
+/// One commit with cfgupdate's trailers: whether they may decide anything (sealed, or no key).
+struct Entry {
+    info: CommitInfo,
+    record: Record,
+    trusted: bool,
+}
+
 /// The automatic commits reachable from `tip`, newest first, read once.
 pub(crate) struct AutomaticHistory {
-    entries: Vec<(CommitInfo, Record)>,
+    entries: Vec<Entry>,
+    keyed: bool,
 }
 
 impl AutomaticHistory {
+    /// Reads the newest [`HISTORY_DEPTH`] commits; with `key`, only sealed ones decide.
     pub(crate) fn read(
         repo: &dyn ConfigRepository,
         tip: &CommitId,
-    ) -> Result<Self, RepositoryError> {
-        Self::read_depth(repo, tip, HISTORY_DEPTH)
-    }
-
-    /// Reads only the newest `depth` commits.
-    pub(crate) fn read_depth(
-        repo: &dyn ConfigRepository,
-        tip: &CommitId,
-        depth: usize,
+        key: Option<&StateKey>,
     ) -> Result<Self, RepositoryError> {
         let entries = repo
-            .log(tip, depth)?
+            .log(tip, HISTORY_DEPTH)?
             .into_iter()
-            .map(|info| {
+            .filter_map(|info| {
                 let record = Record::parse(&info.message);
-                (info, record)
+                record.is_automatic().then(|| Entry {
+                    trusted: trailers::is_trusted(&info, key),
+                    info,
+                    record,
+                })
             })
-            .filter(|(_, record)| record.is_automatic())
             .collect();
-        Ok(Self { entries })
+        Ok(Self {
+            entries,
+            keyed: key.is_some(),
+        })
+    }
+
+    /// The entries whose trailers may decide.
+    fn trusted(&self) -> impl DoubleEndedIterator<Item = (&CommitInfo, &Record)> {
+        self.entries
+            .iter()
+            .filter(|entry| entry.trusted)
+            .map(|entry| (&entry.info, &entry.record))
     }
 
     /// The newest promotion (or approval-let-through promotion) into `wave`.
     pub(crate) fn last_promotion(&self, wave: &WaveName) -> Option<LastPromotion> {
-        self.entries.iter().find_map(|(info, record)| {
+        self.trusted().find_map(|(info, record)| {
             let promoted = matches!(
                 record.action.as_deref(),
                 Some(trailers::PROMOTE | trailers::APPROVE)
@@ -106,7 +129,7 @@ impl AutomaticHistory {
     pub(crate) fn app_commits(&self) -> BTreeMap<ImageRef, CommitId> {
         let mut apps = BTreeMap::new();
         // Oldest first, so that newer commits win.
-        for (_, record) in self.entries.iter().rev() {
+        for (_, record) in self.trusted().rev() {
             for (service, app) in &record.image_apps {
                 if let Some(image) = record.images.get(service) {
                     apps.insert(image.clone(), app.clone());
@@ -116,53 +139,32 @@ impl AutomaticHistory {
         apps
     }
 
-    /// The CI build of the newest publish of each service.
-    pub(crate) fn latest_builds(&self) -> BTreeMap<ServiceName, trailers::BuildInfo> {
-        let mut builds = BTreeMap::new();
-        for (_, record) in &self.entries {
-            if record.action.as_deref() == Some(trailers::PUBLISH) {
-                for (service, build) in &record.builds {
-                    builds
-                        .entry(service.clone())
-                        .or_insert_with(|| build.clone());
-                }
-            }
-        }
-        builds
-    }
-
-    /// Whether a publish commit already carried `app` with exactly these images.
-    pub(crate) fn published(&self, app: &CommitId, images: &ImageSet) -> bool {
-        self.entries.iter().any(|(_, record)| {
-            record.action.as_deref() == Some(trailers::PUBLISH)
-                && record.app_commits.contains(app)
-                && images.iter().all(|(service, image)| {
-                    record
-                        .all_images
-                        .iter()
-                        .any(|(s, i)| s == service && i == image)
-                })
-        })
-    }
-
     /// The entries as people read them, newest first.
     pub(crate) fn entries(&self, limit: usize) -> Vec<HistoryEntry> {
         self.entries
             .iter()
             .take(limit)
-            .map(|(info, record)| HistoryEntry {
-                commit: info.id.clone(),
-                time: jiff::Timestamp::from_second(info.time)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
-                subject: info.message.lines().next().unwrap_or_default().to_owned(),
-                action: record.action.clone().unwrap_or_default(),
-                wave: record.wave.clone(),
-                app_commits: record.app_commits.clone(),
-                source_wave: record.source_wave.clone(),
-                source_revision: record.source_revision.clone(),
-                images: record.images.clone(),
-            })
+            .map(
+                |Entry {
+                     info,
+                     record,
+                     trusted,
+                 }| HistoryEntry {
+                    commit: info.id.clone(),
+                    time: jiff::Timestamp::from_second(info.time)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default(),
+                    subject: info.message.lines().next().unwrap_or_default().to_owned(),
+                    action: record.action.clone().unwrap_or_default(),
+                    wave: record.wave.clone(),
+                    app_commits: record.app_commits.clone(),
+                    source_wave: record.source_wave.clone(),
+                    source_revision: record.source_revision.clone(),
+                    images: record.images.clone(),
+                    approved_by: record.approved_by.clone(),
+                    sealed: self.keyed.then_some(*trusted),
+                },
+            )
             .collect()
     }
 }

@@ -15,7 +15,7 @@ mod status;
 
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use decide::{Candidate, Transition};
 pub use history::{HistoryEntry, LastPromotion};
@@ -23,7 +23,11 @@ pub use ops::{
     Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, advance, approve, history,
     promote, record_deployment,
 };
-pub use state::{ApprovalRecord, PipelineState, ReportRecord};
+pub use state::{
+    ApprovalRecord, PipelineState, Published, PublishedService, RecentPublish, ReportRecord,
+    STATE_VERSION, StateProblem, StateStatus, UNAUTHENTICATED_WARNING, check as check_state,
+    reset as reset_state,
+};
 pub use status::{ReportView, Status, TargetStatus, TransitionStatus, WaveStatus, status};
 
 use crate::names::{CommitId, TargetName, WaveName};
@@ -49,6 +53,89 @@ impl DeployStatus {
             DeployStatus::Succeeded => "succeeded",
             DeployStatus::Failed => "failed",
         }
+    }
+}
+
+/// Who approved a promotion: a token's name, a person's name. One line of at most
+/// [`Approver::MAX_LEN`] printable characters, so that it can stand in a trailer and a log
+/// line as it is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Approver(String);
+
+/// Why an approver's identity was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApproverError {
+    /// Empty, or only spaces.
+    #[error("the approver's identity is empty")]
+    Empty,
+    /// Too long.
+    #[error("the approver's identity is {len} characters long; at most {max} are allowed", max = Approver::MAX_LEN)]
+    TooLong {
+        /// Its length in characters.
+        len: usize,
+    },
+    /// It holds a control character (a line break, say) or a format character.
+    #[error("the approver's identity {shown} holds a control character; use one line of printable text", shown = crate::shown::shown(.identity))]
+    Control {
+        /// The identity given.
+        identity: String,
+    },
+}
+
+impl Approver {
+    /// The longest identity, in characters.
+    pub const MAX_LEN: usize = 128;
+
+    /// Checks an identity (spaces around it are dropped).
+    pub fn parse(identity: &str) -> Result<Self, ApproverError> {
+        let trimmed = identity.trim();
+        if trimmed.is_empty() {
+            return Err(ApproverError::Empty);
+        }
+        let len = trimmed.chars().count();
+        if len > Self::MAX_LEN {
+            return Err(ApproverError::TooLong { len });
+        }
+        // Control characters would break the trailer or a log line; bidirectional and other
+        // format characters would make it read as something else.
+        let format = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}');
+        if trimmed.chars().any(|c| c.is_control() || format(c)) {
+            return Err(ApproverError::Control {
+                identity: identity.to_owned(),
+            });
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The identity.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `unnamed`: for callers that know no identity (an unnamed credential).
+impl Default for Approver {
+    fn default() -> Self {
+        Self("unnamed".to_owned())
+    }
+}
+
+impl std::fmt::Display for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Approver {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Approver {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Approver::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -209,12 +296,14 @@ pub enum PromotionError {
         /// Why.
         source: Box<RenderCheckError>,
     },
-    /// The stored state could not be read.
-    #[error("{message}")]
-    State {
-        /// One sentence.
-        message: String,
-    },
+    /// The stored state is not acted on.
+    #[error(transparent)]
+    State(#[from] StateProblem),
+    /// `state reset` was asked for without a state key.
+    #[error(
+        "`state reset` needs the state key (CFGUPDATE_STATE_KEY or CFGUPDATE_STATE_KEY_FILE): a state written without it could be forged by anyone who can push"
+    )]
+    KeyRequired,
     /// Every push was rejected because the remote kept moving.
     #[error(
         "the remote kept moving: {attempts} pushes in a row were rejected; nothing was changed, try again"

@@ -8,10 +8,13 @@ use super::decide::{
     Candidate, Context, Reader, Transition, evaluate, evaluate_manual, soak_deadline,
 };
 use super::history::{AutomaticHistory, HistoryEntry};
-use super::state::{self, ApprovalRecord, ReportRecord, millis};
-use super::{DeployReport, Gate, PromotionError, TargetSelector};
+use super::state::{
+    self, ApprovalRecord, CATCH_UP_EVERY, CatchUp, PipelineState, ReportRecord, millis,
+};
+use super::{Approver, DeployReport, Gate, PromotionError, TargetSelector};
 use crate::clock::Clock;
 use crate::intent::push_intent;
+use crate::key::StateKey;
 use crate::names::{CommitId, TargetName, WaveName};
 use crate::pipeline::{Pipeline, Wave};
 use crate::publish::WriteOptions;
@@ -117,9 +120,16 @@ pub fn record_deployment(
         report.status.as_str(),
         report.revision.short()
     );
-    state::update(repo, clock, &options.retry, &message, |state| {
-        state.add_report(&target, record.clone())
-    })?;
+    state::update(
+        repo,
+        clock,
+        &options.retry,
+        options.key.as_ref(),
+        &tip,
+        &message,
+        CatchUp::Along(&tip),
+        |state| state.add_report(&target, record.clone()),
+    )?;
     let Some(source) = pipeline.wave_of_target(&target) else {
         return Err(PromotionError::UnknownTarget {
             target: target.to_string(),
@@ -167,12 +177,14 @@ pub fn promote(
     }
 }
 
-/// Approves what waits to enter `wave`: records the approval of exactly those images, and
-/// promotes them if no other gate still waits.
+/// Approves what waits to enter `wave`: records the approval of exactly those images by
+/// `by`, and promotes them if no other gate still waits (the promotion commit names the
+/// approver in `Cfgupdate-Approved-By`).
 pub fn approve(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     wave: &WaveName,
+    by: &Approver,
     options: &WriteOptions,
 ) -> Result<ApprovalOutcome, PromotionError> {
     let tip = repo.refresh()?;
@@ -192,9 +204,10 @@ pub fn approve(
         });
     }
     let source = pipeline.waves[position - 1].name.clone();
+    let key = options.key.as_ref();
     let transition = {
-        let state = state::load(repo)?;
-        let history = AutomaticHistory::read(repo, &tip)?;
+        let state = state::load(repo, key, &tip)?;
+        let history = AutomaticHistory::read(repo, &tip, key)?;
         let mut reader = Reader::new(repo);
         let mut ctx = Context {
             pipeline: &pipeline,
@@ -220,11 +233,22 @@ pub fn approve(
         images: candidate.images.clone(),
         source_revision: candidate.source_revision.clone(),
         at: millis(clock.now()),
+        by: Some(by.clone()),
     };
-    let message = format!("Approve {} images into {wave}", candidate.images.len());
-    state::update(repo, clock, &options.retry, &message, |state| {
-        state.add_approval(wave, record.clone())
-    })?;
+    let message = format!(
+        "Approve {} images into {wave} (by {by})",
+        candidate.images.len()
+    );
+    state::update(
+        repo,
+        clock,
+        &options.retry,
+        key,
+        &tip,
+        &message,
+        CatchUp::Along(&tip),
+        |state| state.add_approval(wave, record.clone()),
+    )?;
     let (outcome, transition) = step(repo, clock, options, &source, Step::Approval)?;
     Ok(match (outcome, transition) {
         (Some((commit, wave)), _) => ApprovalOutcome::Promoted { commit, wave },
@@ -258,16 +282,31 @@ pub fn advance(
                 Some(advance.next_deadline.map_or(deadline, |d| d.min(deadline)));
         }
     }
+    // Record the publishes since the state last did, once there are enough of them, so a
+    // publish reads only a few commits however long nobody else wrote the state.
+    let tip = repo.tip()?;
+    state::update(
+        repo,
+        clock,
+        &options.retry,
+        options.key.as_ref(),
+        &tip,
+        "Record the publishes",
+        CatchUp::Push(&tip, CATCH_UP_EVERY),
+        |_| false,
+    )?;
     Ok(advance)
 }
 
-/// The automatic commits of the branch, newest first.
+/// The automatic commits of the branch, newest first. With a state key, each says whether
+/// cfgupdate sealed it (only sealed ones decide anything).
 pub fn history(
     repo: &mut dyn ConfigRepository,
     limit: usize,
+    key: Option<&StateKey>,
 ) -> Result<Vec<HistoryEntry>, PromotionError> {
     let tip = repo.refresh()?;
-    Ok(AutomaticHistory::read(repo, &tip)?.entries(limit))
+    Ok(AutomaticHistory::read(repo, &tip, key)?.entries(limit))
 }
 
 /// The promotion a step made (commit, wave promoted into), if any, and the last transition it
@@ -295,10 +334,12 @@ fn step(
     how: Step,
 ) -> Result<StepResult, PromotionError> {
     let mut last = None;
+    let key = options.key.as_ref();
     let pushed = push_intent(
         repo,
         clock,
         &options.retry,
+        key,
         true,
         |attempts| PromotionError::Contended { attempts },
         |repo, tip| {
@@ -309,8 +350,8 @@ fn step(
                     wave: source.to_string(),
                 });
             };
-            let state = state::load(repo)?;
-            let history = AutomaticHistory::read(repo, tip)?;
+            let state = state::load(repo, key, tip)?;
+            let history = AutomaticHistory::read(repo, tip, key)?;
             let mut reader = Reader::new(repo);
             let mut ctx = Context {
                 pipeline,
@@ -329,7 +370,9 @@ fn step(
                         Step::Approval => trailers::APPROVE,
                         Step::Automatic | Step::Manual(_) => trailers::PROMOTE,
                     };
-                    promotion_change(repo, &snapshot, candidate, action, &history, options)?
+                    promotion_change(
+                        repo, &snapshot, candidate, action, &history, &state, options,
+                    )?
                 }
                 _ => None,
             };
@@ -351,6 +394,7 @@ fn promotion_change(
     candidate: &Candidate,
     action: &str,
     history: &AutomaticHistory,
+    state: &PipelineState,
     options: &WriteOptions,
 ) -> Result<Option<Change>, PromotionError> {
     let pipeline = snapshot.pipeline();
@@ -382,8 +426,20 @@ fn promotion_change(
     let Some(mut write) = write else {
         return Ok(None);
     };
-    write.change.message =
-        promotion_message(candidate, into, action, &write, &history.app_commits());
+    // Through an approval gate, the promotion names who approved these images.
+    let approver = into
+        .approval
+        .then(|| state.approval(&into.name, &candidate.images))
+        .flatten()
+        .and_then(|approval| approval.by.as_ref());
+    write.change.message = promotion_message(
+        candidate,
+        into,
+        action,
+        &write,
+        &history.app_commits(),
+        approver,
+    );
     let change = write.change;
     Ok(Some(change))
 }
@@ -394,6 +450,7 @@ fn promotion_message(
     action: &str,
     write: &WaveWrite,
     apps: &BTreeMap<crate::reference::ImageRef, CommitId>,
+    approver: Option<&Approver>,
 ) -> CommitMessage {
     let subject = format!(
         "Promote {} from {} to {} (deployed at {})",
@@ -428,6 +485,9 @@ fn promotion_message(
         trailers::SOURCE_REVISION.to_owned(),
         candidate.source_revision.to_string(),
     ));
+    if let Some(approver) = approver {
+        trailers.push((trailers::APPROVED_BY.to_owned(), approver.to_string()));
+    }
     for (service, image) in &candidate.images {
         trailers.push((
             trailers::IMAGE.to_owned(),

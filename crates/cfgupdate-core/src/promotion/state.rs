@@ -1,23 +1,46 @@
-//! The pipeline state: deploy reports and approvals, kept as one JSON document on the state ref
-//! beside the branch, and updated with the same no-force, replay-the-intent discipline as the
-//! branch.
+//! The pipeline state: deploy reports, approvals and what publishing needs to refuse stale and
+//! replayed announcements, kept as one JSON document on the state ref beside the branch, and
+//! updated with the same no-force, replay-the-intent discipline as the branch.
+//!
+//! With a state key the document carries `mac`, an HMAC-SHA256 over the state commit it was
+//! written on and the document itself: anything else on the state ref (a person's push, a
+//! document copied from elsewhere in the chain, one from before the key) is never acted on,
+//! and only `state reset` replaces it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DeployStatus, PromotionError};
+use super::history::HISTORY_DEPTH;
+use super::{Approver, DeployStatus, PromotionError};
 use crate::clock::Clock;
-use crate::names::{CommitId, TargetName, WaveName};
-use crate::repository::{ConfigRepository, PushOutcome};
+use crate::key::StateKey;
+use crate::names::{CommitId, ServiceName, TargetName, WaveName};
+use crate::reference::ImageRef;
+use crate::repository::{
+    CommitInfo, ConfigRepository, PushOutcome, RepositoryError, RepositoryErrorKind, StateVersion,
+};
 use crate::retry::RetryPolicy;
+use crate::shown::shown;
 use crate::slots::ImageSet;
+use crate::trailers::{self, BuildInfo, Record};
 
 /// How many reports are kept per target, and approvals per wave: enough to decide, small
 /// enough to fetch in every call.
 const KEEP_REPORTS: usize = 50;
 const KEEP_APPROVALS: usize = 20;
+/// How many recent publishes are remembered per service to recognise a replayed announcement
+/// that carries no build information.
+const KEEP_RECENT: usize = 20;
+/// How many new commits publishing lets pass before it writes the state forward.
+pub(crate) const CATCH_UP_EVERY: usize = 64;
+
+/// The format this cfgupdate writes, and the newest it reads.
+pub const STATE_VERSION: u32 = 2;
+
+/// What `status`, the CLI and `/readyz` say when there is no state key.
+pub const UNAUTHENTICATED_WARNING: &str = "the pipeline state and commit trailers are not authenticated (no CFGUPDATE_STATE_KEY): anyone who can push to the config repository can forge deploy reports and approvals";
 
 /// One deploy report as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,14 +69,128 @@ pub struct ApprovalRecord {
     pub source_revision: CommitId,
     /// When, milliseconds since the Unix epoch.
     pub at: u64,
+    /// Who approved (absent in documents written before approvals were accountable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Approver>,
+}
+
+/// One publish remembered for replay detection: this app commit's image of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecentPublish {
+    /// The app commit announced.
+    pub app: CommitId,
+    /// The image published for it.
+    pub image: ImageRef,
+}
+
+/// What publishing remembers of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedService {
+    /// The highest build number published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<u64>,
+    /// The latest build creation time published.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "rfc3339")]
+    pub build_created_at: Option<jiff::Timestamp>,
+    /// The most recent publishes, oldest first.
+    #[serde(default)]
+    pub recent: Vec<RecentPublish>,
+}
+
+/// A timestamp written as RFC 3339 (jiff's serde support is not built in).
+mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<jiff::Timestamp>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(time) => serializer.serialize_str(&time.to_string()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<jiff::Timestamp>, D::Error> {
+        let text = Option::<String>::deserialize(deserializer)?;
+        text.map(|text| text.parse().map_err(D::Error::custom))
+            .transpose()
+    }
+}
+
+/// What publishing needs to refuse stale and replayed announcements, however long ago they
+/// were first published: counted from cfgupdate's own (sealed) publish commits up to `tip`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    /// The branch commit up to which publishes are counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip: Option<CommitId>,
+    /// By service.
+    #[serde(default)]
+    pub services: BTreeMap<ServiceName, PublishedService>,
+}
+
+impl Published {
+    /// Counts one publish commit's trailers.
+    fn absorb(&mut self, record: &Record) {
+        for (service, image, app) in &record.image_entries {
+            let app = app.clone().or_else(|| match record.app_commits.as_slice() {
+                [only] => Some(only.clone()),
+                _ => None,
+            });
+            let Some(app) = app else { continue };
+            let entry = self.services.entry(service.clone()).or_default();
+            let recent = RecentPublish {
+                app,
+                image: image.clone(),
+            };
+            entry.recent.retain(|r| r != &recent);
+            entry.recent.push(recent);
+            let excess = entry.recent.len().saturating_sub(KEEP_RECENT);
+            entry.recent.drain(..excess);
+        }
+        for (service, build) in &record.builds {
+            let entry = self.services.entry(service.clone()).or_default();
+            if let Some(number) = build.number {
+                entry.build_number = Some(entry.build_number.map_or(number, |n| n.max(number)));
+            }
+            if let Some(at) = build.created_at {
+                entry.build_created_at = Some(entry.build_created_at.map_or(at, |t| t.max(at)));
+            }
+        }
+    }
+
+    /// Whether `app` was published with exactly these images already.
+    pub fn has_published(&self, app: &CommitId, images: &ImageSet) -> bool {
+        images.iter().all(|(service, image)| {
+            self.services
+                .get(service)
+                .is_some_and(|s| s.recent.iter().any(|r| &r.app == app && &r.image == image))
+        })
+    }
+
+    /// The newest build published for `service`, as far as it is known.
+    pub fn held_build(&self, service: &ServiceName) -> Option<BuildInfo> {
+        let entry = self.services.get(service)?;
+        let build = BuildInfo {
+            number: entry.build_number,
+            created_at: entry.build_created_at,
+        };
+        (!build.is_empty()).then_some(build)
+    }
 }
 
 /// The whole state document.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineState {
     /// The document's format.
-    #[serde(default = "version")]
+    #[serde(default = "first_version")]
     pub version: u32,
     /// Reports by target, oldest first.
     #[serde(default)]
@@ -61,9 +198,27 @@ pub struct PipelineState {
     /// Approvals by wave, oldest first.
     #[serde(default)]
     pub approvals: BTreeMap<WaveName, Vec<ApprovalRecord>>,
+    /// What publishing remembers.
+    #[serde(default)]
+    pub published: Published,
+    /// The document's authentication (hex HMAC-SHA256), when written with a state key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
-fn version() -> u32 {
+impl Default for PipelineState {
+    fn default() -> Self {
+        Self {
+            version: STATE_VERSION,
+            reports: BTreeMap::new(),
+            approvals: BTreeMap::new(),
+            published: Published::default(),
+            mac: None,
+        }
+    }
+}
+
+fn first_version() -> u32 {
     1
 }
 
@@ -74,24 +229,126 @@ pub(crate) fn millis(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// Why the state on the remote is not acted on. Nothing is recorded, approved or promoted
+/// while it stands; `status` and `/readyz` say it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateProblem {
+    /// The state ref holds something that is not a state document.
+    #[error(
+        "the pipeline state on the remote cannot be read: {detail}; nothing is recorded or promoted until an admin runs `cfgupdate state reset`"
+    )]
+    Unreadable {
+        /// What is wrong, in words.
+        detail: String,
+    },
+    /// A newer cfgupdate wrote it.
+    #[error(
+        "the pipeline state on the remote has format version {version}, newer than this cfgupdate reads (up to {STATE_VERSION}); upgrade cfgupdate, nothing was changed"
+    )]
+    Newer {
+        /// Its version.
+        version: u64,
+    },
+    /// It fails the check against the state key.
+    #[error(
+        "the pipeline state on the remote (state commit {commit}) was not written by cfgupdate with this state key ({reason}); its reports and approvals are not acted on until an admin runs `cfgupdate state reset`"
+    )]
+    Unauthenticated {
+        /// The state commit.
+        commit: String,
+        /// Why it fails.
+        reason: &'static str,
+    },
+    /// There is none, though cfgupdate has written to the branch before.
+    #[error(
+        "the pipeline state on the remote is missing, although cfgupdate wrote to this branch before (commit {sealed}); nothing is recorded or promoted until an admin runs `cfgupdate state reset`"
+    )]
+    Missing {
+        /// A sealed commit of the branch.
+        sealed: String,
+    },
+}
+
 impl PipelineState {
-    /// Reads the document; an absent state is empty.
+    /// Reads a document without checking its authentication (use it to look, never to
+    /// decide); an absent state is empty.
     pub fn parse(content: Option<&[u8]>) -> Result<Self, PromotionError> {
         match content {
-            None => Ok(Self {
-                version: version(),
-                ..Self::default()
-            }),
-            Some(bytes) => serde_json::from_slice(bytes).map_err(|error| PromotionError::State {
-                message: format!("the pipeline state on the remote is not readable: {error}"),
-            }),
+            None => Ok(Self::default()),
+            Some(bytes) => Ok(Self::parse_document(bytes)?),
         }
     }
 
-    fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+    fn parse_document(bytes: &[u8]) -> Result<Self, StateProblem> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|error| StateProblem::Unreadable {
+                detail: format!("it is not JSON ({error})"),
+            })?;
+        let Some(object) = value.as_object() else {
+            return Err(StateProblem::Unreadable {
+                detail: "it is not a JSON object".to_owned(),
+            });
+        };
+        if let Some(version) = object.get("version").and_then(|v| v.as_u64())
+            && version > u64::from(STATE_VERSION)
+        {
+            return Err(StateProblem::Newer { version });
+        }
+        serde_json::from_value(value).map_err(|error| StateProblem::Unreadable {
+            detail: format!("it is not a state document: {}", shown(&error.to_string())),
+        })
+    }
+
+    /// What the authentication covers: the state commit it is written on and the document
+    /// without its `mac`.
+    fn authenticated_bytes(&self) -> Vec<u8> {
+        let mut plain = self.clone();
+        plain.mac = None;
+        serde_json::to_vec(&plain).unwrap_or_default()
+    }
+
+    fn tag_parts<'a>(parent: &'a str, bytes: &'a [u8]) -> [&'a [u8]; 3] {
+        [b"cfgupdate-state-v2", parent.as_bytes(), bytes]
+    }
+
+    /// The document as written on top of `parent`, authenticated with `key` when there is
+    /// one.
+    fn to_bytes(&self, key: Option<&StateKey>, parent: Option<&CommitId>) -> Vec<u8> {
+        let mut state = self.clone();
+        state.version = STATE_VERSION;
+        state.mac = None;
+        state.mac = key.map(|key| {
+            let parent = parent.map(CommitId::as_str).unwrap_or_default();
+            key.state_tag(&Self::tag_parts(parent, &state.authenticated_bytes()))
+        });
+        let mut bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
         bytes.push(b'\n');
         bytes
+    }
+
+    /// Reads and checks a stored version: with a key, only a document cfgupdate wrote on
+    /// exactly this state commit's parent passes.
+    fn verified(version: &StateVersion, key: Option<&StateKey>) -> Result<Self, StateProblem> {
+        let state = Self::parse_document(&version.content)?;
+        let Some(key) = key else {
+            return Ok(state);
+        };
+        let unauthenticated = |reason| StateProblem::Unauthenticated {
+            commit: version.commit.short().to_owned(),
+            reason,
+        };
+        let Some(tag) = &state.mac else {
+            return Err(unauthenticated("it carries no authentication"));
+        };
+        let parent = version
+            .parent
+            .as_ref()
+            .map(CommitId::as_str)
+            .unwrap_or_default();
+        if !key.state_matches(&Self::tag_parts(parent, &state.authenticated_bytes()), tag) {
+            return Err(unauthenticated("its authentication does not match"));
+        }
+        Ok(state)
     }
 
     /// Adds a report, unless the target's latest report already says the same (a PostSync
@@ -125,37 +382,211 @@ impl PipelineState {
 
     /// Whether these exact images are approved into `wave`.
     pub fn is_approved(&self, wave: &WaveName, images: &ImageSet) -> bool {
+        self.approval(wave, images).is_some()
+    }
+
+    /// The approval of these exact images into `wave`, if any.
+    pub fn approval(&self, wave: &WaveName, images: &ImageSet) -> Option<&ApprovalRecord> {
         self.approvals
             .get(wave)
-            .is_some_and(|list| list.iter().any(|a| &a.images == images))
+            .and_then(|list| list.iter().rev().find(|a| &a.images == images))
     }
 }
 
-/// The state as last fetched.
-pub(crate) fn load(repo: &dyn ConfigRepository) -> Result<PipelineState, PromotionError> {
-    let version = repo.state()?;
-    PipelineState::parse(version.as_ref().map(|v| v.content.as_slice()))
+/// Whether the state can be acted on, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateStatus {
+    /// Whether the state and trailers are checked against a state key.
+    pub authenticated: bool,
+    /// Why the state is not acted on, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// The warning of the unauthenticated mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
-/// Applies `update` to the remote's state and pushes it, replaying `update` on the newest
-/// state after every rejection. `update` returns whether it changed anything; when it did not,
-/// nothing is pushed. Returns the state as it then stands.
+/// Reads the state as last fetched and checks it: the state to act on, or why there is none.
+/// `tip` is the branch tip, searched for sealed commits when the state is missing.
+pub(crate) fn load(
+    repo: &dyn ConfigRepository,
+    key: Option<&StateKey>,
+    tip: &CommitId,
+) -> Result<PipelineState, PromotionError> {
+    Ok(read(repo, key, tip)?.1)
+}
+
+/// The stored version and the checked state.
+fn read(
+    repo: &dyn ConfigRepository,
+    key: Option<&StateKey>,
+    tip: &CommitId,
+) -> Result<(Option<StateVersion>, PipelineState), PromotionError> {
+    let version = match repo.state() {
+        Ok(version) => version,
+        // The adapter could not read what the ref holds (not a commit, no document in it).
+        Err(RepositoryError {
+            kind: RepositoryErrorKind::Failed,
+            message,
+        }) => {
+            return Err(StateProblem::Unreadable {
+                detail: message.trim_end_matches('.').to_owned(),
+            }
+            .into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let state = match &version {
+        Some(version) => PipelineState::verified(version, key)?,
+        None => {
+            if let Some(key) = key
+                && let Some(sealed) = newest_sealed(repo, tip, key)?
+            {
+                return Err(StateProblem::Missing {
+                    sealed: sealed.short().to_owned(),
+                }
+                .into());
+            }
+            PipelineState::default()
+        }
+    };
+    Ok((version, state))
+}
+
+/// The newest commit cfgupdate sealed among the newest [`HISTORY_DEPTH`] of the branch.
+fn newest_sealed(
+    repo: &dyn ConfigRepository,
+    tip: &CommitId,
+    key: &StateKey,
+) -> Result<Option<CommitId>, RepositoryError> {
+    Ok(repo
+        .log(tip, HISTORY_DEPTH)?
+        .into_iter()
+        .find(|commit| trailers::is_sealed(commit, key))
+        .map(|commit| commit.id))
+}
+
+/// `base` brought up to `tip`: every trusted publish commit after `base.tip` counted. Returns
+/// it and how many commits were read. The cost follows the commits since `base.tip`; only
+/// when that commit is no longer on the branch (it was rewritten) is the walk bounded by
+/// [`HISTORY_DEPTH`] instead.
+pub(crate) fn catch_up(
+    repo: &dyn ConfigRepository,
+    tip: &CommitId,
+    key: Option<&StateKey>,
+    base: &Published,
+) -> Result<(Published, usize), RepositoryError> {
+    if base.tip.as_ref() == Some(tip) {
+        return Ok((base.clone(), 0));
+    }
+    let ancestry =
+        |ancestor: &CommitId, descendant: &CommitId| match repo.is_ancestor(ancestor, descendant) {
+            Ok(yes) => Ok(yes),
+            Err(RepositoryError {
+                kind: RepositoryErrorKind::NotFound,
+                ..
+            }) => Ok(false),
+            Err(error) => Err(error),
+        };
+    // A record already past `tip` (another process wrote it from a newer fetch) stays as it is.
+    if let Some(since) = &base.tip
+        && ancestry(tip, since)?
+    {
+        return Ok((base.clone(), 0));
+    }
+    let on_branch = match &base.tip {
+        Some(since) => ancestry(since, tip)?,
+        None => false,
+    };
+    let mut limit = CATCH_UP_EVERY;
+    let commits: Vec<CommitInfo> = loop {
+        let mut log = repo.log(tip, limit)?;
+        let found = base
+            .tip
+            .as_ref()
+            .and_then(|since| log.iter().position(|c| &c.id == since));
+        if let Some(found) = found {
+            // The log lists commits by date among those reached: after a person's merge, a
+            // commit of the other line dated before `since` would come after it and be left
+            // out. cfgupdate's own commits are linear on the tip it fetched, so a sealed
+            // commit lands there only with clocks that disagree across a merge.
+            log.truncate(found);
+            break log;
+        }
+        let capped = !on_branch && limit >= HISTORY_DEPTH;
+        if log.len() < limit || capped {
+            break log;
+        }
+        limit = if on_branch {
+            limit.saturating_mul(4)
+        } else {
+            limit.saturating_mul(4).min(HISTORY_DEPTH)
+        };
+    };
+    let mut published = base.clone();
+    for commit in commits.iter().rev() {
+        if !trailers::is_trusted(commit, key) {
+            continue;
+        }
+        let record = Record::parse(&commit.message);
+        if record.action.as_deref() == Some(trailers::PUBLISH) {
+            published.absorb(&record);
+        }
+    }
+    published.tip = Some(tip.clone());
+    Ok((published, commits.len()))
+}
+
+/// What publishing needs at `tip`: the checked state's record brought up to `tip`, and how
+/// many commits that read.
+pub(crate) fn protection(
+    repo: &dyn ConfigRepository,
+    key: Option<&StateKey>,
+    tip: &CommitId,
+) -> Result<(Published, usize), PromotionError> {
+    let state = load(repo, key, tip)?;
+    Ok(catch_up(repo, tip, key, &state.published)?)
+}
+
+/// How an update brings what publishing remembers up to date.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CatchUp<'a> {
+    /// Count the publishes up to this branch tip along with the update.
+    Along(&'a CommitId),
+    /// The same, and push even when the update changes nothing else, once this many
+    /// commits were read.
+    Push(&'a CommitId, usize),
+}
+
+/// Applies `update` to the remote's (checked) state and pushes it, replaying `update` on the
+/// newest state after every rejection. `update` returns whether it changed anything; when it
+/// did not (and catching up does not call for it), nothing is pushed. Returns the state as it
+/// then stands.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn update(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     retry: &RetryPolicy,
+    key: Option<&StateKey>,
+    tip: &CommitId,
     message: &str,
+    catch_up_to: CatchUp<'_>,
     mut update: impl FnMut(&mut PipelineState) -> bool,
 ) -> Result<PipelineState, PromotionError> {
     let mut rejected = 0;
     loop {
-        let version = repo.state()?;
-        let mut state = PipelineState::parse(version.as_ref().map(|v| v.content.as_slice()))?;
-        if !update(&mut state) {
+        let (version, mut state) = read(repo, key, tip)?;
+        let (CatchUp::Along(to) | CatchUp::Push(to, _)) = catch_up_to;
+        let (published, read) = catch_up(repo, to, key, &state.published)?;
+        // A state that does not exist yet is written at once: see `publish::ensure_state`.
+        let due =
+            matches!(catch_up_to, CatchUp::Push(_, every) if read >= every) || version.is_none();
+        state.published = published;
+        if !update(&mut state) && !due {
             return Ok(state);
         }
         let parent = version.as_ref().map(|v| &v.commit);
-        match repo.push_state(parent, &state.to_bytes(), message)? {
+        match repo.push_state(parent, &state.to_bytes(key, parent), message)? {
             PushOutcome::Pushed(_) => return Ok(state),
             PushOutcome::Rejected => {
                 rejected += 1;
@@ -169,62 +600,65 @@ pub(crate) fn update(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report(rev: char, status: DeployStatus, at: u64) -> ReportRecord {
-        ReportRecord {
-            revision: CommitId::parse(&rev.to_string().repeat(40)).unwrap(),
-            status,
-            at,
+/// Replaces whatever the state ref holds (unreadable, forged, from an older format, or
+/// nothing) with a fresh, authenticated document: no reports, no approvals, and what
+/// publishing needs rebuilt from the sealed publish commits among the newest
+/// [`HISTORY_DEPTH`] of the branch. Pushed without force on the state commit the remote holds.
+/// Needs the key: a state written without one could be forged by anyone who can push.
+pub fn reset(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    key: Option<&StateKey>,
+    retry: &RetryPolicy,
+) -> Result<CommitId, PromotionError> {
+    let Some(key) = key else {
+        return Err(PromotionError::KeyRequired);
+    };
+    let mut rejected = 0;
+    loop {
+        let tip = repo.refresh()?;
+        let parent = repo.state()?.map(|version| version.commit);
+        let (published, _) = catch_up(repo, &tip, Some(key), &Published::default())?;
+        let state = PipelineState {
+            published,
+            ..PipelineState::default()
+        };
+        let bytes = state.to_bytes(Some(key), parent.as_ref());
+        match repo.push_state(parent.as_ref(), &bytes, "Reset the pipeline state")? {
+            PushOutcome::Pushed(commit) => return Ok(commit),
+            PushOutcome::Rejected => {
+                rejected += 1;
+                if rejected >= retry.attempts {
+                    return Err(PromotionError::Contended { attempts: rejected });
+                }
+                clock.sleep(retry.delay(rejected, clock.now()));
+            }
         }
-    }
-
-    #[test]
-    fn a_repeated_report_is_recorded_once() {
-        let mut state = PipelineState::default();
-        let target = TargetName::parse("staging").unwrap();
-        assert!(state.add_report(&target, report('a', DeployStatus::Succeeded, 1)));
-        assert!(!state.add_report(&target, report('a', DeployStatus::Succeeded, 2)));
-        assert!(state.add_report(&target, report('a', DeployStatus::Failed, 3)));
-        assert_eq!(state.reports[&target].len(), 2);
-    }
-
-    #[test]
-    fn old_reports_are_pruned_to_a_bounded_history() {
-        let mut state = PipelineState::default();
-        let target = TargetName::parse("staging").unwrap();
-        for i in 0..(KEEP_REPORTS as u64 + 10) {
-            let status = if i % 2 == 0 {
-                DeployStatus::Succeeded
-            } else {
-                DeployStatus::Failed
-            };
-            state.add_report(&target, report('a', status, i));
-        }
-        assert_eq!(state.reports[&target].len(), KEEP_REPORTS);
-        assert_eq!(state.reports[&target][0].at, 10);
-    }
-
-    #[test]
-    fn a_status_is_spelled_the_same_in_words_and_in_the_document() {
-        for status in [DeployStatus::Succeeded, DeployStatus::Failed] {
-            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
-        }
-    }
-
-    #[test]
-    fn the_document_round_trips_and_an_unreadable_one_is_an_error() {
-        let mut state = PipelineState::parse(None).unwrap();
-        state.add_report(
-            &TargetName::parse("prod").unwrap(),
-            report('b', DeployStatus::Failed, 7),
-        );
-        assert_eq!(
-            PipelineState::parse(Some(&state.to_bytes())).unwrap(),
-            state
-        );
-        assert!(PipelineState::parse(Some(b"{\"reports\": 3}")).is_err());
     }
 }
+
+/// Whether the state as last fetched can be acted on, for `status` and `/readyz`.
+pub fn check(
+    repo: &dyn ConfigRepository,
+    key: Option<&StateKey>,
+) -> Result<StateStatus, RepositoryError> {
+    let tip = repo.tip()?;
+    let problem = match load(repo, key, &tip) {
+        Ok(_) => None,
+        Err(PromotionError::State(problem)) => Some(problem.to_string()),
+        Err(PromotionError::Repository(error)) => return Err(error),
+        Err(other) => Some(other.to_string()),
+    };
+    Ok(state_status(key, problem))
+}
+
+pub(crate) fn state_status(key: Option<&StateKey>, problem: Option<String>) -> StateStatus {
+    StateStatus {
+        authenticated: key.is_some(),
+        problem,
+        warning: key.is_none().then(|| UNAUTHENTICATED_WARNING.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,9 +4,10 @@ use serde::Serialize;
 
 use super::decide::{Context, Reader, Transition, evaluate};
 use super::history::AutomaticHistory;
-use super::state::{self, ReportRecord};
+use super::state::{self, PipelineState, ReportRecord, StateStatus};
 use super::{DeployStatus, Gate, PromotionError};
 use crate::clock::Clock;
+use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, TargetName, WaveName};
 use crate::repository::ConfigRepository;
 use crate::slots::ImageSet;
@@ -20,6 +21,8 @@ pub struct Status {
     pub revision: CommitId,
     /// The waves, in order.
     pub waves: Vec<WaveStatus>,
+    /// Whether the pipeline state is authenticated and acted on.
+    pub state: StateStatus,
 }
 
 /// One wave.
@@ -144,16 +147,23 @@ fn transition_status(into: WaveName, transition: Transition) -> TransitionStatus
     status
 }
 
-/// Reads the pipeline's status from the remote (after a fetch).
+/// Reads the pipeline's status from the remote (after a fetch). A state that is not acted on
+/// does not fail it: `state.problem` says why, no report of it is shown, and every promotion
+/// is blocked by it.
 pub fn status(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
+    key: Option<&StateKey>,
 ) -> Result<Status, PromotionError> {
     let tip = repo.refresh()?;
     let snapshot = Snapshot::at(repo, &tip)?;
     let pipeline = snapshot.pipeline();
-    let state = state::load(repo)?;
-    let history = AutomaticHistory::read(repo, &tip)?;
+    let (state, problem) = match state::load(repo, key, &tip) {
+        Ok(state) => (state, None),
+        Err(PromotionError::State(problem)) => (PipelineState::default(), Some(problem)),
+        Err(error) => return Err(error),
+    };
+    let history = AutomaticHistory::read(repo, &tip, key)?;
     let mut reader = Reader::new(repo);
     let mut waves = Vec::new();
     for wave in &pipeline.waves {
@@ -182,6 +192,10 @@ pub fn status(
             .collect();
         let promotion = match pipeline.next_wave(&wave.name) {
             None => None,
+            Some(into) if problem.is_some() => Some(transition_status(
+                into.name.clone(),
+                Transition::Blocked(problem.as_ref().map(|p| p.to_string()).unwrap_or_default()),
+            )),
             Some(into) => {
                 let mut ctx = Context {
                     pipeline,
@@ -215,5 +229,6 @@ pub fn status(
     Ok(Status {
         revision: tip,
         waves,
+        state: state::state_status(key, problem.map(|p| p.to_string())),
     })
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::class::Classify;
 use crate::clock::MockClock;
 use crate::memory::MemoryRepository;
 use crate::names::ServiceName;
@@ -66,6 +67,10 @@ fn service(name: &str) -> ServiceName {
 
 fn wave(name: &str) -> WaveName {
     WaveName::parse(name).unwrap()
+}
+
+fn admin() -> Approver {
+    Approver::parse("alice").unwrap()
 }
 
 fn target(name: &str) -> TargetSelector {
@@ -216,7 +221,7 @@ impl World {
     }
 
     fn images(&mut self, name: &str) -> ImageSet {
-        let status = status(&mut self.repo, &self.clock).unwrap();
+        let status = status(&mut self.repo, &self.clock, self.options.key.as_ref()).unwrap();
         let wave = status
             .waves
             .into_iter()
@@ -353,7 +358,7 @@ fn a_failed_report_blocks_promotion_until_a_later_success() {
     world.report("staging-us", &revision, DeployStatus::Succeeded);
     world.report("staging-eu", &revision, DeployStatus::Failed);
     assert_eq!(world.images("internal")[&service("api")], image("api", 0));
-    let status = status(&mut world.repo, &world.clock).unwrap();
+    let status = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
     let step = status.waves[0].promotion.as_ref().unwrap();
     assert_eq!(step.state, "blocked");
     assert!(step.reason.contains("staging-eu"), "{}", step.reason);
@@ -574,6 +579,7 @@ fn the_approval_gate_lets_exactly_the_approved_images_through() {
         &mut world.repo,
         &world.clock,
         &wave("production"),
+        &admin(),
         &world.options,
     )
     .unwrap();
@@ -588,6 +594,7 @@ fn the_approval_gate_lets_exactly_the_approved_images_through() {
         &mut world.repo,
         &world.clock,
         &wave("production"),
+        &admin(),
         &world.options,
     )
     .unwrap();
@@ -619,6 +626,7 @@ fn approving_a_wave_without_an_approval_gate_or_the_first_wave_says_so() {
         &mut world.repo,
         &world.clock,
         &wave("internal"),
+        &admin(),
         &world.options,
     )
     .unwrap();
@@ -630,11 +638,19 @@ fn approving_a_wave_without_an_approval_gate_or_the_first_wave_says_so() {
         &mut world.repo,
         &world.clock,
         &wave("staging"),
+        &admin(),
         &world.options,
     )
     .unwrap_err();
     assert!(matches!(error, PromotionError::FirstWave { .. }), "{error}");
-    let error = approve(&mut world.repo, &world.clock, &wave("qa"), &world.options).unwrap_err();
+    let error = approve(
+        &mut world.repo,
+        &world.clock,
+        &wave("qa"),
+        &admin(),
+        &world.options,
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("`qa`"), "{error}");
 }
 
@@ -773,7 +789,7 @@ fn status_shows_images_reports_and_what_waits_on_which_gate() {
     let mut world = World::with_pipeline(&pipeline);
     let revision = world.publish(1, &[("api", 1)]);
     world.deploy_staging(&revision);
-    let status = status(&mut world.repo, &world.clock).unwrap();
+    let status = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
     assert_eq!(status.waves.len(), 3);
     let staging = &status.waves[0];
     assert_eq!(staging.images[&service("api")], image("api", 1));
@@ -802,7 +818,7 @@ fn history_lists_the_automatic_commits_newest_first() {
     let revision = world.publish(1, &[("api", 1)]);
     world.deploy_staging(&revision);
     world.repo.person_pushes("A person's commit", |_| {});
-    let entries = history(&mut world.repo, 10).unwrap();
+    let entries = history(&mut world.repo, 10, world.options.key.as_ref()).unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["promote", "publish"]);
     assert_eq!(entries[0].source_revision, Some(revision));
@@ -854,5 +870,527 @@ fn an_announcement_of_an_older_build_is_refused_as_stale() {
         )
         .unwrap(),
         PublishOutcome::Unchanged
+    );
+}
+
+// --- Contract section 7.1: state and trailers only cfgupdate can write. ---
+
+fn state_key() -> crate::key::StateKey {
+    crate::key::StateKey::new(b"a state key of the test suite").unwrap()
+}
+
+impl World {
+    fn keyed(pipeline: &str) -> Self {
+        let mut world = Self::with_pipeline(pipeline);
+        world.options.key = Some(state_key());
+        world
+    }
+
+    /// The remote's state document as JSON, to edit as a forger would.
+    fn state_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.repo.remote_state().unwrap().content).unwrap()
+    }
+
+    fn announce(
+        &mut self,
+        app: u64,
+        images: &[(&str, u64)],
+        build: Option<u64>,
+    ) -> Result<PublishOutcome, crate::publish::PublishError> {
+        let mut announcement = Announcement::new(
+            CommitId::parse(&format!("{app:040x}")).unwrap(),
+            set(images),
+        )
+        .unwrap();
+        if let Some(number) = build {
+            announcement = announcement.with_build(BuildInfo {
+                number: Some(number),
+                created_at: None,
+            });
+        }
+        publish(&mut self.repo, &self.clock, &announcement, &self.options)
+    }
+
+    fn staging_api(&self) -> String {
+        self.repo.remote_text("images/staging.json").unwrap()
+    }
+}
+
+fn approval_pipeline() -> String {
+    PIPELINE.replace(
+        "targets = [\"prod\"]",
+        "targets = [\"prod\"]\napproval = true",
+    )
+}
+
+#[test]
+fn a_forged_approval_in_the_state_promotes_nothing_until_state_reset() {
+    let mut world = World::keyed(&approval_pipeline());
+    let revision = world.publish(1, &[("api", 1)]);
+    world.deploy_staging(&revision);
+    let internal = world.repo.remote_tip().clone();
+    let outcome = world.report("internal", &internal, DeployStatus::Succeeded);
+    assert!(
+        matches!(
+            outcome,
+            DeploymentOutcome::Pending {
+                gate: Gate::Approval,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    // A person with push access adds an approval of exactly the waiting images.
+    let waiting = status(&mut world.repo, &world.clock, world.options.key.as_ref())
+        .unwrap()
+        .waves[1]
+        .promotion
+        .clone()
+        .unwrap();
+    let mut doc = world.state_json();
+    doc["approvals"]["production"] = serde_json::json!([{
+        "images": waiting.images.unwrap(),
+        "source_revision": waiting.source_revision.unwrap(),
+        "at": 1,
+        "by": "mallory",
+    }]);
+    world
+        .repo
+        .person_pushes_state(&serde_json::to_vec(&doc).unwrap());
+    let commits = world.commits();
+    // Neither the timer nor another report moves anything, and each says why.
+    let error = advance(&mut world.repo, &world.clock, &world.options).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PromotionError::State(StateProblem::Unauthenticated { .. })
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("state reset"), "{error}");
+    let report = DeployReport {
+        target: target("internal"),
+        revision: internal.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let error =
+        record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap_err();
+    assert_eq!(
+        error.class(),
+        crate::class::ErrorClass::Unavailable,
+        "{error}"
+    );
+    assert_eq!(world.commits(), commits);
+    assert_eq!(world.images("production")[&service("api")], image("api", 0));
+    // Status still answers, says why, shows no forged report and blocks every step.
+    let seen = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
+    let problem = seen.state.problem.clone().unwrap();
+    assert!(problem.contains("not written by cfgupdate"), "{problem}");
+    assert!(
+        seen.waves
+            .iter()
+            .all(|w| w.targets.iter().all(|t| t.last_report.is_none()))
+    );
+    assert!(seen.waves[1].promotion.as_ref().unwrap().state == "blocked");
+    // An admin resets the state: reports come again, a real approval lets the images through
+    // and the promotion names the approver.
+    reset_state(
+        &mut world.repo,
+        &world.clock,
+        world.options.key.as_ref(),
+        &world.options.retry,
+    )
+    .unwrap();
+    world.deploy_staging(&revision);
+    world.report("internal", &internal, DeployStatus::Succeeded);
+    let by = Approver::parse("Alice Admin").unwrap();
+    let approved = approve(
+        &mut world.repo,
+        &world.clock,
+        &wave("production"),
+        &by,
+        &world.options,
+    )
+    .unwrap();
+    assert!(
+        matches!(approved, ApprovalOutcome::Promoted { .. }),
+        "{approved:?}"
+    );
+    assert_eq!(
+        world.last_record().approved_by.as_deref(),
+        Some("Alice Admin")
+    );
+    assert_eq!(world.images("production")[&service("api")], image("api", 1));
+    let state = PipelineState::parse(Some(&world.repo.remote_state().unwrap().content)).unwrap();
+    assert_eq!(state.approvals[&wave("production")][0].by, Some(by));
+}
+
+#[test]
+fn forged_deploy_reports_are_not_counted() {
+    let mut world = World::keyed(PIPELINE);
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    // The forger adds staging-eu's success; cfgupdate's own report of staging-us again is then
+    // refused, and nothing is promoted.
+    let mut doc = world.state_json();
+    doc["reports"]["staging-eu"] = serde_json::json!([{
+        "revision": revision, "status": "succeeded", "at": 1,
+    }]);
+    world
+        .repo
+        .person_pushes_state(&serde_json::to_vec(&doc).unwrap());
+    let commits = world.commits();
+    assert!(advance(&mut world.repo, &world.clock, &world.options).is_err());
+    let report = DeployReport {
+        target: target("staging-us"),
+        revision: revision.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    assert!(record_deployment(&mut world.repo, &world.clock, &report, &world.options).is_err());
+    assert_eq!(world.commits(), commits);
+    assert_eq!(world.images("internal")[&service("api")], image("api", 0));
+}
+
+#[test]
+fn without_a_key_a_forged_state_is_read_and_status_warns() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    let seen = status(&mut world.repo, &world.clock, None).unwrap();
+    assert!(!seen.state.authenticated);
+    assert!(
+        seen.state
+            .warning
+            .as_deref()
+            .unwrap()
+            .contains("CFGUPDATE_STATE_KEY")
+    );
+    assert_eq!(seen.state.problem, None);
+}
+
+#[test]
+fn a_forged_commit_with_a_huge_build_number_changes_nothing_and_real_ones_still_count() {
+    let mut world = World::keyed(PIPELINE);
+    assert!(matches!(
+        world.announce(1, &[("api", 1)], Some(5)),
+        Ok(PublishOutcome::Committed { .. })
+    ));
+    let forged = format!(
+        "Bump\n\nCfgupdate-Action: publish\nCfgupdate-Wave: staging\nCfgupdate-App-Commit: {app:040x}\nCfgupdate-Image: api={} {app:040x}\nCfgupdate-Build: api number=999999999",
+        reference("api", 9),
+        app = 9
+    );
+    world.repo.person_pushes(&forged, |_| {});
+    let outcome = world.announce(2, &[("api", 2)], Some(6)).unwrap();
+    assert!(
+        matches!(outcome, PublishOutcome::Committed { .. }),
+        "{outcome:?}"
+    );
+    assert!(world.staging_api().contains(&reference("api", 2)));
+    // cfgupdate's own publish of build 6 counts: build 5 again is stale.
+    let error = world.announce(3, &[("api", 3)], Some(5)).unwrap_err();
+    assert!(
+        matches!(error, crate::publish::PublishError::Stale { .. }),
+        "{error}"
+    );
+    // History shows the forged commit, marked, and cfgupdate's own as sealed.
+    let entries = history(&mut world.repo, 10, world.options.key.as_ref()).unwrap();
+    let sealed: Vec<Option<bool>> = entries.iter().map(|e| e.sealed).collect();
+    assert_eq!(
+        sealed,
+        vec![Some(true), Some(false), Some(true)],
+        "{entries:?}"
+    );
+}
+
+#[test]
+fn a_replayed_old_build_after_300_unrelated_commits_rolls_nothing_back() {
+    for keyed in [true, false] {
+        let mut world = if keyed {
+            World::keyed(PIPELINE)
+        } else {
+            World::new()
+        };
+        world.announce(1, &[("api", 1)], Some(1)).unwrap();
+        world.announce(2, &[("api", 2)], Some(2)).unwrap();
+        world.announce(4, &[("web", 4)], None).unwrap();
+        world.announce(5, &[("web", 5)], None).unwrap();
+        for n in 0..300 {
+            world
+                .repo
+                .person_pushes(&format!("Unrelated change {n}"), |tree| {
+                    tree.insert(
+                        RepoPath::parse("README.md").unwrap(),
+                        format!("{n}\n").into_bytes(),
+                    );
+                });
+        }
+        // The old announcement again is a replay (docs/promotion.md): answered unchanged.
+        assert_eq!(
+            world.announce(1, &[("api", 1)], Some(1)).unwrap(),
+            PublishOutcome::Unchanged
+        );
+        // An old build announced anew is stale.
+        let error = world.announce(3, &[("api", 3)], Some(1)).unwrap_err();
+        assert!(
+            matches!(error, crate::publish::PublishError::Stale { .. }),
+            "{error}"
+        );
+        // Without build information the replay is recognised as already published.
+        assert_eq!(
+            world.announce(4, &[("web", 4)], None).unwrap(),
+            PublishOutcome::Unchanged
+        );
+        let staging = world.staging_api();
+        assert!(
+            staging.contains(&reference("api", 2)) && staging.contains(&reference("web", 5)),
+            "{staging}"
+        );
+    }
+}
+
+#[test]
+fn a_publish_after_many_commits_records_them_so_the_next_reads_only_new_ones() {
+    let mut world = World::keyed(PIPELINE);
+    world.announce(1, &[("api", 1)], Some(1)).unwrap();
+    for n in 0..100 {
+        world
+            .repo
+            .person_pushes(&format!("Unrelated change {n}"), |tree| {
+                tree.insert(
+                    RepoPath::parse("README.md").unwrap(),
+                    format!("{n}\n").into_bytes(),
+                );
+            });
+    }
+    let Ok(PublishOutcome::Committed { commit, .. }) = world.announce(2, &[("api", 2)], Some(2))
+    else {
+        panic!("not published")
+    };
+    let state = PipelineState::parse(Some(&world.repo.remote_state().unwrap().content)).unwrap();
+    assert_eq!(state.published.tip.as_ref(), Some(&commit));
+    assert_eq!(
+        state.published.services[&service("api")].build_number,
+        Some(2)
+    );
+}
+
+#[test]
+fn a_deleted_state_is_refused_once_cfgupdate_has_written_and_reset_starts_again() {
+    let mut world = World::keyed(PIPELINE);
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    world.repo.person_deletes_state();
+    let report = DeployReport {
+        target: target("staging-eu"),
+        revision: revision.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let error =
+        record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap_err();
+    assert!(
+        matches!(error, PromotionError::State(StateProblem::Missing { .. })),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("missing") && error.to_string().contains("state reset"),
+        "{error}"
+    );
+    // Publishing, whose protection lives in the state, is refused the same way.
+    let error = world.announce(2, &[("api", 2)], Some(1)).unwrap_err();
+    assert_eq!(
+        error.class(),
+        crate::class::ErrorClass::Unavailable,
+        "{error}"
+    );
+    let seen = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
+    assert!(seen.state.problem.unwrap().contains("missing"));
+    reset_state(
+        &mut world.repo,
+        &world.clock,
+        world.options.key.as_ref(),
+        &world.options.retry,
+    )
+    .unwrap();
+    // The protection was rebuilt from the sealed publish: app 1 again is already published.
+    assert_eq!(
+        world.announce(1, &[("api", 1)], None).unwrap(),
+        PublishOutcome::Unchanged
+    );
+    world.deploy_staging(&revision);
+    assert_eq!(world.images("internal")[&service("api")], image("api", 1));
+}
+
+#[test]
+fn an_unreadable_or_newer_state_gives_a_clear_sentence_and_status_still_answers() {
+    for (content, expected) in [
+        (&b"garbage"[..], "is not JSON"),
+        (&br#"{"version": 99}"#[..], "format version 99"),
+        (
+            &br#"{"version": 2, "reports": []}"#[..],
+            "not a state document",
+        ),
+    ] {
+        let mut world = World::keyed(PIPELINE);
+        let revision = world.publish(1, &[("api", 1)]);
+        world.repo.person_pushes_state(content);
+        let report = DeployReport {
+            target: target("staging-us"),
+            revision: revision.clone(),
+            status: DeployStatus::Succeeded,
+        };
+        let error =
+            record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap_err();
+        assert!(error.to_string().contains(expected), "{error}");
+        assert_eq!(error.class(), crate::class::ErrorClass::Unavailable);
+        let seen = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
+        assert!(seen.state.problem.unwrap().contains(expected));
+    }
+}
+
+#[test]
+fn state_reset_needs_the_key() {
+    let mut world = World::new();
+    let error = reset_state(&mut world.repo, &world.clock, None, &world.options.retry).unwrap_err();
+    assert_eq!(error, PromotionError::KeyRequired);
+    assert_eq!(error.class(), crate::class::ErrorClass::Invalid);
+}
+
+#[test]
+fn an_approver_identity_is_one_line_of_printable_text() {
+    assert_eq!(Approver::parse("  Alice  ").unwrap().as_str(), "Alice");
+    assert!(matches!(Approver::parse(" "), Err(ApproverError::Empty)));
+    assert!(matches!(
+        Approver::parse("alice\nCfgupdate-Approved-By: bob"),
+        Err(ApproverError::Control { .. })
+    ));
+    assert!(matches!(
+        Approver::parse("alice\u{202e}"),
+        Err(ApproverError::Control { .. })
+    ));
+    assert!(matches!(
+        Approver::parse(&"a".repeat(129)),
+        Err(ApproverError::TooLong { len: 129 })
+    ));
+}
+
+/// A repository that counts the commits its `log` returned.
+struct CountingLog {
+    inner: MemoryRepository,
+    read: std::cell::Cell<usize>,
+}
+
+impl crate::repository::ConfigRepository for CountingLog {
+    fn tip(&self) -> Result<CommitId, crate::repository::RepositoryError> {
+        self.inner.tip()
+    }
+    fn refresh(&mut self) -> Result<CommitId, crate::repository::RepositoryError> {
+        self.inner.refresh()
+    }
+    fn is_fresh(&self) -> bool {
+        self.inner.is_fresh()
+    }
+    fn read_file(
+        &self,
+        revision: &CommitId,
+        path: &RepoPath,
+    ) -> Result<Option<Vec<u8>>, crate::repository::RepositoryError> {
+        self.inner.read_file(revision, path)
+    }
+    fn list_files(
+        &self,
+        revision: &CommitId,
+        under: &str,
+    ) -> Result<Vec<RepoPath>, crate::repository::RepositoryError> {
+        self.inner.list_files(revision, under)
+    }
+    fn is_ancestor(
+        &self,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, crate::repository::RepositoryError> {
+        self.inner.is_ancestor(ancestor, descendant)
+    }
+    fn log(
+        &self,
+        from: &CommitId,
+        limit: usize,
+    ) -> Result<Vec<crate::repository::CommitInfo>, crate::repository::RepositoryError> {
+        let log = self.inner.log(from, limit)?;
+        self.read.set(self.read.get() + log.len());
+        Ok(log)
+    }
+    fn commit_and_push(
+        &mut self,
+        parent: &CommitId,
+        change: &crate::repository::Change,
+    ) -> Result<crate::repository::PushOutcome, crate::repository::RepositoryError> {
+        self.inner.commit_and_push(parent, change)
+    }
+    fn state(
+        &self,
+    ) -> Result<Option<crate::repository::StateVersion>, crate::repository::RepositoryError> {
+        self.inner.state()
+    }
+    fn push_state(
+        &mut self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
+    ) -> Result<crate::repository::PushOutcome, crate::repository::RepositoryError> {
+        self.inner.push_state(parent, content, message)
+    }
+}
+
+#[test]
+fn a_publishs_protection_reads_the_commits_since_the_state_not_the_history() {
+    let mut world = World::keyed(PIPELINE);
+    world.announce(1, &[("api", 1)], Some(1)).unwrap();
+    // A long history by people, recorded once by the timer.
+    for n in 0..3000 {
+        world
+            .repo
+            .person_pushes(&format!("Old change {n}"), |tree| {
+                tree.insert(
+                    RepoPath::parse("README.md").unwrap(),
+                    format!("{n}\n").into_bytes(),
+                );
+            });
+    }
+    advance(&mut world.repo, &world.clock, &world.options).unwrap();
+    let mut repo = CountingLog {
+        inner: world.repo.clone(),
+        read: std::cell::Cell::new(0),
+    };
+    let announcement = Announcement::new(
+        CommitId::parse(&format!("{:040x}", 2)).unwrap(),
+        set(&[("api", 2)]),
+    )
+    .unwrap()
+    .with_build(BuildInfo {
+        number: Some(2),
+        created_at: None,
+    });
+    let outcome = publish(&mut repo, &world.clock, &announcement, &world.options).unwrap();
+    assert!(
+        matches!(outcome, PublishOutcome::Committed { .. }),
+        "{outcome:?}"
+    );
+    // One page of the newest commits, never the 3,000 behind them.
+    assert!(repo.read.get() <= 64, "read {} commits", repo.read.get());
+    // A replay of build 1 (from before the 3,000 commits) is still refused.
+    let old = Announcement::new(
+        CommitId::parse(&format!("{:040x}", 3)).unwrap(),
+        set(&[("api", 3)]),
+    )
+    .unwrap()
+    .with_build(BuildInfo {
+        number: Some(1),
+        created_at: None,
+    });
+    let error = publish(&mut repo, &world.clock, &old, &world.options).unwrap_err();
+    assert!(
+        matches!(error, crate::publish::PublishError::Stale { .. }),
+        "{error}"
     );
 }

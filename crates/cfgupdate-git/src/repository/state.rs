@@ -37,6 +37,19 @@ impl GitRepository {
                 &error,
             )
         };
+        // Anyone who can push may point the ref at something else than a commit: say what
+        // it is, not that the cache is broken.
+        if let Ok(object) = self.repo.find_object(id, None)
+            && object.kind() != Some(ObjectType::Commit)
+        {
+            let kind = object.kind().map_or("unknown object", |kind| kind.str());
+            return Err(self.describe().error(
+                Failed,
+                &format!(
+                    "`{on_remote}` on {url} points at a {kind} ({id}), not at a state commit; cfgupdate cannot read it: delete that ref (`git push <remote> :{on_remote}`), then `cfgupdate state reset`"
+                ),
+            ));
+        }
         let commit = self.repo.find_commit(id).map_err(missing)?;
         let tree = commit.tree().map_err(missing)?;
         let entry = match tree.get_name(STATE_FILE) {
@@ -61,6 +74,11 @@ impl GitRepository {
         let blob = self.repo.find_blob(entry.id()).map_err(missing)?;
         Ok(Some(StateVersion {
             commit: self.commit_id(id)?,
+            parent: commit
+                .parent_ids()
+                .next()
+                .map(|parent| self.commit_id(parent))
+                .transpose()?,
             content: blob.content().to_vec(),
         }))
     }
