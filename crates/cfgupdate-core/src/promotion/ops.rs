@@ -367,7 +367,7 @@ fn promotion_change(
         &files,
         read_wave(&into.images, &files).unwrap_or_default(),
         &candidate.images,
-        pipeline.render.as_ref().map(|_| &options.render),
+        &options.render,
     )
     .map_err(|error| match error {
         WaveWriteError::Slots(source) => PromotionError::Slots {
