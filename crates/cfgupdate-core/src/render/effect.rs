@@ -169,9 +169,11 @@ impl fmt::Display for NoEffectReason {
             NoEffectReason::Unused(Unused::FileNotRead) => f.write_str(
                 "the slot is unused: rendering the wave's targets never reads its file",
             ),
-            NoEffectReason::Unused(Unused::Local { name }) => {
-                write!(f, "the slot is unused: the local `{name}` it sets is used nowhere")
-            }
+            NoEffectReason::Unused(Unused::Local { name }) => write!(
+                f,
+                "the slot is unused: the local `{}` it sets is used nowhere",
+                crate::shown::shown(name)
+            ),
             NoEffectReason::Unused(Unused::NoContainer { name }) => write!(
                 f,
                 "the slot is unused: its value reaches no container of the wave's targets (none runs an image of `{name}`)"
@@ -542,11 +544,13 @@ fn slot_sites(service: &ServiceName, files: &WaveFiles, layout: &ImageSetLayout)
                 let Ok(slots) = find_slots(path.as_str(), text) else {
                     continue;
                 };
+                let mut lexed = None;
                 for slot in slots.iter().filter(|slot| &slot.service == service) {
+                    let tokens = lexed.get_or_insert_with(|| tokens(text).unwrap_or_default());
                     let surroundings = slot
                         .value
                         .as_deref()
-                        .and_then(|value| surroundings(text, slot.line, value));
+                        .and_then(|value| surroundings(tokens, slot.line, value));
                     let (in_branch, unused_local) = surroundings.unwrap_or((false, None));
                     sites.push(SlotSite {
                         file: path.clone(),
@@ -613,7 +617,16 @@ fn closes(kind: SyntaxKind) -> bool {
 /// is used nowhere else. Read from the tokens alone (no parse, so no recursion): walking back
 /// from the literal, at its own bracket level and then outwards, a `then` or `else` met before
 /// a `,` or `;` of that level makes it a branch; an `if` met first makes it a condition.
-fn surroundings(text: &str, line: usize, value: &str) -> Option<(bool, Option<String>)> {
+fn surroundings(tokens: &[Token<'_>], line: usize, value: &str) -> Option<(bool, Option<String>)> {
+    let at = tokens
+        .iter()
+        .rposition(|t| t.line == line && is_string(t.kind) && t.text.contains(value))?;
+    Some((in_branch(tokens, at), unused_local(tokens, at)))
+}
+
+/// The tokens of a Jsonnet text with their lines, trivia left out; `None` if the lexer's
+/// ranges do not fall on the text's characters.
+fn tokens(text: &str) -> Option<Vec<Token<'_>>> {
     let mut tokens = Vec::new();
     let mut current_line = 1;
     for lexeme in jrsonnet_lexer::Lexer::new(text) {
@@ -636,10 +649,7 @@ fn surroundings(text: &str, line: usize, value: &str) -> Option<(bool, Option<St
             });
         }
     }
-    let at = tokens
-        .iter()
-        .rposition(|t| t.line == line && is_string(t.kind) && t.text.contains(value))?;
-    Some((in_branch(&tokens, at), unused_local(&tokens, at)))
+    Some(tokens)
 }
 
 fn in_branch(tokens: &[Token<'_>], at: usize) -> bool {
@@ -675,13 +685,20 @@ fn in_branch(tokens: &[Token<'_>], at: usize) -> bool {
 }
 
 fn unused_local(tokens: &[Token<'_>], at: usize) -> Option<String> {
-    // `local name = 'x'`, or a later binding of a chain: `local a = 1, name = 'x'`.
+    // `local name = 'x'`, or a later binding of a chain: `local a = f(1, 2), name = 'x'`.
     let [.., before, name, assign] = tokens.get(..at)? else {
         return None;
     };
-    let binds = matches!(before.kind, SyntaxKind::LOCAL_KW | SyntaxKind::COMMA)
-        && name.kind == SyntaxKind::IDENT
-        && assign.kind == SyntaxKind::ASSIGN;
+    if name.kind != SyntaxKind::IDENT || assign.kind != SyntaxKind::ASSIGN {
+        return None;
+    }
+    let binds = match before.kind {
+        SyntaxKind::LOCAL_KW => true,
+        // A `,` before `name =` is a local chain's only when a `local` starts its level; a
+        // named argument (`f(a, image = 'x')`) or a parameter's default is not a local.
+        SyntaxKind::COMMA => chain_starts_with_local(&tokens[..at - 3]),
+        _ => false,
+    };
     if !binds {
         return None;
     }
@@ -690,6 +707,29 @@ fn unused_local(tokens: &[Token<'_>], at: usize) -> Option<String> {
         .filter(|t| t.kind == SyntaxKind::IDENT && t.text == name.text)
         .count();
     (uses == 1).then(|| name.text.to_owned())
+}
+
+/// Whether, walking back at the current bracket level, a `local` comes before a `;` or the
+/// level's opening bracket.
+fn chain_starts_with_local(tokens: &[Token<'_>]) -> bool {
+    let mut depth = 0usize;
+    for token in tokens.iter().rev() {
+        if closes(token.kind) {
+            depth += 1;
+        } else if opens(token.kind) {
+            if depth == 0 {
+                return false;
+            }
+            depth -= 1;
+        } else if depth == 0 {
+            match token.kind {
+                SyntaxKind::LOCAL_KW => return true,
+                SyntaxKind::SEMI => return false,
+                _ => {}
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -753,7 +793,7 @@ mod tests {
     }
 
     fn around(text: &str, line: usize, value: &str) -> (bool, Option<String>) {
-        surroundings(text, line, value).unwrap()
+        surroundings(&tokens(text).unwrap(), line, value).unwrap()
     }
 
     #[test]
@@ -775,6 +815,12 @@ mod tests {
         let text = "local unused = 'api:1';\nlocal used = 'web:1';\n{ web: used }\n";
         assert_eq!(around(text, 1, "api:1").1.as_deref(), Some("unused"));
         assert_eq!(around(text, 2, "web:1").1, None);
+        let chain = "local a = std.max(1, 2), spare = 'api:1';\n{ a: a }\n";
+        assert_eq!(around(chain, 1, "api:1").1.as_deref(), Some("spare"));
+        let named = "local lib = import 'lib.libsonnet';\nlib.container('api', image = 'api:1')\n";
+        assert_eq!(around(named, 2, "api:1").1, None);
+        let object_local = "{\n  local spare = 'api:1',\n  api: 'api:2',\n}\n";
+        assert_eq!(around(object_local, 2, "api:1").1.as_deref(), Some("spare"));
     }
 
     #[test]
