@@ -493,3 +493,153 @@ fn the_effect_check_reads_the_renders_the_render_check_made() {
             .contains(&new("api"))
     );
 }
+
+const THREE_WAVES: &str = r#"
+[[wave]]
+name = "staging"
+images = "images/staging.json"
+targets = ["staging"]
+
+[[wave]]
+name = "internal"
+images = "images/internal.json"
+targets = ["internal"]
+
+[[wave]]
+name = "production"
+images = "images/production.json"
+targets = ["prod"]
+soak = "10m"
+
+[target.staging]
+entrypoint = "envs/staging/main.jsonnet"
+
+[target.internal]
+entrypoint = "envs/internal/main.jsonnet"
+
+[target.prod]
+entrypoint = "envs/prod/main.jsonnet"
+"#;
+
+#[test]
+fn a_refused_promotion_into_one_wave_does_not_hold_up_advance_out_of_the_others() {
+    let image_file = format!("{{\n  \"api\": \"{}\"\n}}\n", old("api"));
+    let main = |wave: &str| {
+        entrypoint(
+            &format!("local images = import '../../images/{wave}.json';"),
+            "['api']",
+            &format!("'{wave}'"),
+        )
+    };
+    let files = [
+        ("cfgupdate.toml", THREE_WAVES.to_owned()),
+        ("images/staging.json", image_file.clone()),
+        ("images/internal.json", image_file.clone()),
+        ("images/production.json", image_file.clone()),
+        ("envs/staging/main.jsonnet", main("staging")),
+        ("envs/internal/main.jsonnet", main("internal")),
+        ("envs/prod/main.jsonnet", main("production")),
+    ];
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let mut repo = MemoryRepository::new(&refs);
+    let clock = FixedClock::new();
+    let options = WriteOptions::default();
+    let report = |target: &str, revision: &CommitId| DeployReport {
+        target: TargetSelector::Name(TargetName::parse(target).unwrap()),
+        revision: revision.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let published = |repo: &mut MemoryRepository, app: char, tag: &str| {
+        let reference = format!("reg.example.com/api:{tag}@{}", digest(app));
+        let images: ImageSet = [(
+            ServiceName::parse("api").unwrap(),
+            ImageRef::parse(&reference).unwrap(),
+        )]
+        .into();
+        let announcement = Announcement::new(
+            CommitId::parse(&app.to_string().repeat(40)).unwrap(),
+            images,
+        )
+        .unwrap();
+        match publish(repo, &clock, &announcement, &options).unwrap() {
+            PublishOutcome::Committed { commit, .. } => commit,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    // v1 reaches internal; production waits for its soak.
+    let first = published(&mut repo, '1', "v1");
+    let outcome =
+        promotion::record_deployment(&mut repo, &clock, &report("staging", &first), &options)
+            .unwrap();
+    let DeploymentOutcome::Promoted {
+        commit: into_internal,
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    let outcome = promotion::record_deployment(
+        &mut repo,
+        &clock,
+        &report("internal", &into_internal),
+        &options,
+    )
+    .unwrap();
+    assert!(
+        matches!(outcome, DeploymentOutcome::Pending { .. }),
+        "{outcome:?}"
+    );
+
+    // v2 is published, and a person makes internal's target run a fixed image: promoting v2
+    // into internal would change nothing there.
+    published(&mut repo, '2', "v2");
+    let fixed = entrypoint(
+        &format!(
+            "local images = {{ api: 'reg.example.com/api:fixed@{}' }};",
+            digest('f')
+        ),
+        "['api']",
+        "'internal'",
+    );
+    let person = repo.person_pushes("Run a fixed api in internal", |tree| {
+        tree.insert(
+            cfgupdate_core::RepoPath::parse("envs/internal/main.jsonnet").unwrap(),
+            fixed.into_bytes(),
+        );
+    });
+    let error =
+        promotion::record_deployment(&mut repo, &clock, &report("staging", &person), &options)
+            .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Invalid, "{error}");
+
+    // When production's soak has passed, advance promotes v1 into it and reports the refusal
+    // into internal beside it.
+    clock.sleep(Duration::from_secs(11 * 60));
+    let advance = promotion::advance(&mut repo, &clock, &options).unwrap();
+    let promoted: Vec<&str> = advance
+        .promoted
+        .iter()
+        .map(|(wave, _)| wave.as_str())
+        .collect();
+    assert_eq!(promoted, ["production"]);
+    assert_eq!(advance.refused.len(), 1);
+    let PromotionError::Render { wave, source } = &advance.refused[0] else {
+        panic!("{:?}", advance.refused)
+    };
+    assert_eq!(wave.as_str(), "internal");
+    assert!(
+        matches!(source.as_ref(), RenderCheckError::NoEffect(_)),
+        "{source}"
+    );
+    assert!(
+        repo.remote_text("images/production.json")
+            .unwrap()
+            .contains(&format!("api:v1@{}", digest('1')))
+    );
+    assert!(
+        repo.remote_text("images/internal.json")
+            .unwrap()
+            .contains(&format!("api:v1@{}", digest('1')))
+    );
+}

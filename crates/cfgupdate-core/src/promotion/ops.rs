@@ -10,6 +10,7 @@ use super::decide::{
 use super::history::{AutomaticHistory, HistoryEntry};
 use super::state::{self, ApprovalRecord, ReportRecord, millis};
 use super::{DeployReport, Gate, PromotionError, TargetSelector};
+use crate::class::{Classify, ErrorClass};
 use crate::clock::Clock;
 use crate::intent::push_intent;
 use crate::names::{CommitId, TargetName, WaveName};
@@ -93,6 +94,10 @@ pub struct Advance {
     pub promoted: Vec<(WaveName, CommitId)>,
     /// When the earliest waiting soak gate opens, if any.
     pub next_deadline: Option<SystemTime>,
+    /// The promotions refused by the content of the wave promoted into (the effect or render
+    /// check, its slots), in pipeline order: each is reported here and the other waves still
+    /// advance.
+    pub refused: Vec<PromotionError>,
 }
 
 /// Records a post-deploy hook's report, then promotes out of the target's wave if the report
@@ -249,7 +254,18 @@ pub fn advance(
         if pipeline.next_wave(&wave.name).is_none() {
             continue;
         }
-        let (outcome, transition) = step(repo, clock, options, &wave.name, Step::Automatic)?;
+        let (outcome, transition) = match step(repo, clock, options, &wave.name, Step::Automatic) {
+            Ok(step) => step,
+            // One wave's refusal (a slot without effect, a target that does not render) must
+            // not hold up promotions out of the others.
+            Err(error @ (PromotionError::Render { .. } | PromotionError::Slots { .. }))
+                if error.class() == ErrorClass::Invalid =>
+            {
+                advance.refused.push(error);
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         if let Some((commit, into)) = outcome {
             advance.promoted.push((into, commit));
         }
