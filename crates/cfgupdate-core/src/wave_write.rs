@@ -4,6 +4,7 @@
 
 use crate::names::{CommitId, ServiceName};
 use crate::pipeline::Wave;
+use crate::render::effect::runs;
 use crate::render::{RenderCheckError, RenderLimits, WrittenImage, check_wave_write};
 use crate::repository::{Change, CommitMessage, ConfigRepository, FileChange};
 use crate::slots::ImageSet;
@@ -61,13 +62,25 @@ pub(crate) fn write_into_wave(
             .collect(),
         message: CommitMessage::default(),
     };
+    let mut held_after = before.clone();
+    held_after.extend(images.iter().map(|(s, i)| (s.clone(), i.clone())));
     let written: Vec<WrittenImage> = images
         .iter()
         .filter(|(service, image)| before.get(*service) != Some(*image))
-        .map(|(service, image)| WrittenImage {
-            service: service.clone(),
-            old: before.get(service).cloned(),
-            new: image.clone(),
+        .map(|(service, image)| {
+            let old = before.get(service).cloned();
+            let old_kept_by = old.as_ref().and_then(|old| {
+                held_after
+                    .iter()
+                    .find(|(other, held)| *other != service && runs(held.as_str(), old))
+                    .map(|(other, _)| other.clone())
+            });
+            WrittenImage {
+                service: service.clone(),
+                old,
+                new: image.clone(),
+                old_kept_by,
+            }
         })
         .collect();
     let checked = check_wave_write(repo, tip, &change, limits, wave, &written, &after)

@@ -643,3 +643,34 @@ fn a_refused_promotion_into_one_wave_does_not_hold_up_advance_out_of_the_others(
             .contains(&format!("api:v1@{}", digest('1')))
     );
 }
+
+#[test]
+fn two_services_built_from_one_image_are_published_one_at_a_time() {
+    // `migrate` runs the same image as `api` (its own slot): when api moves on alone, the
+    // container still on the old image is migrate's, not an override of api's slot.
+    let images = format!(
+        "{{\n  api: '{}',  // cfgupdate: api\n  web: '{}',  // cfgupdate: web\n  migrate: '{}',  // cfgupdate: migrate\n}}\n",
+        old("api"),
+        old("web"),
+        old("api")
+    );
+    let main = entrypoint(
+        "local images = import 'images.libsonnet';",
+        "['api', 'web', 'migrate']",
+        "'staging-' + std.extVar('region')",
+    );
+    both_ways(|render| {
+        let mut repo = repo(
+            render,
+            &[
+                ("envs/staging/images.libsonnet", &images),
+                ("envs/staging/main.jsonnet", &main),
+            ],
+        );
+        let outcome = run(&mut repo, &["api"]).unwrap();
+        assert!(
+            matches!(outcome, PublishOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+    });
+}

@@ -12,6 +12,8 @@
 //! 4. no container of the wave's targets still runs `old` (unless `old` and `new` are the same
 //!    image).
 //!
+//! Rules 3 and 4 do not apply when another service of the wave keeps `old` after the write.
+//!
 //! A container *runs* a reference when its `image` is that reference's text, or names the same
 //! repository and the same digest (when the container's image has a digest) or the same tag
 //! (when it has none): see [`runs`]. The renders are the render check's own: nothing here
@@ -42,6 +44,10 @@ pub struct WrittenImage {
     pub old: Option<ImageRef>,
     /// What the write puts in the wave.
     pub new: ImageRef,
+    /// Another service of the wave that holds the same image as `old` after the write (two
+    /// services built from one image): containers running `old` may then be that service's,
+    /// so rules 3 and 4 do not apply.
+    pub old_kept_by: Option<ServiceName>,
 }
 
 /// One target of the wave as the render check saw it.
@@ -392,7 +398,10 @@ fn judge(
 ) -> Option<(SlotPlace, NoEffectReason)> {
     let new = &image.new;
     // `old` counts only when it is another image than `new`.
-    let old = image.old.as_ref().filter(|old| !runs(old.as_str(), new));
+    let old = image
+        .old
+        .as_ref()
+        .filter(|old| !runs(old.as_str(), new) && image.old_kept_by.is_none());
     let runs_new = |containers: &[ContainerImage]| containers.iter().any(|c| runs(&c.image, new));
     let shows_old = |containers: &[ContainerImage]| {
         old.and_then(|old| {
