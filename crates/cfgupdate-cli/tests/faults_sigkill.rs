@@ -89,9 +89,18 @@ enum Fate {
     Unanswered,
 }
 
-/// No app commit twice, no wave and source revision promoted twice, `git fsck --strict` clean.
+/// No app commit published twice, no wave and source revision promoted twice, `git fsck
+/// --strict` clean. (A promotion names the app commits of the images it moves again: only
+/// publish commits count for the first.)
 fn assert_no_duplicates(bare: &Path) {
-    let trailers = trailer_values(bare, "Cfgupdate-App-Commit");
+    let format = "--format=%(trailers:key=Cfgupdate-Action,valueonly,separator=%x2C)|%(trailers:key=Cfgupdate-App-Commit,valueonly,separator=%x2C)";
+    let trailers: Vec<String> = git(bare, &["log", format, "master"])
+        .lines()
+        .filter_map(|line| line.split_once('|'))
+        .filter(|(action, _)| action.trim() == "publish")
+        .flat_map(|(_, apps)| apps.split(',').map(|app| app.trim().to_owned()))
+        .filter(|app| !app.is_empty())
+        .collect();
     let unique: BTreeSet<&String> = trailers.iter().collect();
     assert_eq!(
         unique.len(),

@@ -88,6 +88,7 @@ impl Classify for RenderCheckError {
         match self {
             RenderCheckError::Regenerate(error) => error.class(),
             RenderCheckError::NotImageOnly { .. } => ErrorClass::Invalid,
+            RenderCheckError::NoEffect(error) => error.class(),
         }
     }
 }

@@ -362,8 +362,6 @@ fn plan(
     let limits = &options.render;
     let snapshot = Snapshot::at(repo, tip)?;
     let wave = snapshot.pipeline().first_wave();
-    // Rendering (regeneration and the render check) is what a `[render]` table turns on.
-    let render = snapshot.pipeline().render.as_ref().map(|_| limits);
     for announcement in batch {
         if let Some(service) = announcement.images.keys().find(|s| wave.hold.contains(s)) {
             return Err(PublishError::Held {
@@ -413,7 +411,7 @@ fn plan(
         return Ok(None);
     }
     let write =
-        write_into_wave(repo, tip, wave, &files, before, &updates, render).map_err(|error| {
+        write_into_wave(repo, tip, wave, &files, before, &updates, limits).map_err(|error| {
             match error {
                 WaveWriteError::Slots(source) => slots_error(source),
                 WaveWriteError::Render(source) => PublishError::Render {
@@ -922,6 +920,12 @@ entrypoint = "envs/prod/main.jsonnet"
             repo.remote_text("generated/prod/deployment-prod-api.yaml")
                 .is_none()
         );
+        // Not in silence: the commit says which target was not rendered, and why.
+        let (_, message) = &repo.remote_history()[0];
+        assert!(
+            message.contains("Not rendered: target prod renders neither before nor after this change (target `prod`: "),
+            "{message}"
+        );
     }
 
     #[test]
@@ -935,14 +939,20 @@ entrypoint = "envs/prod/main.jsonnet"
             matches!(outcome, PublishOutcome::Committed { .. }),
             "{outcome:?}"
         );
+        let (_, message) = &repo.remote_history()[0];
+        assert!(
+            message.contains("Not checked against rendered containers: the repository holds none of the entrypoints of wave staging's targets."),
+            "{message}"
+        );
     }
 
     #[test]
-    fn without_committed_yaml_nothing_is_rendered_and_any_use_of_the_image_is_allowed() {
-        // No `[render]` table: cfgupdate owns no YAML, so it neither renders nor judges how the
-        // Jsonnet uses the images (the same entrypoint as above, refused when YAML is kept).
+    fn without_committed_yaml_nothing_is_written_and_non_image_changes_are_not_judged() {
+        // No `[render]` table: cfgupdate owns no YAML, so it writes none and does not judge
+        // how the Jsonnet uses the images beyond the effect check (the same entrypoint's
+        // ConfigMap is refused when YAML is kept).
         let mut repo = repo();
-        let sneaky = "local images = import '../../images/staging.json';\n{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'staging' }, data: { api: images.api } }\n";
+        let sneaky = "local images = import '../../images/staging.json';\n[{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'staging' }, data: { api: images.api } },\n { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'api', namespace: 'staging' }, spec: { containers: [{ name: 'api', image: images.api }] } }]\n";
         repo.person_pushes("Use the image as data", |tree| {
             tree.insert(
                 RepoPath::parse("envs/staging/main.jsonnet").unwrap(),

@@ -4,7 +4,8 @@
 
 use crate::names::{CommitId, ServiceName};
 use crate::pipeline::Wave;
-use crate::render::{RenderCheckError, RenderLimits, check_change};
+use crate::render::effect::runs;
+use crate::render::{RenderCheckError, RenderLimits, WrittenImage, check_wave_write};
 use crate::repository::{Change, CommitMessage, ConfigRepository, FileChange};
 use crate::slots::ImageSet;
 use crate::slots::wave::{WaveFiles, WaveSlotError, write_wave};
@@ -25,15 +26,18 @@ pub(crate) struct WaveWrite {
     pub(crate) before: ImageSet,
     /// The targets whose YAML was regenerated (empty without committed YAML).
     pub(crate) regenerated: Vec<String>,
+    /// What the checks want the commit message to say (targets not rendered).
+    pub(crate) notes: Vec<String>,
 }
 
 /// Writes `images` into `wave` (whose files at `tip` are `files`, holding the image set
 /// `before`, which the caller has read already); `None` when the wave already holds them.
 ///
-/// With a `[render]` table (`render` holds the limits of its renders), the targets the change affects are rendered
-/// before and after it: their committed YAML is regenerated in the same change, and the render
-/// check refuses a change that alters anything but container images. Without one, cfgupdate owns
-/// no YAML and renders nothing (contract section 2: rendering is what `[render]` turns on).
+/// Then the checks of [`check_wave_write`], with `limits` for its renders: with a `[render]`
+/// table, the affected targets' committed YAML is regenerated in the same change and the
+/// render check refuses a change that alters anything but container images; and, whenever the
+/// wave's targets can be rendered, the effect check refuses a write that would not reach their
+/// containers (`docs/rendering.md`).
 pub(crate) fn write_into_wave(
     repo: &dyn ConfigRepository,
     tip: &CommitId,
@@ -41,11 +45,15 @@ pub(crate) fn write_into_wave(
     files: &WaveFiles,
     before: ImageSet,
     images: &ImageSet,
-    render: Option<&RenderLimits>,
+    limits: &RenderLimits,
 ) -> Result<Option<WaveWrite>, WaveWriteError> {
     let changed = write_wave(&wave.images, files, images).map_err(WaveWriteError::Slots)?;
     if changed.is_empty() {
         return Ok(None);
+    }
+    let mut after = files.clone();
+    for (path, text) in &changed {
+        after.insert(path.clone(), Some(text.clone()));
     }
     let mut change = Change {
         files: changed
@@ -54,14 +62,30 @@ pub(crate) fn write_into_wave(
             .collect(),
         message: CommitMessage::default(),
     };
-    let Some(limits) = render else {
-        return Ok(Some(WaveWrite {
-            change,
-            before,
-            regenerated: Vec::new(),
-        }));
-    };
-    let regeneration = check_change(repo, tip, &change, limits).map_err(WaveWriteError::Render)?;
+    let mut held_after = before.clone();
+    held_after.extend(images.iter().map(|(s, i)| (s.clone(), i.clone())));
+    let written: Vec<WrittenImage> = images
+        .iter()
+        .filter(|(service, image)| before.get(*service) != Some(*image))
+        .map(|(service, image)| {
+            let old = before.get(service).cloned();
+            let old_kept_by = old.as_ref().and_then(|old| {
+                held_after
+                    .iter()
+                    .find(|(other, held)| *other != service && runs(held.as_str(), old))
+                    .map(|(other, _)| other.clone())
+            });
+            WrittenImage {
+                service: service.clone(),
+                old,
+                new: image.clone(),
+                old_kept_by,
+            }
+        })
+        .collect();
+    let checked = check_wave_write(repo, tip, &change, limits, wave, &written, &after)
+        .map_err(WaveWriteError::Render)?;
+    let regeneration = checked.regeneration;
     let regenerated = if regeneration.files.is_empty() {
         Vec::new()
     } else {
@@ -76,6 +100,7 @@ pub(crate) fn write_into_wave(
         change,
         before,
         regenerated,
+        notes: checked.notes,
     }))
 }
 
@@ -116,7 +141,7 @@ impl WaveWrite {
                 }
             })
             .collect();
-        for note in notes {
+        for note in notes.iter().chain(&self.notes) {
             lines.push(format!("\n{note}"));
         }
         if !self.regenerated.is_empty() {

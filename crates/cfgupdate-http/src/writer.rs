@@ -308,6 +308,9 @@ impl Writer {
                     info!(%wave, %commit, "promoted on the service's own timer");
                     self.observe_promotion(wave);
                 }
+                for error in &advance.refused {
+                    log_failure("advance", error);
+                }
                 if let Some(deadline) = advance.next_deadline {
                     self.wake_at(deadline);
                 }

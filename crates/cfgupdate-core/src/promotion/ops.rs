@@ -12,6 +12,7 @@ use super::state::{
     self, ApprovalRecord, CATCH_UP_EVERY, CatchUp, PipelineState, ReportRecord, millis,
 };
 use super::{Approver, DeployReport, Gate, PromotionError, TargetSelector};
+use crate::class::{Classify, ErrorClass};
 use crate::clock::Clock;
 use crate::intent::push_intent;
 use crate::key::StateKey;
@@ -96,6 +97,10 @@ pub struct Advance {
     pub promoted: Vec<(WaveName, CommitId)>,
     /// When the earliest waiting soak gate opens, if any.
     pub next_deadline: Option<SystemTime>,
+    /// The promotions refused by the content of the wave promoted into (the effect or render
+    /// check, its slots), in pipeline order: each is reported here and the other waves still
+    /// advance.
+    pub refused: Vec<PromotionError>,
 }
 
 /// Records a post-deploy hook's report, then promotes out of the target's wave if the report
@@ -273,7 +278,18 @@ pub fn advance(
         if pipeline.next_wave(&wave.name).is_none() {
             continue;
         }
-        let (outcome, transition) = step(repo, clock, options, &wave.name, Step::Automatic)?;
+        let (outcome, transition) = match step(repo, clock, options, &wave.name, Step::Automatic) {
+            Ok(step) => step,
+            // One wave's refusal (a slot without effect, a target that does not render) must
+            // not hold up promotions out of the others.
+            Err(error @ (PromotionError::Render { .. } | PromotionError::Slots { .. }))
+                if error.class() == ErrorClass::Invalid =>
+            {
+                advance.refused.push(error);
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         if let Some((commit, into)) = outcome {
             advance.promoted.push((into, commit));
         }
@@ -411,7 +427,7 @@ fn promotion_change(
         &files,
         read_wave(&into.images, &files).unwrap_or_default(),
         &candidate.images,
-        pipeline.render.as_ref().map(|_| &options.render),
+        &options.render,
     )
     .map_err(|error| match error {
         WaveWriteError::Slots(source) => PromotionError::Slots {

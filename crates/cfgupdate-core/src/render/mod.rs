@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod effect;
 pub mod evaluate;
 pub mod nesting;
 pub mod objects;
@@ -22,10 +23,12 @@ pub mod yaml;
 
 pub use check::{CheckError, CheckReport, Problem, check_repository};
 pub use diff::ObjectDifference;
+pub use effect::{EffectError, NoEffectReason, WrittenImage};
 pub use evaluate::{Evaluation, EvaluationError, EvaluationInput, RenderLimits};
 pub use objects::{ExtractError, KubeObject};
 pub use regenerate::{
-    RegenerateError, Regeneration, RenderCheckError, check_change, read_pipeline, regenerate,
+    CheckedWrite, RegenerateError, Regeneration, RenderCheckError, check_change, check_wave_write,
+    read_pipeline, regenerate,
 };
 pub use source::{RevisionFiles, SourceError, SourceFiles};
 pub use target::{

@@ -4,13 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{ObjectDifference, non_image_differences};
+use super::effect::{EffectError, TargetRender, WrittenImage, check_effect};
 use super::evaluate::RenderLimits;
 use super::source::{RevisionFiles, SourceError, SourceFiles};
 use super::target::{OutputError, RenderError, RenderedTarget, output_change, render_target};
 use crate::names::{CommitId, TargetName};
 use crate::path::RepoPath;
-use crate::pipeline::{PIPELINE_FILE, Pipeline, PipelineError};
+use crate::pipeline::{PIPELINE_FILE, Pipeline, PipelineError, Wave};
 use crate::repository::{Change, ConfigRepository, FileChange};
+use crate::slots::wave::WaveFiles;
 
 /// What a change means for the rendered YAML.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -73,6 +75,15 @@ pub enum RenderCheckError {
         /// Each target and difference.
         differences: Vec<(TargetName, ObjectDifference)>,
     },
+    /// The write would not reach the wave's rendered containers (the effect check).
+    #[error(transparent)]
+    NoEffect(Box<EffectError>),
+}
+
+impl From<Box<EffectError>> for RenderCheckError {
+    fn from(error: Box<EffectError>) -> Self {
+        RenderCheckError::NoEffect(error)
+    }
 }
 
 /// The regenerated YAML for `change` applied on `revision`: the affected targets are those
@@ -105,7 +116,7 @@ pub fn regenerate(
     change: &Change,
     limits: &RenderLimits,
 ) -> Result<Regeneration, RegenerateError> {
-    let plan = Plan::make(repo, revision, change, limits)?;
+    let plan = Plan::make(repo, revision, change, limits, None)?;
     plan.regeneration(repo, revision, change)
 }
 
@@ -122,33 +133,122 @@ pub fn check_change(
     change: &Change,
     limits: &RenderLimits,
 ) -> Result<Regeneration, RenderCheckError> {
-    let plan = Plan::make(repo, revision, change, limits)?;
-    let mut differences = Vec::new();
-    for (name, after) in &plan.after {
-        // A target that did not render before the change has nothing deployed from this
-        // revision to compare with (and a target the change adds has no before at all).
-        let Some(before) = plan
-            .before
-            .get(name)
-            .map(|rendered| rendered.objects.as_slice())
-        else {
-            continue;
-        };
-        for difference in non_image_differences(before, &after.objects) {
-            differences.push((name.clone(), difference));
+    let plan = Plan::make(repo, revision, change, limits, None)?;
+    plan.refuse_non_image_differences()?;
+    Ok(plan.regeneration(repo, revision, change)?)
+}
+
+/// A wave write that passed the render check and the effect check.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckedWrite {
+    /// The regenerated YAML, as [`check_change`] returns it (empty without `[render]`).
+    pub regeneration: Regeneration,
+    /// What the commit message should say about targets that were not rendered.
+    pub notes: Vec<String>,
+}
+
+/// The checks of an automatic write of `written` into `wave` (`change` on `revision`, the
+/// wave's files after it in `wave_files`).
+///
+/// With a `[render]` table: [`check_change`] (every target rendered before, the affected ones
+/// after, YAML regenerated, nothing but images may change), and then the effect check
+/// ([`check_effect`]) on those same renders: the wave's targets that the change does not
+/// affect keep their render from before. A target of the wave that does not render refuses
+/// the write ([`EffectError::NotRenderable`]); a target of another wave that did not render
+/// before the change and does not after is left alone, and the commit message says so.
+///
+/// Without `[render]`, cfgupdate owns no YAML: only the wave's targets are rendered (before,
+/// and the affected ones after), for the effect check alone; the non-image differences are
+/// not judged. When the repository holds none of the wave's targets' entrypoints, the wave's
+/// objects are rendered somewhere else: nothing is rendered, and the commit message says that
+/// the write was not checked against rendered containers.
+pub fn check_wave_write(
+    repo: &dyn ConfigRepository,
+    revision: &CommitId,
+    change: &Change,
+    limits: &RenderLimits,
+    wave: &Wave,
+    written: &[WrittenImage],
+    wave_files: &WaveFiles,
+) -> Result<CheckedWrite, RenderCheckError> {
+    let after_files = RevisionFiles::new(repo, revision, &change.files);
+    let pipeline = read_pipeline(&after_files, "after the change")?;
+    let keeps_yaml = pipeline.render.is_some();
+    let wave_targets: BTreeSet<TargetName> = wave.targets.iter().cloned().collect();
+    let mut notes = Vec::new();
+    if !keeps_yaml {
+        let mut any_entrypoint = false;
+        for name in &wave_targets {
+            if let Some(target) = pipeline.target(name) {
+                any_entrypoint |= after_files
+                    .read(&target.entrypoint)
+                    .map_err(RegenerateError::Source)?
+                    .is_some();
+            }
+        }
+        if !any_entrypoint {
+            notes.push(format!(
+                "Not checked against rendered containers: the repository holds none of the entrypoints of wave {}'s targets.",
+                wave.name
+            ));
+            return Ok(CheckedWrite {
+                regeneration: Regeneration::default(),
+                notes,
+            });
         }
     }
-    if !differences.is_empty() {
-        return Err(RenderCheckError::NotImageOnly { differences });
+    let only = (!keeps_yaml).then_some(&wave_targets);
+    let plan = match Plan::make(repo, revision, change, limits, only) {
+        // A target of the wave that the change breaks is the effect check's to report.
+        Err(RegenerateError::Render(error)) if wave_targets.contains(error.target()) => {
+            return Err(RenderCheckError::NoEffect(Box::new(
+                EffectError::NotRenderable {
+                    wave: wave.name.clone(),
+                    target: error.target().clone(),
+                    error: Box::new(error),
+                },
+            )));
+        }
+        plan => plan?,
+    };
+    if keeps_yaml {
+        plan.refuse_non_image_differences()?;
     }
-    Ok(plan.regeneration(repo, revision, change)?)
+    let renders: Vec<(TargetName, TargetRender<'_>)> = wave
+        .targets
+        .iter()
+        .filter_map(|name| plan.render_of(name).map(|render| (name.clone(), render)))
+        .collect();
+    check_effect(wave, written, &renders, wave_files)?;
+    for (name, error) in &plan.broken {
+        if !wave_targets.contains(name) {
+            notes.push(format!(
+                "Not rendered: target {name} renders neither before nor after this change ({error})."
+            ));
+        }
+    }
+    let regeneration = if keeps_yaml {
+        plan.regeneration(repo, revision, change)?
+    } else {
+        Regeneration::default()
+    };
+    Ok(CheckedWrite {
+        regeneration,
+        notes,
+    })
 }
 
 /// The renders a change calls for.
 struct Plan {
     after_pipeline: Pipeline,
+    /// Every target (of those asked for) that rendered before the change.
     before: BTreeMap<TargetName, RenderedTarget>,
+    /// The targets the change affects.
+    affected: BTreeSet<TargetName>,
+    /// The affected targets' renders after the change.
     after: BTreeMap<TargetName, RenderedTarget>,
+    /// The targets that render neither before nor after the change, with the error after it.
+    broken: BTreeMap<TargetName, RenderError>,
 }
 
 impl Plan {
@@ -157,7 +257,9 @@ impl Plan {
         revision: &CommitId,
         change: &Change,
         limits: &RenderLimits,
+        only: Option<&BTreeSet<TargetName>>,
     ) -> Result<Self, RegenerateError> {
+        let wanted = |name: &TargetName| only.is_none_or(|only| only.contains(name));
         let unchanged = BTreeMap::new();
         let before_files = RevisionFiles::new(repo, revision, &unchanged);
         let after_files = RevisionFiles::new(repo, revision, &change.files);
@@ -168,7 +270,7 @@ impl Plan {
         let mut before = BTreeMap::new();
         let mut affected = BTreeSet::new();
         let mut broken_before = BTreeSet::new();
-        for (name, target) in &before_pipeline.targets {
+        for (name, target) in before_pipeline.targets.iter().filter(|(n, _)| wanted(n)) {
             match render_target(&before_files, &before_pipeline, target, limits) {
                 Ok(rendered) => {
                     if pipeline_changed
@@ -193,12 +295,12 @@ impl Plan {
             after_pipeline
                 .targets
                 .keys()
-                .filter(|name| !before_pipeline.targets.contains_key(*name))
+                .filter(|name| !before_pipeline.targets.contains_key(*name) && wanted(name))
                 .cloned(),
         );
-        before.retain(|name, _| affected.contains(name));
 
         let mut after = BTreeMap::new();
+        let mut broken = BTreeMap::new();
         for name in &affected {
             if let Some(target) = after_pipeline.target(name) {
                 match render_target(&after_files, &after_pipeline, target, limits) {
@@ -207,7 +309,9 @@ impl Plan {
                     }
                     // Broken before the change and after it: not the change's doing, and
                     // nothing to regenerate (`cfgupdate check` reports it).
-                    Err(_) if broken_before.contains(name) => {}
+                    Err(error) if broken_before.contains(name) => {
+                        broken.insert(name.clone(), error);
+                    }
                     Err(error) => return Err(RegenerateError::Render(error)),
                 }
             }
@@ -215,8 +319,45 @@ impl Plan {
         Ok(Self {
             after_pipeline,
             before,
+            affected,
             after,
+            broken,
         })
+    }
+
+    /// Refuses the change if it alters an affected target's objects beyond container images.
+    /// A target that did not render before the change has nothing deployed from this revision
+    /// to compare with (and a target the change adds has no before at all).
+    fn refuse_non_image_differences(&self) -> Result<(), RenderCheckError> {
+        let mut differences = Vec::new();
+        for (name, after) in &self.after {
+            let Some(before) = self.before.get(name) else {
+                continue;
+            };
+            for difference in non_image_differences(&before.objects, &after.objects) {
+                differences.push((name.clone(), difference));
+            }
+        }
+        if differences.is_empty() {
+            Ok(())
+        } else {
+            Err(RenderCheckError::NotImageOnly { differences })
+        }
+    }
+
+    /// A target as the effect check sees it: its render after the change (the one from before
+    /// when the change does not affect it), or why it does not render.
+    fn render_of(&self, name: &TargetName) -> Option<TargetRender<'_>> {
+        if let Some(error) = self.broken.get(name) {
+            return Some(TargetRender::Broken(error));
+        }
+        let before = self.before.get(name);
+        let after = if self.affected.contains(name) {
+            self.after.get(name)?
+        } else {
+            before?
+        };
+        Some(TargetRender::Rendered { before, after })
     }
 
     fn regeneration(
@@ -237,6 +378,7 @@ impl Plan {
             affected: self
                 .before
                 .keys()
+                .filter(|name| self.affected.contains(*name))
                 .chain(self.after.keys())
                 .cloned()
                 .collect(),
