@@ -103,31 +103,33 @@ pub fn read_wave(layout: &ImageSetLayout, files: &WaveFiles) -> Result<ImageSet,
 }
 
 /// Puts one service's Jsonnet slots together into one reference: whole-reference slots must
-/// agree with each other, and part slots with them. Slots whose value is not a literal are
-/// passed over; a service with only such slots has no readable image.
+/// agree with each other, and part slots with them. Slots whose value is not a literal, and
+/// empty placeholders, are passed over; a service with only such slots has no readable image.
+/// A tag slot pinned the way Renovate writes it (`1.2.3@sha256:...`) holds the tag and the
+/// digest.
 fn combine_slots(
     service: &ServiceName,
     slots: &[(String, jsonnet::Slot)],
 ) -> Result<Option<ImageRef>, SlotError> {
     let mut parts: BTreeMap<Part, (&str, &str, usize)> = BTreeMap::new();
-    for (file, slot) in slots {
-        let Some(value) = slot.value.as_deref() else {
-            continue;
-        };
-        match parts.get(&slot.part) {
+    for (file, slot, part, value) in slots.iter().flat_map(|(file, slot)| {
+        slot.parts()
+            .into_iter()
+            .map(move |(part, value)| (file, slot, part, value))
+    }) {
+        match parts.get(&part) {
             Some((seen, seen_file, seen_line)) if *seen != value => {
                 return Err(SlotError::Inconsistent {
                     service: service.clone(),
                     detail: format!(
                         "{seen_file}:{seen_line} holds the {part} `{seen}`, {file}:{line} holds `{value}`",
-                        part = slot.part,
                         line = slot.line,
                     ),
                 });
             }
             Some(_) => {}
             None => {
-                parts.insert(slot.part, (value, file.as_str(), slot.line));
+                parts.insert(part, (value, file.as_str(), slot.line));
             }
         }
     }

@@ -39,11 +39,13 @@ use std::ops::Range;
 
 use super::{ImageSet, SlotError};
 use crate::names::ServiceName;
-use crate::reference::Part;
+use crate::reference::{ImageRef, Part};
 
+mod context;
 mod edit;
 mod fields;
 mod literal;
+mod looks;
 mod markers;
 mod syntax;
 #[cfg(test)]
@@ -90,6 +92,35 @@ pub struct Slot {
     pub value: Option<String>,
 }
 
+impl Slot {
+    /// Whether writing this slot keeps a reference's digest: a whole reference, a digest, or
+    /// a tag pinned with its digest (`1.2.3@sha256:...`, which is written the same way).
+    pub fn carries_digest(&self) -> bool {
+        match self.part {
+            Part::Ref | Part::Digest => true,
+            Part::Tag => self
+                .value
+                .as_deref()
+                .is_some_and(|value| value.contains('@')),
+            Part::Name => false,
+        }
+    }
+
+    /// The parts this slot's value holds: `(Tag, "1.2.3")` and `(Digest, "sha256:...")` for a
+    /// pinned tag, its own part and value otherwise; nothing for an empty placeholder or a
+    /// value that is not a literal.
+    pub fn parts(&self) -> Vec<(Part, &str)> {
+        match self.value.as_deref() {
+            None | Some("") => Vec::new(),
+            Some(value) if self.part == Part::Tag => match looks::split_pinned_tag(value) {
+                Some((tag, Some(digest))) => vec![(Part::Tag, tag), (Part::Digest, digest)],
+                _ => vec![(Part::Tag, value)],
+            },
+            Some(value) => vec![(self.part, value)],
+        }
+    }
+}
+
 /// The result of writing into one Jsonnet file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -97,6 +128,10 @@ pub struct Applied {
     pub text: String,
     /// The services that had at least one slot in the file (written, or already holding the value).
     pub written: BTreeSet<ServiceName>,
+    /// Those of `written` with a slot here that holds the digest: a whole reference, a digest,
+    /// or a tag pinned with its digest. A service none of whose slots in a wave is one of
+    /// these loses its digest when written (see [`Slot::carries_digest`]).
+    pub carried: BTreeSet<ServiceName>,
 }
 
 /// Every slot in a Jsonnet file: all markers, then fields of the evaluated object for the
@@ -141,6 +176,7 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
     let mut top_fields: Option<fields::TopFields> = None;
     let mut edits = Vec::new();
     let mut written = BTreeSet::new();
+    let mut carried = BTreeSet::new();
     for (service, reference) in updates {
         let field_sites;
         let sites = match markers.get(service) {
@@ -173,7 +209,7 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
             });
         }
         for site in sites {
-            let Some(value) = reference.part(site.part) else {
+            let Some(value) = site.value_for(reference) else {
                 return Err(SlotError::MissingPart {
                     file: file.to_owned(),
                     line: source.line(site.offset),
@@ -187,8 +223,8 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
                     token: literal.token,
                     content: literal.content.clone(),
                     style: literal.style,
-                    value: value.to_owned(),
                     unchanged: literal.value == value,
+                    value,
                     service: service.clone(),
                 }),
                 Holder::Other { found } => {
@@ -200,17 +236,24 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
                         .error(
                             site.offset,
                             format!(
-                                "{field} holds {found}, not a string literal, so service `{service}` cannot be written; cfgupdate writes only whole string literals (a `cfgupdate: {service}` comment can mark the literal to write)"
+                                "{field} holds {found}, so service `{service}` cannot be written; cfgupdate writes only whole string literals that look like the part they hold (a `cfgupdate: {service}` comment can mark the literal to write)"
                             ),
                         )
                         .into());
                 }
             }
         }
+        if sites.iter().any(Site::carries_digest) {
+            carried.insert(service.clone());
+        }
         written.insert(service.clone());
     }
     let text = edit::rewrite(&source, edits)?;
-    Ok(Applied { text, written })
+    Ok(Applied {
+        text,
+        written,
+        carried,
+    })
 }
 
 /// A slot as found, with what it needs for writing.
@@ -242,6 +285,26 @@ struct Literal {
 }
 
 impl Site {
+    /// What this slot gets of `reference`: its part, except that a tag slot pinned the way
+    /// Renovate writes it (`1.2.3@sha256:...`) keeps its pin, the new tag with the new digest.
+    fn value_for(&self, reference: &ImageRef) -> Option<String> {
+        let value = reference.part(self.part)?;
+        match (&self.holder, self.part) {
+            (Holder::Literal(literal), Part::Tag) if literal.value.contains('@') => {
+                Some(format!("{value}@{}", reference.digest()?))
+            }
+            _ => Some(value.to_owned()),
+        }
+    }
+
+    fn carries_digest(&self) -> bool {
+        match (&self.holder, self.part) {
+            (_, Part::Ref | Part::Digest) => true,
+            (Holder::Literal(literal), Part::Tag) => literal.value.contains('@'),
+            _ => false,
+        }
+    }
+
     fn to_slot(&self, source: &Source<'_>) -> Slot {
         Slot {
             service: self.service.clone(),
