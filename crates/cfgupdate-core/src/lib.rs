@@ -104,7 +104,7 @@ pub use class::{Classify, ErrorClass};
 pub use clock::Clock;
 pub use names::{CommitId, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
-pub use pipeline::{ImageSetLayout, Pipeline, PipelineError, Target, Wave};
+pub use pipeline::{ImageSetLayout, Pin, Pipeline, PipelineError, Target, Wave};
 pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
     publish_batch,

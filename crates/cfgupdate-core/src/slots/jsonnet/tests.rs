@@ -868,7 +868,10 @@ fn an_image_and_tag_object_is_neither_read_nor_written_in_part() {
     let error = jsonnet_error(
         write(
             &text,
-            &[("renovate", &format!("reg.example.com/renovate:43.2.0@{}", digest('b')))],
+            &[(
+                "renovate",
+                &format!("reg.example.com/renovate:43.2.0@{}", digest('b')),
+            )],
         )
         .unwrap_err(),
     );
@@ -882,7 +885,10 @@ fn an_object_of_parts_with_only_a_name_is_not_a_slot_for_reading_or_writing() {
     let text = "{\n  metadata: { name: 'api' },\n}\n";
     assert!(slot_values(text).is_empty());
     let error = jsonnet_error(write(text, &[("metadata", &new_api())]).unwrap_err());
-    assert!(error.message.contains("without a `ref`, `tag` or `digest`"), "{error}");
+    assert!(
+        error.message.contains("without a `ref`, `tag` or `digest`"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -897,7 +903,10 @@ fn reading_and_writing_agree_on_every_field_shape() {
         ("{ ref: 'reg/api:v1' }", true),
         ("{ name: 'reg/api' }", false),
         ("{ image: 'reg/api', tag: 'v1' }", false),
-        ("{ repository: 'reg/api', tag: 'v1', pullPolicy: 'Always' }", false),
+        (
+            "{ repository: 'reg/api', tag: 'v1', pullPolicy: 'Always' }",
+            false,
+        ),
         ("std.extVar('x')", false),
     ] {
         let text = format!("{{\n  api: {field},\n}}\n");
@@ -937,14 +946,23 @@ fn markers_on_an_image_and_tag_object_read_and_write_it_whole_keeping_the_pin() 
 
 #[test]
 fn a_tag_slot_pinned_with_its_digest_keeps_the_pin_and_a_plain_one_stays_plain() {
-    let pinned = format!("{{\n  tag: '{}', // cfgupdate: api:tag\n}}\n", renovate("v1", 'a'));
+    let pinned = format!(
+        "{{\n  tag: '{}', // cfgupdate: api:tag\n}}\n",
+        renovate("v1", 'a')
+    );
     let applied = write(&pinned, &[("api", &new_api())]).unwrap();
-    assert_eq!(applied.text, pinned.replace(&renovate("v1", 'a'), &renovate("v2", 'b')));
+    assert_eq!(
+        applied.text,
+        pinned.replace(&renovate("v1", 'a'), &renovate("v2", 'b'))
+    );
     assert!(applied.carried.contains(&service("api")));
     let plain = "{\n  tag: 'v1', // cfgupdate: api:tag\n}\n";
     let applied = write(plain, &[("api", &new_api())]).unwrap();
     assert_eq!(applied.text, plain.replace("'v1'", "'v2'"));
-    assert!(applied.carried.is_empty(), "a plain tag cannot carry the digest");
+    assert!(
+        applied.carried.is_empty(),
+        "a plain tag cannot carry the digest"
+    );
 }
 
 #[test]
@@ -954,7 +972,10 @@ fn an_empty_literal_is_a_placeholder_for_any_part() {
     let applied = write(text, &[("api", &new_api()), ("web", &web)]).unwrap();
     assert_eq!(
         applied.text,
-        format!("{{\n  image: '{}', // cfgupdate: api\n  tag: 'w2', // cfgupdate: web:tag\n}}\n", new_api())
+        format!(
+            "{{\n  image: '{}', // cfgupdate: api\n  tag: 'w2', // cfgupdate: web:tag\n}}\n",
+            new_api()
+        )
     );
     // A placeholder has a slot but no image yet.
     let slots: Vec<Slot> = find_slots("f.jsonnet", text)
@@ -969,20 +990,41 @@ fn an_empty_literal_is_a_placeholder_for_any_part() {
 #[test]
 fn a_literal_formatted_or_joined_into_a_string_is_refused_naming_the_line() {
     for (line, why) in [
-        ("image: '%s%s' % ['quay.io/x:', tag], // cfgupdate: x", "`%`"),
-        ("image: '%(r)s:%(t)s' % { r: 'quay.io/x', t: tag }, // cfgupdate: x:name", "`%`"),
-        ("image: std.format('%s:%s', ['quay.io/x', tag]), // cfgupdate: x:name", "`std.format`"),
-        ("image: std.join(':', ['quay.io/x', tag]), // cfgupdate: x:name", "`std.join`"),
-        ("image: std.join('', ['quay.io/x:', tag]), // cfgupdate: x", "`std.join`"),
+        (
+            "image: '%s%s' % ['quay.io/x:', tag], // cfgupdate: x",
+            "`%`",
+        ),
+        (
+            "image: '%(r)s:%(t)s' % { r: 'quay.io/x', t: tag }, // cfgupdate: x:name",
+            "`%`",
+        ),
+        (
+            "image: std.format('%s:%s', ['quay.io/x', tag]), // cfgupdate: x:name",
+            "`std.format`",
+        ),
+        (
+            "image: std.join(':', ['quay.io/x', tag]), // cfgupdate: x:name",
+            "`std.join`",
+        ),
+        (
+            "image: std.join('', ['quay.io/x:', tag]), // cfgupdate: x",
+            "`std.join`",
+        ),
     ] {
         let text = format!("local tag = 'v1';\n{{\n  {line}\n}}\n");
         let error = jsonnet_error(
-            write(&text, &[("x", &format!("registry.example.com/x:v2@{}", digest('b')))])
-                .unwrap_err(),
+            write(
+                &text,
+                &[("x", &format!("registry.example.com/x:v2@{}", digest('b')))],
+            )
+            .unwrap_err(),
         );
         assert_eq!(error.line, 3, "{line}: {error}");
         assert!(error.message.contains(why), "{line}: {error}");
-        assert!(find_slots("f.jsonnet", &text).is_err(), "reading refuses it too: {line}");
+        assert!(
+            find_slots("f.jsonnet", &text).is_err(),
+            "reading refuses it too: {line}"
+        );
     }
 }
 
@@ -990,12 +1032,27 @@ fn a_literal_formatted_or_joined_into_a_string_is_refused_naming_the_line() {
 fn a_marker_on_a_line_whose_last_literal_is_not_an_image_is_refused_naming_the_line() {
     let new_kafka = format!("reg/kafka:3.7@{}", digest('b'));
     for (line, why) in [
-        ("container.new('kafka', $._images.kafka), // cfgupdate: kafka", "`container.new(...)`"),
-        ("container.new('kafka', $._images.kafka), // cfgupdate: kafka:tag", "`container.new(...)`"),
-        ("container.new('kafka', $._images.kafka), // cfgupdate: kafka:name", "container's name"),
+        (
+            "container.new('kafka', $._images.kafka), // cfgupdate: kafka",
+            "`container.new(...)`",
+        ),
+        (
+            "container.new('kafka', $._images.kafka), // cfgupdate: kafka:tag",
+            "`container.new(...)`",
+        ),
+        (
+            "container.new('kafka', $._images.kafka), // cfgupdate: kafka:name",
+            "container's name",
+        ),
         ("error 'must provide image', // cfgupdate: kafka", "`error`"),
-        ("name: 'kafka', // cfgupdate: kafka", "neither a tag nor a digest"),
-        ("image: 'see the README', // cfgupdate: kafka:tag", "not a tag"),
+        (
+            "name: 'kafka', // cfgupdate: kafka",
+            "neither a tag nor a digest",
+        ),
+        (
+            "image: 'see the README', // cfgupdate: kafka:tag",
+            "not a tag",
+        ),
         ("digest: 'v1', // cfgupdate: kafka:digest", "not a digest"),
     ] {
         let (open, close) = if line.starts_with("container") || line.starts_with("error") {
