@@ -169,15 +169,34 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
         })
     })?;
     let scan = scan.unwrap_or_else(|| markers::scan(&source));
+    // A marker whose literal is refused stops only its own service: a file where a marker
+    // sits on a container name can still have its other services written (`check` and
+    // reading report the refused marker). A malformed marker stops the whole file, since
+    // which service it meant is unknown.
     let mut markers: BTreeMap<ServiceName, Vec<Site>> = BTreeMap::new();
-    for site in scan.judge(&source)? {
-        markers.entry(site.service.clone()).or_default().push(site);
+    let mut refused: BTreeMap<ServiceName, JsonnetSlotError> = BTreeMap::new();
+    let (judged, malformed) = scan.judge_each(&source)?;
+    if let Some(error) = malformed {
+        // The first error in file order, as reading reports it.
+        let first = judged.into_iter().find_map(|(_, site)| site.err());
+        return Err(first.unwrap_or(error).into());
+    }
+    for (service, site) in judged {
+        match site {
+            Ok(site) => markers.entry(service).or_default().push(site),
+            Err(error) => {
+                refused.entry(service).or_insert(error);
+            }
+        }
     }
     let mut top_fields: Option<fields::TopFields> = None;
     let mut edits = Vec::new();
     let mut written = BTreeSet::new();
     let mut carried = BTreeSet::new();
     for (service, reference) in updates {
+        if let Some(error) = refused.remove(service) {
+            return Err(error.into());
+        }
         let field_sites;
         let sites = match markers.get(service) {
             Some(sites) => sites,

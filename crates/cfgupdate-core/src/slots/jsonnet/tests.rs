@@ -1068,3 +1068,21 @@ fn a_marker_on_a_line_whose_last_literal_is_not_an_image_is_refused_naming_the_l
         assert!(error.message.contains(why), "{line}: {error}");
     }
 }
+
+#[test]
+fn a_refused_marker_stops_only_its_own_service() {
+    let text = format!(
+        "local container = import 'c.libsonnet';\nlocal images = import 'i.libsonnet';\n[\n  container.new('kafka', images.kafka),  // cfgupdate: kafka\n  container.new('api', '{}'),  // cfgupdate: api\n]\n",
+        old_api()
+    );
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, text.replace(&old_api(), &new_api()));
+    let error = jsonnet_error(write(&text, &[("kafka", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 4, "{error}");
+    // Reading the file reports the refused marker: `check` names it.
+    let error = jsonnet_error(find_slots("f.jsonnet", &text).unwrap_err());
+    assert_eq!(error.line, 4, "{error}");
+    // A malformed marker, whose service is unknown, stops the whole file.
+    let malformed = text.replace("cfgupdate: kafka", "cfgupdate: kafka:tags");
+    assert!(write(&malformed, &[("api", &new_api())]).is_err());
+}
