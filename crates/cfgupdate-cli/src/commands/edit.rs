@@ -20,7 +20,12 @@ A `.json` file is an image file: an object from service to reference, or to an o
 a comment `// cfgupdate: api` marks the string before it on its line (`api:tag`, `api:digest`, \
 `api:name` write one part), and where a file has no marker for a service, a field of that name in \
 the object the file evaluates to is the slot.\n\n\
-Every reference must be pinned by a digest. Nothing is written unless every --set succeeds.",
+A slot is written only where its value looks like the part it holds (an empty string is a \
+placeholder); a literal inside `%`, `std.format` or `std.join`, a container name or an error \
+message is refused, naming its line (docs/slots.md).\n\n\
+Every reference must be pinned by a digest. Nothing is written unless every --set succeeds. \
+With --write, a symbolic link to a file inside the repository is written through (the link \
+stays); a link out of it, a directory or a read-only file is refused.",
     after_help = "Examples:\n  cfgupdate edit images/staging.json --set api=registry.example.com/api:7d10434@sha256:<64 hex>\n  cfgupdate edit envs/prod/images.libsonnet --set api=... --set web=... --write"
 )]
 pub struct EditArgs {
