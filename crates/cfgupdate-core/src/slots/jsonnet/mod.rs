@@ -14,19 +14,24 @@
 //!    `fields.rs`). Its value is a string literal (the whole reference) or an object literal
 //!    whose `ref`, `name`, `tag` and `digest` fields are each a slot of that part.
 //!
-//! **Reading** ([`find_slots`]) reports every marker, and for services without one only
-//! fields that look like images: a string literal that parses as an image reference with a
-//! tag or a digest, or an object whose fields are all among `ref`, `name`, `tag`, `digest` and
-//! include one of `ref`, `tag`, `digest`. So `namespace: 'default'` or `metadata: {name: 'x'}`
-//! never enter an image set. A part field whose value is not a literal is reported with
-//! [`Slot::value`] `None`.
+//! **What a slot is** is decided once, for reading ([`find_slots`]) and writing ([`apply`])
+//! alike (see `docs/slots.md`): a field whose value is a string literal that looks like a
+//! whole reference (a tag or a digest) or is empty, or an object literal whose fields are all
+//! among `ref`, `name`, `tag`, `digest` and include one of `ref`, `tag`, `digest` (`fields.rs`).
+//! So `namespace: 'default'` or `metadata: {name: 'x'}` never enter an image set, and an object
+//! with other fields (Renovate's `{image: ..., tag: ...}`) is refused by name when written. A
+//! slot is written only where its value looks like the part it holds (`looks.rs`; an empty
+//! literal is a placeholder) and its surroundings use it as it is: never inside `%`,
+//! `std.format` or `std.join`, as a `.new(...)` call's name, or as an `error` message
+//! (`context.rs`). A tag pinned with its digest (`1.2.3@sha256:...`) is written the same way.
 //!
 //! **Writing** ([`apply`]) looks, for each service asked for, at its markers, or else at its
-//! field whatever it holds: a field whose value is not a string literal is an error naming it,
-//! never a silent skip. Only the bytes inside the edited literals change; the new value is
-//! escaped for the literal's quote style (`'...'`, `"..."`, `@'...'`, `@"..."`); the result is
-//! checked to have the original's tokens and bytes everywhere else, and each edited literal to
-//! read back as the value written (see `edit.rs` for why re-lexing proves the re-parse).
+//! field: a field cfgupdate cannot write is an error naming it, never a silent skip; a marker
+//! whose literal is refused stops its own service (a malformed marker, the whole file). Only
+//! the bytes inside the edited literals change; the new value is escaped for the literal's
+//! quote style (`'...'`, `"..."`, `@'...'`, `@"..."`); the result is checked to have the
+//! original's tokens and bytes everywhere else, and each edited literal to read back as the
+//! value written (see `edit.rs` for why re-lexing proves the re-parse).
 //!
 //! **Validity** is decided by the evaluator's own parser (`syntax.rs`); the lossless tree is
 //! built only for a field slot, or for a marked literal whose neighbours do not show it whole
