@@ -142,6 +142,9 @@ fn refusal(tokens: &[Token], text: &str, open: &[usize], literal: usize) -> Opti
     let &enclosing = open.last()?;
     match tokens[enclosing].kind {
         SyntaxKind::L_PAREN => {
+            if kind_at(tokens, before(tokens, enclosing)) == Some(SyntaxKind::ERROR_KW) {
+                return Some("the message of `error`, not an image".to_owned());
+            }
             if let Some(function) = string_function(tokens, text, enclosing) {
                 return Some(format!(
                     "an argument of `std.{function}`, which builds a string from it; write the whole reference in one literal"
