@@ -144,10 +144,19 @@ fn combine_slots(
         }
     };
     let whole = match parts.get(&Part::Ref) {
-        Some(&found) => Some(
-            ImageRef::parse(found.0)
-                .map_err(|error| invalid(Part::Ref, found, error.to_string()))?,
-        ),
+        Some(&found) => {
+            let whole = ImageRef::parse(found.0)
+                .map_err(|error| invalid(Part::Ref, found, error.to_string()))?;
+            // As writing requires (`docs/slots.md`): a whole reference has a tag or digest.
+            if whole.tag().is_none() && whole.digest().is_none() {
+                return Err(invalid(
+                    Part::Ref,
+                    found,
+                    "a whole reference needs a tag or a digest".to_owned(),
+                ));
+            }
+            Some(whole)
+        }
         None => None,
     };
     let part_of = |part: Part| parts.get(&part).map(|(value, _, _)| *value);
@@ -651,5 +660,22 @@ mod wave_tests {
         // A service the file does not hold yet is added whole, with its digest.
         let web = updates(&[("web", &format!("reg.example.com/web:v2@{D2}"))]);
         assert!(write_wave(&layout, Pin::Digest, &wave, &web).is_ok());
+    }
+
+    #[test]
+    fn a_ref_part_without_tag_or_digest_is_refused_by_reading_as_by_writing() {
+        let a = "{\n  api: { ref: 'nginx' },\n}\n";
+        let wave = files(&[("envs/prod/a.libsonnet", Some(a))]);
+        let read = read_wave(&jsonnet_layout(), &wave).unwrap_err().to_string();
+        assert!(
+            read.contains("envs/prod/a.libsonnet:2") && read.contains("tag or a digest"),
+            "{read}"
+        );
+        let images = updates(&[("api", &format!("reg.example.com/api:v2@{D2}"))]);
+        let written = write_wave(&jsonnet_layout(), Pin::Digest, &wave, &images).unwrap_err();
+        assert!(
+            written.to_string().contains("envs/prod/a.libsonnet:2"),
+            "{written}"
+        );
     }
 }
