@@ -1,6 +1,7 @@
 //! `slots::json::write` on an arbitrary or generated image file with a generated update set.
 //!
-//! Never panics. On success: the result is valid JSON, reads back with the written images (and
+//! Never panics. On success: the result is valid JSON (and, if the input was, Jsonnet for the
+//! evaluator's parser, since targets import image files), reads back with the written images (and
 //! every other service as it was), differs from the original only inside literals now holding
 //! an update's reference or part, plus one insertion of new services and a final newline; and
 //! writing again changes nothing. Otherwise a clean error. Input: `file NUL control`, see
@@ -21,7 +22,7 @@ fn is_json(text: &str) -> bool {
     serde_json::from_str::<IgnoredAny>(text).is_ok()
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: cfgupdate_fuzz::tolerate_contained_parser_panics(), |data: &[u8]| {
     let Input {
         mut text,
         mut control,
@@ -65,6 +66,13 @@ fuzz_target!(|data: &[u8]| {
         is_json(&written),
         "the editor wrote text that is not JSON: {written:?}"
     );
+    // Targets import image files as Jsonnet: what the evaluator's parser read before the
+    // edit, it reads after.
+    if cfgupdate_fuzz::evaluator_parse(&text).is_ok()
+        && let Err(error) = cfgupdate_fuzz::evaluator_parse(&written)
+    {
+        panic!("the evaluator's parser reads the file but not the edit ({error}): {written:?}");
+    }
     assert!(
         updates.values().all(|r| r.digest().is_some()),
         "a reference without a digest was written"

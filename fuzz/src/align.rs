@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use cfgupdate_core::{ImageRef, ImageSet};
 
-/// Every text a slot may be given for `updates`: each reference whole and each of its parts.
+/// Every text a slot may be given for `updates`: each reference whole, each of its parts, and
+/// its tag with its digest.
 pub fn allowed_values(updates: &ImageSet) -> BTreeSet<String> {
     let mut values = BTreeSet::new();
     for reference in updates.values() {
@@ -17,6 +18,10 @@ pub fn allowed_values(updates: &ImageSet) -> BTreeSet<String> {
             reference.digest().map(|d| d.as_str()),
         ];
         values.extend(parts.into_iter().flatten().map(str::to_owned));
+        // A tag slot pinned the way Renovate writes it keeps its pin.
+        if let (Some(tag), Some(digest)) = (reference.tag(), reference.digest()) {
+            values.insert(format!("{tag}@{digest}"));
+        }
     }
     values
 }

@@ -328,7 +328,35 @@ fn jsonnet_comment(u: &mut Unstructured<'_>) -> Result<String> {
 /// something cfgupdate must refuse or ignore.
 fn jsonnet_value(u: &mut Unstructured<'_>, depth: u8) -> Result<String> {
     let reference = reference(u)?;
-    Ok(match u.int_in_range(0..=11u8)? {
+    let pinned_tag = match (reference.tag(), reference.digest()) {
+        (Some(tag), Some(digest)) => format!("{tag}@{digest}"),
+        _ => "v1".to_owned(),
+    };
+    Ok(match u.int_in_range(0..=17u8)? {
+        // Shapes of issue 11: a tag pinned as Renovate writes it, an empty placeholder,
+        // literals formatted or joined into a string, an error message, Renovate's object.
+        12 => jsonnet_literal(u, &pinned_tag)?,
+        13 => "''".to_owned(),
+        14 => {
+            let name = jsonnet_literal(u, reference.name())?;
+            u.choose(&[
+                format!("'%s:%s' % [{name}, 'v1']"),
+                format!("std.format('%s:v1', [{name}])"),
+                format!("std.join(':', [{name}, 'v1'])"),
+                format!("'%(r)s' % {{ r: {name} }}"),
+            ])?
+            .clone()
+        }
+        15 => "error 'must provide image'".to_owned(),
+        16 => format!(
+            "{{ image: {}, tag: {} }}",
+            jsonnet_literal(u, reference.name())?,
+            jsonnet_literal(u, &pinned_tag)?
+        ),
+        17 => format!(
+            "container.new({}, 'reg/x:1')",
+            jsonnet_literal(u, reference.name())?
+        ),
         0..=3 => jsonnet_literal(u, reference.as_str())?,
         4..=5 => {
             let mut fields = Vec::new();

@@ -47,7 +47,13 @@ pub fn tolerate_contained_parser_panics() {
     let abort_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let in_parser = info.location().is_some_and(|l| {
-            l.file().contains("jrsonnet-rowan-parser") || l.file().contains("jrsonnet-lexer")
+            [
+                "jrsonnet-rowan-parser",
+                "jrsonnet-lexer",
+                "jrsonnet-ir-parser",
+            ]
+            .iter()
+            .any(|parser| l.file().contains(parser))
         });
         if !in_parser {
             abort_hook(info);
@@ -55,4 +61,23 @@ pub fn tolerate_contained_parser_panics() {
             eprintln!("note: a jrsonnet parser panic, expected to be caught by cfgupdate: {info}");
         }
     }));
+}
+
+/// Parses `text` with the evaluator's own parser (`jrsonnet-ir-parser`), the one that decides
+/// whether cfgupdate and the renderer accept a file, as cfgupdate runs it: on a large stack,
+/// with a panic turned into an error. `Err` says what is wrong.
+pub fn evaluator_parse(text: &str) -> Result<(), String> {
+    /// As `slots/jsonnet/syntax.rs` gives it: the parser recurses once per bracket.
+    const STACK: usize = 256 << 20;
+    std::panic::catch_unwind(|| {
+        stacker::grow(STACK, || {
+            let settings = jrsonnet_ir_parser::ParserSettings {
+                source: jrsonnet_ir::Source::new_virtual("fuzz.jsonnet".into(), text.into()),
+            };
+            jrsonnet_ir_parser::parse(text, &settings)
+                .map(|_| ())
+                .map_err(|error| error.message)
+        })
+    })
+    .unwrap_or_else(|_| Err("the parser panicked".to_owned()))
 }

@@ -211,3 +211,156 @@ fn edit_help_teaches_the_slot_rules() {
         "{help}"
     );
 }
+
+// --- --write through symbolic links, and file modes (issue 11) ------------------------------
+
+mod write_target {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    const OLD_API: &str = "reg.example.com/api:v1@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    /// A config repository: `cfgupdate.toml`, and `lib/images.jsonnet` holding [`JSONNET`].
+    fn repository() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("cfgupdate.toml"), "").unwrap();
+        fs::create_dir_all(dir.path().join("lib")).unwrap();
+        fs::create_dir_all(dir.path().join("envs/prod")).unwrap();
+        fs::write(dir.path().join("lib/images.jsonnet"), JSONNET).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_link_to_a_file_inside_the_tree_is_written_through_and_stays_a_link() {
+        let repo = repository();
+        let link = repo.path().join("envs/prod/images.jsonnet");
+        symlink("../../lib/images.jsonnet", &link).unwrap();
+        let output = cfgupdate(
+            &[
+                "edit",
+                "envs/prod/images.jsonnet",
+                "--set",
+                &new_ref("api"),
+                "--write",
+            ],
+            repo.path(),
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            fs::symlink_metadata(&link).unwrap().is_symlink(),
+            "the link is kept"
+        );
+        let target = fs::read_to_string(repo.path().join("lib/images.jsonnet")).unwrap();
+        assert!(
+            target.contains(&format!("reg.example.com/api:v2@{DIGEST_B}")),
+            "the target is written: {target}"
+        );
+    }
+
+    #[test]
+    fn a_link_out_of_the_tree_is_refused_and_nothing_is_written() {
+        let repo = repository();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let outside = elsewhere.path().join("images.jsonnet");
+        fs::write(&outside, JSONNET).unwrap();
+        symlink(&outside, repo.path().join("envs/prod/images.jsonnet")).unwrap();
+        let output = cfgupdate(
+            &[
+                "edit",
+                "envs/prod/images.jsonnet",
+                "--set",
+                &new_ref("api"),
+                "--write",
+            ],
+            repo.path(),
+        );
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("envs/prod/images.jsonnet leads through a symbolic link to")
+                && stderr(&output).contains("outside the tree"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(fs::read_to_string(&outside).unwrap(), JSONNET);
+        assert!(
+            fs::symlink_metadata(repo.path().join("envs/prod/images.jsonnet"))
+                .unwrap()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn a_link_to_a_directory_is_refused() {
+        let repo = repository();
+        symlink("../../lib", repo.path().join("envs/prod/images.jsonnet")).unwrap();
+        let output = cfgupdate(
+            &[
+                "edit",
+                "envs/prod/images.jsonnet",
+                "--set",
+                &new_ref("api"),
+                "--write",
+            ],
+            repo.path(),
+        );
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("is a directory"),
+            "{}",
+            stderr(&output)
+        );
+    }
+
+    #[test]
+    fn a_read_only_file_is_refused_not_replaced() {
+        let repo = repository();
+        let file = repo.path().join("lib/images.jsonnet");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o444)).unwrap();
+        let output = cfgupdate(
+            &[
+                "edit",
+                "lib/images.jsonnet",
+                "--set",
+                &new_ref("api"),
+                "--write",
+            ],
+            repo.path(),
+        );
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("is read-only"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(fs::read_to_string(&file).unwrap(), JSONNET);
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+    }
+
+    #[test]
+    fn the_mode_of_a_written_file_is_kept() {
+        for mode in [0o640, 0o755, 0o600] {
+            let repo = repository();
+            let file = repo.path().join("lib/images.jsonnet");
+            fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+            let output = cfgupdate(
+                &[
+                    "edit",
+                    "lib/images.jsonnet",
+                    "--set",
+                    &new_ref("api"),
+                    "--write",
+                ],
+                repo.path(),
+            );
+            assert!(output.status.success(), "{}", stderr(&output));
+            assert!(!fs::read_to_string(&file).unwrap().contains(OLD_API));
+            assert_eq!(
+                fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+                mode
+            );
+        }
+    }
+}

@@ -219,3 +219,33 @@ fn check_reports_a_target_that_does_not_render() {
         stderr(&output)
     );
 }
+
+#[test]
+fn check_reports_a_service_whose_slots_cannot_hold_its_digest_unless_the_wave_pins_by_tag() {
+    let (_keep, repo) = checkout();
+    let images = repo.join("images/production.json");
+    let text = fs::read_to_string(&images).unwrap().replacen(
+        "{\n",
+        "{\n  \"batch\": { \"name\": \"registry.example.com/team/batch\", \"tag\": \"2.0.1\" },\n",
+        1,
+    );
+    fs::write(&images, text).unwrap();
+    let output = cfgupdate(&["check"], &repo);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "wave `production`: the slots of service `batch` in images/production.json hold no whole reference, digest or pinned tag"
+        ),
+        "{}",
+        stderr(&output)
+    );
+
+    let pipeline = repo.join("cfgupdate.toml");
+    let text = fs::read_to_string(&pipeline).unwrap().replace(
+        "targets = [\"functions\"]",
+        "targets = [\"functions\"]\npin = \"tag\"",
+    );
+    fs::write(&pipeline, text).unwrap();
+    let output = cfgupdate(&["check"], &repo);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

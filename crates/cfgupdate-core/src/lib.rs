@@ -106,7 +106,7 @@ pub use clock::Clock;
 pub use key::{StateKey, StateKeyError};
 pub use names::{CommitId, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
-pub use pipeline::{ImageSetLayout, Pipeline, PipelineError, Target, Wave};
+pub use pipeline::{ImageSetLayout, Pin, Pipeline, PipelineError, Target, Wave};
 pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
     publish_batch,

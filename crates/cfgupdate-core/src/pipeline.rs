@@ -210,6 +210,30 @@ pub struct Wave {
     pub hold: Vec<ServiceName>,
     /// Whether promotion into this wave waits for approval.
     pub approval: bool,
+    /// Whether every service written here must keep its digest (`pin`, contract section 3).
+    pub pin: Pin,
+}
+
+/// What a wave requires of its slots' digests: the `pin` key of a `[[wave]]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pin {
+    /// `pin = "digest"`, the default: a service whose slots together cannot carry the
+    /// digest (only a name and a plain tag, say) is an error, since writing it would drop the
+    /// pin that every reference cfgupdate writes carries.
+    #[default]
+    Digest,
+    /// `pin = "tag"`: such a service is written by tag, its digest dropped; `status` says so.
+    Tag,
+}
+
+impl Pin {
+    /// The word of the pipeline file: `digest` or `tag`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pin::Digest => "digest",
+            Pin::Tag => "tag",
+        }
+    }
 }
 
 /// One target: what Argo CD renders for one Application.

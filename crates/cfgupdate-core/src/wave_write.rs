@@ -47,7 +47,8 @@ pub(crate) fn write_into_wave(
     images: &ImageSet,
     limits: &RenderLimits,
 ) -> Result<Option<WaveWrite>, WaveWriteError> {
-    let changed = write_wave(&wave.images, files, images).map_err(WaveWriteError::Slots)?;
+    let changed =
+        write_wave(&wave.images, wave.pin, files, images).map_err(WaveWriteError::Slots)?;
     if changed.is_empty() {
         return Ok(None);
     }

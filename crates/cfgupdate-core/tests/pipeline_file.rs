@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cfgupdate_core::pipeline::{
-    ImageSetLayout, PIPELINE_FILE, Pipeline, PipelineError, RenderConfig, Target, Wave,
+    ImageSetLayout, PIPELINE_FILE, Pin, Pipeline, PipelineError, RenderConfig, Target, Wave,
 };
 use cfgupdate_core::{RepoPath, ServiceName, TargetName, WaveName};
 
@@ -124,6 +124,7 @@ fn the_contract_example_parses_to_its_values() {
                 soak: None,
                 hold: vec![],
                 approval: false,
+                pin: Pin::Digest,
             },
             Wave {
                 name: wave_name("internal"),
@@ -132,6 +133,7 @@ fn the_contract_example_parses_to_its_values() {
                 soak: Some(Duration::from_secs(600)),
                 hold: vec![ServiceName::parse("billing").unwrap()],
                 approval: false,
+                pin: Pin::Digest,
             },
             Wave {
                 name: wave_name("production"),
@@ -140,6 +142,7 @@ fn the_contract_example_parses_to_its_values() {
                 soak: None,
                 hold: vec![],
                 approval: true,
+                pin: Pin::Digest,
             },
         ]
     );
@@ -388,7 +391,7 @@ fn an_unknown_key_in_a_wave_names_line_key_wave_and_the_keys_it_may_have() {
     let text = TWO_TARGETS.replace("targets =", "imagess = \"x.json\"\ntargets =");
     assert_eq!(
         message(&text),
-        "cfgupdate.toml:4: unknown key `imagess` in [[wave]] \"staging\"; expected one of name, images, targets, soak, hold, approval"
+        "cfgupdate.toml:4: unknown key `imagess` in [[wave]] \"staging\"; expected one of name, images, targets, soak, hold, approval, pin"
     );
 }
 
@@ -713,6 +716,26 @@ fn approval_is_a_boolean_that_defaults_to_false() {
     assert_eq!(
         message(&TWO_TARGETS.replace("targets =", "approval = 1\ntargets =")),
         "cfgupdate.toml:4: `approval` in [[wave]] \"staging\" must be a boolean (true or false); found the integer 1"
+    );
+}
+
+#[test]
+fn pin_is_digest_by_default_or_tag_and_nothing_else() {
+    assert_eq!(parse(TWO_TARGETS).waves[0].pin, Pin::Digest);
+    let text = TWO_TARGETS.replace("targets =", "pin = \"tag\"\ntargets =");
+    assert_eq!(parse(&text).waves[0].pin, Pin::Tag);
+    let text = TWO_TARGETS.replace("targets =", "pin = \"digest\"\ntargets =");
+    assert_eq!(parse(&text).waves[0].pin, Pin::Digest);
+    let error = message(&TWO_TARGETS.replace("targets =", "pin = \"sha\"\ntargets ="));
+    assert!(
+        error.starts_with(
+            "cfgupdate.toml:4: `pin` in [[wave]] \"staging\" is `sha`, which is not a pin"
+        ),
+        "{error}"
+    );
+    assert!(
+        message(&TWO_TARGETS.replace("targets =", "pin = true\ntargets ="))
+            .contains("must be a string")
     );
 }
 

@@ -20,7 +20,12 @@ A `.json` file is an image file: an object from service to reference, or to an o
 a comment `// cfgupdate: api` marks the string before it on its line (`api:tag`, `api:digest`, \
 `api:name` write one part), and where a file has no marker for a service, a field of that name in \
 the object the file evaluates to is the slot.\n\n\
-Every reference must be pinned by a digest. Nothing is written unless every --set succeeds.",
+A slot is written only where its value looks like the part it holds (an empty string is a \
+placeholder); a literal inside `%`, `std.format` or `std.join`, a container name or an error \
+message is refused, naming its line (docs/slots.md).\n\n\
+Every reference must be pinned by a digest. Nothing is written unless every --set succeeds. \
+With --write, a symbolic link to a file inside the repository is written through (the link \
+stays); a link out of it, a directory or a read-only file is refused.",
     after_help = "Examples:\n  cfgupdate edit images/staging.json --set api=registry.example.com/api:7d10434@sha256:<64 hex>\n  cfgupdate edit envs/prod/images.libsonnet --set api=... --set web=... --write"
 )]
 pub struct EditArgs {
@@ -36,12 +41,19 @@ pub struct EditArgs {
 
 pub fn run(args: &EditArgs) -> Result<(), Failure> {
     let display = args.file.display().to_string();
+    // With --write, where the result goes is settled before anything is read: a link that
+    // leads out of the tree, or a file that may not be written, is refused up front.
+    let target = if args.write {
+        Some(write_target(&args.file)?)
+    } else {
+        None
+    };
     let text = read_text(&args.file)?;
     let updates = image_set(&args.set)?;
     let edited = edit_text(&display, &text, &updates).map_err(Failure::invalid)?;
-    if args.write {
+    if let Some(target) = target {
         if edited != text {
-            write_atomically(&args.file, &edited)?;
+            write_atomically(&target, &edited)?;
         }
     } else {
         std::io::stdout()
@@ -69,7 +81,74 @@ fn edit_text(file: &str, text: &str, updates: &ImageSet) -> Result<String, SlotE
     Ok(applied.text)
 }
 
+/// The file `--write` replaces: `path` itself, or the file a symbolic link at `path` (or in
+/// its directories) leads to, when that is a regular file inside the tree the link is in.
+/// The tree is the nearest directory above `path` holding `cfgupdate.toml` or `.git` (the
+/// config repository), else `path`'s own directory. The link itself stays a link. A file
+/// without write permission is refused, not replaced (replacing it by a rename would
+/// succeed, since a rename needs only the directory's permission).
+fn write_target(path: &Path) -> Result<PathBuf, Failure> {
+    let shown = path.display();
+    let io = |error: std::io::Error| match error.kind() {
+        std::io::ErrorKind::NotFound => Failure::invalid(format!(
+            "{shown}: no such file (or a symbolic link to a file that does not exist)"
+        )),
+        _ => Failure::operational(format!("cannot read {shown}: {error}")),
+    };
+    let lexical = std::env::current_dir()
+        .map_err(|error| {
+            Failure::operational(format!("cannot read the current directory: {error}"))
+        })?
+        .join(path);
+    let is_link = fs::symlink_metadata(&lexical).map_err(io)?.is_symlink();
+    let target = fs::canonicalize(&lexical).map_err(io)?;
+    let metadata = fs::metadata(&target).map_err(io)?;
+    if !metadata.is_file() {
+        let what = if metadata.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        let via = if is_link {
+            format!(" (the symbolic link leads to {})", target.display())
+        } else {
+            String::new()
+        };
+        return Err(Failure::invalid(format!(
+            "{shown} is {what}{via}; cfgupdate edits only regular files"
+        )));
+    }
+    let parent = lexical.parent().unwrap_or(Path::new("/"));
+    let tree = parent
+        .ancestors()
+        .find(|dir| dir.join("cfgupdate.toml").exists() || dir.join(".git").exists())
+        .unwrap_or(parent);
+    let tree = fs::canonicalize(tree).map_err(io)?;
+    if !target.starts_with(&tree) {
+        return Err(Failure::invalid(format!(
+            "{shown} leads through a symbolic link to {}, outside the tree {}; cfgupdate writes only files inside it (edit the file where it is, or without --write)",
+            target.display(),
+            tree.display()
+        )));
+    }
+    let writable = !metadata.permissions().readonly()
+        && fs::OpenOptions::new().write(true).open(&target).is_ok();
+    if !writable {
+        return Err(Failure::invalid(format!(
+            "{} is read-only; cfgupdate does not replace a file it may not write (change its mode first)",
+            target.display()
+        )));
+    }
+    Ok(target)
+}
+
 fn read_text(path: &Path) -> Result<String, Failure> {
+    if fs::metadata(path).is_ok_and(|metadata| metadata.is_dir()) {
+        return Err(Failure::invalid(format!(
+            "{} is a directory; cfgupdate edits only regular files",
+            path.display()
+        )));
+    }
     let bytes = fs::read(path).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => {
             Failure::invalid(format!("{}: no such file", path.display()))
@@ -81,7 +160,8 @@ fn read_text(path: &Path) -> Result<String, Failure> {
 }
 
 /// Writes through a temporary file in the same directory and a rename, so that a failure
-/// never leaves the file half-written; the file's permissions are kept.
+/// never leaves the file half-written; the file's permissions are kept. `path` is the file
+/// itself, never a symbolic link (see [`write_target`]), so a link stays a link.
 fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
     let fail = |error: std::io::Error| {
         Failure::operational(format!("cannot write {}: {error}", path.display()))

@@ -90,6 +90,15 @@ pub fn human(status: &Status) -> String {
         for (service, image) in &wave.images {
             let _ = writeln!(out, "  {:width$}  {image}", service.as_str());
         }
+        if !wave.digestless.is_empty() {
+            let services: Vec<&str> = wave.digestless.iter().map(|s| s.as_str()).collect();
+            let verdict = if wave.pin == "tag" {
+                "written by tag without their digest (pin = \"tag\")"
+            } else {
+                "cannot be written: their slots cannot hold the digest (pin = \"digest\")"
+            };
+            let _ = writeln!(out, "  {}: {verdict}", services.join(", "));
+        }
         for target in &wave.targets {
             match &target.last_report {
                 Some(report) => {

@@ -6,13 +6,15 @@ use toml::de::{DeTable, DeValue};
 use super::document::{Place, Source, Span, Table, Value, describe};
 use super::duration::parse_duration;
 use super::glob;
-use super::{ImageSetLayout, PipelineError, RenderConfig, Target, Wave};
+use super::{ImageSetLayout, Pin, PipelineError, RenderConfig, Target, Wave};
 use crate::names::{NameError, ServiceName, TargetName, WaveName};
 use crate::path::RepoPath;
 
 const TOP_KEYS: &[&str] = &["render", "wave", "target"];
 const RENDER_KEYS: &[&str] = &["output", "jpath"];
-const WAVE_KEYS: &[&str] = &["name", "images", "targets", "soak", "hold", "approval"];
+const WAVE_KEYS: &[&str] = &[
+    "name", "images", "targets", "soak", "hold", "approval", "pin",
+];
 const TARGET_KEYS: &[&str] = &["entrypoint", "ext_vars", "tlas", "argocd_app"];
 
 /// The whole file, read table by table, before the checks across tables.
@@ -250,6 +252,21 @@ fn read_wave<'d>(
         Some(value) => value.boolean()?,
     };
 
+    let pin = match table.get("pin") {
+        None => Pin::Digest,
+        Some(value) => match value.string()? {
+            "digest" => Pin::Digest,
+            "tag" => Pin::Tag,
+            other => {
+                return Err(value.error(format_args!(
+                    "{} is `{}`, which is not a pin; write \"digest\" (the default: every service keeps its digest) or \"tag\" (services whose slots cannot hold a digest are written by tag)",
+                    value.subject(),
+                    crate::shown::shown(other)
+                )));
+            }
+        },
+    };
+
     Ok(ReadWave {
         wave: Wave {
             name,
@@ -258,6 +275,7 @@ fn read_wave<'d>(
             soak,
             hold,
             approval,
+            pin,
         },
         place,
         name: name_value.span(),

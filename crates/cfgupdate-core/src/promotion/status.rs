@@ -11,7 +11,7 @@ use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, TargetName, WaveName};
 use crate::repository::ConfigRepository;
 use crate::slots::ImageSet;
-use crate::slots::wave::read_wave;
+use crate::slots::wave::{digestless_services, read_wave};
 use crate::snapshot::Snapshot;
 
 /// The whole pipeline at the branch tip.
@@ -41,6 +41,13 @@ pub struct WaveStatus {
     pub approval: bool,
     /// Services automation does not change in it.
     pub hold: Vec<ServiceName>,
+    /// Its `pin`: `digest` or `tag`.
+    pub pin: &'static str,
+    /// Services whose slots cannot hold a digest, so that they are written by tag (accepted
+    /// with `pin = "tag"`; with `pin = "digest"` writing them is refused and `check` reports
+    /// them). Omitted when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub digestless: Vec<ServiceName>,
     /// Its targets.
     pub targets: Vec<TargetStatus>,
     /// The step out of this wave into the next (`None` for the last wave).
@@ -167,9 +174,15 @@ pub fn status(
     let mut reader = Reader::new(repo);
     let mut waves = Vec::new();
     for wave in &pipeline.waves {
+        let mut digestless = Vec::new();
         let (images, images_error) = match snapshot.wave_files(wave) {
             Ok(files) => match read_wave(&wave.images, &files) {
-                Ok(set) => (set, None),
+                Ok(set) => {
+                    digestless = digestless_services(&wave.images, &files)
+                        .map(|found| found.into_keys().collect())
+                        .unwrap_or_default();
+                    (set, None)
+                }
                 Err(error) => (ImageSet::new(), Some(error.to_string())),
             },
             Err(error) => (ImageSet::new(), Some(error.to_string())),
@@ -222,6 +235,8 @@ pub fn status(
             }),
             approval: wave.approval,
             hold: wave.hold.clone(),
+            pin: wave.pin.as_str(),
+            digestless,
             targets,
             promotion,
         });

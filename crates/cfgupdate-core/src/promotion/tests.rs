@@ -1394,3 +1394,35 @@ fn a_publishs_protection_reads_the_commits_since_the_state_not_the_history() {
         "{error}"
     );
 }
+#[test]
+fn status_names_the_services_whose_slots_cannot_hold_a_digest_and_the_wave_s_pin() {
+    for (pin, word) in [("", "digest"), ("pin = \"tag\"\n", "tag")] {
+        let pipeline = PIPELINE.replace(
+            "targets = [\"prod\"]\n",
+            &format!("targets = [\"prod\"]\n{pin}"),
+        );
+        let mut files = files(&pipeline);
+        for (path, text) in &mut files {
+            if path == "envs/prod/images.libsonnet" {
+                *text = text.replace(&format!(", digest: 'sha256:{:064x}'", 0), "");
+            }
+        }
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let mut repo = MemoryRepository::new(&borrowed);
+        let mut clock = MockClock::new();
+        clock
+            .expect_now()
+            .returning(|| SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+        let status = status(&mut repo, &clock, None).unwrap();
+        let prod = &status.waves[2];
+        assert_eq!(prod.pin, word);
+        assert_eq!(prod.digestless, vec![service("web")]);
+        assert!(status.waves[0].digestless.is_empty());
+        assert_eq!(status.waves[0].pin, "digest");
+        let json = serde_json::to_value(prod).unwrap();
+        assert_eq!(json["digestless"], serde_json::json!(["web"]));
+    }
+}

@@ -8,9 +8,12 @@ use super::regenerate::{RegenerateError, read_pipeline};
 use super::source::{SourceError, SourceFiles};
 use super::target::{OutputError, OutputProblem, RenderError, compare_output, render_target};
 use crate::names::{ServiceName, TargetName, WaveName};
-use crate::pipeline::{ImageSetLayout, Pipeline};
+use crate::pipeline::{ImageSetLayout, Pin, Pipeline};
 use crate::slots::ImageSet;
-use crate::slots::wave::{WaveFiles, layout_files, read_wave};
+use crate::slots::wave::{WaveFiles, digestless_services, layout_files, read_wave};
+
+/// Services whose slots cannot hold a digest, with the files holding their slots.
+type Digestless = std::collections::BTreeMap<ServiceName, Vec<String>>;
 
 /// One problem `check` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,16 @@ pub enum Problem {
         /// The service.
         service: ServiceName,
         /// The files searched.
+        files: Vec<String>,
+    },
+    /// In a wave with `pin = "digest"`, a service whose slots together cannot hold the
+    /// digest, so that writing it would drop the pin (contract section 3).
+    Unpinned {
+        /// The wave.
+        wave: WaveName,
+        /// The service.
+        service: ServiceName,
+        /// The files holding its slots.
         files: Vec<String>,
     },
     /// A target does not render.
@@ -59,6 +72,15 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "wave `{wave}`: service `{service}` of wave `{from}` has no image slot in {}, so it cannot be promoted",
+                files.join(", ")
+            ),
+            Problem::Unpinned {
+                wave,
+                service,
+                files,
+            } => write!(
+                f,
+                "wave `{wave}`: the slots of service `{service}` in {} hold no whole reference, digest or pinned tag (`tag@sha256:...`), so writing it would drop its digest; add a digest slot, or set `pin = \"tag\"` on the wave",
                 files.join(", ")
             ),
             Problem::Render(error) => error.fmt(f),
@@ -113,7 +135,16 @@ pub fn check_repository(
     let mut previous: Option<(WaveName, ImageSet)> = None;
     for wave in &pipeline.waves {
         let set = match read_wave_set(files, &wave.images)? {
-            Ok((set, searched)) => {
+            Ok((set, searched, digestless)) => {
+                if wave.pin == Pin::Digest {
+                    problems.extend(digestless.into_iter().map(|(service, files)| {
+                        Problem::Unpinned {
+                            wave: wave.name.clone(),
+                            service,
+                            files,
+                        }
+                    }));
+                }
                 if let (ImageSetLayout::Jsonnet(_), Some((from, before))) =
                     (&wave.images, &previous)
                 {
@@ -173,12 +204,13 @@ pub fn check_repository(
     })
 }
 
-/// A wave's image set and the files searched, or why it cannot be read.
+/// A wave's image set, the files searched and the services whose slots cannot hold a
+/// digest, or why it cannot be read.
 #[allow(clippy::type_complexity)]
 fn read_wave_set(
     files: &dyn SourceFiles,
     layout: &ImageSetLayout,
-) -> Result<Result<(ImageSet, Vec<String>), String>, SourceError> {
+) -> Result<Result<(ImageSet, Vec<String>, Digestless), String>, SourceError> {
     let paths = layout_files(layout, |dir| files.list(dir))?;
     let mut contents = WaveFiles::new();
     for path in &paths {
@@ -193,6 +225,7 @@ fn read_wave_set(
     }
     let searched: BTreeSet<String> = paths.iter().map(ToString::to_string).collect();
     Ok(read_wave(layout, &contents)
-        .map(|set| (set, searched.into_iter().collect()))
+        .and_then(|set| Ok((set, digestless_services(layout, &contents)?)))
+        .map(|(set, digestless)| (set, searched.into_iter().collect(), digestless))
         .map_err(|error| error.to_string()))
 }

@@ -69,6 +69,24 @@ pub fn write(file: &str, text: &str, updates: &ImageSet) -> Result<String, SlotE
     edit(file, text, Layout::ImageFile, updates)
 }
 
+/// The services of a JSON image file whose entry cannot hold a digest: an object of parts
+/// without `ref` or `digest` (such as `{"name": ..., "tag": ...}`). Writing one drops the
+/// reference's digest, which a wave with `pin = "digest"` refuses.
+pub fn digestless(file: &str, text: &str) -> Result<BTreeSet<ServiceName>, SlotError> {
+    let document = Document::scan(file, text, Layout::ImageFile)?;
+    Ok(document
+        .entries
+        .into_iter()
+        .filter(|entry| {
+            !entry
+                .slots
+                .iter()
+                .any(|slot| matches!(slot.held, Held::Part(Part::Ref | Part::Digest)))
+        })
+        .map(|entry| entry.service)
+        .collect())
+}
+
 /// Reads the image set of the two-file layout.
 ///
 /// A service in both files gets `name:tag@digest`; a service in one file only gets the part

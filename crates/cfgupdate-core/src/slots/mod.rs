@@ -33,6 +33,18 @@ pub enum SlotError {
         /// The files searched.
         files: Vec<String>,
     },
+    /// In a wave with `pin = "digest"`, a service to be written whose slots together cannot
+    /// hold the digest: writing it would drop the pin.
+    #[error(
+        "service `{service}` would lose its digest: its slots in {} hold no whole reference, digest or pinned tag (`tag@sha256:...`); add a slot for the digest (a `cfgupdate: {service}:digest` marker, or a `digest` field), or set `pin = \"tag\"` on the wave to write it by tag",
+        files.join(", ")
+    )]
+    Unpinned {
+        /// The service.
+        service: ServiceName,
+        /// The files holding its slots.
+        files: Vec<String>,
+    },
     /// cfgupdate writes only references pinned by digest.
     #[error(
         "the reference `{reference}` for service `{service}` has no digest; cfgupdate writes only references pinned by a digest (`name:tag@sha256:...`)"

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{ImageSet, SlotError, json, jsonnet};
 use crate::names::ServiceName;
 use crate::path::RepoPath;
-use crate::pipeline::ImageSetLayout;
+use crate::pipeline::{ImageSetLayout, Pin};
 use crate::reference::{ImageRef, Part};
 
 /// Why the files of a wave could not be used.
@@ -103,31 +103,33 @@ pub fn read_wave(layout: &ImageSetLayout, files: &WaveFiles) -> Result<ImageSet,
 }
 
 /// Puts one service's Jsonnet slots together into one reference: whole-reference slots must
-/// agree with each other, and part slots with them. Slots whose value is not a literal are
-/// passed over; a service with only such slots has no readable image.
+/// agree with each other, and part slots with them. Slots whose value is not a literal, and
+/// empty placeholders, are passed over; a service with only such slots has no readable image.
+/// A tag slot pinned the way Renovate writes it (`1.2.3@sha256:...`) holds the tag and the
+/// digest.
 fn combine_slots(
     service: &ServiceName,
     slots: &[(String, jsonnet::Slot)],
 ) -> Result<Option<ImageRef>, SlotError> {
     let mut parts: BTreeMap<Part, (&str, &str, usize)> = BTreeMap::new();
-    for (file, slot) in slots {
-        let Some(value) = slot.value.as_deref() else {
-            continue;
-        };
-        match parts.get(&slot.part) {
+    for (file, slot, part, value) in slots.iter().flat_map(|(file, slot)| {
+        slot.parts()
+            .into_iter()
+            .map(move |(part, value)| (file, slot, part, value))
+    }) {
+        match parts.get(&part) {
             Some((seen, seen_file, seen_line)) if *seen != value => {
                 return Err(SlotError::Inconsistent {
                     service: service.clone(),
                     detail: format!(
                         "{seen_file}:{seen_line} holds the {part} `{seen}`, {file}:{line} holds `{value}`",
-                        part = slot.part,
                         line = slot.line,
                     ),
                 });
             }
             Some(_) => {}
             None => {
-                parts.insert(slot.part, (value, file.as_str(), slot.line));
+                parts.insert(part, (value, file.as_str(), slot.line));
             }
         }
     }
@@ -142,10 +144,19 @@ fn combine_slots(
         }
     };
     let whole = match parts.get(&Part::Ref) {
-        Some(&found) => Some(
-            ImageRef::parse(found.0)
-                .map_err(|error| invalid(Part::Ref, found, error.to_string()))?,
-        ),
+        Some(&found) => {
+            let whole = ImageRef::parse(found.0)
+                .map_err(|error| invalid(Part::Ref, found, error.to_string()))?;
+            // As writing requires (`docs/slots.md`): a whole reference has a tag or digest.
+            if whole.tag().is_none() && whole.digest().is_none() {
+                return Err(invalid(
+                    Part::Ref,
+                    found,
+                    "a whole reference needs a tag or a digest".to_owned(),
+                ));
+            }
+            Some(whole)
+        }
         None => None,
     };
     let part_of = |part: Part| parts.get(&part).map(|(value, _, _)| *value);
@@ -183,11 +194,50 @@ fn combine_slots(
     Ok(Some(image))
 }
 
+/// The services of a wave whose slots together cannot hold a digest (contract section 3,
+/// `pin`): in Jsonnet, a service none of whose slots is a whole reference, a digest or a tag
+/// pinned with its digest; in a JSON image file, an entry of parts without `ref` or `digest`.
+/// The two-file layout always holds the digest. Each with the files holding its slots.
+pub fn digestless_services(
+    layout: &ImageSetLayout,
+    files: &WaveFiles,
+) -> Result<BTreeMap<ServiceName, Vec<String>>, WaveSlotError> {
+    let mut found: BTreeMap<ServiceName, (bool, BTreeSet<String>)> = BTreeMap::new();
+    match layout {
+        ImageSetLayout::Json(path) => {
+            for service in json::digestless(path.as_str(), text_or_empty(files, path))? {
+                found.insert(service, (false, BTreeSet::from([path.to_string()])));
+            }
+        }
+        ImageSetLayout::TwoFile { .. } => {}
+        ImageSetLayout::Jsonnet(_) => {
+            for (path, text) in files {
+                let text = text.as_deref().ok_or_else(|| LayoutError::Missing {
+                    path: path.to_string(),
+                })?;
+                for slot in jsonnet::find_slots(path.as_str(), text)? {
+                    let (carries, paths) = found.entry(slot.service.clone()).or_default();
+                    *carries |= slot.carries_digest();
+                    paths.insert(path.to_string());
+                }
+            }
+        }
+    }
+    Ok(found
+        .into_iter()
+        .filter(|(_, (carries, _))| !carries)
+        .map(|(service, (_, paths))| (service, paths.into_iter().collect()))
+        .collect())
+}
+
 /// Writes `updates` into a wave's files; returns the new text of each file that changed.
 ///
 /// Either every service is written or nothing is: the first error aborts the whole write.
+/// With `pin` [`Pin::Digest`], a service whose slots cannot hold the digest is
+/// [`SlotError::Unpinned`]; with [`Pin::Tag`] it is written by its other parts.
 pub fn write_wave(
     layout: &ImageSetLayout,
+    pin: Pin,
     files: &WaveFiles,
     updates: &ImageSet,
 ) -> Result<BTreeMap<RepoPath, String>, WaveSlotError> {
@@ -199,7 +249,19 @@ pub fn write_wave(
     };
     match layout {
         ImageSetLayout::Json(path) => {
-            let new = json::write(path.as_str(), text_or_empty(files, path), updates)?;
+            let text = text_or_empty(files, path);
+            if pin == Pin::Digest
+                && let Some(service) = json::digestless(path.as_str(), text)?
+                    .into_iter()
+                    .find(|service| updates.contains_key(service))
+            {
+                return Err(SlotError::Unpinned {
+                    service,
+                    files: vec![path.to_string()],
+                }
+                .into());
+            }
+            let new = json::write(path.as_str(), text, updates)?;
             keep_if_changed(path, new);
         }
         ImageSetLayout::TwoFile { tags, digests } => {
@@ -214,16 +276,34 @@ pub fn write_wave(
             keep_if_changed(digests, new_digests);
         }
         ImageSetLayout::Jsonnet(_) => {
-            let mut covered = BTreeSet::new();
+            let mut covered: BTreeMap<ServiceName, Vec<String>> = BTreeMap::new();
+            let mut carried = BTreeSet::new();
             for (path, text) in files {
                 let text = text.as_deref().ok_or_else(|| LayoutError::Missing {
                     path: path.to_string(),
                 })?;
                 let applied = jsonnet::apply(path.as_str(), text, updates)?;
-                covered.extend(applied.written);
+                for service in applied.written {
+                    covered.entry(service).or_default().push(path.to_string());
+                }
+                carried.extend(applied.carried);
                 keep_if_changed(path, applied.text);
             }
-            if let Some(service) = updates.keys().find(|service| !covered.contains(*service)) {
+            if pin == Pin::Digest
+                && let Some((service, paths)) = covered
+                    .iter()
+                    .find(|(service, _)| !carried.contains(*service))
+            {
+                return Err(SlotError::Unpinned {
+                    service: service.clone(),
+                    files: paths.clone(),
+                }
+                .into());
+            }
+            if let Some(service) = updates
+                .keys()
+                .find(|service| !covered.contains_key(*service))
+            {
                 return Err(SlotError::NoSlot {
                     service: service.clone(),
                     files: files.keys().map(ToString::to_string).collect(),
@@ -383,6 +463,7 @@ mod wave_tests {
         let new_web = format!("reg.example.com/web:v2@{D2}");
         let changed = write_wave(
             &jsonnet_layout(),
+            Pin::Digest,
             &wave,
             &updates(&[("api", &new_api), ("web", &new_web)]),
         )
@@ -407,6 +488,7 @@ mod wave_tests {
         ]);
         let error = write_wave(
             &jsonnet_layout(),
+            Pin::Digest,
             &wave,
             &updates(&[
                 ("api", &format!("reg.example.com/api:v2@{D2}")),
@@ -429,6 +511,7 @@ mod wave_tests {
         let new_api = format!("reg.example.com/api:v2@{D2}");
         let changed = write_wave(
             &json,
+            Pin::Digest,
             &files(&[("images/staging.json", None)]),
             &updates(&[("api", &new_api)]),
         )
@@ -438,6 +521,7 @@ mod wave_tests {
         let jsonnet = ImageSetLayout::Jsonnet(vec!["envs/prod/images.libsonnet".into()]);
         let error = write_wave(
             &jsonnet,
+            Pin::Digest,
             &files(&[("envs/prod/images.libsonnet", None)]),
             &updates(&[("api", &new_api)]),
         )
@@ -472,6 +556,7 @@ mod wave_tests {
         );
         let changed = write_wave(
             &layout,
+            Pin::Digest,
             &wave,
             &updates(&[("api", &format!("reg.example.com/api:v2@{D2}"))]),
         )
@@ -480,6 +565,117 @@ mod wave_tests {
         assert!(
             changed[&path("images/digests.json")]
                 .contains(&format!("\"reg.example.com/api@{D2}\""))
+        );
+    }
+
+    #[test]
+    fn a_service_whose_slots_cannot_hold_the_digest_is_refused_unless_the_wave_pins_by_tag() {
+        let a = "{\n  api: { name: 'reg.example.com/api', tag: 'v1' },\n}\n";
+        let b = "{\n  web: 'reg.example.com/web:v1',\n}\n";
+        let wave = files(&[
+            ("envs/prod/a.libsonnet", Some(a)),
+            ("envs/prod/b.libsonnet", Some(b)),
+        ]);
+        let images = updates(&[
+            ("api", &format!("reg.example.com/api:v2@{D2}")),
+            ("web", &format!("reg.example.com/web:v2@{D2}")),
+        ]);
+        let error = write_wave(&jsonnet_layout(), Pin::Digest, &wave, &images).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("service `api` would lose its digest")
+                && message.contains("envs/prod/a.libsonnet")
+                && message.contains("pin = \"tag\""),
+            "{message}"
+        );
+        let digestless = digestless_services(&jsonnet_layout(), &wave).unwrap();
+        assert_eq!(
+            digestless
+                .keys()
+                .map(ServiceName::as_str)
+                .collect::<Vec<_>>(),
+            ["api"]
+        );
+        let changed = write_wave(&jsonnet_layout(), Pin::Tag, &wave, &images).unwrap();
+        assert_eq!(
+            changed[&path("envs/prod/a.libsonnet")],
+            a.replace("'v1'", "'v2'")
+        );
+        assert!(changed[&path("envs/prod/b.libsonnet")].contains(&format!("web:v2@{D2}")));
+    }
+
+    #[test]
+    fn slots_that_hold_the_digest_together_satisfy_the_pin() {
+        // The name and tag in one file, the digest in another; and a Renovate-style tag.
+        let a = "{\n  api: { name: 'reg.example.com/api', tag: 'v1' },\n}\n";
+        let b = format!("{{\n  d: '{D1}', // cfgupdate: api:digest\n}}\n");
+        let c = format!(
+            "{{\n  n: 'reg.example.com/web', // cfgupdate: web:name\n  t: 'v1@{D1}', // cfgupdate: web:tag\n}}\n"
+        );
+        let wave = files(&[
+            ("envs/prod/a.libsonnet", Some(a)),
+            ("envs/prod/b.libsonnet", Some(&b)),
+            ("envs/prod/c.libsonnet", Some(&c)),
+        ]);
+        assert!(
+            digestless_services(&jsonnet_layout(), &wave)
+                .unwrap()
+                .is_empty()
+        );
+        let set = read_wave(&jsonnet_layout(), &wave).unwrap();
+        assert_eq!(
+            set[&service("web")].as_str(),
+            format!("reg.example.com/web:v1@{D1}")
+        );
+        let images = updates(&[
+            ("api", &format!("reg.example.com/api:v2@{D2}")),
+            ("web", &format!("reg.example.com/web:v2@{D2}")),
+        ]);
+        let changed = write_wave(&jsonnet_layout(), Pin::Digest, &wave, &images).unwrap();
+        assert!(changed[&path("envs/prod/b.libsonnet")].contains(D2));
+        assert!(changed[&path("envs/prod/c.libsonnet")].contains(&format!("'v2@{D2}'")));
+    }
+
+    #[test]
+    fn a_json_entry_of_name_and_tag_cannot_hold_the_digest() {
+        let layout = ImageSetLayout::Json(path("images/staging.json"));
+        let text = "{\n  \"api\": { \"name\": \"reg.example.com/api\", \"tag\": \"v1\" },\n  \"web\": \"reg.example.com/web:v1\"\n}\n";
+        let wave = files(&[("images/staging.json", Some(text))]);
+        let images = updates(&[("api", &format!("reg.example.com/api:v2@{D2}"))]);
+        let error = write_wave(&layout, Pin::Digest, &wave, &images).unwrap_err();
+        assert!(
+            error.to_string().contains("`api` would lose its digest"),
+            "{error}"
+        );
+        assert_eq!(
+            digestless_services(&layout, &wave)
+                .unwrap()
+                .keys()
+                .map(ServiceName::as_str)
+                .collect::<Vec<_>>(),
+            ["api"]
+        );
+        let written = write_wave(&layout, Pin::Tag, &wave, &images).unwrap();
+        assert!(written[&path("images/staging.json")].contains("\"tag\": \"v2\""));
+        // A service the file does not hold yet is added whole, with its digest.
+        let web = updates(&[("web", &format!("reg.example.com/web:v2@{D2}"))]);
+        assert!(write_wave(&layout, Pin::Digest, &wave, &web).is_ok());
+    }
+
+    #[test]
+    fn a_ref_part_without_tag_or_digest_is_refused_by_reading_as_by_writing() {
+        let a = "{\n  api: { ref: 'nginx' },\n}\n";
+        let wave = files(&[("envs/prod/a.libsonnet", Some(a))]);
+        let read = read_wave(&jsonnet_layout(), &wave).unwrap_err().to_string();
+        assert!(
+            read.contains("envs/prod/a.libsonnet:2") && read.contains("tag or a digest"),
+            "{read}"
+        );
+        let images = updates(&[("api", &format!("reg.example.com/api:v2@{D2}"))]);
+        let written = write_wave(&jsonnet_layout(), Pin::Digest, &wave, &images).unwrap_err();
+        assert!(
+            written.to_string().contains("envs/prod/a.libsonnet:2"),
+            "{written}"
         );
     }
 }

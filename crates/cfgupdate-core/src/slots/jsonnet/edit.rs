@@ -89,7 +89,9 @@ fn verify(
             ),
         )
     };
-    let tokens = syntax::lex(text);
+    // The lexer is third-party code run on a new text: a panic in it is a refusal, never a
+    // crash (as when the file was first read, in `syntax.rs`).
+    let tokens = std::panic::catch_unwind(|| syntax::lex(text)).map_err(|_| broken(&edits[0]))?;
     if tokens.len() != source.tokens.len() {
         return Err(broken(&edits[0]));
     }

@@ -17,9 +17,9 @@ use jrsonnet_rowan_parser::{AstNode, AstToken, SyntaxKind};
 
 use super::literal::StringToken;
 use super::syntax::Source;
-use super::{Holder, JsonnetSlotError, Site, SlotKind};
+use super::{Holder, JsonnetSlotError, Site, SlotKind, looks};
 use crate::names::ServiceName;
-use crate::reference::{ImageRef, Part};
+use crate::reference::Part;
 
 /// How deep `local` indirections are followed; `local x = x; x` must not recurse forever.
 const MAX_DEPTH: usize = 64;
@@ -39,10 +39,11 @@ struct Definition {
 enum Shape {
     /// A string literal (the lexer token's index).
     Literal(usize),
-    /// An object literal: its `ref`/`name`/`tag`/`digest` fields, and whether it has others.
+    /// An object literal: its `ref`/`name`/`tag`/`digest` fields, and the names of its
+    /// other fields (`[...]` for a computed one).
     Parts {
         parts: BTreeMap<Part, Expr>,
-        others: bool,
+        others: Vec<String>,
     },
     /// Anything else, described for messages.
     Other(Expr),
@@ -98,46 +99,46 @@ impl TopFields {
     }
 
     /// The slots of `service` when it is to be written: whatever its field holds, so that a
-    /// value cfgupdate cannot write is reported rather than skipped.
+    /// field cfgupdate cannot write is reported (as a site whose holder says why) rather than
+    /// skipped. A part whose literal does not look like that part is refused too.
     pub(super) fn for_writing(&self, source: &Source<'_>, service: &ServiceName) -> Vec<Site> {
         let Some(definitions) = self.fields.get(service.as_str()) else {
             return Vec::new();
         };
-        match effective_shape(source, definitions) {
-            Ok(Shape::Parts { parts, .. }) if !parts.is_empty() => parts
+        match field_slots(source, service, definitions) {
+            Ok(sites) => sites
                 .into_iter()
-                .map(|(part, value)| part_site(source, service, part, &value))
+                .map(|site| match &site.holder {
+                    Holder::Literal(literal) => match looks::mismatch(site.part, &literal.value) {
+                        Some(why) => Site {
+                            holder: Holder::Other {
+                                found: format!(
+                                    "`{}`, {why}",
+                                    source.excerpt(source.tokens[literal.token].range())
+                                ),
+                            },
+                            ..site
+                        },
+                        None => site,
+                    },
+                    Holder::Other { .. } => site,
+                })
                 .collect(),
-            Ok(Shape::Literal(index)) => vec![literal_site(source, service, Part::Ref, index)],
-            Ok(Shape::Parts { .. }) => {
-                let value = &definitions[definitions.len() - 1].value;
-                vec![other_site(
-                    source,
-                    service,
-                    Part::Ref,
-                    value,
-                    "an object without ref, name, tag or digest fields".to_owned(),
-                )]
-            }
-            Ok(Shape::Other(value)) => {
-                let found = describe(&value);
-                vec![other_site(source, service, Part::Ref, &value, found)]
-            }
-            Err(value) => vec![other_site(
-                source,
-                service,
-                Part::Ref,
-                &value,
-                "a `+:` field that adds to an inherited value".to_owned(),
-            )],
+            Err(NotSlot { offset, found }) => vec![Site {
+                service: service.clone(),
+                part: Part::Ref,
+                kind: SlotKind::Field,
+                offset,
+                holder: Holder::Other { found },
+            }],
         }
     }
 
-    /// The field slots reported when reading, for services without a marker. Only fields that
-    /// look like images count, so that `namespace: 'default'` never enters an image set: a
-    /// string literal that parses as an image reference with a tag or a digest, or an object
-    /// whose fields are all among `ref`, `name`, `tag`, `digest` and include a `ref`, `tag` or
-    /// `digest`.
+    /// The field slots reported when reading, for services without a marker: exactly the
+    /// fields that [`TopFields::for_writing`] would write, by the same definition
+    /// ([`field_slots`]), so that `namespace: 'default'` never enters an image set and
+    /// nothing is written that reading would not see. (A part of an object of parts is
+    /// reported whatever its value; putting the parts together then says what is wrong.)
     pub(super) fn for_reading(
         &self,
         source: &Source<'_>,
@@ -151,33 +152,102 @@ impl TopFields {
             if skip(&service) {
                 continue;
             }
-            match effective_shape(source, definitions) {
-                Ok(Shape::Literal(index)) => {
-                    let site = literal_site(source, &service, Part::Ref, index);
-                    if let Holder::Literal(literal) = &site.holder
-                        && ImageRef::parse(&literal.value)
-                            .is_ok_and(|image| image.tag().is_some() || image.digest().is_some())
-                    {
-                        sites.push(site);
-                    }
-                }
-                Ok(Shape::Parts { parts, others }) => {
-                    let image_like = !others
-                        && [Part::Ref, Part::Tag, Part::Digest]
-                            .iter()
-                            .any(|part| parts.contains_key(part));
-                    if image_like {
-                        sites.extend(
-                            parts
-                                .into_iter()
-                                .map(|(part, value)| part_site(source, &service, part, &value)),
-                        );
-                    }
-                }
-                Ok(Shape::Other(_)) | Err(_) => {}
+            if let Ok(found) = field_slots(source, &service, definitions) {
+                sites.extend(found);
             }
         }
         sites
+    }
+}
+
+/// Why a field is not a slot: where, and what it holds (for a message).
+struct NotSlot {
+    offset: usize,
+    found: String,
+}
+
+/// The one definition of a field slot (contract section 3, rule 2), for reading and writing
+/// alike. A field `S` of the file's object is a slot when its value is
+///
+/// - a string literal that looks like a whole reference (with a tag or a digest) or is empty
+///   (a placeholder), or
+/// - an object literal all of whose fields are among `ref`, `name`, `tag` and `digest`, with
+///   at least one of `ref`, `tag`, `digest` (so `metadata: { name: 'x' }` is not one); each of
+///   those fields is a slot of its part.
+///
+/// An object with any other field, such as Renovate's `{ image: 'renovate/renovate', tag:
+/// '43.1.0@sha256:...' }`, is refused by name rather than read in part: writing only its `tag`
+/// would deploy a new tag of whatever `image` holds. Markers on its literals (`S:name`,
+/// `S:tag`) make it a slot.
+fn field_slots(
+    source: &Source<'_>,
+    service: &ServiceName,
+    definitions: &[Definition],
+) -> Result<Vec<Site>, NotSlot> {
+    let last = &definitions[definitions.len() - 1].value;
+    let not_slot = |value: &Expr, what: String| {
+        let range = value.syntax().text_range();
+        let range = usize::from(range.start())..usize::from(range.end());
+        NotSlot {
+            offset: range.start,
+            found: format!("`{}`, {what}", source.excerpt(range)),
+        }
+    };
+    match effective_shape(source, definitions) {
+        Ok(Shape::Literal(index)) => {
+            let site = literal_site(source, service, Part::Ref, index);
+            match &site.holder {
+                Holder::Literal(literal) => match looks::mismatch(Part::Ref, &literal.value) {
+                    None => Ok(vec![site]),
+                    Some(why) => Err(NotSlot {
+                        offset: site.offset,
+                        found: format!("`{}`, {why}", source.excerpt(source.tokens[index].range())),
+                    }),
+                },
+                Holder::Other { found } => Err(NotSlot {
+                    offset: site.offset,
+                    found: found.clone(),
+                }),
+            }
+        }
+        Ok(Shape::Parts { parts, others }) => {
+            if !others.is_empty() {
+                let fields = others
+                    .iter()
+                    .map(|name| format!("`{name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(not_slot(
+                    last,
+                    format!(
+                        "an object with the field{} {fields}, which {} none of `ref`, `name`, `tag`, `digest`: cfgupdate cannot tell what it holds, and writing only the parts it knows would pair them with the old value of {fields}; mark each literal instead (`cfgupdate: {service}:name`, `cfgupdate: {service}:tag`)",
+                        if others.len() == 1 { "" } else { "s" },
+                        if others.len() == 1 { "is" } else { "are" },
+                    ),
+                ));
+            }
+            if ![Part::Ref, Part::Tag, Part::Digest]
+                .iter()
+                .any(|part| parts.contains_key(part))
+            {
+                return Err(not_slot(
+                    last,
+                    "an object without a `ref`, `tag` or `digest` field".to_owned(),
+                ));
+            }
+            Ok(parts
+                .into_iter()
+                .map(|(part, value)| part_site(source, service, part, &value))
+                .collect())
+        }
+        Ok(Shape::Other(value)) => {
+            let found = describe(&value);
+            Err(not_slot(&value, format!("{found}, not a string literal")))
+        }
+        Err(value) => Err(not_slot(
+            &value,
+            "a `+:` field that adds to an inherited value".to_owned(),
+        )),
     }
 }
 
@@ -316,21 +386,26 @@ fn shape(source: &Source<'_>, expr: &Expr) -> Shape {
         Some(ExprBase::ExprObject(object)) => match object.obj_body() {
             Some(ObjBody::ObjBodyMemberList(members)) => {
                 let mut parts = BTreeMap::new();
-                let mut others = false;
+                let mut others = Vec::new();
                 for member in members.members() {
-                    let part_field = match &member {
-                        Member::MemberFieldNormal(field) => field
-                            .field_name()
-                            .and_then(|name| fixed_name(source, &name))
-                            .and_then(|name| Part::from_word(&name))
-                            .zip(field.expr()),
-                        _ => None,
+                    let field = match &member {
+                        Member::MemberFieldNormal(field) => field,
+                        Member::MemberFieldMethod(method) => {
+                            let name = method.field_name().and_then(|n| fixed_name(source, &n));
+                            others.push(name.unwrap_or_else(|| "[...]".to_owned()));
+                            continue;
+                        }
+                        // `local` members and assertions hold no value of the object.
+                        Member::MemberBindStmt(_) | Member::MemberAssertStmt(_) => continue,
                     };
-                    match part_field {
-                        Some((part, value)) => {
+                    let name = field
+                        .field_name()
+                        .and_then(|name| fixed_name(source, &name));
+                    match (name.as_deref().and_then(Part::from_word), field.expr()) {
+                        (Some(part), Some(value)) => {
                             parts.insert(part, value);
                         }
-                        None => others = true,
+                        _ => others.push(name.unwrap_or_else(|| "[...]".to_owned())),
                     }
                 }
                 Shape::Parts { parts, others }
@@ -360,7 +435,7 @@ fn effective_shape(source: &Source<'_>, definitions: &[Definition]) -> Result<Sh
                 },
             ) => {
                 parts.extend(more);
-                *others |= more_others;
+                others.extend(more_others);
             }
             _ => return Err(definition.value.clone()),
         }

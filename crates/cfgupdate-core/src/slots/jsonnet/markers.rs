@@ -9,7 +9,7 @@ use jrsonnet_rowan_parser::SyntaxKind;
 
 use super::literal::StringToken;
 use super::syntax::Source;
-use super::{Holder, JsonnetSlotError, Site, SlotKind, whole};
+use super::{Holder, JsonnetSlotError, Site, SlotKind, context, looks, whole};
 use crate::names::ServiceName;
 use crate::reference::Part;
 
@@ -43,21 +43,55 @@ impl Scan {
     /// The slots, or the first error in file order: a marked literal that is not a whole
     /// value, or a malformed marker.
     pub(super) fn judge(self, source: &Source<'_>) -> Result<Vec<Site>, JsonnetSlotError> {
-        let mut sites = Vec::with_capacity(self.marks.len());
-        for mark in self.marks {
-            let holder = marked_literal(source, mark.literal, &mark.service)?;
-            sites.push(Site {
-                service: mark.service,
-                part: mark.part,
-                kind: SlotKind::Marker,
-                offset: mark.offset,
-                holder,
-            });
-        }
-        match self.error {
+        let (judged, malformed) = self.judge_each(source)?;
+        let sites = judged
+            .into_iter()
+            .map(|(_, site)| site)
+            .collect::<Result<Vec<Site>, _>>()?;
+        match malformed {
             Some(error) => Err(error),
             None => Ok(sites),
         }
+    }
+
+    /// Each marker judged on its own, in file order: its service and its slot, or why its
+    /// literal is refused (an error of that marker's service only), and the malformed marker that ended the
+    /// scan, if any. `Err` is an error of the whole file (its tree could not be built).
+    #[allow(clippy::type_complexity)]
+    pub(super) fn judge_each(
+        self,
+        source: &Source<'_>,
+    ) -> Result<
+        (
+            Vec<(ServiceName, Result<Site, JsonnetSlotError>)>,
+            Option<JsonnetSlotError>,
+        ),
+        JsonnetSlotError,
+    > {
+        let mut judged = Vec::with_capacity(self.marks.len());
+        let mut literals: Vec<usize> = self.marks.iter().map(|mark| mark.literal).collect();
+        literals.sort_unstable();
+        literals.dedup();
+        let refusals = context::refusals(&source.tokens, source.text, &literals);
+        for mark in self.marks {
+            let context = literals
+                .binary_search(&mark.literal)
+                .ok()
+                .and_then(|at| refusals[at].as_deref());
+            let holder = marked_literal(source, &mark, context)?;
+            let service = mark.service.clone();
+            judged.push((
+                service,
+                holder.map(|holder| Site {
+                    service: mark.service,
+                    part: mark.part,
+                    kind: SlotKind::Marker,
+                    offset: mark.offset,
+                    holder,
+                }),
+            ));
+        }
+        Ok((judged, self.error))
     }
 }
 
@@ -152,30 +186,54 @@ fn parse_spec(spec: &str) -> Result<(ServiceName, Part), String> {
     Ok((service, part))
 }
 
-/// Checks that the literal a marker points at is a whole value cfgupdate can rewrite.
+/// Checks that the literal a marker points at is a whole value cfgupdate can rewrite, used
+/// where an image can be (`context` is why not, from `context.rs`), whose value looks like
+/// the part the marker names.
+///
+/// The outer `Err` is an error of the whole file (its tree could not be built); the inner
+/// one refuses this marker.
 fn marked_literal(
     source: &Source<'_>,
-    index: usize,
-    service: &ServiceName,
-) -> Result<Holder, JsonnetSlotError> {
+    mark: &Mark,
+    context: Option<&str>,
+) -> Result<Result<Holder, JsonnetSlotError>, JsonnetSlotError> {
+    let index = mark.literal;
+    let service = &mark.service;
     let token = source.tokens[index];
     let refuse = |why: String| {
         let shown = source.excerpt(token.range());
-        Err(source.error(
+        Ok(Err(source.error(
             token.start as usize,
             format!("the marker for service `{service}` marks {shown}, {why}"),
-        ))
+        )))
     };
     if let Some(why) = whole::refusal(source, index)? {
         return refuse(why);
     }
-    match super::literal_at(source, index) {
-        Ok(Holder::Literal(literal)) => Ok(Holder::Literal(literal)),
-        Ok(Holder::Other { found }) => refuse(format!(
-            "{found}; cfgupdate writes only quoted string literals ('...', \"...\", @'...', @\"...\")"
-        )),
-        Err(why) => refuse(why),
+    let literal = match super::literal_at(source, index) {
+        Ok(Holder::Literal(literal)) => literal,
+        Ok(Holder::Other { found }) => {
+            return refuse(format!(
+                "{found}; cfgupdate writes only quoted string literals ('...', \"...\", @'...', @\"...\")"
+            ));
+        }
+        Err(why) => return refuse(why),
+    };
+    if let Some(why) = context {
+        return refuse(format!(
+            "{why}; cfgupdate writes an image only where one is used as it is"
+        ));
     }
+    if let Some(why) = looks::mismatch(mark.part, &literal.value) {
+        let slot = match mark.part {
+            Part::Ref => "an image reference".to_owned(),
+            part => format!("the {part} of an image reference"),
+        };
+        return refuse(format!(
+            "{why}; the marker says it holds {slot}, and cfgupdate writes a slot only where its value looks like that (an empty literal is a placeholder)"
+        ));
+    }
+    Ok(Ok(Holder::Literal(literal)))
 }
 
 #[cfg(test)]

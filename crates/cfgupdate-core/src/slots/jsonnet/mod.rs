@@ -14,19 +14,24 @@
 //!    `fields.rs`). Its value is a string literal (the whole reference) or an object literal
 //!    whose `ref`, `name`, `tag` and `digest` fields are each a slot of that part.
 //!
-//! **Reading** ([`find_slots`]) reports every marker, and for services without one only
-//! fields that look like images: a string literal that parses as an image reference with a
-//! tag or a digest, or an object whose fields are all among `ref`, `name`, `tag`, `digest` and
-//! include one of `ref`, `tag`, `digest`. So `namespace: 'default'` or `metadata: {name: 'x'}`
-//! never enter an image set. A part field whose value is not a literal is reported with
-//! [`Slot::value`] `None`.
+//! **What a slot is** is decided once, for reading ([`find_slots`]) and writing ([`apply`])
+//! alike (see `docs/slots.md`): a field whose value is a string literal that looks like a
+//! whole reference (a tag or a digest) or is empty, or an object literal whose fields are all
+//! among `ref`, `name`, `tag`, `digest` and include one of `ref`, `tag`, `digest` (`fields.rs`).
+//! So `namespace: 'default'` or `metadata: {name: 'x'}` never enter an image set, and an object
+//! with other fields (Renovate's `{image: ..., tag: ...}`) is refused by name when written. A
+//! slot is written only where its value looks like the part it holds (`looks.rs`; an empty
+//! literal is a placeholder) and its surroundings use it as it is: never inside `%`,
+//! `std.format` or `std.join`, as a `.new(...)` call's name, or as an `error` message
+//! (`context.rs`). A tag pinned with its digest (`1.2.3@sha256:...`) is written the same way.
 //!
 //! **Writing** ([`apply`]) looks, for each service asked for, at its markers, or else at its
-//! field whatever it holds: a field whose value is not a string literal is an error naming it,
-//! never a silent skip. Only the bytes inside the edited literals change; the new value is
-//! escaped for the literal's quote style (`'...'`, `"..."`, `@'...'`, `@"..."`); the result is
-//! checked to have the original's tokens and bytes everywhere else, and each edited literal to
-//! read back as the value written (see `edit.rs` for why re-lexing proves the re-parse).
+//! field: a field cfgupdate cannot write is an error naming it, never a silent skip; a marker
+//! whose literal is refused stops its own service (a malformed marker, the whole file). Only
+//! the bytes inside the edited literals change; the new value is escaped for the literal's
+//! quote style (`'...'`, `"..."`, `@'...'`, `@"..."`); the result is checked to have the
+//! original's tokens and bytes everywhere else, and each edited literal to read back as the
+//! value written (see `edit.rs` for why re-lexing proves the re-parse).
 //!
 //! **Validity** is decided by the evaluator's own parser (`syntax.rs`); the lossless tree is
 //! built only for a field slot, or for a marked literal whose neighbours do not show it whole
@@ -39,11 +44,13 @@ use std::ops::Range;
 
 use super::{ImageSet, SlotError};
 use crate::names::ServiceName;
-use crate::reference::Part;
+use crate::reference::{ImageRef, Part};
 
+mod context;
 mod edit;
 mod fields;
 mod literal;
+mod looks;
 mod markers;
 mod syntax;
 #[cfg(test)]
@@ -90,6 +97,35 @@ pub struct Slot {
     pub value: Option<String>,
 }
 
+impl Slot {
+    /// Whether writing this slot keeps a reference's digest: a whole reference, a digest, or
+    /// a tag pinned with its digest (`1.2.3@sha256:...`, which is written the same way).
+    pub fn carries_digest(&self) -> bool {
+        match self.part {
+            Part::Ref | Part::Digest => true,
+            Part::Tag => self
+                .value
+                .as_deref()
+                .is_some_and(|value| value.contains('@')),
+            Part::Name => false,
+        }
+    }
+
+    /// The parts this slot's value holds: `(Tag, "1.2.3")` and `(Digest, "sha256:...")` for a
+    /// pinned tag, its own part and value otherwise; nothing for an empty placeholder or a
+    /// value that is not a literal.
+    pub fn parts(&self) -> Vec<(Part, &str)> {
+        match self.value.as_deref() {
+            None | Some("") => Vec::new(),
+            Some(value) if self.part == Part::Tag => match looks::split_pinned_tag(value) {
+                Some((tag, Some(digest))) => vec![(Part::Tag, tag), (Part::Digest, digest)],
+                _ => vec![(Part::Tag, value)],
+            },
+            Some(value) => vec![(self.part, value)],
+        }
+    }
+}
+
 /// The result of writing into one Jsonnet file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -97,6 +133,10 @@ pub struct Applied {
     pub text: String,
     /// The services that had at least one slot in the file (written, or already holding the value).
     pub written: BTreeSet<ServiceName>,
+    /// Those of `written` with a slot here that holds the digest: a whole reference, a digest,
+    /// or a tag pinned with its digest. A service none of whose slots in a wave is one of
+    /// these loses its digest when written (see [`Slot::carries_digest`]).
+    pub carried: BTreeSet<ServiceName>,
 }
 
 /// Every slot in a Jsonnet file: all markers, then fields of the evaluated object for the
@@ -134,14 +174,34 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
         })
     })?;
     let scan = scan.unwrap_or_else(|| markers::scan(&source));
+    // A marker whose literal is refused stops only its own service: a file where a marker
+    // sits on a container name can still have its other services written (`check` and
+    // reading report the refused marker). A malformed marker stops the whole file, since
+    // which service it meant is unknown.
     let mut markers: BTreeMap<ServiceName, Vec<Site>> = BTreeMap::new();
-    for site in scan.judge(&source)? {
-        markers.entry(site.service.clone()).or_default().push(site);
+    let mut refused: BTreeMap<ServiceName, JsonnetSlotError> = BTreeMap::new();
+    let (judged, malformed) = scan.judge_each(&source)?;
+    if let Some(error) = malformed {
+        // The first error in file order, as reading reports it.
+        let first = judged.into_iter().find_map(|(_, site)| site.err());
+        return Err(first.unwrap_or(error).into());
+    }
+    for (service, site) in judged {
+        match site {
+            Ok(site) => markers.entry(service).or_default().push(site),
+            Err(error) => {
+                refused.entry(service).or_insert(error);
+            }
+        }
     }
     let mut top_fields: Option<fields::TopFields> = None;
     let mut edits = Vec::new();
     let mut written = BTreeSet::new();
+    let mut carried = BTreeSet::new();
     for (service, reference) in updates {
+        if let Some(error) = refused.remove(service) {
+            return Err(error.into());
+        }
         let field_sites;
         let sites = match markers.get(service) {
             Some(sites) => sites,
@@ -173,7 +233,7 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
             });
         }
         for site in sites {
-            let Some(value) = reference.part(site.part) else {
+            let Some(value) = site.value_for(reference) else {
                 return Err(SlotError::MissingPart {
                     file: file.to_owned(),
                     line: source.line(site.offset),
@@ -187,8 +247,8 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
                     token: literal.token,
                     content: literal.content.clone(),
                     style: literal.style,
-                    value: value.to_owned(),
                     unchanged: literal.value == value,
+                    value,
                     service: service.clone(),
                 }),
                 Holder::Other { found } => {
@@ -200,17 +260,24 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
                         .error(
                             site.offset,
                             format!(
-                                "{field} holds {found}, not a string literal, so service `{service}` cannot be written; cfgupdate writes only whole string literals (a `cfgupdate: {service}` comment can mark the literal to write)"
+                                "{field} holds {found}, so service `{service}` cannot be written; cfgupdate writes only whole string literals that look like the part they hold (a `cfgupdate: {service}` comment can mark the literal to write)"
                             ),
                         )
                         .into());
                 }
             }
         }
+        if sites.iter().any(Site::carries_digest) {
+            carried.insert(service.clone());
+        }
         written.insert(service.clone());
     }
     let text = edit::rewrite(&source, edits)?;
-    Ok(Applied { text, written })
+    Ok(Applied {
+        text,
+        written,
+        carried,
+    })
 }
 
 /// A slot as found, with what it needs for writing.
@@ -242,6 +309,26 @@ struct Literal {
 }
 
 impl Site {
+    /// What this slot gets of `reference`: its part, except that a tag slot pinned the way
+    /// Renovate writes it (`1.2.3@sha256:...`) keeps its pin, the new tag with the new digest.
+    fn value_for(&self, reference: &ImageRef) -> Option<String> {
+        let value = reference.part(self.part)?;
+        match (&self.holder, self.part) {
+            (Holder::Literal(literal), Part::Tag) if literal.value.contains('@') => {
+                Some(format!("{value}@{}", reference.digest()?))
+            }
+            _ => Some(value.to_owned()),
+        }
+    }
+
+    fn carries_digest(&self) -> bool {
+        match (&self.holder, self.part) {
+            (_, Part::Ref | Part::Digest) => true,
+            (Holder::Literal(literal), Part::Tag) => literal.value.contains('@'),
+            _ => false,
+        }
+    }
+
     fn to_slot(&self, source: &Source<'_>) -> Slot {
         Slot {
             service: self.service.clone(),

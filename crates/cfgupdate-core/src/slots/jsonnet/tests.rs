@@ -72,10 +72,10 @@ fn slash_hash_and_block_comments_each_mark_the_literal_before_them() {
 #[test]
 fn a_marker_marks_the_last_literal_that_ends_before_it_on_its_line() {
     let text = format!(
-        "local container = import 'container.libsonnet';\n[container.new('api', '{}'), 'other'] // cfgupdate: api\n",
+        "local container = import 'container.libsonnet';\n[container.new('api', '{}'), 'reg/other:v1'] // cfgupdate: api\n",
         old_api()
     );
-    assert_eq!(slot_values(&text)[0].4.as_deref(), Some("other"));
+    assert_eq!(slot_values(&text)[0].4.as_deref(), Some("reg/other:v1"));
     let text = format!(
         "local container = import 'container.libsonnet';\ncontainer.new('api', '{}') // cfgupdate: api\n",
         old_api()
@@ -97,8 +97,16 @@ fn whitespace_around_the_marker_is_tolerated() {
         "/*cfgupdate: api*/",
         "/*  cfgupdate:\tapi : tag  */",
     ] {
-        let text = format!("{{ a: 'v1', {comment}\n}}\n");
-        let slots = slot_values(&text);
+        let value = if comment.contains("tag") {
+            "v1"
+        } else {
+            "reg/api:v1"
+        };
+        let text = format!("{{ a: '{value}', {comment}\n}}\n");
+        let slots: Vec<_> = slot_values(&text)
+            .into_iter()
+            .filter(|slot| slot.2 == SlotKind::Marker)
+            .collect();
         assert_eq!(slots.len(), 1, "{comment}");
         assert_eq!(slots[0].0, "api", "{comment}");
     }
@@ -840,4 +848,241 @@ mod properties {
             prop_assert_eq!(again.text, applied.text);
         }
     }
+}
+
+// --- what a slot is: one definition for reading and writing (issue 11, finding 4) ----------
+
+fn renovate(tag: &str, fill: char) -> String {
+    format!("{tag}@{}", digest(fill))
+}
+
+#[test]
+fn an_image_and_tag_object_is_neither_read_nor_written_in_part() {
+    // Renovate's style: writing only `tag` would deploy the old repository under a new tag,
+    // without its digest.
+    let text = format!(
+        "{{\n  renovate: {{\n    image: 'renovate/renovate',\n    tag: '{}',\n  }},\n}}\n",
+        renovate("43.1.0", 'a')
+    );
+    assert!(slot_values(&text).is_empty(), "reading ignores it");
+    let error = jsonnet_error(
+        write(
+            &text,
+            &[(
+                "renovate",
+                &format!("reg.example.com/renovate:43.2.0@{}", digest('b')),
+            )],
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(error.line, 2, "{error}");
+    assert!(error.message.contains("`image`"), "{error}");
+    assert!(error.message.contains("cfgupdate: renovate:tag"), "{error}");
+}
+
+#[test]
+fn an_object_of_parts_with_only_a_name_is_not_a_slot_for_reading_or_writing() {
+    let text = "{\n  metadata: { name: 'api' },\n}\n";
+    assert!(slot_values(text).is_empty());
+    let error = jsonnet_error(write(text, &[("metadata", &new_api())]).unwrap_err());
+    assert!(
+        error.message.contains("without a `ref`, `tag` or `digest`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn reading_and_writing_agree_on_every_field_shape() {
+    // For each shape: a field slot when reading exactly when writing writes it.
+    for (field, is_slot) in [
+        ("'reg/api:v1'", true),
+        ("''", true),
+        ("'default'", false),
+        ("'must provide an image'", false),
+        ("{ name: 'reg/api', tag: 'v1' }", true),
+        ("{ ref: 'reg/api:v1' }", true),
+        ("{ name: 'reg/api' }", false),
+        ("{ image: 'reg/api', tag: 'v1' }", false),
+        (
+            "{ repository: 'reg/api', tag: 'v1', pullPolicy: 'Always' }",
+            false,
+        ),
+        ("std.extVar('x')", false),
+    ] {
+        let text = format!("{{\n  api: {field},\n}}\n");
+        let read = !slot_values(&text).is_empty();
+        let written = write(&text, &[("api", &new_api())]);
+        assert_eq!(read, is_slot, "reading {field}");
+        assert_eq!(written.is_ok(), is_slot, "writing {field}: {written:?}");
+    }
+}
+
+#[test]
+fn markers_on_an_image_and_tag_object_read_and_write_it_whole_keeping_the_pin() {
+    let text = format!(
+        "{{\n  renovate: {{\n    image: 'renovate/renovate', // cfgupdate: renovate:name\n    tag: '{}', // cfgupdate: renovate:tag\n  }},\n}}\n",
+        renovate("43.1.0", 'a')
+    );
+    let slots = find_slots("f.jsonnet", &text).unwrap();
+    let parts: Vec<_> = slots.iter().flat_map(Slot::parts).collect();
+    assert_eq!(
+        parts,
+        vec![
+            (Part::Name, "renovate/renovate"),
+            (Part::Tag, "43.1.0"),
+            (Part::Digest, digest('a').as_str()),
+        ]
+    );
+    assert!(slots.iter().any(Slot::carries_digest));
+    let new = format!("reg.example.com/renovate:43.2.0@{}", digest('b'));
+    let applied = write(&text, &[("renovate", &new)]).unwrap();
+    assert_eq!(
+        applied.text,
+        text.replace("'renovate/renovate'", "'reg.example.com/renovate'")
+            .replace(&renovate("43.1.0", 'a'), &renovate("43.2.0", 'b'))
+    );
+    assert!(applied.carried.contains(&service("renovate")));
+}
+
+#[test]
+fn a_tag_slot_pinned_with_its_digest_keeps_the_pin_and_a_plain_one_stays_plain() {
+    let pinned = format!(
+        "{{\n  tag: '{}', // cfgupdate: api:tag\n}}\n",
+        renovate("v1", 'a')
+    );
+    let applied = write(&pinned, &[("api", &new_api())]).unwrap();
+    assert_eq!(
+        applied.text,
+        pinned.replace(&renovate("v1", 'a'), &renovate("v2", 'b'))
+    );
+    assert!(applied.carried.contains(&service("api")));
+    let plain = "{\n  tag: 'v1', // cfgupdate: api:tag\n}\n";
+    let applied = write(plain, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, plain.replace("'v1'", "'v2'"));
+    assert!(
+        applied.carried.is_empty(),
+        "a plain tag cannot carry the digest"
+    );
+}
+
+#[test]
+fn an_empty_literal_is_a_placeholder_for_any_part() {
+    let text = "{\n  image: '', // cfgupdate: api\n  tag: '', // cfgupdate: web:tag\n}\n";
+    let web = format!("reg/web:w2@{}", digest('c'));
+    let applied = write(text, &[("api", &new_api()), ("web", &web)]).unwrap();
+    assert_eq!(
+        applied.text,
+        format!(
+            "{{\n  image: '{}', // cfgupdate: api\n  tag: 'w2', // cfgupdate: web:tag\n}}\n",
+            new_api()
+        )
+    );
+    // A placeholder has a slot but no image yet.
+    let slots: Vec<Slot> = find_slots("f.jsonnet", text)
+        .unwrap()
+        .into_iter()
+        .filter(|slot| slot.kind == SlotKind::Marker)
+        .collect();
+    assert_eq!(slots.len(), 2);
+    assert!(slots.iter().all(|slot| slot.parts().is_empty()));
+}
+
+#[test]
+fn a_literal_formatted_or_joined_into_a_string_is_refused_naming_the_line() {
+    for (line, why) in [
+        (
+            "image: '%s%s' % ['quay.io/x:', tag], // cfgupdate: x",
+            "`%`",
+        ),
+        (
+            "image: '%(r)s:%(t)s' % { r: 'quay.io/x', t: tag }, // cfgupdate: x:name",
+            "`%`",
+        ),
+        (
+            "image: std.format('%s:%s', ['quay.io/x', tag]), // cfgupdate: x:name",
+            "`std.format`",
+        ),
+        (
+            "image: std.join(':', ['quay.io/x', tag]), // cfgupdate: x:name",
+            "`std.join`",
+        ),
+        (
+            "image: std.join('', ['quay.io/x:', tag]), // cfgupdate: x",
+            "`std.join`",
+        ),
+    ] {
+        let text = format!("local tag = 'v1';\n{{\n  {line}\n}}\n");
+        let error = jsonnet_error(
+            write(
+                &text,
+                &[("x", &format!("registry.example.com/x:v2@{}", digest('b')))],
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(error.line, 3, "{line}: {error}");
+        assert!(error.message.contains(why), "{line}: {error}");
+        assert!(
+            find_slots("f.jsonnet", &text).is_err(),
+            "reading refuses it too: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_marker_on_a_line_whose_last_literal_is_not_an_image_is_refused_naming_the_line() {
+    let new_kafka = format!("reg/kafka:3.7@{}", digest('b'));
+    for (line, why) in [
+        (
+            "container.new('kafka', $._images.kafka), // cfgupdate: kafka",
+            "`container.new(...)`",
+        ),
+        (
+            "container.new('kafka', $._images.kafka), // cfgupdate: kafka:tag",
+            "`container.new(...)`",
+        ),
+        (
+            "container.new('kafka', $._images.kafka), // cfgupdate: kafka:name",
+            "container's name",
+        ),
+        ("error 'must provide image', // cfgupdate: kafka", "`error`"),
+        (
+            "name: 'kafka', // cfgupdate: kafka",
+            "neither a tag nor a digest",
+        ),
+        (
+            "image: 'see the README', // cfgupdate: kafka:tag",
+            "not a tag",
+        ),
+        ("digest: 'v1', // cfgupdate: kafka:digest", "not a digest"),
+    ] {
+        let (open, close) = if line.starts_with("container") || line.starts_with("error") {
+            ('[', ']')
+        } else {
+            ('{', '}')
+        };
+        let text = format!(
+            "local container = import 'c.libsonnet';\n{{\n  _images:: {{ kafka: 'reg/kafka:3.6' }},\n  c: {open}\n    {line}\n  {close},\n}}\n"
+        );
+        let error = jsonnet_error(write(&text, &[("kafka", &new_kafka)]).unwrap_err());
+        assert_eq!(error.line, 5, "{line}: {error}");
+        assert!(error.message.contains(why), "{line}: {error}");
+    }
+}
+
+#[test]
+fn a_refused_marker_stops_only_its_own_service() {
+    let text = format!(
+        "local container = import 'c.libsonnet';\nlocal images = import 'i.libsonnet';\n[\n  container.new('kafka', images.kafka),  // cfgupdate: kafka\n  container.new('api', '{}'),  // cfgupdate: api\n]\n",
+        old_api()
+    );
+    let applied = write(&text, &[("api", &new_api())]).unwrap();
+    assert_eq!(applied.text, text.replace(&old_api(), &new_api()));
+    let error = jsonnet_error(write(&text, &[("kafka", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 4, "{error}");
+    // Reading the file reports the refused marker: `check` names it.
+    let error = jsonnet_error(find_slots("f.jsonnet", &text).unwrap_err());
+    assert_eq!(error.line, 4, "{error}");
+    // A malformed marker, whose service is unknown, stops the whole file.
+    let malformed = text.replace("cfgupdate: kafka", "cfgupdate: kafka:tags");
+    assert!(write(&malformed, &[("api", &new_api())]).is_err());
 }
