@@ -68,7 +68,7 @@ impl RemoteArgs {
 /// A failure phrased by the error itself, with the exit code of its class.
 pub fn classified<E: Classify + std::fmt::Display>(error: &E) -> Failure {
     let exit = match error.class() {
-        ErrorClass::Unavailable | ErrorClass::Failed => Exit::Operational,
+        ErrorClass::Unavailable | ErrorClass::Failed | ErrorClass::Declined => Exit::Operational,
         ErrorClass::Invalid => Exit::Invalid,
         ErrorClass::Stale | ErrorClass::Refused => Exit::Refused,
     };

@@ -20,7 +20,7 @@ use crate::options::{Branch, GitOptions};
 use crate::remote::{self, Expect, Fetched, Pushed};
 use crate::url::{RemoteUrl, Transport};
 
-use RepositoryErrorKind::{Failed, NotFound};
+use RepositoryErrorKind::{Declined, Failed, NotFound, Unavailable};
 
 mod state;
 
@@ -45,6 +45,18 @@ const IO_TIMEOUT_MS: i32 = 120_000;
 /// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
 /// again when a push to the branch is rejected or fails midway (the remote may or may not
 /// have taken it). It is about the branch: a state push leaves it as it is.
+///
+/// # Process-wide settings
+///
+/// libgit2 keeps some settings for the whole process, and [`GitRepository::open`] sets two of
+/// them, once, the first time it is called: **a connect timeout of 10 s and an I/O timeout of
+/// 120 s** (`git2::opts::set_server_connect_timeout_in_milliseconds` and
+/// `set_server_timeout_in_milliseconds`). They apply to every connection libgit2 opens in the
+/// process afterwards, the host program's own fetches and pushes included; a host that needs
+/// other values sets them after the first `open` (libgit2 1.9 needs both set, or neither: a
+/// connect timeout alone makes every transfer fail at once). Nothing else is changed for the
+/// process: object hashes are still verified on every read (a corrupt object in the cache or
+/// in what a remote sends is an error, never used), and no other option is touched.
 pub struct GitRepository {
     repo: Repository,
     options: GitOptions,
@@ -60,7 +72,7 @@ impl GitRepository {
     /// first [`ConfigRepository::refresh`].
     ///
     /// The first call also sets libgit2's process-wide timeouts: 10 s to connect, 120 s of
-    /// silence in the middle of a transfer.
+    /// silence in the middle of a transfer (see [the type's documentation](GitRepository)).
     pub fn open(options: GitOptions) -> Result<Self, RepositoryError> {
         static TIMEOUTS: Once = Once::new();
         TIMEOUTS.call_once(|| {
@@ -263,6 +275,18 @@ impl GitRepository {
         CommitId::parse(&id.to_string())
             .map_err(|error| self.describe().error(Failed, &error.to_string()))
     }
+}
+
+/// The error for a push the remote declined with `reason` (its own words, already escaped
+/// and bounded), naming the ref: the sentence contract section 5 fixes, then where.
+fn declined(describe: Describe<'_>, reason: &str, destination: &str) -> RepositoryError {
+    describe.error(
+        Declined,
+        &format!(
+            "the remote refused the push: {reason} (pushing to `{destination}` of {})",
+            describe.url
+        ),
+    )
 }
 
 fn lock(location: &CacheLocation, describe: Describe<'_>) -> Result<WriteLock, RepositoryError> {
@@ -587,7 +611,7 @@ impl ConfigRepository for GitRepository {
             &self.options.credentials,
             &remote::outgoing_ref(branch),
             &format!("refs/heads/{branch}"),
-            Expect::FastForward,
+            Expect::Existing(Oid::from_str(parent.as_str()).map_err(building)?),
         );
         self.last_rejection = None;
         match pushed {
@@ -603,10 +627,27 @@ impl ConfigRepository for GitRepository {
                 self.fresh = tracked.is_ok();
                 Ok(PushOutcome::Pushed(self.commit_id(id)?))
             }
-            Ok(Pushed::Rejected(reason)) => {
+            Ok(Pushed::Moved(reason)) => {
                 self.fresh = false;
                 self.last_rejection = Some(self.describe().redact(&reason));
                 Ok(PushOutcome::Rejected)
+            }
+            Ok(Pushed::Missing) => {
+                self.fresh = false;
+                Err(self.describe().error(
+                    Unavailable,
+                    &format!(
+                        "branch `{branch}` no longer exists on {url}: nothing was pushed, and cfgupdate never creates a branch (restore it, or choose another with --branch)"
+                    ),
+                ))
+            }
+            Ok(Pushed::Declined(reason)) => {
+                self.last_rejection = Some(self.describe().redact(&reason));
+                Err(declined(
+                    self.describe(),
+                    &reason,
+                    &format!("refs/heads/{branch}"),
+                ))
             }
             Err(error) => {
                 // Whether the remote took the commit before the failure is unknown.
