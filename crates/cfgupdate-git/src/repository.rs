@@ -383,10 +383,19 @@ impl ConfigRepository for GitRepository {
             return Ok(None);
         }
         let blob = self.repo.find_blob(entry.id()).map_err(|error| {
+            // libgit2 checks every object's hash as it reads it: a corrupt object is an
+            // error, never other content.
+            let what = match error.code() {
+                ErrorCode::HashsumMismatch => "is corrupt (its object does not hash to its name)",
+                ErrorCode::NotFound => {
+                    "is missing although its tree names it (the remote sent an incomplete or corrupt pack, or the cache lost it)"
+                }
+                _ => "cannot be read",
+            };
             self.describe().error(
                 Failed,
                 &format!(
-                    "the content of `{path}` at {} is missing from the cache of {}: {}",
+                    "the content of `{path}` at {} in the cache of {} {what}: {}",
                     revision.short(),
                     self.options.remote,
                     error.message().trim_end_matches('.')
