@@ -207,7 +207,11 @@ pub trait ConfigRepository {
     fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError>;
 
     /// Builds one commit with `change` on top of `parent` and pushes it to the branch
-    /// without force.
+    /// without force, as a compare-and-swap: it lands only if the remote's branch still is
+    /// exactly `parent` ([`PushOutcome::Rejected`] otherwise, also when the branch was moved
+    /// back). A branch gone from the remote is an error; it is never created. A push the remote
+    /// declines for a reason of its own is an error of kind
+    /// [`RepositoryErrorKind::Declined`], which callers must not retry.
     fn commit_and_push(
         &mut self,
         parent: &CommitId,

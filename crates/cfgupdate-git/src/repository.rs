@@ -36,7 +36,7 @@ const CONNECT_TIMEOUT_MS: i32 = 10_000;
 const IO_TIMEOUT_MS: i32 = 120_000;
 
 /// One branch of one remote, read from a bare cache under the cache directory and written by
-/// pushing single commits without force.
+/// pushing single commits without force, each a compare-and-swap on the commit it was built on.
 ///
 /// Reads never touch the network: they see what [`ConfigRepository::refresh`] last fetched
 /// (or what this process last pushed). Writers, in this process or another, take the cache's
