@@ -1,6 +1,7 @@
 //! How the binary fails: one sentence on stderr and an exit code from contract section 1.
 
 use std::fmt;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 /// The exit codes of contract section 1.
@@ -45,5 +46,22 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+/// Writes `text` to standard output. A reader that stopped reading (`cfgupdate history |
+/// head`) is no failure: what it did not want is not written, and the command ends as it
+/// would have (Rust ignores SIGPIPE, so `print!` would panic with exit 101 instead).
+pub fn print_out(text: &str) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(Failure::operational(format!(
+            "cannot write to standard output: {error}"
+        ))),
     }
 }

@@ -51,6 +51,9 @@ impl RemoteArgs {
     /// Opens the cache of the remote (cloning it on first use).
     pub fn open(&self) -> Result<GitRepository, Failure> {
         let remote = RemoteUrl::parse(&self.repo).map_err(Failure::invalid)?;
+        if remote.has_credentials() {
+            eprintln!("cfgupdate: warning: {}", credentials_warning(&remote));
+        }
         let branch = Branch::parse(&self.branch).map_err(Failure::invalid)?;
         let author =
             Author::new(&self.author_name, &self.author_email).map_err(Failure::invalid)?;
@@ -65,10 +68,19 @@ impl RemoteArgs {
     }
 }
 
+/// The one line said when `--repo` carries a credential: the command line of a process is
+/// readable by every user of the machine (`ps`, `/proc/PID/cmdline`) for as long as it runs.
+fn credentials_warning(remote: &RemoteUrl) -> String {
+    format!(
+        "the --repo URL `{remote}` carries a credential, which anyone on this machine can read in the process list while cfgupdate runs; give the token in {} instead",
+        cfgupdate_git::TOKEN_VAR
+    )
+}
+
 /// A failure phrased by the error itself, with the exit code of its class.
 pub fn classified<E: Classify + std::fmt::Display>(error: &E) -> Failure {
     let exit = match error.class() {
-        ErrorClass::Unavailable | ErrorClass::Failed => Exit::Operational,
+        ErrorClass::Unavailable | ErrorClass::Failed | ErrorClass::Declined => Exit::Operational,
         ErrorClass::Invalid => Exit::Invalid,
         ErrorClass::Stale | ErrorClass::Refused => Exit::Refused,
     };

@@ -21,6 +21,9 @@ pub enum ErrorClass {
     Stale,
     /// Refused by policy: a hold, freeze or gate. (exit 3, HTTP 409)
     Refused,
+    /// The remote declined a push for a reason of its own (a pre-receive hook, a protected
+    /// branch); the message carries its words. Not retried. (exit 1, HTTP 502)
+    Declined,
 }
 
 /// An error that knows its [`ErrorClass`].
@@ -37,6 +40,7 @@ impl Classify for RepositoryError {
             // request names something wrong.
             RepositoryErrorKind::NotFound => ErrorClass::Invalid,
             RepositoryErrorKind::Failed => ErrorClass::Failed,
+            RepositoryErrorKind::Declined => ErrorClass::Declined,
         }
     }
 }

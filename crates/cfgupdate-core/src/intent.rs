@@ -60,3 +60,129 @@ pub(crate) fn push_intent<T, E: From<RepositoryError>>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::RepoPath;
+    use crate::memory::MemoryRepository;
+    use crate::promotion::PromotionError;
+    use crate::repository::{CommitMessage, FileChange, RepositoryErrorKind};
+
+    /// A clock that never waits and counts how often it was asked to.
+    #[derive(Default)]
+    struct CountingClock {
+        sleeps: Cell<u32>,
+    }
+
+    impl Clock for CountingClock {
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+        }
+        fn sleep(&self, _: Duration) {
+            self.sleeps.set(self.sleeps.get() + 1);
+        }
+    }
+
+    fn write_readme(text: &str) -> Change {
+        let mut change = Change {
+            message: CommitMessage {
+                subject: "Write the readme".into(),
+                ..CommitMessage::default()
+            },
+            ..Change::default()
+        };
+        change.files.insert(
+            RepoPath::parse("README.md").unwrap(),
+            FileChange::Write(text.as_bytes().to_vec()),
+        );
+        change
+    }
+
+    fn push_readme(
+        repo: &mut MemoryRepository,
+        clock: &CountingClock,
+    ) -> Result<Option<(CommitId, ())>, RepositoryError> {
+        push_intent(
+            repo,
+            clock,
+            &RetryPolicy::default(),
+            None,
+            false,
+            |attempts| {
+                RepositoryError::new(RepositoryErrorKind::Unavailable, format!("{attempts}"))
+            },
+            |_, _| Ok(Some((write_readme("new\n"), ()))),
+        )
+    }
+
+    #[test]
+    fn a_push_the_remote_declines_is_tried_exactly_once_and_keeps_the_servers_words() {
+        let mut repo = MemoryRepository::new(&[("README.md", "old\n")]);
+        repo.refresh().unwrap();
+        repo.decline_branch = Some("protected branch: master needs a review".into());
+        let tip = repo.remote_tip().clone();
+        let clock = CountingClock::default();
+        let error = push_readme(&mut repo, &clock).unwrap_err();
+        assert_eq!(error.kind, RepositoryErrorKind::Declined);
+        assert_eq!(
+            error.message,
+            "the remote refused the push: protected branch: master needs a review"
+        );
+        assert_eq!(repo.pushes, 1, "one attempt, never a retry loop");
+        assert_eq!(repo.fetches, 1, "no fetch after a decline");
+        assert_eq!(clock.sleeps.get(), 0);
+        assert_eq!(repo.remote_tip(), &tip, "nothing changed on the remote");
+    }
+
+    #[test]
+    fn a_rejected_push_is_still_replayed_on_the_new_tip() {
+        let mut repo = MemoryRepository::new(&[("README.md", "old\n"), ("other", "1\n")]);
+        repo.refresh().unwrap();
+        repo.person_pushes("A person's edit", |tree| {
+            tree.insert(RepoPath::parse("other").unwrap(), b"2\n".to_vec());
+        });
+        let clock = CountingClock::default();
+        let (commit, ()) = push_readme(&mut repo, &clock).unwrap().unwrap();
+        assert_eq!(repo.remote_tip(), &commit);
+        assert_eq!(repo.pushes, 2);
+        assert_eq!(repo.rejections, 1);
+        assert_eq!(repo.remote_text("other").as_deref(), Some("2\n"));
+        assert_eq!(repo.remote_text("README.md").as_deref(), Some("new\n"));
+    }
+
+    #[test]
+    fn a_state_push_the_remote_declines_is_tried_exactly_once() {
+        let mut repo = MemoryRepository::new(&[("README.md", "old\n")]);
+        repo.refresh().unwrap();
+        repo.decline_state = Some("refs/cfgupdate/* is read-only here".into());
+        let clock = CountingClock::default();
+        let tip = repo.remote_tip().clone();
+        let error = crate::promotion::state::update(
+            &mut repo,
+            &clock,
+            &RetryPolicy::default(),
+            None,
+            &tip,
+            "Record a report",
+            crate::promotion::state::CatchUp::Along(&tip),
+            |_| true,
+        )
+        .unwrap_err();
+        let PromotionError::Repository(error) = error else {
+            panic!("not a repository error: {error}");
+        };
+        assert_eq!(error.kind, RepositoryErrorKind::Declined);
+        assert!(
+            error.message.contains("read-only here"),
+            "{}",
+            error.message
+        );
+        assert_eq!(repo.pushes, 1);
+        assert_eq!(clock.sleeps.get(), 0);
+        assert_eq!(repo.state().unwrap(), None);
+    }
+}

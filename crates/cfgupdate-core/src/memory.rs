@@ -40,6 +40,11 @@ pub struct MemoryRepository {
     pub rejections: usize,
     /// When set, every network operation fails as unavailable.
     pub offline: bool,
+    /// When set, the remote declines every push to the branch with this message (as a
+    /// pre-receive hook or a protected branch would), after counting it in `pushes`.
+    pub decline_branch: Option<String>,
+    /// When set, the remote declines every push to the state ref with this message.
+    pub decline_state: Option<String>,
 }
 
 impl MemoryRepository {
@@ -57,6 +62,8 @@ impl MemoryRepository {
             pushes: 0,
             rejections: 0,
             offline: false,
+            decline_branch: None,
+            decline_state: None,
         };
         let tree = files
             .iter()
@@ -162,6 +169,14 @@ impl MemoryRepository {
             Ok(())
         }
     }
+}
+
+/// The error a remote that says no gives, in the words the git adapter uses.
+fn declined(message: &str) -> RepositoryError {
+    RepositoryError::new(
+        RepositoryErrorKind::Declined,
+        format!("the remote refused the push: {message}"),
+    )
 }
 
 impl ConfigRepository for MemoryRepository {
@@ -270,6 +285,9 @@ impl ConfigRepository for MemoryRepository {
                 "refusing to push a commit that changes nothing",
             ));
         }
+        if let Some(message) = &self.decline_branch {
+            return Err(declined(message));
+        }
         if parent != &self.remote_tip {
             self.rejections += 1;
             self.fresh = false;
@@ -294,6 +312,9 @@ impl ConfigRepository for MemoryRepository {
     ) -> Result<PushOutcome, RepositoryError> {
         self.check_online()?;
         self.pushes += 1;
+        if let Some(message) = &self.decline_state {
+            return Err(declined(message));
+        }
         if parent != self.remote_state.as_ref().map(|state| &state.commit) {
             self.rejections += 1;
             return Ok(PushOutcome::Rejected);

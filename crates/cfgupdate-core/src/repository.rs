@@ -21,6 +21,10 @@ pub enum RepositoryErrorKind {
     NotFound,
     /// Anything else: local IO, a corrupt cache that could not be repaired.
     Failed,
+    /// The remote refused a push for a reason of its own (a pre-receive hook, a protected
+    /// branch): the message carries the server's own words. Trying again will not help until
+    /// a person changes the remote, so a push that ends this way is never retried.
+    Declined,
 }
 
 /// A failure of the repository, with a sentence that names what failed. It never contains a
@@ -130,8 +134,10 @@ pub struct Change {
 pub enum PushOutcome {
     /// The branch now points at this new commit.
     Pushed(CommitId),
-    /// The remote's branch had moved past the parent we built on (refused on the client as
-    /// not a fast-forward, or by the server). Nothing changed; refresh and build again.
+    /// The remote's ref is no longer exactly the parent we built on (it moved on, or was
+    /// rewound, or changed while the push was sent). Nothing changed; refresh and build again.
+    /// A push the server declines for a reason of its own is no rejection but an error of
+    /// kind [`RepositoryErrorKind::Declined`].
     Rejected,
 }
 
@@ -207,7 +213,11 @@ pub trait ConfigRepository {
     fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError>;
 
     /// Builds one commit with `change` on top of `parent` and pushes it to the branch
-    /// without force.
+    /// without force, as a compare-and-swap: it lands only if the remote's branch still is
+    /// exactly `parent` ([`PushOutcome::Rejected`] otherwise, also when the branch was moved
+    /// back). A branch gone from the remote is an error; it is never created. A push the remote
+    /// declines for a reason of its own is an error of kind
+    /// [`RepositoryErrorKind::Declined`], which callers must not retry.
     fn commit_and_push(
         &mut self,
         parent: &CommitId,

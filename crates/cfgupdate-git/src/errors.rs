@@ -16,11 +16,11 @@ pub(crate) struct Describe<'a> {
 impl Describe<'_> {
     /// `text` as it may be shown.
     pub(crate) fn redact(&self, text: &str) -> String {
-        let mut text = self.url.redact(text);
+        let mut text = text.to_owned();
         for secret in self.credentials.secrets() {
             text = text.replace(secret, "***");
         }
-        text
+        self.url.redact(&text)
     }
 
     /// An error of `kind` whose sentence is `message`, redacted.

@@ -86,9 +86,23 @@
 //!
 //! Failures reaching the remote (network, server, authentication) are
 //! [`RepositoryErrorKind::Unavailable`](cfgupdate_core::repository::RepositoryErrorKind),
-//! revisions missing from the cache `NotFound`, everything else `Failed` (a state commit
-//! without `state.json`, say). A push the remote refuses because its branch or state moved
-//! on is no error but [`PushOutcome::Rejected`](cfgupdate_core::repository::PushOutcome).
+//! and so is a branch that is gone from the remote when a commit is pushed to it (a push
+//! never creates a branch); revisions missing from the cache are `NotFound`; a push the
+//! server declines for a reason of its own (a pre-receive hook, a protected branch) is
+//! `Declined`, with the server's own words (what its hooks printed and the status it gave,
+//! escaped and bounded); everything else is `Failed` (a state commit without `state.json`,
+//! say).
+//!
+//! # Every push is a compare-and-swap
+//!
+//! A push, to the branch or to the state ref, lands only when the remote's ref still is
+//! exactly the commit the new one was built on. The remote's advertisement is read on the
+//! connection the push then uses; libgit2 sends the advertised value as the update's old
+//! value, and the server applies the update only if its ref still holds it. A ref that moved
+//! anywhere else (forward, or back: a person who force-pushed a leaked secret away) is
+//! [`PushOutcome::Rejected`](cfgupdate_core::repository::PushOutcome) with nothing sent, and
+//! the core builds again on the new tip: a fast-forward from an older tip would bring removed
+//! commits back as ancestors.
 //!
 //! [`ConfigRepository`]: cfgupdate_core::repository::ConfigRepository
 //! [`ConfigRepository::refresh`]: cfgupdate_core::repository::ConfigRepository::refresh
@@ -101,7 +115,6 @@ mod errors;
 mod options;
 mod remote;
 mod repository;
-mod standins;
 mod url;
 
 pub use credentials::{

@@ -8,9 +8,10 @@ use git2::{
     RemoteCallbacks, Repository,
 };
 
+use cfgupdate_core::shown::shown;
+
 use crate::credentials::Credentials;
 use crate::options::Branch;
-use crate::standins;
 use crate::url::RemoteUrl;
 
 /// The ref holding the branch as last fetched (or pushed).
@@ -62,22 +63,40 @@ pub(crate) struct Fetched {
 }
 
 /// What became of a push the transport completed.
+#[derive(Debug)]
 pub(crate) enum Pushed {
     /// The remote's ref now points at the pushed commit.
     Accepted,
-    /// Refused: not what the remote's ref was required to hold, not a fast-forward, or
-    /// declined by the server (with its reason).
-    Rejected(String),
+    /// The remote's ref was not exactly what the push was built on (it moved on, was rewound
+    /// or deleted, or changed between the advertisement and the update): nothing changed.
+    Moved(String),
+    /// The branch the push was built on is gone from the remote: nothing was sent.
+    Missing,
+    /// The server refused the update for a reason of its own (a hook, a protected branch):
+    /// its words, escaped and bounded.
+    Declined(String),
 }
 
-/// What the remote's ref must hold for a push to go ahead. The server checks it again
-/// when it applies the update, since the push names the value we saw as the old one.
+/// What the remote's ref must hold for a push to go ahead: a compare-and-swap. It is checked
+/// against the value the remote advertised on the connection the push then uses, and the
+/// server checks that same old value again, atomically, when it applies the update.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Expect {
-    /// Anything our commit descends from (git's own rule for a push without force).
-    FastForward,
-    /// Exactly this commit, or no ref at all for `None`.
+    /// Exactly this commit, or no ref at all for `None` (the state ref, which a first push
+    /// creates).
     Exactly(Option<Oid>),
+    /// Exactly this commit, and a ref the remote no longer has is [`Pushed::Missing`]: a
+    /// branch is never created (nor re-created) by a push.
+    Existing(Oid),
+}
+
+impl Expect {
+    fn value(self) -> Option<Oid> {
+        match self {
+            Expect::Exactly(value) => value,
+            Expect::Existing(value) => Some(value),
+        }
+    }
 }
 
 fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
@@ -147,12 +166,12 @@ fn track(repo: &Repository, name: &str, target: Option<Oid>) -> Result<(), git2:
 }
 
 /// Pushes the local ref `source` to the ref `destination` of `url` without force, when the
-/// remote's ref holds what `expect` requires.
+/// remote's ref holds exactly what `expect` requires.
 ///
-/// The push goes through a handle of its own on the cache, with stand-in trees chosen from
-/// what the remote advertises on the connection the push then uses, so that building the
-/// pack costs what the commit changes and not what the repository holds (see
-/// [`standins`]).
+/// The remote's advertisement is read on the connection the push then uses: libgit2 sends
+/// the advertised value as the update's old value, so the server applies the update only
+/// when its ref still holds it. A remote that moved anywhere else (forward, backwards,
+/// sideways) is [`Pushed::Moved`] before anything is sent.
 pub(crate) fn push(
     repo: &Repository,
     url: &RemoteUrl,
@@ -161,27 +180,32 @@ pub(crate) fn push(
     destination: &str,
     expect: Expect,
 ) -> Result<Pushed, git2::Error> {
-    standins::init();
-    let pushing = Repository::open_bare(repo.path())?;
-    let new = pushing.refname_to_id(source)?;
-    let mut remote = pushing.remote_anonymous(url.for_libgit2())?;
+    let expected = expect.value();
+    let mut remote = repo.remote_anonymous(url.for_libgit2())?;
     let mut connection =
         remote.connect_auth(Direction::Push, Some(callbacks(credentials)), Some(proxy()))?;
-    let (on_remote, advertised) = {
-        let heads = connection.list()?;
-        let on_remote = heads
-            .iter()
-            .find(|head| head.name() == destination)
-            .map(|head| head.oid());
-        let advertised: Vec<Oid> = heads.iter().map(|head| head.oid()).collect();
-        (on_remote, advertised)
-    };
-    let stand_ins = standins::choose(&pushing, new, on_remote, &advertised)?;
-    standins::install(&pushing, &stand_ins)?;
+    let on_remote = connection
+        .list()?
+        .iter()
+        .find(|head| head.name() == destination)
+        .map(|head| head.oid());
+    match (expect, on_remote) {
+        (Expect::Existing(_), None) => return Ok(Pushed::Missing),
+        _ if on_remote != expected => {
+            return Ok(Pushed::Moved(format!(
+                "the remote's `{destination}` is {}, not {}",
+                describe_target(on_remote),
+                describe_target(expected)
+            )));
+        }
+        _ => {}
+    }
 
     // `None` until the remote reports on the ref; then `Some(None)` for accepted and
-    // `Some(Some(reason))` for declined.
+    // `Some(Some(status))` for refused.
     let report: RefCell<Option<Option<String>>> = RefCell::new(None);
+    // What the server's hooks printed (git shows it as "remote: ..."), bounded.
+    let sideband: RefCell<Vec<u8>> = RefCell::new(Vec::new());
     let mut callbacks = callbacks(credentials);
     callbacks.push_update_reference(|name, status| {
         if name == destination {
@@ -189,53 +213,96 @@ pub(crate) fn push(
         }
         Ok(())
     });
-    if let Expect::Exactly(expected) = expect {
-        // libgit2 calls this with the remote's refs as just advertised, before it sends
-        // anything; refusing here ends the push with nothing sent.
-        callbacks.push_negotiation(move |updates| {
-            let current = updates
-                .iter()
-                .find(|update| update.dst_refname_bytes() == destination.as_bytes())
-                .map(|update| update.src())
-                .filter(|id| !id.is_zero());
-            if current == expected {
-                return Ok(());
-            }
-            Err(git2::Error::new(
-                ErrorCode::NotFastForward,
-                ErrorClass::Reference,
-                format!(
-                    "the remote's `{destination}` is {}, not {}",
-                    describe_target(current),
-                    describe_target(expected)
-                ),
-            ))
-        });
-    }
+    callbacks.sideband_progress(|data| {
+        let mut kept = sideband.borrow_mut();
+        let room = SIDEBAND_LIMIT.saturating_sub(kept.len());
+        kept.extend_from_slice(&data[..data.len().min(room)]);
+        true
+    });
+    // libgit2 calls this with the values it is about to send as the old ones, before it
+    // builds the pack: the same advertisement, checked once more where it is used.
+    callbacks.push_negotiation(move |updates| {
+        let current = updates
+            .iter()
+            .find(|update| update.dst_refname_bytes() == destination.as_bytes())
+            .map(|update| update.src())
+            .filter(|id| !id.is_zero());
+        if current == expected {
+            return Ok(());
+        }
+        Err(git2::Error::new(
+            ErrorCode::NotFastForward,
+            ErrorClass::Reference,
+            format!(
+                "the remote's `{destination}` is {}, not {}",
+                describe_target(current),
+                describe_target(expected)
+            ),
+        ))
+    });
     let mut options = PushOptions::new();
     options.remote_callbacks(callbacks).proxy_options(proxy());
     // No `+`: the remote's ref only ever moves forward.
     let refspec = format!("{source}:{destination}");
-    // libgit2 pushes on the connection already open, over which the remote advertised
-    // what the stand-ins were chosen from.
     match connection.remote().push(&[refspec], Some(&mut options)) {
         Ok(()) => {}
-        // Refused on the client: the remote's ref does not hold what `expect` requires, or
-        // its commit is not an ancestor of ours, or is not even present locally because
-        // someone pushed after our last fetch.
+        // Refused on the client: what the remote advertised is not what `expect` requires.
         Err(error) if error.code() == ErrorCode::NotFastForward => {
-            return Ok(Pushed::Rejected(error.message().to_owned()));
+            return Ok(Pushed::Moved(error.message().to_owned()));
         }
         Err(error) => return Err(error),
     }
     drop(options);
     match report.into_inner() {
         Some(None) => Ok(Pushed::Accepted),
-        Some(Some(reason)) => Ok(Pushed::Rejected(reason)),
+        Some(Some(status)) if is_race(&status) => Ok(Pushed::Moved(status)),
+        Some(Some(status)) => Ok(Pushed::Declined(declined_message(
+            &status,
+            &sideband.into_inner(),
+        ))),
         None => Err(git2::Error::from_str(&format!(
             "the remote did not report whether it updated `{destination}`"
         ))),
     }
+}
+
+/// The most of the server's own messages kept while pushing.
+const SIDEBAND_LIMIT: usize = 16 * 1024;
+
+/// Whether a refusal the server reports for the ref means it changed between the
+/// advertisement and the update (git's receive-pack checks the old value under the ref's
+/// lock), as opposed to a refusal of its own.
+fn is_race(status: &str) -> bool {
+    let status = status.to_ascii_lowercase();
+    !status.contains("declined")
+        && [
+            "failed to update ref",
+            "failed to lock",
+            "cannot lock ref",
+            "stale info",
+            "fetch first",
+            "non-fast-forward",
+        ]
+        .iter()
+        .any(|race| status.contains(race))
+}
+
+/// The server's reason for declining, in its own words: what its hooks printed, then the
+/// status it reported for the ref, escaped and bounded.
+fn declined_message(status: &str, sideband: &[u8]) -> String {
+    let printed = String::from_utf8_lossy(sideband);
+    let lines: Vec<&str> = printed
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let status = status.trim();
+    let message = if lines.is_empty() {
+        status.to_owned()
+    } else {
+        format!("{} ({status})", lines.join(" "))
+    };
+    shown(&message)
 }
 
 fn describe_target(target: Option<Oid>) -> String {

@@ -20,7 +20,7 @@ use crate::options::{Branch, GitOptions};
 use crate::remote::{self, Expect, Fetched, Pushed};
 use crate::url::{RemoteUrl, Transport};
 
-use RepositoryErrorKind::{Failed, NotFound};
+use RepositoryErrorKind::{Declined, Failed, NotFound, Unavailable};
 
 mod state;
 
@@ -36,7 +36,7 @@ const CONNECT_TIMEOUT_MS: i32 = 10_000;
 const IO_TIMEOUT_MS: i32 = 120_000;
 
 /// One branch of one remote, read from a bare cache under the cache directory and written by
-/// pushing single commits without force.
+/// pushing single commits without force, each a compare-and-swap on the commit it was built on.
 ///
 /// Reads never touch the network: they see what [`ConfigRepository::refresh`] last fetched
 /// (or what this process last pushed). Writers, in this process or another, take the cache's
@@ -45,6 +45,18 @@ const IO_TIMEOUT_MS: i32 = 120_000;
 /// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
 /// again when a push to the branch is rejected or fails midway (the remote may or may not
 /// have taken it). It is about the branch: a state push leaves it as it is.
+///
+/// # Process-wide settings
+///
+/// libgit2 keeps some settings for the whole process, and [`GitRepository::open`] sets two of
+/// them, once, the first time it is called: **a connect timeout of 10 s and an I/O timeout of
+/// 120 s** (`git2::opts::set_server_connect_timeout_in_milliseconds` and
+/// `set_server_timeout_in_milliseconds`). They apply to every connection libgit2 opens in the
+/// process afterwards, the host program's own fetches and pushes included; a host that needs
+/// other values sets them after the first `open` (libgit2 1.9 needs both set, or neither: a
+/// connect timeout alone makes every transfer fail at once). Nothing else is changed for the
+/// process: object hashes are still verified on every read (a corrupt object in the cache or
+/// in what a remote sends is an error, never used), and no other option is touched.
 pub struct GitRepository {
     repo: Repository,
     options: GitOptions,
@@ -60,7 +72,7 @@ impl GitRepository {
     /// first [`ConfigRepository::refresh`].
     ///
     /// The first call also sets libgit2's process-wide timeouts: 10 s to connect, 120 s of
-    /// silence in the middle of a transfer.
+    /// silence in the middle of a transfer (see [the type's documentation](GitRepository)).
     pub fn open(options: GitOptions) -> Result<Self, RepositoryError> {
         static TIMEOUTS: Once = Once::new();
         TIMEOUTS.call_once(|| {
@@ -265,6 +277,18 @@ impl GitRepository {
     }
 }
 
+/// The error for a push the remote declined with `reason` (its own words, already escaped
+/// and bounded), naming the ref: the sentence contract section 5 fixes, then where.
+fn declined(describe: Describe<'_>, reason: &str, destination: &str) -> RepositoryError {
+    describe.error(
+        Declined,
+        &format!(
+            "the remote refused the push: {reason} (pushing to `{destination}` of {})",
+            describe.url
+        ),
+    )
+}
+
 fn lock(location: &CacheLocation, describe: Describe<'_>) -> Result<WriteLock, RepositoryError> {
     location.lock().map_err(|error| {
         describe.io(
@@ -359,10 +383,19 @@ impl ConfigRepository for GitRepository {
             return Ok(None);
         }
         let blob = self.repo.find_blob(entry.id()).map_err(|error| {
+            // libgit2 checks every object's hash as it reads it: a corrupt object is an
+            // error, never other content.
+            let what = match error.code() {
+                ErrorCode::HashsumMismatch => "is corrupt (its object does not hash to its name)",
+                ErrorCode::NotFound => {
+                    "is missing although its tree names it (the remote sent an incomplete or corrupt pack, or the cache lost it)"
+                }
+                _ => "cannot be read",
+            };
             self.describe().error(
                 Failed,
                 &format!(
-                    "the content of `{path}` at {} is missing from the cache of {}: {}",
+                    "the content of `{path}` at {} in the cache of {} {what}: {}",
                     revision.short(),
                     self.options.remote,
                     error.message().trim_end_matches('.')
@@ -591,7 +624,7 @@ impl ConfigRepository for GitRepository {
             &self.options.credentials,
             &remote::outgoing_ref(branch),
             &format!("refs/heads/{branch}"),
-            Expect::FastForward,
+            Expect::Existing(Oid::from_str(parent.as_str()).map_err(building)?),
         );
         self.last_rejection = None;
         match pushed {
@@ -607,10 +640,27 @@ impl ConfigRepository for GitRepository {
                 self.fresh = tracked.is_ok();
                 Ok(PushOutcome::Pushed(self.commit_id(id)?))
             }
-            Ok(Pushed::Rejected(reason)) => {
+            Ok(Pushed::Moved(reason)) => {
                 self.fresh = false;
                 self.last_rejection = Some(self.describe().redact(&reason));
                 Ok(PushOutcome::Rejected)
+            }
+            Ok(Pushed::Missing) => {
+                self.fresh = false;
+                Err(self.describe().error(
+                    Unavailable,
+                    &format!(
+                        "branch `{branch}` no longer exists on {url}: nothing was pushed, and cfgupdate never creates a branch (restore it, or choose another with --branch)"
+                    ),
+                ))
+            }
+            Ok(Pushed::Declined(reason)) => {
+                self.last_rejection = Some(self.describe().redact(&reason));
+                Err(declined(
+                    self.describe(),
+                    &reason,
+                    &format!("refs/heads/{branch}"),
+                ))
             }
             Err(error) => {
                 // Whether the remote took the commit before the failure is unknown.

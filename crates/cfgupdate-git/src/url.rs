@@ -72,13 +72,7 @@ impl RemoteUrl {
         }
         let url = match text.split_once("://") {
             Some((scheme, rest)) => Self::with_scheme(text, scheme, rest)?,
-            None if is_scp_like(text) => Self {
-                raw: text.to_owned(),
-                redacted: text.to_owned(),
-                key: text.to_owned(),
-                transport: Transport::Ssh,
-                secrets: Vec::new(),
-            },
+            None if is_scp_like(text) => Self::scp_like(text),
             None => {
                 let path = absolute(Path::new(text));
                 let shown = path.to_string_lossy().into_owned();
@@ -95,54 +89,98 @@ impl RemoteUrl {
         Ok(url)
     }
 
-    fn with_scheme(text: &str, scheme: &str, rest: &str) -> Result<Self, UrlError> {
-        let (authority, path) = match rest.find('/') {
-            Some(slash) => rest.split_at(slash),
-            None => (rest, ""),
-        };
-        let (userinfo, host) = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => (Some(userinfo), host),
-            None => (None, authority),
-        };
-        let redacted = match userinfo {
-            Some(_) => format!("{scheme}://***@{host}{path}"),
-            None => text.to_owned(),
-        };
-        let transport = match scheme.to_ascii_lowercase().as_str() {
-            "file" => Transport::Local,
-            "git" => Transport::Git,
-            "http" | "https" => Transport::Https,
-            "ssh" | "git+ssh" | "ssh+git" => Transport::Ssh,
-            _ => {
-                return Err(UrlError::UnknownScheme {
-                    redacted,
-                    scheme: scheme.to_owned(),
-                });
-            }
+    /// `user@host:path`: the user name of an ssh remote is no secret, but whatever follows a
+    /// colon in it is a password.
+    fn scp_like(text: &str) -> Self {
+        // The host ends at the last colon (paths rarely hold one); the user information is
+        // everything before the last `@` ahead of it, whatever it holds.
+        let host_end = text.rfind(':').unwrap_or(text.len());
+        let (userinfo, rest) = match text[..host_end].rfind('@') {
+            Some(at) => (Some(&text[..at]), &text[at + 1..]),
+            None => (None, text),
         };
         let mut secrets = Vec::new();
-        if let Some(userinfo) = userinfo {
+        let redacted = match userinfo.and_then(|userinfo| userinfo.split_once(':')) {
+            Some((user, password)) => {
+                push_secret(&mut secrets, password);
+                format!("{user}:***@{rest}")
+            }
+            None => text.to_owned(),
+        };
+        finish_secrets(&mut secrets);
+        Self {
+            raw: text.to_owned(),
+            redacted,
+            key: rest.to_owned(),
+            transport: Transport::Ssh,
+            secrets,
+        }
+    }
+
+    fn with_scheme(text: &str, scheme: &str, rest: &str) -> Result<Self, UrlError> {
+        let parts = UrlParts::split(rest);
+        let mut secrets = Vec::new();
+        let transport = match scheme.to_ascii_lowercase().as_str() {
+            "file" => Some(Transport::Local),
+            "git" => Some(Transport::Git),
+            "http" | "https" => Some(Transport::Https),
+            "ssh" | "git+ssh" | "ssh+git" => Some(Transport::Ssh),
+            _ => None,
+        };
+        if let Some(userinfo) = parts.userinfo {
             // An ssh user name (`git@`) is no secret, but over https a bare token is often
             // written where the user name goes.
-            if transport != Transport::Ssh {
-                secrets.push(userinfo.to_owned());
-                secrets.push(percent_decode(userinfo));
+            if transport != Some(Transport::Ssh) {
+                push_secret(&mut secrets, userinfo);
             }
             if let Some((_, password)) = userinfo.split_once(':') {
-                secrets.push(password.to_owned());
-                secrets.push(percent_decode(password));
+                push_secret(&mut secrets, password);
             }
-            secrets.retain(|secret| !secret.is_empty());
-            secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-            secrets.dedup();
         }
+        for value in parts.query_values() {
+            push_secret(&mut secrets, value);
+        }
+        // A value may itself hold a separator (`token=a;b`): from each value's start to any
+        // later separator, the text is secret as well.
+        if let Some(query) = parts.query {
+            let ends: Vec<usize> = query
+                .match_indices(['&', ';'])
+                .map(|(at, _)| at)
+                .chain([query.len()])
+                .collect();
+            for (at, _) in query.match_indices('=') {
+                for &end in ends.iter().filter(|&&end| end > at + 1) {
+                    push_secret(&mut secrets, &query[at + 1..end]);
+                }
+            }
+        }
+        finish_secrets(&mut secrets);
+        let redacted = format!("{scheme}://{}", parts.redacted());
+        let Some(transport) = transport else {
+            return Err(UrlError::UnknownScheme {
+                redacted,
+                scheme: shown_scheme(scheme),
+            });
+        };
         Ok(Self {
             raw: text.to_owned(),
             redacted,
-            key: format!("{}://{host}{path}", scheme.to_ascii_lowercase()),
+            key: format!(
+                "{}://{}{}",
+                scheme.to_ascii_lowercase(),
+                parts.host,
+                parts.path
+            ),
             transport,
             secrets,
         })
+    }
+
+    /// Whether the URL carries a credential (a password or token in its user information,
+    /// or any query value): text that anyone who can list this machine's processes reads
+    /// when the URL is given on a command line.
+    pub fn has_credentials(&self) -> bool {
+        !self.secrets.is_empty()
     }
 
     fn check_built(&self) -> Result<(), UrlError> {
@@ -184,11 +222,12 @@ impl RemoteUrl {
     /// `text` with every credential of this URL, and the user information of any URL in
     /// it, replaced by `***`.
     pub(crate) fn redact(&self, text: &str) -> String {
-        let mut text = redact_userinfo(text);
+        // The known secrets first, whole: the general rules below could cut one in two.
+        let mut text = text.to_owned();
         for secret in &self.secrets {
             text = text.replace(secret.as_str(), "***");
         }
-        text
+        redact_userinfo(&text)
     }
 }
 
@@ -212,6 +251,102 @@ fn is_scp_like(text: &str) -> bool {
     }
 }
 
+/// The pieces of what follows `scheme://`.
+struct UrlParts<'a> {
+    /// Up to the last `@` before the query: whatever it holds, even a `/` (a malformed
+    /// password), is never shown.
+    userinfo: Option<&'a str>,
+    host: &'a str,
+    path: &'a str,
+    /// After `?`, without the fragment.
+    query: Option<&'a str>,
+    /// After `#`.
+    fragment: Option<&'a str>,
+}
+
+impl<'a> UrlParts<'a> {
+    fn split(rest: &'a str) -> Self {
+        let (rest, fragment) = match rest.split_once('#') {
+            Some((rest, fragment)) => (rest, Some(fragment)),
+            None => (rest, None),
+        };
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query)),
+            None => (rest, None),
+        };
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((userinfo, rest)) => (Some(userinfo), rest),
+            None => (None, rest),
+        };
+        let (host, path) = match rest.find('/') {
+            Some(slash) => rest.split_at(slash),
+            None => (rest, ""),
+        };
+        Self {
+            userinfo,
+            host,
+            path,
+            query,
+            fragment,
+        }
+    }
+
+    /// Every value of the query (`?access_token=...`, `?private_token=...`): a git remote
+    /// has no use for a query but to carry a credential, so all of them are secret.
+    fn query_values(&self) -> impl Iterator<Item = &'a str> {
+        self.query
+            .into_iter()
+            .flat_map(|query| query.split(['&', ';']))
+            .map(|pair| pair.split_once('=').map_or(pair, |(_, value)| value))
+            .chain(self.fragment)
+    }
+
+    fn redacted(&self) -> String {
+        let mut out = String::new();
+        if self.userinfo.is_some() {
+            out.push_str("***@");
+        }
+        out.push_str(self.host);
+        out.push_str(self.path);
+        if let Some(query) = self.query {
+            // Only the first name is shown: any later one may be part of a value that holds a
+            // separator.
+            out.push('?');
+            match query.split_once('=') {
+                Some((name, _)) => {
+                    out.push_str(name);
+                    out.push_str("=***");
+                }
+                None if query.is_empty() => {}
+                None => out.push_str("***"),
+            }
+        }
+        if self.fragment.is_some() {
+            out.push_str("#***");
+        }
+        out
+    }
+}
+
+/// Adds `secret` and its percent-decoded form to `secrets`.
+fn push_secret(secrets: &mut Vec<String>, secret: &str) {
+    secrets.push(secret.to_owned());
+    secrets.push(percent_decode(secret));
+}
+
+/// Longest first, so that a secret holding another is replaced whole; no empty ones.
+fn finish_secrets(secrets: &mut Vec<String>) {
+    secrets.retain(|secret| !secret.is_empty());
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    secrets.dedup();
+}
+
+/// A scheme as an error may quote it: it was split at the first `://`, so it holds no
+/// credential, but it may hold anything else.
+fn shown_scheme(scheme: &str) -> String {
+    cfgupdate_core::shown::shown(scheme)
+}
+
 fn absolute(path: &Path) -> PathBuf {
     if let Ok(canonical) = path.canonicalize() {
         return canonical;
@@ -219,28 +354,34 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Replaces the user information of every `scheme://userinfo@host` in `text` by `***`.
+/// Replaces the user information and the query values of every `scheme://...` URL in `text`,
+/// and the password of every scp-like `user:password@host:path`, by `***`.
 pub(crate) fn redact_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find("://") {
-        let (before, after) = rest.split_at(start + 3);
-        out.push_str(before);
-        let end = after
-            .find(|c: char| c == '/' || c.is_whitespace() || matches!(c, '\'' | '"' | '`'))
-            .unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rsplit_once('@') {
-            Some((_, host)) => {
-                out.push_str("***@");
-                out.push_str(host);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &after[end..];
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '`' | '<' | '>'))
+            .unwrap_or(rest.len());
+        let (word, after) = rest.split_at(end);
+        out.push_str(&redact_word(word));
+        let separator = after.chars().next().map_or(0, char::len_utf8);
+        out.push_str(&after[..separator]);
+        rest = &after[separator..];
     }
-    out.push_str(rest);
     out
+}
+
+/// One word of a message, redacted as [`redact_userinfo`] says.
+fn redact_word(word: &str) -> String {
+    if let Some(start) = word.find("://") {
+        let (before, after) = word.split_at(start + 3);
+        return format!("{before}{}", UrlParts::split(after).redacted());
+    }
+    if word.contains('@') && is_scp_like(word) {
+        return RemoteUrl::scp_like(word).redacted;
+    }
+    word.to_owned()
 }
 
 fn percent_decode(text: &str) -> String {
@@ -295,6 +436,134 @@ mod tests {
             "see git://host/x",
             "a URL without credentials stays as it is"
         );
+    }
+
+    #[test]
+    fn query_secrets_are_never_shown() {
+        for (given, shown) in [
+            (
+                "git://example.com/config.git?access_token=ghp_SECRET1",
+                "git://example.com/config.git?access_token=***",
+            ),
+            (
+                "git://example.com/config.git?private_token=SECRET2&token=SECRET3",
+                "git://example.com/config.git?private_token=***",
+            ),
+            (
+                "git://example.com/config.git?SECRET4#SECRET5",
+                "git://example.com/config.git?***#***",
+            ),
+        ] {
+            let url = RemoteUrl::parse(given).unwrap();
+            assert_eq!(url.redacted(), shown);
+            assert!(url.has_credentials(), "{given}");
+            let message = url.redact(&format!("cannot reach {given}: refused for SECRET"));
+            assert!(
+                !message.contains("SECRET1") && !message.contains("SECRET3"),
+                "{message}"
+            );
+            assert!(
+                !message.contains("SECRET4") && !message.contains("SECRET5"),
+                "{message}"
+            );
+        }
+        assert_eq!(
+            redact_userinfo("failed: https://host/x.git?access_token=abc123 (401)"),
+            "failed: https://host/x.git?access_token=*** (401)"
+        );
+        assert!(
+            !RemoteUrl::parse("git://example.com/x.git")
+                .unwrap()
+                .has_credentials()
+        );
+    }
+
+    #[test]
+    fn scp_like_passwords_are_never_shown_and_user_names_are() {
+        let url = RemoteUrl::scp_like("deploy:t0ken@example.com:team/config.git");
+        assert_eq!(url.redacted(), "deploy:***@example.com:team/config.git");
+        assert!(url.has_credentials());
+        assert_eq!(
+            url.redact("auth for deploy:t0ken@example.com:team/config.git failed"),
+            "auth for deploy:***@example.com:team/config.git failed"
+        );
+        let plain = RemoteUrl::scp_like("git@example.com:team/config.git");
+        assert_eq!(plain.redacted(), "git@example.com:team/config.git");
+        assert!(!plain.has_credentials());
+        assert_eq!(url.key(), plain.key(), "one remote, one cache");
+        let odd = RemoteUrl::scp_like("me:pa/ss@example.com:x/y@z.git");
+        assert!(!odd.redacted().contains("pa/ss"), "{}", odd.redacted());
+    }
+
+    #[test]
+    fn malformed_user_information_is_never_shown() {
+        for given in [
+            "git://user:pa/ss@example.com/config.git",
+            "git://user:p@ss@example.com/config.git",
+            "git://us/er:pass@example.com/config.git",
+            "git://:@example.com/config.git",
+            "git://user:pass@",
+        ] {
+            let url = RemoteUrl::parse(given).unwrap();
+            for leaked in ["pa/ss", "ss@", "pass", "us/er"] {
+                assert!(!url.redacted().contains(leaked), "{given} -> {url}");
+                assert!(!url.redact(given).contains(leaked), "{given}");
+                assert!(!redact_userinfo(given).contains(leaked), "{given}");
+            }
+        }
+    }
+
+    /// Every window of `secret` of `width` characters that holds a capital letter or a digit
+    /// (the redacted text has neither of its own).
+    fn windows(secret: &str, width: usize) -> Vec<String> {
+        let chars: Vec<char> = secret.chars().collect();
+        chars
+            .windows(width.min(chars.len()))
+            .map(|window| window.iter().collect::<String>())
+            .filter(|window| {
+                window
+                    .chars()
+                    .any(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_part_of_a_secret_survives_redaction_in_any_message(
+            secret in "[A-Z0-9][A-Z0-9!$%+,;=~/:@._-]{5,40}",
+            shape in 0_usize..7,
+        ) {
+            let url_text = match shape {
+                0 => format!("git://user:{secret}@example.com/config.git"),
+                1 => format!("git://{secret}@example.com/config.git"),
+                2 => format!("git://example.com/config.git?access_token={secret}"),
+                3 => format!("git://example.com/config.git?private_token={secret}&x=y"),
+                4 => format!("https://x-access-token:{secret}@example.com/config.git"),
+                5 => format!("ftp://user:{secret}@example.com/config.git"),
+                _ => format!("deploy:{secret}@example.com:config.git"),
+            };
+            // Secrets holding characters that end the URL's own parts where git would not
+            // are malformed: they must be hidden just the same.
+            let mut shown = Vec::new();
+            match RemoteUrl::parse(&url_text) {
+                Ok(url) => {
+                    shown.push(url.redacted().to_owned());
+                    shown.push(format!("{url:?}"));
+                    shown.push(url.redact(&format!("cannot reach '{url_text}': {secret} refused")));
+                }
+                Err(error) => shown.push(error.to_string()),
+            }
+            shown.push(redact_userinfo(&format!("fatal: unable to access '{url_text}'")));
+            for text in &shown {
+                for window in windows(&secret, 4) {
+                    proptest::prop_assert!(
+                        !text.contains(&window),
+                        "`{}` of {} survives in {}", window, url_text, text
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What a push sends: exactly the objects the new commit adds, whatever the repository holds
-//! and however its trees resemble one another (the stand-in trees of `src/standins.rs` must
-//! never cost the remote an object, nor leave one out).
+//! and however its trees resemble one another: never an object the remote has, never one left
+//! out.
 
 mod common;
 
@@ -98,7 +98,7 @@ fn a_push_sends_exactly_the_commit_the_trees_on_its_path_and_its_new_blob() {
         );
 
         // The commit, the root, apps/, apps/one/, apps/one/deep/ and the blob: nothing of
-        // the untouched directories, and no empty stand-in tree.
+        // the untouched directories.
         assert_eq!(sent(&remote, &before), 6, "{served:?}");
         assert_whole(&remote, served);
         assert_eq!(
@@ -225,7 +225,7 @@ fn removing_and_moving_directories_lands_whole() {
 }
 
 #[test]
-fn a_remote_reset_behind_the_cache_still_gets_every_object_it_lacks() {
+fn a_remote_reset_behind_the_cache_is_pushed_to_only_from_its_own_tip() {
     for served in BOTH {
         let remote = remote(served);
         let person = remote.person("Alice");
@@ -233,29 +233,33 @@ fn a_remote_reset_behind_the_cache_still_gets_every_object_it_lacks() {
         let mut repository = remote.open();
         assert_eq!(repository.tip().unwrap(), id(&second));
         // Someone moves the branch back to the first commit (as a force push would) after
-        // our fetch: our parent is ahead of what the remote now holds.
+        // our fetch, and the remote forgets the commit: our parent is ahead of its branch.
         remote.git(&["update-ref", "refs/heads/master", &remote.initial]);
         remote.git(&["reflog", "expire", "--expire=now", "--all"]);
         remote.git(&["gc", "--prune=now", "--quiet"]);
-
-        let commit = pushed(
-            repository
-                .commit_and_push(
-                    &id(&second),
-                    &change(
-                        &[("images/staging.json", "{\"api\": \"b\"}\n")],
-                        &[],
-                        "Publish",
-                    ),
-                )
-                .unwrap(),
+        let publish = change(
+            &[("images/staging.json", "{\"api\": \"b\"}\n")],
+            &[],
+            "Publish",
         );
 
-        assert_whole(&remote, served);
         assert_eq!(
-            remote.git(&["show", &format!("{commit}:apps/one/extra.txt")]),
-            "x",
+            repository.commit_and_push(&id(&second), &publish).unwrap(),
+            PushOutcome::Rejected,
             "{served:?}"
+        );
+        let tip = repository.refresh().unwrap();
+        assert_eq!(tip, id(&remote.initial));
+        let commit = pushed(repository.commit_and_push(&tip, &publish).unwrap());
+
+        assert_whole(&remote, served);
+        let missing = cfgupdate_tests::try_git(
+            &remote.bare,
+            &["cat-file", "-e", &format!("{commit}:apps/one/extra.txt")],
+        );
+        assert!(
+            !missing.status.success(),
+            "{served:?}: the rewound file came back"
         );
     }
 }
@@ -315,7 +319,7 @@ fn the_cache_reads_real_trees_after_a_push() {
             .unwrap(),
     ));
 
-    // The trees that stood in as empty during the push are whole in the cache.
+    // The push changed nothing in how the cache reads its trees.
     assert_eq!(repository.list_files(&commit, "apps").unwrap().len(), 6);
     assert_eq!(
         repository

@@ -131,7 +131,7 @@ fn a_commit_on_a_parent_someone_pushed_past_is_rejected_and_changes_nothing() {
         assert!(
             repository
                 .last_rejection()
-                .is_some_and(|reason| reason.contains("fastforward")),
+                .is_some_and(|reason| reason.contains(&format!("is at {theirs}, not at {stale}"))),
             "{:?}",
             repository.last_rejection()
         );
@@ -142,27 +142,162 @@ fn a_commit_on_a_parent_someone_pushed_past_is_rejected_and_changes_nothing() {
     }
 }
 
+/// A pre-receive hook that logs each push it sees in `pushes.log` beside the hooks, prints
+/// `words` (as a server's hook or a protected branch does) and declines.
+fn declining_hook(words: &str) -> String {
+    format!(
+        "#!/bin/sh\necho push >> \"$GIT_DIR/pushes.log\"\nprintf '%s\\n' '{words}' >&2\nexit 1\n"
+    )
+}
+
+fn pushes_seen(remote: &Remote) -> usize {
+    std::fs::read_to_string(remote.bare.join("pushes.log"))
+        .map(|log| log.lines().count())
+        .unwrap_or(0)
+}
+
 #[test]
-fn a_push_the_server_declines_is_rejected() {
+fn a_push_the_server_declines_is_an_error_in_its_own_words_after_one_attempt() {
     let remote = Remote::new(Served::Daemon, FILES);
-    cfgupdate_tests::install_hook(&remote.bare, "pre-receive", "#!/bin/sh\nexit 1\n");
+    cfgupdate_tests::install_hook(
+        &remote.bare,
+        "pre-receive",
+        &declining_hook("protected branch: master needs a review"),
+    );
     let mut repository = remote.open();
     let tip = repository.tip().unwrap();
     let change = change(&[("images/staging.json", "{}\n")], &[], "Publish");
 
-    assert_eq!(
-        repository.commit_and_push(&tip, &change).unwrap(),
-        PushOutcome::Rejected
+    let error = repository.commit_and_push(&tip, &change).unwrap_err();
+
+    assert_eq!(error.kind, RepositoryErrorKind::Declined, "{error}");
+    assert!(
+        error
+            .message
+            .starts_with("the remote refused the push: protected branch: master needs a review"),
+        "{error}"
     );
+    assert!(
+        error.message.contains("pre-receive hook declined"),
+        "{error}"
+    );
+    assert!(error.message.contains("refs/heads/master"), "{error}");
+    assert_eq!(pushes_seen(&remote), 1);
     assert_eq!(remote.tip(), remote.initial);
     assert_eq!(repository.tip().unwrap(), tip);
-    assert!(!repository.is_fresh());
     assert!(
         repository
             .last_rejection()
-            .is_some_and(|reason| reason.contains("hook declined")),
+            .is_some_and(|reason| reason.contains("needs a review")),
         "{:?}",
         repository.last_rejection()
+    );
+    assert_fsck_clean(&remote);
+}
+
+#[test]
+fn what_a_declining_server_prints_is_escaped_and_bounded() {
+    let remote = Remote::new(Served::Daemon, FILES);
+    let shouting = "no! ".repeat(2_000);
+    cfgupdate_tests::install_hook(
+        &remote.bare,
+        "pre-receive",
+        &format!(
+            "#!/bin/sh\nprintf 'line one\\n\\033[31mred\\033]0;title\\a\\n{shouting}\\n' >&2\nexit 1\n"
+        ),
+    );
+    let mut repository = remote.open();
+    let tip = repository.tip().unwrap();
+    let error = repository
+        .commit_and_push(&tip, &change(&[("a.txt", "a")], &[], "Publish"))
+        .unwrap_err();
+    assert_eq!(error.kind, RepositoryErrorKind::Declined, "{error}");
+    assert!(
+        !error.message.chars().any(char::is_control),
+        "{:?}",
+        error.message
+    );
+    assert!(error.message.contains("line one"), "{error}");
+    assert!(error.message.contains("\\u{1b}[31mred"), "{error}");
+    assert!(
+        error.message.chars().count() < 1_500,
+        "{}",
+        error.message.len()
+    );
+    assert!(error.message.contains("more characters"), "{error}");
+}
+
+#[test]
+fn a_branch_force_pushed_back_is_never_resurrected_by_a_push_built_on_the_cached_tip() {
+    for served in BOTH {
+        let remote = Remote::new(served, FILES);
+        let person = remote.person("Alice");
+        let leaked = person.commit_and_push(&[("secret.txt", "hunter2\n")], "Oops, a secret");
+        let mut repository = remote.open();
+        assert_eq!(repository.tip().unwrap(), id(&leaked));
+        // Alice removes the secret by rewinding the branch; the cache still holds it.
+        person.git(&["reset", "--hard", &remote.initial]);
+        person.git(&["push", "--force", "origin", "master"]);
+        assert_eq!(remote.tip(), remote.initial);
+
+        let change = change(&[("images/staging.json", "{}\n")], &[], "Publish");
+        assert_eq!(
+            repository.commit_and_push(&id(&leaked), &change).unwrap(),
+            PushOutcome::Rejected,
+            "{served:?}: a fast-forward from the rewound tip is not the commit it was built on"
+        );
+        assert_eq!(remote.tip(), remote.initial);
+        let history = remote.git(&["rev-list", "--all"]);
+        assert!(!history.contains(&leaked), "{served:?}: {history}");
+
+        // Replayed on the new tip (what the core does), it lands without the secret.
+        let tip = repository.refresh().unwrap();
+        assert_eq!(tip, id(&remote.initial));
+        let ours = pushed(repository.commit_and_push(&tip, &change).unwrap());
+        let history = remote.git(&["rev-list", &ours]);
+        assert!(!history.contains(&leaked), "{served:?}: {history}");
+        assert_eq!(history.lines().count(), 2);
+        assert_fsck_clean(&remote);
+    }
+}
+
+#[test]
+fn a_deleted_branch_is_an_error_and_is_never_recreated_even_from_a_warm_cache() {
+    for served in BOTH {
+        let remote = Remote::new(served, FILES);
+        let mut repository = remote.open();
+        let tip = repository.tip().unwrap();
+        remote.git(&["update-ref", "-d", "refs/heads/master"]);
+
+        let error = repository
+            .commit_and_push(&tip, &change(&[("a.txt", "a")], &[], "Publish"))
+            .unwrap_err();
+
+        assert_eq!(error.kind, RepositoryErrorKind::Unavailable, "{error}");
+        assert!(
+            error.message.contains("branch `master` no longer exists")
+                && error.message.contains("never creates a branch"),
+            "{error}"
+        );
+        let refs = cfgupdate_tests::try_git(&remote.bare, &["show-ref"]);
+        assert!(
+            !String::from_utf8_lossy(&refs.stdout).contains("refs/heads/master"),
+            "{served:?}: the branch came back"
+        );
+        assert!(!repository.is_fresh());
+        // The remote's HEAD names the deleted branch, which fsck notes; nothing is broken.
+        let fsck = cfgupdate_tests::try_git(&remote.bare, &["fsck", "--strict"]);
+        assert!(fsck.status.success(), "{fsck:?}");
+    }
+}
+
+fn assert_fsck_clean(remote: &Remote) {
+    let fsck = cfgupdate_tests::try_git(&remote.bare, &["fsck", "--strict", "--no-dangling"]);
+    assert!(
+        fsck.status.success() && fsck.stderr.is_empty(),
+        "fsck: {}{}",
+        String::from_utf8_lossy(&fsck.stdout),
+        String::from_utf8_lossy(&fsck.stderr)
     );
 }
 

@@ -201,25 +201,41 @@ fn a_state_built_on_a_commit_the_remote_no_longer_holds_is_rejected() {
 }
 
 #[test]
-fn a_state_push_the_server_declines_is_rejected() {
+fn a_state_push_a_hook_declines_is_an_error_in_its_words_and_the_branch_still_moves() {
     let remote = Remote::new(Served::Daemon, FILES);
     let mut repository = remote.open();
     let one = pushed(repository.push_state(None, b"1", "One").unwrap());
-    cfgupdate_tests::install_hook(&remote.bare, "pre-receive", "#!/bin/sh\nexit 1\n");
-
-    assert_eq!(
-        repository.push_state(Some(&id(&one)), b"2", "Two").unwrap(),
-        PushOutcome::Rejected
+    // Refuses only the state refs, as a server that reserves refs/cfgupdate/ would.
+    cfgupdate_tests::install_hook(
+        &remote.bare,
+        "pre-receive",
+        "#!/bin/sh\nwhile read old new ref; do\n  case \"$ref\" in refs/cfgupdate/*)\n    echo push >> \"$GIT_DIR/pushes.log\"\n    echo \"refs/cfgupdate/* is reserved on this server\" >&2; exit 1;;\n  esac\ndone\nexit 0\n",
     );
+
+    let error = repository
+        .push_state(Some(&id(&one)), b"2", "Two")
+        .unwrap_err();
+
+    assert_eq!(error.kind, RepositoryErrorKind::Declined, "{error}");
+    assert!(
+        error.message.starts_with(
+            "the remote refused the push: refs/cfgupdate/* is reserved on this server"
+        ),
+        "{error}"
+    );
+    assert!(error.message.contains(STATE_REF), "{error}");
+    let log = std::fs::read_to_string(remote.bare.join("pushes.log")).unwrap();
+    assert_eq!(log.lines().count(), 1);
     assert_eq!(remote_state(&remote).as_deref(), Some(one.as_str()));
     assert_eq!(repository.state().unwrap().unwrap().commit, id(&one));
-    assert!(
+
+    let tip = repository.tip().unwrap();
+    let moved = pushed(
         repository
-            .last_rejection()
-            .is_some_and(|reason| reason.contains("hook declined")),
-        "{:?}",
-        repository.last_rejection()
+            .commit_and_push(&tip, &change(&[("a.txt", "a")], &[], "Publish"))
+            .unwrap(),
     );
+    assert_eq!(cfgupdate_tests::rev_parse(&remote.bare, "master"), moved);
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! | `Invalid` (bad input, or the config repository's own files) | 422 | 2 |
 //! | `Stale` (an older build, a promotion backwards) | 409 | 3 |
 //! | `Refused` (a hold or a gate) | 409 | 3 |
+//! | `Declined` (the remote refused the push for a reason of its own) | 502 | 1 |
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub fn status_of(class: ErrorClass) -> StatusCode {
         ErrorClass::Failed => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorClass::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorClass::Stale | ErrorClass::Refused => StatusCode::CONFLICT,
+        ErrorClass::Declined => StatusCode::BAD_GATEWAY,
     }
 }
 
@@ -241,6 +243,18 @@ mod tests {
                     )
                 }),
                 StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Box::new(move || {
+                    ApiError::classified(
+                        &PublishError::Repository(RepositoryError::new(
+                            RepositoryErrorKind::Declined,
+                            "the remote refused the push: protected branch",
+                        )),
+                        after,
+                    )
+                }),
+                StatusCode::BAD_GATEWAY,
             ),
         ];
         for (make, status) in cases {

@@ -1,5 +1,6 @@
 //! The repository as the writer uses it: every fetch and push counted for `/metrics`, and the
-//! last contact with the remote kept for `/readyz`. It decides nothing.
+//! last contact with the remote kept for `/readyz`, with the last push the remote declined.
+//! It decides nothing.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use cfgupdate_core::{CommitId, ConfigRepository, RepoPath, RepositoryError, Repo
 
 use crate::metrics::{Metrics, PushRef};
 
-/// When the remote was last reached, and the last failure to reach it.
+/// When the remote was last reached, the last failure to reach it, and a push it declined.
 #[derive(Debug, Default)]
 pub struct Health {
     inner: Mutex<HealthState>,
@@ -21,6 +22,10 @@ struct HealthState {
     last_contact: Option<Instant>,
     last_failure: Option<String>,
     state_problem: Option<String>,
+    /// The remote's refusal of the last push to the branch, until a push to it lands.
+    declined_branch: Option<String>,
+    /// The same for the state ref.
+    declined_state: Option<String>,
 }
 
 impl Health {
@@ -39,6 +44,33 @@ impl Health {
     pub fn state_problem(&self) -> Option<String> {
         let state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         state.state_problem.clone()
+    }
+
+    /// Records what became of a push to `to`: a refusal stays until a push to the same ref
+    /// lands, since only a person changing the remote can end it.
+    fn push_result(&self, to: PushRef, result: &Result<PushOutcome, RepositoryError>) {
+        let mut state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = match to {
+            PushRef::Branch => &mut state.declined_branch,
+            PushRef::State => &mut state.declined_state,
+        };
+        match result {
+            Ok(PushOutcome::Pushed(_)) => *slot = None,
+            Err(error) if error.kind == RepositoryErrorKind::Declined => {
+                *slot = Some(error.message.clone());
+            }
+            Ok(PushOutcome::Rejected) | Err(_) => {}
+        }
+    }
+
+    /// The remote's refusal of the last push (to the branch, else to the state ref) when no
+    /// push to that ref has landed since.
+    pub fn declined(&self) -> Option<String> {
+        let state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .declined_branch
+            .clone()
+            .or_else(|| state.declined_state.clone())
     }
 
     /// How long ago the remote was last reached (`None`: never), and the failure since, if any.
@@ -105,6 +137,7 @@ impl Observed {
             Err(_) => "error",
         };
         self.metrics.push(to, outcome);
+        self.health.push_result(to, &result);
         self.remote(result)
     }
 }

@@ -323,6 +323,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let window = state.settings.readiness_window;
+    if let Some(declined) = state.health.declined() {
+        let message = format!("the last push did not land: {declined}");
+        return ApiError::unavailable(message, state.settings.retry_after).into_response();
+    }
     // A failure since the last contact means the remote cannot be reached now, however
     // recently it was: every write would get 503, so a load balancer should look elsewhere.
     match state.health.last_contact() {

@@ -423,6 +423,42 @@ async fn an_unreachable_remote_is_503_with_retry_after_and_not_ready() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_the_remote_declines_is_502_in_its_words_once_and_not_ready_until_one_lands() {
+    let shared = Shared::new(memory(), Duration::ZERO);
+    shared.with(|repo| repo.decline_branch = Some("protected branch: master".into()));
+    let service = service(shared.clone(), settings());
+    let (status, response, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(1, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer}");
+    assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    assert_eq!(
+        error_of(&answer),
+        "the remote refused the push: protected branch: master"
+    );
+    assert_eq!(shared.with(|repo| repo.pushes), 1, "one attempt");
+    let readyz = || Request::get("/readyz").body(Body::empty()).unwrap();
+    let (status, _, answer) = call(&service, readyz()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(
+        error_of(&answer).contains("protected branch: master"),
+        "{answer}"
+    );
+
+    shared.with(|repo| repo.decline_branch = None);
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(2, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, _, answer) = call(&service, readyz()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insecure_no_auth_lets_requests_in_and_says_so_in_healthz() {
     let settings = Settings {
         auth: AuthSettings {

@@ -388,7 +388,9 @@ impl Writer {
 
 fn log_failure<E: Classify + std::fmt::Display>(what: &str, error: &E) {
     match error.class() {
-        ErrorClass::Unavailable | ErrorClass::Failed => warn!(%error, "{what} failed"),
+        ErrorClass::Unavailable | ErrorClass::Failed | ErrorClass::Declined => {
+            warn!(%error, "{what} failed")
+        }
         ErrorClass::Invalid | ErrorClass::Stale | ErrorClass::Refused => {
             info!(%error, "{what} refused")
         }

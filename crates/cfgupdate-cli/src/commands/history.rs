@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use cfgupdate_core::promotion::history;
 
-use crate::failure::Failure;
+use crate::failure::{Failure, print_out};
 use crate::remote::{RemoteArgs, classified};
 
 #[derive(Debug, clap::Args)]
@@ -35,8 +35,7 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
         let text = serde_json::to_string_pretty(&entries).map_err(|error| {
             Failure::operational(format!("cannot write the history as JSON: {error}"))
         })?;
-        println!("{text}");
-        return Ok(());
+        return print_out(&format!("{text}\n"));
     }
     let mut out = String::new();
     for entry in &entries {
@@ -69,6 +68,5 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
     if entries.is_empty() {
         out.push_str("no automatic commits yet\n");
     }
-    print!("{out}");
-    Ok(())
+    print_out(&out)
 }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use cfgupdate_core::promotion::{Status, status};
 
-use crate::failure::Failure;
+use crate::failure::{Failure, print_out};
 use crate::remote::{RemoteArgs, SystemClock, classified};
 
 #[derive(Debug, clap::Args)]
@@ -32,11 +32,10 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
         let text = serde_json::to_string_pretty(&status).map_err(|error| {
             Failure::operational(format!("cannot write the status as JSON: {error}"))
         })?;
-        println!("{text}");
+        print_out(&format!("{text}\n"))
     } else {
-        print!("{}", human(&status));
+        print_out(&human(&status))
     }
-    Ok(())
 }
 
 /// The status as a person reads it.

@@ -6,7 +6,7 @@ use cfgupdate_core::CommitId;
 use cfgupdate_core::repository::{PushOutcome, RepositoryError, StateVersion};
 use git2::{Commit, ErrorCode, FileMode, ObjectType};
 
-use super::{Failed, GitRepository, lock};
+use super::{Failed, GitRepository, declined, lock};
 use crate::remote::{self, Expect, Pushed};
 
 /// The one file of a state commit.
@@ -155,9 +155,16 @@ impl GitRepository {
                 }
                 Ok(PushOutcome::Pushed(self.commit_id(id)?))
             }
-            Ok(Pushed::Rejected(reason)) => {
+            Ok(Pushed::Moved(reason)) => {
                 self.last_rejection = Some(self.describe().redact(&reason));
                 Ok(PushOutcome::Rejected)
+            }
+            // Only a branch push can find its ref missing; for the state ref a missing ref
+            // is a value like any other.
+            Ok(Pushed::Missing) => Ok(PushOutcome::Rejected),
+            Ok(Pushed::Declined(reason)) => {
+                self.last_rejection = Some(self.describe().redact(&reason));
+                Err(declined(self.describe(), &reason, &destination))
             }
             Err(error) => Err(self.describe().remote(
                 &format!("cannot push the state commit {id} to `{destination}` of {url}"),

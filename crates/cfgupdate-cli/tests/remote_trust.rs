@@ -1,0 +1,257 @@
+//! The binary against a remote that rewinds, loses its branch or says no (issue 10, findings
+//! 3, 4 and 8): a real `git daemon`, a person with the git CLI, and the server's own hooks.
+
+use std::process::{Command, Output, Stdio};
+
+use cfgupdate_tests::{GitDaemon, Person, git, install_hook, try_git};
+
+const PIPELINE: &str = r#"[[wave]]
+name = "staging"
+images = "images/staging.json"
+targets = ["staging"]
+
+[[wave]]
+name = "production"
+images = "images/production.json"
+targets = ["prod"]
+
+[target.staging]
+entrypoint = "envs/staging/main.jsonnet"
+
+[target.prod]
+entrypoint = "envs/prod/main.jsonnet"
+"#;
+
+fn files() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("cfgupdate.toml", PIPELINE),
+        ("images/staging.json", "{}\n"),
+        ("images/production.json", "{}\n"),
+        ("envs/staging/main.jsonnet", "{}\n"),
+        ("envs/prod/main.jsonnet", "{}\n"),
+    ]
+}
+
+struct Remote {
+    _daemon: GitDaemon,
+    bare: std::path::PathBuf,
+    url: String,
+    cache: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new() -> Self {
+        let daemon = GitDaemon::start().unwrap();
+        let bare = daemon.create_remote("config.git", "master", &files());
+        let url = daemon.url("config.git");
+        Self {
+            _daemon: daemon,
+            bare,
+            url,
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cfgupdate"));
+        command
+            .args(args)
+            .args(["--repo", &self.url])
+            .env("CFGUPDATE_CACHE_DIR", self.cache.path())
+            .env_remove("CFGUPDATE_GIT_TOKEN");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the binary runs")
+    }
+
+    fn publish(&self, i: usize) -> Output {
+        self.run(&[
+            "publish",
+            "--app-commit",
+            &format!("{i:040x}"),
+            "--image",
+            &format!("api=reg.example.com/api:{i}@sha256:{i:064x}"),
+        ])
+    }
+
+    fn tip(&self) -> String {
+        git(&self.bare, &["rev-parse", "master"])
+    }
+
+    /// How many pushes the logging hook saw.
+    fn pushes_seen(&self) -> usize {
+        std::fs::read_to_string(self.bare.join("pushes.log"))
+            .map(|log| log.lines().count())
+            .unwrap_or(0)
+    }
+
+    fn assert_fsck_clean(&self) {
+        let fsck = try_git(&self.bare, &["fsck", "--strict", "--no-dangling"]);
+        assert!(
+            fsck.status.success() && fsck.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(output.status.success(), "{}", stderr(output));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_publish_after_the_branch_was_force_pushed_back_leaves_the_removed_commits_out() {
+    let remote = Remote::new();
+    let first = ok(&remote.publish(1));
+    let alice = Person::clone(&remote.url, "master", "Alice");
+    let leaked = alice.commit_and_push(&[("secret.txt", "hunter2\n")], "Oops, a secret");
+    // The cache learns of the leaked commit with this publish, built on top of it.
+    let on_leak = ok(&remote.publish(2));
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", &format!("{on_leak}^")]),
+        leaked
+    );
+    // Alice rewinds the branch to before the secret.
+    alice.git(&["fetch", "-q", "origin"]);
+    alice.git(&["reset", "-q", "--hard", &first]);
+    alice.git(&["push", "-q", "--force", "origin", "master"]);
+
+    // The cache still holds the leaked commits as the tip: this publish starts from there.
+    let commit = ok(&remote.publish(3));
+
+    assert_eq!(remote.tip(), commit);
+    let history = git(&remote.bare, &["rev-list", &commit]);
+    assert!(!history.contains(&leaked), "{history}");
+    assert!(!history.contains(&on_leak), "{history}");
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", &format!("{commit}^")]),
+        first
+    );
+    remote.assert_fsck_clean();
+}
+
+#[test]
+fn a_branch_deleted_on_the_remote_is_an_error_and_is_not_recreated() {
+    let remote = Remote::new();
+    ok(&remote.publish(1));
+    git(&remote.bare, &["update-ref", "-d", "refs/heads/master"]);
+
+    let output = remote.publish(2);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("branch `master` no longer exists"), "{said}");
+    let refs = try_git(&remote.bare, &["show-ref"]);
+    assert!(
+        !String::from_utf8_lossy(&refs.stdout).contains("refs/heads/master"),
+        "the branch came back"
+    );
+}
+
+#[test]
+fn a_publish_a_hook_declines_exits_1_with_the_servers_words_after_one_attempt() {
+    let remote = Remote::new();
+    install_hook(
+        &remote.bare,
+        "pre-receive",
+        "#!/bin/sh\necho push >> \"$GIT_DIR/pushes.log\"\necho 'GH006: Protected branch update failed for refs/heads/master.' >&2\nexit 1\n",
+    );
+    let before = remote.tip();
+
+    let output = remote.publish(1);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.starts_with(
+            "cfgupdate: the remote refused the push: GH006: Protected branch update failed for refs/heads/master."
+        ),
+        "{said}"
+    );
+    assert_eq!(remote.pushes_seen(), 1, "one attempt");
+    assert_eq!(remote.tip(), before);
+}
+
+#[test]
+fn a_deploy_report_a_hook_declines_for_the_state_ref_exits_1_in_its_words() {
+    let remote = Remote::new();
+    let commit = ok(&remote.publish(1));
+    install_hook(
+        &remote.bare,
+        "pre-receive",
+        "#!/bin/sh\nwhile read old new ref; do\n  case \"$ref\" in refs/cfgupdate/*)\n    echo push >> \"$GIT_DIR/pushes.log\"\n    echo 'refs/cfgupdate/* is reserved here' >&2; exit 1;;\n  esac\ndone\n",
+    );
+
+    let output = remote.run(&["deployed", "--target", "staging", "--revision", &commit]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.lines().any(|line| line.starts_with(
+            "cfgupdate: the remote refused the push: refs/cfgupdate/* is reserved here"
+        )),
+        "{said}"
+    );
+    assert_eq!(remote.pushes_seen(), 1, "one attempt");
+}
+
+/// Runs `args` with standard output a pipe whose reading end is already closed.
+fn into_a_closed_pipe(remote: &Remote, args: &[&str]) -> Output {
+    let mut child = remote
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn status_and_history_into_a_closed_pipe_end_without_a_panic() {
+    let remote = Remote::new();
+    for i in 1..=3 {
+        ok(&remote.publish(i));
+    }
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["history"],
+        &["history", "--json"],
+    ] {
+        let output = into_a_closed_pipe(&remote, args);
+        let said = stderr(&output);
+        assert!(!said.contains("panicked"), "{args:?}: {said}");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {said}");
+    }
+}
+
+#[test]
+fn a_token_in_the_repo_url_is_warned_about_in_one_line_without_showing_it() {
+    let remote = Remote::new();
+    let with_token = remote
+        .url
+        .replacen("git://", "git://x-access-token:ghp_S3CR3T@", 1);
+    let output = Command::new(env!("CARGO_BIN_EXE_cfgupdate"))
+        .args(["status", "--repo", &with_token])
+        .env("CFGUPDATE_CACHE_DIR", remote.cache.path())
+        .output()
+        .unwrap();
+    let said = stderr(&output);
+    let warnings: Vec<&str> = said.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{said}");
+    assert!(warnings[0].contains("process list"), "{said}");
+    assert!(warnings[0].contains("CFGUPDATE_GIT_TOKEN"), "{said}");
+    assert!(!said.contains("S3CR3T"), "{said}");
+    let quiet = remote.run(&["status"]);
+    assert!(!stderr(&quiet).contains("warning"), "{}", stderr(&quiet));
+}
