@@ -72,19 +72,23 @@
 //! [`ErrorClass`]: cfgupdate_core::ErrorClass
 
 pub mod auth;
+pub mod credentials;
+mod deliveries;
 pub mod error;
+mod logged;
 pub mod metrics;
 mod observed;
 pub mod payload;
 mod routes;
 mod server;
 pub mod settings;
+mod status;
 mod writer;
 
-pub use auth::{Scope, sign};
+pub use auth::{Caller, Scope, sign, sign_webhook, token_sha256};
 pub use error::ApiError;
 pub use server::{BackgroundServer, Service};
-pub use settings::{AuthSettings, Secret, Settings};
+pub use settings::{AuthSettings, Limits, NamedToken, Secret, Settings};
 
 #[cfg(test)]
 mod tests;

@@ -9,8 +9,17 @@ use std::thread::{self, JoinHandle};
 
 use axum::Router;
 use cfgupdate_core::{Clock, ConfigRepository};
-use tokio::sync::oneshot;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{Semaphore, oneshot};
 use tracing::{info, warn};
+
+use crate::deliveries::Deliveries;
+use crate::status::StatusCache;
+
+/// How long the accept loop waits after an accept failed (out of file descriptors, say).
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 use crate::metrics::Metrics;
 use crate::observed::{Health, Observed};
@@ -36,20 +45,24 @@ impl Service {
             warn!("{INSECURE_WARNING}");
         } else if settings.auth.is_empty() {
             warn!(
-                "no credential is configured (CFGUPDATE_CI_TOKEN, CFGUPDATE_DEPLOY_TOKEN, CFGUPDATE_ADMIN_TOKEN, CFGUPDATE_CI_HMAC_SECRET): every write endpoint refuses every request"
+                "no credential is configured (CFGUPDATE_CI_TOKEN, CFGUPDATE_DEPLOY_TOKEN, CFGUPDATE_ADMIN_TOKEN, CFGUPDATE_CI_HMAC_SECRET, CFGUPDATE_CI_WEBHOOK_SECRET, CFGUPDATE_TOKENS_FILE): every write endpoint refuses every request"
             );
         }
         let settings = Arc::new(settings);
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::default());
         let repository = Observed::new(repository, metrics.clone(), health.clone());
-        let (handle, writer) = writer::spawn(repository, clock, settings.clone(), metrics.clone())?;
+        let (handle, writer) =
+            writer::spawn(repository, clock.clone(), settings.clone(), metrics.clone())?;
         Ok(Self {
             state: AppState {
                 writer: handle,
+                deliveries: Arc::new(Deliveries::new(settings.webhook_ids_remembered)),
+                status: Arc::new(StatusCache::default()),
                 settings,
                 metrics,
                 health,
+                clock,
             },
             writer,
         })
@@ -65,6 +78,11 @@ impl Service {
     /// accepting, lets every request in flight finish (each is answered after its change is
     /// on the remote, or with its error), and stops the writer once it has finished every
     /// queued write.
+    ///
+    /// Every connection is bounded by [`Settings::limits`]: at most `max_connections` are
+    /// served at once (others wait in the kernel's accept queue), a request head must arrive
+    /// within `header_timeout` (which also closes idle kept-alive connections) and be at most
+    /// `max_header_bytes`.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -73,12 +91,80 @@ impl Service {
         if let Ok(address) = listener.local_addr() {
             info!(%address, "listening");
         }
-        let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = self.state.settings.limits;
+        let router = self.router();
+        let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .keep_alive(true);
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut cap_reported = false;
+        loop {
+            let permit = match connections.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    cap_reported = false;
+                    permit
+                }
+                Err(_) => {
+                    if !cap_reported {
+                        warn!(
+                            max_connections = limits.max_connections,
+                            "the connection cap is reached: new connections wait until one closes"
+                        );
+                        cap_reported = true;
+                    }
+                    tokio::select! {
+                        permit = connections.clone().acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => break,
+                        },
+                        () = &mut shutdown => break,
+                    }
+                }
+            };
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors, say: wait a little rather than spin.
+                        warn!(%error, "cannot accept a connection");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let connection = http.serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(router.clone()),
+            );
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                // A client that goes away or breaks the protocol ends only its connection.
+                let _ = connection.await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        info!("shutting down: no new connections; finishing the requests in flight");
+        let settings = &self.state.settings;
+        let patience = settings.request_timeout + settings.limits.body_timeout;
+        if tokio::time::timeout(patience, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            warn!(
+                "some connections were still open after {} s; closing them",
+                patience.as_secs()
+            );
+        }
         info!("no request in flight any more; stopping the writer");
         self.stop().await;
-        served
+        Ok(())
     }
 
     /// Stops the writer after it has finished what is queued, and waits for it.
