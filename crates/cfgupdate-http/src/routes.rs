@@ -98,9 +98,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .map(|caller| logged(&caller.name));
     let caller = caller.as_deref().unwrap_or("-");
     if response.status().is_server_error() {
-        warn!(%method, %path, code, elapsed_ms, caller, "request");
+        warn!(%method, %path, code, elapsed_ms, %caller, "request");
     } else {
-        info!(%method, %path, code, elapsed_ms, caller, "request");
+        info!(%method, %path, code, elapsed_ms, %caller, "request");
     }
     response
 }
@@ -422,9 +422,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
     let bound = state.settings.writer_stuck_after;
     let stuck = match state.health.writer_busy_for() {
         Some(busy) if busy > bound => Some(format!(
-            "the repository writer has been busy with one task for {} s, longer than the bound of {} s: it looks stuck",
-            busy.as_secs(),
-            bound.as_secs()
+            "the repository writer has been busy with one task for {:.1} s, longer than the bound of {:.1} s: it looks stuck",
+            busy.as_secs_f64(),
+            bound.as_secs_f64()
         )),
         _ if state.writer.is_stopped() => Some("the repository writer has ended".to_owned()),
         _ => None,

@@ -68,6 +68,11 @@ impl Service {
         })
     }
 
+    /// The service's metrics (what `/metrics` shows).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.state.metrics
+    }
+
     /// The router of every endpoint, to mount in a server of your own. Requests it receives
     /// after [`Service::serve`] returned (or the service was dropped) are answered 503.
     pub fn router(&self) -> Router {

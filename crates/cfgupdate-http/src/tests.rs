@@ -710,3 +710,183 @@ fn futures_pending()
 -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static {
     futures_util::stream::pending()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_status_reads_cost_a_handful_of_fetches() {
+    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    let before = service.metrics().fetches();
+    let mut first = None;
+    for _ in 0..500 {
+        let (status, _, body) = call(
+            &service,
+            Request::get("/v1/status").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        first.get_or_insert(body);
+    }
+    let readers: Vec<_> = (0..500)
+        .map(|_| {
+            let router = service.router();
+            tokio::spawn(async move {
+                router
+                    .oneshot(Request::get("/v1/status").body(Body::empty()).unwrap())
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.await.unwrap(), StatusCode::OK);
+    }
+    let fetches = service.metrics().fetches() - before;
+    assert!(fetches <= 5, "1,000 status reads cost {fetches} fetches");
+    assert!(first.unwrap()["waves"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_keeps_answering_while_the_writer_is_busy_with_a_long_write() {
+    let repo = Shared::new(memory(), Duration::from_secs(3));
+    let mut settings = settings();
+    settings.status_max_age = Duration::from_millis(10);
+    let service = service(repo, settings);
+    let (status, _, _) = call(
+        &service,
+        Request::get("/v1/status").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A publish whose push takes 3 s holds the writer.
+    let router = service.router();
+    let write = tokio::spawn(async move {
+        router
+            .oneshot(post("/v1/images", Some("ci"), &announcement(1, "api")))
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(1),
+            call(
+                &service,
+                Request::get("/v1/status").body(Body::empty()).unwrap(),
+            ),
+        )
+        .await
+        .expect("status answered while the writer was busy");
+        assert_eq!(answer.0, StatusCode::OK);
+        assert!(answer.1.headers().contains_key(header::AGE));
+    }
+    assert_eq!(write.await.unwrap(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_reports_a_writer_stuck_on_one_task() {
+    let repo = Shared::new(memory(), Duration::from_secs(2));
+    let mut settings = settings();
+    settings.writer_stuck_after = Duration::from_millis(300);
+    let service = service(repo, settings);
+    let (status, _, body) = call(
+        &service,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let router = service.router();
+    let write = tokio::spawn(async move {
+        router
+            .oneshot(post("/v1/images", Some("ci"), &announcement(1, "api")))
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (status, response, body) = call(
+        &service,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(error_of(&body).contains("stuck"), "{body}");
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(write.await.unwrap(), StatusCode::OK);
+    let mut healthy = false;
+    for _ in 0..50 {
+        let (status, _, _) = call(
+            &service,
+            Request::get("/healthz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        if status == StatusCode::OK {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "healthy again once the write ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_pipeline_file_blames_the_branch_not_the_sender_and_its_fix_is_seen_at_once() {
+    let repo = Shared::new(memory(), Duration::ZERO);
+    let service = service(repo.clone(), settings());
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(1, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let pipeline = cfgupdate_core::RepoPath::parse("cfgupdate.toml").unwrap();
+    repo.with(|r| {
+        r.person_pushes("break it", |tree| {
+            tree.insert(pipeline.clone(), b"[[wave]]\nname = 3\n".to_vec());
+        })
+    });
+    let (status, response, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(2, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let (status, _, ready) = call(
+        &service,
+        Request::get("/readyz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(error_of(&ready).contains("cfgupdate.toml"), "{ready}");
+    // The service's copy now holds the broken file; a person fixes the remote.
+    repo.with(|r| {
+        r.person_pushes("fix it", |tree| {
+            tree.insert(pipeline.clone(), PIPELINE.as_bytes().to_vec());
+        })
+    });
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(3, "api")),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the first announcement after the fix lands: {answer}"
+    );
+    let (status, _, ready) = call(
+        &service,
+        Request::get("/readyz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    // A request that is itself wrong is still 422.
+    let report = format!(
+        r#"{{"target": "nosuch", "revision": "{}", "status": "succeeded"}}"#,
+        app(9)
+    );
+    let (status, _, answer) =
+        call(&service, post("/v1/deployments", Some("deploy"), &report)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+}

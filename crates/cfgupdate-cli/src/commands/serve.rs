@@ -6,7 +6,8 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cfgupdate_http::{AuthSettings, Service, Settings};
+use cfgupdate_http::credentials;
+use cfgupdate_http::{Limits, Service, Settings};
 
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock};
@@ -31,8 +32,12 @@ together as the next commit, and every request is answered only once its change 
 (or with the error; 503 with Retry-After when the remote cannot be reached). Soak gates are \
 promoted through on a timer.\n\n\
 Credentials come from the environment: CFGUPDATE_CI_TOKEN, CFGUPDATE_DEPLOY_TOKEN and \
-CFGUPDATE_ADMIN_TOKEN (bearer tokens; admin may do all) and CFGUPDATE_CI_HMAC_SECRET (CI may \
-sign the body in X-Hub-Signature-256 instead). A scope without a credential refuses every request.\n\n\
+CFGUPDATE_ADMIN_TOKEN (bearer tokens; admin may do all), CFGUPDATE_CI_HMAC_SECRET (CI may \
+sign the body in X-Hub-Signature-256 instead) and CFGUPDATE_CI_WEBHOOK_SECRET (Standard \
+Webhooks, `whsec_<base64>`). Each may be given as NAME_FILE, a file holding it (a trailing \
+newline is not part of it). CFGUPDATE_TOKENS_FILE names a TOML file of [[token]] tables \
+(name, scope, sha256 of the token): each holder its own token, its name recorded as who acted. \
+A scope without a credential refuses every request.\n\n\
 On SIGTERM or Ctrl-C it stops accepting connections, answers every request in flight and exits. \
 The first line on stdout is `listening on http://ADDR`; logs go to stderr.",
     after_help = "Example:\n  CFGUPDATE_CI_TOKEN=... CFGUPDATE_DEPLOY_TOKEN=... CFGUPDATE_ADMIN_TOKEN=... \\\n    cfgupdate serve --repo https://git.example.com/acme/cfg-app.git --branch main --listen 0.0.0.0:8080"
@@ -59,6 +64,16 @@ pub struct ServeArgs {
     /// replicas); soak gates are acted on when they open, whatever this says.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub advance_interval: Duration,
+    /// The most connections served at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// A request's headers must arrive within this time (also how long a kept-alive
+    /// connection may stay idle).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// A body that must be read must arrive within this time (else 408).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
     /// Turn every credential check off. Only for a local trial: anyone who can reach the
     /// service may publish, report deployments and approve.
     #[arg(long)]
@@ -71,7 +86,11 @@ pub struct ServeArgs {
 
 pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     init_logging(args.log_format);
-    let mut auth = AuthSettings::from_lookup(|name| std::env::var(name).ok());
+    let mut auth = credentials::load(&|name| std::env::var(name).ok(), &read_secret_file)
+        .map_err(|error| Failure::invalid(error.to_string()))?;
+    for warning in auth.warnings() {
+        eprintln!("cfgupdate: warning: {warning}");
+    }
     auth.insecure_no_auth = args.insecure_no_auth;
     if args.insecure_no_auth {
         eprintln!(
@@ -83,6 +102,12 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         body_limit: args.body_limit,
         request_timeout: args.request_timeout,
         advance_interval: args.advance_interval,
+        limits: Limits {
+            max_connections: args.max_connections,
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            ..Limits::default()
+        },
         ..Settings::default()
     };
     let repository = args.remote.open()?;
@@ -110,6 +135,11 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
             .await
             .map_err(|error| Failure::operational(format!("the server failed: {error}")))
     })
+}
+
+/// A secret file's content, for `*_FILE` variables and `CFGUPDATE_TOKENS_FILE`.
+fn read_secret_file(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|error| error.to_string())
 }
 
 fn init_logging(format: LogFormat) {
