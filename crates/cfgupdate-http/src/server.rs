@@ -9,12 +9,14 @@ use std::thread::{self, JoinHandle};
 
 use axum::Router;
 use cfgupdate_core::{Clock, ConfigRepository};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, oneshot};
+use tower::ServiceExt as _;
 use tracing::{info, warn};
 
+use crate::connections::{Busy, Connections};
 use crate::deliveries::Deliveries;
 use crate::status::StatusCache;
 
@@ -85,8 +87,10 @@ impl Service {
     /// queued write.
     ///
     /// Every connection is bounded by [`Settings::limits`]: at most `max_connections` are
-    /// served at once (others wait in the kernel's accept queue), a request head must arrive
-    /// within `header_timeout` (which also closes idle kept-alive connections) and be at most
+    /// served at once (at the cap, a new connection takes the place of the oldest one that has
+    /// no request with the router: a slow client still sending its head, an idle kept-alive
+    /// one; when every one is busy, it waits), a request head must arrive within
+    /// `header_timeout` (which also closes idle kept-alive connections) and be at most
     /// `max_header_bytes`.
     pub async fn serve(
         self,
@@ -98,7 +102,8 @@ impl Service {
         }
         let limits = self.state.settings.limits;
         let router = self.router();
-        let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let open = Arc::new(Connections::default());
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -108,28 +113,6 @@ impl Service {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut cap_reported = false;
         loop {
-            let permit = match connections.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    cap_reported = false;
-                    permit
-                }
-                Err(_) => {
-                    if !cap_reported {
-                        warn!(
-                            max_connections = limits.max_connections,
-                            "the connection cap is reached: new connections wait until one closes"
-                        );
-                        cap_reported = true;
-                    }
-                    tokio::select! {
-                        permit = connections.clone().acquire_owned() => match permit {
-                            Ok(permit) => permit,
-                            Err(_) => break,
-                        },
-                        () = &mut shutdown => break,
-                    }
-                }
-            };
             let stream = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => stream,
@@ -142,17 +125,54 @@ impl Service {
                 },
                 () = &mut shutdown => break,
             };
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    cap_reported = false;
+                    permit
+                }
+                Err(_) => {
+                    // At the cap: the oldest connection doing nothing (a slow client still
+                    // sending its head, an idle kept-alive one) makes room; if every one is
+                    // busy with a request, the new one waits for the first to end.
+                    let made_room = open.close_oldest_idle();
+                    self.state.metrics.connection_closed_for_room(made_room);
+                    if !made_room && !cap_reported {
+                        warn!(
+                            max_connections = limits.max_connections,
+                            "every connection is busy at the cap: new connections wait"
+                        );
+                        cap_reported = true;
+                    }
+                    tokio::select! {
+                        permit = permits.clone().acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => break,
+                        },
+                        () = &mut shutdown => break,
+                    }
+                }
+            };
             let _ = stream.set_nodelay(true);
-            let connection = http.serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(router.clone()),
-            );
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
+            let (connection, registered) = open.register();
+            let tracked = connection.clone();
+            let router = router.clone();
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let busy = Busy::new(&tracked);
+                let router = router.clone();
+                async move {
+                    let response = router.oneshot(request).await;
+                    drop(busy);
+                    response
+                }
+            });
+            let served = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let task = tokio::spawn(async move {
+                let _registered = registered;
                 // A client that goes away or breaks the protocol ends only its connection.
-                let _ = connection.await;
+                let _ = served.await;
                 drop(permit);
             });
+            Connections::closes_with(&connection, task.abort_handle());
         }
         drop(listener);
         info!("shutting down: no new connections; finishing the requests in flight");

@@ -116,11 +116,9 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         .build()
         .map_err(|error| Failure::operational(format!("cannot start the runtime: {error}")))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|error| {
-                Failure::operational(format!("cannot listen on `{}`: {error}", args.listen))
-            })?;
+        let listener = listen(&args.listen).await.map_err(|error| {
+            Failure::operational(format!("cannot listen on `{}`: {error}", args.listen))
+        })?;
         let address = listener
             .local_addr()
             .map_err(|error| Failure::operational(format!("cannot listen: {error}")))?;
@@ -135,6 +133,26 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
             .await
             .map_err(|error| Failure::operational(format!("the server failed: {error}")))
     })
+}
+
+/// The kernel's accept queue: connections beyond the service's cap wait here (a long queue
+/// lets a flood of connections wait rather than have their handshakes dropped).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Listens on the first address `listen` resolves to.
+async fn listen(listen: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let address = tokio::net::lookup_host(listen)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// A secret file's content, for `*_FILE` variables and `CFGUPDATE_TOKENS_FILE`.
