@@ -4,7 +4,9 @@
 //! A snapshot younger than [`Settings::status_max_age`] is answered as it is. An older one is
 //! answered too (with its `Age`), while one refresh, shared by every reader, asks the writer
 //! for a new one: however many readers come, at most one fetch is under way, and a long write
-//! never holds a reader up. Only the very first request waits for a snapshot to exist.
+//! never holds a reader up. Only the very first request waits for a snapshot to exist, and a
+//! stale *failure* (the remote was unreachable) is not repeated: readers wait for the shared
+//! refresh, so the status is back as soon as the remote is.
 //!
 //! [`Settings::status_max_age`]: crate::Settings::status_max_age
 
@@ -43,22 +45,35 @@ impl StatusCache {
         self: Arc<Self>,
         state: &AppState,
     ) -> Result<(Arc<String>, Duration), ApiError> {
-        if let Some(snapshot) = self.latest() {
+        let seen = self.latest();
+        if let Some(snapshot) = &seen {
             let age = snapshot.taken.elapsed();
-            if age > state.settings.status_max_age
-                && let Ok(guard) = self.refresh.clone().try_lock_owned()
-            {
-                let cache = self.clone();
-                let state = state.clone();
-                tokio::spawn(async move {
-                    cache.take(&state).await;
-                    drop(guard);
-                });
+            match &snapshot.answer {
+                Ok(text) if age <= state.settings.status_max_age => return Ok((text.clone(), age)),
+                Err(error) if age <= state.settings.status_max_age => return Err(error.clone()),
+                // A stale status is still worth showing while a fresher one is read.
+                Ok(text) => {
+                    if let Ok(guard) = self.refresh.clone().try_lock_owned() {
+                        let cache = self.clone();
+                        let state = state.clone();
+                        tokio::spawn(async move {
+                            cache.take(&state).await;
+                            drop(guard);
+                        });
+                    }
+                    return Ok((text.clone(), age));
+                }
+                // A stale failure is not: the remote may be back. Wait for the shared refresh.
+                Err(_) => {}
             }
-            return snapshot.answer.map(|text| (text, age));
         }
         let _guard = self.refresh.lock().await;
-        if self.latest().is_none() {
+        let newer = match (self.latest(), &seen) {
+            (Some(latest), Some(seen)) if latest.taken > seen.taken => Some(latest),
+            (Some(latest), None) => Some(latest),
+            _ => None,
+        };
+        if newer.is_none() {
             self.take(state).await;
         }
         match self.latest() {
