@@ -5,7 +5,8 @@
 
 1. HALF_OPEN (default 2000) connections that send half a request line and then nothing;
 2. BODIES (default 1500) connections, each sending the headers of an unauthenticated
-   `POST /v1/images` with `Content-Length: 1048576` and then 64 KiB of the body, never the rest;
+   `POST /v1/images` with `Content-Length: 1048576` and then half the body (512 KiB, as much
+   as the socket takes without blocking), never the rest;
 3. with all of them still open, one real announcement (bearer CI_TOKEN): its status and latency;
 4. all flood connections closed; HOLD_S (default 5) seconds later, the resident memory.
 
@@ -19,7 +20,7 @@ import socket
 import sys
 import time
 
-CHUNK = b" " * 65536
+HALF = b" " * (512 * 1024)
 
 
 def memory(pid: int) -> str:
@@ -79,7 +80,7 @@ def main() -> int:
         sock = connect(host, port)
         if sock:
             send(sock, head)
-            send(sock, CHUNK)
+            send(sock, HALF)
             held.append(sock)
             sent += 1
     print(f"{sent} half-sent 1 MiB bodies in {time.monotonic() - t0:.1f} s")

@@ -54,6 +54,6 @@ conn.request("POST", "/v1/images", body=body, headers={"Content-Type": "applicat
 print("warm-up:", conn.getresponse().status)
 PY
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), soft fd limit $(ulimit -n)"
-python3 scripts/flood.py "$addr" "$serve_pid" "$token" "$half_open" "$bodies" 5
+python3 scripts/flood.py "$addr" "$serve_pid" "$token" "$half_open" "$bodies" "${HOLD:-12}"
 echo "service log (warnings):"
 sort "$work/serve.log" | uniq -c | sort -rn | head -5 | cut -c1-200

@@ -126,6 +126,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
             .map_err(|error| {
                 Failure::operational(format!("cannot start the repository writer: {error}"))
             })?;
+        tokio::spawn(return_freed_memory());
         println!("listening on http://{address}");
         let _ = std::io::stdout().flush();
         service
@@ -133,6 +134,26 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
             .await
             .map_err(|error| Failure::operational(format!("the server failed: {error}")))
     })
+}
+
+/// How often freed memory is handed back to the system.
+const TRIM_INTERVAL: Duration = Duration::from_secs(10);
+
+/// glibc's allocator keeps memory freed by the runtime's threads in per-thread arenas and
+/// returns it to the system only now and then: after a flood of connections the process would
+/// stay at its peak size. Trimming every few seconds hands it back (see docs/benchmarks.md,
+/// "A flood of strangers"). Other allocators and platforms need nothing.
+async fn return_freed_memory() {
+    let mut every = tokio::time::interval(TRIM_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim takes no pointer and may be called at any time from any thread.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 /// The kernel's accept queue: connections beyond the service's cap wait here (a long queue
