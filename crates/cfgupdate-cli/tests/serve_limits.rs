@@ -281,3 +281,52 @@ fn a_token_in_the_remote_url_never_reaches_readyz_or_status() {
         assert!(!answer.text.contains("tok3n"), "{path}: {}", answer.text);
     }
 }
+
+#[test]
+fn a_standard_webhooks_delivery_lands_once_and_its_repeat_is_answered_as_the_first() {
+    let setup = setup();
+    let mut env = all_credentials();
+    // `whsec_` + base64 of the key bytes, as the specification writes it.
+    env.push((
+        "CFGUPDATE_CI_WEBHOOK_SECRET",
+        "whsec_d2ViaG9vay1rZXk=".into(),
+    ));
+    let server = serve(&setup, "webhooks", env, vec![]);
+    let images = server.at("/v1/images");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = announcement(21, "api");
+    let deliver = |id: &str, at: u64| {
+        let signature = cfgupdate_http::sign_webhook(b"webhook-key", id, at, body.as_bytes());
+        let at = at.to_string();
+        post(
+            &images,
+            &[
+                ("webhook-id", id),
+                ("webhook-timestamp", &at),
+                ("webhook-signature", &signature),
+            ],
+            &body,
+        )
+    };
+    let first = deliver("msg_21", now);
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.json()["result"], "committed");
+    let tip = git(&setup.bare, &["rev-parse", "master"]);
+    let again = deliver("msg_21", now);
+    assert_eq!(
+        (again.status, again.text.as_str()),
+        (200, first.text.as_str())
+    );
+    assert_eq!(
+        git(&setup.bare, &["rev-parse", "master"]),
+        tip,
+        "no new commit"
+    );
+    let expired = deliver("msg_22", now - 600);
+    assert_eq!(expired.status, 401, "{}", expired.text);
+    assert!(expired.error().contains("5 minutes"), "{}", expired.text);
+    assert_eq!(git(&setup.bare, &["rev-parse", "master"]), tip);
+}
