@@ -64,3 +64,58 @@ pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::memory::MemoryRepository;
+    use crate::path::RepoPath;
+    use crate::publish::PublishError;
+    use crate::snapshot::Snapshot;
+
+    struct Still;
+
+    impl Clock for Still {
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH
+        }
+        fn sleep(&self, _: Duration) {}
+    }
+
+    const GOOD: &str = "[[wave]]\nname = \"staging\"\nimages = \"images.json\"\ntargets = [\"s\"]\n\n[target.s]\nentrypoint = \"main.jsonnet\"\n";
+
+    /// Plans nothing, but first reads the pipeline at the tip, as every write does.
+    fn read_pipeline(
+        repo: &mut dyn ConfigRepository,
+    ) -> Result<Option<(CommitId, ())>, PublishError> {
+        push_intent(
+            repo,
+            &Still,
+            &RetryPolicy::default(),
+            false,
+            |attempts| PublishError::Contended { attempts },
+            |repo, tip| {
+                Snapshot::at(repo, tip)?;
+                Ok(None::<(Change, ())>)
+            },
+        )
+    }
+
+    #[test]
+    fn an_invalid_answer_is_never_given_from_a_stale_copy() {
+        let mut repo = MemoryRepository::new(&[("cfgupdate.toml", "[[wave]]\nname = 3\n")]);
+        let error = read_pipeline(&mut repo).unwrap_err();
+        assert!(error.blames_repository(), "{error}");
+        // The service's copy holds the broken file; a person fixes the remote.
+        repo.person_pushes("Fix the pipeline file", |tree| {
+            tree.insert(
+                RepoPath::parse("cfgupdate.toml").unwrap(),
+                GOOD.as_bytes().to_vec(),
+            );
+        });
+        assert!(!repo.is_fresh());
+        assert_eq!(read_pipeline(&mut repo), Ok(None));
+    }
+}
