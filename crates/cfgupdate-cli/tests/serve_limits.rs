@@ -330,3 +330,27 @@ fn a_standard_webhooks_delivery_lands_once_and_its_repeat_is_answered_as_the_fir
     assert!(expired.error().contains("5 minutes"), "{}", expired.text);
     assert_eq!(git(&setup.bare, &["rev-parse", "master"]), tip);
 }
+
+#[test]
+fn a_hostile_request_cannot_write_a_long_or_forged_log_line() {
+    let setup = setup();
+    let server = serve(&setup, "logs", all_credentials(), vec![]);
+    // A 50 KB path, with what would look like a log line of its own when percent-decoded.
+    let forged = "%0A2026-12-01T00:00:00Z%20INFO%20request%20code=200";
+    let path = format!("/{}{forged}", "a".repeat(50_000));
+    let answer = get(&server.at(&path));
+    assert_eq!(
+        answer.status,
+        404,
+        "{}",
+        &answer.text[..answer.text.len().min(300)]
+    );
+    let log = server.log();
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2_000, "a log line of {longest} bytes");
+    assert!(log.contains("more characters"), "the path was cut: {log}");
+    assert!(
+        !log.lines()
+            .any(|line| line.starts_with("2026-12-01T00:00:00Z"))
+    );
+}
