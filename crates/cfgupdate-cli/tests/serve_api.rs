@@ -208,8 +208,21 @@ fn the_original_design_payload_and_hmac_signed_bodies_are_accepted() {
     let answer = post(&url, &[("X-Hub-Signature-256", "sha256=nothex")], &body);
     assert_eq!(answer.status, 401, "{}", answer.text);
 
-    // The good one: one reference per service, `name:tag@digest`.
-    let answer = post(&url, &[("X-Hub-Signature-256", &signature)], &body);
+    // A good signature alone does not cover the query's app commit (finding 2: a captured
+    // signed body replayed with another `?app_commit=` rolled staging back): 400, and the
+    // remote is left as it was.
+    let before = git(&setup.bare, &["rev-parse", "master"]);
+    for app_commit in [app(11), app(3)] {
+        let replayed = server.at(&format!("/v1/images?app_commit={app_commit}"));
+        let answer = post(&replayed, &[("X-Hub-Signature-256", &signature)], &body);
+        assert_eq!(answer.status, 400, "{}", answer.text);
+        assert!(answer.error().contains("bearer token"), "{}", answer.text);
+    }
+    assert_eq!(git(&setup.bare, &["rev-parse", "master"]), before);
+
+    // With a bearer token the original design's payload is accepted: one reference per
+    // service, `name:tag@digest`.
+    let answer = post_as(&url, CI_TOKEN, &body);
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.json()["result"], "committed");
     let staging = git(
@@ -245,6 +258,13 @@ fn the_original_design_payload_and_hmac_signed_bodies_are_accepted() {
     let answer = post(&bare_url, &[("X-Hub-Signature-256", &signature)], &body);
     assert_eq!(answer.status, 400, "{}", answer.text);
     assert!(answer.error().contains("app_commit"));
+
+    // A signed body that carries its app commit is accepted on the signature alone.
+    let body = announcement(12, "worker");
+    let signature = cfgupdate_http::sign(HMAC_SECRET.as_bytes(), body.as_bytes());
+    let answer = post(&bare_url, &[("X-Hub-Signature-256", &signature)], &body);
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["result"], "committed");
 }
 
 #[test]

@@ -5,6 +5,8 @@ use crate::promotion::PromotionError;
 use crate::publish::{AnnouncementError, PublishError};
 use crate::render::{RegenerateError, RenderCheckError};
 use crate::repository::{RepositoryError, RepositoryErrorKind};
+use crate::slots::SlotError;
+use crate::slots::wave::WaveSlotError;
 use crate::snapshot::SnapshotError;
 
 /// The kinds of failure the adapters distinguish (contract sections 1 and 5).
@@ -30,6 +32,32 @@ pub enum ErrorClass {
 pub trait Classify {
     /// The class of this failure.
     fn class(&self) -> ErrorClass;
+
+    /// Whether an `Invalid` failure lies in the config repository's own files at the branch
+    /// tip (a broken `cfgupdate.toml`, an image file or Jsonnet that cannot be read or
+    /// rendered) rather than in the request: the sender did nothing wrong, and the same
+    /// request succeeds once a person fixes the branch. The service answers 503 and reports
+    /// not ready; the CLI still exits 2 (a config error).
+    fn blames_repository(&self) -> bool {
+        false
+    }
+}
+
+fn wave_files_broken(error: &WaveSlotError) -> bool {
+    match error {
+        WaveSlotError::Layout(_) => true,
+        WaveSlotError::Slot(error) => matches!(
+            error,
+            SlotError::Json(_)
+                | SlotError::Jsonnet(_)
+                | SlotError::InvalidStored { .. }
+                | SlotError::Inconsistent { .. }
+        ),
+    }
+}
+
+fn render_broken(error: &RenderCheckError) -> bool {
+    matches!(error, RenderCheckError::Regenerate(error) if error.is_invalid_input())
 }
 
 impl Classify for RepositoryError {
@@ -54,6 +82,10 @@ impl Classify for SnapshotError {
             | SnapshotError::NotText { .. } => ErrorClass::Invalid,
         }
     }
+
+    fn blames_repository(&self) -> bool {
+        !matches!(self, SnapshotError::Repository(_))
+    }
 }
 
 impl Classify for AnnouncementError {
@@ -73,6 +105,15 @@ impl Classify for PublishError {
             PublishError::Stale { .. } => ErrorClass::Stale,
             PublishError::Contended { .. } => ErrorClass::Unavailable,
             PublishError::State(_) => ErrorClass::Unavailable,
+        }
+    }
+
+    fn blames_repository(&self) -> bool {
+        match self {
+            PublishError::Snapshot(error) => error.blames_repository(),
+            PublishError::Slots { source, .. } => wave_files_broken(source),
+            PublishError::Render { source, .. } => render_broken(source),
+            _ => false,
         }
     }
 }
@@ -118,6 +159,15 @@ impl Classify for PromotionError {
             PromotionError::State(_) => ErrorClass::Unavailable,
             PromotionError::KeyRequired => ErrorClass::Invalid,
             PromotionError::Contended { .. } => ErrorClass::Unavailable,
+        }
+    }
+
+    fn blames_repository(&self) -> bool {
+        match self {
+            PromotionError::Snapshot(error) => error.blames_repository(),
+            PromotionError::Slots { source, .. } => wave_files_broken(source),
+            PromotionError::Render { source, .. } => render_broken(source),
+            _ => false,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! push it without force, and when the remote moved on, fetch and compute it again on the new
 //! tip. A diff is never rebased, so a person's concurrent commit can never be undone.
 
+use crate::class::{Classify, ErrorClass};
 use crate::clock::Clock;
 use crate::key::StateKey;
 use crate::names::CommitId;
@@ -14,10 +15,11 @@ use crate::trailers;
 /// Starts from the cached tip (a push against a current cache costs one round trip); `plan`
 /// returning `None` ("nothing to do") is believed only once the tip was fetched (in this call,
 /// or by the caller just before: `fetched`), so "unchanged" is never answered from a stale
-/// cache. Gives up with `contended(attempts)` after `retry.attempts` rejections. With a
-/// state key, every commit is sealed on the parent it is built on, here and nowhere else.
+/// cache; nor is a failure of class `Invalid` (it may blame content a person has fixed since).
+/// Gives up with `contended(attempts)` after `retry.attempts` rejections. With a state key,
+/// every commit is sealed on the parent it is built on, here and nowhere else.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn push_intent<T, E: From<RepositoryError>>(
+pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     retry: &RetryPolicy,
@@ -35,7 +37,17 @@ pub(crate) fn push_intent<T, E: From<RepositoryError>>(
     };
     let mut rejected = 0;
     loop {
-        let Some((mut change, value)) = plan(repo, &tip)? else {
+        let planned = match plan(repo, &tip) {
+            // An answer that blames the repository's content comes only from a fresh fetch:
+            // a person may have fixed the branch since the cache was filled.
+            Err(error) if !fetched && error.class() == ErrorClass::Invalid => {
+                tip = repo.refresh()?;
+                fetched = true;
+                continue;
+            }
+            planned => planned?,
+        };
+        let Some((mut change, value)) = planned else {
             if fetched {
                 return Ok(None);
             }
@@ -119,6 +131,38 @@ mod tests {
         )
     }
 
+    use crate::publish::PublishError;
+    use crate::snapshot::Snapshot;
+
+    struct Still;
+
+    impl Clock for Still {
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH
+        }
+        fn sleep(&self, _: Duration) {}
+    }
+
+    const GOOD: &str = "[[wave]]\nname = \"staging\"\nimages = \"images.json\"\ntargets = [\"s\"]\n\n[target.s]\nentrypoint = \"main.jsonnet\"\n";
+
+    /// Plans nothing, but first reads the pipeline at the tip, as every write does.
+    fn read_pipeline(
+        repo: &mut dyn ConfigRepository,
+    ) -> Result<Option<(CommitId, ())>, PublishError> {
+        push_intent(
+            repo,
+            &Still,
+            &RetryPolicy::default(),
+            None,
+            false,
+            |attempts| PublishError::Contended { attempts },
+            |repo, tip| {
+                Snapshot::at(repo, tip)?;
+                Ok(None::<(Change, ())>)
+            },
+        )
+    }
+
     #[test]
     fn a_push_the_remote_declines_is_tried_exactly_once_and_keeps_the_servers_words() {
         let mut repo = MemoryRepository::new(&[("README.md", "old\n")]);
@@ -184,5 +228,21 @@ mod tests {
         assert_eq!(repo.pushes, 1);
         assert_eq!(clock.sleeps.get(), 0);
         assert_eq!(repo.state().unwrap(), None);
+    }
+
+    #[test]
+    fn an_invalid_answer_is_never_given_from_a_stale_copy() {
+        let mut repo = MemoryRepository::new(&[("cfgupdate.toml", "[[wave]]\nname = 3\n")]);
+        let error = read_pipeline(&mut repo).unwrap_err();
+        assert!(error.blames_repository(), "{error}");
+        // The service's copy holds the broken file; a person fixes the remote.
+        repo.person_pushes("Fix the pipeline file", |tree| {
+            tree.insert(
+                RepoPath::parse("cfgupdate.toml").unwrap(),
+                GOOD.as_bytes().to_vec(),
+            );
+        });
+        assert!(!repo.is_fresh());
+        assert_eq!(read_pipeline(&mut repo), Ok(None));
     }
 }

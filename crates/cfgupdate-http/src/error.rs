@@ -6,7 +6,8 @@
 //! |---|---|---|
 //! | `Unavailable` (remote unreachable, the branch kept moving) | 503 + `Retry-After` | 1 |
 //! | `Failed` (anything retrying will not fix by itself) | 500 | 1 |
-//! | `Invalid` (bad input, or the config repository's own files) | 422 | 2 |
+//! | `Invalid` (bad input) | 422 | 2 |
+//! | `Invalid`, blaming the branch's own files (read at a freshly fetched tip) | 503 + `Retry-After` | 2 |
 //! | `Stale` (an older build, a promotion backwards) | 409 | 3 |
 //! | `Refused` (a hold or a gate) | 409 | 3 |
 //! | `Declined` (the remote refused the push for a reason of its own) | 502 | 1 |
@@ -62,9 +63,14 @@ impl ApiError {
         }
     }
 
-    /// The answer to a core error, by its class.
+    /// The answer to a core error, by its class. An `Invalid` error that blames the branch's
+    /// own files ([`Classify::blames_repository`]) is 503 with `Retry-After`: the request is
+    /// not at fault, and the same request succeeds once a person fixes the branch.
     pub fn classified<E: Classify + std::fmt::Display>(error: &E, retry_after: Duration) -> Self {
-        let status = status_of(error.class());
+        let status = match error.class() {
+            ErrorClass::Invalid if error.blames_repository() => StatusCode::SERVICE_UNAVAILABLE,
+            class => status_of(class),
+        };
         Self {
             status,
             message: error.to_string(),
@@ -99,19 +105,13 @@ const KEEP_HEAD: usize = 400;
 const KEEP_TAIL: usize = 150;
 
 /// `message` as one bounded line. Messages quote the values they refuse, and a hostile value
-/// may hold line breaks or NULs, or be as long as the body limit: control characters are
-/// written as escapes, and the middle of an overlong message is left out (its end, which
+/// may hold line breaks or NULs, direction overrides, or be as long as the body limit: control
+/// and invisible format characters are written as escapes, and the middle of an overlong message is left out (its end, which
 /// usually says the rule broken, is kept).
 pub(crate) fn one_line(message: &str) -> String {
     let mut line = String::with_capacity(message.len().min(MAX_SENTENCE * 4));
     for c in message.chars() {
-        match c {
-            '\n' => line.push_str("\\n"),
-            '\r' => line.push_str("\\r"),
-            '\t' => line.push_str("\\t"),
-            c if c.is_control() => line.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-            c => line.push(c),
-        }
+        cfgupdate_core::shown::push_escaped(&mut line, c);
     }
     let count = line.chars().count();
     if count <= MAX_SENTENCE {

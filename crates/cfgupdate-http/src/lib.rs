@@ -1,6 +1,7 @@
 //! cfgupdate's HTTP service (contract section 5), on axum.
 //!
-//! CI announces images (`POST /v1/images`), Argo CD reports deployments
+//! CI announces images (`POST /v1/images`, with a bearer token, an `X-Hub-Signature-256` or
+//! Standard Webhooks signature), Argo CD reports deployments
 //! (`POST /v1/deployments`), people approve (`POST /v1/approvals`), and anyone may read
 //! `GET /v1/status`, `/healthz`, `/readyz` and `/metrics`. Every decision is the core's: this
 //! crate turns requests into the core's types, hands them to the one writer that owns the
@@ -48,12 +49,14 @@
 //!
 //! # Status codes
 //!
-//! 400 malformed body, 401 no or bad credentials, 403 credentials of another scope (or a scope
-//! with no credential configured: it fails closed), 404, 405, 413 body over
-//! [`Settings::body_limit`], 415 not `application/json`, then the core's errors by class (see
-//! [`error`]): 422 invalid, 409 stale or refused by a hold or gate, 500 failed, 503 with
-//! `Retry-After` when the remote cannot be reached (nothing was done; retrying is safe).
-//! Errors are `{"error": "<one sentence>"}`.
+//! 401 no or bad credentials (a missing or wrong bearer token is refused before the body is
+//! read), 403 credentials of another scope (or a scope with no credential configured: it fails
+//! closed), 404, 405, 415 not `application/json`, 413 body over [`Settings::body_limit`], 408
+//! body slower than [`Limits::body_timeout`], 400 malformed body (or `?app_commit=` on a request
+//! authenticated by a signature alone), then the core's errors by class (see [`error`]): 422
+//! invalid, 409 stale or refused by a hold or gate, 500 failed, 503 with `Retry-After` when the
+//! remote cannot be reached or the branch's own files are broken (nothing was done; retrying is
+//! safe). Errors are `{"error": "<one sentence>"}`.
 //!
 //! # Answers
 //!
@@ -63,28 +66,35 @@
 //! - `POST /v1/approvals`: `{"result": "promoted", "commit", "wave"}`, `{"result": "approved",
 //!   "wave", "gate", "reason", "ready_at"?}` (another gate still waits) or
 //!   `{"result": "unchanged", "reason"}`.
-//! - `GET /v1/status`: what `cfgupdate status --json` prints.
-//! - `GET /healthz`: `{"status": "ok", "auth": "enabled" | "disabled", "warning"?}`.
-//! - `GET /readyz`: 200 when the remote was reached within [`Settings::readiness_window`],
-//!   else 503.
+//! - `GET /v1/status`: what `cfgupdate status --json` prints, from a snapshot at most
+//!   [`Settings::status_max_age`] old.
+//! - `GET /healthz`: `{"status": "ok", "auth": "enabled" | "disabled", "warning"?}`; 503 when
+//!   the writer has been busy with one task beyond [`Settings::writer_stuck_after`].
+//! - `GET /readyz`: 200 when the remote was reached within [`Settings::readiness_window`] and
+//!   the branch's own files could be used, else 503 with the reason.
 //! - `GET /metrics`: Prometheus text, see [`metrics`].
 //!
 //! [`ErrorClass`]: cfgupdate_core::ErrorClass
 
 pub mod auth;
+mod connections;
+pub mod credentials;
+mod deliveries;
 pub mod error;
+mod logged;
 pub mod metrics;
 mod observed;
 pub mod payload;
 mod routes;
 mod server;
 pub mod settings;
+mod status;
 mod writer;
 
-pub use auth::{Scope, sign};
+pub use auth::{Caller, Scope, sign, sign_webhook, token_sha256};
 pub use error::ApiError;
 pub use server::{BackgroundServer, Service};
-pub use settings::{AuthSettings, Secret, Settings};
+pub use settings::{AuthSettings, Limits, NamedToken, Secret, Settings};
 
 #[cfg(test)]
 mod tests;

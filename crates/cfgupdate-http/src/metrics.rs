@@ -6,6 +6,8 @@
 //! | `cfgupdate_commits_total{action}` | automatic commits pushed to the branch (`publish`, `promote`, `approve`) |
 //! | `cfgupdate_pushes_total{git_ref, outcome}` | pushes to the branch or the state ref: `pushed`, `rejected` or `error` |
 //! | `cfgupdate_push_retries_total{git_ref}` | pushes rejected because the remote had moved on, each answered by a fetch and a retry |
+//! | `cfgupdate_fetches_total` | fetches from the remote (`/v1/status` is served from a snapshot, so reads do not fetch each) |
+//! | `cfgupdate_connections_at_cap_total{outcome}` | new connections at the connection cap: `made_room` (the oldest idle connection was closed for it) or `waited` (every connection was busy) |
 //! | `cfgupdate_remote_errors_total` | fetches and pushes that failed (remote unavailable and other errors) |
 //! | `cfgupdate_group_commit_announcements` | announcements handled together per group commit |
 //! | `cfgupdate_announcement_to_commit_seconds` | from an announcement's arrival to its commit on the remote |
@@ -89,6 +91,8 @@ pub struct Metrics {
     pushes: Family<PushLabels, Counter>,
     retries: Family<RefLabels, Counter>,
     remote_errors: Counter,
+    fetches: Counter,
+    at_cap: Family<OutcomeLabels, Counter>,
     group_size: Histogram,
     announcement_to_commit: Histogram,
     report_to_promotion: Family<WaveLabels, Histogram, fn() -> Histogram>,
@@ -135,6 +139,14 @@ impl Metrics {
             "Fetches and pushes that failed",
             remote_errors.clone(),
         );
+        let fetches = Counter::default();
+        registry.register("fetches", "Fetches from the remote", fetches.clone());
+        let at_cap = Family::default();
+        registry.register(
+            "connections_at_cap",
+            "New connections at the connection cap: made_room (the oldest idle one was closed) or waited",
+            at_cap.clone(),
+        );
         let group_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]);
         registry.register(
             "group_commit_announcements",
@@ -169,6 +181,8 @@ impl Metrics {
             pushes,
             retries,
             remote_errors,
+            fetches,
+            at_cap,
             group_size,
             announcement_to_commit,
             report_to_promotion,
@@ -215,6 +229,20 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    pub(crate) fn fetch(&self) {
+        self.fetches.inc();
+    }
+
+    /// How many fetches from the remote were made since the service started.
+    pub fn fetches(&self) -> u64 {
+        self.fetches.get()
+    }
+
+    pub(crate) fn connection_closed_for_room(&self, made_room: bool) {
+        let outcome = if made_room { "made_room" } else { "waited" };
+        self.at_cap.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     pub(crate) fn remote_error(&self) {

@@ -26,6 +26,10 @@ struct HealthState {
     declined_branch: Option<String>,
     /// The same for the state ref.
     declined_state: Option<String>,
+    /// Why the branch's own files cannot be used, from the last answer that read them.
+    broken: Option<String>,
+    /// Since when the writer works on its current task (`None`: idle).
+    busy_since: Option<Instant>,
 }
 
 impl Health {
@@ -73,6 +77,31 @@ impl Health {
             .or_else(|| state.declined_state.clone())
     }
 
+    /// Records whether the branch's own files could be used, from an answer that read them
+    /// at a freshly fetched tip (`None`: they could).
+    pub(crate) fn branch(&self, broken: Option<String>) {
+        let mut state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        state.broken = broken;
+    }
+
+    /// Why the branch's own files cannot be used, if they cannot.
+    pub fn broken(&self) -> Option<String> {
+        let state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        state.broken.clone()
+    }
+
+    /// The writer starts (`true`) or ends (`false`) a task.
+    pub(crate) fn writer_busy(&self, busy: bool) {
+        let mut state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        state.busy_since = busy.then(Instant::now);
+    }
+
+    /// How long the writer has been working on its current task (`None`: it is idle).
+    pub fn writer_busy_for(&self) -> Option<Duration> {
+        let state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        state.busy_since.map(|since| since.elapsed())
+    }
+
     /// How long ago the remote was last reached (`None`: never), and the failure since, if any.
     pub fn last_contact(&self) -> (Option<Duration>, Option<String>) {
         let state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
@@ -113,6 +142,10 @@ impl Observed {
         }
     }
 
+    pub(crate) fn health(&self) -> &Health {
+        &self.health
+    }
+
     fn remote<T>(&self, result: Result<T, RepositoryError>) -> Result<T, RepositoryError> {
         match &result {
             Ok(_) => self.health.contact(),
@@ -148,6 +181,7 @@ impl ConfigRepository for Observed {
     }
 
     fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
+        self.metrics.fetch();
         let result = self.inner.refresh();
         self.remote(result)
     }

@@ -1,34 +1,41 @@
-//! The endpoints of contract section 5, and what every request goes through: the body limit,
-//! the credentials, the `Content-Type`, a timeout, a log line and a count.
+//! The endpoints of contract section 5, and what every request goes through: the credentials,
+//! the `Content-Type`, the body limit and deadline, a timeout, a log line and a count.
 //!
 //! A write is checked in this order, each step answering with its own status: route (404,
-//! 405), body size (413), credentials (401, 403), `Content-Type` (415), shape (400), values
-//! (422), then the core's decision (200, 409, 422, 500, 503).
+//! 405), credentials the headers decide (401, 403: a bearer token, a webhook timestamp),
+//! `Content-Type` (415), declared size (413), the body within its limit (413) and deadline
+//! (408), signatures over the body (401), shape (400), values (422), then the core's decision
+//! (200, 409, 422, 500, 503). A missing or wrong bearer token is refused before a byte of the
+//! body is read.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{MatchedPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cfgupdate_core::PublishOutcome;
 use cfgupdate_core::promotion::{ApprovalOutcome, DeploymentOutcome, Gate};
+use cfgupdate_core::{Clock, PublishOutcome};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::auth::{self, AuthError, Presented, Scope};
+use crate::auth::{self, Admission, Caller, Presented, Scope, Via, WebhookHeaders};
+use crate::deliveries::Deliveries;
 use crate::error::ApiError;
+use crate::logged::logged;
 use crate::metrics::Metrics;
 use crate::observed::Health;
 use crate::payload;
 use crate::settings::Settings;
+use crate::status::StatusCache;
 use crate::writer::{Job, SubmitError, WriterHandle};
 
 /// What every handler shares.
@@ -38,6 +45,9 @@ pub(crate) struct AppState {
     pub(crate) settings: Arc<Settings>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) health: Arc<Health>,
+    pub(crate) clock: Arc<dyn Clock + Send + Sync>,
+    pub(crate) deliveries: Arc<Deliveries>,
+    pub(crate) status: Arc<StatusCache>,
 }
 
 /// The router of every endpoint.
@@ -52,16 +62,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.settings.body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
-/// Times out, logs and counts every request. Never logs a header or a body.
+/// Times out, logs and counts every request. Never logs a header or a body; the path is
+/// escaped and cut (it comes from a stranger).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = logged(request.uri().path());
     let endpoint = request
         .extensions()
         .get::<MatchedPath>()
@@ -82,10 +92,15 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let code = response.status().as_u16();
     state.metrics.request(&endpoint, code);
     let elapsed_ms = started.elapsed().as_millis() as u64;
+    let caller = response
+        .extensions()
+        .get::<Caller>()
+        .map(|caller| logged(&caller.name));
+    let caller = caller.as_deref().unwrap_or("-");
     if response.status().is_server_error() {
-        warn!(%method, %path, code, elapsed_ms, "request");
+        warn!(%method, %path, code, elapsed_ms, %caller, "request");
     } else {
-        info!(%method, %path, code, elapsed_ms, "request");
+        info!(%method, %path, code, elapsed_ms, %caller, "request");
     }
     response
 }
@@ -104,60 +119,57 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// The checks every write makes before its body is decoded: size, credentials, type.
-fn admit(
-    state: &AppState,
-    scope: Scope,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Bytes, ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is larger than the limit of {} bytes",
-                    state.settings.body_limit
-                ),
-            )
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body could not be read: {rejection}"),
-            )
-        }
-    })?;
+/// A write request past its checks: who sent it, and its body.
+pub(crate) struct Admitted {
+    /// Who sent it (also put on the response, for the log line).
+    pub(crate) caller: Caller,
+    /// The body, read within its limit and deadline.
+    pub(crate) body: Bytes,
+    /// The request's URI (its query).
+    pub(crate) uri: Uri,
+    /// The Standard Webhooks delivery id, when the request is one.
+    delivery: Option<String>,
+}
+
+fn duplicate(headers: &HeaderMap, name: &str) -> bool {
+    headers.get_all(name).iter().nth(1).is_some()
+}
+
+/// The checks every write makes, cheapest first: credentials that the headers alone decide
+/// (before a byte of the body is read: a stranger costs nothing), the `Content-Type`, the
+/// declared length, then the body within its limit and deadline, then any signature over it.
+async fn admit(state: &AppState, scope: Scope, request: Request) -> Result<Admitted, ApiError> {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
     // Only the first of repeated headers would be checked, so a forged one could ride
     // beside a good one (or the other way round): every credential must be one, and valid.
     if !state.settings.auth.insecure_no_auth {
-        if headers
-            .get_all(header::AUTHORIZATION)
-            .iter()
-            .nth(1)
-            .is_some()
-        {
-            return Err(AuthError::Bad {
-                reason: "the request carries more than one `Authorization` header; send exactly one",
+        for (name, shown) in [
+            (header::AUTHORIZATION.as_str(), "Authorization"),
+            (auth::SIGNATURE_HEADER, "X-Hub-Signature-256"),
+            (auth::WEBHOOK_ID_HEADER, "webhook-id"),
+            (auth::WEBHOOK_TIMESTAMP_HEADER, "webhook-timestamp"),
+            (auth::WEBHOOK_SIGNATURE_HEADER, "webhook-signature"),
+        ] {
+            if duplicate(headers, name) {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    format!("the request carries more than one `{shown}` header; send exactly one"),
+                ));
             }
-            .into());
-        }
-        if headers
-            .get_all(auth::SIGNATURE_HEADER)
-            .iter()
-            .nth(1)
-            .is_some()
-        {
-            return Err(AuthError::Bad {
-                reason: "the request carries more than one `X-Hub-Signature-256` header; send exactly one",
-            }
-            .into());
         }
     }
+    let value = |name: &str| headers.get(name).map(|v| v.as_bytes());
     let presented = Presented {
-        authorization: headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
-        signature: headers.get(auth::SIGNATURE_HEADER).map(|v| v.as_bytes()),
+        authorization: value(header::AUTHORIZATION.as_str()),
+        signature: value(auth::SIGNATURE_HEADER),
+        webhook: WebhookHeaders {
+            id: value(auth::WEBHOOK_ID_HEADER),
+            timestamp: value(auth::WEBHOOK_TIMESTAMP_HEADER),
+            signature: value(auth::WEBHOOK_SIGNATURE_HEADER),
+        },
     };
-    auth::authorize(&state.settings.auth, scope, presented, &body)?;
+    let admission = auth::check_headers(&state.settings.auth, scope, presented, state.clock.now())?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -169,11 +181,92 @@ fn admit(
             "the body must be JSON, sent with `Content-Type: application/json`",
         ));
     }
-    Ok(body)
+    let limit = state.settings.body_limit;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let deadline = state.settings.limits.body_timeout;
+    let body = match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<LengthLimitError>() => return Err(too_large()),
+        Ok(Err(error)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read: {error}"),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s",
+                    deadline.as_secs_f64()
+                ),
+            ));
+        }
+    };
+    let (caller, delivery) = match admission {
+        Admission::Granted(caller) => (caller, None),
+        Admission::NeedsBody(pending) => {
+            let delivery = pending.delivery().map(|d| d.id.clone());
+            (
+                auth::check_body(&state.settings.auth, pending, &body)?,
+                delivery,
+            )
+        }
+    };
+    Ok(Admitted {
+        caller,
+        body,
+        uri: parts.uri,
+        delivery,
+    })
+}
+
+/// Runs a write endpoint: its checks, then `handle`; a Standard Webhooks delivery seen before
+/// is answered as its first delivery was, without running `handle` again.
+async fn write<F, Fut>(state: AppState, scope: Scope, request: Request, handle: F) -> Response
+where
+    F: FnOnce(AppState, Admitted) -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    let admitted = match admit(&state, scope, request).await {
+        Ok(admitted) => admitted,
+        Err(error) => return error.into_response(),
+    };
+    let caller = admitted.caller.clone();
+    let mut response = match admitted.delivery.clone() {
+        None => handle(state, admitted)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        Some(id) => {
+            let now = state.clock.now();
+            let deliveries = state.deliveries.clone();
+            deliveries
+                .once(&id, now, async move {
+                    handle(state, admitted)
+                        .await
+                        .unwrap_or_else(IntoResponse::into_response)
+                })
+                .await
+        }
+    };
+    response.extensions_mut().insert(caller);
+    response
 }
 
 /// Queues `job` and waits for the writer's answer.
-async fn ask<T>(
+pub(crate) async fn ask<T>(
     state: &AppState,
     job: impl FnOnce(oneshot::Sender<T>) -> Job,
 ) -> Result<T, ApiError> {
@@ -205,35 +298,39 @@ struct ImagesQuery {
     app_commit: Option<String>,
 }
 
-async fn post_images(
-    State(state): State<AppState>,
-    query: Result<Query<ImagesQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = admit(&state, Scope::Ci, &headers, body)?;
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the query string cannot be read: {rejection}"),
-        )
-    })?;
-    let announcement = payload::announcement(&body, query.app_commit.as_deref())?;
-    let received = Instant::now();
-    let outcome = ask(&state, |reply| Job::Publish {
-        announcement,
-        received,
-        reply,
-    })
-    .await?
-    .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
-    let answer = match outcome {
-        PublishOutcome::Committed { commit, wave } => {
-            json!({ "result": "committed", "commit": commit.as_str(), "wave": wave.as_str() })
+async fn post_images(State(state): State<AppState>, request: Request) -> Response {
+    write(state, Scope::Ci, request, |state, admitted| async move {
+        let Query(query) = Query::<ImagesQuery>::try_from_uri(&admitted.uri).map_err(|rejection| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the query string cannot be read: {rejection}"),
+            )
+        })?;
+        // A signature covers the body only: what decides the result must be in it.
+        if query.app_commit.is_some() && !matches!(admitted.caller.via, Via::Token | Via::NoAuth) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "a signed request must carry `app_commit` in its body, which the signature covers: the query string's `?app_commit=` is accepted only with a bearer token",
+            ));
         }
-        PublishOutcome::Unchanged => json!({ "result": "unchanged" }),
-    };
-    Ok(axum::Json(answer).into_response())
+        let announcement = payload::announcement(&admitted.body, query.app_commit.as_deref())?;
+        let received = Instant::now();
+        let outcome = ask(&state, |reply| Job::Publish {
+            announcement,
+            received,
+            reply,
+        })
+        .await?
+        .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
+        let answer = match outcome {
+            PublishOutcome::Committed { commit, wave } => {
+                json!({ "result": "committed", "commit": commit.as_str(), "wave": wave.as_str() })
+            }
+            PublishOutcome::Unchanged => json!({ "result": "unchanged" }),
+        };
+        Ok(axum::Json(answer).into_response())
+    })
+    .await
 }
 
 fn pending(wave: &cfgupdate_core::WaveName, gate: &Gate, result: &str) -> Value {
@@ -251,68 +348,90 @@ fn pending(wave: &cfgupdate_core::WaveName, gate: &Gate, result: &str) -> Value 
     answer
 }
 
-async fn post_deployments(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = admit(&state, Scope::Deploy, &headers, body)?;
-    let report = payload::deploy_report(&body)?;
-    let outcome = ask(&state, |reply| Job::Deploy { report, reply })
-        .await?
-        .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
-    let answer = match outcome {
-        DeploymentOutcome::Recorded { reason } => json!({ "result": "recorded", "reason": reason }),
-        DeploymentOutcome::Pending { wave, gate } => pending(&wave, &gate, "pending"),
-        DeploymentOutcome::Promoted { commit, wave } => {
-            json!({ "result": "promoted", "commit": commit.as_str(), "wave": wave.as_str() })
-        }
-    };
-    Ok(axum::Json(answer).into_response())
-}
-
-async fn post_approvals(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = admit(&state, Scope::Admin, &headers, body)?;
-    let wave = payload::approval(&body)?;
-    let outcome = ask(&state, |reply| Job::Approve {
-        wave: wave.clone(),
-        reply,
+async fn post_deployments(State(state): State<AppState>, request: Request) -> Response {
+    write(state, Scope::Deploy, request, |state, admitted| async move {
+        let report = payload::deploy_report(&admitted.body)?;
+        let outcome = ask(&state, |reply| Job::Deploy { report, reply })
+            .await?
+            .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
+        let answer = match outcome {
+            DeploymentOutcome::Recorded { reason } => {
+                json!({ "result": "recorded", "reason": reason })
+            }
+            DeploymentOutcome::Pending { wave, gate } => pending(&wave, &gate, "pending"),
+            DeploymentOutcome::Promoted { commit, wave } => {
+                json!({ "result": "promoted", "commit": commit.as_str(), "wave": wave.as_str() })
+            }
+        };
+        Ok(axum::Json(answer).into_response())
     })
-    .await?
-    .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
-    let answer = match outcome {
-        ApprovalOutcome::Promoted { commit, wave } => {
-            json!({ "result": "promoted", "commit": commit.as_str(), "wave": wave.as_str() })
-        }
-        ApprovalOutcome::Approved { waiting } => pending(&wave, &waiting, "approved"),
-        ApprovalOutcome::Unchanged { reason } => json!({ "result": "unchanged", "reason": reason }),
-    };
-    Ok(axum::Json(answer).into_response())
+    .await
 }
 
-/// What `cfgupdate status --json` prints, to the byte.
-async fn get_status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let status = ask(&state, |reply| Job::Status { reply })
+async fn post_approvals(State(state): State<AppState>, request: Request) -> Response {
+    write(state, Scope::Admin, request, |state, admitted| async move {
+        let wave = payload::approval(&admitted.body)?;
+        let approver = admitted.caller.clone();
+        let outcome = ask(&state, |reply| Job::Approve {
+            wave: wave.clone(),
+            approver,
+            reply,
+        })
         .await?
         .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
-    let mut text = serde_json::to_string_pretty(&status).map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot write the status as JSON: {error}"),
+        let answer = match outcome {
+            ApprovalOutcome::Promoted { commit, wave } => {
+                json!({ "result": "promoted", "commit": commit.as_str(), "wave": wave.as_str() })
+            }
+            ApprovalOutcome::Approved { waiting } => pending(&wave, &waiting, "approved"),
+            ApprovalOutcome::Unchanged { reason } => {
+                json!({ "result": "unchanged", "reason": reason })
+            }
+        };
+        Ok(axum::Json(answer).into_response())
+    })
+    .await
+}
+
+/// What `cfgupdate status --json` prints, to the byte, from a snapshot at most
+/// [`Settings::status_max_age`] old (see [`StatusCache`]).
+async fn get_status(State(state): State<AppState>) -> Response {
+    match state.status.clone().get(&state).await {
+        Ok((text, age)) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::AGE, HeaderValue::from(age.as_secs())),
+            ],
+            text.as_str().to_owned(),
         )
-    })?;
-    text.push('\n');
-    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
 }
 
 /// The warning `/healthz` and the log carry while authentication is off.
 pub(crate) const INSECURE_WARNING: &str = "authentication is turned off (--insecure-no-auth): anyone who can reach this service may publish, report deployments and approve";
 
+/// 200 while the process can work: 503 when the writer has been busy with one task for longer
+/// than [`Settings::writer_stuck_after`] (a write stuck on a remote that never answers), or
+/// has ended.
 async fn healthz(State(state): State<AppState>) -> Response {
+    let bound = state.settings.writer_stuck_after;
+    let stuck = match state.health.writer_busy_for() {
+        Some(busy) if busy > bound => Some(format!(
+            "the repository writer has been busy with one task for {:.1} s, longer than the bound of {:.1} s: it looks stuck",
+            busy.as_secs_f64(),
+            bound.as_secs_f64()
+        )),
+        _ if state.writer.is_stopped() => Some("the repository writer has ended".to_owned()),
+        _ => None,
+    };
+    if let Some(reason) = stuck {
+        return ApiError::unavailable(reason, state.settings.retry_after).into_response();
+    }
     let answer = if state.settings.auth.insecure_no_auth {
         json!({ "status": "ok", "auth": "disabled", "warning": INSECURE_WARNING })
     } else {
@@ -326,6 +445,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if let Some(declined) = state.health.declined() {
         let message = format!("the last push did not land: {declined}");
         return ApiError::unavailable(message, state.settings.retry_after).into_response();
+    }
+    if let Some(broken) = state.health.broken() {
+        return ApiError::unavailable(
+            format!("the branch's own configuration cannot be used, so every write waits until a person fixes it: {broken}"),
+            state.settings.retry_after,
+        )
+        .into_response();
     }
     // A failure since the last contact means the remote cannot be reached now, however
     // recently it was: every write would get 503, so a load balancer should look elsewhere.

@@ -9,8 +9,19 @@ use std::thread::{self, JoinHandle};
 
 use axum::Router;
 use cfgupdate_core::{Clock, ConfigRepository};
-use tokio::sync::oneshot;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::{Semaphore, oneshot};
+use tower::ServiceExt as _;
 use tracing::{info, warn};
+
+use crate::connections::{Busy, Connections};
+use crate::deliveries::Deliveries;
+use crate::status::StatusCache;
+
+/// How long the accept loop waits after an accept failed (out of file descriptors, say).
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 use crate::metrics::Metrics;
 use crate::observed::{Health, Observed};
@@ -36,23 +47,32 @@ impl Service {
             warn!("{INSECURE_WARNING}");
         } else if settings.auth.is_empty() {
             warn!(
-                "no credential is configured (CFGUPDATE_CI_TOKEN, CFGUPDATE_DEPLOY_TOKEN, CFGUPDATE_ADMIN_TOKEN, CFGUPDATE_CI_HMAC_SECRET): every write endpoint refuses every request"
+                "no credential is configured (CFGUPDATE_CI_TOKEN, CFGUPDATE_DEPLOY_TOKEN, CFGUPDATE_ADMIN_TOKEN, CFGUPDATE_CI_HMAC_SECRET, CFGUPDATE_CI_WEBHOOK_SECRET, CFGUPDATE_TOKENS_FILE): every write endpoint refuses every request"
             );
         }
         let settings = Arc::new(settings);
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::default());
         let repository = Observed::new(repository, metrics.clone(), health.clone());
-        let (handle, writer) = writer::spawn(repository, clock, settings.clone(), metrics.clone())?;
+        let (handle, writer) =
+            writer::spawn(repository, clock.clone(), settings.clone(), metrics.clone())?;
         Ok(Self {
             state: AppState {
                 writer: handle,
+                deliveries: Arc::new(Deliveries::new(settings.webhook_ids_remembered)),
+                status: Arc::new(StatusCache::default()),
                 settings,
                 metrics,
                 health,
+                clock,
             },
             writer,
         })
+    }
+
+    /// The service's metrics (what `/metrics` shows).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.state.metrics
     }
 
     /// The router of every endpoint, to mount in a server of your own. Requests it receives
@@ -65,6 +85,13 @@ impl Service {
     /// accepting, lets every request in flight finish (each is answered after its change is
     /// on the remote, or with its error), and stops the writer once it has finished every
     /// queued write.
+    ///
+    /// Every connection is bounded by [`Settings::limits`]: at most `max_connections` are
+    /// served at once (at the cap, a new connection takes the place of the oldest one that has
+    /// no request with the router: a slow client still sending its head, an idle kept-alive
+    /// one; when every one is busy, it waits), a request head must arrive within
+    /// `header_timeout` (which also closes idle kept-alive connections) and be at most
+    /// `max_header_bytes`.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -73,12 +100,96 @@ impl Service {
         if let Ok(address) = listener.local_addr() {
             info!(%address, "listening");
         }
-        let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = self.state.settings.limits;
+        let router = self.router();
+        let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let open = Arc::new(Connections::default());
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .keep_alive(true);
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut cap_reported = false;
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors, say: wait a little rather than spin.
+                        warn!(%error, "cannot accept a connection");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    cap_reported = false;
+                    permit
+                }
+                Err(_) => {
+                    // At the cap: the oldest connection doing nothing (a slow client still
+                    // sending its head, an idle kept-alive one) makes room; if every one is
+                    // busy with a request, the new one waits for the first to end.
+                    let made_room = open.close_oldest_idle();
+                    self.state.metrics.connection_closed_for_room(made_room);
+                    if !made_room && !cap_reported {
+                        warn!(
+                            max_connections = limits.max_connections,
+                            "every connection is busy at the cap: new connections wait"
+                        );
+                        cap_reported = true;
+                    }
+                    tokio::select! {
+                        permit = permits.clone().acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => break,
+                        },
+                        () = &mut shutdown => break,
+                    }
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (connection, registered) = open.register();
+            let tracked = connection.clone();
+            let router = router.clone();
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let busy = Busy::new(&tracked);
+                let router = router.clone();
+                async move {
+                    let response = router.oneshot(request).await;
+                    drop(busy);
+                    response
+                }
+            });
+            let served = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let task = tokio::spawn(async move {
+                let _registered = registered;
+                // A client that goes away or breaks the protocol ends only its connection.
+                let _ = served.await;
+                drop(permit);
+            });
+            Connections::closes_with(&connection, task.abort_handle());
+        }
+        drop(listener);
+        info!("shutting down: no new connections; finishing the requests in flight");
+        let settings = &self.state.settings;
+        let patience = settings.request_timeout + settings.limits.body_timeout;
+        if tokio::time::timeout(patience, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            warn!(
+                "some connections were still open after {} s; closing them",
+                patience.as_secs()
+            );
+        }
         info!("no request in flight any more; stopping the writer");
         self.stop().await;
-        served
+        Ok(())
     }
 
     /// Stops the writer after it has finished what is queued, and waits for it.

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use cfgupdate_core::WriteOptions;
 
+use crate::auth::{Scope, hash_of};
+
 /// The environment variable holding the bearer token of scope `ci`.
 pub const CI_TOKEN_VAR: &str = "CFGUPDATE_CI_TOKEN";
 /// The environment variable holding the bearer token of scope `deploy`.
@@ -15,22 +17,31 @@ pub const DEPLOY_TOKEN_VAR: &str = "CFGUPDATE_DEPLOY_TOKEN";
 pub const ADMIN_TOKEN_VAR: &str = "CFGUPDATE_ADMIN_TOKEN";
 /// The environment variable holding the secret CI signs bodies with (`X-Hub-Signature-256`).
 pub const CI_HMAC_SECRET_VAR: &str = "CFGUPDATE_CI_HMAC_SECRET";
+/// The environment variable holding the Standard Webhooks secret of scope `ci`
+/// (`whsec_<base64>`).
+pub const CI_WEBHOOK_SECRET_VAR: &str = "CFGUPDATE_CI_WEBHOOK_SECRET";
+/// The environment variable naming the TOML file of named tokens (`[[token]]` tables).
+pub const TOKENS_FILE_VAR: &str = "CFGUPDATE_TOKENS_FILE";
 
 /// A credential: its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Vec<u8>);
 
 impl Secret {
     /// Wraps `value`; an empty value is no credential at all (`None`), so an exported but empty
     /// variable fails closed instead of accepting an empty token.
     pub fn new(value: impl Into<String>) -> Option<Self> {
-        let value = value.into();
+        Self::from_bytes(value.into().into_bytes())
+    }
+
+    /// Wraps raw key bytes (a decoded `whsec_` secret); empty is no credential.
+    pub fn from_bytes(value: Vec<u8>) -> Option<Self> {
         (!value.is_empty()).then_some(Self(value))
     }
 
     /// The secret's bytes, for comparing and signing only.
     pub(crate) fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
+        &self.0
     }
 }
 
@@ -58,6 +69,12 @@ pub struct AuthSettings {
     pub admin_token: Option<Secret>,
     /// The secret of `X-Hub-Signature-256` body signatures, which prove scope `ci`.
     pub ci_hmac_secret: Option<Secret>,
+    /// The key of Standard Webhooks signatures (the bytes `whsec_<base64>` decodes to), which
+    /// prove scope `ci`.
+    pub ci_webhook_secret: Option<Secret>,
+    /// Named tokens (`CFGUPDATE_TOKENS_FILE`): each person or system its own token, its name
+    /// the identity recorded on what it does.
+    pub tokens: Vec<NamedToken>,
     /// Every check turned off (`serve --insecure-no-auth`): anyone who reaches the service may
     /// publish, report and approve. The service says so in its log and in `/healthz`.
     pub insecure_no_auth: bool,
@@ -74,6 +91,10 @@ impl AuthSettings {
             deploy_token: get(DEPLOY_TOKEN_VAR),
             admin_token: get(ADMIN_TOKEN_VAR),
             ci_hmac_secret: get(CI_HMAC_SECRET_VAR),
+            ci_webhook_secret: lookup(CI_WEBHOOK_SECRET_VAR)
+                .and_then(|value| decode_webhook_secret(&value).ok())
+                .and_then(Secret::from_bytes),
+            tokens: Vec::new(),
             insecure_no_auth: false,
         }
     }
@@ -84,6 +105,120 @@ impl AuthSettings {
             && self.deploy_token.is_none()
             && self.admin_token.is_none()
             && self.ci_hmac_secret.is_none()
+            && self.ci_webhook_secret.is_none()
+            && self.tokens.is_empty()
+    }
+
+    /// Whether any credential proves `scope` itself.
+    pub fn configures(&self, scope: Scope) -> bool {
+        let variable = match scope {
+            Scope::Ci => {
+                self.ci_token.is_some()
+                    || self.ci_hmac_secret.is_some()
+                    || self.ci_webhook_secret.is_some()
+            }
+            Scope::Deploy => self.deploy_token.is_some(),
+            Scope::Admin => self.admin_token.is_some(),
+        };
+        variable || self.tokens.iter().any(|t| t.scope == scope)
+    }
+
+    /// Every bearer token as (identity, scope, SHA-256), the variables' first.
+    pub(crate) fn token_hashes(&self) -> Vec<(&str, Scope, [u8; 32])> {
+        let variables = [
+            (ADMIN_TOKEN_VAR, Scope::Admin, &self.admin_token),
+            (DEPLOY_TOKEN_VAR, Scope::Deploy, &self.deploy_token),
+            (CI_TOKEN_VAR, Scope::Ci, &self.ci_token),
+        ];
+        let mut hashes: Vec<(&str, Scope, [u8; 32])> = variables
+            .into_iter()
+            .filter_map(|(name, scope, secret)| Some((name, scope, hash_of(secret.as_ref()?))))
+            .collect();
+        hashes.extend(
+            self.tokens
+                .iter()
+                .map(|t| (t.name.as_str(), t.scope, t.sha256)),
+        );
+        hashes
+    }
+
+    /// Warnings to print once at start: a token shared by two scopes (whoever holds it may do
+    /// both), a token that ends in whitespace (no `Authorization` header can carry it).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (name, secret) in [
+            (CI_TOKEN_VAR, &self.ci_token),
+            (DEPLOY_TOKEN_VAR, &self.deploy_token),
+            (ADMIN_TOKEN_VAR, &self.admin_token),
+        ] {
+            if let Some(secret) = secret
+                && secret.expose().last().is_some_and(u8::is_ascii_whitespace)
+            {
+                warnings.push(format!(
+                    "{name} ends in a newline or whitespace, which no `Authorization` header can carry: that token can never match (was it written with `echo`?)"
+                ));
+            }
+        }
+        let hashes = self.token_hashes();
+        for (i, (first, first_scope, hash)) in hashes.iter().enumerate() {
+            for (second, second_scope, other) in &hashes[i + 1..] {
+                if hash == other && first_scope != second_scope {
+                    warnings.push(format!(
+                        "{first} (scope `{}`) and {second} (scope `{}`) are the same token: whoever holds it may do what both scopes may; give each scope its own",
+                        first_scope.name(),
+                        second_scope.name()
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+}
+
+/// A token of `CFGUPDATE_TOKENS_FILE`: its holder's name, its scope and the SHA-256 of the
+/// token (the token itself is never stored).
+#[derive(Clone, PartialEq, Eq)]
+pub struct NamedToken {
+    /// The holder, recorded as the identity of what it does.
+    pub name: String,
+    /// What it may do.
+    pub scope: Scope,
+    /// The SHA-256 of the token.
+    pub sha256: [u8; 32],
+}
+
+impl NamedToken {
+    /// A named token from the hex SHA-256 of the token; a hash that is not 64 hex digits gives
+    /// one that nothing matches (the tokens file refuses such hashes before this).
+    pub fn new(name: &str, scope: Scope, sha256_hex: &str) -> Self {
+        let mut sha256 = [0u8; 32];
+        if hex::decode_to_slice(sha256_hex, &mut sha256).is_err() {
+            sha256 = [0u8; 32];
+        }
+        Self {
+            name: name.to_owned(),
+            scope,
+            sha256,
+        }
+    }
+}
+
+impl fmt::Debug for NamedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NamedToken({}, {})", self.name, self.scope.name())
+    }
+}
+
+/// The key bytes of a Standard Webhooks secret, `whsec_<base64>` (the prefix may be left out).
+pub fn decode_webhook_secret(value: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let encoded = value.trim();
+    let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
+    match base64::engine::general_purpose::STANDARD.decode(encoded) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        _ => Err(format!(
+            "{CI_WEBHOOK_SECRET_VAR} is not a Standard Webhooks secret: expected `whsec_<base64>`"
+        )),
     }
 }
 
@@ -111,6 +246,50 @@ pub struct Settings {
     pub max_batch: usize,
     /// Retries of rejected pushes and render limits of every write.
     pub write: WriteOptions,
+    /// What a stranger may cost: connections, header and body time, idle time.
+    pub limits: Limits,
+    /// `GET /v1/status` is answered from a snapshot at most this old (older ones are answered
+    /// while one refresh, shared by every reader, runs), so reads never cost a fetch each.
+    pub status_max_age: Duration,
+    /// How many Standard Webhooks delivery ids (with their answers) are remembered, at most,
+    /// within [`crate::auth::WEBHOOK_TOLERANCE`].
+    pub webhook_ids_remembered: usize,
+    /// `/healthz` answers 503 when the writer has been busy with one task for longer than this
+    /// (a write stuck on a remote that never answers, a render that never ends).
+    pub writer_stuck_after: Duration,
+}
+
+/// The bounds on what any client, authenticated or not, may cost the service, applied by
+/// [`Service::serve`](crate::Service::serve). The body deadline applies while a write endpoint
+/// reads a body, which it does only after the headers' credentials were accepted (a bearer
+/// token), or to check a signature over it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; beyond it, new connections wait in the kernel's accept
+    /// queue until one closes (so the process never runs out of file descriptors).
+    pub max_connections: usize,
+    /// A request's headers must arrive within this time from the moment the connection can
+    /// take a request; otherwise the connection is closed. The deadline starts on a new
+    /// connection and again on a kept-alive one after each answer, so it is also the idle
+    /// timeout of kept-alive connections.
+    pub header_timeout: Duration,
+    /// A body that must be read (a signed request) must arrive within this time; otherwise
+    /// the request is answered 408 and the connection closed.
+    pub body_timeout: Duration,
+    /// The largest request head (request line and headers), in bytes; larger ones close
+    /// the connection. It also bounds the read buffer each connection keeps.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+        }
+    }
 }
 
 /// 1 MiB, the default body limit of contract section 5.
@@ -128,6 +307,10 @@ impl Default for Settings {
             queue_capacity: 1024,
             max_batch: 256,
             write: WriteOptions::default(),
+            limits: Limits::default(),
+            status_max_age: Duration::from_secs(2),
+            webhook_ids_remembered: 10_000,
+            writer_stuck_after: Duration::from_secs(300),
         }
     }
 }

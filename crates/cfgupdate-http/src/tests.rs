@@ -155,7 +155,8 @@ fn settings() -> Settings {
             deploy_token: Secret::new("deploy"),
             admin_token: Secret::new("admin"),
             ci_hmac_secret: Secret::new("hmac"),
-            insecure_no_auth: false,
+            ci_webhook_secret: Secret::from_bytes(b"webhook-key".to_vec()),
+            ..AuthSettings::default()
         },
         body_limit: 4096,
         ..Settings::default()
@@ -540,4 +541,388 @@ async fn a_request_that_outlasts_the_timeout_is_503_and_a_queued_one_is_dropped_
             .collect()
     });
     assert_eq!(apps, vec![CommitId::parse(&app(1)).unwrap()]);
+}
+
+/// A clock the test moves by hand.
+struct ManualClock(Mutex<SystemTime>);
+
+impl ManualClock {
+    fn at(seconds: u64) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
+        )))
+    }
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap()
+    }
+    fn sleep(&self, duration: Duration) {
+        self.advance(duration);
+    }
+}
+
+fn commits_on(repo: &Shared) -> usize {
+    repo.with(|r| r.remote_history().len())
+}
+
+fn signed(path: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("X-Hub-Signature-256", sign(b"hmac", body.as_bytes()))
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_signed_body_replayed_with_another_query_is_refused() {
+    let repo = Shared::new(memory(), Duration::ZERO);
+    let service = service(repo.clone(), settings());
+    // The original design's payload: the body says nothing of the app commit.
+    let body = format!(
+        r#"{{"api": {{"Tag": "reg.example.com/api:v1", "Digest": "reg.example.com/api@sha256:{:064x}"}}}}"#,
+        1
+    );
+    let before = commits_on(&repo);
+    for app_commit in [app(1), app(2)] {
+        let (status, _, answer) = call(
+            &service,
+            signed(&format!("/v1/images?app_commit={app_commit}"), &body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(error_of(&answer).contains("bearer token"), "{answer}");
+        assert!(!error_of(&answer).contains('\n'));
+    }
+    assert_eq!(commits_on(&repo), before, "nothing reached the remote");
+    // A signed body that carries its app commit is fine, with or without an agreeing query.
+    let body = announcement(3, "api");
+    let (status, _, answer) = call(&service, signed("/v1/images", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, _, _) = call(
+        &service,
+        signed(&format!("/v1/images?app_commit={}", app(4)), &body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // With a bearer token the query is still accepted (the original design's CI).
+    let body = format!(
+        r#"{{"web": {{"Tag": "reg.example.com/web:v2", "Digest": "reg.example.com/web@sha256:{:064x}"}}}}"#,
+        7
+    );
+    let (status, _, answer) = call(
+        &service,
+        post(
+            &format!("/v1/images?app_commit={}", app(5)),
+            Some("ci"),
+            &body,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+const NOW: u64 = 1_800_000_000;
+
+fn webhook_request(
+    id: &str,
+    timestamp: u64,
+    body: &str,
+    signature: Option<String>,
+) -> Request<Body> {
+    let signature = signature
+        .unwrap_or_else(|| crate::sign_webhook(b"webhook-key", id, timestamp, body.as_bytes()));
+    Request::post("/v1/images")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_webhooks_deliveries_are_accepted_once_and_repeats_answered_as_the_first() {
+    let repo = Shared::new(memory(), Duration::ZERO);
+    let clock = ManualClock::at(NOW);
+    let service = Service::start(Box::new(repo.clone()), clock.clone(), settings()).unwrap();
+    let body = announcement(1, "api");
+    let (status, _, first) = call(&service, webhook_request("msg_1", NOW - 10, &body, None)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["result"], "committed");
+    let after_first = commits_on(&repo);
+    // A person moves the branch on; the repeat must still answer as the first did.
+    clock.advance(Duration::from_secs(60));
+    let (status, _, again) = call(&service, webhook_request("msg_1", NOW - 10, &body, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, first, "answered exactly as the first delivery");
+    assert_eq!(commits_on(&repo), after_first, "no new commit");
+    // The same id with another body (validly signed) is still the same delivery.
+    let other = announcement(2, "web");
+    let (_, _, repeat) = call(&service, webhook_request("msg_1", NOW - 10, &other, None)).await;
+    assert_eq!(repeat, first);
+    assert_eq!(commits_on(&repo), after_first);
+    // Expired: more than 5 minutes away either way.
+    for timestamp in [NOW + 60 - 301, NOW + 60 + 301] {
+        let (status, response, answer) =
+            call(&service, webhook_request("msg_2", timestamp, &other, None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert!(error_of(&answer).contains("5 minutes"), "{answer}");
+    }
+    // A wrong signature.
+    let wrong = crate::sign_webhook(b"another-key", "msg_3", NOW + 60, other.as_bytes());
+    let (status, _, answer) = call(
+        &service,
+        webhook_request("msg_3", NOW + 60, &other, Some(wrong)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    // Malformed headers.
+    for (id, signature) in [("msg 4", None), ("msg_4", Some("v1,notbase64!".to_owned()))] {
+        let (status, _, answer) =
+            call(&service, webhook_request(id, NOW + 60, &other, signature)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    }
+    let request = Request::post("/v1/images")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("webhook-id", "msg_5")
+        .header("webhook-timestamp", "soon")
+        .header(
+            "webhook-signature",
+            crate::sign_webhook(b"webhook-key", "msg_5", NOW, other.as_bytes()),
+        )
+        .body(Body::from(other.clone()))
+        .unwrap();
+    let (status, _, _) = call(&service, request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(commits_on(&repo), after_first, "no refused delivery wrote");
+    // A new id within the window is a new delivery.
+    let (status, _, answer) =
+        call(&service, webhook_request("msg_6", NOW + 60, &other, None)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"], "committed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_bearer_token_is_refused_before_any_body_byte_is_read() {
+    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    for token in [None, Some("wrong")] {
+        // A body that never arrives: reading it would wait for the body deadline (408).
+        let never = Body::from_stream(futures_pending());
+        let mut request = Request::post("/v1/images")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, "1048576");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            call(&service, request.body(never).unwrap()),
+        )
+        .await
+        .expect("answered without waiting for the body");
+        assert_eq!(answer.0, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
+    // A good token with a body that never comes gets the body deadline's 408.
+    let mut settings = settings();
+    settings.limits.body_timeout = Duration::from_millis(200);
+    let service = self::service(Shared::new(memory(), Duration::ZERO), settings);
+    let request = Request::post("/v1/images")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, "Bearer ci")
+        .body(Body::from_stream(futures_pending()))
+        .unwrap();
+    let (status, _, answer) = call(&service, request).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{answer}");
+}
+
+/// A body stream that never yields.
+fn futures_pending()
+-> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::pending()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_status_reads_cost_a_handful_of_fetches() {
+    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    let before = service.metrics().fetches();
+    let mut first = None;
+    for _ in 0..500 {
+        let (status, _, body) = call(
+            &service,
+            Request::get("/v1/status").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        first.get_or_insert(body);
+    }
+    let readers: Vec<_> = (0..500)
+        .map(|_| {
+            let router = service.router();
+            tokio::spawn(async move {
+                router
+                    .oneshot(Request::get("/v1/status").body(Body::empty()).unwrap())
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.await.unwrap(), StatusCode::OK);
+    }
+    let fetches = service.metrics().fetches() - before;
+    assert!(fetches <= 5, "1,000 status reads cost {fetches} fetches");
+    assert!(first.unwrap()["waves"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_keeps_answering_while_the_writer_is_busy_with_a_long_write() {
+    let repo = Shared::new(memory(), Duration::from_secs(3));
+    let mut settings = settings();
+    settings.status_max_age = Duration::from_millis(10);
+    let service = service(repo, settings);
+    let (status, _, _) = call(
+        &service,
+        Request::get("/v1/status").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A publish whose push takes 3 s holds the writer.
+    let router = service.router();
+    let write = tokio::spawn(async move {
+        router
+            .oneshot(post("/v1/images", Some("ci"), &announcement(1, "api")))
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(1),
+            call(
+                &service,
+                Request::get("/v1/status").body(Body::empty()).unwrap(),
+            ),
+        )
+        .await
+        .expect("status answered while the writer was busy");
+        assert_eq!(answer.0, StatusCode::OK);
+        assert!(answer.1.headers().contains_key(header::AGE));
+    }
+    assert_eq!(write.await.unwrap(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_reports_a_writer_stuck_on_one_task() {
+    let repo = Shared::new(memory(), Duration::from_secs(2));
+    let mut settings = settings();
+    settings.writer_stuck_after = Duration::from_millis(300);
+    let service = service(repo, settings);
+    let (status, _, body) = call(
+        &service,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let router = service.router();
+    let write = tokio::spawn(async move {
+        router
+            .oneshot(post("/v1/images", Some("ci"), &announcement(1, "api")))
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (status, response, body) = call(
+        &service,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(error_of(&body).contains("stuck"), "{body}");
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(write.await.unwrap(), StatusCode::OK);
+    let mut healthy = false;
+    for _ in 0..50 {
+        let (status, _, _) = call(
+            &service,
+            Request::get("/healthz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        if status == StatusCode::OK {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "healthy again once the write ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_pipeline_file_blames_the_branch_not_the_sender_and_its_fix_is_seen_at_once() {
+    let repo = Shared::new(memory(), Duration::ZERO);
+    let service = service(repo.clone(), settings());
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(1, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let pipeline = cfgupdate_core::RepoPath::parse("cfgupdate.toml").unwrap();
+    repo.with(|r| {
+        r.person_pushes("break it", |tree| {
+            tree.insert(pipeline.clone(), b"[[wave]]\nname = 3\n".to_vec());
+        })
+    });
+    let (status, response, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(2, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let (status, _, ready) = call(
+        &service,
+        Request::get("/readyz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(error_of(&ready).contains("cfgupdate.toml"), "{ready}");
+    // The service's copy now holds the broken file; a person fixes the remote.
+    repo.with(|r| {
+        r.person_pushes("fix it", |tree| {
+            tree.insert(pipeline.clone(), PIPELINE.as_bytes().to_vec());
+        })
+    });
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(3, "api")),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the first announcement after the fix lands: {answer}"
+    );
+    let (status, _, ready) = call(
+        &service,
+        Request::get("/readyz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    // A request that is itself wrong is still 422.
+    let report = format!(
+        r#"{{"target": "nosuch", "revision": "{}", "status": "succeeded"}}"#,
+        app(9)
+    );
+    let (status, _, answer) =
+        call(&service, post("/v1/deployments", Some("deploy"), &report)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
 }

@@ -27,6 +27,8 @@ use cfgupdate_core::{
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+use crate::auth::Caller;
+use crate::logged::logged;
 use crate::metrics::Metrics;
 use crate::observed::Observed;
 use crate::settings::Settings;
@@ -48,6 +50,7 @@ pub(crate) enum Job {
     },
     Approve {
         wave: WaveName,
+        approver: Caller,
         reply: oneshot::Sender<Result<ApprovalOutcome, PromotionError>>,
     },
     Status {
@@ -70,6 +73,7 @@ pub(crate) enum SubmitError {
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     sender: SyncSender<Job>,
+    ended: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WriterHandle {
@@ -78,6 +82,11 @@ impl WriterHandle {
             TrySendError::Full(_) => SubmitError::Busy,
             TrySendError::Disconnected(_) => SubmitError::Stopped,
         })
+    }
+
+    /// Whether the writer has ended.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.ended.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Asks the writer to finish what is queued and end; waits for room in the queue.
@@ -103,10 +112,22 @@ pub(crate) fn spawn(
         receiver,
         next_advance: Instant::now(),
     };
+    let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = ended.clone();
     let thread = thread::Builder::new()
         .name("cfgupdate-writer".to_owned())
-        .spawn(move || writer.run())?;
-    Ok((WriterHandle { sender }, thread))
+        .spawn(move || {
+            // Set however the thread ends, a panic included.
+            struct Ended(Arc<std::sync::atomic::AtomicBool>);
+            impl Drop for Ended {
+                fn drop(&mut self) {
+                    self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            let _ended = Ended(flag);
+            writer.run();
+        })?;
+    Ok((WriterHandle { sender, ended }, thread))
 }
 
 struct Writer {
@@ -132,12 +153,15 @@ impl Writer {
             let first = match self.receiver.recv_timeout(wait) {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
+                    self.repo.health().writer_busy(true);
                     self.advance();
                     self.observe_state();
+                    self.repo.health().writer_busy(false);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            self.repo.health().writer_busy(true);
             let mut jobs = vec![first];
             while jobs.len() < self.settings.max_batch.max(1) {
                 match self.receiver.try_recv() {
@@ -155,6 +179,7 @@ impl Writer {
                 self.advance();
             }
             self.observe_state();
+            self.repo.health().writer_busy(false);
         }
         info!("the writer stopped");
     }
@@ -195,8 +220,12 @@ impl Writer {
                 Job::Deploy { report, reply } if !reply.is_closed() => {
                     let _ = reply.send(self.deploy(&report));
                 }
-                Job::Approve { wave, reply } if !reply.is_closed() => {
-                    let _ = reply.send(self.approve(&wave));
+                Job::Approve {
+                    wave,
+                    approver,
+                    reply,
+                } if !reply.is_closed() => {
+                    let _ = reply.send(self.approve(&wave, &approver));
                 }
                 _ => debug!("the caller gave up before its request's turn; dropped"),
             }
@@ -209,6 +238,7 @@ impl Writer {
                 &*self.clock,
                 self.settings.write.key.as_ref(),
             );
+            self.note_branch(&status);
             for reply in statuses {
                 let _ = reply.send(status.clone());
             }
@@ -227,6 +257,9 @@ impl Writer {
             &self.settings.write,
         );
         self.metrics.group_commit(batch.len());
+        for result in &results {
+            self.note_branch(result);
+        }
         info!(
             announcements = batch.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -254,6 +287,7 @@ impl Writer {
             report,
             &self.settings.write,
         );
+        self.note_branch(&result);
         match &result {
             Ok(DeploymentOutcome::Promoted { commit, wave }) => {
                 info!(revision = %report.revision, %commit, %wave, "report recorded; promoted");
@@ -264,16 +298,22 @@ impl Writer {
                 self.wake_for(gate);
             }
             Ok(DeploymentOutcome::Recorded { reason }) => {
-                info!(revision = %report.revision, %reason, "report recorded");
+                info!(revision = %report.revision, reason = %logged(reason), "report recorded");
             }
             Err(error) => log_failure("deployment report", error),
         }
         result
     }
 
-    fn approve(&mut self, wave: &WaveName) -> Result<ApprovalOutcome, PromotionError> {
-        // The approver's identity: the credential's name once the front passes it.
-        let by = promotion::Approver::default();
+    /// Approves `wave` for `approver`, the credential's name (a name the core refuses, which
+    /// the tokens file cannot hold, falls back to the default approver).
+    fn approve(
+        &mut self,
+        wave: &WaveName,
+        approver: &Caller,
+    ) -> Result<ApprovalOutcome, PromotionError> {
+        info!(%wave, approver = %logged(&approver.name), "approval");
+        let by = promotion::Approver::parse(&approver.name).unwrap_or_default();
         let result = promotion::approve(
             &mut self.repo,
             &*self.clock,
@@ -281,6 +321,7 @@ impl Writer {
             &by,
             &self.settings.write,
         );
+        self.note_branch(&result);
         match &result {
             Ok(ApprovalOutcome::Promoted { commit, wave }) => {
                 info!(%commit, %wave, "approved; promoted");
@@ -291,7 +332,7 @@ impl Writer {
                 self.wake_for(waiting);
             }
             Ok(ApprovalOutcome::Unchanged { reason }) => {
-                info!(%wave, %reason, "approval changed nothing")
+                info!(%wave, reason = %logged(reason), "approval changed nothing")
             }
             Err(error) => log_failure("approval", error),
         }
@@ -300,7 +341,9 @@ impl Writer {
 
     fn advance(&mut self) {
         let now = Instant::now();
-        match promotion::advance(&mut self.repo, &*self.clock, &self.settings.write) {
+        let result = promotion::advance(&mut self.repo, &*self.clock, &self.settings.write);
+        self.note_branch(&result);
+        match result {
             Ok(advance) => {
                 self.metrics.advance(true);
                 self.next_advance = now + self.settings.advance_interval;
@@ -334,6 +377,19 @@ impl Writer {
     fn observe_state(&self) {
         if let Ok(state) = promotion::check_state(&self.repo, self.settings.write.key.as_ref()) {
             self.repo.note_state(state.problem);
+        }
+    }
+
+    /// Keeps `/readyz` told whether the branch's own files can be used: broken when an answer
+    /// blames them (the core reads them at a freshly fetched tip before it does), fixed when
+    /// an answer read them without fault.
+    fn note_branch<T, E: Classify + std::fmt::Display>(&self, result: &Result<T, E>) {
+        match result {
+            Err(error) if error.class() == ErrorClass::Invalid && error.blames_repository() => {
+                self.repo.health().branch(Some(error.to_string()));
+            }
+            Err(_) => {}
+            Ok(_) => self.repo.health().branch(None),
         }
     }
 
@@ -387,7 +443,10 @@ impl Writer {
 }
 
 fn log_failure<E: Classify + std::fmt::Display>(what: &str, error: &E) {
-    match error.class() {
+    let class = error.class();
+    // Error sentences quote values from requests and from the repository: escaped and cut.
+    let error = logged(&error.to_string());
+    match class {
         ErrorClass::Unavailable | ErrorClass::Failed | ErrorClass::Declined => {
             warn!(%error, "{what} failed")
         }

@@ -6,7 +6,8 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cfgupdate_http::{AuthSettings, Service, Settings};
+use cfgupdate_http::credentials;
+use cfgupdate_http::{Limits, Service, Settings};
 
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock};
@@ -31,8 +32,12 @@ together as the next commit, and every request is answered only once its change 
 (or with the error; 503 with Retry-After when the remote cannot be reached). Soak gates are \
 promoted through on a timer.\n\n\
 Credentials come from the environment: CFGUPDATE_CI_TOKEN, CFGUPDATE_DEPLOY_TOKEN and \
-CFGUPDATE_ADMIN_TOKEN (bearer tokens; admin may do all) and CFGUPDATE_CI_HMAC_SECRET (CI may \
-sign the body in X-Hub-Signature-256 instead). A scope without a credential refuses every request.\n\n\
+CFGUPDATE_ADMIN_TOKEN (bearer tokens; admin may do all), CFGUPDATE_CI_HMAC_SECRET (CI may \
+sign the body in X-Hub-Signature-256 instead) and CFGUPDATE_CI_WEBHOOK_SECRET (Standard \
+Webhooks, `whsec_<base64>`). Each may be given as NAME_FILE, a file holding it (a trailing \
+newline is not part of it). CFGUPDATE_TOKENS_FILE names a TOML file of [[token]] tables \
+(name, scope, sha256 of the token): each holder its own token, its name recorded as who acted. \
+A scope without a credential refuses every request.\n\n\
 On SIGTERM or Ctrl-C it stops accepting connections, answers every request in flight and exits. \
 The first line on stdout is `listening on http://ADDR`; logs go to stderr.",
     after_help = "Example:\n  CFGUPDATE_CI_TOKEN=... CFGUPDATE_DEPLOY_TOKEN=... CFGUPDATE_ADMIN_TOKEN=... \\\n    cfgupdate serve --repo https://git.example.com/acme/cfg-app.git --branch main --listen 0.0.0.0:8080"
@@ -59,6 +64,16 @@ pub struct ServeArgs {
     /// replicas); soak gates are acted on when they open, whatever this says.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub advance_interval: Duration,
+    /// The most connections served at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// A request's headers must arrive within this time (also how long a kept-alive
+    /// connection may stay idle).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// A body that must be read must arrive within this time (else 408).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
     /// Turn every credential check off. Only for a local trial: anyone who can reach the
     /// service may publish, report deployments and approve.
     #[arg(long)]
@@ -71,7 +86,11 @@ pub struct ServeArgs {
 
 pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     init_logging(args.log_format);
-    let mut auth = AuthSettings::from_lookup(|name| std::env::var(name).ok());
+    let mut auth = credentials::load(&|name| std::env::var(name).ok(), &read_secret_file)
+        .map_err(|error| Failure::invalid(error.to_string()))?;
+    for warning in auth.warnings() {
+        eprintln!("cfgupdate: warning: {warning}");
+    }
     auth.insecure_no_auth = args.insecure_no_auth;
     if args.insecure_no_auth {
         eprintln!(
@@ -84,6 +103,12 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         request_timeout: args.request_timeout,
         advance_interval: args.advance_interval,
         write: crate::commands::state::write_options()?,
+        limits: Limits {
+            max_connections: args.max_connections,
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            ..Limits::default()
+        },
         ..Settings::default()
     };
     let repository = args.remote.open()?;
@@ -92,11 +117,9 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         .build()
         .map_err(|error| Failure::operational(format!("cannot start the runtime: {error}")))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|error| {
-                Failure::operational(format!("cannot listen on `{}`: {error}", args.listen))
-            })?;
+        let listener = listen(&args.listen).await.map_err(|error| {
+            Failure::operational(format!("cannot listen on `{}`: {error}", args.listen))
+        })?;
         let address = listener
             .local_addr()
             .map_err(|error| Failure::operational(format!("cannot listen: {error}")))?;
@@ -104,6 +127,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
             .map_err(|error| {
                 Failure::operational(format!("cannot start the repository writer: {error}"))
             })?;
+        tokio::spawn(return_freed_memory());
         println!("listening on http://{address}");
         let _ = std::io::stdout().flush();
         service
@@ -111,6 +135,51 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
             .await
             .map_err(|error| Failure::operational(format!("the server failed: {error}")))
     })
+}
+
+/// How often freed memory is handed back to the system.
+const TRIM_INTERVAL: Duration = Duration::from_secs(10);
+
+/// glibc's allocator keeps memory freed by the runtime's threads in per-thread arenas and
+/// returns it to the system only now and then: after a flood of connections the process would
+/// stay at its peak size. Trimming every few seconds hands it back (see docs/benchmarks.md,
+/// "A flood of strangers"). Other allocators and platforms need nothing.
+async fn return_freed_memory() {
+    let mut every = tokio::time::interval(TRIM_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim takes no pointer and may be called at any time from any thread.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+/// The kernel's accept queue: connections beyond the service's cap wait here (a long queue
+/// lets a flood of connections wait rather than have their handshakes dropped).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Listens on the first address `listen` resolves to.
+async fn listen(listen: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let address = tokio::net::lookup_host(listen)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
+/// A secret file's content, for `*_FILE` variables and `CFGUPDATE_TOKENS_FILE`.
+fn read_secret_file(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|error| error.to_string())
 }
 
 fn init_logging(format: LogFormat) {

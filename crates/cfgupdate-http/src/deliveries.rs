@@ -1,0 +1,287 @@
+//! Standard Webhooks delivery ids seen, with their answers: a delivery whose id was already
+//! seen within [`WEBHOOK_TOLERANCE`] is answered exactly as the first was, and changes nothing.
+//!
+//! Only validly signed deliveries get here, so only the holder of the webhook secret can fill
+//! this memory. It is bounded: ids older than the tolerance are forgotten (their timestamp
+//! would be refused anyway), and beyond [`Settings::webhook_ids_remembered`] the oldest are
+//! forgotten first. A first delivery answered with a 5xx (the remote could not be reached,
+//! nothing was done) is not remembered, so the sender's retry with the same id is tried again.
+//!
+//! The memory is the process's own: another replica, or this one after a restart, does not
+//! know the ids. A repeated announcement there is still recognised by the core (the same app
+//! commit and images are `unchanged`; an older build is refused as stale), so a repeat never
+//! writes twice; it may only be answered `unchanged` where the first said `committed`.
+//!
+//! [`Settings::webhook_ids_remembered`]: crate::Settings::webhook_ids_remembered
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use axum::body::{Body, Bytes, to_bytes};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+
+use crate::auth::WEBHOOK_TOLERANCE;
+use crate::error::ApiError;
+
+/// The largest answer remembered, in bytes (answers are one JSON object).
+const LARGEST_ANSWER: usize = 64 * 1024;
+
+/// An answer, kept to be given again.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn response(&self) -> Response {
+        let mut response = (self.status, Body::from(self.body.clone())).into_response();
+        *response.headers_mut() = self.headers.clone();
+        response
+    }
+}
+
+enum Entry {
+    InFlight(watch::Receiver<Option<Answer>>),
+    Done(Answer),
+}
+
+#[derive(Default)]
+struct Seen {
+    entries: HashMap<String, (Entry, SystemTime)>,
+    order: VecDeque<(String, SystemTime)>,
+}
+
+/// The ids seen and their answers.
+pub(crate) struct Deliveries {
+    seen: Mutex<Seen>,
+    capacity: usize,
+}
+
+enum Turn {
+    First(watch::Sender<Option<Answer>>),
+    Wait(watch::Receiver<Option<Answer>>),
+    Again(Answer),
+}
+
+/// Forgets an id whose first delivery ended without an answer to remember.
+struct Forget<'a> {
+    deliveries: &'a Deliveries,
+    id: Option<String>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let mut seen = self.deliveries.lock();
+            if matches!(seen.entries.get(&id), Some((Entry::InFlight(_), _))) {
+                seen.entries.remove(&id);
+            }
+        }
+    }
+}
+
+impl Deliveries {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            seen: Mutex::new(Seen::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many ids are remembered now.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Answers the delivery `id` received at `now`: by running `work` the first time, and
+    /// with the first answer every other time within the tolerance.
+    pub(crate) async fn once(
+        &self,
+        id: &str,
+        now: SystemTime,
+        work: impl Future<Output = Response>,
+    ) -> Response {
+        let turn = self.turn(id, now);
+        let sender = match turn {
+            Turn::Again(answer) => {
+                tracing::info!(webhook_id = %crate::logged::logged(id), "a delivery seen before: answered as the first was");
+                return answer.response();
+            }
+            Turn::Wait(mut receiver) => {
+                let answer = receiver
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|answer| answer.clone());
+                return match answer {
+                    Some(answer) => answer.response(),
+                    None => ApiError::unavailable(
+                        "the first delivery of this webhook-id ended without an answer; nothing of this one was done, retry it",
+                        Duration::from_secs(1),
+                    )
+                    .into_response(),
+                };
+            }
+            Turn::First(sender) => sender,
+        };
+        let mut forget = Forget {
+            deliveries: self,
+            id: Some(id.to_owned()),
+        };
+        let response = work.await;
+        let (parts, body) = response.into_parts();
+        let body = match to_bytes(body, LARGEST_ANSWER).await {
+            Ok(body) => body,
+            Err(_) => Bytes::from_static(b"{\"error\": \"the answer could not be kept\"}"),
+        };
+        let answer = Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        };
+        if !answer.status.is_server_error() {
+            let mut seen = self.lock();
+            if let Some(entry) = seen.entries.get_mut(id) {
+                entry.0 = Entry::Done(answer.clone());
+                forget.id = None;
+            }
+        }
+        let _ = sender.send(Some(answer.clone()));
+        drop(forget);
+        answer.response()
+    }
+
+    fn turn(&self, id: &str, now: SystemTime) -> Turn {
+        let mut seen = self.lock();
+        let horizon = now
+            .checked_sub(WEBHOOK_TOLERANCE)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        // Forget what is older than the tolerance, and the oldest beyond the capacity.
+        while let Some((oldest, at)) = seen.order.front().cloned() {
+            if at >= horizon && seen.entries.len() < self.capacity {
+                break;
+            }
+            seen.order.pop_front();
+            if seen.entries.get(&oldest).is_some_and(|(_, t)| *t == at) {
+                seen.entries.remove(&oldest);
+            }
+        }
+        // The order queue may hold ids already forgotten (a 5xx): keep it bounded too.
+        while seen.order.len() > self.capacity.saturating_mul(2) {
+            seen.order.pop_front();
+        }
+        match seen.entries.get(id) {
+            Some((Entry::Done(answer), _)) => return Turn::Again(answer.clone()),
+            Some((Entry::InFlight(receiver), _)) => return Turn::Wait(receiver.clone()),
+            None => {}
+        }
+        let (sender, receiver) = watch::channel(None);
+        seen.entries
+            .insert(id.to_owned(), (Entry::InFlight(receiver), now));
+        seen.order.push_back((id.to_owned(), now));
+        Turn::First(sender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn at(seconds: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
+    }
+
+    async fn answer(
+        deliveries: &Deliveries,
+        id: &str,
+        now: SystemTime,
+        runs: &AtomicUsize,
+        status: StatusCode,
+    ) -> (StatusCode, Bytes) {
+        let response = deliveries
+            .once(id, now, async {
+                let n = runs.fetch_add(1, Ordering::SeqCst);
+                (status, format!("{{\"run\": {n}}}")).into_response()
+            })
+            .await;
+        let status = response.status();
+        (status, to_bytes(response.into_body(), 1024).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_repeated_id_gets_the_first_answer_without_running_again() {
+        let deliveries = Deliveries::new(100);
+        let runs = AtomicUsize::new(0);
+        let first = answer(&deliveries, "msg_1", at(0), &runs, StatusCode::OK).await;
+        let again = answer(&deliveries, "msg_1", at(10), &runs, StatusCode::ACCEPTED).await;
+        assert_eq!(first, again);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let other = answer(&deliveries, "msg_2", at(10), &runs, StatusCode::OK).await;
+        assert_ne!(first.1, other.1);
+        // After the tolerance the id is forgotten (the timestamp check refuses such a
+        // delivery before it gets here).
+        answer(&deliveries, "msg_1", at(400), &runs, StatusCode::OK).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_did_nothing_is_not_remembered() {
+        let deliveries = Deliveries::new(100);
+        let runs = AtomicUsize::new(0);
+        let first = answer(
+            &deliveries,
+            "m",
+            at(0),
+            &runs,
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .await;
+        assert_eq!(first.0, StatusCode::SERVICE_UNAVAILABLE);
+        let retry = answer(&deliveries, "m", at(1), &runs, StatusCode::OK).await;
+        assert_eq!(retry.0, StatusCode::OK);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_memory_is_bounded() {
+        let deliveries = Deliveries::new(10);
+        let runs = AtomicUsize::new(0);
+        for i in 0..1000 {
+            answer(
+                &deliveries,
+                &format!("m{i}"),
+                at(i / 100),
+                &runs,
+                StatusCode::OK,
+            )
+            .await;
+            assert!(deliveries.len() <= 10);
+        }
+        assert!(deliveries.lock().order.len() <= 20);
+    }
+
+    #[tokio::test]
+    async fn a_first_delivery_abandoned_half_way_lets_the_next_one_run() {
+        let deliveries = Deliveries::new(10);
+        let never = deliveries.once("m", at(0), std::future::pending());
+        // Polled once (the id is now in flight), then dropped: the caller went away.
+        let _ = tokio::time::timeout(Duration::from_millis(10), never).await;
+        let runs = AtomicUsize::new(0);
+        let next = answer(&deliveries, "m", at(1), &runs, StatusCode::OK).await;
+        assert_eq!(next.0, StatusCode::OK);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,116 @@
+//! `GET /v1/status` from a recent snapshot, so that reads cost no fetch each and keep answering
+//! while the writer is busy.
+//!
+//! A snapshot younger than [`Settings::status_max_age`] is answered as it is. An older one is
+//! answered too (with its `Age`), while one refresh, shared by every reader, asks the writer
+//! for a new one: however many readers come, at most one fetch is under way, and a long write
+//! never holds a reader up. Only the very first request waits for a snapshot to exist, and a
+//! stale *failure* (the remote was unreachable) is not repeated: readers wait for the shared
+//! refresh, so the status is back as soon as the remote is.
+//!
+//! [`Settings::status_max_age`]: crate::Settings::status_max_age
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+
+use crate::error::ApiError;
+use crate::routes::{AppState, ask};
+use crate::writer::Job;
+
+#[derive(Clone)]
+struct Snapshot {
+    answer: Result<Arc<String>, ApiError>,
+    taken: Instant,
+}
+
+/// The latest status snapshot, and the one refresh that may be under way.
+#[derive(Default)]
+pub(crate) struct StatusCache {
+    latest: Mutex<Option<Snapshot>>,
+    refresh: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl StatusCache {
+    fn latest(&self) -> Option<Snapshot> {
+        self.latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The status as JSON text, and how old it is.
+    pub(crate) async fn get(
+        self: Arc<Self>,
+        state: &AppState,
+    ) -> Result<(Arc<String>, Duration), ApiError> {
+        let seen = self.latest();
+        if let Some(snapshot) = &seen {
+            let age = snapshot.taken.elapsed();
+            match &snapshot.answer {
+                Ok(text) if age <= state.settings.status_max_age => return Ok((text.clone(), age)),
+                Err(error) if age <= state.settings.status_max_age => return Err(error.clone()),
+                // A stale status is still worth showing while a fresher one is read.
+                Ok(text) => {
+                    if let Ok(guard) = self.refresh.clone().try_lock_owned() {
+                        let cache = self.clone();
+                        let state = state.clone();
+                        tokio::spawn(async move {
+                            cache.take(&state).await;
+                            drop(guard);
+                        });
+                    }
+                    return Ok((text.clone(), age));
+                }
+                // A stale failure is not: the remote may be back. Wait for the shared refresh.
+                Err(_) => {}
+            }
+        }
+        let _guard = self.refresh.lock().await;
+        let newer = match (self.latest(), &seen) {
+            (Some(latest), Some(seen)) if latest.taken > seen.taken => Some(latest),
+            (Some(latest), None) => Some(latest),
+            _ => None,
+        };
+        if newer.is_none() {
+            self.take(state).await;
+        }
+        match self.latest() {
+            Some(snapshot) => snapshot.answer.map(|text| (text, snapshot.taken.elapsed())),
+            None => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no status could be read",
+            )),
+        }
+    }
+
+    /// Asks the writer for a new snapshot and keeps it.
+    async fn take(&self, state: &AppState) {
+        let answer = match ask(state, |reply| Job::Status { reply }).await {
+            Ok(Ok(status)) => serde_json::to_string_pretty(&status)
+                .map(|mut text| {
+                    text.push('\n');
+                    Arc::new(text)
+                })
+                .map_err(|error| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("cannot write the status as JSON: {error}"),
+                    )
+                }),
+            Ok(Err(error)) => Err(ApiError::classified(&error, state.settings.retry_after)),
+            // The writer is busy or stopping: keep what there is.
+            Err(error) => {
+                if self.latest().is_some() {
+                    return;
+                }
+                Err(error)
+            }
+        };
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Snapshot {
+            answer,
+            taken: Instant::now(),
+        });
+    }
+}
