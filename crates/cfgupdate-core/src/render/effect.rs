@@ -832,6 +832,28 @@ mod tests {
         assert_eq!(around(object_local, 2, "api:1").1.as_deref(), Some("spare"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn reading_the_surroundings_of_any_text_never_panics(
+            text in "[ -~\n'\"(){}\\[\\],;=:|]{0,300}",
+            line in 1usize..12,
+            value in "[a-z:'()]{0,6}",
+        ) {
+            if let Some(tokens) = tokens(&text) {
+                let _ = surroundings(&tokens, line, &value);
+            }
+            let _ = json_key_line(&text, &value);
+        }
+    }
+
+    #[test]
+    fn surroundings_of_deeply_nested_and_long_texts_are_read_without_recursion() {
+        let deep = format!("{}'api:1'{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(around(&deep, 1, "api:1"), (false, None));
+        let ladder = format!("{}'api:1'", "if true then 1 else ".repeat(20_000));
+        assert!(around(&ladder, 1, "api:1").0);
+    }
+
     #[test]
     fn the_line_of_a_json_key_skips_values_that_spell_it() {
         let text = "{\n  \"web\": \"api\",\n  \"api\" : \"x\"\n}\n";
