@@ -411,17 +411,19 @@ fn judge(
                 .cloned()
         })
     };
-    let slots = slot_sites(&image.service, files, layout);
+    // Only a refusal needs the slots (their files are read again).
+    let slots = || slot_sites(&image.service, files, layout);
 
     let anywhere = observed.targets.iter().any(|(_, _, after)| runs_new(after));
     if !anywhere {
-        return Some(why_not_run(image, observed, &slots, wave_place(layout)));
+        return Some(why_not_run(image, observed, &slots(), wave_place(layout)));
     }
     for (target, before, after) in &observed.targets {
         let ran_old = before
             .as_deref()
             .is_some_and(|before| shows_old(before).is_some());
         if let Some(container) = shows_old(after) {
+            let slots = slots();
             let site = slots.iter().find(|site| site.in_branch).or(slots.first());
             let reason = if site.is_some_and(|site| site.in_branch) {
                 NoEffectReason::BranchNotTaken {
@@ -437,7 +439,7 @@ fn judge(
             return Some((place, reason));
         }
         if ran_old && !runs_new(after) {
-            let place = slots
+            let place = slots()
                 .first()
                 .map_or_else(|| wave_place(layout), SlotSite::place);
             return Some((
