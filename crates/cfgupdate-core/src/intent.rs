@@ -2,6 +2,7 @@
 //! push it without force, and when the remote moved on, fetch and compute it again on the new
 //! tip. A diff is never rebased, so a person's concurrent commit can never be undone.
 
+use crate::class::{Classify, ErrorClass};
 use crate::clock::Clock;
 use crate::names::CommitId;
 use crate::repository::{Change, ConfigRepository, PushOutcome, RepositoryError};
@@ -12,8 +13,11 @@ use crate::retry::RetryPolicy;
 /// Starts from the cached tip (a push against a current cache costs one round trip); `plan`
 /// returning `None` ("nothing to do") is believed only once the tip was fetched (in this call,
 /// or by the caller just before: `fetched`), so "unchanged" is never answered from a stale
-/// cache. Gives up with `contended(attempts)` after `retry.attempts` rejections.
-pub(crate) fn push_intent<T, E: From<RepositoryError>>(
+/// cache. An `Invalid` error from `plan` (it blames the repository's content: a slot, the
+/// render or effect check) is likewise believed only from a fetched tip (contract section 5:
+/// 422 only from a fresh fetch): a person may have fixed the content since the cache was read.
+/// Gives up with `contended(attempts)` after `retry.attempts` rejections.
+pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     retry: &RetryPolicy,
@@ -30,7 +34,15 @@ pub(crate) fn push_intent<T, E: From<RepositoryError>>(
     };
     let mut rejected = 0;
     loop {
-        let Some((change, value)) = plan(repo, &tip)? else {
+        let planned = match plan(repo, &tip) {
+            Err(error) if !fetched && error.class() == ErrorClass::Invalid => {
+                tip = repo.refresh()?;
+                fetched = true;
+                continue;
+            }
+            planned => planned?,
+        };
+        let Some((change, value)) = planned else {
             if fetched {
                 return Ok(None);
             }
