@@ -674,3 +674,28 @@ fn two_services_built_from_one_image_are_published_one_at_a_time() {
         );
     });
 }
+
+#[test]
+fn a_refusal_is_believed_only_from_a_fresh_fetch() {
+    // The cache still shows staging-eu broken; a person fixed it on the remote since. The
+    // refusal the cached tip would give is not the answer: the fetched tip publishes.
+    let broken = "local images = import 'images.libsonnet';\nif std.extVar('region') == 'eu' then error 'eu is broken' else []\n";
+    both_ways(|render| {
+        let mut repo = repo(render, &[("envs/staging/main.jsonnet", broken)]);
+        cfgupdate_core::ConfigRepository::refresh(&mut repo).unwrap();
+        let fixed = staging_main();
+        repo.person_pushes("Fix staging-eu", |tree| {
+            tree.insert(
+                cfgupdate_core::RepoPath::parse("envs/staging/main.jsonnet").unwrap(),
+                fixed.into_bytes(),
+            );
+        });
+        let fetches = repo.fetches;
+        let outcome = run(&mut repo, &["api"]).unwrap();
+        assert!(
+            matches!(outcome, PublishOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(repo.fetches, fetches + 1);
+    });
+}
