@@ -14,7 +14,8 @@ fn a_declined_push_is_502_in_the_servers_words_once_and_readyz_says_so_until_one
     install_hook(
         &bare,
         "pre-receive",
-        "#!/bin/sh\necho push >> \"$GIT_DIR/pushes.log\"\necho 'GL-HOOK-ERR: pushes to master need a merge request' >&2\nexit 1\n",
+        // A protected branch: pushes to branches are declined (and counted), the state ref is not.
+        "#!/bin/sh\nwhile read old new ref; do\n  case \"$ref\" in refs/heads/*)\n    echo push >> \"$GIT_DIR/pushes.log\"\n    echo 'GL-HOOK-ERR: pushes to master need a merge request' >&2; exit 1;;\n  esac\ndone\n",
     );
     let dir = tempfile::tempdir().unwrap();
     let url = daemon.url("config.git");

@@ -34,8 +34,11 @@ pub struct MemoryRepository {
     next_id: u64,
     /// How many fetches were made.
     pub fetches: usize,
-    /// How many pushes were attempted, and how many were rejected.
+    /// How many pushes were attempted (to the branch and to the state ref), and how many were
+    /// rejected.
     pub pushes: usize,
+    /// How many of those pushes were to the branch.
+    pub branch_pushes: usize,
     /// How many pushes were rejected.
     pub rejections: usize,
     /// When set, every network operation fails as unavailable.
@@ -60,6 +63,7 @@ impl MemoryRepository {
             next_id: 1,
             fetches: 0,
             pushes: 0,
+            branch_pushes: 0,
             rejections: 0,
             offline: false,
             decline_branch: None,
@@ -268,6 +272,7 @@ impl ConfigRepository for MemoryRepository {
     ) -> Result<PushOutcome, RepositoryError> {
         self.check_online()?;
         self.pushes += 1;
+        self.branch_pushes += 1;
         let mut tree = self.commit(parent)?.tree.clone();
         for (path, file) in &change.files {
             match file {

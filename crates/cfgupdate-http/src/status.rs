@@ -1,10 +1,11 @@
 //! `GET /v1/status` from a recent snapshot, so that reads cost no fetch each and keep answering
 //! while the writer is busy.
 //!
-//! A snapshot younger than [`Settings::status_max_age`] is answered as it is. An older one is
-//! answered too (with its `Age`), while one refresh, shared by every reader, asks the writer
-//! for a new one: however many readers come, at most one fetch is under way, and a long write
-//! never holds a reader up. Only the very first request waits for a snapshot to exist, and a
+//! A snapshot younger than [`Settings::status_max_age`] is answered as it is. An older one
+//! starts one refresh, shared by every reader, that asks the writer for a new one, and the
+//! reader waits for it up to `status_max_age`: however many readers come, at most one fetch is
+//! under way, and a long write holds a reader up no longer than that (it then gets the older
+//! snapshot, with its `Age`). Only the very first request waits for a snapshot to exist, and a
 //! stale *failure* (the remote was unreachable) is not repeated: readers wait for the shared
 //! refresh, so the status is back as soon as the remote is.
 //!
@@ -51,7 +52,9 @@ impl StatusCache {
             match &snapshot.answer {
                 Ok(text) if age <= state.settings.status_max_age => return Ok((text.clone(), age)),
                 Err(error) if age <= state.settings.status_max_age => return Err(error.clone()),
-                // A stale status is still worth showing while a fresher one is read.
+                // A stale status is refreshed by one shared read, which this reader waits for
+                // a short while (a status never older than it must be when the writer is free);
+                // when the writer is busy with a long write, the stale one is shown meanwhile.
                 Ok(text) => {
                     if let Ok(guard) = self.refresh.clone().try_lock_owned() {
                         let cache = self.clone();
@@ -60,6 +63,18 @@ impl StatusCache {
                             cache.take(&state).await;
                             drop(guard);
                         });
+                    }
+                    let wait = state
+                        .settings
+                        .status_max_age
+                        .max(Duration::from_millis(100));
+                    if tokio::time::timeout(wait, self.refresh.lock())
+                        .await
+                        .is_ok()
+                        && let Some(latest) = self.latest()
+                        && latest.taken > snapshot.taken
+                    {
+                        return latest.answer.map(|text| (text, latest.taken.elapsed()));
                     }
                     return Ok((text.clone(), age));
                 }

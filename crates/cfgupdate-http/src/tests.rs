@@ -439,7 +439,7 @@ async fn a_push_the_remote_declines_is_502_in_its_words_once_and_not_ready_until
         error_of(&answer),
         "the remote refused the push: protected branch: master"
     );
-    assert_eq!(shared.with(|repo| repo.pushes), 1, "one attempt");
+    assert_eq!(shared.with(|repo| repo.branch_pushes), 1, "one attempt");
     let readyz = || Request::get("/readyz").body(Body::empty()).unwrap();
     let (status, _, answer) = call(&service, readyz()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
