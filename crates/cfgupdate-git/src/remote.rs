@@ -11,6 +11,7 @@ use git2::{
 use crate::credentials::Credentials;
 use crate::options::Branch;
 use crate::standins;
+use crate::trust;
 use crate::url::RemoteUrl;
 
 /// The ref holding the branch as last fetched (or pushed).
@@ -80,9 +81,12 @@ pub(crate) enum Expect {
     Exactly(Option<Oid>),
 }
 
-fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
+/// The callbacks of every connection to `url`: credentials, and the check of the server's
+/// TLS certificate or ssh host key (see [`trust`]).
+fn callbacks<'a>(credentials: &'a Credentials, url: &'a RemoteUrl) -> RemoteCallbacks<'a> {
     let mut callbacks = RemoteCallbacks::new();
     callbacks.credentials(credentials.callback());
+    callbacks.certificate_check(trust::certificate_check(credentials, url));
     callbacks
 }
 
@@ -103,7 +107,7 @@ pub(crate) fn fetch(
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
     let mut options = FetchOptions::new();
     options
-        .remote_callbacks(callbacks(credentials))
+        .remote_callbacks(callbacks(credentials, url))
         .proxy_options(proxy())
         .download_tags(AutotagOption::None)
         .update_fetchhead(false);
@@ -165,8 +169,11 @@ pub(crate) fn push(
     let pushing = Repository::open_bare(repo.path())?;
     let new = pushing.refname_to_id(source)?;
     let mut remote = pushing.remote_anonymous(url.for_libgit2())?;
-    let mut connection =
-        remote.connect_auth(Direction::Push, Some(callbacks(credentials)), Some(proxy()))?;
+    let mut connection = remote.connect_auth(
+        Direction::Push,
+        Some(callbacks(credentials, url)),
+        Some(proxy()),
+    )?;
     let (on_remote, advertised) = {
         let heads = connection.list()?;
         let on_remote = heads
@@ -182,7 +189,7 @@ pub(crate) fn push(
     // `None` until the remote reports on the ref; then `Some(None)` for accepted and
     // `Some(Some(reason))` for declined.
     let report: RefCell<Option<Option<String>>> = RefCell::new(None);
-    let mut callbacks = callbacks(credentials);
+    let mut callbacks = callbacks(credentials, url);
     callbacks.push_update_reference(|name, status| {
         if name == destination {
             *report.borrow_mut() = Some(status.map(str::to_owned));
