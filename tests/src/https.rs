@@ -211,6 +211,7 @@ http {{
     listen 127.0.0.1:{port} ssl;
     ssl_certificate {certificate};
     ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
     location / {{
       auth_basic "git";
       auth_basic_user_file {root}/htpasswd;
