@@ -266,7 +266,7 @@ fn ssh_scp_like_address_with_a_port_in_brackets_pushes() {
 }
 
 #[test]
-fn ssh_scp_like_address_without_a_port_is_checked_as_port_22() {
+fn ssh_scp_like_address_without_a_port_goes_to_port_22_not_to_the_server() {
     let server = SshServer::start().unwrap();
     server.create_remote("config.git", BRANCH, FILES);
     let cache = tempfile::tempdir().unwrap();
@@ -287,6 +287,7 @@ fn ssh_scp_like_address_without_a_port_is_checked_as_port_22() {
         !error.message.contains(&format!("port {}", server.port())),
         "{error}"
     );
+    assert_eq!(server.sessions(), 0, "{}", server.log());
 }
 
 const DECLINE: &str = "#!/bin/sh\necho run >> \"$(dirname \"$0\")/../declines\"\necho 'protected branch: changes need a review' >&2\nexit 1\n";
