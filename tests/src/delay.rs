@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -11,6 +11,12 @@ use std::time::{Duration, Instant};
 
 /// How much one read takes from a socket before it is sent on.
 const CHUNK: usize = 64 * 1024;
+
+/// A connection's two sockets, and how many of its two directions have finished.
+struct Open {
+    sockets: [TcpStream; 2],
+    finished: Arc<AtomicUsize>,
+}
 
 /// Listens on a free port of 127.0.0.1 and forwards each connection to `target`, holding
 /// every chunk for `one_way` before writing it on, in both directions. Bandwidth is not
@@ -21,7 +27,7 @@ const CHUNK: usize = 64 * 1024;
 pub struct DelayProxy {
     address: SocketAddr,
     stop: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
+    open: Arc<Mutex<Vec<Open>>>,
     acceptor: Option<JoinHandle<()>>,
 }
 
@@ -79,7 +85,7 @@ impl Drop for DelayProxy {
             let _ = acceptor.join();
         }
         if let Ok(open) = self.open.lock() {
-            for stream in open.iter() {
+            for stream in open.iter().flat_map(|open| &open.sockets) {
                 let _ = stream.shutdown(Shutdown::Both);
             }
         }
@@ -91,7 +97,7 @@ fn accept(
     target: SocketAddr,
     one_way: Duration,
     stop: &AtomicBool,
-    open: &Mutex<Vec<TcpStream>>,
+    open: &Mutex<Vec<Open>>,
 ) {
     for client in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
@@ -104,18 +110,22 @@ fn accept(
         };
         let _ = client.set_nodelay(true);
         let _ = server.set_nodelay(true);
-        if let Ok(mut open) = open.lock() {
-            // Forget connections that ended, so a long run does not collect them.
-            open.retain(|stream| stream.peer_addr().is_ok());
-            for stream in [&client, &server] {
-                if let Ok(clone) = stream.try_clone() {
-                    open.push(clone);
-                }
-            }
+        let finished = Arc::new(AtomicUsize::new(0));
+        if let (Ok(mut open), Ok(a), Ok(b)) = (open.lock(), client.try_clone(), server.try_clone())
+        {
+            // Forget connections whose both directions ended (closing their sockets), so a
+            // long run does not collect them.
+            open.retain(|open| open.finished.load(Ordering::SeqCst) < 2);
+            open.push(Open {
+                sockets: [a, b],
+                finished: Arc::clone(&finished),
+            });
         }
         for (from, to) in [(&client, &server), (&server, &client)] {
             if let (Ok(from), Ok(to)) = (from.try_clone(), to.try_clone()) {
-                forward(from, to, one_way);
+                forward(from, to, one_way, Arc::clone(&finished));
+            } else {
+                finished.fetch_add(1, Ordering::SeqCst);
             }
         }
     }
@@ -123,7 +133,7 @@ fn accept(
 
 /// Copies `from` to `to` with every chunk held for `one_way`: one thread reads and stamps,
 /// another writes each chunk when it is due, so reading never waits for the delay.
-fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
+fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration, finished: Arc<AtomicUsize>) {
     let (sender, receiver) = mpsc::channel::<(Instant, Vec<u8>)>();
     let reader = move || {
         let mut buffer = vec![0u8; CHUNK];
@@ -151,6 +161,7 @@ fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
             }
         }
         let _ = to.shutdown(Shutdown::Write);
+        finished.fetch_add(1, Ordering::SeqCst);
     };
     let _ = thread::Builder::new()
         .name("delay-proxy-read".into())
@@ -212,5 +223,41 @@ mod tests {
         let mut rest = Vec::new();
         assert_eq!(stream.read_to_end(&mut rest).unwrap_or(0), 0);
         assert!(TcpStream::connect(address).is_err());
+    }
+
+    #[test]
+    fn connections_that_ended_are_forgotten() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let target = listener.local_addr().unwrap();
+        // A server that closes every connection at once.
+        thread::spawn(move || {
+            for stream in listener.incoming().take(2) {
+                drop(stream);
+            }
+        });
+        let proxy = DelayProxy::start(target, Duration::from_millis(1)).unwrap();
+        let first = TcpStream::connect(proxy.address()).unwrap();
+        drop(first);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let ended = || {
+            let open = proxy.open.lock().unwrap();
+            open.len() == 1 && open[0].finished.load(Ordering::SeqCst) == 2
+        };
+        while !ended() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(ended(), "the first connection did not end");
+        let _second = TcpStream::connect(proxy.address()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // The second connection's arrival drops the first from the list.
+        while Instant::now() < deadline {
+            let open = proxy.open.lock().unwrap();
+            if open.len() == 1 && open[0].finished.load(Ordering::SeqCst) < 2 {
+                return;
+            }
+            drop(open);
+            thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the ended connection is still held");
     }
 }
