@@ -7,7 +7,10 @@
 #   2. a burst of BURST concurrent announcements: all land, how many commits, p99;
 #   3. scale: the same publish on a repository of FILES files and COMMITS commits;
 #   4. rendering against go-jsonnet and the Jsonnet editor (the criterion benches);
-#   5. memory: peak resident size of the service idle and under the burst.
+#   5. memory: peak resident size of the service idle and under the burst;
+#   6. over https with DELAY_MS (20) each way through cfgupdate-delay-proxy, on the small and
+#      the large repository: service publish, bare push, the team's script, report to
+#      promotion (scripts/bench-wan.sh; WAN=0 skips it).
 #
 #   scripts/bench.sh
 #   ROUNDS=200 SCRIPT_ROUNDS=100 BURST=500 FILES=50000 COMMITS=20000 CRITERION=1 scripts/bench.sh
@@ -247,4 +250,11 @@ if [ "$criterion" = 1 ]; then
   cargo bench -q -p cfgupdate-core --bench render 2>&1 | grep -v '^$' || true
   cargo bench -q -p cfgupdate-core --bench jsonnet_edit -- --noplot 2>&1 | grep -B1 'time:' || true
   echo "load at the end $(load)"
+fi
+
+# 6. Over https across a network with a round trip (issue 16): servers of its own.
+if [ "${WAN:-1}" = 1 ]; then
+  echo
+  echo "## 6. Over https, ${DELAY_MS:-20} ms each way"
+  FILES=$files COMMITS=$commits "$root/scripts/bench-wan.sh"
 fi

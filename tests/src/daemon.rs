@@ -2,22 +2,13 @@
 
 use std::fs;
 use std::io;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use crate::git;
-
-/// How long a freshly started daemon may take to accept connections.
-const READY_WITHIN: Duration = Duration::from_secs(10);
-
-/// Another process may take the free port we picked before the daemon binds it: try again.
-const ATTEMPTS: usize = 5;
+use crate::process::{ATTEMPTS, die_with_parent, free_port, kill_group, wait_until_ready};
 
 /// A `git daemon` serving every repository under a temporary base directory over
 /// `git://127.0.0.1:<port>/<name>`, with pushes enabled.
@@ -46,7 +37,7 @@ impl GitDaemon {
         for _ in 0..ATTEMPTS {
             let port = free_port()?;
             let mut child = spawn(&base, port, &log)?;
-            match wait_until_ready(&mut child, port) {
+            match wait_until_ready(&mut child, port, "git daemon") {
                 Ok(()) => {
                     return Ok(Self {
                         child,
@@ -108,12 +99,6 @@ impl Drop for GitDaemon {
     }
 }
 
-/// A port nobody listens on right now.
-fn free_port() -> io::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
-}
-
 fn spawn(base: &Path, port: u16, log: &Path) -> io::Result<Child> {
     let log = fs::OpenOptions::new().create(true).append(true).open(log)?;
     let mut command = git::command(base);
@@ -128,54 +113,17 @@ fn spawn(base: &Path, port: u16, log: &Path) -> io::Result<Child> {
         .arg(base)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log)
-        .process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+        .stderr(log);
+    die_with_parent(&mut command);
     command.spawn()
-}
-
-fn wait_until_ready(child: &mut Child, port: u16) -> io::Result<()> {
-    let deadline = Instant::now() + READY_WITHIN;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Err(io::Error::other(format!(
-                "git daemon on port {port} exited with {status}"
-            )));
-        }
-        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(io::Error::other(format!(
-                "git daemon on port {port} did not accept connections within {READY_WITHIN:?}"
-            )));
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Kills the daemon's whole process group, then reaps the daemon.
-fn kill_group(child: &mut Child) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: a plain syscall; the group id is the daemon's own pid (process_group(0)).
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::{Ipv4Addr, TcpStream};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
     use super::*;
 
     /// Every process whose process group is `group`, from /proc.

@@ -13,8 +13,9 @@ use crate::failure::{Exit, Failure};
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArgs {
     /// The config repository: a local path, file://, git://, ssh:// or https:// URL.
-    /// Credentials come from the environment (CFGUPDATE_GIT_TOKEN for https,
-    /// CFGUPDATE_SSH_KEY or ssh-agent for ssh), never from the URL's log lines.
+    /// Credentials come from the environment (CFGUPDATE_GIT_TOKEN and CFGUPDATE_GIT_CA_FILE
+    /// for https, CFGUPDATE_SSH_KEY or ssh-agent and CFGUPDATE_SSH_KNOWN_HOSTS for ssh), never
+    /// from the URL's log lines.
     #[arg(long = "repo", value_name = "URL", env = "CFGUPDATE_REPO")]
     pub repo: String,
     /// The branch Argo CD watches.

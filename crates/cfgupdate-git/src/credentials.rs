@@ -14,6 +14,12 @@ pub const USERNAME_VAR: &str = "CFGUPDATE_GIT_USERNAME";
 pub const SSH_KEY_VAR: &str = "CFGUPDATE_SSH_KEY";
 /// Environment variable holding the passphrase of that key, when it has one.
 pub const SSH_KEY_PASSPHRASE_VAR: &str = "CFGUPDATE_SSH_KEY_PASSPHRASE";
+/// Environment variable holding the path of a PEM file of CA certificates trusted for
+/// `https://` remotes, besides the system's.
+pub const CA_FILE_VAR: &str = "CFGUPDATE_GIT_CA_FILE";
+/// Environment variable holding the path of the OpenSSH known_hosts file that `ssh://`
+/// servers' host keys are checked against (default `~/.ssh/known_hosts`).
+pub const SSH_KNOWN_HOSTS_VAR: &str = "CFGUPDATE_SSH_KNOWN_HOSTS";
 /// The user name sent with a token when none is configured: what GitHub and Gitea accept
 /// for app and access tokens; GitLab accepts any user name with a token.
 pub const DEFAULT_TOKEN_USERNAME: &str = "x-access-token";
@@ -39,10 +45,14 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// How cfgupdate proves who it is to the remote.
+/// How cfgupdate proves who it is to the remote, and how it knows the remote is who it
+/// claims to be.
 ///
-/// Over `https://`: a token, sent as the password of [`Credentials::https_username`]. Over
-/// `ssh://`: a private key file, or else whatever keys the ssh-agent holds. Credentials
+/// Over `https://`: a token, sent as the password of [`Credentials::https_username`]; the
+/// server's certificate must be signed by a CA the system trusts or by one in
+/// [`Credentials::ca_file`]. Over `ssh://`: a private key file, or else whatever keys the
+/// ssh-agent holds; the server's host key must be listed in [`Credentials::known_hosts`]
+/// (else `~/.ssh/known_hosts`): an unknown or changed host key is refused. Credentials
 /// written into the URL itself (`https://user:token@host/...`) are used by libgit2 as well,
 /// and are redacted like these.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -51,6 +61,8 @@ pub struct Credentials {
     https_token: Option<Secret>,
     ssh_key: Option<PathBuf>,
     ssh_key_passphrase: Option<Secret>,
+    ca_file: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
 }
 
 impl Credentials {
@@ -60,8 +72,8 @@ impl Credentials {
         Self::default()
     }
 
-    /// Reads [`TOKEN_VAR`], [`USERNAME_VAR`], [`SSH_KEY_VAR`] and
-    /// [`SSH_KEY_PASSPHRASE_VAR`]; unset or empty variables are left out.
+    /// Reads [`TOKEN_VAR`], [`USERNAME_VAR`], [`SSH_KEY_VAR`], [`SSH_KEY_PASSPHRASE_VAR`],
+    /// [`CA_FILE_VAR`] and [`SSH_KNOWN_HOSTS_VAR`]; unset or empty variables are left out.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -74,6 +86,8 @@ impl Credentials {
             https_token: get(TOKEN_VAR).map(Secret),
             ssh_key: get(SSH_KEY_VAR).map(PathBuf::from),
             ssh_key_passphrase: get(SSH_KEY_PASSPHRASE_VAR).map(Secret),
+            ca_file: get(CA_FILE_VAR).map(PathBuf::from),
+            known_hosts: get(SSH_KNOWN_HOSTS_VAR).map(PathBuf::from),
         }
     }
 
@@ -91,6 +105,36 @@ impl Credentials {
         self.ssh_key = Some(path.into());
         self.ssh_key_passphrase = passphrase;
         self
+    }
+
+    /// Trusting the CA certificates in the PEM file at `path` for `https://` remotes, besides
+    /// the system's.
+    ///
+    /// libgit2 has one TLS context per process: the file is added to it before the first
+    /// connection that uses these credentials, and from then on its CAs are trusted for
+    /// every `https://` remote this process talks to, also through other
+    /// [`crate::GitRepository`] values. A file that cannot be read or holds no certificate
+    /// fails every `https://` connection with a sentence naming it.
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Checking `ssh://` servers' host keys against the OpenSSH known_hosts file at `path`
+    /// instead of `~/.ssh/known_hosts`.
+    pub fn with_known_hosts(mut self, path: impl Into<PathBuf>) -> Self {
+        self.known_hosts = Some(path.into());
+        self
+    }
+
+    /// The CA file trusted for https, when one is configured.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// The known_hosts file ssh host keys are checked against, when one is configured.
+    pub fn known_hosts(&self) -> Option<&Path> {
+        self.known_hosts.as_deref()
     }
 
     /// The user name sent with the https token.
@@ -121,7 +165,7 @@ impl Credentials {
         let mut asked = CredentialType::empty();
         move |_url, username_from_url, allowed| {
             let ssh_user = username_from_url.unwrap_or("git");
-            let refused = |what: &str| {
+            let refused = |what: String| {
                 git2::Error::new(
                     ErrorCode::Auth,
                     ErrorClass::Callback,
@@ -130,7 +174,10 @@ impl Credentials {
             };
             if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
                 if asked.contains(CredentialType::USER_PASS_PLAINTEXT) {
-                    return Err(refused("the token"));
+                    return Err(refused(format!(
+                        "the token (from {TOKEN_VAR}, sent with the user name `{}`)",
+                        self.https_username()
+                    )));
                 }
                 asked |= CredentialType::USER_PASS_PLAINTEXT;
                 return match &self.https_token {
@@ -144,7 +191,15 @@ impl Credentials {
             }
             if allowed.contains(CredentialType::SSH_KEY) {
                 if asked.contains(CredentialType::SSH_KEY) {
-                    return Err(refused("the ssh key"));
+                    return Err(refused(match &self.ssh_key {
+                        Some(key) => format!(
+                            "the ssh key {} ({SSH_KEY_VAR}) for the user `{ssh_user}`",
+                            key.display()
+                        ),
+                        None => format!(
+                            "the ssh-agent's keys for the user `{ssh_user}` ({SSH_KEY_VAR} is not set)"
+                        ),
+                    }));
                 }
                 asked |= CredentialType::SSH_KEY;
                 return match &self.ssh_key {
@@ -159,7 +214,7 @@ impl Credentials {
             }
             if allowed.contains(CredentialType::USERNAME) {
                 if asked.contains(CredentialType::USERNAME) {
-                    return Err(refused("the user name"));
+                    return Err(refused(format!("the user name `{ssh_user}`")));
                 }
                 asked |= CredentialType::USERNAME;
                 return Cred::username(ssh_user);
@@ -180,6 +235,8 @@ impl fmt::Debug for Credentials {
             .field("https_token", &self.https_token)
             .field("ssh_key", &self.ssh_key)
             .field("ssh_key_passphrase", &self.ssh_key_passphrase)
+            .field("ca_file", &self.ca_file)
+            .field("known_hosts", &self.known_hosts)
             .finish()
     }
 }
@@ -195,10 +252,17 @@ mod tests {
             SSH_KEY_VAR => Some("/keys/id".into()),
             SSH_KEY_PASSPHRASE_VAR => Some("phrase-456".into()),
             USERNAME_VAR => Some(String::new()),
+            CA_FILE_VAR => Some("/etc/ca.pem".into()),
+            SSH_KNOWN_HOSTS_VAR => Some("/etc/known_hosts".into()),
             _ => None,
         });
         assert_eq!(credentials.https_username(), DEFAULT_TOKEN_USERNAME);
         assert_eq!(credentials.ssh_key(), Some(Path::new("/keys/id")));
+        assert_eq!(credentials.ca_file(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(
+            credentials.known_hosts(),
+            Some(Path::new("/etc/known_hosts"))
+        );
         let shown = format!("{credentials:?}");
         assert!(
             !shown.contains("tok-123") && !shown.contains("phrase-456"),

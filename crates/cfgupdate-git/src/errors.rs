@@ -31,7 +31,9 @@ impl Describe<'_> {
     /// A failure while talking to the remote: `doing` says what was being done and names
     /// the remote.
     pub(crate) fn remote(&self, doing: &str, error: &git2::Error) -> RepositoryError {
-        self.error(remote_kind(error), &format!("{doing}: {}", detail(error)))
+        // libgit2 replaces the sentence of a refused host key or certificate with its own.
+        let detail = crate::trust::explain(error).unwrap_or_else(|| detail(error));
+        self.error(remote_kind(error), &format!("{doing}: {detail}"))
     }
 
     /// A failure inside the cache: missing objects are `NotFound`, the rest `Failed`.

@@ -67,10 +67,18 @@
 //! | `CFGUPDATE_GIT_USERNAME` | the user name sent with the token; default `x-access-token` |
 //! | `CFGUPDATE_SSH_KEY` | the private key file for `ssh://` remotes; without it, the ssh-agent |
 //! | `CFGUPDATE_SSH_KEY_PASSPHRASE` | that key's passphrase, when it has one |
+//! | `CFGUPDATE_GIT_CA_FILE` | a PEM file of CAs trusted for `https://` remotes besides the system's (process-wide, see [`Credentials::with_ca_file`]) |
+//! | `CFGUPDATE_SSH_KNOWN_HOSTS` | the OpenSSH known_hosts file `ssh://` host keys must be listed in; default `~/.ssh/known_hosts` |
 //!
 //! Credentials written into the URL (`https://user:token@host/...`) work too. No credential
 //! ever appears in a path, an error or a `Debug` output: URLs are shown with `***` in place
 //! of their user information.
+//!
+//! An ssh server whose host key is not in the known_hosts file, or whose key differs from
+//! the one listed for it (plain or hashed `|1|` names, `[host]:port` for ports other than
+//! 22, `@revoked` lines refuse a key), is refused before any credential is sent, with one
+//! sentence saying which. A TLS certificate that expired, or that no trusted CA signed, is
+//! refused likewise.
 //!
 //! # The cache
 //!
@@ -112,14 +120,17 @@
 mod cache;
 mod credentials;
 mod errors;
+mod known_hosts;
 mod options;
 mod remote;
 mod repository;
+mod trust;
 mod url;
+mod x509;
 
 pub use credentials::{
-    Credentials, DEFAULT_TOKEN_USERNAME, SSH_KEY_PASSPHRASE_VAR, SSH_KEY_VAR, Secret, TOKEN_VAR,
-    USERNAME_VAR,
+    CA_FILE_VAR, Credentials, DEFAULT_TOKEN_USERNAME, SSH_KEY_PASSPHRASE_VAR, SSH_KEY_VAR,
+    SSH_KNOWN_HOSTS_VAR, Secret, TOKEN_VAR, USERNAME_VAR,
 };
 pub use options::{Author, Branch, GitOptions, OptionsError, default_cache_dir};
 pub use repository::GitRepository;

@@ -12,6 +12,7 @@ use cfgupdate_core::shown::shown;
 
 use crate::credentials::Credentials;
 use crate::options::Branch;
+use crate::trust;
 use crate::url::RemoteUrl;
 
 /// The ref holding the branch as last fetched (or pushed).
@@ -99,9 +100,12 @@ impl Expect {
     }
 }
 
-fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
+/// The callbacks of every connection to `url`: credentials, and the check of the server's
+/// TLS certificate or ssh host key (see [`trust`]).
+fn callbacks<'a>(credentials: &'a Credentials, url: &'a RemoteUrl) -> RemoteCallbacks<'a> {
     let mut callbacks = RemoteCallbacks::new();
     callbacks.credentials(credentials.callback());
+    callbacks.certificate_check(trust::certificate_check(credentials, url));
     callbacks
 }
 
@@ -122,7 +126,7 @@ pub(crate) fn fetch(
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
     let mut options = FetchOptions::new();
     options
-        .remote_callbacks(callbacks(credentials))
+        .remote_callbacks(callbacks(credentials, url))
         .proxy_options(proxy())
         .download_tags(AutotagOption::None)
         .update_fetchhead(false);
@@ -183,7 +187,7 @@ pub(crate) fn push(
     let expected = expect.value();
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
     let mut connection =
-        remote.connect_auth(Direction::Push, Some(callbacks(credentials)), Some(proxy()))?;
+        remote.connect_auth(Direction::Push, Some(callbacks(credentials, url)), Some(proxy()))?;
     let on_remote = connection
         .list()?
         .iter()
@@ -206,7 +210,7 @@ pub(crate) fn push(
     let report: RefCell<Option<Option<String>>> = RefCell::new(None);
     // What the server's hooks printed (git shows it as "remote: ..."), bounded.
     let sideband: RefCell<Vec<u8>> = RefCell::new(Vec::new());
-    let mut callbacks = callbacks(credentials);
+    let mut callbacks = callbacks(credentials, url);
     callbacks.push_update_reference(|name, status| {
         if name == destination {
             *report.borrow_mut() = Some(status.map(str::to_owned));

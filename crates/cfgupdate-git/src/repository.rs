@@ -72,7 +72,10 @@ impl GitRepository {
     /// first [`ConfigRepository::refresh`].
     ///
     /// The first call also sets libgit2's process-wide timeouts: 10 s to connect, 120 s of
-    /// silence in the middle of a transfer (see [the type's documentation](GitRepository)).
+    /// silence in the middle of a transfer (see [the type's documentation](GitRepository)). A
+    /// CA file in the credentials ([`crate::Credentials::with_ca_file`]) is process-wide too:
+    /// from the first connection on, its CAs are trusted for every `https://` remote of the
+    /// process.
     pub fn open(options: GitOptions) -> Result<Self, RepositoryError> {
         static TIMEOUTS: Once = Once::new();
         TIMEOUTS.call_once(|| {
