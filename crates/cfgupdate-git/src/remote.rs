@@ -186,8 +186,11 @@ pub(crate) fn push(
 ) -> Result<Pushed, git2::Error> {
     let expected = expect.value();
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
-    let mut connection =
-        remote.connect_auth(Direction::Push, Some(callbacks(credentials, url)), Some(proxy()))?;
+    let mut connection = remote.connect_auth(
+        Direction::Push,
+        Some(callbacks(credentials, url)),
+        Some(proxy()),
+    )?;
     let on_remote = connection
         .list()?
         .iter()
