@@ -243,7 +243,7 @@ pub enum StateProblem {
     },
     /// A newer cfgupdate wrote it.
     #[error(
-        "the pipeline state on the remote has format version {version}, newer than this cfgupdate reads (up to {STATE_VERSION}); upgrade cfgupdate, nothing was changed"
+        "the pipeline state on the remote has format version {version}, newer than this cfgupdate reads (up to {STATE_VERSION}); nothing was changed: upgrade cfgupdate (if no newer cfgupdate writes to this repository, an admin runs `cfgupdate state reset`)"
     )]
     Newer {
         /// Its version.
