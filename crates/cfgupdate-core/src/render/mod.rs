@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod emit;
 pub mod evaluate;
 pub mod nesting;
 pub mod objects;
