@@ -18,6 +18,7 @@ pub mod nesting;
 pub mod objects;
 pub mod regenerate;
 pub mod source;
+pub mod stdlib_overrides;
 pub mod target;
 pub mod yaml;
 
