@@ -135,6 +135,13 @@ fn arguments_go_jsonnet_accepts_are_accepted() {
         "std.setMember('a', 'abc')",
         "std.setInter([1, 2], [2, 3], function(x) x)",
         "std.trace('message', 42)",
+        // Callers may name the parameters, with go-jsonnet's names.
+        "[std.escapeStringJson(str_='x'), std.escapeStringBash(str_='x'), std.escapeStringDollars(str_='$'), std.escapeStringPython(str='x'), std.escapeStringXML(str_='<')]",
+        "[std.toString(a=1), std.format(str='%s', vals=[0.5]), std.mantissa(x=5), std.exponent(x=5)]",
+        "[std.manifestIni(ini={ main: { a: 1 }, sections: {} }), std.manifestPython(v=1), std.manifestPythonVars(conf={ a: 1 })]",
+        "[std.manifestTomlEx(value={ a: 1 }, indent=' '), std.manifestXmlJsonml(value=['a'])]",
+        "[std.setInter(a=[1], b=[1], keyF=function(x) x), std.setMember(x=1, arr=[1])]",
+        "[std.base64(input='x'), std.splitLimitR(str='a,b', c=',', maxsplits=1), std.trace(str='t', rest=1)]",
     ]);
 }
 

@@ -43,11 +43,12 @@ local text(v) = if std.isString(v) then v else std.native('cfgupdate.toString')(
   manifestPythonVars(conf):: unwrap(super.manifestPythonVars(wrapNumbers(conf))),
   manifestTomlEx(value, indent):: unwrap(super.manifestTomlEx(wrapNumbers(value), indent)),
   manifestXmlJsonml(value):: std.native('cfgupdate.unwrapNumbersInQuotes')(super.manifestXmlJsonml(wrapNumbers(value))),
-  escapeStringJson(str):: super.escapeStringJson(text(str)),
+  // Parameter names as go-jsonnet's (and jrsonnet's): callers may name them.
+  escapeStringJson(str_):: super.escapeStringJson(text(str_)),
   escapeStringPython(str):: super.escapeStringPython(text(str)),
-  escapeStringBash(str):: super.escapeStringBash(text(str)),
-  escapeStringDollars(str):: super.escapeStringDollars(text(str)),
-  escapeStringXML(str):: super.escapeStringXML(text(str)),
+  escapeStringBash(str_):: super.escapeStringBash(text(str_)),
+  escapeStringDollars(str_):: super.escapeStringDollars(text(str_)),
+  escapeStringXML(str_):: super.escapeStringXML(text(str_)),
   setMember(x, arr, keyF=null)::
     if keyF == null then super.setMember(x, chars(arr)) else super.setMember(x, chars(arr), keyF),
   setInter(a, b, keyF=null)::
