@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod divergence;
 pub mod emit;
 pub mod evaluate;
 pub mod nesting;
@@ -22,7 +23,7 @@ pub mod stdlib_overrides;
 pub mod target;
 pub mod yaml;
 
-pub use check::{CheckError, CheckReport, Problem, check_repository};
+pub use check::{CheckError, CheckReport, Problem, Warning, check_repository};
 pub use diff::ObjectDifference;
 pub use evaluate::{Evaluation, EvaluationError, EvaluationInput, RenderLimits};
 pub use objects::{ExtractError, KubeObject};
