@@ -113,6 +113,8 @@ fn manifest_functions_write_numbers_as_go_jsonnet_does() {
         "std.manifestPythonVars({ a: 0.1, b: 'x' })",
         "std.manifestTomlEx({ a: 1.42, b: { c: [0.1, 2], d: 'x' }, e: [{ f: 0.3 }] }, '  ')",
         "std.manifestXmlJsonml(['a', { b: 0.1, c: 'x' }, ['d', 'text']])",
+        // Blank lines where a table's or the document's body is empty.
+        "[std.manifestTomlEx(v, ' ') for v in [{ a: { b: 'c' } }, { x: 1, a: { b: 'c' } }, { x: 1 }, {}, { t: [{ b: 1 }], u: [] }, { a: { b: { c: 1 } } }, { a: {} }, { a: { b: { c: 1 }, d: { e: 1 } } }, { a: { x: 1, b: { c: 1 } } }, { a: { b: {} } }, { a: { b: { c: { d: 1 } } } }, { a: [{ b: { c: 1 } }] }, { a: { l: [[1, 2], ['x']], m: { n: [[3]] } } }]]",
         "std.manifestJsonEx({ a: 0.1 }, '  ')",
         "std.manifestYamlDoc({ a: 0.1, b: [1.42] })",
     ]);

@@ -11,8 +11,9 @@
 //!   turning a non-integral number into text (`'ratio: ' + a / b`), the floating-point
 //!   functions whose last bits differ (`std.pow`, `std.exp`, `std.log`, `std.sin`, `std.cos`,
 //!   `std.tan`, `std.asin`, `std.acos`, `std.atan`), `std.manifestYamlDoc` and
-//!   `std.manifestYamlStream` with `quote_keys`, and `tailstrict` (go-jsonnet does not count
-//!   such calls against its stack limit). `check` warns, naming the target, file and line.
+//!   `std.manifestYamlStream` with `quote_keys`, and `tailstrict` (go-jsonnet evaluates the
+//!   call's default arguments too, and does not count such calls against its stack limit).
+//!   `check` warns, naming the target, file and line.
 //!
 //! The scan reads the syntax only: a number that reaches `+` through a variable is not seen,
 //! and a warned construct may well give the same text for the values it meets.
@@ -101,7 +102,7 @@ pub fn scan(file: &RepoPath, text: &str) -> Vec<Divergence> {
             add(
                 &parent,
                 false,
-                "`tailstrict`: go-jsonnet does not count these calls against its stack limit of 500, jrsonnet does, so deep recursion stops here and not there".into(),
+                "`tailstrict`: go-jsonnet also evaluates the call's default arguments (an `error` default fails there, not here) and does not count such calls against its stack limit of 500 (deep recursion stops here, not there)".into(),
             );
         }
     }

@@ -41,7 +41,8 @@ local text(v) = if std.isString(v) then v else std.native('cfgupdate.toString')(
   manifestIni(ini):: unwrap(super.manifestIni(wrapNumbers(ini))),
   manifestPython(v):: unwrap(super.manifestPython(wrapNumbers(v))),
   manifestPythonVars(conf):: unwrap(super.manifestPythonVars(wrapNumbers(conf))),
-  manifestTomlEx(value, indent):: unwrap(super.manifestTomlEx(wrapNumbers(value), indent)),
+  manifestTomlEx(value, indent)::
+    std.native('cfgupdate.tomlSpacing')(unwrap(super.manifestTomlEx(wrapNumbers(value), indent))),
   manifestXmlJsonml(value):: std.native('cfgupdate.unwrapNumbersInQuotes')(super.manifestXmlJsonml(wrapNumbers(value))),
   // Parameter names as go-jsonnet's (and jrsonnet's): callers may name them.
   escapeStringJson(str_):: super.escapeStringJson(text(str_)),
@@ -193,6 +194,50 @@ fn unwrap_numbers(text: &str, quotes: &[&str]) -> String {
     out
 }
 
+#[builtin]
+fn builtin_toml_spacing(text: String) -> String {
+    toml_spacing(&text)
+}
+
+/// go-jsonnet's blank lines in `manifestTomlEx`: a table is its header, a line break, its body
+/// (possibly empty), then each subtable after a blank line; the document is its top-level body,
+/// then the tables after a blank line. jrsonnet leaves out what an empty body would have
+/// produced: two line breaks before a document that starts with a table, and two after the
+/// header of a table whose body is empty and that has subtables.
+fn toml_spacing(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out = String::with_capacity(text.len() + 16);
+    if lines.first().is_some_and(|line| toml_header(line)) {
+        out.push_str("\n\n");
+    }
+    for (index, line) in lines.iter().enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        out.push_str(line);
+        if toml_header(line) && lines.get(index + 1).is_some_and(|next| toml_header(next)) {
+            out.push_str("\n\n");
+        }
+    }
+    out
+}
+
+/// A table header line as jrsonnet writes it: `[a.b]` or `[[a]]`, indented; array values
+/// are written `[ x, y ]` with a space and end lines with `,` or `]`, never like this.
+fn toml_header(line: &str) -> bool {
+    let line = line.trim_start();
+    let inner = line
+        .strip_prefix("[[")
+        .and_then(|rest| rest.strip_suffix("]]"))
+        .or_else(|| {
+            line.strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+        });
+    inner.is_some_and(|inner| {
+        !inner.is_empty() && !inner.starts_with([' ', '[']) && !inner.ends_with(' ')
+    })
+}
+
 /// `std.format`, with every `%s` (and `%r`) of a number given go-jsonnet's text.
 #[builtin]
 fn builtin_go_format(str: IStr, vals: Val) -> Result<String> {
@@ -314,6 +359,8 @@ impl GoCompatibleStd {
             .add_native("cfgupdate.toString", builtin_go_to_string {});
         this.plain
             .add_native("cfgupdate.unwrapNumbers", builtin_unwrap_numbers {});
+        this.plain
+            .add_native("cfgupdate.tomlSpacing", builtin_toml_spacing {});
         this.plain.add_native(
             "cfgupdate.unwrapNumbersInQuotes",
             builtin_unwrap_numbers_in_quotes {},
