@@ -101,6 +101,8 @@ fn numbers_turned_into_text_by_the_standard_library_are_go_jsonnets_text() {
         "std.format('%s|%5s|%d|%.3f|%-8s|%*s', [0.1, 0.2, 3, 1 / 3, 0.7, 6, 0.3])",
         "std.format('%s', 0.2)",
         "std.format('%(a)s', { a: 'x' })",
+        "std.format('%(a)s %(b)d %(c)s', { a: 0.1, b: 2, c: [0.1, { d: 0.2 }] })",
+        "std.format('%s %s', [[0.1], { a: 1 / 3 }])",
         "{ hash: std.md5(std.toString({ ratio: 0.1, replicas: 3 })) }",
     ]);
 }

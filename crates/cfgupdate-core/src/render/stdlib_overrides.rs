@@ -18,6 +18,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 
 use jrsonnet_evaluator::function::builtin;
 use jrsonnet_evaluator::trace::PathResolver;
@@ -241,20 +242,43 @@ fn toml_header(line: &str) -> bool {
 /// `std.format`, with every `%s` (and `%r`) of a number given go-jsonnet's text.
 #[builtin]
 fn builtin_go_format(str: IStr, vals: Val) -> Result<String> {
+    let codes = conversions(&str);
     let values = match &vals {
         Val::Arr(items) => items.iter().collect::<Result<Vec<Val>>>()?,
-        Val::Obj(_) => return jrsonnet_evaluator::stdlib::std_format(&str, vals),
+        Val::Obj(object) => {
+            // `%(name)s`: the named fields that are numbers, given go-jsonnet's text.
+            // A key also used with another conversion keeps its value.
+            let mut named = ObjValueBuilder::new();
+            named.with_super(object.clone());
+            let as_text: BTreeSet<&str> = codes
+                .iter()
+                .filter_map(|(key, kind)| key.as_deref().filter(|_| matches!(kind, b's' | b'r')))
+                .filter(|key| {
+                    codes.iter().all(|(other, kind)| {
+                        other.as_deref() != Some(*key) || matches!(kind, b's' | b'r')
+                    })
+                })
+                .collect();
+            for key in as_text {
+                if let Some(value) = object.get(IStr::from(key))?
+                    && let Some(text) = as_go_text(&value)?
+                {
+                    named.field(key).try_value(text)?;
+                }
+            }
+            return jrsonnet_evaluator::stdlib::std_format(&str, Val::Obj(named.build()));
+        }
         other => vec![other.clone()],
     };
-    let kinds = conversions(&str);
+    let kinds: Vec<u8> = codes.into_iter().map(|(_, kind)| kind).collect();
     let values: Vec<Val> = values
         .into_iter()
         .enumerate()
-        .map(|(index, value)| match (kinds.get(index), &value) {
-            (Some(b's' | b'r'), Val::Num(number)) => Val::string(go_number(number.get())),
-            _ => value,
+        .map(|(index, value)| match kinds.get(index) {
+            Some(b's' | b'r') => Ok(as_go_text(&value)?.unwrap_or(value)),
+            _ => Ok(value),
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let untyped = if matches!(vals, Val::Arr(_)) {
         Vec::<Val>::into_untyped(values)?
     } else {
@@ -263,11 +287,20 @@ fn builtin_go_format(str: IStr, vals: Val) -> Result<String> {
     jrsonnet_evaluator::stdlib::std_format(&str, untyped)
 }
 
-/// The conversion character each positional value of a format string goes to (`*` widths
-/// and precisions take a value of their own, marked `*`).
-fn conversions(format: &str) -> Vec<u8> {
+/// A number, array or object as the string go-jsonnet's `%s` writes for it; `None` for the
+/// values whose text already agrees.
+fn as_go_text(value: &Val) -> Result<Option<Val>> {
+    Ok(match value {
+        Val::Num(_) | Val::Arr(_) | Val::Obj(_) => Some(Val::string(go_to_string(value)?)),
+        _ => None,
+    })
+}
+
+/// The conversion character each value of a format string goes to, with the mapping key of
+/// `%(key)s` (`*` widths and precisions take a positional value of their own, marked `*`).
+fn conversions(format: &str) -> Vec<(Option<String>, u8)> {
     let bytes = format.as_bytes();
-    let mut kinds = Vec::new();
+    let mut codes = Vec::new();
     let mut index = 0;
     while index < bytes.len() {
         if bytes[index] != b'%' {
@@ -275,19 +308,22 @@ fn conversions(format: &str) -> Vec<u8> {
             continue;
         }
         index += 1;
+        let mut key = None;
         if bytes.get(index) == Some(&b'(') {
+            let start = index + 1;
             while index < bytes.len() && bytes[index] != b')' {
                 index += 1;
             }
+            key = format.get(start..index).map(str::to_owned);
             index += 1;
         }
         while let Some(&byte) = bytes.get(index) {
             match byte {
                 b'#' | b'0' | b'-' | b' ' | b'+' | b'.' | b'1'..=b'9' | b'h' | b'l' | b'L' => {}
-                b'*' => kinds.push(b'*'),
+                b'*' => codes.push((None, b'*')),
                 b'%' => break,
                 conversion => {
-                    kinds.push(conversion);
+                    codes.push((key, conversion));
                     break;
                 }
             }
@@ -295,7 +331,7 @@ fn conversions(format: &str) -> Vec<u8> {
         }
         index += 1;
     }
-    kinds
+    codes
 }
 
 #[builtin]
@@ -436,6 +472,14 @@ mod tests {
 
     #[test]
     fn conversions_follow_the_values() {
-        assert_eq!(conversions("%s %5.2f %*d %% %-3s"), b"sf*ds");
+        let kinds: Vec<u8> = conversions("%s %5.2f %*d %% %-3s")
+            .into_iter()
+            .map(|(_, kind)| kind)
+            .collect();
+        assert_eq!(kinds, b"sf*ds");
+        assert_eq!(
+            conversions("%(a)s %(b)d"),
+            [(Some("a".to_owned()), b's'), (Some("b".to_owned()), b'd')]
+        );
     }
 }
