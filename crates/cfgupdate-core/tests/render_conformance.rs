@@ -119,6 +119,10 @@ fn manifest_functions_write_numbers_as_go_jsonnet_does() {
         "[std.manifestTomlEx(v, ' ') for v in [{ a: { b: 'c' } }, { x: 1, a: { b: 'c' } }, { x: 1 }, {}, { t: [{ b: 1 }], u: [] }, { a: { b: { c: 1 } } }, { a: {} }, { a: { b: { c: 1 }, d: { e: 1 } } }, { a: { x: 1, b: { c: 1 } } }, { a: { b: {} } }, { a: { b: { c: { d: 1 } } } }, { a: [{ b: { c: 1 } }] }, { a: { l: [[1, 2], ['x']], m: { n: [[3]] } } }]]",
         "std.manifestJsonEx({ a: 0.1 }, '  ')",
         "std.manifestYamlDoc({ a: 0.1, b: [1.42] })",
+        // Multi-line strings: a `|` block with a final line break, one quoted line without.
+        "[std.manifestYamlDoc(v) for v in [{ a: 'x\ny' }, { a: 'x\ny\n' }, { a: 'x\n  ' }, ['x\ny', { b: 'p\n\"q\"\\\\\tr' }], 'top\nlevel', { a: '\\u0001cfgupdate-text:\n' }]]",
+        "std.manifestYamlDoc({ a: { b: ['x\ny', 'z'] } }, indent_array_in_object=true, quote_keys=false)",
+        "std.manifestYamlStream([{ a: 'x\ny' }, 'p\nq', 1], c_document_end=false)",
     ]);
 }
 

@@ -36,10 +36,25 @@ local wrapNumbers(v) =
   else if std.isObject(v) then std.mapWithKey(function(_, x) wrapNumbers(x), v)
   else v;
 local unwrap = std.native('cfgupdate.unwrapNumbers');
+// go-jsonnet writes a multi-line string without a final line break as one JSON-quoted line,
+// jrsonnet as a `|-` block: such strings travel through jrsonnet's function as marked JSON.
+local wrapLines(v) =
+  if std.isString(v) then
+    if std.length(std.findSubstr('\n', v)) > 0 && !std.endsWith(v, '\n')
+    then '\u0001cfgupdate-text:' + std.escapeStringJson(v) + '\u0001'
+    else v
+  else if std.isArray(v) then std.map(wrapLines, v)
+  else if std.isObject(v) then std.mapWithKey(function(_, x) wrapLines(x), v)
+  else v;
+local unwrapLines = std.native('cfgupdate.unwrapTexts');
 local chars(v) = if std.isString(v) then std.stringChars(v) else v;
 local text(v) = if std.isString(v) then v else std.native('cfgupdate.toString')(v);
 {
   manifestIni(ini):: unwrap(super.manifestIni(wrapNumbers(ini))),
+  manifestYamlDoc(value, indent_array_in_object=false, quote_keys=true)::
+    unwrapLines(super.manifestYamlDoc(wrapLines(value), indent_array_in_object, quote_keys)),
+  manifestYamlStream(value, indent_array_in_object=false, c_document_end=true, quote_keys=true)::
+    unwrapLines(super.manifestYamlStream(wrapLines(value), indent_array_in_object, c_document_end, quote_keys)),
   manifestPython(v):: unwrap(super.manifestPython(wrapNumbers(v))),
   manifestPythonVars(conf):: unwrap(super.manifestPythonVars(wrapNumbers(conf))),
   manifestTomlEx(value, indent)::
@@ -192,6 +207,63 @@ fn unwrap_numbers(text: &str, quotes: &[&str]) -> String {
             }
         }
     }
+    out
+}
+
+#[builtin]
+fn builtin_unwrap_texts(text: String) -> String {
+    unwrap_texts(&text)
+}
+
+/// The marker `wrapLines` puts around a JSON-quoted string.
+const TEXT_MARK: &str = "\\u0001cfgupdate-text:";
+
+/// Replaces each JSON-quoted marker `"\u0001cfgupdate-text:<json>\u0001"` that jrsonnet's
+/// YAML wrote by `<json>`, the string JSON-quoted as go-jsonnet writes it.
+fn unwrap_texts(text: &str) -> String {
+    let open = format!("\"{TEXT_MARK}");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&open) {
+        out.push_str(&rest[..at]);
+        let literal = &rest[at..];
+        // The JSON string literal runs to the first unescaped quote after the opening one.
+        let mut end = None;
+        let mut escaped = false;
+        for (index, byte) in literal.bytes().enumerate().skip(1) {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    end = Some(index);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let decoded = end.and_then(|end| {
+            serde_json::from_str::<String>(&literal[..=end])
+                .ok()
+                .and_then(|inner| {
+                    inner
+                        .strip_prefix("\u{1}cfgupdate-text:")
+                        .and_then(|json| json.strip_suffix('\u{1}'))
+                        .map(str::to_owned)
+                })
+                .map(|json| (json, end))
+        });
+        match decoded {
+            Some((json, end)) => {
+                out.push_str(&json);
+                rest = &literal[end + 1..];
+            }
+            None => {
+                out.push_str(&literal[..open.len()]);
+                rest = &literal[open.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -397,6 +469,8 @@ impl GoCompatibleStd {
             .add_native("cfgupdate.unwrapNumbers", builtin_unwrap_numbers {});
         this.plain
             .add_native("cfgupdate.tomlSpacing", builtin_toml_spacing {});
+        this.plain
+            .add_native("cfgupdate.unwrapTexts", builtin_unwrap_texts {});
         this.plain.add_native(
             "cfgupdate.unwrapNumbersInQuotes",
             builtin_unwrap_numbers_in_quotes {},
