@@ -433,13 +433,12 @@ fn frexp(x: f64) -> (f64, i32) {
 }
 
 /// jrsonnet's standard library with cfgupdate's overrides, for every file an evaluation reads.
+#[derive(jrsonnet_gcmodule::Trace)]
 pub struct GoCompatibleStd {
     plain: jrsonnet_stdlib::ContextInitializer,
     library: RefCell<Option<ObjValue>>,
 }
 
-// Holds only the library objects, which jrsonnet's collector tracks through `plain`.
-jrsonnet_gcmodule::trace_acyclic!(<> GoCompatibleStd);
 
 impl GoCompatibleStd {
     /// The library, resolving `std.thisFile` with `resolver`.
