@@ -15,7 +15,9 @@ two waves' image sets; every wave's image set (its slots readable and agreeing, 
 waves a slot for every service of the wave before); that every target renders; and, with a \
 [render] table, that every output directory holds exactly the YAML `cfgupdate render --write` \
 would write.\n\n\
-Every problem is listed on stderr, one per line; the exit code is 2 when there is any.",
+Every problem is listed on stderr, one per line; the exit code is 2 when there is any. \
+Constructs whose output may differ from go-jsonnet's (what Argo CD runs) are listed as \
+warnings and do not change the exit code; programs go-jsonnet refuses are problems.",
     after_help = "Example:\n  cfgupdate check -C ~/cfg-app"
 )]
 pub struct CheckArgs {
@@ -23,7 +25,8 @@ pub struct CheckArgs {
     #[arg(short = 'C', value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
     /// Also print the verdict as JSON on stdout: `{"ok", "waves", "targets",
-    /// "current_files", "problems": [sentences]}` (the exit code is the same).
+    /// "current_files", "problems": [sentences], "warnings": [sentences]}` (the exit code is
+    /// the same).
     #[arg(long)]
     pub json: bool,
 }
@@ -37,6 +40,9 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
             CheckError::Source(error) => source_failure(error),
             error => Failure::invalid(error),
         })?;
+    for warning in &report.warnings {
+        eprintln!("cfgupdate: warning: {warning}");
+    }
     if args.json {
         let verdict = serde_json::json!({
             "ok": report.problems.is_empty(),
@@ -44,6 +50,7 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
             "targets": report.pipeline.targets.len(),
             "current_files": report.current_files,
             "problems": report.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "warnings": report.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         });
         println!("{verdict:#}");
     }

@@ -1,8 +1,9 @@
 //! `cfgupdate check`: the whole repository validated at once, every problem listed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::divergence::{Divergence, scan};
 use super::evaluate::RenderLimits;
 use super::regenerate::{RegenerateError, read_pipeline};
 use super::source::{SourceError, SourceFiles};
@@ -50,6 +51,14 @@ pub enum Problem {
     },
     /// A target does not render.
     Render(RenderError),
+    /// A target's files hold a program go-jsonnet refuses (so Argo CD could not render it),
+    /// although jrsonnet renders it.
+    GoJsonnetRefuses {
+        /// The target.
+        target: TargetName,
+        /// Where and what.
+        divergence: Divergence,
+    },
     /// A file of a target's output directory is not what the render gives.
     Output {
         /// The target.
@@ -84,6 +93,10 @@ impl fmt::Display for Problem {
                 files.join(", ")
             ),
             Problem::Render(error) => error.fmt(f),
+            Problem::GoJsonnetRefuses { target, divergence } => write!(
+                f,
+                "target `{target}`: {divergence}; go-jsonnet, which Argo CD runs, would not render it"
+            ),
             Problem::Output { target, problem } => {
                 write!(
                     f,
@@ -91,6 +104,26 @@ impl fmt::Display for Problem {
                 )
             }
         }
+    }
+}
+
+/// A construct in a target's files whose output may differ from go-jsonnet's
+/// ([`super::divergence`]): `check` warns and goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The target whose render reads the file.
+    pub target: TargetName,
+    /// Where and what.
+    pub divergence: Divergence,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "target `{}`: {} (the render may differ from go-jsonnet's, which Argo CD runs)",
+            self.target, self.divergence
+        )
     }
 }
 
@@ -103,6 +136,8 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
     /// How many output files were found current.
     pub current_files: usize,
+    /// Constructs whose output may differ from go-jsonnet's, per target that reads them.
+    pub warnings: Vec<Warning>,
 }
 
 /// Why `check` could not run at all.
@@ -171,6 +206,8 @@ pub fn check_repository(
     }
 
     let mut current_files = 0;
+    let mut warnings = Vec::new();
+    let mut scanned: BTreeMap<crate::path::RepoPath, Vec<Divergence>> = BTreeMap::new();
     for target in pipeline.targets.values() {
         let rendered = match render_target(files, &pipeline, target, limits) {
             Ok(rendered) => rendered,
@@ -179,6 +216,31 @@ pub fn check_repository(
                 continue;
             }
         };
+        for path in &rendered.inputs {
+            if !(path.as_str().ends_with(".jsonnet") || path.as_str().ends_with(".libsonnet")) {
+                continue;
+            }
+            if !scanned.contains_key(path) {
+                let found = match files.read(path)? {
+                    Some(bytes) => scan(path, &String::from_utf8_lossy(&bytes)),
+                    None => Vec::new(),
+                };
+                scanned.insert(path.clone(), found);
+            }
+            for divergence in scanned.get(path).into_iter().flatten() {
+                if divergence.refused {
+                    problems.push(Problem::GoJsonnetRefuses {
+                        target: target.name.clone(),
+                        divergence: divergence.clone(),
+                    });
+                } else {
+                    warnings.push(Warning {
+                        target: target.name.clone(),
+                        divergence: divergence.clone(),
+                    });
+                }
+            }
+        }
         let Some(render) = &pipeline.render else {
             continue;
         };
@@ -201,6 +263,7 @@ pub fn check_repository(
         pipeline,
         problems,
         current_files,
+        warnings,
     })
 }
 

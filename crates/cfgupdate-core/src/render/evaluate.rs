@@ -289,7 +289,7 @@ impl Job {
             notes: notes.clone(),
         };
         let context =
-            jrsonnet_stdlib::ContextInitializer::new(PathResolver::Relative(PathBuf::new()));
+            super::stdlib_overrides::GoCompatibleStd::new(PathResolver::Relative(PathBuf::new()));
         for (name, value) in &self.ext_vars {
             context.add_ext_str(IStr::from(name.as_str()), IStr::from(value.as_str()));
         }
@@ -301,6 +301,7 @@ impl Job {
         // Without entering the state, nested imports fail with "imports are not supported".
         let _entered = state.enter();
         let _depth = jrsonnet_evaluator::stack::limit_stack_depth(self.max_stack);
+        let installed = super::stdlib_overrides::GoCompatibleStd::install(&state);
 
         // `IStr` hashes its interned text, which never changes: the lint's worry does not apply.
         #[allow(clippy::mutable_key_type)]
@@ -315,8 +316,8 @@ impl Job {
             })
             .collect();
         let entry = SourcePath::new(SourceFile::new(PathBuf::from(self.entrypoint.as_str())));
-        let result = state
-            .import_resolved(entry)
+        let result = installed
+            .and_then(|()| state.import_resolved(entry))
             .and_then(|value| apply_tla(&tlas, value))
             .and_then(|value| value.manifest(JsonFormat::minify()));
         result.map_err(|error| {

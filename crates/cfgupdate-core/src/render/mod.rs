@@ -13,15 +13,18 @@
 pub mod check;
 pub mod diff;
 pub mod effect;
+pub mod divergence;
+pub mod emit;
 pub mod evaluate;
 pub mod nesting;
 pub mod objects;
 pub mod regenerate;
 pub mod source;
+pub mod stdlib_overrides;
 pub mod target;
 pub mod yaml;
 
-pub use check::{CheckError, CheckReport, Problem, check_repository};
+pub use check::{CheckError, CheckReport, Problem, Warning, check_repository};
 pub use diff::ObjectDifference;
 pub use effect::{EffectError, NoEffectReason, WrittenImage};
 pub use evaluate::{Evaluation, EvaluationError, EvaluationInput, RenderLimits};

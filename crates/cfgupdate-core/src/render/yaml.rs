@@ -24,28 +24,10 @@ pub struct YamlError {
 }
 
 /// One YAML document: the object, keys sorted, two-space indentation, ending in a newline,
-/// with no `---` line.
+/// with no `---` line. Every value reads back the same under YAML 1.1, YAML 1.2 and
+/// Kubernetes' reader (see [`super::emit`]).
 pub fn to_yaml(object: &KubeObject) -> Result<String, YamlError> {
-    let options = serde_saphyr::ser_options! {
-        indent_step: 2,
-        // Block scalars are chosen by string length and folded ones rewrap text; quoted
-        // one-line scalars read back exactly, whatever the string holds.
-        prefer_block_scalars: false,
-    };
-    let mut text =
-        serde_saphyr::to_string_with_options(&object.value, options).map_err(|error| {
-            YamlError {
-                object: object.id(),
-                reason: error.to_string(),
-            }
-        })?;
-    if let Some(rest) = text.strip_prefix("---\n") {
-        text = rest.to_owned();
-    }
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    Ok(text)
+    Ok(super::emit::document(&object.value))
 }
 
 /// The file name of each object, in the same order, by the rule of this module.

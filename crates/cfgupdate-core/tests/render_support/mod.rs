@@ -3,8 +3,10 @@
 //!
 //! go-jsonnet runs in a Python virtual environment under the target directory
 //! (`$CARGO_TARGET_DIR` or `<workspace>/target`), `gojsonnet-venv/`, created with
-//! `python3 -m venv` and `pip install gojsonnet==0.22.*` the first time it is needed; a file
-//! lock keeps tests running in parallel from creating it twice.
+//! `python3 -m venv` and `pip install gojsonnet==0.22.* pyyaml ruamel.yaml` the first time it
+//! is needed (PyYAML and ruamel.yaml are the YAML 1.1 and 1.2 readers the round-trip tests
+//! read rendered YAML back with); a file lock keeps tests running in parallel from creating it
+//! twice.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -67,7 +69,8 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target"))
 }
 
-/// The Python interpreter of a virtual environment that has `gojsonnet`, created on first use.
+/// The Python interpreter of a virtual environment that has `gojsonnet`, PyYAML and
+/// ruamel.yaml, created on first use.
 pub fn gojsonnet_python() -> PathBuf {
     let dir = target_dir();
     fs::create_dir_all(&dir).unwrap();
@@ -75,7 +78,7 @@ pub fn gojsonnet_python() -> PathBuf {
     let python = venv.join("bin/python");
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import _gojsonnet"])
+            .args(["-c", "import _gojsonnet, yaml, ruamel.yaml"])
             .output()
             .is_ok_and(|out| out.status.success())
     };
@@ -93,10 +96,21 @@ pub fn gojsonnet_python() -> PathBuf {
             .unwrap();
         assert!(made.success(), "python3 -m venv failed");
         let installed = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "gojsonnet==0.22.*"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "gojsonnet==0.22.*",
+                "pyyaml==6.*",
+                "ruamel.yaml==0.19.*",
+            ])
             .status()
             .unwrap();
-        assert!(installed.success(), "pip install gojsonnet failed");
+        assert!(
+            installed.success(),
+            "pip install gojsonnet pyyaml ruamel.yaml failed"
+        );
     }
     lock.unlock().unwrap();
     python
