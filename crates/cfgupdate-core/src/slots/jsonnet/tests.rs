@@ -1086,3 +1086,17 @@ fn a_refused_marker_stops_only_its_own_service() {
     let malformed = text.replace("cfgupdate: kafka", "cfgupdate: kafka:tags");
     assert!(write(&malformed, &[("api", &new_api())]).is_err());
 }
+
+#[test]
+fn a_file_the_evaluator_refuses_is_refused_even_when_the_tree_is_built() {
+    // Found by fuzzing: the tree parser does not check escapes, and when a field slot needed
+    // the tree it alone decided validity, so `apply` accepted Jsonnet the evaluator refuses.
+    let text = format!(
+        "local c = import 'c.libs\\onnet';\n{{\n  api: '{}',\n}}\n",
+        old_api()
+    );
+    let error = jsonnet_error(write(&text, &[("api", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 1, "{error}");
+    assert!(error.message.contains("not valid Jsonnet"), "{error}");
+    assert!(find_slots("f.jsonnet", &text).is_err());
+}
