@@ -260,6 +260,33 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
         }
         written.insert(service.clone());
     }
+    // A literal marked for a service not written here is that service's image too: changing
+    // it would change an image nobody announced (and leave its slot holding another part).
+    let others: std::collections::HashMap<usize, (&ServiceName, &Site)> = markers
+        .iter()
+        .filter(|(service, _)| !updates.contains_key(*service))
+        .flat_map(|(service, sites)| {
+            sites.iter().filter_map(move |site| match &site.holder {
+                Holder::Literal(literal) => Some((literal.token, (service, site))),
+                Holder::Other { .. } => None,
+            })
+        })
+        .collect();
+    for edit in edits.iter().filter(|edit| !edit.unchanged) {
+        let other = others.get(&edit.token);
+        if let Some((other, site)) = other {
+            return Err(source
+                .error(
+                    edit.content.start,
+                    format!(
+                        "the string literal written for service `{}` is also marked for service `{other}` (line {}), which is not being written; a literal holds one service's image",
+                        edit.service,
+                        source.line(site.offset)
+                    ),
+                )
+                .into());
+        }
+    }
     let text = edit::rewrite(&source, edits)?;
     Ok(Applied {
         text,
