@@ -1108,7 +1108,10 @@ fn a_literal_marked_for_another_service_is_not_written_for_this_one() {
     let text = "{\n  worker: '',  // cfgupdate: vet:tag\n}\n";
     let error = jsonnet_error(write(text, &[("worker", &new_api())]).unwrap_err());
     assert_eq!(error.line, 2, "{error}");
-    assert!(error.message.contains("also marked for service `vet`"), "{error}");
+    assert!(
+        error.message.contains("also marked for service `vet`"),
+        "{error}"
+    );
     let text = format!("{{\n  api: '{}',  // cfgupdate: web\n}}\n", old_api());
     assert!(write(&text, &[("api", &new_api())]).is_err());
     // Both written with the same value is one image for both.
