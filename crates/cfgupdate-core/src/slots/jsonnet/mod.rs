@@ -142,8 +142,9 @@ pub struct Applied {
 /// Every slot in a Jsonnet file: all markers, then fields of the evaluated object for the
 /// services that have no marker.
 pub fn find_slots(file: &str, text: &str) -> Result<Vec<Slot>, SlotError> {
-    // Fields are looked for in every file read, so the tree is always needed.
-    let source = Source::parse_for(file, text, |_| true)?;
+    // Validity is the evaluator's parser's verdict (`valid_source`); fields are looked for in
+    // every file read, so the tree is then built too, and its errors refuse the file as well.
+    let source = valid_source(file, text)?;
     let markers = markers::find(&source)?;
     let marked: BTreeSet<&ServiceName> = markers.iter().map(|site| &site.service).collect();
     let fields = fields::TopFields::collect(&source)?
@@ -159,21 +160,8 @@ pub fn find_slots(file: &str, text: &str) -> Result<Vec<Slot>, SlotError> {
 /// are left for the caller (another file may hold them).
 pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, SlotError> {
     let spelled = OnceCell::new();
-    let mut scan = None;
-    // Only a service with no marker here that the file spells somewhere can be a field: only
-    // then is the tree needed. The marker comments are read from the tokens before the
-    // grammar is checked, but judged, and their errors reported, only after.
-    let source = Source::parse_for(file, text, |source| {
-        let found = scan.insert(markers::scan(source));
-        let marked: BTreeSet<&ServiceName> = found.marks.iter().map(|mark| &mark.service).collect();
-        updates.keys().any(|service| {
-            !marked.contains(service)
-                && spelled
-                    .get_or_init(|| fields::spelled_names(source))
-                    .contains(service.as_str())
-        })
-    })?;
-    let scan = scan.unwrap_or_else(|| markers::scan(&source));
+    let source = valid_source(file, text)?;
+    let scan = markers::scan(&source);
     // A marker whose literal is refused stops only its own service: a file where a marker
     // sits on a container name can still have its other services written (`check` and
     // reading report the refused marker). A malformed marker stops the whole file, since
@@ -272,12 +260,49 @@ pub fn apply(file: &str, text: &str, updates: &ImageSet) -> Result<Applied, Slot
         }
         written.insert(service.clone());
     }
+    // A literal marked for a service not written here is that service's image too: changing
+    // it would change an image nobody announced (and leave its slot holding another part).
+    let others: std::collections::HashMap<usize, (&ServiceName, &Site)> = markers
+        .iter()
+        .filter(|(service, _)| !updates.contains_key(*service))
+        .flat_map(|(service, sites)| {
+            sites.iter().filter_map(move |site| match &site.holder {
+                Holder::Literal(literal) => Some((literal.token, (service, site))),
+                Holder::Other { .. } => None,
+            })
+        })
+        .collect();
+    for edit in edits.iter().filter(|edit| !edit.unchanged) {
+        let other = others.get(&edit.token);
+        if let Some((other, site)) = other {
+            return Err(source
+                .error(
+                    edit.content.start,
+                    format!(
+                        "the string literal written for service `{}` is also marked for service `{other}` (line {}), which is not being written; a literal holds one service's image",
+                        edit.service,
+                        source.line(site.offset)
+                    ),
+                )
+                .into());
+        }
+    }
     let text = edit::rewrite(&source, edits)?;
     Ok(Applied {
         text,
         written,
         carried,
     })
+}
+
+/// `text` lexed and checked by the evaluator's own parser, the parser that renders it: a file
+/// is valid Jsonnet exactly when that parser accepts it. The lossless tree is built later, only
+/// if a slot needs it, and a file its parser finds an error in is refused then too (a slot in
+/// a recovered tree could be anywhere). Letting the tree's parser decide alone, to save the
+/// other parse, accepted files the evaluator refuses (an invalid escape such as `'\o'`, found
+/// by fuzzing), so both decide when both run.
+fn valid_source<'t>(file: &'t str, text: &'t str) -> Result<Source<'t>, SlotError> {
+    Ok(Source::parse_for(file, text, |_| false)?)
 }
 
 /// A slot as found, with what it needs for writing.

@@ -1086,3 +1086,34 @@ fn a_refused_marker_stops_only_its_own_service() {
     let malformed = text.replace("cfgupdate: kafka", "cfgupdate: kafka:tags");
     assert!(write(&malformed, &[("api", &new_api())]).is_err());
 }
+
+#[test]
+fn a_file_the_evaluator_refuses_is_refused_even_when_the_tree_is_built() {
+    // Found by fuzzing: the tree parser does not check escapes, and when a field slot needed
+    // the tree it alone decided validity, so `apply` accepted Jsonnet the evaluator refuses.
+    let text = format!(
+        "local c = import 'c.libs\\onnet';\n{{\n  api: '{}',\n}}\n",
+        old_api()
+    );
+    let error = jsonnet_error(write(&text, &[("api", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 1, "{error}");
+    assert!(error.message.contains("not valid Jsonnet"), "{error}");
+    assert!(find_slots("f.jsonnet", &text).is_err());
+}
+
+#[test]
+fn a_literal_marked_for_another_service_is_not_written_for_this_one() {
+    // Found by fuzzing: writing `worker` through its field changed the literal a `vet:tag`
+    // marker points at, an image nobody announced.
+    let text = "{\n  worker: '',  // cfgupdate: vet:tag\n}\n";
+    let error = jsonnet_error(write(text, &[("worker", &new_api())]).unwrap_err());
+    assert_eq!(error.line, 2, "{error}");
+    assert!(
+        error.message.contains("also marked for service `vet`"),
+        "{error}"
+    );
+    let text = format!("{{\n  api: '{}',  // cfgupdate: web\n}}\n", old_api());
+    assert!(write(&text, &[("api", &new_api())]).is_err());
+    // Both written with the same value is one image for both.
+    assert!(write(&text, &[("api", &new_api()), ("web", &new_api())]).is_ok());
+}
