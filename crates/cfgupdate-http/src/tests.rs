@@ -926,3 +926,43 @@ async fn a_broken_pipeline_file_blames_the_branch_not_the_sender_and_its_fix_is_
         call(&service, post("/v1/deployments", Some("deploy"), &report)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_by_a_named_token_names_its_holder_in_the_promotions_trailer() {
+    use sha2::Digest;
+    let repo = Shared::new(memory(), Duration::ZERO);
+    let mut settings = settings();
+    settings.auth.tokens = vec![crate::NamedToken::new(
+        "alice@ops",
+        crate::Scope::Admin,
+        &hex::encode(sha2::Sha256::digest(b"alices-own-token")),
+    )];
+    let service = service(repo.clone(), settings);
+    let (_, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(1, "api")),
+    )
+    .await;
+    let commit = answer["commit"].as_str().unwrap().to_owned();
+    let report =
+        format!(r#"{{"app": "cfg-staging", "revision": "{commit}", "status": "succeeded"}}"#);
+    let (_, _, answer) = call(&service, post("/v1/deployments", Some("deploy"), &report)).await;
+    assert_eq!(answer["gate"], "approval", "{answer}");
+    let (status, _, answer) = call(
+        &service,
+        post(
+            "/v1/approvals",
+            Some("alices-own-token"),
+            r#"{"wave": "production"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"], "promoted");
+    let promoted = CommitId::parse(answer["commit"].as_str().unwrap()).unwrap();
+    let message = repo.with(|r| r.log(&promoted, 1).unwrap()[0].message.clone());
+    assert!(
+        message.contains("Cfgupdate-Approved-By: alice@ops"),
+        "{message}"
+    );
+}
