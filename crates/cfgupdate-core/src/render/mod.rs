@@ -13,6 +13,7 @@
 pub mod check;
 pub mod diff;
 pub mod evaluate;
+pub mod job;
 pub mod nesting;
 pub mod objects;
 pub mod regenerate;
@@ -22,7 +23,11 @@ pub mod yaml;
 
 pub use check::{CheckError, CheckReport, Problem, check_repository};
 pub use diff::ObjectDifference;
-pub use evaluate::{Evaluation, EvaluationError, EvaluationInput, RenderLimits};
+pub use evaluate::{
+    DEFAULT_MEMORY, DEFAULT_TIMEOUT, Evaluation, EvaluationError, EvaluationInput, Evaluator,
+    IN_PROCESS, InProcess, RenderLimits,
+};
+pub use job::{EvaluationJob, FileReader, run_job};
 pub use objects::{ExtractError, KubeObject};
 pub use regenerate::{
     RegenerateError, Regeneration, RenderCheckError, check_change, read_pipeline, regenerate,
