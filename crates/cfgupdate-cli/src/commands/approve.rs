@@ -1,7 +1,7 @@
 //! `cfgupdate approve`: open the approval gate into a wave for what waits there.
 
+use cfgupdate_core::WaveName;
 use cfgupdate_core::promotion::{ApprovalOutcome, approve};
-use cfgupdate_core::{WaveName, WriteOptions};
 
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock, classified};
@@ -26,8 +26,13 @@ pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
     let wave = WaveName::parse(&args.wave)
         .map_err(|error| Failure::invalid(format!("--wave: {error}")))?;
     let mut repo = args.remote.open()?;
-    match approve(&mut repo, &SystemClock, &wave, &WriteOptions::default())
-        .map_err(|error| classified(&error))?
+    match approve(
+        &mut repo,
+        &SystemClock,
+        &wave,
+        &crate::isolate::write_options()?,
+    )
+    .map_err(|error| classified(&error))?
     {
         ApprovalOutcome::Promoted { commit, .. } => println!("{commit}"),
         ApprovalOutcome::Approved { waiting } => {

@@ -3,7 +3,7 @@
 use cfgupdate_core::promotion::{
     DeployReport, DeployStatus, DeploymentOutcome, TargetSelector, record_deployment,
 };
-use cfgupdate_core::{CommitId, TargetName, WriteOptions};
+use cfgupdate_core::{CommitId, TargetName};
 
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock, classified};
@@ -63,8 +63,13 @@ pub fn run(args: &DeployedArgs) -> Result<(), Failure> {
         status,
     };
     let mut repo = args.remote.open()?;
-    let outcome = record_deployment(&mut repo, &SystemClock, &report, &WriteOptions::default())
-        .map_err(|error| classified(&error))?;
+    let outcome = record_deployment(
+        &mut repo,
+        &SystemClock,
+        &report,
+        &crate::isolate::write_options()?,
+    )
+    .map_err(|error| classified(&error))?;
     match outcome {
         DeploymentOutcome::Promoted { commit, wave } => {
             eprintln!("recorded; promoted into `{wave}`");

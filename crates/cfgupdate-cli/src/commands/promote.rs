@@ -1,7 +1,7 @@
 //! `cfgupdate promote`: promote by hand what a wave held at a revision.
 
 use cfgupdate_core::promotion::{PromoteOutcome, promote};
-use cfgupdate_core::{CommitId, WaveName, WriteOptions};
+use cfgupdate_core::{CommitId, WaveName};
 
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock, classified};
@@ -37,7 +37,7 @@ pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
         &SystemClock,
         &from,
         &revision,
-        &WriteOptions::default(),
+        &crate::isolate::write_options()?,
     )
     .map_err(|error| classified(&error))?
     {

@@ -1,6 +1,6 @@
 //! `cfgupdate publish`: what CI's announcement does, from the command line.
 
-use cfgupdate_core::{Announcement, CommitId, PublishOutcome, WriteOptions, publish};
+use cfgupdate_core::{Announcement, CommitId, PublishOutcome, publish};
 
 use crate::args::{ImageAssignment, image_set};
 use crate::failure::Failure;
@@ -37,7 +37,7 @@ pub fn run(args: &PublishArgs) -> Result<(), Failure> {
         &mut repo,
         &SystemClock,
         &announcement,
-        &WriteOptions::default(),
+        &crate::isolate::write_options()?,
     ) {
         Ok(PublishOutcome::Committed { commit, .. }) => println!("{commit}"),
         Ok(PublishOutcome::Unchanged) => println!("unchanged"),

@@ -83,6 +83,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         body_limit: args.body_limit,
         request_timeout: args.request_timeout,
         advance_interval: args.advance_interval,
+        write: crate::isolate::write_options()?,
         ..Settings::default()
     };
     let repository = args.remote.open()?;
