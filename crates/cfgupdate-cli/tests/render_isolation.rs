@@ -331,3 +331,71 @@ fn a_deep_image_file_is_refused_by_check_and_the_service_stays_up() {
     );
     assert_eq!(get(&server.at("/healthz")).status, 200);
 }
+
+#[test]
+fn generated_runaway_programs_are_stopped_at_a_limit_with_a_sentence_naming_it() {
+    // A small generator (seeded, printed) over the families of runaway Jsonnet: doubling
+    // strings, growing arrays and objects, long folds; the sizes vary with the seed.
+    let seed = std::env::var("CFGUPDATE_TEST_SEED")
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok())
+        .unwrap_or(0x5eed_cafe);
+    eprintln!("seed {seed} (set CFGUPDATE_TEST_SEED to replay)");
+    let mut state = seed;
+    let mut next = |below: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % below
+    };
+    let families: Vec<String> = vec![
+        format!(
+            "local d(s, n) = if n == 0 then s else d(s + s, n - 1); std.length(d('{}', {}))",
+            "x".repeat(1 + next(8) as usize),
+            36 + next(20)
+        ),
+        format!(
+            "std.length(std.join('', std.makeArray({}, function(i) '{}')))",
+            1_000_000_000 + next(1_000_000),
+            "y".repeat(8 + next(8) as usize)
+        ),
+        format!(
+            "std.length(std.foldl(function(a, x) a + [x], std.range(1, {}), []))",
+            100_000_000 + next(1_000)
+        ),
+        format!(
+            "std.length({{ ['k' + i]: i for i in std.range(1, {}) }})",
+            100_000_000 + next(1_000)
+        ),
+        format!(
+            "std.foldl(function(sum, n) sum + n * {}, std.range(1, {}), 0)",
+            1 + next(9),
+            1_000_000_000 + next(1_000)
+        ),
+    ];
+    for (index, computed) in families.iter().enumerate() {
+        let memory = mib(310 + index as u64);
+        let dir = checkout(&entrypoint(computed));
+        let output = cfgupdate(
+            &["render", "-C", dir.path().to_str().unwrap()],
+            &[
+                ("CFGUPDATE_RENDER_MEMORY", format!("{}MiB", 310 + index)),
+                ("CFGUPDATE_RENDER_TIMEOUT", "3s".into()),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{computed}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{computed}: {stderr}");
+        assert!(stderr.contains("`staging`"), "{computed}: {stderr}");
+        assert!(
+            stderr.contains("time limit of 3 s")
+                || stderr.contains(&format!("memory limit of {} MiB", 310 + index)),
+            "{computed}: {stderr}"
+        );
+        assert!(
+            workers(memory).is_empty(),
+            "{computed}: {:?}",
+            workers(memory)
+        );
+    }
+}
