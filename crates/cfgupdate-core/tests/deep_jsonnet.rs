@@ -236,3 +236,27 @@ fn every_construct_as_deep_as_the_limit_allows_is_evaluated_without_overflowing_
         }
     }
 }
+
+#[test]
+fn a_value_built_deeper_than_json_is_read_at_run_time_is_invalid_input_not_a_crash() {
+    let main = format!(
+        "local nest(n) = if n == 0 then [] else [nest(n - 1)];\n{}",
+        config_map("nest(200)")
+    );
+    let plain = "local nest(n) = if n == 0 then [] else [nest(n - 1)];\nnest(200)\n";
+    for text in [main.as_str(), plain] {
+        match render(&[("envs/t/main.jsonnet", text.to_owned())]) {
+            Ok(_) if text == main => {}
+            Err(RenderError::Evaluation {
+                source: EvaluationError::Jsonnet { message, .. },
+                ..
+            }) => {
+                assert!(
+                    message.starts_with("envs/t/main.jsonnet: the value nests more than 128"),
+                    "{message}"
+                );
+            }
+            other => panic!("{}", shown(other)),
+        }
+    }
+}

@@ -165,9 +165,22 @@ impl Evaluation {
         json: &str,
         inputs: BTreeSet<RepoPath>,
     ) -> Result<Self, EvaluationError> {
-        let value = serde_json::from_str(json).map_err(|error| EvaluationError::Crashed {
-            entrypoint: entrypoint.clone(),
-            reason: format!("jrsonnet produced JSON that does not parse: {error}"),
+        let value = serde_json::from_str(json).map_err(|error| {
+            // serde_json stops at 128 levels rather than overflow its stack: a value nested
+            // that deep is the repository's doing (a recursive function), not the evaluator's.
+            if error.to_string().starts_with("recursion limit exceeded") {
+                EvaluationError::Jsonnet {
+                    message: format!(
+                        "{entrypoint}: the value nests more than 128 levels deep, more than cfgupdate renders; look for a recursive function that builds it"
+                    ),
+                    trace: String::new(),
+                }
+            } else {
+                EvaluationError::Crashed {
+                    entrypoint: entrypoint.clone(),
+                    reason: format!("jrsonnet produced JSON that does not parse: {error}"),
+                }
+            }
         })?;
         Ok(Evaluation { value, inputs })
     }
