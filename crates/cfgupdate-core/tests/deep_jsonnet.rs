@@ -260,3 +260,27 @@ fn a_value_built_deeper_than_json_is_read_at_run_time_is_invalid_input_not_a_cra
         }
     }
 }
+
+#[test]
+fn every_construct_at_moderate_depths_is_edited_on_a_small_stack_without_overflow() {
+    // The editor parses on the caller's stack when the depth bound says it is enough: check
+    // the depths where that decision is closest, on a thread as small as a test thread's.
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            for construct in CONSTRUCTS {
+                for n in [5, 20, 40, 60, 80, 120, 200, 400, 800] {
+                    let text = image_file(&deep(construct, n));
+                    if nesting::check(&text, MAX_DEPTH).is_err() {
+                        continue;
+                    }
+                    let slots = find_slots("images/prod.jsonnet", &text)
+                        .unwrap_or_else(|error| panic!("{construct} x{n}: {error}"));
+                    assert_eq!(slots.len(), 1, "{construct} x{n}");
+                }
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

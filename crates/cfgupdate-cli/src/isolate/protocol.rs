@@ -194,3 +194,68 @@ impl ErrorFrame {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_reads_back_as_written_and_an_oversized_one_is_refused() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, READ, b"envs/a.jsonnet").unwrap();
+        write_frame(&mut wire, FOUND, &[0, 255, 10]).unwrap();
+        let mut input = wire.as_slice();
+        assert_eq!(
+            read_frame(&mut input, 100).unwrap(),
+            (READ, b"envs/a.jsonnet".to_vec())
+        );
+        assert_eq!(
+            read_frame(&mut input, 100).unwrap(),
+            (FOUND, vec![0, 255, 10])
+        );
+        let mut input = wire.as_slice();
+        assert!(read_frame(&mut input, 5).is_err());
+        // A frame cut short is an error, not a short read.
+        let mut cut = &wire[..wire.len() - 1];
+        read_frame(&mut cut, 100).unwrap();
+        assert!(read_frame(&mut cut, 100).is_err());
+    }
+
+    #[test]
+    fn every_error_the_worker_can_meet_crosses_as_itself() {
+        let entrypoint = RepoPath::parse("envs/t/main.jsonnet").unwrap();
+        let errors = [
+            EvaluationError::MissingEntrypoint {
+                entrypoint: entrypoint.clone(),
+            },
+            EvaluationError::ImportRefused {
+                message: "envs/t/main.jsonnet:1: no".into(),
+            },
+            EvaluationError::Jsonnet {
+                message: "envs/t/main.jsonnet:2: boom".into(),
+                trace: "trace".into(),
+            },
+            EvaluationError::TooDeep {
+                file: RepoPath::parse("envs/t/deep.txt").unwrap(),
+                line: 3,
+                depth: 6_001,
+                limit: 6_000,
+            },
+        ];
+        for error in errors {
+            let json = serde_json::to_vec(&ErrorFrame::from_error(&error)).unwrap();
+            let back: ErrorFrame = serde_json::from_slice(&json).unwrap();
+            assert_eq!(back.into_error(&entrypoint, None), error);
+        }
+        // A read error crosses as the parent's own error.
+        let source = SourceError::Unreadable {
+            path: "envs/t/x".into(),
+            reason: "gone".into(),
+        };
+        let frame = ErrorFrame::from_error(&EvaluationError::Source(source.clone()));
+        assert_eq!(
+            frame.into_error(&entrypoint, Some(source.clone())),
+            EvaluationError::Source(source)
+        );
+    }
+}

@@ -70,6 +70,8 @@ pub(super) struct Source<'t> {
     pub(super) file: &'t str,
     pub(super) text: &'t str,
     pub(super) tokens: Vec<Token>,
+    /// The bound of its tree's depth (`render::nesting`).
+    depth: usize,
     /// Built on first use: editing a file whose slots are all marked never needs it.
     tree: OnceCell<Result<SourceFile, JsonnetSlotError>>,
     /// Computed on first use: writing a file whose slots all succeed never needs a line.
@@ -110,18 +112,22 @@ impl<'t> Source<'t> {
                 .map(|token| (token.kind, token.start as usize)),
             MAX_DEPTH,
         );
-        if let Err(too_deep) = depth {
-            return Err(JsonnetSlotError {
-                file: file.to_owned(),
-                line: Lines::new(text).line(too_deep.offset),
-                message: format!(
-                    "the file nests more than {MAX_DEPTH} levels deep here (brackets, operators and chained `local`/`if`/`function`/`assert`/`error`), deeper than cfgupdate parses"
-                ),
-            });
-        }
+        let depth = match depth {
+            Ok(depth) => depth,
+            Err(too_deep) => {
+                return Err(JsonnetSlotError {
+                    file: file.to_owned(),
+                    line: Lines::new(text).line(too_deep.offset),
+                    message: format!(
+                        "the file nests more than {MAX_DEPTH} levels deep here (brackets, operators and chained `local`/`if`/`function`/`assert`/`error`), deeper than cfgupdate parses"
+                    ),
+                });
+            }
+        };
         let source = Source {
             file,
             text,
+            depth,
             tokens,
             tree: OnceCell::new(),
             lines: OnceCell::new(),
@@ -152,9 +158,9 @@ impl<'t> Source<'t> {
                 // stuck") after 15 million steps, which a file of about 16 MB reaches. A file
                 // from the repository must never bring the process down.
                 // It recurses along the tree too: on a stack of its own, whatever thread edits.
-                let text = self.text;
+                let (text, depth) = (self.text, self.depth);
                 let (tree, errors) = std::panic::catch_unwind(move || {
-                    stacker::grow(PARSER_STACK, || jrsonnet_rowan_parser::parse(text))
+                    on_enough_stack(depth, || jrsonnet_rowan_parser::parse(text))
                 })
                 .map_err(|_| gave_up(self.file))?;
                 match errors.iter().min_by_key(|error| error.range.start()) {
@@ -235,7 +241,7 @@ impl Drop for Source<'_> {
     fn drop(&mut self) {
         // Dropping the tree recurses along it as building it did: on a stack as large.
         if let Some(tree) = self.tree.take() {
-            stacker::grow(PARSER_STACK, move || drop(tree));
+            on_enough_stack(self.depth, move || drop(tree));
         }
     }
 }
@@ -246,6 +252,20 @@ impl Drop for Source<'_> {
 /// [`MAX_DEPTH`]; the figures for that depth are in `docs/rendering.md`. Only the pages touched
 /// are ever committed.
 const PARSER_STACK: usize = 256 << 20;
+
+/// Stack a parser may take per level of the depth bound, in a debug build (a release build
+/// takes a fraction).
+const STACK_PER_LEVEL: usize = 32 << 10;
+
+/// Runs `f`, which recurses along a tree of depth at most `depth`, on the current stack when
+/// enough of it is left, else on a fresh stack of [`PARSER_STACK`] bytes. Switching costs a
+/// mapping of that size; most files are shallow enough not to need it.
+fn on_enough_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
+    let needed = depth
+        .saturating_mul(STACK_PER_LEVEL)
+        .saturating_add(256 << 10);
+    stacker::maybe_grow(needed, PARSER_STACK, f)
+}
 
 /// The first grammatical error in `text`, as the evaluator's parser finds it: the offset and
 /// what is wrong. The parser runs on a stack of [`PARSER_STACK`] bytes switched to on this
