@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod demo;
 mod failure;
+mod isolate;
 mod remote;
 
 use std::process::ExitCode;
@@ -42,6 +43,16 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     State(commands::state::StateArgs),
     Demo(commands::demo::DemoArgs),
+    /// The evaluation worker the binary starts for itself (`docs/rendering.md`); not for people.
+    #[command(hide = true)]
+    EvaluateWorker(WorkerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WorkerArgs {
+    /// The evaluation's memory limit, in bytes.
+    #[arg(long)]
+    memory: u64,
 }
 
 fn main() -> ExitCode {
@@ -59,6 +70,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::State(args) => commands::state::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::EvaluateWorker(args) => {
+            isolate::worker::run(args.memory).map_err(failure::Failure::operational)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

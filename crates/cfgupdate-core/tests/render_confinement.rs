@@ -130,7 +130,9 @@ fn an_evaluation_past_the_time_limit_is_given_up() {
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("took longer than 0.02 s"),
+        error
+            .to_string()
+            .contains("took longer than its time limit of 0.02 s"),
         "{error}"
     );
 }
@@ -164,13 +166,16 @@ fn deeply_nested_jsonnet_is_refused_instead_of_overflowing_the_stack() {
                 ..
             }) => {
                 assert_eq!(file.as_str(), "envs/t/main.jsonnet");
-                assert!(depth > 50_000, "{depth}");
+                assert!(
+                    depth > cfgupdate_core::render::nesting::MAX_DEPTH,
+                    "{depth}"
+                );
             }
             other => panic!("{other:?}"),
         }
     }
     // Nesting within the limit renders.
-    let fine = format!("{}1{}", "[".repeat(2_000), "]".repeat(2_000));
+    let fine = format!("{}1{}", "[".repeat(500), "]".repeat(500));
     assert!(
         render(
             &format!("local deep = {fine};\n{}", config_map("'deep'")),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use cfgupdate_core::render::{CheckError, Problem, RenderLimits, check_repository};
+use cfgupdate_core::render::{CheckError, Problem, check_repository};
 
 use super::render::{DirectoryFiles, load_pipeline, source_failure};
 use crate::failure::Failure;
@@ -36,10 +36,12 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
     // Parsed first on its own, so a broken pipeline file is one clear error.
     load_pipeline(&files)?;
     let report =
-        check_repository(&files, &RenderLimits::default()).map_err(|error| match error {
-            CheckError::Source(error) => source_failure(error),
-            error => Failure::invalid(error),
-        })?;
+        check_repository(&files, &crate::isolate::render_limits()?).map_err(
+            |error| match error {
+                CheckError::Source(error) => source_failure(error),
+                error => Failure::invalid(error),
+            },
+        )?;
     for warning in &report.warnings {
         eprintln!("cfgupdate: warning: {warning}");
     }

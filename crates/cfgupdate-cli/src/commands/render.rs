@@ -9,8 +9,8 @@ use cfgupdate_core::RepoPath;
 use cfgupdate_core::TargetName;
 use cfgupdate_core::pipeline::Pipeline;
 use cfgupdate_core::render::{
-    RegenerateError, RenderError, RenderLimits, RenderedTarget, SourceError, SourceFiles,
-    read_pipeline, render_target,
+    RegenerateError, RenderError, RenderedTarget, SourceError, SourceFiles, read_pipeline,
+    render_target,
 };
 
 use crate::failure::Failure;
@@ -55,7 +55,7 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
         }
         None => pipeline.targets.keys().collect(),
     };
-    let limits = RenderLimits::default();
+    let limits = crate::isolate::render_limits()?;
     let mut rendered = Vec::new();
     for name in targets {
         let target = &pipeline.targets[name];

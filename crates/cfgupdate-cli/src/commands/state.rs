@@ -105,14 +105,15 @@ fn key_from(value: Option<OsString>, file: Option<OsString>) -> Result<Option<St
         .map_err(|error| Failure::invalid(format!("{KEY_VAR}: {error}")))
 }
 
-/// The write options of every command: the defaults and the state key. Without a key, says
-/// once on stderr that nothing is authenticated.
+/// The write options of every command: the state key and the render limits and evaluator of
+/// this process ([`crate::isolate::write_options`]). Without a key, says once on stderr that
+/// nothing is authenticated.
 pub fn write_options() -> Result<WriteOptions, Failure> {
     let key = state_key()?;
     warn_if_unauthenticated(key.as_ref());
     Ok(WriteOptions {
         key,
-        ..WriteOptions::default()
+        ..crate::isolate::write_options()?
     })
 }
 

@@ -16,6 +16,7 @@ pub mod effect;
 pub mod divergence;
 pub mod emit;
 pub mod evaluate;
+pub mod job;
 pub mod nesting;
 pub mod objects;
 pub mod regenerate;
@@ -27,7 +28,11 @@ pub mod yaml;
 pub use check::{CheckError, CheckReport, Problem, Warning, check_repository};
 pub use diff::ObjectDifference;
 pub use effect::{EffectError, NoEffectReason, WrittenImage};
-pub use evaluate::{Evaluation, EvaluationError, EvaluationInput, RenderLimits};
+pub use evaluate::{
+    DEFAULT_MEMORY, DEFAULT_TIMEOUT, Evaluation, EvaluationError, EvaluationInput, Evaluator,
+    IN_PROCESS, InProcess, RenderLimits,
+};
+pub use job::{EvaluationJob, FileReader, run_job};
 pub use objects::{ExtractError, KubeObject};
 pub use regenerate::{
     CheckedWrite, RegenerateError, Regeneration, RenderCheckError, check_change, check_wave_write,

@@ -114,6 +114,9 @@ impl RenderError {
                     | EvaluationError::ImportRefused { .. }
                     | EvaluationError::Jsonnet { .. }
                     | EvaluationError::TooDeep { .. }
+                    | EvaluationError::TimedOut { .. }
+                    | EvaluationError::OutOfMemory { .. }
+                    | EvaluationError::StackExhausted { .. }
                     | EvaluationError::Source(SourceError::Outside { .. })
             ),
             _ => true,

@@ -13,6 +13,7 @@ use jrsonnet_rowan_parser::nodes::SourceFile;
 use jrsonnet_rowan_parser::{SyntaxKind, SyntaxToken};
 
 use super::JsonnetSlotError;
+use crate::render::nesting::{self, MAX_DEPTH};
 
 /// One token, as the lexer sees it. The parser is fed only the sequence of these kinds, so two
 /// texts with the same kinds parse to the same tree: editing checks that cheaply (see
@@ -39,30 +40,6 @@ pub(super) fn lex(text: &str) -> Vec<Token> {
             end: lexeme.range.1,
         })
         .collect()
-}
-
-/// How deep brackets may nest. Real configurations stay within a few dozen levels; the parser's
-/// recursion overflows the stack somewhere past a thousand (sooner in debug builds).
-const MAX_NESTING: usize = 256;
-
-/// The offset of the first bracket nested deeper than [`MAX_NESTING`], if any.
-fn too_deep(tokens: &[Token]) -> Option<usize> {
-    let mut depth = 0usize;
-    for token in tokens {
-        match token.kind {
-            SyntaxKind::L_BRACE | SyntaxKind::L_BRACK | SyntaxKind::L_PAREN => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(token.start as usize);
-                }
-            }
-            SyntaxKind::R_BRACE | SyntaxKind::R_BRACK | SyntaxKind::R_PAREN => {
-                depth = depth.saturating_sub(1);
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// Where each line starts, for 1-based line numbers in messages and slots.
@@ -93,6 +70,8 @@ pub(super) struct Source<'t> {
     pub(super) file: &'t str,
     pub(super) text: &'t str,
     pub(super) tokens: Vec<Token>,
+    /// The bound of its tree's depth (`render::nesting`).
+    depth: usize,
     /// Built on first use: editing a file whose slots are all marked never needs it.
     tree: OnceCell<Result<SourceFile, JsonnetSlotError>>,
     /// Computed on first use: writing a file whose slots all succeed never needs a line.
@@ -124,20 +103,31 @@ impl<'t> Source<'t> {
             });
         }
         let tokens = std::panic::catch_unwind(|| lex(text)).map_err(|_| gave_up(file))?;
-        // The parsers recurse once per bracket, and a stack overflow cannot be caught: refuse
-        // nesting far deeper than any real configuration before they get the chance.
-        if let Some(offset) = too_deep(&tokens) {
-            return Err(JsonnetSlotError {
-                file: file.to_owned(),
-                line: Lines::new(text).line(offset),
-                message: format!(
-                    "brackets are nested more than {MAX_NESTING} deep here, deeper than cfgupdate parses"
-                ),
-            });
-        }
+        // The parsers recurse along the tree, and a stack overflow cannot be caught: refuse a
+        // tree deeper than any real configuration before they get the chance (the bound
+        // counts every recursive production: `docs/rendering.md`).
+        let depth = nesting::check_tokens(
+            tokens
+                .iter()
+                .map(|token| (token.kind, token.start as usize)),
+            MAX_DEPTH,
+        );
+        let depth = match depth {
+            Ok(depth) => depth,
+            Err(too_deep) => {
+                return Err(JsonnetSlotError {
+                    file: file.to_owned(),
+                    line: Lines::new(text).line(too_deep.offset),
+                    message: format!(
+                        "the file nests more than {MAX_DEPTH} levels deep here (brackets, operators and chained `local`/`if`/`function`/`assert`/`error`), deeper than cfgupdate parses"
+                    ),
+                });
+            }
+        };
         let source = Source {
             file,
             text,
+            depth,
             tokens,
             tree: OnceCell::new(),
             lines: OnceCell::new(),
@@ -167,10 +157,12 @@ impl<'t> Source<'t> {
                 // The parser panics rather than fail on some inputs: it gives up ("parsing is
                 // stuck") after 15 million steps, which a file of about 16 MB reaches. A file
                 // from the repository must never bring the process down.
-                let text = self.text;
-                let (tree, errors) =
-                    std::panic::catch_unwind(move || jrsonnet_rowan_parser::parse(text))
-                        .map_err(|_| gave_up(self.file))?;
+                // It recurses along the tree too: on a stack of its own, whatever thread edits.
+                let (text, depth) = (self.text, self.depth);
+                let (tree, errors) = std::panic::catch_unwind(move || {
+                    on_enough_stack(depth, || jrsonnet_rowan_parser::parse(text))
+                })
+                .map_err(|_| gave_up(self.file))?;
                 match errors.iter().min_by_key(|error| error.range.start()) {
                     Some(error) => {
                         Err(self
@@ -245,11 +237,35 @@ impl<'t> Source<'t> {
     }
 }
 
-/// How much stack the evaluator's parser gets. It recurses once per bracket and once per
-/// `local`, `if` or `function` in a chain, and its frames are large: on the 2 MiB of a spawned
-/// thread a release build overflowed at between 600 and 1,000 chained `local`s, a debug build
-/// at under 50 nested brackets. Only the pages it touches are ever committed.
+impl Drop for Source<'_> {
+    fn drop(&mut self) {
+        // Dropping the tree recurses along it as building it did: on a stack as large.
+        if let Some(tree) = self.tree.take() {
+            on_enough_stack(self.depth, move || drop(tree));
+        }
+    }
+}
+
+/// How much stack each parser gets. They recurse once per level of the tree, and their frames
+/// are large: on the 2 MiB of a spawned thread a release build overflowed at between 600 and
+/// 1,000 chained `local`s, a debug build at under 50 nested brackets. Files are refused beyond
+/// [`MAX_DEPTH`]; the figures for that depth are in `docs/rendering.md`. Only the pages touched
+/// are ever committed.
 const PARSER_STACK: usize = 256 << 20;
+
+/// Stack a parser may take per level of the depth bound, in a debug build (a release build
+/// takes a fraction).
+const STACK_PER_LEVEL: usize = 32 << 10;
+
+/// Runs `f`, which recurses along a tree of depth at most `depth`, on the current stack when
+/// enough of it is left, else on a fresh stack of [`PARSER_STACK`] bytes. Switching costs a
+/// mapping of that size; most files are shallow enough not to need it.
+fn on_enough_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
+    let needed = depth
+        .saturating_mul(STACK_PER_LEVEL)
+        .saturating_add(256 << 10);
+    stacker::maybe_grow(needed, PARSER_STACK, f)
+}
 
 /// The first grammatical error in `text`, as the evaluator's parser finds it: the offset and
 /// what is wrong. The parser runs on a stack of [`PARSER_STACK`] bytes switched to on this
@@ -311,7 +327,7 @@ mod tests {
         );
         let error = Source::parse("f.jsonnet", &text).err().unwrap();
         assert_eq!(error.line, 2);
-        assert!(error.message.contains("nested more than 256"), "{error}");
+        assert!(error.message.contains("nests more than"), "{error}");
         let fine = format!("{}1{}", "[".repeat(200), "]".repeat(200));
         assert!(Source::parse("f.jsonnet", &fine).is_ok());
     }
