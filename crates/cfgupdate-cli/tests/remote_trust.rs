@@ -228,6 +228,28 @@ fn into_a_closed_pipe(remote: &Remote, args: &[&str]) -> Output {
 }
 
 #[test]
+fn a_publish_into_a_closed_pipe_still_lands_and_exits_0_without_a_panic() {
+    let remote = Remote::new();
+    let output = into_a_closed_pipe(
+        &remote,
+        &[
+            "publish",
+            "--app-commit",
+            &format!("{:040x}", 7),
+            "--image",
+            &format!("api=reg.example.com/api:7@sha256:{:064x}", 7),
+        ],
+    );
+    let said = stderr(&output);
+    assert!(!said.contains("panicked"), "{said}");
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(
+        git(&remote.bare, &["show", "master:images/staging.json"]).contains("api:7@"),
+        "the commit landed"
+    );
+}
+
+#[test]
 fn status_and_history_into_a_closed_pipe_end_without_a_panic() {
     let remote = Remote::new();
     for i in 1..=3 {

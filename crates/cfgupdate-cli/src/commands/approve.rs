@@ -61,14 +61,16 @@ pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
     match approve(&mut repo, &SystemClock, &wave, &by, &options)
         .map_err(|error| classified(&error))?
     {
-        ApprovalOutcome::Promoted { commit, .. } => println!("{commit}"),
+        ApprovalOutcome::Promoted { commit, .. } => {
+            crate::failure::print_out(&format!("{commit}\n"))?
+        }
         ApprovalOutcome::Approved { waiting } => {
             eprintln!("approved; {}", waiting.describe(&wave));
-            println!("unchanged");
+            crate::failure::print_out("unchanged\n")?;
         }
         ApprovalOutcome::Unchanged { reason } => {
             eprintln!("nothing approved: {reason}");
-            println!("unchanged");
+            crate::failure::print_out("unchanged\n")?;
         }
     }
     Ok(())

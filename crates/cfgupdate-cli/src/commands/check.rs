@@ -54,18 +54,18 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
             "problems": report.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "warnings": report.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         });
-        println!("{verdict:#}");
+        crate::failure::print_out(&format!("{verdict:#}\n"))?;
     }
     if report.problems.is_empty() {
         if args.json {
             return Ok(());
         }
-        println!(
-            "ok: {} waves, {} targets, {} rendered files current",
+        crate::failure::print_out(&format!(
+            "ok: {} waves, {} targets, {} rendered files current\n",
             report.pipeline.waves.len(),
             report.pipeline.targets.len(),
             report.current_files
-        );
+        ))?;
         return Ok(());
     }
     for problem in &report.problems[..report.problems.len() - 1] {

@@ -73,15 +73,15 @@ pub fn run(args: &DeployedArgs) -> Result<(), Failure> {
     match outcome {
         DeploymentOutcome::Promoted { commit, wave } => {
             eprintln!("recorded; promoted into `{wave}`");
-            println!("{commit}");
+            crate::failure::print_out(&format!("{commit}\n"))?;
         }
         DeploymentOutcome::Pending { wave, gate } => {
             eprintln!("recorded; {}", gate.describe(&wave));
-            println!("unchanged");
+            crate::failure::print_out("unchanged\n")?;
         }
         DeploymentOutcome::Recorded { reason } => {
             eprintln!("recorded; nothing promoted: {reason}");
-            println!("unchanged");
+            crate::failure::print_out("unchanged\n")?;
         }
     }
     Ok(())

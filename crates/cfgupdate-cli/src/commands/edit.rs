@@ -2,7 +2,6 @@
 //! section 3.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cfgupdate_core::slots::{ImageSet, SlotError, json, jsonnet};
@@ -56,9 +55,7 @@ pub fn run(args: &EditArgs) -> Result<(), Failure> {
             write_atomically(&target, &edited)?;
         }
     } else {
-        std::io::stdout()
-            .write_all(edited.as_bytes())
-            .map_err(|error| Failure::operational(format!("cannot write to stdout: {error}")))?;
+        crate::failure::print_out(&edited)?;
     }
     Ok(())
 }

@@ -41,10 +41,12 @@ pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
     )
     .map_err(|error| classified(&error))?
     {
-        PromoteOutcome::Promoted { commit, .. } => println!("{commit}"),
+        PromoteOutcome::Promoted { commit, .. } => {
+            crate::failure::print_out(&format!("{commit}\n"))?
+        }
         PromoteOutcome::Unchanged { reason } => {
             eprintln!("nothing promoted: {reason}");
-            println!("unchanged");
+            crate::failure::print_out("unchanged\n")?;
         }
     }
     Ok(())

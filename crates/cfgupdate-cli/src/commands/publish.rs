@@ -39,8 +39,10 @@ pub fn run(args: &PublishArgs) -> Result<(), Failure> {
         &announcement,
         &crate::commands::state::write_options()?,
     ) {
-        Ok(PublishOutcome::Committed { commit, .. }) => println!("{commit}"),
-        Ok(PublishOutcome::Unchanged) => println!("unchanged"),
+        Ok(PublishOutcome::Committed { commit, .. }) => {
+            crate::failure::print_out(&format!("{commit}\n"))?
+        }
+        Ok(PublishOutcome::Unchanged) => crate::failure::print_out("unchanged\n")?,
         Err(error) => return Err(classified(&error)),
     }
     Ok(())

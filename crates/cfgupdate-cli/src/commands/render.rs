@@ -2,7 +2,7 @@
 //! into `[render].output`.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use cfgupdate_core::RepoPath;
@@ -62,11 +62,8 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
         rendered.push(render_target(&files, &pipeline, target, &limits).map_err(render_failure)?);
     }
     if !args.write {
-        let mut out = std::io::stdout().lock();
         for target in &rendered {
-            out.write_all(target.stream().as_bytes()).map_err(|error| {
-                Failure::operational(format!("cannot write to stdout: {error}"))
-            })?;
+            crate::failure::print_out(&target.stream())?;
         }
         return Ok(());
     }

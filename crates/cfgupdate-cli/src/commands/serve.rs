@@ -128,7 +128,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
                 Failure::operational(format!("cannot start the repository writer: {error}"))
             })?;
         tokio::spawn(return_freed_memory());
-        println!("listening on http://{address}");
+        crate::failure::print_out(&format!("listening on http://{address}\n"))?;
         let _ = std::io::stdout().flush();
         service
             .serve(listener, termination())

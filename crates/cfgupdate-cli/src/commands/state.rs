@@ -63,7 +63,7 @@ pub fn run(args: &StateArgs) -> Result<(), Failure> {
                 &options.retry,
             )
             .map_err(|error| classified(&error))?;
-            println!("{commit}");
+            crate::failure::print_out(&format!("{commit}\n"))?;
             Ok(())
         }
     }

@@ -12,8 +12,8 @@
 
 pub mod check;
 pub mod diff;
-pub mod effect;
 pub mod divergence;
+pub mod effect;
 pub mod emit;
 pub mod evaluate;
 pub mod job;

@@ -124,6 +124,10 @@ fn go_to_string(value: &Val) -> Result<String> {
 }
 
 fn one_line_json(value: &Val, out: &mut String) -> Result<()> {
+    // Each level forces the next value here, inside this recursion: counted against the
+    // evaluator's own stack limit, as jrsonnet's manifest does, so a deep value is a Jsonnet
+    // error ("stack overflow") and never overflows the thread's stack.
+    let _depth = jrsonnet_evaluator::stack::check_depth()?;
     match value {
         Val::Num(number) => out.push_str(&go_number(number.get())),
         Val::Str(text) => {
@@ -438,7 +442,6 @@ pub struct GoCompatibleStd {
     plain: jrsonnet_stdlib::ContextInitializer,
     library: RefCell<Option<ObjValue>>,
 }
-
 
 impl GoCompatibleStd {
     /// The library, resolving `std.thisFile` with `resolver`.
