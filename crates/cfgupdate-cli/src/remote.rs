@@ -64,9 +64,30 @@ impl RemoteArgs {
             .unwrap_or_else(cfgupdate_git::default_cache_dir);
         let options = GitOptions::new(remote, branch, cache)
             .with_author(author)
-            .with_credentials(Credentials::from_env());
+            .with_credentials(git_credentials()?);
         GitRepository::open(options).map_err(|error| classified(&error))
     }
+}
+
+/// The git credentials from the environment, where each secret (the https token, the ssh key's
+/// passphrase) may also be given as a file: `CFGUPDATE_GIT_TOKEN_FILE` (a mounted Kubernetes
+/// Secret), a trailing newline not part of it; both ways at once is an error.
+fn git_credentials() -> Result<Credentials, Failure> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    let read = |path: &str| std::fs::read_to_string(path).map_err(|error| error.to_string());
+    let mut secrets = std::collections::BTreeMap::new();
+    for name in [
+        cfgupdate_git::TOKEN_VAR,
+        cfgupdate_git::SSH_KEY_PASSPHRASE_VAR,
+    ] {
+        let value = cfgupdate_http::credentials::secret_variable(&lookup, &read, name)
+            .map_err(Failure::invalid)?;
+        secrets.insert(name, value);
+    }
+    Ok(Credentials::from_lookup(|name| match secrets.get(name) {
+        Some(value) => value.clone(),
+        None => lookup(name),
+    }))
 }
 
 /// The one line said when `--repo` carries a credential: the command line of a process is

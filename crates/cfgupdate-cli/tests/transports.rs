@@ -122,6 +122,43 @@ fn publish_and_status_over_https_with_the_token_and_the_ca_file() {
 }
 
 #[test]
+fn the_https_token_may_come_from_a_file_as_a_mounted_secret_gives_it() {
+    let (server, bare) = https_remote(ServerCertificate::Valid);
+    let cache = tempfile::tempdir().unwrap();
+    let secret = tempfile::tempdir().unwrap();
+    let token_file = secret.path().join("git-token");
+    // As `kubectl create secret --from-file` and editors write it: with a final newline.
+    fs::write(&token_file, format!("{}\n", server.token())).unwrap();
+    let env = vec![
+        ("CFGUPDATE_GIT_TOKEN_FILE", token_file.display().to_string()),
+        (
+            "CFGUPDATE_GIT_CA_FILE",
+            server.ca_file().display().to_string(),
+        ),
+    ];
+    let output = publish(&server.url("config.git"), cache.path(), &env, 1);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        rev_parse(&bare, "master"),
+        text(&output.stdout).trim().to_owned()
+    );
+
+    // Both ways at once is a usage error naming the variable, and pushes nothing.
+    let mut both = env.clone();
+    both.push(("CFGUPDATE_GIT_TOKEN", server.token().to_owned()));
+    let before = rev_parse(&bare, "master");
+    let output = publish(&server.url("config.git"), cache.path(), &both, 2);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("CFGUPDATE_GIT_TOKEN_FILE"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!text(&output.stderr).contains(server.token()));
+    assert_eq!(rev_parse(&bare, "master"), before);
+}
+
+#[test]
 fn a_wrong_token_is_one_sentence_and_exit_1_without_the_token() {
     let (server, bare) = https_remote(ServerCertificate::Valid);
     let before = rev_parse(&bare, "master");

@@ -165,7 +165,8 @@ fn close(frames: &mut Vec<Frame>) -> Opened {
     closed.opened
 }
 
-fn is_trivia(kind: SyntaxKind) -> bool {
+/// Whether a token is white space or a comment: what neither parser builds a tree level of.
+pub(crate) fn is_trivia(kind: SyntaxKind) -> bool {
     matches!(
         kind,
         SyntaxKind::WHITESPACE

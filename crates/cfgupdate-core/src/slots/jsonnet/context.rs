@@ -80,15 +80,7 @@ pub(super) fn refusals(tokens: &[Token], text: &str, literals: &[usize]) -> Vec<
     out
 }
 
-fn is_trivia(kind: SyntaxKind) -> bool {
-    matches!(
-        kind,
-        SyntaxKind::WHITESPACE
-            | SyntaxKind::SINGLE_LINE_SLASH_COMMENT
-            | SyntaxKind::SINGLE_LINE_HASH_COMMENT
-            | SyntaxKind::MULTI_LINE_COMMENT
-    )
-}
+use crate::render::nesting::is_trivia;
 
 /// The index of the last significant token before `index`.
 fn before(tokens: &[Token], index: usize) -> Option<usize> {
