@@ -39,6 +39,9 @@ mod document;
 mod duration;
 mod glob;
 mod read;
+mod schema;
+
+pub use schema::schema;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -7,6 +7,7 @@ pub mod history;
 pub mod promote;
 pub mod publish;
 pub mod render;
+pub mod schema;
 pub mod serve;
 pub mod state;
 pub mod status;

@@ -10,12 +10,12 @@ use super::{ImageSetLayout, Pin, PipelineError, RenderConfig, Target, Wave};
 use crate::names::{NameError, ServiceName, TargetName, WaveName};
 use crate::path::RepoPath;
 
-const TOP_KEYS: &[&str] = &["render", "wave", "target"];
-const RENDER_KEYS: &[&str] = &["output", "jpath"];
-const WAVE_KEYS: &[&str] = &[
+pub(super) const TOP_KEYS: &[&str] = &["render", "wave", "target"];
+pub(super) const RENDER_KEYS: &[&str] = &["output", "jpath"];
+pub(super) const WAVE_KEYS: &[&str] = &[
     "name", "images", "targets", "soak", "hold", "approval", "pin",
 ];
-const TARGET_KEYS: &[&str] = &["entrypoint", "ext_vars", "tlas", "argocd_app"];
+pub(super) const TARGET_KEYS: &[&str] = &["entrypoint", "ext_vars", "tlas", "argocd_app"];
 
 /// The whole file, read table by table, before the checks across tables.
 #[derive(Debug)]
