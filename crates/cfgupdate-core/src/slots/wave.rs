@@ -71,7 +71,8 @@ pub enum WaveSlotError {
 /// Reads a wave's image set from the contents of its files.
 pub fn read_wave(layout: &ImageSetLayout, files: &WaveFiles) -> Result<ImageSet, WaveSlotError> {
     match layout {
-        ImageSetLayout::Json(path) => Ok(json::read(path.as_str(), text_or_empty(files, path))?),
+        ImageSetLayout::Json(path) => Ok(json::read(path.as_str(), text_or_empty(files, path))
+            .map_err(|error| jsonnet_given_as_json(path, error))?),
         ImageSetLayout::TwoFile { tags, digests } => Ok(json::read_two_file(
             tags.as_str(),
             text_or_empty(files, tags),
@@ -251,7 +252,8 @@ pub fn write_wave(
         ImageSetLayout::Json(path) => {
             let text = text_or_empty(files, path);
             if pin == Pin::Digest
-                && let Some(service) = json::digestless(path.as_str(), text)?
+                && let Some(service) = json::digestless(path.as_str(), text)
+                    .map_err(|error| jsonnet_given_as_json(path, error))?
                     .into_iter()
                     .find(|service| updates.contains_key(service))
             {
@@ -261,7 +263,8 @@ pub fn write_wave(
                 }
                 .into());
             }
-            let new = json::write(path.as_str(), text, updates)?;
+            let new = json::write(path.as_str(), text, updates)
+                .map_err(|error| jsonnet_given_as_json(path, error))?;
             keep_if_changed(path, new);
         }
         ImageSetLayout::TwoFile { tags, digests } => {
@@ -313,6 +316,22 @@ pub fn write_wave(
         }
     }
     Ok(changed)
+}
+
+/// A JSON syntax error in a `.libsonnet` or `.jsonnet` file given as `images = "path"`: the
+/// likely fix is the Jsonnet layout, which the sentence then says.
+fn jsonnet_given_as_json(path: &RepoPath, error: SlotError) -> SlotError {
+    match error {
+        SlotError::Json(mut error)
+            if path.as_str().ends_with(".libsonnet") || path.as_str().ends_with(".jsonnet") =>
+        {
+            error.message.push_str(&format!(
+                "; `images = \"{path}\"` reads a JSON image file: for image slots in Jsonnet, write `images = {{ jsonnet = [\"{path}\"] }}`"
+            ));
+            SlotError::Json(error)
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -503,6 +522,33 @@ mod wave_tests {
                 && message.contains("envs/prod/b.libsonnet"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_libsonnet_file_given_as_a_json_image_file_is_an_error_that_names_the_jsonnet_layout() {
+        let layout = ImageSetLayout::Json(path("envs/prod/images.libsonnet"));
+        let text = format!("{{\n  api: 'reg.example.com/api:v1@{D1}',  // cfgupdate: api\n}}\n");
+        let wave = files(&[("envs/prod/images.libsonnet", Some(&text))]);
+        let hint = "write `images = { jsonnet = [\"envs/prod/images.libsonnet\"] }`";
+        let read = read_wave(&layout, &wave).unwrap_err().to_string();
+        assert!(
+            read.contains("envs/prod/images.libsonnet:2") && read.contains(hint),
+            "{read}"
+        );
+        let written = write_wave(
+            &layout,
+            Pin::Digest,
+            &wave,
+            &updates(&[("api", &format!("reg.example.com/api:v2@{D2}"))]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(written.contains(hint), "{written}");
+        // A JSON file that is broken gets no such hint: it is a JSON file.
+        let json = ImageSetLayout::Json(path("images/staging.json"));
+        let broken = files(&[("images/staging.json", Some("{ api: 1 }\n"))]);
+        let error = read_wave(&json, &broken).unwrap_err().to_string();
+        assert!(!error.contains("jsonnet"), "{error}");
     }
 
     #[test]
