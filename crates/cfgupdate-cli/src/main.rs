@@ -44,6 +44,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     State(commands::state::StateArgs),
     Demo(commands::demo::DemoArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
     /// The evaluation worker the binary starts for itself (`docs/rendering.md`); not for people.
     #[command(hide = true)]
     EvaluateWorker(WorkerArgs),
@@ -54,6 +56,37 @@ struct WorkerArgs {
     /// The evaluation's memory limit, in bytes.
     #[arg(long)]
     memory: u64,
+}
+
+/// `cfgupdate completions SHELL`.
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Print shell completions for cfgupdate",
+    long_about = "Print the completion script of SHELL for every command, option and value \
+cfgupdate takes, generated from its own argument definitions.",
+    after_help = "Examples:\n  cfgupdate completions bash > /etc/bash_completion.d/cfgupdate\n  cfgupdate completions zsh > \"${fpath[1]}/_cfgupdate\"\n  cfgupdate completions fish > ~/.config/fish/completions/cfgupdate.fish"
+)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+/// `cfgupdate man`.
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Print the cfgupdate(1) man page (roff)",
+    long_about = "Print the man page of cfgupdate and its commands in roff, generated from its own \
+argument definitions.",
+    after_help = "Example:\n  cfgupdate man > /usr/local/share/man/man1/cfgupdate.1 && man cfgupdate"
+)]
+struct ManArgs {}
+
+/// Writes what `write` produces to stdout, through [`failure::print_out`].
+fn generated(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<(), Failure> {
+    let mut out = Vec::new();
+    write(&mut out).map_err(|error| Failure::operational(format!("cannot generate: {error}")))?;
+    failure::print_out(&String::from_utf8_lossy(&out))
 }
 
 fn main() -> ExitCode {
@@ -72,6 +105,14 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::State(args) => commands::state::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Completions(args) => generated(|out| {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "cfgupdate", out);
+            Ok(())
+        }),
+        Command::Man(ManArgs {}) => generated(|out| {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
+        }),
         Command::EvaluateWorker(args) => {
             isolate::worker::run(args.memory).map_err(failure::Failure::operational)
         }

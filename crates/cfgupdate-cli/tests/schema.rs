@@ -1,4 +1,5 @@
-//! `cfgupdate schema` (docs/config.md): a JSON Schema that every pipeline file of the project
+//! What the binary generates from its own definitions: `cfgupdate schema` (docs/config.md),
+//! shell completions and the man page. The schema is one that every pipeline file of the project
 //! satisfies, and that refuses the shapes the reader refuses. Checked with PyPI `jsonschema`
 //! (an independent validator) on the files as TOML parses them (Python's `tomllib`).
 
@@ -178,4 +179,39 @@ fn the_schema_refuses_the_shapes_the_reader_refuses() {
             "the reader accepts {name}"
         );
     }
+}
+
+fn cfgupdate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cfgupdate"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_argument_definitions() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = cfgupdate(&["completions", shell]);
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        for word in ["publish", "deployed", "repo", "app-commit", "state"] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let output = cfgupdate(&["completions", "tcsh"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+
+    let output = cfgupdate(&["man"]);
+    assert!(output.status.success(), "{output:?}");
+    let page = String::from_utf8(output.stdout).unwrap();
+    assert!(page.contains(".TH cfgupdate 1"), "{page}");
+    for command in [
+        "publish", "deployed", "promote", "approve", "serve", "schema",
+    ] {
+        assert!(page.contains(command), "the man page lacks {command}");
+    }
+    assert!(
+        !page.contains("evaluate-worker"),
+        "a hidden command is in the man page"
+    );
 }
