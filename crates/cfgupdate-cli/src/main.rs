@@ -82,6 +82,24 @@ argument definitions.",
 )]
 struct ManArgs {}
 
+/// The command line for people: `cfgupdate` without its hidden subcommands, which some of
+/// clap_complete's generators would otherwise offer.
+fn public_commands() -> clap::Command {
+    let full = <Cli as clap::CommandFactory>::command();
+    let public: Vec<clap::Command> = full
+        .get_subcommands()
+        .filter(|command| !command.is_hide_set())
+        .cloned()
+        .collect();
+    let mut command = clap::Command::new("cfgupdate")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommands(public);
+    if let Some(about) = full.get_about() {
+        command = command.about(about.clone());
+    }
+    command
+}
+
 /// Writes what `write` produces to stdout, through [`failure::print_out`].
 fn generated(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<(), Failure> {
     let mut out = Vec::new();
@@ -106,7 +124,7 @@ fn main() -> ExitCode {
         Command::State(args) => commands::state::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Completions(args) => generated(|out| {
-            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut command = public_commands();
             clap_complete::generate(args.shell, &mut command, "cfgupdate", out);
             Ok(())
         }),

@@ -197,6 +197,10 @@ fn completions_and_the_man_page_come_from_the_argument_definitions() {
         for word in ["publish", "deployed", "repo", "app-commit", "state"] {
             assert!(script.contains(word), "{shell} completions lack {word}");
         }
+        assert!(
+            !script.contains("evaluate-worker"),
+            "{shell} completions offer a hidden command"
+        );
     }
     let output = cfgupdate(&["completions", "tcsh"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
