@@ -48,6 +48,8 @@ pub(crate) struct AppState {
     pub(crate) clock: Arc<dyn Clock + Send + Sync>,
     pub(crate) deliveries: Arc<Deliveries>,
     pub(crate) status: Arc<StatusCache>,
+    /// Permits to read a body whose sender nothing has proved yet (`Limits::unproven_bodies`).
+    pub(crate) unproven_bodies: Arc<tokio::sync::Semaphore>,
 }
 
 /// The router of every endpoint.
@@ -195,6 +197,21 @@ async fn admit(state: &AppState, scope: Scope, request: Request) -> Result<Admit
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
+    // A body that only a signature over it can prove: one of a small share of such reads, so
+    // that strangers sending signature-shaped headers cannot hold every connection and a
+    // mebibyte each for the whole body deadline.
+    let _unproven = match &admission {
+        Admission::Granted(_) => None,
+        Admission::NeedsBody(_) => match state.unproven_bodies.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                return Err(ApiError::unavailable(
+                    "too many signed requests are being read at once; retry shortly",
+                    state.settings.retry_after,
+                ));
+            }
+        },
+    };
     let deadline = state.settings.limits.body_timeout;
     let body = match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),

@@ -61,6 +61,9 @@ impl Service {
                 writer: handle,
                 deliveries: Arc::new(Deliveries::new(settings.webhook_ids_remembered)),
                 status: Arc::new(StatusCache::default()),
+                unproven_bodies: Arc::new(tokio::sync::Semaphore::new(
+                    settings.limits.unproven_bodies.max(1),
+                )),
                 settings,
                 metrics,
                 health,

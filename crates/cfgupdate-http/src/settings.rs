@@ -279,6 +279,11 @@ pub struct Limits {
     /// The largest request head (request line and headers), in bytes; larger ones close
     /// the connection. It also bounds the read buffer each connection keeps.
     pub max_header_bytes: usize,
+    /// Bodies read at once before anything proved who sent them (requests authenticated by a
+    /// signature, which covers the body): any stranger can send signature-shaped headers, so
+    /// these reads get a small share of their own; beyond it such a request is answered 503
+    /// with `Retry-After` at once, and bearer-authenticated requests are never held up by them.
+    pub unproven_bodies: usize,
 }
 
 impl Default for Limits {
@@ -288,6 +293,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
+            unproven_bodies: 32,
         }
     }
 }

@@ -966,3 +966,40 @@ async fn an_approval_by_a_named_token_names_its_holder_in_the_promotions_trailer
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_shaped_requests_from_strangers_get_a_small_share_and_never_block_bearers() {
+    let mut settings = settings();
+    settings.limits.unproven_bodies = 2;
+    let service = service(Shared::new(memory(), Duration::ZERO), settings);
+    // Strangers: a well-formed but made-up signature, and a body that never arrives.
+    let stalled = || {
+        Request::post("/v1/images")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-hub-signature-256", format!("sha256={}", "ab".repeat(32)))
+            .body(Body::from_stream(futures_util::stream::pending::<
+                Result<axum::body::Bytes, std::io::Error>,
+            >()))
+            .unwrap()
+    };
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let router = service.router();
+        held.push(tokio::spawn(router.oneshot(stalled())));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Their share is taken: a third is answered at once, 503 with Retry-After.
+    let (status, response, answer) = call(&service, stalled()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    // A bearer request is not held up by them.
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(1, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    for request in held {
+        request.abort();
+    }
+}
