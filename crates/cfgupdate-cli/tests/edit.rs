@@ -231,6 +231,40 @@ mod write_target {
     }
 
     #[test]
+    fn a_linked_directory_of_another_repository_is_outside_the_tree_and_is_refused() {
+        // `shared -> ../other` where `other` is a repository of its own: the tree is the one
+        // the directories really are in, never the one a link leads to.
+        let root = tempfile::tempdir().unwrap();
+        let repo = root.path().join("repo");
+        let other = root.path().join("other");
+        fs::create_dir_all(repo.join(".git")).unwrap();
+        fs::create_dir_all(other.join(".git")).unwrap();
+        fs::write(other.join("images.jsonnet"), JSONNET).unwrap();
+        symlink("../other", repo.join("shared")).unwrap();
+        let output = cfgupdate(
+            &[
+                "edit",
+                "shared/images.jsonnet",
+                "--set",
+                &new_ref("api"),
+                "--write",
+            ],
+            &repo,
+        );
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("outside the tree"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(
+            fs::read_to_string(other.join("images.jsonnet")).unwrap(),
+            JSONNET,
+            "the other repository is untouched"
+        );
+    }
+
+    #[test]
     fn a_link_to_a_file_inside_the_tree_is_written_through_and_stays_a_link() {
         let repo = repository();
         let link = repo.path().join("envs/prod/images.jsonnet");

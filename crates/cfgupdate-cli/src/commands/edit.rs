@@ -115,7 +115,11 @@ fn write_target(path: &Path) -> Result<PathBuf, Failure> {
             "{shown} is {what}{via}; cfgupdate edits only regular files"
         )));
     }
-    let parent = lexical.parent().unwrap_or(Path::new("/"));
+    // The tree is found from the directories as they really are: the search starts below the
+    // first symbolic link on the way to the file, so a committed link to a directory of
+    // another repository (`shared -> ../other-repo`) can never make that repository the tree.
+    let parent = real_prefix(lexical.parent().unwrap_or(Path::new("/")));
+    let parent = parent.as_path();
     let tree = parent
         .ancestors()
         .find(|dir| dir.join("cfgupdate.toml").exists() || dir.join(".git").exists())
@@ -156,6 +160,19 @@ fn read_text(path: &Path) -> Result<String, Failure> {
         .map_err(|_| Failure::invalid(format!("{} is not UTF-8 text", path.display())))
 }
 
+/// The longest leading part of `dir` that passes through no symbolic link.
+fn real_prefix(dir: &Path) -> PathBuf {
+    let mut real = PathBuf::new();
+    for component in dir.components() {
+        let next = real.join(component);
+        if fs::symlink_metadata(&next).is_ok_and(|m| m.file_type().is_symlink()) {
+            break;
+        }
+        real = next;
+    }
+    real
+}
+
 /// Writes through a temporary file in the same directory and a rename, so that a failure
 /// never leaves the file half-written; the file's permissions are kept. `path` is the file
 /// itself, never a symbolic link (see [`write_target`]), so a link stays a link.
@@ -171,15 +188,51 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.cfgupdate-{}", std::process::id()));
+    // A new file with a name nobody can guess, created exclusively (O_EXCL): whatever the
+    // repository holds beside the file (a symbolic link planted at a predictable temporary
+    // name, say) is never opened, followed or overwritten.
     let result = (|| {
         let permissions = fs::metadata(path)?.permissions();
-        fs::write(&temp, text)?;
-        fs::set_permissions(&temp, permissions)?;
-        fs::rename(&temp, path)
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.cfgupdate-"))
+            .tempfile_in(dir)?;
+        std::io::Write::write_all(&mut temp, text.as_bytes())?;
+        temp.as_file().sync_all()?;
+        fs::set_permissions(temp.path(), permissions)?;
+        temp.persist(path).map(drop).map_err(|error| error.error)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
     result.map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_planted_at_the_old_predictable_temporary_name_is_never_written_through() {
+        let root = tempfile::tempdir().unwrap();
+        let repo = root.path().join("repo");
+        fs::create_dir(&repo).unwrap();
+        let outside = root.path().join("victim");
+        fs::write(&outside, "precious\n").unwrap();
+        let images = repo.join("images.json");
+        fs::write(&images, "{}\n").unwrap();
+        // What a committed link at the name this process would once have used looks like.
+        std::os::unix::fs::symlink(
+            &outside,
+            repo.join(format!(".images.json.cfgupdate-{}", std::process::id())),
+        )
+        .unwrap();
+
+        write_atomically(&images, "{\"api\": \"x\"}\n").unwrap();
+
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "precious\n");
+        assert_eq!(fs::read_to_string(&images).unwrap(), "{\"api\": \"x\"}\n");
+        assert!(
+            !fs::symlink_metadata(&images)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
 }
