@@ -154,8 +154,27 @@ impl RemoteUrl {
                 }
             }
         }
+        // A password holding `?` or `#` (not percent-encoded, as it should be) puts the `@`
+        // after where the query or fragment seems to start. Which part is the password then
+        // cannot be told from a query value holding an `@`: everything before the last `@`
+        // is secret, and the address is shown as its scheme alone.
+        let mut redacted = format!("{scheme}://{}", parts.redacted());
+        if let Some((before, _)) = rest.rsplit_once('@')
+            && parts.userinfo != Some(before)
+            && (before.contains('?') || before.contains('#'))
+        {
+            // The whole address first (the longest is replaced first), so no piece of it is
+            // cut in two by another.
+            push_secret(&mut secrets, rest);
+            if transport != Some(Transport::Ssh) {
+                push_secret(&mut secrets, before);
+            }
+            if let Some((_, password)) = before.split_once(':') {
+                push_secret(&mut secrets, password);
+            }
+            redacted = format!("{scheme}://***");
+        }
         finish_secrets(&mut secrets);
-        let redacted = format!("{scheme}://{}", parts.redacted());
         let Some(transport) = transport else {
             return Err(UrlError::UnknownScheme {
                 redacted,
@@ -510,6 +529,26 @@ mod tests {
                 assert!(!url.redact(given).contains(leaked), "{given}");
                 assert!(!redact_userinfo(given).contains(leaked), "{given}");
             }
+        }
+    }
+
+    #[test]
+    fn a_password_holding_a_question_mark_or_a_hash_is_never_shown() {
+        for given in [
+            "https://deploy:s3cr?etpass@example.com/cfg.git",
+            "https://deploy:s3cr#etpass@example.com/cfg.git",
+            "https://s3cr?etpass@example.com/cfg.git",
+            "foo://deploy:s3cr#etpass@example.com/cfg.git",
+        ] {
+            let shown = match RemoteUrl::parse(given) {
+                Ok(url) => {
+                    assert!(!url.redact(given).contains("s3cr"), "{given}");
+                    url.redacted().to_owned()
+                }
+                Err(error) => error.to_string(),
+            };
+            assert!(!shown.contains("s3cr"), "{given} -> {shown}");
+            assert!(!shown.contains("etpass"), "{given} -> {shown}");
         }
     }
 
