@@ -201,6 +201,16 @@ pub struct Delivery {
     signatures: Vec<Vec<u8>>,
 }
 
+impl Delivery {
+    /// When the sender signed it (its `webhook-timestamp`); the timestamp was checked to be
+    /// within the tolerance of the service's clock.
+    pub fn signed_at(&self) -> SystemTime {
+        self.timestamp.parse::<u64>().map_or(UNIX_EPOCH, |seconds| {
+            UNIX_EPOCH + Duration::from_secs(seconds)
+        })
+    }
+}
+
 /// What the headers alone decided.
 #[derive(Debug)]
 pub enum Admission {

@@ -104,15 +104,17 @@ impl Deliveries {
         self.lock().entries.len()
     }
 
-    /// Answers the delivery `id` received at `now`: by running `work` the first time, and
-    /// with the first answer every other time within the tolerance.
+    /// Answers the delivery `id` received at `now` and signed at `signed_at`: by running
+    /// `work` the first time, and with the first answer every other time while a repeat could
+    /// still pass the timestamp check, that is until the later of the two plus the tolerance.
     pub(crate) async fn once(
         &self,
         id: &str,
         now: SystemTime,
+        signed_at: SystemTime,
         work: impl Future<Output = Response>,
     ) -> Response {
-        let turn = self.turn(id, now);
+        let turn = self.turn(id, now, now.max(signed_at));
         let sender = match turn {
             Turn::Again(answer) => {
                 tracing::info!(webhook_id = %crate::logged::logged(id), "a delivery seen before: answered as the first was");
@@ -162,7 +164,7 @@ impl Deliveries {
         answer.response()
     }
 
-    fn turn(&self, id: &str, now: SystemTime) -> Turn {
+    fn turn(&self, id: &str, now: SystemTime, keep_from: SystemTime) -> Turn {
         let mut seen = self.lock();
         let horizon = now
             .checked_sub(WEBHOOK_TOLERANCE)
@@ -188,8 +190,8 @@ impl Deliveries {
         }
         let (sender, receiver) = watch::channel(None);
         seen.entries
-            .insert(id.to_owned(), (Entry::InFlight(receiver), now));
-        seen.order.push_back((id.to_owned(), now));
+            .insert(id.to_owned(), (Entry::InFlight(receiver), keep_from));
+        seen.order.push_back((id.to_owned(), keep_from));
         Turn::First(sender)
     }
 }
@@ -211,8 +213,19 @@ mod tests {
         runs: &AtomicUsize,
         status: StatusCode,
     ) -> (StatusCode, Bytes) {
+        answer_signed(deliveries, id, now, now, runs, status).await
+    }
+
+    async fn answer_signed(
+        deliveries: &Deliveries,
+        id: &str,
+        now: SystemTime,
+        signed_at: SystemTime,
+        runs: &AtomicUsize,
+        status: StatusCode,
+    ) -> (StatusCode, Bytes) {
         let response = deliveries
-            .once(id, now, async {
+            .once(id, now, signed_at, async {
                 let n = runs.fetch_add(1, Ordering::SeqCst);
                 (status, format!("{{\"run\": {n}}}")).into_response()
             })
@@ -235,6 +248,27 @@ mod tests {
         // delivery before it gets here).
         answer(&deliveries, "msg_1", at(400), &runs, StatusCode::OK).await;
         assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_delivery_signed_ahead_of_the_clock_is_remembered_as_long_as_its_timestamp_passes() {
+        // Signed 4 minutes ahead of the service's clock: its timestamp passes until 9 minutes
+        // after it arrived, and so long a repeat must get the first answer.
+        let deliveries = Deliveries::new(100);
+        let runs = AtomicUsize::new(0);
+        let first =
+            answer_signed(&deliveries, "ahead", at(0), at(240), &runs, StatusCode::OK).await;
+        let again = answer_signed(
+            &deliveries,
+            "ahead",
+            at(480),
+            at(240),
+            &runs,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(first, again);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
@@ -276,7 +310,7 @@ mod tests {
     #[tokio::test]
     async fn a_first_delivery_abandoned_half_way_lets_the_next_one_run() {
         let deliveries = Deliveries::new(10);
-        let never = deliveries.once("m", at(0), std::future::pending());
+        let never = deliveries.once("m", at(0), at(0), std::future::pending());
         // Polled once (the id is now in flight), then dropped: the caller went away.
         let _ = tokio::time::timeout(Duration::from_millis(10), never).await;
         let runs = AtomicUsize::new(0);

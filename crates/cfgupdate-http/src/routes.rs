@@ -129,8 +129,8 @@ pub(crate) struct Admitted {
     pub(crate) body: Bytes,
     /// The request's URI (its query).
     pub(crate) uri: Uri,
-    /// The Standard Webhooks delivery id, when the request is one.
-    delivery: Option<String>,
+    /// The Standard Webhooks delivery id and when it was signed, when the request is one.
+    delivery: Option<(String, std::time::SystemTime)>,
 }
 
 fn duplicate(headers: &HeaderMap, name: &str) -> bool {
@@ -235,7 +235,7 @@ async fn admit(state: &AppState, scope: Scope, request: Request) -> Result<Admit
     let (caller, delivery) = match admission {
         Admission::Granted(caller) => (caller, None),
         Admission::NeedsBody(pending) => {
-            let delivery = pending.delivery().map(|d| d.id.clone());
+            let delivery = pending.delivery().map(|d| (d.id.clone(), d.signed_at()));
             (
                 auth::check_body(&state.settings.auth, pending, &body)?,
                 delivery,
@@ -266,11 +266,11 @@ where
         None => handle(state, admitted)
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        Some(id) => {
+        Some((id, signed_at)) => {
             let now = state.clock.now();
             let deliveries = state.deliveries.clone();
             deliveries
-                .once(&id, now, async move {
+                .once(&id, now, signed_at, async move {
                     handle(state, admitted)
                         .await
                         .unwrap_or_else(IntoResponse::into_response)
