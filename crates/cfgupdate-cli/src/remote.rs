@@ -73,7 +73,8 @@ impl RemoteArgs {
 /// passphrase) may also be given as a file: `CFGUPDATE_GIT_TOKEN_FILE` (a mounted Kubernetes
 /// Secret), a trailing newline not part of it; both ways at once is an error.
 fn git_credentials() -> Result<Credentials, Failure> {
-    let lookup = |name: &str| std::env::var(name).ok();
+    // An empty variable counts as unset, as everywhere else.
+    let lookup = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let read = |path: &str| std::fs::read_to_string(path).map_err(|error| error.to_string());
     let mut secrets = std::collections::BTreeMap::new();
     for name in [

@@ -430,3 +430,26 @@ fn serve_answers_502_with_the_servers_message_when_https_declines_the_push() {
     );
     assert_eq!(declines(&bare), 1);
 }
+
+#[test]
+fn an_empty_token_variable_beside_the_token_file_counts_as_unset() {
+    let (server, bare) = https_remote(ServerCertificate::Valid);
+    let cache = tempfile::tempdir().unwrap();
+    let secret = tempfile::tempdir().unwrap();
+    let token_file = secret.path().join("git-token");
+    fs::write(&token_file, server.token()).unwrap();
+    let env = vec![
+        ("CFGUPDATE_GIT_TOKEN", String::new()),
+        ("CFGUPDATE_GIT_TOKEN_FILE", token_file.display().to_string()),
+        (
+            "CFGUPDATE_GIT_CA_FILE",
+            server.ca_file().display().to_string(),
+        ),
+    ];
+    let output = publish(&server.url("config.git"), cache.path(), &env, 1);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        rev_parse(&bare, "master"),
+        text(&output.stdout).trim().to_owned()
+    );
+}
