@@ -28,7 +28,9 @@ pub use state::{
     STATE_VERSION, StateProblem, StateStatus, UNAUTHENTICATED_WARNING, check as check_state,
     reset as reset_state,
 };
-pub use status::{ReportView, Status, TargetStatus, TransitionStatus, WaveStatus, status};
+pub use status::{
+    ReportView, STATUS_HISTORY, Status, TargetStatus, TransitionStatus, WaveStatus, status,
+};
 
 use crate::names::{CommitId, TargetName, WaveName};
 use crate::render::RenderCheckError;

@@ -1,14 +1,17 @@
 //! `cfgupdate status`: each wave's images, each target's last report, and what waits on what.
 
+use std::time::{Duration, SystemTime};
+
 use serde::Serialize;
 
 use super::decide::{Context, Reader, Transition, evaluate};
-use super::history::AutomaticHistory;
+use super::history::{AutomaticHistory, HistoryEntry};
 use super::state::{self, PipelineState, ReportRecord, StateStatus};
 use super::{DeployStatus, Gate, PromotionError};
 use crate::clock::Clock;
 use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, TargetName, WaveName};
+use crate::reference::ImageRef;
 use crate::repository::ConfigRepository;
 use crate::slots::ImageSet;
 use crate::slots::wave::{digestless_services, read_wave};
@@ -23,7 +26,14 @@ pub struct Status {
     pub waves: Vec<WaveStatus>,
     /// Whether the pipeline state is authenticated and acted on.
     pub state: StateStatus,
+    /// The newest automatic commits, newest first (at most [`STATUS_HISTORY`]), as
+    /// `cfgupdate history` shows them: unsealed ones included and marked, since people should
+    /// see what someone pushed in cfgupdate's name.
+    pub history: Vec<HistoryEntry>,
 }
+
+/// How many automatic commits [`Status::history`] holds.
+pub const STATUS_HISTORY: usize = 20;
 
 /// One wave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,6 +84,17 @@ pub struct ReportView {
     pub status: DeployStatus,
     /// When it was received, RFC 3339.
     pub at: String,
+    /// When it was received (what `at` says), for [`ReportView::age`].
+    #[serde(skip)]
+    pub received: SystemTime,
+}
+
+impl ReportView {
+    /// How long ago the report was received, at `now` (zero for a report stamped later than
+    /// `now`: another replica's clock may run ahead).
+    pub fn age(&self, now: SystemTime) -> Duration {
+        now.duration_since(self.received).unwrap_or_default()
+    }
 }
 
 /// The step from one wave into the next.
@@ -97,6 +118,30 @@ pub struct TransitionStatus {
     /// The images that would be promoted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub images: Option<ImageSet>,
+    /// When a soak gate opens (what `ready_at` says), for [`TransitionStatus::soak_left`].
+    #[serde(skip)]
+    pub opens_at: Option<SystemTime>,
+}
+
+impl TransitionStatus {
+    /// How much of the soak is left at `now`, while the step waits at a soak gate whose
+    /// opening is known (zero once it has passed: the next look promotes).
+    pub fn soak_left(&self, now: SystemTime) -> Option<Duration> {
+        match (self.state, self.gate, self.opens_at) {
+            ("waiting", Some("soak"), Some(at)) => Some(at.duration_since(now).unwrap_or_default()),
+            _ => None,
+        }
+    }
+
+    /// The candidate's images that differ from what the wave promoted into holds (`into`):
+    /// what the step would change. Empty when there is no candidate.
+    pub fn changes<'s>(&'s self, into: &ImageSet) -> Vec<(&'s ServiceName, &'s ImageRef)> {
+        self.images
+            .iter()
+            .flatten()
+            .filter(|(service, image)| into.get(*service) != Some(*image))
+            .collect()
+    }
 }
 
 fn rfc3339(time: std::time::SystemTime) -> String {
@@ -111,6 +156,7 @@ impl From<&ReportRecord> for ReportView {
             revision: record.revision.clone(),
             status: record.status,
             at: rfc3339(record.time()),
+            received: record.time(),
         }
     }
 }
@@ -124,6 +170,7 @@ fn transition_status(into: WaveName, transition: Transition) -> TransitionStatus
         ready_at: None,
         source_revision: None,
         images: None,
+        opens_at: None,
     };
     match transition {
         Transition::Idle(reason) => status.reason = reason,
@@ -137,6 +184,7 @@ fn transition_status(into: WaveName, transition: Transition) -> TransitionStatus
             status.gate = Some(gate.name());
             if let Gate::Soak { ready_at: Some(at) } = gate {
                 status.ready_at = Some(rfc3339(at));
+                status.opens_at = Some(at);
             }
             status.source_revision = Some(candidate.source_revision);
             status.images = Some(candidate.images);
@@ -245,5 +293,6 @@ pub fn status(
         revision: tip,
         waves,
         state: state::state_status(key, problem.map(|p| p.to_string())),
+        history: history.entries(STATUS_HISTORY),
     })
 }

@@ -813,6 +813,52 @@ fn status_shows_images_reports_and_what_waits_on_which_gate() {
 }
 
 #[test]
+fn status_tells_report_ages_soak_left_what_would_change_and_the_recent_history() {
+    let pipeline = PIPELINE.replace(
+        "hold = [\"billing\"]",
+        "hold = [\"billing\"]\nsoak = \"10m\"",
+    );
+    let mut world = World::with_pipeline(&pipeline);
+    let revision = world.publish(1, &[("api", 1)]);
+    world.deploy_staging(&revision);
+    world.pass(Duration::from_secs(90));
+    let now = world.time();
+    let status = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
+    let staging = &status.waves[0];
+    let report = staging.targets[1].last_report.as_ref().unwrap();
+    assert_eq!(report.age(now), Duration::from_secs(90));
+    // A report stamped ahead of the reader's clock (another replica's) is no negative age.
+    assert_eq!(report.age(now - Duration::from_secs(3600)), Duration::ZERO);
+    let step = staging.promotion.as_ref().unwrap();
+    // The soak of `internal` is 10 minutes from the report that completed staging.
+    assert_eq!(step.soak_left(now), Some(Duration::from_secs(510)));
+    assert_eq!(
+        step.soak_left(now + Duration::from_secs(3600)),
+        Some(Duration::ZERO)
+    );
+    let internal = &status.waves[1].images;
+    let changes: Vec<&str> = step
+        .changes(internal)
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .collect();
+    assert_eq!(changes, ["api"]);
+    // No soak, no soak left: the last wave has no step, an idle step none.
+    assert_eq!(
+        status.waves[1].promotion.as_ref().unwrap().soak_left(now),
+        None
+    );
+    let actions: Vec<&str> = status.history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["publish"]);
+    assert_eq!(status.history[0].commit, revision);
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(json["history"][0]["action"], "publish");
+    // The typed instants stand beside their RFC 3339 text and are not repeated in JSON.
+    assert!(json["waves"][0]["targets"][0]["last_report"]["received"].is_null());
+    assert!(json["waves"][0]["promotion"]["opens_at"].is_null());
+}
+
+#[test]
 fn history_lists_the_automatic_commits_newest_first() {
     let mut world = World::new();
     let revision = world.publish(1, &[("api", 1)]);
