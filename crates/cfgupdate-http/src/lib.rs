@@ -73,6 +73,8 @@
 //! - `GET /readyz`: 200 when the remote was reached within [`Settings::readiness_window`] and
 //!   the branch's own files could be used, else 503 with the reason.
 //! - `GET /metrics`: Prometheus text, see [`metrics`].
+//! - `GET /`: the status page for people (HTML, no script), from the same snapshot as
+//!   `/v1/status`; commits link to [`Settings::web_url`] when it is set.
 //!
 //! [`ErrorClass`]: cfgupdate_core::ErrorClass
 
@@ -84,6 +86,7 @@ pub mod error;
 mod logged;
 pub mod metrics;
 mod observed;
+mod page;
 pub mod payload;
 mod routes;
 mod server;
@@ -93,6 +96,7 @@ mod writer;
 
 pub use auth::{Caller, Scope, sign, sign_webhook, token_sha256};
 pub use error::ApiError;
+pub use page::{WebUrl, WebUrlError};
 pub use server::{BackgroundServer, Service};
 pub use settings::{AuthSettings, Limits, NamedToken, Secret, Settings};
 

@@ -59,6 +59,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/deployments", post(post_deployments))
         .route("/v1/approvals", post(post_approvals))
         .route("/v1/status", get(get_status))
+        .route("/", get(crate::page::get_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -414,7 +415,7 @@ async fn post_approvals(State(state): State<AppState>, request: Request) -> Resp
 /// [`Settings::status_max_age`] old (see [`StatusCache`]).
 async fn get_status(State(state): State<AppState>) -> Response {
     match state.status.clone().get(&state).await {
-        Ok((text, age)) => (
+        Ok((read, age)) => (
             [
                 (
                     header::CONTENT_TYPE,
@@ -422,7 +423,7 @@ async fn get_status(State(state): State<AppState>) -> Response {
                 ),
                 (header::AGE, HeaderValue::from(age.as_secs())),
             ],
-            text.as_str().to_owned(),
+            read.json.clone(),
         )
             .into_response(),
         Err(error) => error.into_response(),

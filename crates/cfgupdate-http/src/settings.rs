@@ -257,6 +257,9 @@ pub struct Settings {
     /// `/healthz` answers 503 when the writer has been busy with one task for longer than this
     /// (a write stuck on a remote that never answers, a render that never ends).
     pub writer_stuck_after: Duration,
+    /// The config repository's web address, which the status page (`GET /`) links commits to
+    /// (`serve --web-url`); without it, commits are shown unlinked.
+    pub web_url: Option<crate::WebUrl>,
 }
 
 /// The bounds on what any client, authenticated or not, may cost the service, applied by
@@ -317,6 +320,7 @@ impl Default for Settings {
             status_max_age: Duration::from_secs(2),
             webhook_ids_remembered: 10_000,
             writer_stuck_after: Duration::from_secs(300),
+            web_url: None,
         }
     }
 }

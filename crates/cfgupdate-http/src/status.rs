@@ -1,4 +1,4 @@
-//! `GET /v1/status` from a recent snapshot, so that reads cost no fetch each and keep answering
+//! `GET /v1/status` and the status page `GET /` from one recent snapshot, so that reads cost no fetch each and keep answering
 //! while the writer is busy.
 //!
 //! A snapshot younger than [`Settings::status_max_age`] is answered as it is. An older one
@@ -15,14 +15,23 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use cfgupdate_core::promotion::Status;
 
 use crate::error::ApiError;
 use crate::routes::{AppState, ask};
 use crate::writer::Job;
 
+/// One read of the status: the core's answer, and the JSON text `/v1/status` sends.
+pub(crate) struct Read {
+    /// The status, for the page.
+    pub(crate) status: Status,
+    /// What `cfgupdate status --json` prints.
+    pub(crate) json: String,
+}
+
 #[derive(Clone)]
 struct Snapshot {
-    answer: Result<Arc<String>, ApiError>,
+    answer: Result<Arc<Read>, ApiError>,
     taken: Instant,
 }
 
@@ -41,11 +50,11 @@ impl StatusCache {
             .clone()
     }
 
-    /// The status as JSON text, and how old it is.
+    /// The status (typed and as JSON text), and how old it is.
     pub(crate) async fn get(
         self: Arc<Self>,
         state: &AppState,
-    ) -> Result<(Arc<String>, Duration), ApiError> {
+    ) -> Result<(Arc<Read>, Duration), ApiError> {
         let seen = self.latest();
         if let Some(snapshot) = &seen {
             let age = snapshot.taken.elapsed();
@@ -104,9 +113,9 @@ impl StatusCache {
     async fn take(&self, state: &AppState) {
         let answer = match ask(state, |reply| Job::Status { reply }).await {
             Ok(Ok(status)) => serde_json::to_string_pretty(&status)
-                .map(|mut text| {
-                    text.push('\n');
-                    Arc::new(text)
+                .map(|mut json| {
+                    json.push('\n');
+                    Arc::new(Read { status, json })
                 })
                 .map_err(|error| {
                     ApiError::new(

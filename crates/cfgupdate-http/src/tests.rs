@@ -1003,3 +1003,75 @@ async fn signature_shaped_requests_from_strangers_get_a_small_share_and_never_bl
         request.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shares_the_status_snapshot_and_forbids_scripts() {
+    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    let (_, _, json) = call(
+        &service,
+        Request::get("/v1/status").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let before = service.metrics().fetches();
+    let readers: Vec<_> = (0..1000)
+        .map(|i| {
+            let router = service.router();
+            let path = if i % 2 == 0 { "/" } else { "/v1/status" };
+            tokio::spawn(async move {
+                router
+                    .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.await.unwrap(), StatusCode::OK);
+    }
+    let fetches = service.metrics().fetches() - before;
+    assert!(
+        fetches <= 5,
+        "1,000 page and status reads cost {fetches} fetches"
+    );
+
+    let response = service
+        .router()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let page = String::from_utf8(
+        to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(policy.starts_with("default-src 'none';"), "{policy}");
+    assert!(
+        !policy.contains("unsafe") && !policy.contains("script-src"),
+        "{policy}"
+    );
+    // The style sheet the policy allows by its hash is the one the page carries.
+    let style = page
+        .split_once("<style>")
+        .and_then(|(_, rest)| rest.split_once("</style>"))
+        .map(|(style, _)| style)
+        .unwrap();
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style));
+    assert!(
+        policy.contains(&format!("style-src 'sha256-{hash}'")),
+        "{policy}"
+    );
+    assert!(!page.contains("<script"));
+    // The page shows what the JSON says: the branch tip, short.
+    let tip = json["revision"].as_str().unwrap();
+    assert!(page.contains(&tip[..12]), "{page}");
+}

@@ -26,7 +26,8 @@ pub enum LogFormat {
     about = "Serve the HTTP API: CI announces images, Argo CD reports deployments, people approve",
     long_about = "Serve the HTTP API of cfgupdate (contract section 5): POST /v1/images (scope ci), \
 POST /v1/deployments (scope deploy), POST /v1/approvals (scope admin), GET /v1/status, /healthz, \
-/readyz and /metrics.\n\n\
+/readyz and /metrics, and a status page for people at GET / (no credentials, like /v1/status; \
+commits link to --web-url when it is given).\n\n\
 One writer owns the repository: announcements that arrive while a push is in flight are written \
 together as the next commit, and every request is answered only once its change is on the remote \
 (or with the error; 503 with Retry-After when the remote cannot be reached). Soak gates are \
@@ -78,6 +79,13 @@ pub struct ServeArgs {
     /// service may publish, report deployments and approve.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// The config repository's web page, which the status page (GET /) links commits to:
+    /// `https://git.example.com/acme/cfg-app` (commits at `<URL>/commit/<sha>`, as GitHub,
+    /// GitLab, Gitea and Forgejo have them), or a pattern holding `{commit}` for other hosts
+    /// (`https://bitbucket.org/acme/cfg-app/commits/{commit}`). Without it, commits are shown
+    /// unlinked. Must not hold a user name or password: every reader of the page sees it.
+    #[arg(long, value_name = "URL", env = "CFGUPDATE_WEB_URL", value_parser = cfgupdate_http::WebUrl::parse)]
+    pub web_url: Option<cfgupdate_http::WebUrl>,
     /// How log lines (on stderr) are written. The level comes from CFGUPDATE_LOG (default
     /// `info`), in the syntax of RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
@@ -103,6 +111,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         request_timeout: args.request_timeout,
         advance_interval: args.advance_interval,
         write: crate::commands::state::write_options()?,
+        web_url: args.web_url.clone(),
         limits: Limits {
             max_connections: args.max_connections,
             header_timeout: args.header_timeout,
