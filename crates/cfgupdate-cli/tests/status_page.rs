@@ -129,7 +129,12 @@ fn visible_text(dom: &str) -> String {
 
 /// Screenshots of the page as it is now, at a desktop's and a phone's size.
 fn screenshots(url: &str, step: &str) {
-    for (size, name) in [("1280,800", "desktop"), ("390,844", "phone")] {
+    screenshots_at(url, step, &[("1280,800", "desktop"), ("390,844", "phone")]);
+}
+
+/// Screenshots of the page as it is now, one per window size.
+fn screenshots_at(url: &str, step: &str, sizes: &[(&str, &str)]) {
+    for (size, name) in sizes {
         let file = artifacts().join(format!("{step}-{name}.png"));
         let _ = std::fs::remove_file(&file);
         run_chromium(
@@ -315,5 +320,77 @@ fn the_status_page_shows_a_release_moving_through_the_pipeline_in_chromium() {
     assert!(
         text.contains("Pipeline status") && text.contains("blocked"),
         "{text}"
+    );
+    // The whole page, for people to look at: tall windows show everything below the fold.
+    screenshots_at(
+        &page,
+        "7-whole",
+        &[("1280,2000", "desktop"), ("390,3400", "phone")],
+    );
+}
+
+#[test]
+fn a_web_url_that_would_show_a_password_or_break_the_page_is_refused_at_start() {
+    for (url, expected) in [
+        (
+            "https://ci:hunter2@git.example.com/acme/cfg",
+            "user name or password",
+        ),
+        (
+            "javascript:alert(1)",
+            "must start with `https://` or `http://`",
+        ),
+        ("https://git.example.com/\"><script>", "percent-encode"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_cfgupdate"))
+            .args([
+                "serve",
+                "--repo",
+                "git://127.0.0.1:9/none.git",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--web-url", url])
+            .env_remove("CFGUPDATE_WEB_URL")
+            .env("CFGUPDATE_CACHE_DIR", tempfile::tempdir().unwrap().path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(expected), "{url}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password was printed: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "it listened: {url}");
+    }
+}
+
+#[test]
+fn an_empty_web_url_variable_counts_as_unset() {
+    let daemon = GitDaemon::start().unwrap();
+    let files = files();
+    daemon.create_remote("config.git", "master", &file_refs(&files));
+    let dir = tempfile::tempdir().unwrap();
+    let url = daemon.url("config.git");
+    let server = Server::start(Options {
+        repo: &url,
+        cache: &dir.path().join("cache"),
+        log: dir.path().join("serve.log"),
+        env: vec![("CFGUPDATE_WEB_URL", String::new())],
+        args: vec![],
+    });
+    let answer = get(&server.at("/"));
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        answer.text.contains("<code class=\"commit\""),
+        "{}",
+        answer.text
+    );
+    assert!(
+        !answer.text.contains("<a class=\"commit\""),
+        "{}",
+        answer.text
     );
 }

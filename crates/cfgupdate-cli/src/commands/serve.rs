@@ -84,8 +84,14 @@ pub struct ServeArgs {
     /// GitLab, Gitea and Forgejo have them), or a pattern holding `{commit}` for other hosts
     /// (`https://bitbucket.org/acme/cfg-app/commits/{commit}`). Without it, commits are shown
     /// unlinked. Must not hold a user name or password: every reader of the page sees it.
-    #[arg(long, value_name = "URL", env = "CFGUPDATE_WEB_URL", value_parser = cfgupdate_http::WebUrl::parse)]
-    pub web_url: Option<cfgupdate_http::WebUrl>,
+    // Checked in `run`, not by clap, whose refusal would repeat the value (a password in it).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CFGUPDATE_WEB_URL",
+        hide_env_values = true
+    )]
+    pub web_url: Option<String>,
     /// How log lines (on stderr) are written. The level comes from CFGUPDATE_LOG (default
     /// `info`), in the syntax of RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
@@ -105,13 +111,21 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
             "cfgupdate: WARNING: --insecure-no-auth: every credential check is OFF; anyone who can reach this service may publish, report deployments and approve"
         );
     }
+    // An empty value counts as unset, as for every variable.
+    let web_url = match args.web_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(url) => Some(
+            cfgupdate_http::WebUrl::parse(url)
+                .map_err(|error| Failure::invalid(format!("--web-url: {error}")))?,
+        ),
+    };
     let settings = Settings {
         auth,
         body_limit: args.body_limit,
         request_timeout: args.request_timeout,
         advance_interval: args.advance_interval,
         write: crate::commands::state::write_options()?,
-        web_url: args.web_url.clone(),
+        web_url,
         limits: Limits {
             max_connections: args.max_connections,
             header_timeout: args.header_timeout,
