@@ -1075,3 +1075,35 @@ async fn the_status_page_shares_the_status_snapshot_and_forbids_scripts() {
     let tip = json["revision"].as_str().unwrap();
     assert!(page.contains(&tip[..12]), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_of_an_unreachable_remote_says_why_and_keeps_reloading() {
+    let shared = Shared::new(memory(), Duration::ZERO);
+    shared.with(|repo| repo.offline = true);
+    let service = service(shared.clone(), settings());
+    let page = || Request::get("/").body(Body::empty()).unwrap();
+    let response = service.router().oneshot(page()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let headers = response.headers().clone();
+    assert_eq!(headers[header::RETRY_AFTER], "5");
+    assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert!(headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains("The status cannot be read right now."),
+        "{text}"
+    );
+    assert!(text.contains("http-equiv=\"refresh\""), "{text}");
+    // Once the remote is back, so is the page.
+    shared.with(|repo| repo.offline = false);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..100 {
+        status = service.router().oneshot(page()).await.unwrap().status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
+}
