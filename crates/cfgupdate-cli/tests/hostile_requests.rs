@@ -731,7 +731,6 @@ fn cases(c1: &str, state_commit: &str) -> Vec<Case> {
         "/%2e%2e/%2e%2e/etc/passwd",
         "/v1/images/%2e%2e/approvals",
         "/v1",
-        "/",
     ] {
         cases.push(Case::post(
             format!("POST {path}"),
@@ -741,6 +740,14 @@ fn cases(c1: &str, state_commit: &str) -> Vec<Case> {
             404,
         ));
     }
+    // `/` is the status page: it is read, never posted to.
+    cases.push(Case::post(
+        "POST /".to_owned(),
+        "/",
+        CI_TOKEN,
+        late_refused(),
+        405,
+    ));
     // The query string: the original shape with a bad app commit (422), or a contradiction or
     // repetition (400).
     let original_body =

@@ -199,7 +199,11 @@ impl<'a> Page<'a> {
         for (index, wave) in status.waves.iter().enumerate() {
             self.wave(index, wave, now);
             if let Some(step) = &wave.promotion {
-                let into = status.waves.get(index + 1).map(|w| &w.images);
+                let into = status
+                    .waves
+                    .iter()
+                    .find(|w| w.name == step.into)
+                    .map(|w| &w.images);
                 self.step(wave, step, into, now);
             }
         }

@@ -238,3 +238,58 @@ fn escaping_and_durations() {
     assert_eq!(spoken(Duration::from_secs(3 * 3600 + 300)), "3 h 5 min");
     assert_eq!(spoken(Duration::from_secs(2 * 86400 + 4 * 3600)), "2 d 4 h");
 }
+
+/// The colour `--name` of the style sheet's `:root`, as linear-light RGB.
+fn colour(name: &str) -> [f64; 3] {
+    let style = super::STYLE;
+    let at = style
+        .find(&format!("--{name}:"))
+        .unwrap_or_else(|| panic!("no --{name} in the style sheet"));
+    let value = style[at..]
+        .split_once('#')
+        .map(|(_, rest)| &rest[..6])
+        .unwrap();
+    hex(value)
+}
+
+fn hex(value: &str) -> [f64; 3] {
+    let channel = |i: usize| {
+        let c = f64::from(u8::from_str_radix(&value[i..i + 2], 16).unwrap()) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    [channel(0), channel(2), channel(4)]
+}
+
+/// The WCAG 2 contrast ratio of two colours.
+fn contrast(a: [f64; 3], b: [f64; 3]) -> f64 {
+    let luminance = |c: [f64; 3]| 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    let (l1, l2) = (luminance(a), luminance(b));
+    (l1.max(l2) + 0.05) / (l1.min(l2) + 0.05)
+}
+
+#[test]
+fn text_and_badges_meet_wcag_aa_contrast() {
+    let header_cells = hex("e8ecf0");
+    assert!(super::STYLE.contains("thead th { background: #e8ecf0; }"));
+    for (text, background) in [
+        ("fg", "bg"),
+        ("fg", "card"),
+        ("muted", "bg"),
+        ("muted", "card"),
+        ("link", "bg"),
+        ("link", "card"),
+        ("ok", "ok-bg"),
+        ("bad", "bad-bg"),
+        ("warn", "warn-bg"),
+        ("none", "none-bg"),
+    ] {
+        let ratio = contrast(colour(text), colour(background));
+        assert!(ratio >= 4.5, "--{text} on --{background}: {ratio:.2} < 4.5");
+    }
+    let ratio = contrast(colour("fg"), header_cells);
+    assert!(ratio >= 4.5, "header cells: {ratio:.2}");
+}
