@@ -239,6 +239,30 @@ fn check_answers_a_typo_in_hold_or_in_a_wave_s_targets_with_the_nearest_name() {
     );
     assert!(output.status.success(), "{output:?}");
 
+    // A wave whose image set cannot be read hides its services: its problem is reported, and
+    // no hold is blamed for naming a service only that wave has.
+    let internal = files
+        .iter()
+        .position(|(path, _)| path == "images/internal.json")
+        .unwrap();
+    let good_internal = std::mem::replace(&mut files[internal].1, "{ broken".into());
+    files[0].1 = PIPELINE.replace(
+        "targets = [\"internal\"]\n",
+        "targets = [\"internal\"]\nhold = [\"nosuch\"]\n",
+    );
+    write_checkout(dir.path(), &files);
+    let output = cfgupdate(
+        &["check", "-C", dir.path().to_str().unwrap()],
+        &dir.path().join("cache"),
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("images/internal.json") && !stderr.contains("`hold`"),
+        "{stderr}"
+    );
+    files[internal].1 = good_internal;
+
     files[0].1 = PIPELINE.replace("targets = [\"prod\"]", "targets = [\"prd\"]");
     write_checkout(dir.path(), &files);
     let output = cfgupdate(

@@ -186,8 +186,10 @@ pub fn check_repository(
     }
 
     let mut previous: Option<(WaveName, ImageSet)> = None;
-    // Every service of every wave's image set, in pipeline order: what `hold` may name.
+    // Every service of every wave's image set, in pipeline order: what `hold` may name. Only
+    // known whole when every image set could be read.
     let mut services: Vec<ServiceName> = Vec::new();
+    let mut every_set_read = true;
     for wave in &pipeline.waves {
         let set = match read_wave_set(files, &wave.images)? {
             Ok((set, searched, digestless)) => {
@@ -215,6 +217,7 @@ pub fn check_repository(
                 set
             }
             Err(message) => {
+                every_set_read = false;
                 problems.push(Problem::Slots {
                     wave: wave.name.clone(),
                     message,
@@ -229,7 +232,7 @@ pub fn check_repository(
         }
         previous = Some((wave.name.clone(), set));
     }
-    for wave in &pipeline.waves {
+    for wave in pipeline.waves.iter().filter(|_| every_set_read) {
         for service in wave.hold.iter().filter(|held| !services.contains(held)) {
             problems.push(Problem::UnknownHold {
                 wave: wave.name.clone(),
