@@ -41,3 +41,29 @@ pub fn image_set(assignments: &[ImageAssignment]) -> Result<ImageSet, Failure> {
     }
     Ok(images)
 }
+
+/// The most names a sentence on stderr lists; the rest are counted.
+const MOST_SAID: usize = 10;
+
+/// `names` for a sentence: `api, web`, or `a, b, ... (and 5 more)` past ten.
+pub fn listed<I, S>(names: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: std::fmt::Display,
+{
+    let names: Vec<String> = names.into_iter().map(|name| name.to_string()).collect();
+    if names.len() <= MOST_SAID {
+        return names.join(", ");
+    }
+    format!(
+        "{} (and {} more)",
+        names[..MOST_SAID].join(", "),
+        names.len() - MOST_SAID
+    )
+}
+
+/// Says on stderr, in one sentence, what a writing command did; stdout keeps what the
+/// contract fixes for scripts (the SHA or `unchanged`).
+pub fn say(sentence: impl std::fmt::Display) {
+    eprintln!("{sentence}");
+}

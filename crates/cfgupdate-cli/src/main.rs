@@ -4,12 +4,13 @@ mod args;
 mod commands;
 mod demo;
 mod failure;
+mod help;
 mod isolate;
 mod remote;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::failure::Failure;
 
@@ -22,7 +23,8 @@ use crate::failure::Failure;
 promotes exactly the images that were deployed into the next wave, wave after wave, while people \
 edit the same repository by hand.\n\n\
 Exit codes: 0 success (also \"nothing to do\"), 1 operational failure, 2 invalid input or usage, \
-3 refused by policy."
+3 refused by policy.",
+    after_help = "Examples:\n  cfgupdate demo                      # the whole pipeline on a throwaway repository\n  cfgupdate check -C ~/cfg-app        # validate a checkout of your config repository\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git --branch main\n  cfgupdate help publish              # one command's options and examples\n\nDocs: README.md, docs/config.md (cfgupdate.toml), docs/operations.md (running it)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -108,7 +110,11 @@ fn generated(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Parsed as `Cli::parse()` would, through the command whose help keeps its examples.
+    let cli = match Cli::from_arg_matches(&help::keep_examples(Cli::command()).get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let result: Result<(), Failure> = match &cli.command {
         Command::Publish(args) => commands::publish::run(args),
         Command::Deployed(args) => commands::deployed::run(args),

@@ -104,7 +104,7 @@ mod wave_write;
 pub use class::{Classify, ErrorClass};
 pub use clock::Clock;
 pub use key::{StateKey, StateKeyError};
-pub use names::{CommitId, NameError, ServiceName, TargetName, WaveName};
+pub use names::{CommitId, Known, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
 pub use pipeline::{ImageSetLayout, Pin, Pipeline, PipelineError, Target, Wave};
 pub use publish::{

@@ -188,6 +188,153 @@ impl<'de> Deserialize<'de> for CommitId {
     }
 }
 
+/// The most names an error sentence lists; the rest are counted.
+const MOST_LISTED: usize = 10;
+
+/// The longest given name a nearest match is looked for: the edit distance costs the product
+/// of the two lengths, and a name from a request body may be as long as the body.
+const LONGEST_COMPARED: usize = 128;
+
+/// The valid names an unknown one was looked up among, and the nearest of them: what an
+/// "unknown wave/target/service" error carries, so that its sentence offers the fix ("the
+/// waves are staging, internal, production; did you mean `production`?"). Computed once here;
+/// adapters only print it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Known {
+    /// What the names are, in the plural: "waves", "targets", "services".
+    kind: &'static str,
+    /// The first [`MOST_LISTED`] names, in the order given.
+    listed: Vec<String>,
+    /// How many names there are in all.
+    total: usize,
+    /// The name most likely meant, when one is close enough to be a typo.
+    nearest: Option<String>,
+}
+
+impl Known {
+    /// The names of `kind` (plural: "waves") that `given` was looked up among, in the order a
+    /// person knows them (pipeline order), with the nearest to `given`.
+    pub fn new<I, S>(kind: &'static str, given: &str, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut listed = Vec::new();
+        let mut total = 0;
+        let mut nearest: Option<(usize, String)> = None;
+        // Compared in lower case, and only when short enough to be a typo of a name.
+        let folded: Option<Vec<char>> = (given.chars().nth(LONGEST_COMPARED).is_none())
+            .then(|| given.chars().flat_map(char::to_lowercase).collect());
+        for name in names {
+            let name = name.as_ref();
+            total += 1;
+            if listed.len() < MOST_LISTED {
+                listed.push(name.to_owned());
+            }
+            if let Some(distance) = folded
+                .as_deref()
+                .filter(|_| given != name)
+                .and_then(|folded| typo_distance(folded, name))
+                && nearest.as_ref().is_none_or(|(best, _)| distance < *best)
+            {
+                nearest = Some((distance, name.to_owned()));
+            }
+        }
+        Self {
+            kind,
+            listed,
+            total,
+            nearest: nearest.map(|(_, name)| name),
+        }
+    }
+
+    /// The name most likely meant, if any is close enough.
+    pub fn nearest(&self) -> Option<&str> {
+        self.nearest.as_deref()
+    }
+
+    /// The names listed (at most ten), in the order given.
+    pub fn listed(&self) -> &[String] {
+        &self.listed
+    }
+
+    /// How many names there are in all.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+}
+
+/// "the waves are a, b, c; did you mean `b`?", each name escaped by [`crate::shown::shown`].
+impl fmt::Display for Known {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.total == 0 {
+            return write!(f, "there are no {}", self.kind);
+        }
+        let names: Vec<String> = self
+            .listed
+            .iter()
+            .map(|name| crate::shown::shown(name))
+            .collect();
+        if self.total > self.listed.len() {
+            write!(
+                f,
+                "the {} include {} (and {} more)",
+                self.kind,
+                names.join(", "),
+                self.total - self.listed.len()
+            )?;
+        } else {
+            write!(f, "the {} are {}", self.kind, names.join(", "))?;
+        }
+        if let Some(nearest) = &self.nearest {
+            write!(f, "; did you mean `{}`?", crate::shown::shown(nearest))?;
+        }
+        Ok(())
+    }
+}
+
+/// The edit distance between `given` (folded to lower case) and `name` when `name` is a likely
+/// typo of it: at most a third of the longer name's length (so `eu` does not suggest `us`), or
+/// a difference in case alone. `None` otherwise.
+fn typo_distance(given: &[char], name: &str) -> Option<usize> {
+    let name_chars: Vec<char> = name.chars().flat_map(char::to_lowercase).collect();
+    if name_chars.len() > LONGEST_COMPARED {
+        return None;
+    }
+    let longer = given.len().max(name_chars.len());
+    let limit = longer / 3;
+    if given.len().abs_diff(name_chars.len()) > limit {
+        return None;
+    }
+    let distance = edit_distance(given, &name_chars);
+    (distance <= limit).then_some(distance)
+}
+
+/// The optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// two neighbours (`prdouction`) each cost one.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let width = b.len() + 1;
+    let mut before: Vec<usize> = vec![0; width];
+    let mut previous: Vec<usize> = (0..width).collect();
+    let mut current: Vec<usize> = vec![0; width];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..width {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(before[j - 2] + 1);
+            }
+            current[j] = best;
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[width - 1]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +377,79 @@ mod tests {
             message.contains("`Prod`") && message.contains("wave"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn an_unknown_name_is_answered_with_the_valid_ones_and_the_nearest() {
+        let known = Known::new("waves", "prodution", ["staging", "internal", "production"]);
+        assert_eq!(
+            known.to_string(),
+            "the waves are staging, internal, production; did you mean `production`?"
+        );
+        assert_eq!(
+            Known::new("services", "biling", ["api", "billing"]).nearest(),
+            Some("billing")
+        );
+        // Swapped neighbours and case count as typos.
+        assert_eq!(
+            Known::new("waves", "prdouction", ["production"]).nearest(),
+            Some("production")
+        );
+        assert_eq!(
+            Known::new("services", "API", ["api", "web"]).nearest(),
+            Some("api")
+        );
+    }
+
+    #[test]
+    fn a_name_far_from_every_valid_one_suggests_nothing() {
+        let known = Known::new("targets", "eu", ["us", "prod-us"]);
+        assert_eq!(known.nearest(), None);
+        assert_eq!(known.to_string(), "the targets are us, prod-us");
+        assert_eq!(
+            Known::new("waves", "staging", Vec::<String>::new()).to_string(),
+            "there are no waves"
+        );
+    }
+
+    #[test]
+    fn the_nearest_of_several_close_names_wins_and_ties_go_to_the_first() {
+        assert_eq!(
+            Known::new("targets", "prod-uss", ["prod-eu", "prod-us"]).nearest(),
+            Some("prod-us")
+        );
+        assert_eq!(
+            Known::new("targets", "prod-ux", ["prod-us", "prod-uk"]).nearest(),
+            Some("prod-us")
+        );
+    }
+
+    #[test]
+    fn long_lists_are_cut_at_ten_and_counted() {
+        let names: Vec<String> = (0..25).map(|i| format!("svc{i:02}")).collect();
+        let known = Known::new("services", "svc2", &names);
+        let text = known.to_string();
+        assert!(
+            text.starts_with("the services include svc00, svc01,")
+                && text.contains("svc09 (and 15 more)"),
+            "{text}"
+        );
+        assert_eq!(known.listed().len(), 10);
+        assert_eq!(known.total(), 25);
+    }
+
+    #[test]
+    fn names_in_the_sentence_are_escaped_and_huge_given_names_cost_nothing() {
+        let known = Known::new("services", "a\nb", ["a\nc", "x\u{202e}y"]);
+        let text = known.to_string();
+        assert!(!text.contains('\n') && !text.contains('\u{202e}'), "{text}");
+        assert!(
+            text.contains("a\\nc") && text.contains("did you mean `a\\nc`"),
+            "{text}"
+        );
+        // A name as long as a request body is never compared character by character.
+        let huge = "a".repeat(1_000_000);
+        assert_eq!(Known::new("targets", &huge, ["a"]).nearest(), None);
     }
 
     #[test]

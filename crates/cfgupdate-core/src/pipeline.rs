@@ -320,6 +320,35 @@ impl Pipeline {
             .find(|target| target.argocd_app == app)
     }
 
+    /// The wave names, in order, with the one nearest to `given`: for an unknown wave's error.
+    pub fn known_waves(&self, given: &str) -> crate::names::Known {
+        crate::names::Known::new("waves", given, self.waves.iter().map(|wave| &wave.name))
+    }
+
+    /// The target names in wave order, with the one nearest to `given`: for an unknown
+    /// target's error.
+    pub fn known_targets(&self, given: &str) -> crate::names::Known {
+        crate::names::Known::new(
+            "targets",
+            given,
+            self.waves.iter().flat_map(|wave| wave.targets.iter()),
+        )
+    }
+
+    /// The targets' Argo CD applications in wave order, with the one nearest to `given`: for
+    /// an unknown application's error.
+    pub fn known_apps(&self, given: &str) -> crate::names::Known {
+        crate::names::Known::new(
+            "Argo CD applications",
+            given,
+            self.waves
+                .iter()
+                .flat_map(|wave| wave.targets.iter())
+                .filter_map(|name| self.targets.get(name))
+                .map(|target| target.argocd_app.as_str()),
+        )
+    }
+
     /// Checks that no file of the repository is in two waves' image sets. Parsing compares
     /// paths and globs with each other; two different globs can only be compared against the
     /// files that are actually there, which is what `files` lists.

@@ -177,7 +177,7 @@ fn the_contract_example_as_printed_is_refused_for_the_tables_it_leaves_out() {
         .unwrap();
     assert_eq!(
         message(printed),
-        "cfgupdate.toml:8: `targets` in [[wave]] \"staging\" lists `staging-eu`, which has no [target.staging-eu] table; every target needs one with its `entrypoint`"
+        "cfgupdate.toml:8: `targets` in [[wave]] \"staging\" lists `staging-eu`, which has no [target.staging-eu] table; every target needs one with its `entrypoint`; the [target] tables are staging-us; did you mean `staging-us`?"
     );
 }
 
@@ -622,7 +622,16 @@ fn a_target_belongs_to_exactly_one_wave() {
 fn every_target_of_a_wave_has_a_table_and_every_table_a_wave() {
     assert_eq!(
         message(&TWO_TARGETS.replace("[\"a\", \"b\"]", "[\"a\", \"b\", \"prod.us\"]")),
-        "cfgupdate.toml:4: `targets` in [[wave]] \"staging\" lists `prod.us`, which has no [target.\"prod.us\"] table; every target needs one with its `entrypoint`"
+        "cfgupdate.toml:4: `targets` in [[wave]] \"staging\" lists `prod.us`, which has no [target.\"prod.us\"] table; every target needs one with its `entrypoint`; the [target] tables are a, b"
+    );
+    // A typo in a wave's `targets` is answered with the nearest table.
+    assert!(
+        message(
+            &TWO_TARGETS
+                .replace("[target.b]", "[target.prod-us]")
+                .replace("[\"a\", \"b\"]", "[\"a\", \"prod-su\"]")
+        )
+        .ends_with("`prod-su`, which has no [target.prod-su] table; every target needs one with its `entrypoint`; the [target] tables are a, prod-us; did you mean `prod-us`?")
     );
     assert_eq!(
         message(&format!(

@@ -238,6 +238,7 @@ mod tests {
                     ApiError::classified(
                         &PromotionError::UnknownTarget {
                             target: "nope".into(),
+                            known: cfgupdate_core::Known::default(),
                         },
                         after,
                     )

@@ -13,7 +13,9 @@ use crate::remote::{RemoteArgs, SystemClock, classified};
 status`), and promote it if no other gate still waits. A later, different image set needs its own \
 approval. The approver (`--by`) is recorded with the approval and named in the promotion \
 commit's `Cfgupdate-Approved-By` trailer.\n\n\
-Prints the promotion commit's SHA, or `unchanged` (the reason goes to stderr)."
+Prints the promotion commit's SHA, or `unchanged`; a sentence on stderr says what was done, or \
+why nothing was.",
+    after_help = "Example:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git --branch main   # what waits\n  cfgupdate approve --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --by alice"
 )]
 pub struct ApproveArgs {
     #[command(flatten)]
@@ -61,7 +63,12 @@ pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
     match approve(&mut repo, &SystemClock, &wave, &by, &options)
         .map_err(|error| classified(&error))?
     {
-        ApprovalOutcome::Promoted { commit, .. } => {
+        ApprovalOutcome::Promoted { commit, wave } => {
+            crate::args::say(format_args!(
+                "approved for `{wave}` by {by} and promoted: commit {} on {}",
+                commit.short(),
+                args.remote.branch
+            ));
             crate::failure::print_out(&format!("{commit}\n"))?
         }
         ApprovalOutcome::Approved { waiting } => {

@@ -3,8 +3,10 @@
 use cfgupdate_core::promotion::{
     DeployReport, DeployStatus, DeploymentOutcome, TargetSelector, record_deployment,
 };
+use cfgupdate_core::shown::shown;
 use cfgupdate_core::{CommitId, TargetName};
 
+use crate::args::say;
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock, classified};
 
@@ -16,7 +18,8 @@ hook or notification reports). When every target of the target's wave has deploy
 set, exactly that set, as it stood at the reported revision, is promoted into the next wave, once \
 the next wave's gates (soak, approval, hold) allow.\n\n\
 Prints the promotion commit's SHA, or `unchanged` when the report was recorded and nothing was \
-promoted (the reason goes to stderr). Repeated reports change nothing.",
+promoted; a sentence on stderr says what was recorded and what was promoted, or why nothing \
+was. Repeated reports change nothing.",
     after_help = "Example (in a PostSync hook Job):\n  cfgupdate deployed --repo https://git.example.com/acme/cfg-app.git --target staging-us \\\n    --revision \"$ARGOCD_APP_REVISION\""
 )]
 pub struct DeployedArgs {
@@ -70,17 +73,33 @@ pub fn run(args: &DeployedArgs) -> Result<(), Failure> {
         &crate::commands::state::write_options()?,
     )
     .map_err(|error| classified(&error))?;
+    let recorded = format!(
+        "recorded that {} {} {}",
+        match &report.target {
+            TargetSelector::Name(name) => format!("target `{name}`"),
+            TargetSelector::App(app) => format!("Argo CD application `{}`", shown(app)),
+        },
+        match report.status {
+            DeployStatus::Succeeded => "deployed",
+            DeployStatus::Failed => "failed to deploy",
+        },
+        report.revision.short()
+    );
     match outcome {
         DeploymentOutcome::Promoted { commit, wave } => {
-            eprintln!("recorded; promoted into `{wave}`");
+            say(format_args!(
+                "{recorded}; promoted into `{wave}`: commit {} on {}",
+                commit.short(),
+                args.remote.branch
+            ));
             crate::failure::print_out(&format!("{commit}\n"))?;
         }
         DeploymentOutcome::Pending { wave, gate } => {
-            eprintln!("recorded; {}", gate.describe(&wave));
+            say(format_args!("{recorded}; {}", gate.describe(&wave)));
             crate::failure::print_out("unchanged\n")?;
         }
         DeploymentOutcome::Recorded { reason } => {
-            eprintln!("recorded; nothing promoted: {reason}");
+            say(format_args!("{recorded}; nothing promoted: {reason}"));
             crate::failure::print_out("unchanged\n")?;
         }
     }

@@ -24,7 +24,8 @@ placeholder); a literal inside `%`, `std.format` or `std.join`, a container name
 message is refused, naming its line (docs/slots.md).\n\n\
 Every reference must be pinned by a digest. Nothing is written unless every --set succeeds. \
 With --write, a symbolic link to a file inside the repository is written through (the link \
-stays); a link out of it, a directory or a read-only file is refused.",
+stays); a link out of it, a directory or a read-only file is refused, and a sentence on stderr \
+says what was written.",
     after_help = "Examples:\n  cfgupdate edit images/staging.json --set api=registry.example.com/api:7d10434@sha256:<64 hex>\n  cfgupdate edit envs/prod/images.libsonnet --set api=... --set web=... --write"
 )]
 pub struct EditArgs {
@@ -51,8 +52,17 @@ pub fn run(args: &EditArgs) -> Result<(), Failure> {
     let updates = image_set(&args.set)?;
     let edited = edit_text(&display, &text, &updates).map_err(Failure::invalid)?;
     if let Some(target) = target {
+        let shown = cfgupdate_core::shown::shown(&display);
         if edited != text {
             write_atomically(&target, &edited)?;
+            crate::args::say(format_args!(
+                "wrote {} into {shown}",
+                crate::args::listed(updates.keys())
+            ));
+        } else {
+            crate::args::say(format_args!(
+                "{shown} already holds these images; nothing written"
+            ));
         }
     } else {
         crate::failure::print_out(&edited)?;
@@ -70,10 +80,7 @@ fn edit_text(file: &str, text: &str, updates: &ImageSet) -> Result<String, SlotE
         .keys()
         .find(|service| !applied.written.contains(*service))
     {
-        return Err(SlotError::NoSlot {
-            service: service.clone(),
-            files: vec![file.to_owned()],
-        });
+        return Err(SlotError::no_slot(service, [(file, text)]));
     }
     Ok(applied.text)
 }

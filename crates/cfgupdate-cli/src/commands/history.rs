@@ -12,7 +12,8 @@ use crate::remote::{RemoteArgs, classified};
     about = "List cfgupdate's automatic commits, newest first",
     long_about = "Fetch the config repository and list the automatic commits on the branch, newest \
 first, as their Cfgupdate-* trailers describe them: the action, the wave written, the app commits \
-included, where a promotion came from, and the images written."
+included, where a promotion came from, and the images written.",
+    after_help = "Examples:\n  cfgupdate history --repo https://git.example.com/acme/cfg-app.git --branch main --limit 10\n  cfgupdate history --repo /srv/git/cfg-app.git --json"
 )]
 pub struct HistoryArgs {
     #[command(flatten)]

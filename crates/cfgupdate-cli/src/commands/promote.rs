@@ -13,7 +13,9 @@ use crate::remote::{RemoteArgs, SystemClock, classified};
 one commit. The next wave's gates still apply: a closed soak or approval gate refuses (exit 3), \
 held services are left as they are, and a revision older than the source of the next wave's last \
 promotion is refused as stale (exit 3).\n\n\
-Prints the promotion commit's SHA, or `unchanged` when the next wave already holds those images."
+Prints the promotion commit's SHA, or `unchanged` when the next wave already holds those images; \
+a sentence on stderr says what was done.",
+    after_help = "Example (the revision is a commit of the config repository, as `cfgupdate status` and\n`cfgupdate history` show them):\n  cfgupdate promote --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --from staging --revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a"
 )]
 pub struct PromoteArgs {
     #[command(flatten)]
@@ -41,7 +43,13 @@ pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
     )
     .map_err(|error| classified(&error))?
     {
-        PromoteOutcome::Promoted { commit, .. } => {
+        PromoteOutcome::Promoted { commit, wave } => {
+            crate::args::say(format_args!(
+                "promoted what `{from}` held at {} into `{wave}`: commit {} on {}",
+                revision.short(),
+                commit.short(),
+                args.remote.branch
+            ));
             crate::failure::print_out(&format!("{commit}\n"))?
         }
         PromoteOutcome::Unchanged { reason } => {

@@ -2,7 +2,7 @@
 
 use cfgupdate_core::{Announcement, CommitId, PublishOutcome, publish};
 
-use crate::args::{ImageAssignment, image_set};
+use crate::args::{ImageAssignment, image_set, listed, say};
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock, classified};
 
@@ -13,7 +13,7 @@ use crate::remote::{RemoteArgs, SystemClock, classified};
 with Cfgupdate-* trailers, pushed without force. When people push to the branch at the same time, \
 the images are written again on the new tip: nothing of theirs is lost.\n\n\
 Prints the new commit's SHA, or `unchanged` when the first wave already holds these images or \
-this announcement was already published.",
+this announcement was already published; a sentence on stderr says what was done.",
     after_help = "Example:\n  cfgupdate publish --repo git@github.com:acme/cfg-app.git --branch main \\\n    --app-commit 7d1043473d55bfa90e8530d35801d4e381bc69f0 \\\n    --image api=registry.example.com/team/api:7d10434@sha256:<64 hex>"
 )]
 pub struct PublishArgs {
@@ -39,10 +39,21 @@ pub fn run(args: &PublishArgs) -> Result<(), Failure> {
         &announcement,
         &crate::commands::state::write_options()?,
     ) {
-        Ok(PublishOutcome::Committed { commit, .. }) => {
+        Ok(PublishOutcome::Committed { commit, wave }) => {
+            say(format_args!(
+                "published {} into `{wave}`: commit {} on {}",
+                listed(announcement.images().keys()),
+                commit.short(),
+                args.remote.branch
+            ));
             crate::failure::print_out(&format!("{commit}\n"))?
         }
-        Ok(PublishOutcome::Unchanged) => crate::failure::print_out("unchanged\n")?,
+        Ok(PublishOutcome::Unchanged) => {
+            say(
+                "nothing published: the first wave already holds these images, or this announcement was published before",
+            );
+            crate::failure::print_out("unchanged\n")?
+        }
         Err(error) => return Err(classified(&error)),
     }
     Ok(())

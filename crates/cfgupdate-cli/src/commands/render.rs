@@ -25,7 +25,7 @@ under keys as in Tanka) becomes one YAML document.\n\n\
 Without --write the documents go to stdout, each starting with `---`. With --write each \
 target's [render] output directory is replaced by one file per object, \
 `<kind>-<namespace>-<name>.yaml`; stale files are removed, and nothing is written unless every \
-target renders.",
+target renders; a sentence on stderr says what was written where.",
     after_help = "Examples:\n  cfgupdate render --target staging-us\n  cfgupdate render -C ~/cfg-app --write"
 )]
 pub struct RenderArgs {
@@ -47,8 +47,8 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
         Some(name) => {
             if pipeline.target(name).is_none() {
                 return Err(Failure::invalid(format!(
-                    "target `{name}` is not in cfgupdate.toml (targets: {})",
-                    names(&pipeline)
+                    "target `{name}` is not in cfgupdate.toml; {}",
+                    pipeline.known_targets(name.as_str())
                 )));
             }
             vec![name]
@@ -72,10 +72,20 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
             "cfgupdate.toml has no [render] table, so there is no output directory to write; add `[render]` with `output = \"generated/{target}\"`",
         ));
     };
+    let mut written = Vec::new();
     for target in &rendered {
         let dir = render.output_dir(&target.target);
         replace_directory(&files, &dir, target)?;
+        written.push(format!("{} into {dir}", target.target));
     }
+    crate::args::say(format_args!(
+        "rendered {} files: {}",
+        rendered
+            .iter()
+            .map(|target| target.files.len())
+            .sum::<usize>(),
+        crate::args::listed(written)
+    ));
     Ok(())
 }
 
@@ -84,15 +94,6 @@ pub(crate) fn load_pipeline(files: &DirectoryFiles) -> Result<Pipeline, Failure>
         RegenerateError::Source(error) => source_failure(error),
         error => Failure::invalid(error),
     })
-}
-
-fn names(pipeline: &Pipeline) -> String {
-    pipeline
-        .targets
-        .keys()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub(crate) fn render_failure(error: RenderError) -> Failure {

@@ -19,7 +19,8 @@ pub const KEY_FILE_VAR: &str = "CFGUPDATE_STATE_KEY_FILE";
     about = "Manage the pipeline state (deploy reports, approvals, publish protection)",
     long_about = "The pipeline state lives beside the branch on `refs/cfgupdate/state/<branch>`. \
 With CFGUPDATE_STATE_KEY (or CFGUPDATE_STATE_KEY_FILE) every state document is authenticated, \
-and one that fails the check is never acted on."
+and one that fails the check is never acted on.",
+    after_help = "Example:\n  CFGUPDATE_STATE_KEY_FILE=/run/secrets/state-key \\\n    cfgupdate state reset --repo https://git.example.com/acme/cfg-app.git --branch main"
 )]
 pub struct StateArgs {
     #[command(subcommand)]
@@ -35,7 +36,8 @@ authentication, one from before the key was set, an unreadable one, or none) wit
 document authenticated with the state key: no deploy reports, no approvals, and the publish \
 protection rebuilt from cfgupdate's sealed commits. Pushed without force on the state commit the \
 remote holds. Targets report again on their next sync; pending approvals are given again.\n\n\
-Prints the new state commit's SHA."
+Prints the new state commit's SHA; a sentence on stderr says what was done.",
+        after_help = "Example:\n  CFGUPDATE_STATE_KEY_FILE=/run/secrets/state-key \\\n    cfgupdate state reset --repo https://git.example.com/acme/cfg-app.git --branch main"
     )]
     Reset(ResetArgs),
 }
@@ -63,6 +65,12 @@ pub fn run(args: &StateArgs) -> Result<(), Failure> {
                 &options.retry,
             )
             .map_err(|error| classified(&error))?;
+            crate::args::say(format_args!(
+                "started a fresh state document for {}: commit {} on refs/cfgupdate/state/{}",
+                reset.remote.branch,
+                commit.short(),
+                reset.remote.branch
+            ));
             crate::failure::print_out(&format!("{commit}\n"))?;
             Ok(())
         }

@@ -12,7 +12,8 @@ use crate::remote::{RemoteArgs, SystemClock, classified};
     about = "Show each wave's images, each target's last report, and what is pending and why",
     long_about = "Fetch the config repository and show, for each wave in order, the image set it \
 holds at the branch tip, the last deploy report of each of its targets, and the step into the next \
-wave: idle, blocked (a failed deployment), waiting at a gate (soak until when, approval), or ready."
+wave: idle, blocked (a failed deployment), waiting at a gate (soak until when, approval), or ready.",
+    after_help = "Examples:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git --branch main\n  cfgupdate status --repo /srv/git/cfg-app.git --json | jq '.waves[].name'"
 )]
 pub struct StatusArgs {
     #[command(flatten)]

@@ -74,10 +74,15 @@ fn check_membership(
             }
             member_of.insert(target.as_str(), (wave, span.start));
             if !targets.iter().any(|t| t.target.name == *target) {
+                let known = crate::names::Known::new(
+                    "[target] tables",
+                    target.as_str(),
+                    targets.iter().map(|t| &t.target.name),
+                );
                 return Err(src.error_at(
                     span,
                     format_args!(
-                        "`targets` {} lists `{target}`, which has no {} table; every target needs one with its `entrypoint`",
+                        "`targets` {} lists `{target}`, which has no {} table; every target needs one with its `entrypoint`; {known}",
                         wave.place.within(),
                         super::document::Place::Target(target.to_string())
                     ),

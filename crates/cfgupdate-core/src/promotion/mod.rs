@@ -32,7 +32,7 @@ pub use status::{
     ReportView, STATUS_HISTORY, Status, TargetStatus, TransitionStatus, WaveStatus, status,
 };
 
-use crate::names::{CommitId, TargetName, WaveName};
+use crate::names::{CommitId, Known, TargetName, WaveName};
 use crate::render::RenderCheckError;
 use crate::repository::RepositoryError;
 use crate::slots::wave::WaveSlotError;
@@ -215,24 +215,37 @@ pub enum PromotionError {
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
     /// The pipeline has no such target.
-    #[error("unknown target `{target}`: the pipeline file names no such target")]
+    #[error(
+        "unknown target `{}`: the pipeline file names no such target; {known}",
+        crate::shown::shown(target)
+    )]
     UnknownTarget {
         /// The name given.
         target: String,
+        /// The targets there are, and the nearest to the name given.
+        known: Known,
     },
     /// No target has this Argo CD application.
     #[error(
-        "unknown Argo CD application `{app}`: no target of the pipeline file has it as `argocd_app`"
+        "unknown Argo CD application `{}`: no target of the pipeline file has it as `argocd_app`; {known}",
+        crate::shown::shown(app)
     )]
     UnknownApp {
         /// The name given.
         app: String,
+        /// The applications there are, and the nearest to the name given.
+        known: Known,
     },
     /// The pipeline has no such wave.
-    #[error("unknown wave `{wave}`: the pipeline file names no such wave")]
+    #[error(
+        "unknown wave `{}`: the pipeline file names no such wave; {known}",
+        crate::shown::shown(wave)
+    )]
     UnknownWave {
         /// The name given.
         wave: String,
+        /// The waves there are, and the nearest to the name given.
+        known: Known,
     },
     /// There is no wave after this one.
     #[error("wave `{wave}` is the last wave: there is nothing to promote it into")]

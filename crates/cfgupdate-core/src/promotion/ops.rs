@@ -138,6 +138,7 @@ pub fn record_deployment(
     let Some(source) = pipeline.wave_of_target(&target) else {
         return Err(PromotionError::UnknownTarget {
             target: target.to_string(),
+            known: pipeline.known_targets(target.as_str()),
         });
     };
     let (outcome, transition) = step(repo, clock, options, &source.name, Step::Automatic)?;
@@ -166,6 +167,7 @@ pub fn promote(
     if pipeline.wave(from).is_none() {
         return Err(PromotionError::UnknownWave {
             wave: from.to_string(),
+            known: pipeline.known_waves(from.as_str()),
         });
     }
     check_on_branch(repo, revision, &tip)?;
@@ -197,6 +199,7 @@ pub fn approve(
     let Some(position) = pipeline.waves.iter().position(|w| &w.name == wave) else {
         return Err(PromotionError::UnknownWave {
             wave: wave.to_string(),
+            known: pipeline.known_waves(wave.as_str()),
         });
     };
     if position == 0 {
@@ -364,6 +367,7 @@ fn step(
             let Some(wave) = pipeline.wave(source) else {
                 return Err(PromotionError::UnknownWave {
                     wave: source.to_string(),
+                    known: pipeline.known_waves(source.as_str()),
                 });
             };
             let state = state::load(repo, key, tip)?;
@@ -417,6 +421,7 @@ fn promotion_change(
     let Some(into) = pipeline.wave(&candidate.into) else {
         return Err(PromotionError::UnknownWave {
             wave: candidate.into.to_string(),
+            known: pipeline.known_waves(candidate.into.as_str()),
         });
     };
     let files = snapshot.wave_files(into)?;
@@ -540,11 +545,15 @@ fn resolve_target(
             Some(target) => Ok(target.name.clone()),
             None => Err(PromotionError::UnknownTarget {
                 target: name.to_string(),
+                known: pipeline.known_targets(name.as_str()),
             }),
         },
         TargetSelector::App(app) => match pipeline.target_by_app(app) {
             Some(target) => Ok(target.name.clone()),
-            None => Err(PromotionError::UnknownApp { app: app.clone() }),
+            None => Err(PromotionError::UnknownApp {
+                app: app.clone(),
+                known: pipeline.known_apps(app),
+            }),
         },
     }
 }

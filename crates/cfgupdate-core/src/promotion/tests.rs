@@ -1472,3 +1472,90 @@ fn status_names_the_services_whose_slots_cannot_hold_a_digest_and_the_wave_s_pin
         assert_eq!(json["digestless"], serde_json::json!(["web"]));
     }
 }
+
+#[test]
+fn unknown_waves_targets_and_apps_are_answered_with_the_valid_names_and_the_nearest() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    let pushes = world.repo.pushes;
+    let report = |target| DeployReport {
+        target,
+        revision: revision.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let error = record_deployment(
+        &mut world.repo,
+        &world.clock,
+        &report(target("staging-uss")),
+        &world.options,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "unknown target `staging-uss`: the pipeline file names no such target; the targets are staging-us, staging-eu, internal, prod; did you mean `staging-us`?"
+    );
+    let PromotionError::UnknownTarget { known, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(known.nearest(), Some("staging-us"));
+    let error = record_deployment(
+        &mut world.repo,
+        &world.clock,
+        &report(TargetSelector::App("cfg-staging-e".into())),
+        &world.options,
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().ends_with(
+            "the Argo CD applications are staging-us, cfg-staging-eu, internal, prod; did you mean `cfg-staging-eu`?"
+        ),
+        "{error}"
+    );
+    let error = promote(
+        &mut world.repo,
+        &world.clock,
+        &wave("stagign"),
+        &revision,
+        &world.options,
+    )
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("the waves are staging, internal, production; did you mean `staging`?"),
+        "{error}"
+    );
+    let error = approve(
+        &mut world.repo,
+        &world.clock,
+        &wave("prodution"),
+        &admin(),
+        &world.options,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "unknown wave `prodution`: the pipeline file names no such wave; the waves are staging, internal, production; did you mean `production`?"
+    );
+    assert_eq!(world.repo.pushes, pushes);
+}
+
+#[test]
+fn an_unknown_app_from_outside_is_shown_escaped() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    let report = DeployReport {
+        target: TargetSelector::App("cfg\nfake line\u{202e}".into()),
+        revision,
+        status: DeployStatus::Succeeded,
+    };
+    let error =
+        record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        !text.contains('\n')
+            && !text.contains('\u{202e}')
+            && text.contains("`cfg\\nfake line\\u{202e}`"),
+        "{text}"
+    );
+}

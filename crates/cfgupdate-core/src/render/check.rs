@@ -8,7 +8,7 @@ use super::evaluate::RenderLimits;
 use super::regenerate::{RegenerateError, read_pipeline};
 use super::source::{SourceError, SourceFiles};
 use super::target::{OutputError, OutputProblem, RenderError, compare_output, render_target};
-use crate::names::{ServiceName, TargetName, WaveName};
+use crate::names::{Known, ServiceName, TargetName, WaveName};
 use crate::pipeline::{ImageSetLayout, Pin, Pipeline};
 use crate::slots::ImageSet;
 use crate::slots::wave::{WaveFiles, digestless_services, layout_files, read_wave};
@@ -48,6 +48,16 @@ pub enum Problem {
         service: ServiceName,
         /// The files holding its slots.
         files: Vec<String>,
+    },
+    /// A wave's `hold` names a service that no wave's image set has (a typo would leave the
+    /// service it meant unheld).
+    UnknownHold {
+        /// The wave whose `hold` names it.
+        wave: WaveName,
+        /// The service named.
+        service: ServiceName,
+        /// The services of the image sets, and the nearest to `service`.
+        known: Known,
     },
     /// A target does not render.
     Render(RenderError),
@@ -91,6 +101,14 @@ impl fmt::Display for Problem {
                 f,
                 "wave `{wave}`: the slots of service `{service}` in {} hold no whole reference, digest or pinned tag (`tag@sha256:...`), so writing it would drop its digest; add a digest slot, or set `pin = \"tag\"` on the wave",
                 files.join(", ")
+            ),
+            Problem::UnknownHold {
+                wave,
+                service,
+                known,
+            } => write!(
+                f,
+                "wave `{wave}`: `hold` names service `{service}`, which no wave's image set has, so it holds nothing; {known}"
             ),
             Problem::Render(error) => error.fmt(f),
             Problem::GoJsonnetRefuses { target, divergence } => write!(
@@ -168,6 +186,10 @@ pub fn check_repository(
     }
 
     let mut previous: Option<(WaveName, ImageSet)> = None;
+    // Every service of every wave's image set, in pipeline order: what `hold` may name. Only
+    // known whole when every image set could be read.
+    let mut services: Vec<ServiceName> = Vec::new();
+    let mut every_set_read = true;
     for wave in &pipeline.waves {
         let set = match read_wave_set(files, &wave.images)? {
             Ok((set, searched, digestless)) => {
@@ -195,6 +217,7 @@ pub fn check_repository(
                 set
             }
             Err(message) => {
+                every_set_read = false;
                 problems.push(Problem::Slots {
                     wave: wave.name.clone(),
                     message,
@@ -202,7 +225,21 @@ pub fn check_repository(
                 ImageSet::new()
             }
         };
+        for service in set.keys() {
+            if !services.contains(service) {
+                services.push(service.clone());
+            }
+        }
         previous = Some((wave.name.clone(), set));
+    }
+    for wave in pipeline.waves.iter().filter(|_| every_set_read) {
+        for service in wave.hold.iter().filter(|held| !services.contains(held)) {
+            problems.push(Problem::UnknownHold {
+                wave: wave.name.clone(),
+                service: service.clone(),
+                known: Known::new("services", service.as_str(), &services),
+            });
+        }
     }
 
     let mut current_files = 0;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::names::ServiceName;
+use crate::names::{Known, ServiceName};
 use crate::reference::{ImageRef, Part};
 
 pub mod json;
@@ -26,12 +26,14 @@ pub enum SlotError {
     #[error(transparent)]
     Jsonnet(#[from] jsonnet::JsonnetSlotError),
     /// A service to be written has no slot in the wave's files.
-    #[error("service `{service}` has no image slot in {}", files.join(", "))]
+    #[error("service `{service}` has no image slot in {}; {known}", files.join(", "))]
     NoSlot {
         /// The service.
         service: ServiceName,
         /// The files searched.
         files: Vec<String>,
+        /// The services that have a slot there, and the nearest to `service` (a typo).
+        known: Known,
     },
     /// In a wave with `pin = "digest"`, a service to be written whose slots together cannot
     /// hold the digest: writing it would drop the pin.
@@ -98,4 +100,30 @@ pub enum SlotError {
         /// Where they disagree.
         detail: String,
     },
+}
+
+impl SlotError {
+    /// The [`SlotError::NoSlot`] of `service` in the Jsonnet `files` (path and text): it
+    /// lists the services that have a slot there, with the nearest to `service`.
+    pub fn no_slot<'a>(
+        service: &ServiceName,
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> SlotError {
+        let mut searched = Vec::new();
+        let mut services: Vec<ServiceName> = Vec::new();
+        for (path, text) in files {
+            searched.push(path.to_owned());
+            // A file whose slots cannot be read offers none; its error is reported elsewhere.
+            for slot in jsonnet::find_slots(path, text).unwrap_or_default() {
+                if !services.contains(&slot.service) {
+                    services.push(slot.service);
+                }
+            }
+        }
+        SlotError::NoSlot {
+            service: service.clone(),
+            files: searched,
+            known: Known::new("services with a slot", service.as_str(), &services),
+        }
+    }
 }

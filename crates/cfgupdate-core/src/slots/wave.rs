@@ -307,10 +307,12 @@ pub fn write_wave(
                 .keys()
                 .find(|service| !covered.contains_key(*service))
             {
-                return Err(SlotError::NoSlot {
-                    service: service.clone(),
-                    files: files.keys().map(ToString::to_string).collect(),
-                }
+                return Err(SlotError::no_slot(
+                    service,
+                    files
+                        .iter()
+                        .map(|(path, text)| (path.as_str(), text.as_deref().unwrap_or(""))),
+                )
                 .into());
             }
         }
@@ -549,6 +551,24 @@ mod wave_tests {
         let broken = files(&[("images/staging.json", Some("{ api: 1 }\n"))]);
         let error = read_wave(&json, &broken).unwrap_err().to_string();
         assert!(!error.contains("jsonnet"), "{error}");
+    }
+
+    #[test]
+    fn a_service_with_no_slot_is_answered_with_the_services_that_have_one_and_the_nearest() {
+        let text = format!(
+            "{{\n  api: 'reg.example.com/api:v1@{D1}',  // cfgupdate: api\n  billing: 'reg.example.com/billing:v1@{D1}',\n}}\n"
+        );
+        let error = write_wave(
+            &jsonnet_layout(),
+            Pin::Digest,
+            &files(&[("envs/prod/a.libsonnet", Some(&text))]),
+            &updates(&[("biling", &format!("reg.example.com/billing:v2@{D2}"))]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "service `biling` has no image slot in envs/prod/a.libsonnet; the services with a slot are api, billing; did you mean `billing`?"
+        );
     }
 
     #[test]
