@@ -105,8 +105,12 @@ fn publishes_land_exactly_once_while_a_person_pushes_and_nothing_of_theirs_is_lo
     let min_rounds = 10;
 
     let person_url = url.clone();
+    // The person starts pushing only once a first publish landed, and publishing goes on until
+    // after their last push, so on a machine of any speed their commits land between ours.
+    let (go, wait_for_go) = std::sync::mpsc::channel::<()>();
     let person = thread::spawn(move || {
         let alice = Person::clone(&person_url, "master", "Alice");
+        wait_for_go.recv().unwrap();
         let mut mine = BTreeMap::new();
         for i in 0..8 {
             let path = format!("envs/team/note-{i}.libsonnet");
@@ -119,7 +123,11 @@ fn publishes_land_exactly_once_while_a_person_pushes_and_nothing_of_theirs_is_lo
     // Publish for as long as the person is still pushing, so the two really race.
     let mut published = Vec::new();
     let mut rounds = 0;
-    while rounds < min_rounds || (!person.is_finished() && rounds < 200) {
+    let mut finished_seen = false;
+    while rounds < min_rounds || !finished_seen {
+        // Read before publishing: the round that sees the person done still publishes after
+        // their last push.
+        finished_seen = person.is_finished() || rounds >= 200;
         rounds += 1;
         let i = rounds;
         let output = publish(&url, cache.path(), i, "api");
@@ -127,6 +135,9 @@ fn publishes_land_exactly_once_while_a_person_pushes_and_nothing_of_theirs_is_lo
         let commit = stdout(&output);
         assert_eq!(commit.len(), 40, "publish {i} printed {commit:?}");
         published.push(commit);
+        if rounds == 1 {
+            go.send(()).unwrap();
+        }
         // CI announces builds, not a flood: leave the person a moment to get a push in.
         thread::sleep(std::time::Duration::from_millis(250));
     }
