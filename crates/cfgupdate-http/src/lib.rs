@@ -84,6 +84,7 @@ pub mod error;
 mod logged;
 pub mod metrics;
 mod observed;
+pub mod openapi;
 pub mod payload;
 mod routes;
 mod server;
