@@ -18,13 +18,15 @@ use serve_support::*;
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// The reference JSON Schema validator, for the status schema.
 const JSONSCHEMA: &str = "jsonschema==4.26.0";
+/// Checks a document against the OpenAPI 3.1 specification's own schema.
+const SPEC_VALIDATOR: &str = "openapi-spec-validator==0.9.0";
 
 /// The venv's `bin/`, with schemathesis and jsonschema.
 fn tools() -> PathBuf {
     python_venv(
         "schemathesis",
-        &[SCHEMATHESIS, JSONSCHEMA],
-        "import schemathesis, jsonschema",
+        &[SCHEMATHESIS, JSONSCHEMA, SPEC_VALIDATOR],
+        "import schemathesis, jsonschema, openapi_spec_validator",
     )
 }
 
@@ -115,6 +117,56 @@ fn setup() -> Setup {
         dir,
         server,
     }
+}
+
+/// Whether `document` is a valid OpenAPI 3.1 document: `Err` with the validator's reason.
+fn spec_valid(bin: &Path, document: &str) -> Result<(), String> {
+    const SCRIPT: &str = r#"
+import json, sys
+from openapi_spec_validator import OpenAPIV31SpecValidator
+errors = list(OpenAPIV31SpecValidator(json.load(sys.stdin)).iter_errors())
+for error in errors:
+    print(error.message)
+sys.exit(1 if errors else 0)
+"#;
+    let mut child = Command::new(bin.join("python"))
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(document.as_bytes())
+        .expect("python reads the document");
+    let out = child.wait_with_output().expect("python ends");
+    match out.status.code() {
+        Some(0) => Ok(()),
+        Some(1) => Err(String::from_utf8_lossy(&out.stdout).into_owned()),
+        _ => panic!(
+            "the spec validator failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[test]
+fn the_document_is_valid_openapi_3_1() {
+    let bin = tools();
+    let file = std::fs::read_to_string(document_path()).unwrap();
+    if let Err(errors) = spec_valid(&bin, &file) {
+        panic!("docs/openapi.json is not valid OpenAPI 3.1:\n{errors}");
+    }
+    // The validator does refuse: an answer without its required description.
+    let mut broken: Value = serde_json::from_str(&file).unwrap();
+    broken["paths"]["/healthz"]["get"]["responses"]["200"]
+        .as_object_mut()
+        .unwrap()
+        .remove("description");
+    assert!(spec_valid(&bin, &broken.to_string()).is_err());
 }
 
 #[test]
