@@ -182,6 +182,10 @@ fn the_service_answers_the_document_in_docs_byte_for_byte() {
     );
     let doc = served.json();
     assert_eq!(doc["openapi"], "3.1.0");
+    // Someone lost on the API is pointed at the document.
+    let lost = get(&setup.server.at("/v2/images"));
+    assert_eq!(lost.status, 404);
+    assert!(lost.error().contains("GET /openapi.json"), "{}", lost.text);
     // Every documented operation is served: none answers 404 or 405. `/` is the status page
     // (contract 7.6), served once that branch is in; until then it is the one exception.
     for (path, item) in doc["paths"].as_object().unwrap() {

@@ -111,7 +111,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such endpoint: see contract section 5 (POST /v1/images, /v1/deployments, /v1/approvals; GET /v1/status, /healthz, /readyz, /metrics)",
+        "no such endpoint: GET /openapi.json describes every endpoint (POST /v1/images, /v1/deployments, /v1/approvals; GET /v1/status, /healthz, /readyz, /metrics)",
     )
 }
 
