@@ -87,6 +87,7 @@ mod logged;
 pub mod metrics;
 mod observed;
 mod page;
+pub mod openapi;
 pub mod payload;
 mod routes;
 mod server;

@@ -63,6 +63,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -111,7 +112,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such endpoint: see contract section 5 (POST /v1/images, /v1/deployments, /v1/approvals; GET /v1/status, /healthz, /readyz, /metrics)",
+        "no such endpoint: GET /openapi.json describes every endpoint (POST /v1/images, /v1/deployments, /v1/approvals; GET /v1/status, /healthz, /readyz, /metrics)",
     )
 }
 
