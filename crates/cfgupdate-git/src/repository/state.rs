@@ -24,8 +24,11 @@ impl GitRepository {
     }
 
     /// Points the anchor ref at the state commit `commit`, which the cache holds (the ref
-    /// keeps it there). What the anchor means is the core's business.
+    /// keeps it there). What the anchor means is the core's business. Under the cache's lock,
+    /// like every other write to it: another process checking the cache must never find the
+    /// ref's lock file of a write in progress (it would take the cache for broken).
     pub(super) fn write_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
+        let _lock = lock(&self.location, self.describe())?;
         let name = remote::state_anchor_ref(&self.options.branch);
         let id = self.commit(commit)?.id();
         self.repo
