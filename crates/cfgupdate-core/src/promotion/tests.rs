@@ -1477,8 +1477,11 @@ fn a_state_moved_back_to_an_older_genuine_document_is_not_acted_on_until_state_r
             .contains("moved the state ref back"),
         "status says it"
     );
-    // Publishing, whose protection lives in the state, is refused the same way.
+    // Publishing, whose protection lives in the state, is refused the same way, with build
+    // information or without.
     let error = world.announce(2, &[("api", 2)], Some(1)).unwrap_err();
+    assert_eq!(error.class(), crate::class::ErrorClass::Unavailable);
+    let error = world.announce(3, &[("api", 3)], None).unwrap_err();
     assert_eq!(error.class(), crate::class::ErrorClass::Unavailable);
     // The timer's pass promotes nothing either.
     assert!(advance(&mut world.repo, &world.clock, &world.options).is_err());
