@@ -1,6 +1,7 @@
 //! The `cfgupdate` binary: argument handling and wiring. Every decision is the core's.
 
 mod args;
+mod argv;
 mod commands;
 mod demo;
 mod failure;
@@ -115,6 +116,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
+    // Parsed (copied) by now, and no thread started yet: a token in `--repo` leaves the
+    // process list.
+    argv::hide_credentials();
     let result: Result<(), Failure> = match &cli.command {
         Command::Publish(args) => commands::publish::run(args),
         Command::Deployed(args) => commands::deployed::run(args),

@@ -92,11 +92,13 @@ fn git_credentials() -> Result<Credentials, Failure> {
 }
 
 /// The one line said when `--repo` carries a credential: the command line of a process is
-/// readable by every user of the machine (`ps`, `/proc/PID/cmdline`) for as long as it runs.
+/// readable by every user of the machine (`ps`, `/proc/PID/cmdline`). cfgupdate overwrites it
+/// there once started ([`crate::argv`]), but not before, and not in the shell's history.
 fn credentials_warning(remote: &RemoteUrl) -> String {
     format!(
-        "the --repo URL `{remote}` carries a credential, which anyone on this machine can read in the process list while cfgupdate runs; give the token in {} instead",
-        cfgupdate_git::TOKEN_VAR
+        "the --repo URL `{remote}` carries a credential: cfgupdate hides it from the process list once started, but anyone on this machine can read it there until then, and it stays in your shell history; give the token in {} or {} instead",
+        cfgupdate_git::TOKEN_VAR,
+        "CFGUPDATE_GIT_TOKEN_FILE"
     )
 }
 

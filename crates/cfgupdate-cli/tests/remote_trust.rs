@@ -1,6 +1,8 @@
 //! The binary against a remote that rewinds, loses its branch or says no (issue 10, findings
 //! 3, 4 and 8): a real `git daemon`, a person with the git CLI, and the server's own hooks.
 
+mod serve_support;
+
 use std::process::{Command, Output, Stdio};
 
 use cfgupdate_tests::{GitDaemon, Person, git, install_hook, try_git};
@@ -287,4 +289,59 @@ fn a_token_in_the_repo_url_is_warned_about_in_one_line_without_showing_it() {
     assert!(!said.contains("S3CR3T"), "{said}");
     let quiet = remote.run(&["status"]);
     assert!(!stderr(&quiet).contains("warning"), "{}", stderr(&quiet));
+}
+
+#[test]
+fn a_token_in_the_repo_url_is_gone_from_the_process_list_of_a_running_serve() {
+    use serve_support::{
+        CI_TOKEN, Options, Server, all_credentials, app, file_refs, files, post_as, reference,
+    };
+    let daemon = GitDaemon::start().unwrap();
+    let files = files();
+    let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
+    let secret = "ghp_T0KEN_in_argv_77";
+    let url =
+        daemon
+            .url("config.git")
+            .replacen("git://", &format!("git://x-access-token:{secret}@"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Options {
+        repo: &url,
+        cache: &dir.path().join("cache"),
+        log: dir.path().join("serve.log"),
+        env: all_credentials(),
+        args: vec![],
+    });
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", server.pid())).unwrap();
+    let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(!shown.contains("T0KEN"), "{shown}");
+    // The rest of the command line is as given, the token's place kept.
+    let userinfo = format!("x-access-token:{secret}");
+    let masked = url.replace(&userinfo, &"*".repeat(userinfo.len()));
+    assert!(
+        shown.contains(&format!("serve --repo {masked} --listen 127.0.0.1:0")),
+        "{shown}"
+    );
+    // The command works with the token it was given.
+    let body =
+        serde_json::json!({ "app_commit": app(1), "images": { "api": reference("api", 1) } });
+    let answer = post_as(&server.at("/v1/images"), CI_TOKEN, &body.to_string());
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        git(&bare, &["show", "master:envs/staging/images.libsonnet"])
+            .contains(&reference("api", 1))
+    );
+    let log = server.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("carries a credential"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains("CFGUPDATE_GIT_TOKEN")
+            && warnings[0].contains("CFGUPDATE_GIT_TOKEN_FILE"),
+        "{log}"
+    );
+    assert!(!log.contains(secret), "{log}");
 }

@@ -357,3 +357,194 @@ fn a_cli_approval_names_its_approver_and_history_marks_what_cfgupdate_did_not_wr
     );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
 }
+
+#[test]
+fn a_state_ref_forced_back_to_an_older_genuine_state_is_not_acted_on_until_state_reset() {
+    let daemon = GitDaemon::start().unwrap();
+    let files = files();
+    let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
+    let dir = tempfile::tempdir().unwrap();
+    let url = daemon.url("config.git");
+    let mut env = all_credentials();
+    env.push(("CFGUPDATE_STATE_KEY", KEY.into()));
+    let server = Server::start(Options {
+        repo: &url,
+        cache: &dir.path().join("cache"),
+        log: dir.path().join("serve.log"),
+        env,
+        args: vec!["--advance-interval", "1s"],
+    });
+    let report = |target: &str, revision: &str, status: &str| {
+        let body = json!({ "target": target, "revision": revision, "status": status });
+        post_as(
+            &server.at("/v1/deployments"),
+            DEPLOY_TOKEN,
+            &body.to_string(),
+        )
+    };
+    let body = json!({ "app_commit": app(1), "images": { "api": reference("api", 1) } });
+    let answer = post_as(&server.at("/v1/images"), CI_TOKEN, &body.to_string());
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let c1 = answer.json()["commit"].as_str().unwrap().to_owned();
+
+    // staging-eu first says succeeded, then failed: the wave is blocked.
+    assert_eq!(report("staging-eu", &c1, "succeeded").status, 200);
+    let succeeded = git(&bare, &["rev-parse", STATE_REF]).trim().to_owned();
+    assert_eq!(report("staging-eu", &c1, "failed").status, 200);
+    let failed = git(&bare, &["rev-parse", STATE_REF]).trim().to_owned();
+    assert_ne!(succeeded, failed);
+
+    // Mallory forces the state ref back to the genuine document that says "succeeded".
+    let mallory = Person::clone(&url, "master", "Mallory");
+    mallory.git(&[
+        "fetch",
+        "--quiet",
+        "origin",
+        &format!("{STATE_REF}:refs/old"),
+    ]);
+    mallory.git(&[
+        "push",
+        "--quiet",
+        "--force",
+        "origin",
+        &format!("{succeeded}:{STATE_REF}"),
+    ]);
+    let internal = || git(&bare, &["show", "master:images/internal.json"]);
+    let before = internal();
+
+    // staging-us reports: on the old state the wave would be complete, and the soak timer
+    // (2 s, checked every second) would promote. Refused, and said.
+    let answer = report("staging-us", &c1, "succeeded");
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert!(
+        answer.error().contains("moved the state ref back")
+            && answer.error().contains("state reset"),
+        "{}",
+        answer.text
+    );
+    eventually(
+        Duration::from_secs(30),
+        "/readyz names the rewound state",
+        || {
+            get(&server.at("/readyz"))
+                .text
+                .contains("moved the state ref back")
+        },
+    );
+    let status = get(&server.at("/v1/status"));
+    assert_eq!(status.status, 200, "{}", status.text);
+    assert!(
+        status.json()["state"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("moved the state ref back"),
+        "{}",
+        status.text
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(internal(), before, "nothing was promoted");
+    assert_eq!(git(&bare, &["rev-parse", STATE_REF]).trim(), succeeded);
+
+    // An admin resets from a machine whose cache never saw any of it; the service takes the
+    // fresh state as newer, and it holds no reports: staging-us alone completes nothing.
+    let output = cli(&url, true, &["state", "reset"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let answer = report("staging-us", &c1, "succeeded");
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    eventually(
+        Duration::from_secs(30),
+        "/readyz no longer names it",
+        || {
+            !get(&server.at("/readyz"))
+                .text
+                .contains("moved the state ref back")
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(internal(), before, "one report does not complete the wave");
+    git(&bare, &["fsck", "--strict", "--no-progress"]);
+}
+
+#[test]
+fn a_cli_with_an_empty_cache_refuses_a_state_older_than_the_branch_records() {
+    let daemon = GitDaemon::start().unwrap();
+    let files = files();
+    let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
+    let url = daemon.url("config.git");
+    // Every `cli` call has a cache of its own, empty: no anchor to compare with.
+    let ok = |args: &[&str]| {
+        let output = cli(&url, true, args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout).trim().to_owned()
+    };
+    let publish = |i: usize, service: &str| {
+        ok(&[
+            "publish",
+            "--app-commit",
+            &app(i),
+            "--image",
+            &format!("{service}={}", reference(service, i)),
+        ])
+    };
+    let c1 = publish(1, "api");
+    ok(&["deployed", "--target", "staging-eu", "--revision", &c1]);
+    let succeeded = git(&bare, &["rev-parse", STATE_REF]).trim().to_owned();
+    ok(&[
+        "deployed",
+        "--target",
+        "staging-eu",
+        "--revision",
+        &c1,
+        "--failed",
+    ]);
+    // The next publish seals the position of the state it was written with.
+    publish(2, "web");
+    assert!(
+        head_trailers(&bare).contains("Cfgupdate-State: "),
+        "{}",
+        head_trailers(&bare)
+    );
+
+    let mallory = Person::clone(&url, "master", "Mallory");
+    mallory.git(&[
+        "fetch",
+        "--quiet",
+        "origin",
+        &format!("{STATE_REF}:refs/old"),
+    ]);
+    mallory.git(&[
+        "push",
+        "--quiet",
+        "--force",
+        "origin",
+        &format!("{succeeded}:{STATE_REF}"),
+    ]);
+    let output = cli(
+        &url,
+        true,
+        &["deployed", "--target", "staging-us", "--revision", &c1],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("moved the state ref back") && stderr.contains("state reset"),
+        "{stderr}"
+    );
+    assert_eq!(git(&bare, &["rev-parse", STATE_REF]).trim(), succeeded);
+    let status = cli(&url, true, &["status", "--json"]);
+    let json: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(
+        json["state"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("moved the state ref back"),
+        "{json}"
+    );
+    ok(&["state", "reset"]);
+    ok(&["deployed", "--target", "staging-us", "--revision", &c1]);
+    git(&bare, &["fsck", "--strict", "--no-progress"]);
+}

@@ -56,6 +56,7 @@ pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
             continue;
         };
         if let Some(key) = key {
+            crate::promotion::state::record_position(repo, key, &mut change.message);
             trailers::seal(&mut change.message, &tip, key);
         }
         match repo.commit_and_push(&tip, &change)? {

@@ -2,6 +2,7 @@
 //! embed it). It models a remote branch and a local view of it that can fall behind, so that
 //! stale reads and rejected pushes happen as they do with a real remote.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::names::CommitId;
@@ -30,6 +31,10 @@ pub struct MemoryRepository {
     local_tip: Option<CommitId>,
     remote_state: Option<StateVersion>,
     local_state: Option<StateVersion>,
+    /// Every state version the remote ever held, by commit.
+    state_versions: BTreeMap<CommitId, StateVersion>,
+    /// The anchor the core keeps in the cache.
+    anchor: RefCell<Option<StateVersion>>,
     fresh: bool,
     next_id: u64,
     /// How many fetches were made.
@@ -59,6 +64,8 @@ impl MemoryRepository {
             local_tip: None,
             remote_state: None,
             local_state: None,
+            state_versions: BTreeMap::new(),
+            anchor: RefCell::new(None),
             fresh: false,
             next_id: 1,
             fetches: 0,
@@ -115,12 +122,29 @@ impl MemoryRepository {
     pub fn person_pushes_state(&mut self, content: &[u8]) -> CommitId {
         let parent = self.remote_state.as_ref().map(|state| state.commit.clone());
         let id = self.add_commit(parent.clone(), Tree::new(), "Edit the state\n".to_owned());
-        self.remote_state = Some(StateVersion {
+        let version = StateVersion {
             commit: id.clone(),
             parent,
             content: content.to_vec(),
-        });
+        };
+        self.state_versions.insert(id.clone(), version.clone());
+        self.remote_state = Some(version);
         id
+    }
+
+    /// The cache is thrown away and fetched again (a new replica, a CLI run with an empty
+    /// cache directory): nothing fetched, no anchor.
+    pub fn forget_cache(&mut self) {
+        self.local_tip = None;
+        self.local_state = None;
+        self.fresh = false;
+        *self.anchor.borrow_mut() = None;
+    }
+
+    /// A person force-pushes the remote's state ref back to `commit`, a state it held before.
+    /// Panics when it never held it (a mistake in the test).
+    pub fn person_rewinds_state(&mut self, commit: &CommitId) {
+        self.remote_state = Some(self.state_versions[commit].clone());
     }
 
     /// A person deletes the remote's state ref.
@@ -330,8 +354,24 @@ impl ConfigRepository for MemoryRepository {
             parent: parent.cloned(),
             content: content.to_vec(),
         };
+        self.state_versions.insert(id.clone(), version.clone());
         self.remote_state = Some(version.clone());
         self.local_state = Some(version);
         Ok(PushOutcome::Pushed(id))
+    }
+
+    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        Ok(self.anchor.borrow().clone())
+    }
+
+    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
+        let version = self.state_versions.get(commit).cloned().ok_or_else(|| {
+            RepositoryError::new(
+                RepositoryErrorKind::NotFound,
+                format!("no state commit {commit}"),
+            )
+        })?;
+        *self.anchor.borrow_mut() = Some(version);
+        Ok(())
     }
 }

@@ -241,6 +241,17 @@ pub trait ConfigRepository {
         content: &[u8],
         message: &str,
     ) -> Result<PushOutcome, RepositoryError>;
+
+    /// The anchor: the newest authentic state seen through this repository's cache, as the
+    /// core last set it with [`ConfigRepository::set_state_anchor`], or `None`. It is kept with
+    /// the cache (it outlives the process), so that a state ref moved back to an older document
+    /// cfgupdate really wrote is recognised; a fresh cache has none.
+    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError>;
+
+    /// Moves the anchor to the state commit `commit` (one that [`ConfigRepository::state`]
+    /// returned or [`ConfigRepository::push_state`] pushed): the repository stores it and keeps
+    /// that commit, and decides nothing about it. Only the core moves it, and only forward.
+    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError>;
 }
 
 #[cfg(test)]

@@ -35,10 +35,17 @@ pub(crate) fn state_ref(branch: &Branch) -> String {
 ///
 /// Every ref a fetch writes and every ref a push starts from has its own prefix in the
 /// cache (`refs/remotes/origin/`, `refs/cfgupdate-local/state/`,
-/// `refs/cfgupdate-local/outgoing/`, `refs/cfgupdate-local/outgoing-state/`): whatever the
-/// branch is called, none of them can overwrite another.
+/// `refs/cfgupdate-local/outgoing/`, `refs/cfgupdate-local/outgoing-state/`, and the anchor's
+/// `refs/cfgupdate-local/state-anchor/`): whatever the branch is called, none of them can
+/// overwrite another.
 pub(crate) fn state_tracking_ref(branch: &Branch) -> String {
     format!("refs/cfgupdate-local/state/{branch}")
+}
+
+/// The ref holding the state anchor: the newest authentic state commit the core saw through
+/// this cache. Never fetched into, never pushed: only the core moves it.
+pub(crate) fn state_anchor_ref(branch: &Branch) -> String {
+    format!("refs/cfgupdate-local/state-anchor/{branch}")
 }
 
 /// The ref a new state commit is pushed from.

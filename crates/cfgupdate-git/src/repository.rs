@@ -688,4 +688,12 @@ impl ConfigRepository for GitRepository {
     ) -> Result<PushOutcome, RepositoryError> {
         self.commit_and_push_state(parent, content, message)
     }
+
+    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.read_state_anchor()
+    }
+
+    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
+        self.write_state_anchor(commit)
+    }
 }

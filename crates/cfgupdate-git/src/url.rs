@@ -202,6 +202,35 @@ impl RemoteUrl {
         !self.secrets.is_empty()
     }
 
+    /// Overwrites this URL's credentials with `*`, byte for byte (the length stays), wherever
+    /// `text` holds the URL as it was given; returns whether anything was overwritten. For a
+    /// program that hides a URL given on its command line in its own argument memory, so that
+    /// the process list no longer shows the secret; the URL in `text` is no longer usable.
+    pub fn mask_credentials(&self, text: &mut [u8]) -> bool {
+        let raw = self.raw.as_bytes();
+        if raw.is_empty() || self.secrets.is_empty() {
+            return false;
+        }
+        let mut masked = false;
+        let mut from = 0;
+        while let Some(found) = find(&text[from..], raw) {
+            let start = from + found;
+            let end = start + raw.len();
+            for secret in &self.secrets {
+                let secret = secret.as_bytes();
+                let mut at = start;
+                while let Some(offset) = find(&text[at..end], secret) {
+                    let hit = at + offset;
+                    text[hit..hit + secret.len()].fill(b'*');
+                    masked = true;
+                    at = hit + secret.len();
+                }
+            }
+            from = end;
+        }
+        masked
+    }
+
     fn check_built(&self) -> Result<(), UrlError> {
         let missing = match self.transport {
             Transport::Https if !cfg!(feature = "https") => Some("https"),
@@ -354,6 +383,16 @@ fn push_secret(secrets: &mut Vec<String>, secret: &str) {
 }
 
 /// Longest first, so that a secret holding another is replaced whole; no empty ones.
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
 fn finish_secrets(secrets: &mut Vec<String>) {
     secrets.retain(|secret| !secret.is_empty());
     secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
@@ -512,6 +551,29 @@ mod tests {
         assert_eq!(url.key(), plain.key(), "one remote, one cache");
         let odd = RemoteUrl::scp_like("me:pa/ss@example.com:x/y@z.git");
         assert!(!odd.redacted().contains("pa/ss"), "{}", odd.redacted());
+    }
+
+    #[test]
+    fn credentials_are_masked_in_place_where_the_url_stands_and_nowhere_else() {
+        let given = "git://user:s3cret@host.example/r.git?access_token=tok3n";
+        let url = RemoteUrl::parse(given).unwrap();
+        let mut argv = format!("--repo={given}").into_bytes();
+        assert!(url.mask_credentials(&mut argv));
+        let shown = String::from_utf8(argv).unwrap();
+        assert_eq!(shown.len(), "--repo=".len() + given.len());
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("tok3n"),
+            "{shown}"
+        );
+        assert!(shown.starts_with("--repo=git://"), "{shown}");
+        assert!(shown.contains("@host.example/r.git"), "{shown}");
+        // Text that merely contains a secret, not the URL, is left alone.
+        let mut other = b"--message=s3cret".to_vec();
+        assert!(!url.mask_credentials(&mut other));
+        assert_eq!(other, b"--message=s3cret");
+        let plain = RemoteUrl::parse("git://host.example/r.git").unwrap();
+        let mut same = b"git://host.example/r.git".to_vec();
+        assert!(!plain.mask_credentials(&mut same));
     }
 
     #[test]

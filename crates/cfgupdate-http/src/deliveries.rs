@@ -2,9 +2,12 @@
 //! seen within [`WEBHOOK_TOLERANCE`] is answered exactly as the first was, and changes nothing.
 //!
 //! Only validly signed deliveries get here, so only the holder of the webhook secret can fill
-//! this memory. It is bounded: ids older than the tolerance are forgotten (their timestamp
-//! would be refused anyway), and beyond [`Settings::webhook_ids_remembered`] the oldest are
-//! forgotten first. A first delivery answered with a 5xx (the remote could not be reached,
+//! this memory. It is bounded by [`Settings::webhook_ids_remembered`]: ids older than the
+//! tolerance are forgotten (their timestamp would be refused anyway), and an id still inside
+//! it never is, since a repeat of a forgotten one would pass the timestamp check and run again.
+//! When the memory is full of such live ids, a new delivery is refused with 503 and a
+//! `Retry-After` until the oldest leaves the window, and nothing of it is done; repeats of
+//! remembered ids are still answered. A first delivery answered with a 5xx (the remote could not be reached,
 //! nothing was done) is not remembered, so the sender's retry with the same id is tried again.
 //!
 //! The memory is the process's own: another replica, or this one after a restart, does not
@@ -67,6 +70,8 @@ enum Turn {
     First(watch::Sender<Option<Answer>>),
     Wait(watch::Receiver<Option<Answer>>),
     Again(Answer),
+    /// The memory is full of ids inside their window: a room frees up after this long.
+    Full(Duration),
 }
 
 /// Forgets an id whose first delivery ended without an answer to remember.
@@ -135,6 +140,14 @@ impl Deliveries {
                     .into_response(),
                 };
             }
+            Turn::Full(wait) => {
+                tracing::warn!(webhook_id = %crate::logged::logged(id), "every remembered delivery id is still inside its window: delivery refused, nothing done");
+                return ApiError::unavailable(
+                    "too many webhook deliveries within their 5-minute window to remember one more; nothing of this one was done, retry it later",
+                    wait,
+                )
+                .into_response();
+            }
             Turn::First(sender) => sender,
         };
         let mut forget = Forget {
@@ -169,9 +182,9 @@ impl Deliveries {
         let horizon = now
             .checked_sub(WEBHOOK_TOLERANCE)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        // Forget what is older than the tolerance, and the oldest beyond the capacity.
+        // Forget what is older than the tolerance, oldest first.
         while let Some((oldest, at)) = seen.order.front().cloned() {
-            if at >= horizon && seen.entries.len() < self.capacity {
+            if at >= horizon {
                 break;
             }
             seen.order.pop_front();
@@ -179,7 +192,8 @@ impl Deliveries {
                 seen.entries.remove(&oldest);
             }
         }
-        // The order queue may hold ids already forgotten (a 5xx): keep it bounded too.
+        // The order queue may hold ids already forgotten (a 5xx): keep it bounded too; an id
+        // it drops stays in `entries`, which the sweep below expires.
         while seen.order.len() > self.capacity.saturating_mul(2) {
             seen.order.pop_front();
         }
@@ -187,6 +201,24 @@ impl Deliveries {
             Some((Entry::Done(answer), _)) => return Turn::Again(answer.clone()),
             Some((Entry::InFlight(receiver), _)) => return Turn::Wait(receiver.clone()),
             None => {}
+        }
+        if seen.entries.len() >= self.capacity {
+            // The queue is in arrival order, not expiry order (a delivery signed ahead of the
+            // clock stays longer): look at every id before refusing.
+            seen.entries.retain(|_, (_, at)| *at >= horizon);
+        }
+        if seen.entries.len() >= self.capacity {
+            let frees_at = seen
+                .entries
+                .values()
+                .map(|(_, at)| *at + WEBHOOK_TOLERANCE)
+                .min()
+                .unwrap_or(now);
+            let wait = frees_at
+                .duration_since(now)
+                .unwrap_or_default()
+                .max(Duration::from_secs(1));
+            return Turn::Full(wait);
         }
         let (sender, receiver) = watch::channel(None);
         seen.entries
@@ -294,17 +326,84 @@ mod tests {
         let deliveries = Deliveries::new(10);
         let runs = AtomicUsize::new(0);
         for i in 0..1000 {
+            // Ten deliveries every 6 minutes: each batch's ids have left the window when
+            // the next arrives.
             answer(
                 &deliveries,
                 &format!("m{i}"),
-                at(i / 100),
+                at(i / 10 * 360),
                 &runs,
                 StatusCode::OK,
             )
             .await;
             assert!(deliveries.len() <= 10);
         }
+        assert_eq!(runs.load(Ordering::SeqCst), 1000);
         assert!(deliveries.lock().order.len() <= 20);
+    }
+
+    #[tokio::test]
+    async fn a_full_memory_refuses_a_new_delivery_and_forgets_no_live_id() {
+        let deliveries = Deliveries::new(3);
+        let runs = AtomicUsize::new(0);
+        for (i, second) in [0, 10, 20].into_iter().enumerate() {
+            let (status, _) = answer(
+                &deliveries,
+                &format!("m{i}"),
+                at(second),
+                &runs,
+                StatusCode::OK,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        // Full of ids inside their window: the new one is refused and not run.
+        let response = deliveries
+            .once("new", at(30), at(30), async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                StatusCode::OK.into_response()
+            })
+            .await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // m0 leaves the window 300 s after it arrived, 270 s from now.
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "270"
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        // The replay of the oldest id, which a forgetting memory would run again, is still
+        // answered as the first.
+        let (status, body) = answer(&deliveries, "m0", at(40), &runs, StatusCode::OK).await;
+        assert_eq!((status, &body[..]), (StatusCode::OK, &b"{\"run\": 0}"[..]));
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        // Once m0 left its window, there is room again.
+        let (status, _) = answer(&deliveries, "new", at(301), &runs, StatusCode::OK).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(runs.load(Ordering::SeqCst), 4);
+        // A delivery signed ahead of the clock is remembered longer, though it came first in
+        // the queue: it is not forgotten when the memory is full.
+        let deliveries = Deliveries::new(2);
+        answer_signed(&deliveries, "ahead", at(0), at(240), &runs, StatusCode::OK).await;
+        answer(&deliveries, "later", at(100), &runs, StatusCode::OK).await;
+        let runs_before = runs.load(Ordering::SeqCst);
+        let (status, _) = answer(&deliveries, "third", at(420), &runs, StatusCode::OK).await;
+        assert_eq!(status, StatusCode::OK, "`later` left its window at 400");
+        let (_, body) = answer_signed(
+            &deliveries,
+            "ahead",
+            at(500),
+            at(240),
+            &runs,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(runs.load(Ordering::SeqCst), runs_before + 1);
+        assert!(body.starts_with(b"{\"run\": "));
     }
 
     #[tokio::test]

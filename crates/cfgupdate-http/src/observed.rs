@@ -249,4 +249,12 @@ impl ConfigRepository for Observed {
         let result = self.inner.push_state(parent, content, message);
         self.pushed(PushRef::State, result)
     }
+
+    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.inner.state_anchor()
+    }
+
+    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
+        self.inner.set_state_anchor(commit)
+    }
 }

@@ -135,6 +135,12 @@ impl ConfigRepository for Shared {
     ) -> Result<PushOutcome, RepositoryError> {
         self.with(|r| r.push_state(parent, content, message))
     }
+    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.with(|r| r.state_anchor())
+    }
+    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
+        self.with(|r| r.set_state_anchor(commit))
+    }
 }
 
 struct SystemClock;

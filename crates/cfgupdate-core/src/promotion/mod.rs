@@ -25,8 +25,8 @@ pub use ops::{
 };
 pub use state::{
     ApprovalRecord, PipelineState, Published, PublishedService, RecentPublish, ReportRecord,
-    STATE_VERSION, StateProblem, StateStatus, UNAUTHENTICATED_WARNING, check as check_state,
-    reset as reset_state,
+    STATE_TRAILER, STATE_VERSION, StateProblem, StateStatus, UNAUTHENTICATED_WARNING,
+    check as check_state, reset as reset_state,
 };
 pub use status::{
     ReportView, STATUS_HISTORY, Status, TargetStatus, TransitionStatus, WaveStatus, status,

@@ -6,11 +6,22 @@
 //! written on and the document itself: anything else on the state ref (a person's push, a
 //! document copied from elsewhere in the chain, one from before the key) is never acted on,
 //! and only `state reset` replaces it.
+//!
+//! # Rollback
+//!
+//! An older document cfgupdate really wrote still passes that check, and anyone who can push
+//! can force the state ref back to it. So every document also carries its position, `epoch`
+//! (when its line of states began: the state's creation or its last `state reset`) and
+//! `serial` (writes since), both authenticated. The repository keeps an anchor, the newest
+//! authentic state it has seen, moved only forward here; a state behind the anchor is
+//! [`StateProblem::Rewound`] and never acted on. `state reset` starts a new epoch later than
+//! any it knows, so it is ahead of every anchor again.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::history::HISTORY_DEPTH;
 use super::{Approver, DeployStatus, PromotionError};
@@ -19,7 +30,8 @@ use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, TargetName, WaveName};
 use crate::reference::ImageRef;
 use crate::repository::{
-    CommitInfo, ConfigRepository, PushOutcome, RepositoryError, RepositoryErrorKind, StateVersion,
+    CommitInfo, CommitMessage, ConfigRepository, PushOutcome, RepositoryError, RepositoryErrorKind,
+    StateVersion,
 };
 use crate::retry::RetryPolicy;
 use crate::shown::shown;
@@ -37,7 +49,26 @@ const KEEP_RECENT: usize = 20;
 pub(crate) const CATCH_UP_EVERY: usize = 64;
 
 /// The format this cfgupdate writes, and the newest it reads.
-pub const STATE_VERSION: u32 = 2;
+///
+/// From version 3 on, a document's `mac` covers its canonical form (every key but `mac`, keys
+/// sorted, no spaces), whatever fields a later version adds: so an older cfgupdate can tell an
+/// authentic newer document (it says "upgrade") from a forged one (it says "reset").
+pub const STATE_VERSION: u32 = 3;
+
+/// The last format whose `mac` covers this cfgupdate's own serialisation of the document.
+const LEGACY_MAC_VERSION: u64 = 2;
+
+/// `Cfgupdate-State: <epoch>.<serial>`: the position of the (authentic) state the process
+/// had when it wrote the commit, sealed with it. A state older than what a sealed commit
+/// records was moved back, whichever cache reads it (an addition to the contract's trailers).
+pub const STATE_TRAILER: &str = "Cfgupdate-State";
+
+/// Where a document stands in the state's history, `(epoch, serial)`: later is newer.
+type Position = (u64, u64);
+
+/// How many of the branch's newest commits are searched for the newest sealed commit that
+/// records a state position.
+const RECORDED_DEPTH: usize = 32;
 
 /// What `status`, the CLI and `/readyz` say when there is no state key.
 pub const UNAUTHENTICATED_WARNING: &str = "the pipeline state and commit trailers are not authenticated (no CFGUPDATE_STATE_KEY): anyone who can push to the config repository can forge deploy reports and approvals";
@@ -201,6 +232,13 @@ pub struct PipelineState {
     /// What publishing remembers.
     #[serde(default)]
     pub published: Published,
+    /// When this document's line of states began (the state's creation or its last reset),
+    /// milliseconds since the Unix epoch: 0 in documents from before positions.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
+    /// How many times the state was written since `epoch`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub serial: u64,
     /// The document's authentication (hex HMAC-SHA256), when written with a state key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
@@ -213,6 +251,8 @@ impl Default for PipelineState {
             reports: BTreeMap::new(),
             approvals: BTreeMap::new(),
             published: Published::default(),
+            epoch: 0,
+            serial: 0,
             mac: None,
         }
     }
@@ -220,6 +260,10 @@ impl Default for PipelineState {
 
 fn first_version() -> u32 {
     1
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// Milliseconds since the Unix epoch.
@@ -259,13 +303,25 @@ pub enum StateProblem {
         /// Why it fails.
         reason: &'static str,
     },
+    /// It is older than a state cfgupdate saw there before: someone moved the state ref back
+    /// to an earlier document (or deleted it), which would bring back what was consumed,
+    /// replaced or refused since.
+    #[error(
+        "the pipeline state on the remote ({found}) is older than the state cfgupdate saw there before ({seen}): someone moved the state ref back; it is not acted on, and nothing is recorded or promoted, until an admin runs `cfgupdate state reset` (which writes a state newer than both)"
+    )]
+    Rewound {
+        /// What the remote holds.
+        found: String,
+        /// What was seen before.
+        seen: String,
+    },
     /// There is none, though cfgupdate has written to the branch before.
     #[error(
-        "the pipeline state on the remote is missing, although cfgupdate wrote to this branch before (commit {sealed}); nothing is recorded or promoted until an admin runs `cfgupdate state reset`"
+        "the pipeline state on the remote is missing, although cfgupdate wrote to this branch before ({written}); nothing is recorded or promoted until an admin runs `cfgupdate state reset`"
     )]
     Missing {
-        /// A sealed commit of the branch.
-        sealed: String,
+        /// What proves it: a sealed commit of the branch, or the state commit this cache saw.
+        written: String,
     },
 }
 
@@ -280,35 +336,64 @@ impl PipelineState {
     }
 
     fn parse_document(bytes: &[u8]) -> Result<Self, StateProblem> {
-        let value: serde_json::Value =
+        let object = Self::parse_object(bytes)?;
+        let claimed = Self::claimed_version(&object);
+        if claimed > u64::from(STATE_VERSION) {
+            return Err(StateProblem::Newer { version: claimed });
+        }
+        Self::from_object(object)
+    }
+
+    fn parse_object(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, StateProblem> {
+        let value: Value =
             serde_json::from_slice(bytes).map_err(|error| StateProblem::Unreadable {
                 detail: format!("it is not JSON ({error})"),
             })?;
-        let Some(object) = value.as_object() else {
-            return Err(StateProblem::Unreadable {
+        match value {
+            Value::Object(object) => Ok(object),
+            _ => Err(StateProblem::Unreadable {
                 detail: "it is not a JSON object".to_owned(),
-            });
-        };
-        if let Some(version) = object.get("version").and_then(|v| v.as_u64())
-            && version > u64::from(STATE_VERSION)
-        {
-            return Err(StateProblem::Newer { version });
+            }),
         }
-        serde_json::from_value(value).map_err(|error| StateProblem::Unreadable {
+    }
+
+    /// The format a document says it has (1 when it says nothing, as the first did).
+    fn claimed_version(object: &serde_json::Map<String, Value>) -> u64 {
+        object
+            .get("version")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::from(first_version()))
+    }
+
+    fn from_object(object: serde_json::Map<String, Value>) -> Result<Self, StateProblem> {
+        serde_json::from_value(Value::Object(object)).map_err(|error| StateProblem::Unreadable {
             detail: format!("it is not a state document: {}", shown(&error.to_string())),
         })
     }
 
-    /// What the authentication covers: the state commit it is written on and the document
-    /// without its `mac`.
-    fn authenticated_bytes(&self) -> Vec<u8> {
+    /// What the authentication of a version 2 document covers: this cfgupdate's own
+    /// serialisation of it without its `mac` (which only reproduces documents of the formats
+    /// it knows).
+    fn legacy_bytes(&self) -> Vec<u8> {
         let mut plain = self.clone();
         plain.mac = None;
         serde_json::to_vec(&plain).unwrap_or_default()
     }
 
-    fn tag_parts<'a>(parent: &'a str, bytes: &'a [u8]) -> [&'a [u8]; 3] {
+    /// What the authentication of a document of version 3 or later covers: every key but
+    /// `mac`, sorted (serde_json's map is ordered by key), without spaces.
+    fn canonical_bytes(object: &serde_json::Map<String, Value>) -> Vec<u8> {
+        let mut plain = object.clone();
+        plain.remove("mac");
+        serde_json::to_vec(&Value::Object(plain)).unwrap_or_default()
+    }
+
+    fn legacy_parts<'a>(parent: &'a str, bytes: &'a [u8]) -> [&'a [u8]; 3] {
         [b"cfgupdate-state-v2", parent.as_bytes(), bytes]
+    }
+
+    fn tag_parts<'a>(parent: &'a str, bytes: &'a [u8]) -> [&'a [u8]; 3] {
+        [b"cfgupdate-state-v3", parent.as_bytes(), bytes]
     }
 
     /// The document as written on top of `parent`, authenticated with `key` when there is
@@ -319,7 +404,11 @@ impl PipelineState {
         state.mac = None;
         state.mac = key.map(|key| {
             let parent = parent.map(CommitId::as_str).unwrap_or_default();
-            key.state_tag(&Self::tag_parts(parent, &state.authenticated_bytes()))
+            let object = match serde_json::to_value(&state) {
+                Ok(Value::Object(object)) => object,
+                _ => serde_json::Map::new(),
+            };
+            key.state_tag(&Self::tag_parts(parent, &Self::canonical_bytes(&object)))
         });
         let mut bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
         bytes.push(b'\n');
@@ -327,28 +416,53 @@ impl PipelineState {
     }
 
     /// Reads and checks a stored version: with a key, only a document cfgupdate wrote on
-    /// exactly this state commit's parent passes.
+    /// exactly this state commit's parent passes. The check comes before anything the
+    /// document says is believed: only an authentic document may claim a newer format.
     fn verified(version: &StateVersion, key: Option<&StateKey>) -> Result<Self, StateProblem> {
-        let state = Self::parse_document(&version.content)?;
-        let Some(key) = key else {
-            return Ok(state);
-        };
-        let unauthenticated = |reason| StateProblem::Unauthenticated {
-            commit: version.commit.short().to_owned(),
-            reason,
-        };
-        let Some(tag) = &state.mac else {
-            return Err(unauthenticated("it carries no authentication"));
-        };
-        let parent = version
-            .parent
-            .as_ref()
-            .map(CommitId::as_str)
-            .unwrap_or_default();
-        if !key.state_matches(&Self::tag_parts(parent, &state.authenticated_bytes()), tag) {
-            return Err(unauthenticated("its authentication does not match"));
+        let object = Self::parse_object(&version.content)?;
+        let claimed = Self::claimed_version(&object);
+        if let Some(key) = key {
+            let unauthenticated = |reason| StateProblem::Unauthenticated {
+                commit: version.commit.short().to_owned(),
+                reason,
+            };
+            let tag = match object.get("mac") {
+                None | Some(Value::Null) => {
+                    return Err(unauthenticated("it carries no authentication"));
+                }
+                Some(Value::String(tag)) => tag.clone(),
+                Some(_) => return Err(unauthenticated("its authentication is not a string")),
+            };
+            let parent = version
+                .parent
+                .as_ref()
+                .map(CommitId::as_str)
+                .unwrap_or_default();
+            let authentic = if claimed > LEGACY_MAC_VERSION {
+                key.state_matches(
+                    &Self::tag_parts(parent, &Self::canonical_bytes(&object)),
+                    &tag,
+                )
+            } else {
+                // A document that does not even parse as one of ours cannot carry our tag.
+                let Ok(state) = Self::from_object(object.clone()) else {
+                    return Err(unauthenticated("its authentication does not match"));
+                };
+                key.state_matches(&Self::legacy_parts(parent, &state.legacy_bytes()), &tag)
+            };
+            if !authentic {
+                return Err(unauthenticated("its authentication does not match"));
+            }
         }
-        Ok(state)
+        if claimed > u64::from(STATE_VERSION) {
+            return Err(StateProblem::Newer { version: claimed });
+        }
+        Self::from_object(object)
+    }
+
+    /// Where the document stands in the state's history.
+    fn position(&self) -> Position {
+        (self.epoch, self.serial)
     }
 
     /// Adds a report, unless the target's latest report already says the same (a PostSync
@@ -437,20 +551,166 @@ fn read(
         Err(error) => return Err(error.into()),
     };
     let state = match &version {
-        Some(version) => PipelineState::verified(version, key)?,
+        Some(version) => {
+            let state = PipelineState::verified(version, key)?;
+            if let Some(key) = key {
+                hold_forward(repo, version, &state)?;
+                hold_to_branch(repo, key, tip, version, &state)?;
+            }
+            state
+        }
         None => {
-            if let Some(key) = key
-                && let Some(sealed) = newest_sealed(repo, tip, key)?
-            {
-                return Err(StateProblem::Missing {
-                    sealed: sealed.short().to_owned(),
+            if let Some(key) = key {
+                // Deleted: moved back to before the first state, which this cache saw.
+                if let Some(seen) = repo.state_anchor()? {
+                    return Err(StateProblem::Missing {
+                        written: format!("state commit {}", seen.commit.short()),
+                    }
+                    .into());
                 }
-                .into());
+                if let Some(sealed) = newest_sealed(repo, tip, key)? {
+                    return Err(StateProblem::Missing {
+                        written: format!("commit {}", sealed.short()),
+                    }
+                    .into());
+                }
             }
             PipelineState::default()
         }
     };
     Ok((version, state))
+}
+
+/// Refuses an authentic state that is older than the anchor (the newest this cache saw), and
+/// moves the anchor up to one that is newer.
+fn hold_forward(
+    repo: &dyn ConfigRepository,
+    version: &StateVersion,
+    state: &PipelineState,
+) -> Result<(), PromotionError> {
+    let Some(seen) = repo.state_anchor()? else {
+        advance_anchor(repo, &version.commit);
+        return Ok(());
+    };
+    if seen.commit == version.commit {
+        return Ok(());
+    }
+    // The anchor's document was checked when it was set. One this cfgupdate no longer reads
+    // gives no position to compare with.
+    let seen_position = PipelineState::parse_document(&seen.content)
+        .ok()
+        .map(|seen| seen.position());
+    let forward = match seen_position {
+        Some(position) if position != state.position() => state.position() > position,
+        // Equal positions (documents from before positions, or resets in the same
+        // millisecond): the state chain decides, a later state is written on top of it.
+        _ => match repo.is_ancestor(&seen.commit, &version.commit) {
+            Ok(yes) => yes,
+            Err(RepositoryError {
+                kind: RepositoryErrorKind::NotFound,
+                ..
+            }) => false,
+            Err(error) => return Err(error.into()),
+        },
+    };
+    if !forward {
+        return Err(StateProblem::Rewound {
+            found: format!("state commit {}", version.commit.short()),
+            seen: format!("state commit {}", seen.commit.short()),
+        }
+        .into());
+    }
+    advance_anchor(repo, &version.commit);
+    Ok(())
+}
+
+/// Refuses an authentic state older than the position the branch's newest sealed commit
+/// records: what a process had when it wrote to the branch was on the remote, and a state
+/// only moves forward. This holds for a cache that never saw the state before.
+fn hold_to_branch(
+    repo: &dyn ConfigRepository,
+    key: &StateKey,
+    tip: &CommitId,
+    version: &StateVersion,
+    state: &PipelineState,
+) -> Result<(), PromotionError> {
+    if let Some((recorded, commit)) = recorded_position(repo, key, tip)?
+        && state.position() < recorded
+    {
+        return Err(StateProblem::Rewound {
+            found: format!("state commit {}", version.commit.short()),
+            seen: format!("the state commit {} records", commit.short()),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The position recorded by the newest sealed commit that records one among the newest
+/// [`RECORDED_DEPTH`] of the branch, and that commit.
+fn recorded_position(
+    repo: &dyn ConfigRepository,
+    key: &StateKey,
+    tip: &CommitId,
+) -> Result<Option<(Position, CommitId)>, RepositoryError> {
+    let log = match repo.log(tip, RECORDED_DEPTH) {
+        Ok(log) => log,
+        // A tip the cache does not hold (nothing fetched yet) records nothing.
+        Err(RepositoryError {
+            kind: RepositoryErrorKind::NotFound,
+            ..
+        }) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    Ok(log
+        .into_iter()
+        .filter(|commit| trailers::is_sealed(commit, key))
+        .find_map(|commit| {
+            let position = CommitMessage::parse_trailers(&commit.message)
+                .into_iter()
+                .find(|(name, _)| name == STATE_TRAILER)
+                .and_then(|(_, value)| parse_position(&value))?;
+            Some((position, commit.id))
+        }))
+}
+
+fn parse_position(value: &str) -> Option<Position> {
+    let (epoch, serial) = value.split_once('.')?;
+    Some((epoch.parse().ok()?, serial.parse().ok()?))
+}
+
+/// Adds [`STATE_TRAILER`] to a message cfgupdate is about to seal: the position of the state
+/// as last fetched, when it is authentic and not older than the anchor (else nothing: a
+/// record must never claim more than the remote had).
+pub(crate) fn record_position(
+    repo: &dyn ConfigRepository,
+    key: &StateKey,
+    message: &mut CommitMessage,
+) {
+    message.trailers.retain(|(name, _)| name != STATE_TRAILER);
+    let Ok(Some(version)) = repo.state() else {
+        return;
+    };
+    let Ok(state) = PipelineState::verified(&version, Some(key)) else {
+        return;
+    };
+    if let Ok(Some(seen)) = repo.state_anchor()
+        && seen.commit != version.commit
+        && PipelineState::parse_document(&seen.content)
+            .is_ok_and(|seen| seen.position() > state.position())
+    {
+        return;
+    }
+    message.trailers.push((
+        STATE_TRAILER.to_owned(),
+        format!("{}.{}", state.epoch, state.serial),
+    ));
+}
+
+/// Moves the anchor to `commit`. Best effort: an anchor that could not be stored stays where
+/// it was, which only narrows what is recognised as moved back, never refuses a good state.
+fn advance_anchor(repo: &dyn ConfigRepository, commit: &CommitId) {
+    let _ = repo.set_state_anchor(commit);
 }
 
 /// The newest commit cfgupdate sealed among the newest [`HISTORY_DEPTH`] of the branch.
@@ -585,9 +845,19 @@ pub(crate) fn update(
         if !update(&mut state) && !due {
             return Ok(state);
         }
+        if version.is_none() {
+            state.epoch = millis(clock.now());
+            state.serial = 0;
+        }
+        state.serial = state.serial.saturating_add(1);
         let parent = version.as_ref().map(|v| &v.commit);
         match repo.push_state(parent, &state.to_bytes(key, parent), message)? {
-            PushOutcome::Pushed(_) => return Ok(state),
+            PushOutcome::Pushed(commit) => {
+                if key.is_some() {
+                    advance_anchor(repo, &commit);
+                }
+                return Ok(state);
+            }
             PushOutcome::Rejected => {
                 rejected += 1;
                 if rejected >= retry.attempts {
@@ -621,11 +891,16 @@ pub fn reset(
         let (published, _) = catch_up(repo, &tip, Some(key), &Published::default())?;
         let state = PipelineState {
             published,
+            epoch: reset_epoch(repo, clock, key, &tip)?,
+            serial: 0,
             ..PipelineState::default()
         };
         let bytes = state.to_bytes(Some(key), parent.as_ref());
         match repo.push_state(parent.as_ref(), &bytes, "Reset the pipeline state")? {
-            PushOutcome::Pushed(commit) => return Ok(commit),
+            PushOutcome::Pushed(commit) => {
+                advance_anchor(repo, &commit);
+                return Ok(commit);
+            }
             PushOutcome::Rejected => {
                 rejected += 1;
                 if rejected >= retry.attempts {
@@ -635,6 +910,33 @@ pub fn reset(
             }
         }
     }
+}
+
+/// The epoch of a reset: now, and later than every position this process can know of (the
+/// anchor, the document on the remote when it is authentic, and what the branch's sealed
+/// commits record), so that the fresh state is
+/// ahead of every anchor that saw an older one, also with a clock that is behind.
+fn reset_epoch(
+    repo: &dyn ConfigRepository,
+    clock: &dyn Clock,
+    key: &StateKey,
+    tip: &CommitId,
+) -> Result<u64, RepositoryError> {
+    let mut epoch = millis(clock.now());
+    if let Some(seen) = repo.state_anchor()?
+        && let Ok(seen) = PipelineState::parse_document(&seen.content)
+    {
+        epoch = epoch.max(seen.epoch.saturating_add(1));
+    }
+    if let Some(current) = repo.state()?
+        && let Ok(current) = PipelineState::verified(&current, Some(key))
+    {
+        epoch = epoch.max(current.epoch.saturating_add(1));
+    }
+    if let Some(((recorded, _), _)) = recorded_position(repo, key, tip)? {
+        epoch = epoch.max(recorded.saturating_add(1));
+    }
+    Ok(epoch)
 }
 
 /// Whether the state as last fetched can be acted on, for `status` and `/readyz`.

@@ -1271,10 +1271,11 @@ fn a_deleted_state_is_refused_once_cfgupdate_has_written_and_reset_starts_again(
 fn an_unreadable_or_newer_state_gives_a_clear_sentence_and_status_still_answers() {
     for (content, expected) in [
         (&b"garbage"[..], "is not JSON"),
-        (&br#"{"version": 99}"#[..], "format version 99"),
+        // Unauthenticated, whatever it claims: only cfgupdate's own document may say "newer".
+        (&br#"{"version": 99}"#[..], "not written by cfgupdate"),
         (
             &br#"{"version": 2, "reports": []}"#[..],
-            "not a state document",
+            "not written by cfgupdate",
         ),
     ] {
         let mut world = World::keyed(PIPELINE);
@@ -1385,6 +1386,19 @@ impl crate::repository::ConfigRepository for CountingLog {
         message: &str,
     ) -> Result<crate::repository::PushOutcome, crate::repository::RepositoryError> {
         self.inner.push_state(parent, content, message)
+    }
+
+    fn state_anchor(
+        &self,
+    ) -> Result<Option<crate::repository::StateVersion>, crate::repository::RepositoryError> {
+        self.inner.state_anchor()
+    }
+
+    fn set_state_anchor(
+        &self,
+        commit: &CommitId,
+    ) -> Result<(), crate::repository::RepositoryError> {
+        self.inner.set_state_anchor(commit)
     }
 }
 
@@ -1557,5 +1571,119 @@ fn an_unknown_app_from_outside_is_shown_escaped() {
             && !text.contains('\u{202e}')
             && text.contains("`cfg\\nfake line\\u{202e}`"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_state_moved_back_to_an_older_genuine_document_is_not_acted_on_until_state_reset() {
+    let mut world = World::keyed(PIPELINE);
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-eu", &revision, DeployStatus::Succeeded);
+    let success = world.repo.remote_state().unwrap().commit.clone();
+    world.report("staging-eu", &revision, DeployStatus::Failed);
+    // Someone forces the state ref back to the genuine document that still says "succeeded".
+    world.repo.person_rewinds_state(&success);
+    let report = DeployReport {
+        target: target("staging-us"),
+        revision: revision.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let error =
+        record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap_err();
+    assert!(
+        matches!(error, PromotionError::State(StateProblem::Rewound { .. })),
+        "{error}"
+    );
+    assert_eq!(error.class(), crate::class::ErrorClass::Unavailable);
+    assert!(
+        error.to_string().contains("moved the state ref back")
+            && error.to_string().contains("state reset"),
+        "{error}"
+    );
+    assert_eq!(world.repo.remote_state().unwrap().commit, success);
+    assert_eq!(world.images("internal")[&service("api")], image("api", 0));
+    let seen = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
+    assert!(
+        seen.state
+            .problem
+            .unwrap()
+            .contains("moved the state ref back"),
+        "status says it"
+    );
+    // Publishing, whose protection lives in the state, is refused the same way, with build
+    // information or without.
+    let error = world.announce(2, &[("api", 2)], Some(1)).unwrap_err();
+    assert_eq!(error.class(), crate::class::ErrorClass::Unavailable);
+    let error = world.announce(3, &[("api", 3)], None).unwrap_err();
+    assert_eq!(error.class(), crate::class::ErrorClass::Unavailable);
+    // The timer's pass promotes nothing either.
+    assert!(advance(&mut world.repo, &world.clock, &world.options).is_err());
+    assert_eq!(world.images("internal")[&service("api")], image("api", 0));
+
+    reset_state(
+        &mut world.repo,
+        &world.clock,
+        world.options.key.as_ref(),
+        &world.options.retry,
+    )
+    .unwrap();
+    // The fresh state has no reports: staging-us alone does not complete the wave.
+    let outcome = world.report("staging-us", &revision, DeployStatus::Succeeded);
+    assert!(
+        matches!(outcome, DeploymentOutcome::Recorded { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(world.images("internal")[&service("api")], image("api", 0));
+    // And the state from before the reset is older still.
+    let reset = world.repo.remote_state().unwrap().commit.clone();
+    world.repo.person_rewinds_state(&success);
+    assert!(record_deployment(&mut world.repo, &world.clock, &report, &world.options).is_err());
+    world.repo.person_rewinds_state(&reset);
+    world.deploy_staging(&revision);
+    assert_eq!(world.images("internal")[&service("api")], image("api", 1));
+}
+
+#[test]
+fn a_fresh_cache_refuses_a_state_older_than_the_branch_records() {
+    let mut world = World::keyed(PIPELINE);
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-eu", &revision, DeployStatus::Succeeded);
+    let success = world.repo.remote_state().unwrap().commit.clone();
+    world.report("staging-eu", &revision, DeployStatus::Failed);
+    // A later publish records the state it was written with (the failure) in its sealed commit.
+    let second = world.publish(2, &[("web", 2)]);
+    let record = world.repo.remote_history()[0].1.clone();
+    assert!(record.contains("Cfgupdate-State: "), "{record}");
+    world.repo.person_rewinds_state(&success);
+    world.repo.forget_cache();
+    let report = DeployReport {
+        target: target("staging-us"),
+        revision: revision.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let error =
+        record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap_err();
+    assert!(
+        matches!(error, PromotionError::State(StateProblem::Rewound { .. })),
+        "{error}"
+    );
+    assert!(error.to_string().contains("records"), "{error}");
+    // A forged trailer in a person's commit records nothing.
+    world.repo.person_pushes(
+        &format!("Edit\n\n{STATE_TRAILER}: 99999999999999.5"),
+        |_| {},
+    );
+    reset_state(
+        &mut world.repo,
+        &world.clock,
+        world.options.key.as_ref(),
+        &world.options.retry,
+    )
+    .unwrap();
+    world.repo.forget_cache();
+    let outcome = world.report("staging-us", &second, DeployStatus::Succeeded);
+    assert!(
+        matches!(outcome, DeploymentOutcome::Recorded { .. }),
+        "{outcome:?}"
     );
 }

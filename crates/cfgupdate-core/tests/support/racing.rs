@@ -181,4 +181,12 @@ impl ConfigRepository for Racing {
         self.race();
         self.inner.push_state(parent, content, message)
     }
+
+    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.inner.state_anchor()
+    }
+
+    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
+        self.inner.set_state_anchor(commit)
+    }
 }

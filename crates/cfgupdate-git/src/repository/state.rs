@@ -15,11 +15,42 @@ pub(crate) const STATE_FILE: &str = "state.json";
 impl GitRepository {
     /// The state as last fetched or pushed, read from the cache alone.
     pub(super) fn read_state(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.read_state_at(&remote::state_tracking_ref(&self.options.branch))
+    }
+
+    /// The state the core last anchored, read from the cache alone.
+    pub(super) fn read_state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.read_state_at(&remote::state_anchor_ref(&self.options.branch))
+    }
+
+    /// Points the anchor ref at the state commit `commit`, which the cache holds (the ref
+    /// keeps it there). What the anchor means is the core's business. Under the cache's lock,
+    /// like every other write to it: another process checking the cache must never find the
+    /// ref's lock file of a write in progress (it would take the cache for broken).
+    pub(super) fn write_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
+        let _lock = lock(&self.location, self.describe())?;
+        let name = remote::state_anchor_ref(&self.options.branch);
+        let id = self.commit(commit)?.id();
+        self.repo
+            .reference(&name, id, true, "cfgupdate: state anchor")
+            .map(drop)
+            .map_err(|error| {
+                self.describe().local(
+                    &format!(
+                        "cannot move `{name}` to {commit} in the cache of {}",
+                        self.options.remote
+                    ),
+                    &error,
+                )
+            })
+    }
+
+    /// The state commit the local ref `tracking` points at, and its document.
+    fn read_state_at(&self, tracking: &str) -> Result<Option<StateVersion>, RepositoryError> {
         let branch = &self.options.branch;
         let url = &self.options.remote;
-        let tracking = remote::state_tracking_ref(branch);
         let on_remote = remote::state_ref(branch);
-        let id = match self.repo.refname_to_id(&tracking) {
+        let id = match self.repo.refname_to_id(tracking) {
             Ok(id) => id,
             Err(error) if error.code() == ErrorCode::NotFound => return Ok(None),
             Err(error) => {

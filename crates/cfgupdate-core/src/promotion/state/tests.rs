@@ -137,7 +137,43 @@ fn garbage_and_newer_documents_are_named_clearly() {
         content: br#"{"version": 7, "whatever": []}"#.to_vec(),
         ..garbage.clone()
     };
-    let error = PipelineState::verified(&newer, Some(&key())).unwrap_err();
+    // Without a key nothing is authenticated: the claim is all there is.
+    let error = PipelineState::verified(&newer, None).unwrap_err();
+    assert_eq!(error, StateProblem::Newer { version: 7 });
+    assert!(error.to_string().contains("upgrade cfgupdate"), "{error}");
+    // With a key, a forged document claiming a newer format is a forgery, not a reason to
+    // upgrade; nor is one with a mac that does not match.
+    for forged in [
+        &br#"{"version": 999, "whatever": []}"#[..],
+        &br#"{"version": 999, "mac": "00"}"#[..],
+        &br#"{"version": 999, "mac": 5}"#[..],
+    ] {
+        let forged = StateVersion {
+            content: forged.to_vec(),
+            ..garbage.clone()
+        };
+        let error = PipelineState::verified(&forged, Some(&key())).unwrap_err();
+        assert!(
+            matches!(error, StateProblem::Unauthenticated { .. }),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("upgrade"), "{error}");
+    }
+    // A newer cfgupdate's authentic document (its mac covers the canonical form, whatever its
+    // fields): "upgrade".
+    let mut object = serde_json::Map::new();
+    object.insert("version".into(), 7.into());
+    object.insert("whatever".into(), serde_json::json!([{"b": 1, "a": "x"}]));
+    let tag = key().state_tag(&PipelineState::tag_parts(
+        "",
+        &PipelineState::canonical_bytes(&object),
+    ));
+    object.insert("mac".into(), tag.into());
+    let authentic = StateVersion {
+        content: serde_json::to_vec_pretty(&object).unwrap(),
+        ..garbage.clone()
+    };
+    let error = PipelineState::verified(&authentic, Some(&key())).unwrap_err();
     assert_eq!(error, StateProblem::Newer { version: 7 });
     assert!(error.to_string().contains("upgrade cfgupdate"), "{error}");
     let array = StateVersion {
@@ -215,4 +251,49 @@ mod catching_up {
         let (keyed, _) = catch_up(&repo, &newest, Some(&key()), &Published::default()).unwrap();
         assert!(keyed.services.is_empty());
     }
+}
+
+/// A version 2 document as the previous cfgupdate wrote it: its mac covers that cfgupdate's
+/// own serialisation.
+fn legacy_document(state: &PipelineState, key: &StateKey, parent: Option<&CommitId>) -> Vec<u8> {
+    let mut state = state.clone();
+    state.version = 2;
+    state.mac = None;
+    let parent = parent.map(CommitId::as_str).unwrap_or_default();
+    state.mac = Some(key.state_tag(&PipelineState::legacy_parts(parent, &state.legacy_bytes())));
+    serde_json::to_vec_pretty(&state).unwrap()
+}
+
+#[test]
+fn a_version_two_document_still_passes_and_version_three_covers_the_position() {
+    let mut state = PipelineState::default();
+    state.add_report(
+        &TargetName::parse("prod").unwrap(),
+        report('b', DeployStatus::Succeeded, 7),
+    );
+    let legacy = StateVersion {
+        commit: commit('9'),
+        parent: Some(commit('1')),
+        content: legacy_document(&state, &key(), Some(&commit('1'))),
+    };
+    let read = PipelineState::verified(&legacy, Some(&key())).unwrap();
+    assert_eq!((read.version, read.position()), (2, (0, 0)));
+    assert_eq!(read.reports, state.reports);
+    // The position is authenticated: a later serial slipped into a written document fails.
+    state.epoch = 1_700_000_000_000;
+    state.serial = 4;
+    let written = stored(&state, Some(&key()), Some(commit('1')));
+    let read = PipelineState::verified(&written, Some(&key())).unwrap();
+    assert_eq!(read.position(), (1_700_000_000_000, 4));
+    let text = String::from_utf8(written.content.clone()).unwrap();
+    let moved = text.replace("\"serial\": 4", "\"serial\": 9");
+    assert_ne!(moved, text);
+    let moved = StateVersion {
+        content: moved.into_bytes(),
+        ..written
+    };
+    assert!(matches!(
+        PipelineState::verified(&moved, Some(&key())),
+        Err(StateProblem::Unauthenticated { .. })
+    ));
 }
