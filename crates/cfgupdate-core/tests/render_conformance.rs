@@ -166,3 +166,222 @@ fn calls_go_jsonnet_refuses_are_refused() {
     }
     agree(&["std.base64('\\u00ff')", "std.splitLimitR('a,b,c', ',', 1)"]);
 }
+
+/// A deterministic generator of test inputs (SplitMix64), seeded per function; set
+/// `CFGUPDATE_GOMATH_SEED` to try other inputs.
+struct Inputs(u64);
+
+impl Inputs {
+    fn new(name: &str) -> Self {
+        let seed: u64 = std::env::var("CFGUPDATE_GOMATH_SEED")
+            .ok()
+            .and_then(|seed| seed.parse().ok())
+            .unwrap_or(0x5eed);
+        Self(
+            name.bytes()
+                .fold(seed, |hash, byte| hash.rotate_left(5) ^ u64::from(byte)),
+        )
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[low, high)`.
+    fn uniform(&mut self, low: f64, high: f64) -> f64 {
+        let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        low + (high - low) * unit
+    }
+
+    /// Any finite double with an exponent in `[low, high]` (powers of two), either sign when
+    /// `signed`: every magnitude is as likely, including subnormals when `low` is below -1022.
+    fn magnitude(&mut self, low: i32, high: i32, signed: bool) -> f64 {
+        let span = u64::try_from(high - low + 1).unwrap();
+        let exponent = low + i32::try_from(self.next() % span).unwrap();
+        let mantissa = 1.0 + (self.next() >> 12) as f64 / (1u64 << 52) as f64;
+        // In two factors: 2^-1074 alone is out of `powi`'s reach.
+        let value = mantissa * 2f64.powi(exponent / 2) * 2f64.powi(exponent - exponent / 2);
+        if signed && self.next() & 1 == 1 {
+            -value
+        } else {
+            value
+        }
+    }
+}
+
+/// Each function of `calls` (a Jsonnet function of one input) gives go-jsonnet's value, as
+/// the text `std.toString` writes (17 significant digits: equal texts are equal doubles), for
+/// every input (inputs are written with 17 significant digits too, so both read the same
+/// double).
+fn math_agrees(name: &str, call: &str, inputs: &[Vec<f64>]) {
+    let literal = |x: f64| {
+        let text = format!("{x:e}");
+        if x.is_sign_negative() {
+            format!("({text})")
+        } else {
+            text
+        }
+    };
+    let rows: Vec<String> = inputs
+        .iter()
+        .map(|args| {
+            format!(
+                "[{}]",
+                args.iter()
+                    .map(|x| literal(*x))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    let program = format!(
+        "local f = {call};\nstd.join('\\n', [std.toString(f(a)) for a in [\n{}\n]])",
+        rows.join(",\n")
+    );
+    let mine = ours(&program).unwrap_or_else(|error| panic!("{name}: {error}"));
+    let theirs = go(&[&program])
+        .pop()
+        .unwrap()
+        .unwrap_or_else(|error| panic!("{name}: {error}"));
+    let (mine, theirs) = (
+        mine.as_str().unwrap().to_owned(),
+        theirs.as_str().unwrap().to_owned(),
+    );
+    let wrong: Vec<String> = inputs
+        .iter()
+        .zip(mine.lines().zip(theirs.lines()))
+        .filter(|(_, (a, b))| a != b)
+        .map(|(args, (a, b))| format!("{name}{args:?}: cfgupdate {a}, go-jsonnet {b}"))
+        .collect();
+    assert_eq!(mine.lines().count(), inputs.len(), "{name}");
+    assert!(
+        wrong.is_empty(),
+        "{} of {} differ:\n{}",
+        wrong.len(),
+        inputs.len(),
+        wrong
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+const CASES: usize = 2_000;
+
+fn one(name: &str, mut draw: impl FnMut(&mut Inputs) -> f64) -> Vec<Vec<f64>> {
+    let mut inputs = Inputs::new(name);
+    (0..CASES).map(|_| vec![draw(&mut inputs)]).collect()
+}
+
+#[test]
+fn exp_and_log_are_go_s_bit_for_bit() {
+    math_agrees(
+        "exp",
+        "function(a) std.exp(a[0])",
+        &one("exp", |r| match r.next() % 3 {
+            // Up to 709.43: above, Go's amd64 Exp overflows (see the edges below).
+            0 => r.uniform(-745.0, 709.43),
+            1 => r.uniform(-5.0, 5.0),
+            _ => r.magnitude(-60, 9, true).clamp(-745.0, 709.43),
+        }),
+    );
+    // Subnormal arguments too: Go's amd64 Log does not normalise them.
+    math_agrees(
+        "log",
+        "function(a) std.log(a[0])",
+        &one("log", |r| match r.next() % 3 {
+            0 => r.uniform(0.5, 2.0),
+            _ => r.magnitude(-1074, 1023, false),
+        }),
+    );
+    math_agrees(
+        "log2/log10",
+        "function(a) [std.log2(a[0]), std.log10(a[0])]",
+        &one("log2", |r| r.magnitude(-1074, 1023, false)),
+    );
+}
+
+#[test]
+fn pow_is_go_s_bit_for_bit() {
+    let mut inputs = Inputs::new("pow");
+    let cases: Vec<Vec<f64>> = (0..CASES)
+        .map(|_| match inputs.next() % 4 {
+            // Fractional exponents: exp(yf·log x) times the integer part.
+            0 => vec![inputs.uniform(0.01, 100.0), inputs.uniform(-60.0, 60.0)],
+            // Integer exponents, negative bases.
+            1 => vec![
+                inputs.uniform(-10.0, 10.0),
+                (inputs.uniform(-100.0, 100.0)).trunc(),
+            ],
+            // Bases near 1, large exponents.
+            2 => vec![inputs.uniform(0.99, 1.01), inputs.uniform(-3e4, 3e4)],
+            _ => vec![
+                inputs.magnitude(-20, 20, false),
+                inputs.uniform(-15.0, 15.0),
+            ],
+        })
+        .collect();
+    math_agrees("pow", "function(a) std.pow(a[0], a[1])", &cases);
+}
+
+#[test]
+fn trigonometric_functions_are_go_s_bit_for_bit() {
+    // Small, moderate and huge arguments (Payne–Hanek beyond 2^29).
+    let angle = |r: &mut Inputs| match r.next() % 3 {
+        0 => r.uniform(-7.0, 7.0),
+        1 => r.uniform(-1e6, 1e6),
+        _ => r.magnitude(-30, 1023, true),
+    };
+    math_agrees("sin", "function(a) std.sin(a[0])", &one("sin", angle));
+    math_agrees("cos", "function(a) std.cos(a[0])", &one("cos", angle));
+    math_agrees("tan", "function(a) std.tan(a[0])", &one("tan", angle));
+    let unit = |r: &mut Inputs| match r.next() % 2 {
+        0 => r.uniform(-1.0, 1.0),
+        _ => r.magnitude(-60, -1, true),
+    };
+    math_agrees("asin", "function(a) std.asin(a[0])", &one("asin", unit));
+    math_agrees("acos", "function(a) std.acos(a[0])", &one("acos", unit));
+    math_agrees(
+        "atan",
+        "function(a) std.atan(a[0])",
+        &one("atan", |r| r.magnitude(-1074, 1023, true)),
+    );
+    let mut inputs = Inputs::new("atan2");
+    let pairs: Vec<Vec<f64>> = (0..CASES)
+        .map(|_| {
+            vec![
+                inputs.magnitude(-40, 40, true),
+                inputs.magnitude(-40, 40, true),
+            ]
+        })
+        .collect();
+    math_agrees("atan2", "function(a) std.atan2(a[0], a[1])", &pairs);
+    math_agrees("hypot", "function(a) std.hypot(a[0], a[1])", &pairs);
+}
+
+#[test]
+fn floating_point_edges_are_go_jsonnet_s() {
+    agree(&[
+        "[std.exp(x) for x in [0, -0, 1, -1, 709.78, -708.5, -744.9, -745.2, 1e-300, -1e-300]]",
+        "[std.log(x) for x in [1, 2, 0.7071067811865476, 1.4142135623730951, 5e-324, 1e308, 0.5]]",
+        "[std.pow(x[0], x[1]) for x in [[2, 0.5], [2, -0.5], [-8, 3], [0, 3], [-0, 3], [0, 0], [1, 1e300], [-1, 1e300], [0.5, 1e19], [2, 1e19], [2, -1074], [2, -1075], [3, 0.1], [1e-300, 1.5]]]",
+        "[std.sin(x) + std.cos(x) + std.tan(x) for x in [0, 536870911.5, 536870912, 1e300, 0.7853981633974483, 3.141592653589793]]",
+        "[std.asin(1), std.acos(-1), std.acos(1), std.atan(1e300), std.atan2(0, -1), std.atan2(-0, -1), std.atan2(1, 0), std.hypot(0, 0)]",
+        // Results that are not numbers or overflow are errors in both.
+        "std.log(-1)",
+        "std.log(0)",
+        "std.exp(710)",
+        // Go's amd64 Exp overflows from x·log2(e) >= 1023.5 on, although e^709.7 is finite.
+        "std.exp(709.7)",
+        "std.pow(-2, 0.5)",
+        "std.pow(10, 400)",
+        "std.asin(1.5)",
+        "std.acos(-1.0000001)",
+    ]);
+}

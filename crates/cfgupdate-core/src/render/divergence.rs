@@ -2,15 +2,13 @@
 //! Argo CD and Tanka run), found in the text of the files a target reads, for `check`.
 //!
 //! cfgupdate's standard library ([`super::stdlib_overrides`]) makes the library agree; what
-//! is left is jrsonnet's evaluator itself and the floating-point functions, which cannot be
-//! replaced from outside. Two kinds are reported:
+//! is left is jrsonnet's evaluator itself, which cannot be replaced from outside. Two kinds
+//! are reported:
 //! - **refused**: programs go-jsonnet refuses and jrsonnet renders (`'x' * 3`, an object
 //!   comprehension with a fixed field name). Argo CD could not sync them, so `check` refuses
 //!   them too;
 //! - **may differ**: constructs whose output can differ from go-jsonnet's: `+` or `%`
-//!   turning a non-integral number into text (`'ratio: ' + a / b`), the floating-point
-//!   functions whose last bits differ (`std.pow`, `std.exp`, `std.log`, `std.sin`, `std.cos`,
-//!   `std.tan`, `std.asin`, `std.acos`, `std.atan`), `std.manifestYamlDoc` and
+//!   turning a non-integral number into text (`'ratio: ' + a / b`), `std.manifestYamlDoc` and
 //!   `std.manifestYamlStream` with `quote_keys`, and `tailstrict` (go-jsonnet evaluates the
 //!   call's default arguments too, and does not count such calls against its stack limit).
 //!   `check` warns, naming the target, file and line.
@@ -23,10 +21,11 @@ use jrsonnet_rowan_parser::{AstNode, SyntaxKind, SyntaxNode};
 
 use crate::path::RepoPath;
 
-/// The floating-point functions of `std` whose results can differ from go-jsonnet's in the
-/// last bits (Go's own implementations against Rust's).
-const FLOAT_FUNCTIONS: [&str; 9] = [
-    "pow", "exp", "log", "sin", "cos", "tan", "asin", "acos", "atan",
+/// The functions of `std` whose result need not be an integer (they compute go-jsonnet's
+/// values bit for bit, `render/gomath.rs`, but `+` then writes them with jrsonnet's digits).
+const FLOAT_FUNCTIONS: [&str; 14] = [
+    "pow", "exp", "log", "log2", "log10", "sin", "cos", "tan", "asin", "acos", "atan", "atan2",
+    "hypot", "sqrt",
 ];
 
 /// One construct found.
@@ -108,15 +107,7 @@ pub fn scan(file: &RepoPath, text: &str) -> Vec<Divergence> {
     }
     for node in tree.syntax().descendants() {
         if let Some(name) = std_member(&node) {
-            if FLOAT_FUNCTIONS.contains(&name.as_str()) {
-                add(
-                    &node,
-                    false,
-                    format!(
-                        "`std.{name}`, whose result can differ from go-jsonnet's in the last bits"
-                    ),
-                );
-            } else if (name == "manifestYamlDoc" || name == "manifestYamlStream")
+            if (name == "manifestYamlDoc" || name == "manifestYamlStream")
                 && node.text().to_string().contains("quote_keys")
             {
                 add(
@@ -249,8 +240,7 @@ fn fractional(node: &SyntaxNode) -> bool {
                 None => false,
             }
         }
-        _ => std_member(&node)
-            .is_some_and(|name| FLOAT_FUNCTIONS.contains(&name.as_str()) || name == "sqrt"),
+        _ => std_member(&node).is_some_and(|name| FLOAT_FUNCTIONS.contains(&name.as_str())),
     }
 }
 
@@ -296,8 +286,23 @@ mod tests {
             "local a = 1, b = 3;\n{\n  r: 'ratio ' + a / b,\n  s: '%s' % [0.5 * a],\n  t: (std.pow(2, 0.5)) + '',\n}\n",
         );
         let lines: Vec<usize> = hits.iter().map(|h| h.0).collect();
-        assert_eq!(lines, [3, 4, 5, 5], "{hits:?}");
+        assert_eq!(lines, [3, 4, 5], "{hits:?}");
         assert!(hits.iter().all(|h| !h.1));
+    }
+
+    #[test]
+    fn floating_point_functions_alone_are_not_warned() {
+        // They compute go-jsonnet's values bit for bit (render/gomath.rs).
+        let hits = found(
+            "{
+  a: std.pow(2, 0.5),
+  b: std.sin(1) + std.cos(1) + std.tan(1) + std.exp(1) + std.log(2),
+  c: [std.asin(0.5), std.acos(0.5), std.atan(2), std.atan2(1, 2), std.hypot(1, 2)],
+  d: std.toString(std.pow(2, 0.5)),
+}
+",
+        );
+        assert!(hits.is_empty(), "{hits:?}");
     }
 
     #[test]

@@ -27,6 +27,8 @@ use jrsonnet_evaluator::{
     IStr, InitialContextBuilder, ObjValue, ObjValueBuilder, Result, Source, State, Thunk, Val,
 };
 
+use super::gomath;
+
 /// The overrides written in Jsonnet; `super` is jrsonnet's library with the Rust overrides
 /// below, `self` the library a program sees.
 const OVERRIDES: &str = r#"
@@ -410,30 +412,98 @@ fn conversions(format: &str) -> Vec<(Option<String>, u8)> {
     codes
 }
 
+/// A result as go-jsonnet's `makeDoubleCheck` takes it: NaN and infinities are errors.
+fn checked(value: f64) -> Result<f64> {
+    if value.is_nan() {
+        jrsonnet_evaluator::bail!("Not a number");
+    }
+    if value.is_infinite() {
+        jrsonnet_evaluator::bail!("Overflow");
+    }
+    Ok(value)
+}
+
+#[builtin]
+fn builtin_go_pow(x: f64, n: f64) -> Result<f64> {
+    checked(gomath::pow(x, n))
+}
+
+#[builtin]
+fn builtin_go_exp(x: f64) -> Result<f64> {
+    let value = gomath::exp(x);
+    // go-jsonnet: a positive argument whose result underflows to 0 is an overflow.
+    checked(if value == 0.0 && x > 0.0 {
+        f64::INFINITY
+    } else {
+        value
+    })
+}
+
+#[builtin]
+fn builtin_go_log(x: f64) -> Result<f64> {
+    checked(gomath::log(x))
+}
+
+/// `std.log2`, `std.log10`: go-jsonnet's library defines them as `std.log(x) / std.log(b)`.
+#[builtin]
+fn builtin_go_log2(x: f64) -> Result<f64> {
+    checked(checked(gomath::log(x))? / gomath::log(2.0))
+}
+
+#[builtin]
+fn builtin_go_log10(x: f64) -> Result<f64> {
+    checked(checked(gomath::log(x))? / gomath::log(10.0))
+}
+
+#[builtin]
+fn builtin_go_sin(x: f64) -> Result<f64> {
+    checked(gomath::sin(x))
+}
+
+#[builtin]
+fn builtin_go_cos(x: f64) -> Result<f64> {
+    checked(gomath::cos(x))
+}
+
+#[builtin]
+fn builtin_go_tan(x: f64) -> Result<f64> {
+    checked(gomath::tan(x))
+}
+
+#[builtin]
+fn builtin_go_asin(x: f64) -> Result<f64> {
+    checked(gomath::asin(x))
+}
+
+#[builtin]
+fn builtin_go_acos(x: f64) -> Result<f64> {
+    checked(gomath::acos(x))
+}
+
+#[builtin]
+fn builtin_go_atan(x: f64) -> Result<f64> {
+    checked(gomath::atan(x))
+}
+
+#[builtin]
+fn builtin_go_atan2(y: f64, x: f64) -> Result<f64> {
+    checked(gomath::atan2(y, x))
+}
+
+#[builtin]
+fn builtin_go_hypot(x: f64, y: f64) -> Result<f64> {
+    checked(gomath::hypot(x, y))
+}
+
 #[builtin]
 fn builtin_go_mantissa(x: f64) -> f64 {
-    frexp(x).0
+    gomath::frexp(x).0
 }
 
 #[builtin]
 fn builtin_go_exponent(x: f64) -> f64 {
-    f64::from(frexp(x).1)
-}
-
-/// `x = mantissa * 2^exponent` with `0.5 <= |mantissa| < 1`, exactly (by the bits).
-fn frexp(x: f64) -> (f64, i32) {
-    if x == 0.0 || !x.is_finite() {
-        return (x, 0);
-    }
-    let (x, bias) = if x.abs() < f64::MIN_POSITIVE {
-        (x * 2f64.powi(64), -64)
-    } else {
-        (x, 0)
-    };
-    let bits = x.to_bits();
-    let exponent = i32::try_from((bits >> 52) & 0x7ff).unwrap_or(0) - 1022;
-    let mantissa = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
-    (mantissa, exponent + bias)
+    // A double's exponent is within ±1,100: exact as f64.
+    gomath::frexp(x).1 as f64
 }
 
 /// jrsonnet's standard library with cfgupdate's overrides, for every file an evaluation reads.
@@ -487,6 +557,19 @@ impl GoCompatibleStd {
         rust.method("format", builtin_go_format {});
         rust.method("mantissa", builtin_go_mantissa {});
         rust.method("exponent", builtin_go_exponent {});
+        rust.method("pow", builtin_go_pow {});
+        rust.method("exp", builtin_go_exp {});
+        rust.method("log", builtin_go_log {});
+        rust.method("log2", builtin_go_log2 {});
+        rust.method("log10", builtin_go_log10 {});
+        rust.method("sin", builtin_go_sin {});
+        rust.method("cos", builtin_go_cos {});
+        rust.method("tan", builtin_go_tan {});
+        rust.method("asin", builtin_go_asin {});
+        rust.method("acos", builtin_go_acos {});
+        rust.method("atan", builtin_go_atan {});
+        rust.method("atan2", builtin_go_atan2 {});
+        rust.method("hypot", builtin_go_hypot {});
         let rust = rust.build();
         let Val::Obj(overrides) =
             state.evaluate_snippet_with("<cfgupdate std overrides>", OVERRIDES, &this.plain)?
@@ -536,14 +619,6 @@ mod tests {
         assert_eq!(go_number(-0.0), "-0");
         assert_eq!(go_number(2.0 / 3.0), "0.66666666666666663");
         assert_eq!(go_number(1.5e-300), "1.5000000000000001e-300");
-    }
-
-    #[test]
-    fn frexp_is_exact() {
-        assert_eq!(frexp(42.0), (0.65625, 6));
-        assert_eq!(frexp(-42.0), (-0.65625, 6));
-        assert_eq!(frexp(5e-324), (0.5, -1073));
-        assert_eq!(frexp(0.0), (0.0, 0));
     }
 
     #[test]
