@@ -385,3 +385,86 @@ fn floating_point_edges_are_go_jsonnet_s() {
         "std.acos(-1.0000001)",
     ]);
 }
+
+#[test]
+fn integer_conversions_of_large_and_negative_values_are_go_jsonnet_s() {
+    agree(&[
+        // The `%` operator is jrsonnet's evaluator (docs/rendering.md); `std.mod` is not.
+        "std.mod('%d', [1e20])",
+        "std.format('%d', [1e20])",
+        "[std.format(f, [v]) for f in ['%d', '%i', '%u', '%o', '%x', '%X', '%#o', '%#x', '%#X', '%+d', '% d', '%08d', '%-8d|', '%.12d', '%+010x', '%#012o'] for v in [1e20, -1e20, 2e300, -2e300, 1.7976931348623157e308, 9007199254740993, 18014398509481985, 9223372036854775807, -9223372036854775808, 1152921504606846976, 123456789.9, -0.5, -1, -1.5, 0, 0.99, -0.99, 255]]",
+        "std.format('%(a)d %(b)x %(c)s', { a: 1e20, b: -3e19, c: 'x' })",
+        "std.format('%*d|%-*x|%.*o', [25, 1e20, 24, 3e19, 3, 5])",
+        "std.format('%5.2f %e %g %s %d', [1e20, 1e20, 1e20, 1e20, 1e20])",
+        "[std.format(f, [v]) for f in ['%f', '%.0f', '%#.0f', '%e', '%g', '%G', '%.3e', '%10.4f', '%-12.1e|', '%+g', '%#g', '%.0e', '%#.3g', '%010.2f', '% e'] for v in [1e20, -1e20, 3e300, 1e22, 123456789012345678901234, 1e-5, -0.5, 0, 0.1, 2.5, 1e-310, 5e-324, 999999.5, 0.000123456]]",
+        "std.format('%c%c%c|%5s|%-5s|%5%|%s', [65, 'b', 0x1F600, 'x', 'y', [1, 0.5]])",
+        "std.format('%(a)05.1f %(b)c %%', { a: 2.25, b: 'q' })",
+        "std.format('%d', 'x')",
+        "std.format('%s %s', [1])",
+        "std.format('%s', [1, 2])",
+        "std.format('%(a)s', { b: 1 })",
+        "std.format('%*d', { a: 1 })",
+        "std.format('%5', [1])",
+        "std.format('%y', [1])",
+        "std.format('%.400f', [1])",
+        "std.format('%f', [1e305])",
+    ]);
+}
+
+#[test]
+fn format_of_generated_numbers_is_go_jsonnet_s() {
+    let mut inputs = Inputs::new("format");
+    let flags = ["", "#", "0", "-", " ", "+", "#0", "+0", "- "];
+    let kinds = ["d", "i", "u", "o", "x", "X", "e", "E", "f", "F", "g", "G"];
+    let rows: Vec<String> = (0..CASES)
+        .map(|_| {
+            let pick = |inputs: &mut Inputs, n: usize| {
+                usize::try_from(inputs.next() % u64::try_from(n).unwrap()).unwrap()
+            };
+            let flag = flags[pick(&mut inputs, flags.len())];
+            let kind = kinds[pick(&mut inputs, kinds.len())];
+            let width = match pick(&mut inputs, 3) {
+                0 => String::new(),
+                _ => pick(&mut inputs, 30).to_string(),
+            };
+            let precision = match pick(&mut inputs, 3) {
+                0 => String::new(),
+                _ => format!(".{}", pick(&mut inputs, 20)),
+            };
+            let value = match pick(&mut inputs, 3) {
+                0 => inputs.uniform(-1e6, 1e6),
+                1 => inputs.magnitude(-300, 300, true),
+                _ => inputs.uniform(-100.0, 100.0).round(),
+            };
+            format!("['%{flag}{width}{precision}{kind}|', {value:e}]")
+        })
+        .collect();
+    let program = format!(
+        "std.join('\\n', [std.format(a[0], [a[1]]) for a in [\n{}\n]])",
+        rows.join(",\n")
+    );
+    let mine = ours(&program).unwrap();
+    let theirs = go(&[&program]).pop().unwrap().unwrap();
+    let wrong: Vec<String> = rows
+        .iter()
+        .zip(
+            mine.as_str()
+                .unwrap()
+                .lines()
+                .zip(theirs.as_str().unwrap().lines()),
+        )
+        .filter(|(_, (a, b))| a != b)
+        .map(|(row, (a, b))| format!("{row}: cfgupdate {a}, go-jsonnet {b}"))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} differ:\n{}",
+        wrong.len(),
+        wrong
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -106,18 +106,17 @@ pub fn scan(file: &RepoPath, text: &str) -> Vec<Divergence> {
         }
     }
     for node in tree.syntax().descendants() {
-        if let Some(name) = std_member(&node) {
-            if (name == "manifestYamlDoc" || name == "manifestYamlStream")
-                && node.text().to_string().contains("quote_keys")
-            {
-                add(
-                    &node,
-                    false,
-                    format!(
-                        "`std.{name}` with `quote_keys`, whose unquoted keys jrsonnet decides otherwise than go-jsonnet"
-                    ),
-                );
-            }
+        if let Some(name) = std_member(&node)
+            && (name == "manifestYamlDoc" || name == "manifestYamlStream")
+            && node.text().to_string().contains("quote_keys")
+        {
+            add(
+                &node,
+                false,
+                format!(
+                    "`std.{name}` with `quote_keys`, whose unquoted keys jrsonnet decides otherwise than go-jsonnet"
+                ),
+            );
         }
     }
     found.sort();

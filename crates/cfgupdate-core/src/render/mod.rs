@@ -16,6 +16,7 @@ pub mod divergence;
 pub mod effect;
 pub mod emit;
 pub mod evaluate;
+pub mod goformat;
 pub mod gomath;
 pub mod job;
 pub mod nesting;

@@ -18,16 +18,14 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 
 use jrsonnet_evaluator::function::builtin;
 use jrsonnet_evaluator::trace::PathResolver;
-use jrsonnet_evaluator::typed::IntoUntyped;
 use jrsonnet_evaluator::{
     IStr, InitialContextBuilder, ObjValue, ObjValueBuilder, Result, Source, State, Thunk, Val,
 };
 
-use super::gomath;
+use super::{goformat, gomath};
 
 /// The overrides written in Jsonnet; `super` is jrsonnet's library with the Rust overrides
 /// below, `self` the library a program sees.
@@ -77,6 +75,8 @@ local text(v) = if std.isString(v) then v else std.native('cfgupdate.toString')(
     if std.isString(input) && std.length([c for c in std.stringChars(input) if std.codepoint(c) > 255]) > 0
     then error 'base64 encountered invalid codepoint value in the string (must be 0 <= X <= 255)'
     else super.base64(input),
+  // `std.mod` of a string is `std.format` (the `%` operator itself is the evaluator's).
+  mod(a, b):: if std.isString(a) then self.format(a, b) else super.mod(a, b),
   splitLimitR(str, c, maxsplits)::
     if c == '' then error 'std.splitLimitR second parameter should have length 1 or greater, got 0'
     else super.splitLimitR(str, c, maxsplits),
@@ -113,7 +113,7 @@ pub fn go_number(value: f64) -> String {
 
 /// `std.toString` as go-jsonnet writes it: numbers by [`go_number`], arrays and objects as
 /// one-line JSON (`{"a": 1, "b": [ ]}`) with numbers written the same way.
-fn go_to_string(value: &Val) -> Result<String> {
+pub(crate) fn go_to_string(value: &Val) -> Result<String> {
     match value {
         Val::Str(text) => Ok(text.to_string()),
         Val::Num(number) => Ok(go_number(number.get())),
@@ -317,99 +317,10 @@ fn toml_header(line: &str) -> bool {
     })
 }
 
-/// `std.format`, with every `%s` (and `%r`) of a number given go-jsonnet's text.
+/// `std.format` as go-jsonnet computes it ([`goformat`]).
 #[builtin]
 fn builtin_go_format(str: IStr, vals: Val) -> Result<String> {
-    let codes = conversions(&str);
-    let values = match &vals {
-        Val::Arr(items) => items.iter().collect::<Result<Vec<Val>>>()?,
-        Val::Obj(object) => {
-            // `%(name)s`: the named fields that are numbers, given go-jsonnet's text.
-            // A key also used with another conversion keeps its value.
-            let mut named = ObjValueBuilder::new();
-            named.with_super(object.clone());
-            let as_text: BTreeSet<&str> = codes
-                .iter()
-                .filter_map(|(key, kind)| key.as_deref().filter(|_| matches!(kind, b's' | b'r')))
-                .filter(|key| {
-                    codes.iter().all(|(other, kind)| {
-                        other.as_deref() != Some(*key) || matches!(kind, b's' | b'r')
-                    })
-                })
-                .collect();
-            for key in as_text {
-                if let Some(value) = object.get(IStr::from(key))?
-                    && let Some(text) = as_go_text(&value)?
-                {
-                    named.field(key).try_value(text)?;
-                }
-            }
-            return jrsonnet_evaluator::stdlib::std_format(&str, Val::Obj(named.build()));
-        }
-        other => vec![other.clone()],
-    };
-    let kinds: Vec<u8> = codes.into_iter().map(|(_, kind)| kind).collect();
-    let values: Vec<Val> = values
-        .into_iter()
-        .enumerate()
-        .map(|(index, value)| match kinds.get(index) {
-            Some(b's' | b'r') => Ok(as_go_text(&value)?.unwrap_or(value)),
-            _ => Ok(value),
-        })
-        .collect::<Result<_>>()?;
-    let untyped = if matches!(vals, Val::Arr(_)) {
-        Vec::<Val>::into_untyped(values)?
-    } else {
-        values.into_iter().next().unwrap_or(Val::Null)
-    };
-    jrsonnet_evaluator::stdlib::std_format(&str, untyped)
-}
-
-/// A number, array or object as the string go-jsonnet's `%s` writes for it; `None` for the
-/// values whose text already agrees.
-fn as_go_text(value: &Val) -> Result<Option<Val>> {
-    Ok(match value {
-        Val::Num(_) | Val::Arr(_) | Val::Obj(_) => Some(Val::string(go_to_string(value)?)),
-        _ => None,
-    })
-}
-
-/// The conversion character each value of a format string goes to, with the mapping key of
-/// `%(key)s` (`*` widths and precisions take a positional value of their own, marked `*`).
-fn conversions(format: &str) -> Vec<(Option<String>, u8)> {
-    let bytes = format.as_bytes();
-    let mut codes = Vec::new();
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] != b'%' {
-            index += 1;
-            continue;
-        }
-        index += 1;
-        let mut key = None;
-        if bytes.get(index) == Some(&b'(') {
-            let start = index + 1;
-            while index < bytes.len() && bytes[index] != b')' {
-                index += 1;
-            }
-            key = format.get(start..index).map(str::to_owned);
-            index += 1;
-        }
-        while let Some(&byte) = bytes.get(index) {
-            match byte {
-                b'#' | b'0' | b'-' | b' ' | b'+' | b'.' | b'1'..=b'9' | b'h' | b'l' | b'L' => {}
-                b'*' => codes.push((None, b'*')),
-                b'%' => break,
-                conversion => {
-                    codes.push((key, conversion));
-                    break;
-                }
-            }
-            index += 1;
-        }
-        index += 1;
-    }
-    codes
+    goformat::format(&str, &vals)
 }
 
 /// A result as go-jsonnet's `makeDoubleCheck` takes it: NaN and infinities are errors.
@@ -619,18 +530,5 @@ mod tests {
         assert_eq!(go_number(-0.0), "-0");
         assert_eq!(go_number(2.0 / 3.0), "0.66666666666666663");
         assert_eq!(go_number(1.5e-300), "1.5000000000000001e-300");
-    }
-
-    #[test]
-    fn conversions_follow_the_values() {
-        let kinds: Vec<u8> = conversions("%s %5.2f %*d %% %-3s")
-            .into_iter()
-            .map(|(_, kind)| kind)
-            .collect();
-        assert_eq!(kinds, b"sf*ds");
-        assert_eq!(
-            conversions("%(a)s %(b)d"),
-            [(Some("a".to_owned()), b's'), (Some("b".to_owned()), b'd')]
-        );
     }
 }
