@@ -192,6 +192,11 @@ fn binary(node: &SyntaxNode, add: &mut impl FnMut(&SyntaxNode, bool, String)) {
             false,
             "`%` formatting a non-integral number: with `%s` go-jsonnet writes 17 significant digits, jrsonnet's operator the fewest; use `std.format`".into(),
         ),
+        SyntaxKind::MODULO if lhs_string && float_conversion(lhs) => add(
+            node,
+            false,
+            "`%` with a `%e`, `%f` or `%g` conversion: jrsonnet's operator rounds and writes digits otherwise than go-jsonnet; use `std.format`, which agrees".into(),
+        ),
         _ => {}
     }
 }
@@ -206,6 +211,28 @@ fn unwrap(node: &SyntaxNode) -> SyntaxNode {
             _ => return node,
         }
     }
+}
+
+/// Whether the string literal holds a `%e`, `%f` or `%g` conversion (either case), with any
+/// mapping key, flags, width and precision.
+fn float_conversion(node: &SyntaxNode) -> bool {
+    let text = unwrap(node).text().to_string();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('%') {
+        let after = &rest[at + 1..];
+        let after = match after.strip_prefix('(') {
+            Some(keyed) => keyed.split_once(')').map_or("", |(_, tail)| tail),
+            None => after,
+        };
+        let spec =
+            after.trim_start_matches(|c: char| "#0- +.*hlL".contains(c) || c.is_ascii_digit());
+        if spec.starts_with(['e', 'E', 'f', 'F', 'g', 'G']) {
+            return true;
+        }
+        // `%%` is a literal percent sign: skip both.
+        rest = spec.strip_prefix('%').unwrap_or(spec);
+    }
+    false
 }
 
 fn is_string(node: &SyntaxNode) -> bool {
@@ -287,6 +314,15 @@ mod tests {
         let lines: Vec<usize> = hits.iter().map(|h| h.0).collect();
         assert_eq!(lines, [3, 4, 5], "{hits:?}");
         assert!(hits.iter().all(|h| !h.1));
+    }
+
+    #[test]
+    fn the_percent_operator_with_float_conversions_is_found() {
+        let hits = found(
+            "{\n  a: '%.2f' % [x],\n  b: '%(v)08.3e' % { v: 1 },\n  c: '%d-%s %%f' % [1, 'x'],\n  d: std.format('%.2f', [1]),\n  e: '100%%' % [],\n}\n",
+        );
+        let lines: Vec<usize> = hits.iter().map(|h| h.0).collect();
+        assert_eq!(lines, [2, 3], "{hits:?}");
     }
 
     #[test]
