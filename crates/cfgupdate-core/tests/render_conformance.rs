@@ -468,3 +468,16 @@ fn format_of_generated_numbers_is_go_jsonnet_s() {
             .join("\n")
     );
 }
+
+#[test]
+fn yaml_keys_without_quote_keys_are_quoted_as_go_jsonnet_quotes_them() {
+    let keys = "['e', 'E', 'a b', '1e5', '1e400', '1e-5', 'inf', 'Infinity', '-inf', 'nan', 'NaN', '-', '---', \"''\", '2001-12-14', '1-2-', '--', '1-2', '0b101', '-0b1', '0b', 'a0x1f', '0x', '0xg', '12', '-12', '007', '99999999999999999999', '1.5', '.5', '5.', '.', 'y', 'Yes', 'NO', 'null', 'Null', '~', 'a/b.c_d-e', 'é', '', 'x:y', 'true', 'TRUE', '.inf', '-.Inf', '.NaN', '_', 'a\"b', 'tab\\there', 'new\\nline', '\\u0001', 'key', 'image', 'app.kubernetes.io/name']";
+    agree(&[
+        &format!("std.manifestYamlDoc({{ [k]: k for k in {keys} }}, quote_keys=false)"),
+        &format!("std.manifestYamlDoc([{{ [k]: {{ [k]: [1] }} }} for k in {keys}], true, false)"),
+        &format!(
+            "std.manifestYamlStream([{{ [k]: 1 for k in {keys} }}, {{ a: {{ b: 'x\\ny' }} }}], quote_keys=false)"
+        ),
+        "std.manifestYamlDoc({ a: 'x\\ny', 'b c': ['p\\nq', { 'd e': 'z' }], e: {} , f: [] }, quote_keys=false)",
+    ]);
+}

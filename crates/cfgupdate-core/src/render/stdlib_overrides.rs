@@ -47,14 +47,23 @@ local wrapLines(v) =
   else if std.isObject(v) then std.mapWithKey(function(_, x) wrapLines(x), v)
   else v;
 local unwrapLines = std.native('cfgupdate.unwrapTexts');
+// With `quote_keys=false`, go-jsonnet leaves a key bare by its own rule (`yamlBareSafe`):
+// every key travels through jrsonnet's function marked, and comes out as go-jsonnet writes it.
+local wrapKeys(v) =
+  if std.isArray(v) then std.map(wrapKeys, v)
+  else if std.isObject(v) then { ['\u0001cfgupdate-key:' + k + '\u0001']: wrapKeys(v[k]) for k in std.objectFields(v) }
+  else v;
+local unwrapKeys = std.native('cfgupdate.unwrapKeys');
 local chars(v) = if std.isString(v) then std.stringChars(v) else v;
 local text(v) = if std.isString(v) then v else std.native('cfgupdate.toString')(v);
 {
   manifestIni(ini):: unwrap(super.manifestIni(wrapNumbers(ini))),
   manifestYamlDoc(value, indent_array_in_object=false, quote_keys=true)::
-    unwrapLines(super.manifestYamlDoc(wrapLines(value), indent_array_in_object, quote_keys)),
+    if quote_keys then unwrapLines(super.manifestYamlDoc(wrapLines(value), indent_array_in_object, true))
+    else unwrapKeys(unwrapLines(super.manifestYamlDoc(wrapKeys(wrapLines(value)), indent_array_in_object, false))),
   manifestYamlStream(value, indent_array_in_object=false, c_document_end=true, quote_keys=true)::
-    unwrapLines(super.manifestYamlStream(wrapLines(value), indent_array_in_object, c_document_end, quote_keys)),
+    if quote_keys then unwrapLines(super.manifestYamlStream(wrapLines(value), indent_array_in_object, c_document_end, true))
+    else unwrapKeys(unwrapLines(super.manifestYamlStream(wrapKeys(wrapLines(value)), indent_array_in_object, c_document_end, false))),
   manifestPython(v):: unwrap(super.manifestPython(wrapNumbers(v))),
   manifestPythonVars(conf):: unwrap(super.manifestPythonVars(wrapNumbers(conf))),
   manifestTomlEx(value, indent)::
@@ -274,6 +283,106 @@ fn unwrap_texts(text: &str) -> String {
 }
 
 #[builtin]
+fn builtin_unwrap_keys(text: String) -> String {
+    unwrap_keys(&text)
+}
+
+/// The marker `wrapKeys` puts around a key, as jrsonnet's YAML writes it (JSON-quoted).
+const KEY_MARK: &str = "\"\\u0001cfgupdate-key:";
+
+/// Replaces each JSON-quoted key marker `"\u0001cfgupdate-key:<key>\u0001"` by the key as
+/// go-jsonnet writes it with `quote_keys=false`: bare when [`yaml_bare_safe`], else JSON-quoted.
+fn unwrap_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY_MARK) {
+        out.push_str(&rest[..at]);
+        let literal = &rest[at..];
+        let end = json_string_end(literal);
+        let key = end.and_then(|end| {
+            serde_json::from_str::<String>(&literal[..=end])
+                .ok()
+                .and_then(|inner| {
+                    inner
+                        .strip_prefix("\u{1}cfgupdate-key:")
+                        .and_then(|key| key.strip_suffix('\u{1}'))
+                        .map(str::to_owned)
+                })
+                .map(|key| (key, end))
+        });
+        match key {
+            Some((key, end)) => {
+                if yaml_bare_safe(&key) {
+                    out.push_str(&key);
+                } else {
+                    jrsonnet_evaluator::manifest::escape_string_json_buf(&key, &mut out);
+                }
+                rest = &literal[end + 1..];
+            }
+            None => {
+                out.push_str(&literal[..KEY_MARK.len()]);
+                rest = &literal[KEY_MARK.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The index of the quote that closes the JSON string literal `literal` starts with.
+fn json_string_end(literal: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (index, byte) in literal.bytes().enumerate().skip(1) {
+        match (escaped, byte) {
+            (true, _) => escaped = false,
+            (false, b'\\') => escaped = true,
+            (false, b'"') => return Some(index),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// go-jsonnet's `yamlBareSafe`: whether `manifestYamlDoc` with `quote_keys=false` writes the
+/// key bare. Only letters, digits, `_`, `-`, `/` and `.`; not a YAML 1.1 boolean or null
+/// word, `.inf`/`.nan`, `-`, `---`, `''` (any case); not `d*-d*-d*` (a date); not binary
+/// (`0b1`) or holding hexadecimal (`0x1`, anywhere); not what Go's `strconv.Atoi` or
+/// `ParseFloat` reads (a float out of range, such as `1e400`, is an error there and so bare).
+fn yaml_bare_safe(key: &str) -> bool {
+    const RESERVED: [&str; 16] = [
+        "true", "false", "yes", "no", "on", "off", "y", "n", ".nan", "-.inf", "+.inf", ".inf",
+        "null", "-", "---", "''",
+    ];
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.'))
+        || RESERVED.iter().any(|word| word.eq_ignore_ascii_case(key))
+    {
+        return false;
+    }
+    let date = key.split('-').count() == 3 && key.chars().all(|c| c.is_ascii_digit() || c == '-');
+    let unsigned = key.strip_prefix(['-', '+']).unwrap_or(key);
+    let binary = unsigned
+        .strip_prefix("0b")
+        .is_some_and(|bits| !bits.is_empty() && bits.chars().all(|c| matches!(c, '0' | '1' | '_')));
+    let hexadecimal = key.match_indices("0x").any(|(at, _)| {
+        key[at + 2..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_hexdigit() || c == '_')
+    });
+    let integer = key.parse::<i64>().is_ok();
+    let float = key.parse::<f64>().is_ok_and(|value| {
+        value.is_finite()
+            || ["inf", "infinity", "nan"]
+                .iter()
+                .any(|word| word.eq_ignore_ascii_case(unsigned))
+    });
+    !(date || binary || hexadecimal || integer || float)
+}
+
+#[builtin]
 fn builtin_toml_spacing(text: String) -> String {
     toml_spacing(&text)
 }
@@ -454,6 +563,8 @@ impl GoCompatibleStd {
             .add_native("cfgupdate.tomlSpacing", builtin_toml_spacing {});
         this.plain
             .add_native("cfgupdate.unwrapTexts", builtin_unwrap_texts {});
+        this.plain
+            .add_native("cfgupdate.unwrapKeys", builtin_unwrap_keys {});
         this.plain.add_native(
             "cfgupdate.unwrapNumbersInQuotes",
             builtin_unwrap_numbers_in_quotes {},
