@@ -481,3 +481,34 @@ fn yaml_keys_without_quote_keys_are_quoted_as_go_jsonnet_quotes_them() {
         "std.manifestYamlDoc({ a: 'x\\ny', 'b c': ['p\\nq', { 'd e': 'z' }], e: {} , f: [] }, quote_keys=false)",
     ]);
 }
+
+#[test]
+fn tailstrict_calls_do_not_count_against_the_stack_limit_as_in_go_jsonnet() {
+    let programs = [
+        // Tail recursion marked tailstrict: 10,000 and 20,000 deep.
+        "local sum(x, v) = if x <= 0 then v else sum(x - 1, x + v) tailstrict; sum(10000, 0)",
+        "local count(n) = if n == 0 then 'done' else count(n - 1) /* deep */ tailstrict; count(20000)",
+        // A chain of 600 closures, each calling the next tailstrict.
+        "local arr = [function(x) x] + std.makeArray(600, function(i) (function(x) arr[i](x + 1) tailstrict)); arr[600](42)",
+        // Recursion not marked is refused at go-jsonnet's limit, here as there.
+        "local sum(x, v) = if x <= 0 then v else sum(x - 1, x + v); sum(600, 0)",
+        "local sum(x, v) = if x <= 0 then v else 0 + sum(x - 1, x + v) tailstrict; sum(600, 0)",
+        // Under the limit, both render.
+        "local f(n) = if n == 0 then 0 else f(n - 1); f(400)",
+        // Non-tailstrict recursion nested in a tailstrict one: each counts for itself.
+        "local down(n) = if n == 0 then 0 else 1 + down(n - 1); local loop(i, acc) = if i == 0 then acc else loop(i - 1, acc + down(300)) tailstrict; loop(600, 0)",
+    ];
+    let theirs = go(&programs);
+    assert!(
+        theirs[0].is_ok() && theirs[3].is_err(),
+        "the premise: {theirs:?}"
+    );
+    agree(&programs);
+    // Endless tailstrict recursion runs until go-jsonnet's time limit; here it stops at the
+    // highest limit, 100 times go-jsonnet's, as an error naming the file.
+    let endless = ours("local f(n) = f(n + 1) tailstrict; f(0)").unwrap_err();
+    assert!(
+        endless.contains("main.jsonnet") && endless.contains("stack overflow"),
+        "{endless}"
+    );
+}

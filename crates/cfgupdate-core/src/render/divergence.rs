@@ -10,7 +10,7 @@
 //! - **may differ**: constructs whose output can differ from go-jsonnet's: `+` or `%`
 //!   turning a non-integral number into text (`'ratio: ' + a / b`), `%` with a float
 //!   conversion (`'%.2f' % [x]`), and `tailstrict` (go-jsonnet evaluates the
-//!   call's default arguments too, and does not count such calls against its stack limit).
+//!   call's default arguments too; its stack limit is matched, see [`super::tailstrict`]).
 //!   `check` warns, naming the target, file and line.
 //!
 //! The scan reads the syntax only: a number that reaches `+` through a variable is not seen,
@@ -101,7 +101,7 @@ pub fn scan(file: &RepoPath, text: &str) -> Vec<Divergence> {
             add(
                 &parent,
                 false,
-                "`tailstrict`: go-jsonnet also evaluates the call's default arguments (an `error` default fails there, not here) and does not count such calls against its stack limit of 500 (deep recursion stops here, not there)".into(),
+                "`tailstrict`: go-jsonnet also evaluates the call's default arguments, which jrsonnet leaves lazy (an `error` default, or one that fails, fails there and not here)".into(),
             );
         }
     }

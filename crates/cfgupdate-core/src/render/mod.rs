@@ -24,6 +24,7 @@ pub mod objects;
 pub mod regenerate;
 pub mod source;
 pub mod stdlib_overrides;
+pub mod tailstrict;
 pub mod target;
 pub mod yaml;
 
