@@ -471,7 +471,7 @@ fn format_of_generated_numbers_is_go_jsonnet_s() {
 
 #[test]
 fn yaml_keys_without_quote_keys_are_quoted_as_go_jsonnet_quotes_them() {
-    let keys = "['e', 'E', 'a b', '1e5', '1e400', '1e-5', 'inf', 'Infinity', '-inf', 'nan', 'NaN', '-', '---', \"''\", '2001-12-14', '1-2-', '--', '1-2', '0b101', '-0b1', '0b', 'a0x1f', '0x', '0xg', '12', '-12', '007', '99999999999999999999', '1.5', '.5', '5.', '.', 'y', 'Yes', 'NO', 'null', 'Null', '~', 'a/b.c_d-e', 'é', '', 'x:y', 'true', 'TRUE', '.inf', '-.Inf', '.NaN', '_', 'a\"b', 'tab\\there', 'new\\nline', '\\u0001', 'key', 'image', 'app.kubernetes.io/name']";
+    let keys = "['e', 'E', 'a b', '1e5', '1e400', '1e-5', 'inf', 'Infinity', '-inf', 'nan', 'NaN', '-', '---', \"''\", '2001-12-14', '1-2-', '--', '1-2', '0b101', '-0b1', '0b', 'a0x1f', '0x', '0xg', '12', '-12', '007', '99999999999999999999', '1.5', '.5', '5.', '.', 'y', 'Yes', 'NO', 'null', 'Null', '~', 'a/b.c_d-e', 'é', '', 'x:y', 'true', 'TRUE', '.inf', '-.Inf', '.NaN', '_', 'a\"b', 'tab\\there', 'new\\nline', '\\u0001', 'key', 'image', 'app.kubernetes.io/name', '-0.1_0_0', '-1_0', '1__0', '_1', '1_', '1_e5', '1e_5', '-685.230_15E-03', '685_230.15', '0X_0a_74_ae', '-0x_0A_74_AE', '-0B1010_0111', '0b1010_0111', '1-234-567-8901', '192.168.0.1', '02472256', '__-0B1010', '0o17', '0o1_7']";
     agree(&[
         &format!("std.manifestYamlDoc({{ [k]: k for k in {keys} }}, quote_keys=false)"),
         &format!("std.manifestYamlDoc([{{ [k]: {{ [k]: [1] }} }} for k in {keys}], true, false)"),

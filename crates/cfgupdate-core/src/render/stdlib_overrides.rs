@@ -373,13 +373,49 @@ fn yaml_bare_safe(key: &str) -> bool {
             .is_some_and(|c| c.is_ascii_hexdigit() || c == '_')
     });
     let integer = key.parse::<i64>().is_ok();
-    let float = key.parse::<f64>().is_ok_and(|value| {
-        value.is_finite()
-            || ["inf", "infinity", "nan"]
-                .iter()
-                .any(|word| word.eq_ignore_ascii_case(unsigned))
-    });
+    // Go's ParseFloat takes `_` between digits (`1_0.5`), as Go's literals.
+    let digits: String = key.chars().filter(|c| *c != '_').collect();
+    let float = (!key.contains('_') || underscores_separate_digits(unsigned))
+        && digits.parse::<f64>().is_ok_and(|value| {
+            value.is_finite()
+                || ["inf", "infinity", "nan"]
+                    .iter()
+                    .any(|word| word.eq_ignore_ascii_case(unsigned))
+        });
     !(date || binary || hexadecimal || integer || float)
+}
+
+/// Go's `underscoreOK` for a number without its sign: every `_` stands between two digits
+/// (or right after a `0b`/`0o`/`0x` prefix).
+fn underscores_separate_digits(number: &str) -> bool {
+    let bytes = number.as_bytes();
+    let mut start = 0;
+    let mut hex = false;
+    // What was seen last: '^' the start, '0' a digit or prefix, '_', '!' anything else.
+    let mut saw = b'^';
+    if bytes.len() >= 2
+        && bytes[0] == b'0'
+        && matches!(bytes[1].to_ascii_lowercase(), b'b' | b'o' | b'x')
+    {
+        start = 2;
+        saw = b'0';
+        hex = bytes[1].eq_ignore_ascii_case(&b'x');
+    }
+    for &byte in &bytes[start..] {
+        if byte.is_ascii_digit() || (hex && byte.is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if byte == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else if saw == b'_' {
+            return false;
+        } else {
+            saw = b'!';
+        }
+    }
+    saw != b'_'
 }
 
 #[builtin]
