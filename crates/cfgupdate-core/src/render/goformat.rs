@@ -169,6 +169,21 @@ fn modulo(n: f64, d: f64) -> Result<f64> {
     finite(n % d)
 }
 
+/// The widest field (and the most digits of precision) cfgupdate writes. go-jsonnet pads one
+/// character at a time in Jsonnet, quadratic in the width: `'%1000000000d'` runs until its
+/// time limit there. Here it is an error rather than an allocation of gigabytes.
+pub const MAX_WIDTH: f64 = 1_000_000.0;
+
+fn bounded(width: f64) -> Result<f64> {
+    if width > MAX_WIDTH {
+        bail!(
+            "format width or precision {} is larger than cfgupdate writes ({MAX_WIDTH})",
+            go_number(width)
+        );
+    }
+    Ok(width)
+}
+
 /// The number of characters to add to `text` for it to be `width` long (Jsonnet's `padding`
 /// adds one while `width - length` is above 0).
 fn missing(text: &str, width: f64) -> usize {
@@ -548,13 +563,13 @@ fn format_array(parts: &[Part], values: &[Val]) -> Result<String> {
             }
             Part::Code(code) => code,
         };
-        let width = match code.width {
+        let width = bounded(match code.width {
             Width::Star => width_value(&take(&mut j, "at least")?)?,
             Width::Fixed(width) => width,
-        };
+        })?;
         let precision = match code.precision {
-            Some(Width::Star) => Some(width_value(&take(&mut j, "at least")?)?),
-            Some(Width::Fixed(precision)) => Some(precision),
+            Some(Width::Star) => Some(bounded(width_value(&take(&mut j, "at least")?)?)?),
+            Some(Width::Fixed(precision)) => Some(bounded(precision)?),
             None => None,
         };
         let text = if code.kind == '%' {
@@ -582,13 +597,13 @@ fn format_object(parts: &[Part], object: &jrsonnet_evaluator::ObjValue) -> Resul
             }
             Part::Code(code) => code,
         };
-        let width = match code.width {
+        let width = bounded(match code.width {
             Width::Star => bail!("Cannot use * field width with object."),
             Width::Fixed(width) => width,
-        };
+        })?;
         let precision = match code.precision {
             Some(Width::Star) => bail!("Cannot use * precision with object."),
-            Some(Width::Fixed(precision)) => Some(precision),
+            Some(Width::Fixed(precision)) => Some(bounded(precision)?),
             None => None,
         };
         let text = if code.kind == '%' {
@@ -652,6 +667,24 @@ mod tests {
         assert!(parse("%5").is_err());
         assert!(parse("%(a").is_err());
         assert!(parse("%y").is_err());
+    }
+
+    #[test]
+    fn absurd_widths_are_refused_not_allocated() {
+        let error = format("%99999999999999999999d", &num(1.0)).unwrap_err();
+        assert!(
+            error.to_string().contains("larger than cfgupdate writes"),
+            "{error}"
+        );
+        assert!(format("%.2000000d", &num(1.0)).is_err());
+        assert!(
+            format(
+                "%(a)9999999999s",
+                &Val::Obj(jrsonnet_evaluator::ObjValue::empty())
+            )
+            .is_err()
+        );
+        assert_eq!(format("%1000000d", &num(1.0)).unwrap().len(), 1_000_000);
     }
 
     #[test]
