@@ -71,14 +71,11 @@ fn check_refuses_what_go_jsonnet_refuses_and_warns_where_the_render_may_differ()
     );
 
     let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
-    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    // `std.pow` computes go-jsonnet's value bit for bit (render/gomath.rs): not warned.
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0]
             .starts_with("target `b`: b.jsonnet:2: `+` joining a string and a non-integral number"),
-        "{warnings:?}"
-    );
-    assert!(
-        warnings[1].starts_with("target `b`: b.jsonnet:3: `std.pow`"),
         "{warnings:?}"
     );
 }

@@ -2,17 +2,15 @@
 //! Argo CD and Tanka run), found in the text of the files a target reads, for `check`.
 //!
 //! cfgupdate's standard library ([`super::stdlib_overrides`]) makes the library agree; what
-//! is left is jrsonnet's evaluator itself and the floating-point functions, which cannot be
-//! replaced from outside. Two kinds are reported:
+//! is left is jrsonnet's evaluator itself, which cannot be replaced from outside. Two kinds
+//! are reported:
 //! - **refused**: programs go-jsonnet refuses and jrsonnet renders (`'x' * 3`, an object
 //!   comprehension with a fixed field name). Argo CD could not sync them, so `check` refuses
 //!   them too;
 //! - **may differ**: constructs whose output can differ from go-jsonnet's: `+` or `%`
-//!   turning a non-integral number into text (`'ratio: ' + a / b`), the floating-point
-//!   functions whose last bits differ (`std.pow`, `std.exp`, `std.log`, `std.sin`, `std.cos`,
-//!   `std.tan`, `std.asin`, `std.acos`, `std.atan`), `std.manifestYamlDoc` and
-//!   `std.manifestYamlStream` with `quote_keys`, and `tailstrict` (go-jsonnet evaluates the
-//!   call's default arguments too, and does not count such calls against its stack limit).
+//!   turning a non-integral number into text (`'ratio: ' + a / b`), `%` with a float
+//!   conversion (`'%.2f' % [x]`), and `tailstrict` (go-jsonnet evaluates the
+//!   call's default arguments too; its stack limit is matched, see [`super::tailstrict`]).
 //!   `check` warns, naming the target, file and line.
 //!
 //! The scan reads the syntax only: a number that reaches `+` through a variable is not seen,
@@ -23,10 +21,11 @@ use jrsonnet_rowan_parser::{AstNode, SyntaxKind, SyntaxNode};
 
 use crate::path::RepoPath;
 
-/// The floating-point functions of `std` whose results can differ from go-jsonnet's in the
-/// last bits (Go's own implementations against Rust's).
-const FLOAT_FUNCTIONS: [&str; 9] = [
-    "pow", "exp", "log", "sin", "cos", "tan", "asin", "acos", "atan",
+/// The functions of `std` whose result need not be an integer (they compute go-jsonnet's
+/// values bit for bit, `render/gomath.rs`, but `+` then writes them with jrsonnet's digits).
+const FLOAT_FUNCTIONS: [&str; 14] = [
+    "pow", "exp", "log", "log2", "log10", "sin", "cos", "tan", "asin", "acos", "atan", "atan2",
+    "hypot", "sqrt",
 ];
 
 /// One construct found.
@@ -102,31 +101,8 @@ pub fn scan(file: &RepoPath, text: &str) -> Vec<Divergence> {
             add(
                 &parent,
                 false,
-                "`tailstrict`: go-jsonnet also evaluates the call's default arguments (an `error` default fails there, not here) and does not count such calls against its stack limit of 500 (deep recursion stops here, not there)".into(),
+                "`tailstrict`: go-jsonnet also evaluates the call's default arguments, which jrsonnet leaves lazy (an `error` default, or one that fails, fails there and not here)".into(),
             );
-        }
-    }
-    for node in tree.syntax().descendants() {
-        if let Some(name) = std_member(&node) {
-            if FLOAT_FUNCTIONS.contains(&name.as_str()) {
-                add(
-                    &node,
-                    false,
-                    format!(
-                        "`std.{name}`, whose result can differ from go-jsonnet's in the last bits"
-                    ),
-                );
-            } else if (name == "manifestYamlDoc" || name == "manifestYamlStream")
-                && node.text().to_string().contains("quote_keys")
-            {
-                add(
-                    &node,
-                    false,
-                    format!(
-                        "`std.{name}` with `quote_keys`, whose unquoted keys jrsonnet decides otherwise than go-jsonnet"
-                    ),
-                );
-            }
         }
     }
     found.sort();
@@ -202,6 +178,11 @@ fn binary(node: &SyntaxNode, add: &mut impl FnMut(&SyntaxNode, bool, String)) {
             false,
             "`%` formatting a non-integral number: with `%s` go-jsonnet writes 17 significant digits, jrsonnet's operator the fewest; use `std.format`".into(),
         ),
+        SyntaxKind::MODULO if lhs_string && float_conversion(lhs) => add(
+            node,
+            false,
+            "`%` with a `%e`, `%f` or `%g` conversion: jrsonnet's operator rounds and writes digits otherwise than go-jsonnet; use `std.format`, which agrees".into(),
+        ),
         _ => {}
     }
 }
@@ -216,6 +197,28 @@ fn unwrap(node: &SyntaxNode) -> SyntaxNode {
             _ => return node,
         }
     }
+}
+
+/// Whether the string literal holds a `%e`, `%f` or `%g` conversion (either case), with any
+/// mapping key, flags, width and precision.
+fn float_conversion(node: &SyntaxNode) -> bool {
+    let text = unwrap(node).text().to_string();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('%') {
+        let after = &rest[at + 1..];
+        let after = match after.strip_prefix('(') {
+            Some(keyed) => keyed.split_once(')').map_or("", |(_, tail)| tail),
+            None => after,
+        };
+        let spec =
+            after.trim_start_matches(|c: char| "#0- +.*hlL".contains(c) || c.is_ascii_digit());
+        if spec.starts_with(['e', 'E', 'f', 'F', 'g', 'G']) {
+            return true;
+        }
+        // `%%` is a literal percent sign: skip both.
+        rest = spec.strip_prefix('%').unwrap_or(spec);
+    }
+    false
 }
 
 fn is_string(node: &SyntaxNode) -> bool {
@@ -249,8 +252,7 @@ fn fractional(node: &SyntaxNode) -> bool {
                 None => false,
             }
         }
-        _ => std_member(&node)
-            .is_some_and(|name| FLOAT_FUNCTIONS.contains(&name.as_str()) || name == "sqrt"),
+        _ => std_member(&node).is_some_and(|name| FLOAT_FUNCTIONS.contains(&name.as_str())),
     }
 }
 
@@ -296,8 +298,32 @@ mod tests {
             "local a = 1, b = 3;\n{\n  r: 'ratio ' + a / b,\n  s: '%s' % [0.5 * a],\n  t: (std.pow(2, 0.5)) + '',\n}\n",
         );
         let lines: Vec<usize> = hits.iter().map(|h| h.0).collect();
-        assert_eq!(lines, [3, 4, 5, 5], "{hits:?}");
+        assert_eq!(lines, [3, 4, 5], "{hits:?}");
         assert!(hits.iter().all(|h| !h.1));
+    }
+
+    #[test]
+    fn the_percent_operator_with_float_conversions_is_found() {
+        let hits = found(
+            "{\n  a: '%.2f' % [x],\n  b: '%(v)08.3e' % { v: 1 },\n  c: '%d-%s %%f' % [1, 'x'],\n  d: std.format('%.2f', [1]),\n  e: '100%%' % [],\n}\n",
+        );
+        let lines: Vec<usize> = hits.iter().map(|h| h.0).collect();
+        assert_eq!(lines, [2, 3], "{hits:?}");
+    }
+
+    #[test]
+    fn floating_point_functions_alone_are_not_warned() {
+        // They compute go-jsonnet's values bit for bit (render/gomath.rs).
+        let hits = found(
+            "{
+  a: std.pow(2, 0.5),
+  b: std.sin(1) + std.cos(1) + std.tan(1) + std.exp(1) + std.log(2),
+  c: [std.asin(0.5), std.acos(0.5), std.atan(2), std.atan2(1, 2), std.hypot(1, 2)],
+  d: std.toString(std.pow(2, 0.5)),
+}
+",
+        );
+        assert!(hits.is_empty(), "{hits:?}");
     }
 
     #[test]
@@ -309,11 +335,12 @@ mod tests {
     }
 
     #[test]
-    fn tailstrict_and_yaml_keys_are_found() {
+    fn tailstrict_is_found_and_yaml_keys_are_not() {
+        // manifestYamlDoc's keys agree with go-jsonnet's (stdlib_overrides.rs).
         let hits = found(
             "local f(n) = if n == 0 then 0 else f(n - 1) tailstrict;\n{\n  y: std.manifestYamlDoc({ a: 1 }, quote_keys=false),\n}\n",
         );
-        assert_eq!(hits.len(), 2, "{hits:?}");
-        assert!(hits[0].2.contains("tailstrict") && hits[1].2.contains("quote_keys"));
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert!(hits[0].2.contains("tailstrict"));
     }
 }

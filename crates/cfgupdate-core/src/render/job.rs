@@ -54,17 +54,57 @@ pub struct EvaluationJob {
 /// The parsers and the evaluator recurse along the file's tree: run this on a stack of a few
 /// hundred MiB (only the pages touched are committed). Files are refused beyond
 /// [`MAX_DEPTH`], so that stack is enough for any file accepted.
+///
+/// A stack overflow that go-jsonnet would not have reached, because it does not count calls
+/// marked `tailstrict`, is evaluated again with a higher limit ([`super::tailstrict`]).
 pub fn run_job(job: EvaluationJob, reader: Box<dyn FileReader>) -> Result<String, EvaluationError> {
-    let entry_text =
-        reader
-            .read(&job.entrypoint)?
-            .ok_or_else(|| EvaluationError::MissingEntrypoint {
-                entrypoint: job.entrypoint.clone(),
-            })?;
+    let reader: Rc<dyn FileReader> = Rc::from(reader);
+    let highest = job.max_stack.saturating_mul(super::tailstrict::MAX_FACTOR);
+    let mut max_stack = job.max_stack;
+    loop {
+        let last = max_stack >= highest;
+        match evaluate_once(&job, reader.clone(), max_stack, last) {
+            Err(Attempt::Deeper) => {
+                max_stack = max_stack
+                    .saturating_mul(super::tailstrict::DEEPER)
+                    .min(highest);
+            }
+            Err(Attempt::Failed(error)) => return Err(error),
+            Ok(json) => return Ok(json),
+        }
+    }
+}
+
+/// Why one evaluation of [`run_job`] ended without a value.
+enum Attempt {
+    /// A stack overflow go-jsonnet would not have reached (never on the `last` attempt).
+    Deeper,
+    /// Any other failure.
+    Failed(EvaluationError),
+}
+
+impl From<EvaluationError> for Attempt {
+    fn from(error: EvaluationError) -> Self {
+        Attempt::Failed(error)
+    }
+}
+
+fn evaluate_once(
+    job: &EvaluationJob,
+    reader: Rc<dyn FileReader>,
+    max_stack: usize,
+    last: bool,
+) -> Result<String, Attempt> {
+    let entry_text = reader
+        .read(&job.entrypoint)
+        .map_err(EvaluationError::from)?
+        .ok_or_else(|| EvaluationError::MissingEntrypoint {
+            entrypoint: job.entrypoint.clone(),
+        })?;
     refuse_deep(&job.entrypoint, &entry_text)?;
     let notes = Rc::new(RefCell::new(Notes::default()));
     let resolver = RepoResolver {
-        jpath: job.jpath,
+        jpath: job.jpath.clone(),
         reader,
         contents: RefCell::new(HashMap::from([(job.entrypoint.clone(), entry_text)])),
         data_imports: RefCell::new(HashMap::new()),
@@ -83,7 +123,7 @@ pub fn run_job(job: EvaluationJob, reader: Box<dyn FileReader>) -> Result<String
     let state = builder.build();
     // Without entering the state, nested imports fail with "imports are not supported".
     let _entered = state.enter();
-    let _depth = jrsonnet_evaluator::stack::limit_stack_depth(job.max_stack);
+    let _depth = jrsonnet_evaluator::stack::limit_stack_depth(max_stack);
     let installed = super::stdlib_overrides::GoCompatibleStd::install(&state);
 
     // `IStr` hashes its interned text, which never changes: the lint's worry does not apply.
@@ -106,20 +146,23 @@ pub fn run_job(job: EvaluationJob, reader: Box<dyn FileReader>) -> Result<String
     result.map_err(|error| {
         let mut notes = notes.borrow_mut();
         if let Some(too_deep) = notes.too_deep.take() {
-            return too_deep;
+            return Attempt::Failed(too_deep);
         }
         if let Some(source) = notes.source.take() {
-            return EvaluationError::Source(source);
+            return Attempt::Failed(EvaluationError::Source(source));
         }
         if notes.refused {
-            return EvaluationError::ImportRefused {
+            return Attempt::Failed(EvaluationError::ImportRefused {
                 message: describe(&error),
-            };
+            });
         }
-        EvaluationError::Jsonnet {
+        if !last && super::tailstrict::go_would_go_on(&error, job.max_stack) {
+            return Attempt::Deeper;
+        }
+        Attempt::Failed(EvaluationError::Jsonnet {
             message: describe(&error),
             trace: full_trace(&error),
-        }
+        })
     })
 }
 
@@ -150,7 +193,7 @@ struct Notes {
 /// entry; refuses absolute paths and `..` above the root; reads through the [`FileReader`].
 struct RepoResolver {
     jpath: Vec<RepoPath>,
-    reader: Box<dyn FileReader>,
+    reader: Rc<dyn FileReader>,
     contents: RefCell<HashMap<RepoPath, Vec<u8>>>,
     /// For each importing file, the paths it names only after `importstr` or `importbin`:
     /// their content is data, never parsed, and is not checked for depth.

@@ -16,12 +16,15 @@ pub mod divergence;
 pub mod effect;
 pub mod emit;
 pub mod evaluate;
+pub mod goformat;
+pub mod gomath;
 pub mod job;
 pub mod nesting;
 pub mod objects;
 pub mod regenerate;
 pub mod source;
 pub mod stdlib_overrides;
+pub mod tailstrict;
 pub mod target;
 pub mod yaml;
 
