@@ -35,8 +35,8 @@ const CONNECT_TIMEOUT_MS: i32 = 10_000;
 /// socket: Resource temporarily unavailable").
 const IO_TIMEOUT_MS: i32 = 120_000;
 
-/// How many refreshes pass between two looks at the cache's loose objects and packs (a look
-/// lists the object directories; the packing itself waits for [`cache::LOOSE_LIMIT`]).
+/// How many fetches and pushes pass between two looks at the cache's loose objects and packs
+/// (a look lists the object directories; the packing itself waits for [`cache::LOOSE_LIMIT`]).
 const MAINTAIN_EVERY: u32 = 32;
 
 /// One branch of one remote, read from a bare cache under the cache directory and written by
@@ -68,8 +68,8 @@ pub struct GitRepository {
     fresh: bool,
     rebuilt: Option<String>,
     last_rejection: Option<String>,
-    /// Refreshes since the open: every [`MAINTAIN_EVERY`]th looks after the cache.
-    refreshes: u32,
+    /// Fetches and pushes since the open: every [`MAINTAIN_EVERY`]th looks after the cache.
+    writes: u32,
 }
 
 impl GitRepository {
@@ -121,7 +121,7 @@ impl GitRepository {
             fresh: false,
             rebuilt,
             last_rejection: None,
-            refreshes: 0,
+            writes: 0,
         })
     }
 
@@ -161,6 +161,15 @@ impl GitRepository {
     /// many (see [`cache::maintain`]); call it holding the lock. Then opens the repository
     /// afresh, which also lets go of libgit2's object cache and of the packs removed. Best
     /// effort: a maintenance that fails has replaced nothing, and the next one tries again.
+    /// Counts a fetch or a push about to be made, and every [`MAINTAIN_EVERY`]th time looks
+    /// after the cache. Call it holding the lock.
+    fn now_and_then_maintain(&mut self) {
+        self.writes = self.writes.wrapping_add(1);
+        if self.writes.is_multiple_of(MAINTAIN_EVERY) {
+            self.maintain();
+        }
+    }
+
     fn maintain(&mut self) {
         match cache::maintain(&self.location.git_dir) {
             Ok(cache::Maintained::Nothing) | Err(_) => {}
@@ -366,10 +375,7 @@ impl ConfigRepository for GitRepository {
     fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
         let _lock = lock(&self.location, self.describe())?;
         let Fetched { tip, state: _ } = self.fetch_repairing()?;
-        self.refreshes = self.refreshes.wrapping_add(1);
-        if self.refreshes.is_multiple_of(MAINTAIN_EVERY) {
-            self.maintain();
-        }
+        self.now_and_then_maintain();
         match tip {
             Some(id) => {
                 self.fresh = true;
@@ -604,6 +610,7 @@ impl ConfigRepository for GitRepository {
         change: &Change,
     ) -> Result<PushOutcome, RepositoryError> {
         let _lock = lock(&self.location, self.describe())?;
+        self.now_and_then_maintain();
         let branch = &self.options.branch;
         let url = &self.options.remote;
         let parent_commit = self.commit(parent)?;
