@@ -177,3 +177,6 @@ echo "right after the reports: VmRSS $(rss) MiB (peak so far $(hwm) MiB)"
 sleep "$settle"
 after_reports=$(rss)
 echo "at rest ${settle}s after the reports: VmRSS $after_reports MiB ($(python3 -c "print(f'{$after_reports - $idle:+.1f}')") MiB from idle)"
+# What the writer did, as it logged it: group commits and report batches, with their times.
+echo "the writer's log:"
+grep -E 'group commit|reports recorded together' "$work/serve.log" | sed -E 's/^.*(announcements|reports)=/  \1=/' || true
