@@ -313,6 +313,7 @@ fn maintain_within(
     if fs::symlink_metadata(&packing).is_ok() {
         fs::remove_dir_all(&packing).map_err(|e| format!("cannot remove {PACKING_DIR}: {e}"))?;
     }
+    remove_orphan_packs(&objects_dir.join("pack"));
     let loose = loose_objects(&objects_dir);
     let packs = packs(&objects_dir.join("pack"));
     let consolidate = packs.len() + usize::from(loose.len() >= loose_limit) > pack_limit;
@@ -456,6 +457,24 @@ fn packs(pack_dir: &Path) -> Vec<String> {
         .collect();
     packs.sort();
     packs
+}
+
+/// Removes pack files without an index: what a crash left between moving a new pack in and
+/// its index (no reader ever sees a pack without its index). Call it holding the lock, when no
+/// fetch of this cache is writing a pack.
+fn remove_orphan_packs(pack_dir: &Path) {
+    let Ok(entries) = fs::read_dir(pack_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".pack")
+            && name.starts_with("pack-")
+            && !pack_dir.join(format!("{stem}.idx")).exists()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes the fan-out directories the packing emptied.
@@ -606,11 +625,16 @@ mod tests {
         let leftover = git_dir.join(PACKING_DIR).join("objects").join("pack");
         fs::create_dir_all(&leftover).unwrap();
         fs::write(leftover.join("pack-0000.pack"), b"half written").unwrap();
+        // And a pack moved in whose index the crash kept from following.
+        let orphan = git_dir.join("objects").join("pack").join("pack-1111.pack");
+        fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+        fs::write(&orphan, b"a pack without its index").unwrap();
         assert_eq!(
             maintain_within(&git_dir, 100, 4).unwrap(),
             Maintained::Nothing
         );
         assert!(fs::symlink_metadata(git_dir.join(PACKING_DIR)).is_err());
+        assert!(fs::symlink_metadata(&orphan).is_err());
         assert!(diagnose(&git_dir, Depth::Thorough).is_ok());
         assert!(
             Repository::open_bare(&git_dir)
