@@ -7,8 +7,10 @@ mod serve_support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
+use std::time::Duration;
 
 use cfgupdate_tests::{GitDaemon, git};
 use serde_json::{Value, json};
@@ -59,13 +61,16 @@ fn files() -> Vec<(String, String)> {
     ]
 }
 
-fn start(dir: &Path, url: &str) -> Server {
+/// Starts the service named by the path `run` (its log is `run.log`), its cache in the
+/// directory above, which every run of one test shares.
+fn start(run: &Path, url: &str) -> Server {
     let mut env = all_credentials();
     env.push(("CFGUPDATE_STATE_KEY", "a state key of serve_reports".into()));
+    let cache = run.parent().unwrap_or(run).join("cache");
     Server::start(Options {
         repo: url,
-        cache: &dir.join("cache"),
-        log: dir.join("serve.log"),
+        cache: &cache,
+        log: run.with_extension("log"),
         env,
         args: vec![],
     })
@@ -118,7 +123,7 @@ fn a_wave_s_concurrent_reports_make_few_state_pushes_one_promotion_and_right_ans
     let files = files();
     let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &daemon.url("config.git"));
+    let server = start(&dir.path().join("only"), &daemon.url("config.git"));
     let revision = publish(&server);
     let state_before = state_commits(&bare);
 
@@ -189,7 +194,7 @@ fn a_bad_or_failed_report_among_concurrent_ones_gets_its_own_answer_and_blocks_n
     let files = files();
     let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &daemon.url("config.git"));
+    let server = start(&dir.path().join("only"), &daemon.url("config.git"));
     let revision = publish(&server);
 
     // Every staging target reports, one of them a failed deployment; beside them a report of
@@ -239,4 +244,82 @@ fn a_bad_or_failed_report_among_concurrent_ones_gets_its_own_answer_and_blocks_n
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.json()["result"], "promoted", "{}", answer.text);
     assert_eq!(promotions(&bare), 1);
+}
+
+#[test]
+fn reports_answered_200_survive_a_sigkill_mid_batch_and_the_wave_promotes_once_after_restart() {
+    let daemon = GitDaemon::start().unwrap();
+    let files = files();
+    let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
+    let dir = tempfile::tempdir().unwrap();
+    let url = daemon.url("config.git");
+    let mut server = start(&dir.path().join("first"), &url);
+    let revision = publish(&server);
+
+    // The reports come spread over a second or two; the kill comes once a few are answered,
+    // while others are queued or being pushed.
+    let answers = Arc::new(AtomicUsize::new(0));
+    let deployments = server.at("/v1/deployments");
+    let calls: Vec<_> = (0..TARGETS)
+        .map(|i| {
+            let url = deployments.clone();
+            let answers = answers.clone();
+            let body = json!({ "target": target(i), "revision": revision, "status": "succeeded" })
+                .to_string();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(40 * i as u64));
+                let bearer = format!("Bearer {DEPLOY_TOKEN}");
+                match try_post(&url, &[("Authorization", &bearer)], &body) {
+                    Ok(response) => {
+                        answers.fetch_add(1, Ordering::SeqCst);
+                        Some(into_answer(Ok(response)))
+                    }
+                    Err(_) => None,
+                }
+            })
+        })
+        .collect();
+    eventually(Duration::from_secs(60), "a few answers", || {
+        answers.load(Ordering::SeqCst) >= 4
+    });
+    server.kill();
+    let mut answered = Vec::new();
+    for (i, call) in calls.into_iter().enumerate() {
+        if let Some(answer) = call.join().unwrap() {
+            assert_eq!(answer.status, 200, "report {i}: {}", answer.text);
+            answered.push(i);
+        }
+    }
+    assert!(answered.len() < TARGETS, "the kill came after every answer");
+    let fsck = cfgupdate_tests::try_git(&bare, &["fsck", "--strict"]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+
+    // A new process on the same cache: every report answered 200 is in the state.
+    let server = start(&dir.path().join("second"), &url);
+    let status = get(&server.at("/v1/status")).json();
+    let targets = status["waves"][0]["targets"].as_array().unwrap();
+    for i in &answered {
+        let found = targets
+            .iter()
+            .find(|t| t["name"] == target(*i).as_str())
+            .unwrap();
+        assert_eq!(
+            found["last_report"]["revision"],
+            revision.as_str(),
+            "report {i} was answered 200 but is not in the state: {found}"
+        );
+    }
+    // The deployer retries what got no answer; the wave promotes, once.
+    let bodies = (0..TARGETS)
+        .filter(|i| !answered.contains(i))
+        .map(|i| json!({ "target": target(i), "revision": revision, "status": "succeeded" }))
+        .collect();
+    for answer in all_at_once(&server.at("/v1/deployments"), bodies) {
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    assert_eq!(promotions(&bare), 1, "{:?}", subjects(&bare));
 }
