@@ -36,7 +36,8 @@ const CONNECT_TIMEOUT_MS: i32 = 10_000;
 const IO_TIMEOUT_MS: i32 = 120_000;
 
 /// How many fetches and pushes pass between two looks at the cache's loose objects and packs
-/// (a look lists the object directories; the packing itself waits for [`cache::LOOSE_LIMIT`]).
+/// (a look lists the object directories; the packing itself waits for 1,024 loose objects,
+/// see [`cache::maintain`]).
 const MAINTAIN_EVERY: u32 = 32;
 
 /// One branch of one remote, read from a bare cache under the cache directory and written by
