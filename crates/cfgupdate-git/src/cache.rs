@@ -9,6 +9,10 @@ use git2::{ObjectType, Oid, Repository, RepositoryInitOptions, TreeWalkMode, Tre
 
 use crate::url::RemoteUrl;
 
+mod maintenance;
+
+pub(crate) use maintenance::{Maintained, maintain};
+
 /// Where the cache of one remote lives under the cache directory.
 #[derive(Debug, Clone)]
 pub(crate) struct CacheLocation {

@@ -35,6 +35,11 @@ const CONNECT_TIMEOUT_MS: i32 = 10_000;
 /// socket: Resource temporarily unavailable").
 const IO_TIMEOUT_MS: i32 = 120_000;
 
+/// How many fetches and pushes pass between two looks at the cache's loose objects and packs
+/// (a look lists the object directories; the packing itself waits for 1,024 loose objects,
+/// see [`cache::maintain`]).
+const MAINTAIN_EVERY: u32 = 32;
+
 /// One branch of one remote, read from a bare cache under the cache directory and written by
 /// pushing single commits without force, each a compare-and-swap on the commit it was built on.
 ///
@@ -64,6 +69,8 @@ pub struct GitRepository {
     fresh: bool,
     rebuilt: Option<String>,
     last_rejection: Option<String>,
+    /// Fetches and pushes since the open: every [`MAINTAIN_EVERY`]th looks after the cache.
+    writes: u32,
 }
 
 impl GitRepository {
@@ -102,6 +109,11 @@ impl GitRepository {
                 &format!("the cache of {} is unusable: {error}", options.remote),
             )
         })?;
+        // A process that publishes once and ends never reaches a periodic check: look now.
+        let repo = match cache::maintain(&location.git_dir) {
+            Ok(cache::Maintained::Nothing) | Err(_) => repo,
+            Ok(_) => Repository::open_bare(&location.git_dir).unwrap_or(repo),
+        };
         drop(guard);
         Ok(Self {
             repo,
@@ -110,6 +122,7 @@ impl GitRepository {
             fresh: false,
             rebuilt,
             last_rejection: None,
+            writes: 0,
         })
     }
 
@@ -143,6 +156,30 @@ impl GitRepository {
     /// The branch.
     pub fn branch(&self) -> &Branch {
         &self.options.branch
+    }
+
+    /// Packs the cache's loose objects, or rewrites its packs as one, when there are too
+    /// many (see [`cache::maintain`]); call it holding the lock. Then opens the repository
+    /// afresh, which also lets go of libgit2's object cache and of the packs removed. Best
+    /// effort: a maintenance that fails has replaced nothing, and the next one tries again.
+    /// Counts a fetch or a push about to be made, and every [`MAINTAIN_EVERY`]th time looks
+    /// after the cache. Call it holding the lock.
+    fn now_and_then_maintain(&mut self) {
+        self.writes = self.writes.wrapping_add(1);
+        if self.writes.is_multiple_of(MAINTAIN_EVERY) {
+            self.maintain();
+        }
+    }
+
+    fn maintain(&mut self) {
+        match cache::maintain(&self.location.git_dir) {
+            Ok(cache::Maintained::Nothing) | Err(_) => {}
+            Ok(_) => {
+                if let Ok(repo) = Repository::open_bare(&self.location.git_dir) {
+                    self.repo = repo;
+                }
+            }
+        }
     }
 
     fn describe(&self) -> Describe<'_> {
@@ -339,6 +376,7 @@ impl ConfigRepository for GitRepository {
     fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
         let _lock = lock(&self.location, self.describe())?;
         let Fetched { tip, state: _ } = self.fetch_repairing()?;
+        self.now_and_then_maintain();
         match tip {
             Some(id) => {
                 self.fresh = true;
@@ -573,6 +611,7 @@ impl ConfigRepository for GitRepository {
         change: &Change,
     ) -> Result<PushOutcome, RepositoryError> {
         let _lock = lock(&self.location, self.describe())?;
+        self.now_and_then_maintain();
         let branch = &self.options.branch;
         let url = &self.options.remote;
         let parent_commit = self.commit(parent)?;

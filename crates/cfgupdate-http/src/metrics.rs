@@ -10,6 +10,7 @@
 //! | `cfgupdate_connections_at_cap_total{outcome}` | new connections at the connection cap: `made_room` (the oldest idle connection was closed for it) or `waited` (every connection was busy) |
 //! | `cfgupdate_remote_errors_total` | fetches and pushes that failed (remote unavailable and other errors) |
 //! | `cfgupdate_group_commit_announcements` | announcements handled together per group commit |
+//! | `cfgupdate_report_batch_reports` | deploy reports recorded together per state update |
 //! | `cfgupdate_announcement_to_commit_seconds` | from an announcement's arrival to its commit on the remote |
 //! | `cfgupdate_report_to_promotion_seconds{wave}` | from the deploy report that completed a wave to the promotion into `wave` on the remote (soak and approval waits included) |
 //! | `cfgupdate_advances_total{outcome}` | the writer's own passes over the pipeline (`ok`, `error`) |
@@ -94,6 +95,7 @@ pub struct Metrics {
     fetches: Counter,
     at_cap: Family<OutcomeLabels, Counter>,
     group_size: Histogram,
+    report_batch: Histogram,
     announcement_to_commit: Histogram,
     report_to_promotion: Family<WaveLabels, Histogram, fn() -> Histogram>,
     advances: Family<OutcomeLabels, Counter>,
@@ -153,6 +155,12 @@ impl Metrics {
             "Announcements handled together in one group commit",
             group_size.clone(),
         );
+        let report_batch = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]);
+        registry.register(
+            "report_batch_reports",
+            "Deploy reports recorded together in one state update",
+            report_batch.clone(),
+        );
         let announcement_to_commit = latency_buckets();
         registry.register_with_unit(
             "announcement_to_commit",
@@ -184,6 +192,7 @@ impl Metrics {
             fetches,
             at_cap,
             group_size,
+            report_batch,
             announcement_to_commit,
             report_to_promotion,
             advances,
@@ -251,6 +260,10 @@ impl Metrics {
 
     pub(crate) fn group_commit(&self, announcements: usize) {
         self.group_size.observe(announcements as f64);
+    }
+
+    pub(crate) fn report_batch(&self, reports: usize) {
+        self.report_batch.observe(reports as f64);
     }
 
     pub(crate) fn announcement_committed(&self, latency: Duration) {

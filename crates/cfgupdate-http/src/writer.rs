@@ -46,7 +46,7 @@ pub(crate) enum Job {
     },
     Deploy {
         report: DeployReport,
-        reply: oneshot::Sender<Result<DeploymentOutcome, PromotionError>>,
+        reply: DeployReply,
     },
     Approve {
         wave: WaveName,
@@ -59,6 +59,9 @@ pub(crate) enum Job {
     /// Finish what is queued, then end.
     Stop,
 }
+
+/// Where the answer to a deploy report goes.
+type DeployReply = oneshot::Sender<Result<DeploymentOutcome, PromotionError>>;
 
 /// Why a job could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,21 +218,26 @@ impl Writer {
         if !publishes.is_empty() {
             self.publish(publishes);
         }
+        // Reports queued one after the other become one state update; an approval between
+        // them keeps its place.
+        let mut reports = Vec::new();
         for job in others {
             match job {
                 Job::Deploy { report, reply } if !reply.is_closed() => {
-                    let _ = reply.send(self.deploy(&report));
+                    reports.push((report, reply));
                 }
                 Job::Approve {
                     wave,
                     approver,
                     reply,
                 } if !reply.is_closed() => {
+                    self.deploy(std::mem::take(&mut reports));
                     let _ = reply.send(self.approve(&wave, &approver));
                 }
                 _ => debug!("the caller gave up before its request's turn; dropped"),
             }
         }
+        self.deploy(reports);
         statuses.retain(|reply| !reply.is_closed());
         if !statuses.is_empty() {
             // Everything queued with them has been written: one read answers them all.
@@ -280,29 +288,52 @@ impl Writer {
         }
     }
 
-    fn deploy(&mut self, report: &DeployReport) -> Result<DeploymentOutcome, PromotionError> {
-        let result = promotion::record_deployment(
+    /// Records a batch of reports with one state update and answers each.
+    fn deploy(&mut self, batch: Vec<(DeployReport, DeployReply)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let reports: Vec<DeployReport> = batch.iter().map(|(report, _)| report.clone()).collect();
+        let started = Instant::now();
+        let results = promotion::record_deployments(
             &mut self.repo,
             &*self.clock,
-            report,
+            &reports,
             &self.settings.write,
         );
-        self.note_branch(&result);
-        match &result {
-            Ok(DeploymentOutcome::Promoted { commit, wave }) => {
-                info!(revision = %report.revision, %commit, %wave, "report recorded; promoted");
-                self.observe_promotion(wave);
-            }
-            Ok(DeploymentOutcome::Pending { wave, gate }) => {
-                info!(revision = %report.revision, %wave, gate = gate.name(), "report recorded; promotion waits");
-                self.wake_for(gate);
-            }
-            Ok(DeploymentOutcome::Recorded { reason }) => {
-                info!(revision = %report.revision, reason = %logged(reason), "report recorded");
-            }
-            Err(error) => log_failure("deployment report", error),
+        self.metrics.report_batch(batch.len());
+        if batch.len() > 1 {
+            info!(
+                reports = batch.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "reports recorded together"
+            );
         }
-        result
+        let mut promoted = Vec::new();
+        for ((report, reply), result) in batch.into_iter().zip(results) {
+            self.note_branch(&result);
+            match &result {
+                Ok(DeploymentOutcome::Promoted { commit, wave }) => {
+                    info!(revision = %report.revision, %commit, %wave, "report recorded; promoted");
+                    if !promoted.contains(wave) {
+                        promoted.push(wave.clone());
+                    }
+                }
+                Ok(DeploymentOutcome::Pending { wave, gate }) => {
+                    info!(revision = %report.revision, %wave, gate = gate.name(), "report recorded; promotion waits");
+                    self.wake_for(gate);
+                }
+                Ok(DeploymentOutcome::Recorded { reason }) => {
+                    info!(revision = %report.revision, reason = %logged(reason), "report recorded");
+                }
+                Err(error) => log_failure("deployment report", error),
+            }
+            let _ = reply.send(result);
+        }
+        // One promotion is observed once, however many reports of the batch it answered.
+        for wave in &promoted {
+            self.observe_promotion(wave);
+        }
     }
 
     /// Approves `wave` for `approver`, the credential's name (a name the core refuses, which

@@ -21,7 +21,7 @@ pub use decide::{Candidate, Transition};
 pub use history::{HistoryEntry, LastPromotion};
 pub use ops::{
     Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, advance, approve, history,
-    promote, record_deployment,
+    promote, record_deployment, record_deployments,
 };
 pub use state::{
     ApprovalRecord, PipelineState, Published, PublishedService, RecentPublish, ReportRecord,

@@ -154,6 +154,137 @@ pub fn record_deployment(
     })
 }
 
+/// Records several deploy reports (those that queued up while a push was in flight) in one
+/// state update, then decides the promotion out of each wave they belong to once. Answers
+/// each report in order, as [`record_deployment`] would have, with one difference: every report
+/// of a wave the batch promoted out of is answered `Promoted` with that one commit, since the
+/// promotion followed the recording of all of them.
+///
+/// A report that names an unknown target or a revision off the branch gets its own error and
+/// is left out; the others are still recorded. Reports are recorded together or not at all:
+/// when the state update fails, every report that was to be in it gets that error, and none
+/// was acknowledged. When the promotion step of a wave fails, the reports of that wave get the
+/// error (they are recorded; the next report or the service's timer tries again).
+pub fn record_deployments(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    reports: &[DeployReport],
+    options: &WriteOptions,
+) -> Vec<Result<DeploymentOutcome, PromotionError>> {
+    match reports {
+        [] => return Vec::new(),
+        [only] => return vec![record_deployment(repo, clock, only, options)],
+        _ => {}
+    }
+    let read = |repo: &mut dyn ConfigRepository| -> Result<_, PromotionError> {
+        let tip = repo.refresh()?;
+        Ok((Snapshot::at(repo, &tip)?.pipeline().clone(), tip))
+    };
+    let (pipeline, tip) = match read(repo) {
+        Ok(read) => read,
+        Err(error) => return reports.iter().map(|_| Err(error.clone())).collect(),
+    };
+    let at = millis(clock.now());
+    // Each report's target and the wave it belongs to, or why it is refused.
+    let resolved: Vec<Result<(TargetName, WaveName), PromotionError>> = reports
+        .iter()
+        .map(|report| {
+            let target = resolve_target(&pipeline, &report.target)?;
+            check_on_branch(repo, &report.revision, &tip)?;
+            let Some(source) = pipeline.wave_of_target(&target) else {
+                return Err(PromotionError::UnknownTarget {
+                    target: target.to_string(),
+                    known: pipeline.known_targets(target.as_str()),
+                });
+            };
+            Ok((target, source.name.clone()))
+        })
+        .collect();
+    let records: Vec<(TargetName, ReportRecord)> = reports
+        .iter()
+        .zip(&resolved)
+        .filter_map(|(report, resolved)| {
+            let (target, _) = resolved.as_ref().ok()?;
+            let record = ReportRecord {
+                revision: report.revision.clone(),
+                status: report.status,
+                at,
+            };
+            Some((target.clone(), record))
+        })
+        .collect();
+    if !records.is_empty() {
+        let message = if records.len() == 1 {
+            let (target, record) = &records[0];
+            format!(
+                "Record {} deployment of {} on target {target}",
+                record.status.as_str(),
+                record.revision.short()
+            )
+        } else {
+            format!("Record {} deployment reports", records.len())
+        };
+        let recorded = state::update(
+            repo,
+            clock,
+            &options.retry,
+            options.key.as_ref(),
+            &tip,
+            &message,
+            CatchUp::Along(&tip),
+            |state| {
+                let mut changed = false;
+                for (target, record) in &records {
+                    changed |= state.add_report(target, record.clone());
+                }
+                changed
+            },
+        );
+        if let Err(error) = recorded {
+            return resolved
+                .into_iter()
+                .map(|resolved| resolved.and_then(|_| Err(error.clone())))
+                .collect();
+        }
+    }
+    // One step out of each wave the recorded reports belong to, in pipeline order.
+    let mut steps: BTreeMap<WaveName, Result<StepResult, PromotionError>> = BTreeMap::new();
+    for wave in &pipeline.waves {
+        if resolved
+            .iter()
+            .any(|r| r.as_ref().is_ok_and(|(_, source)| source == &wave.name))
+        {
+            let result = step(repo, clock, options, &wave.name, Step::Automatic);
+            steps.insert(wave.name.clone(), result);
+        }
+    }
+    resolved
+        .into_iter()
+        .map(|resolved| {
+            let (_, source) = resolved?;
+            let (outcome, transition) = match steps.get(&source) {
+                Some(result) => result.clone()?,
+                None => {
+                    return Err(PromotionError::UnknownWave {
+                        wave: source.to_string(),
+                        known: pipeline.known_waves(source.as_str()),
+                    });
+                }
+            };
+            Ok(match (outcome, transition) {
+                (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
+                (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
+                    wave: candidate.into,
+                    gate,
+                },
+                (None, transition) => DeploymentOutcome::Recorded {
+                    reason: reason_of(transition.as_ref()),
+                },
+            })
+        })
+        .collect()
+}
+
 /// Promotes the images `from` held at `revision` into the next wave (gates still apply).
 pub fn promote(
     repo: &mut dyn ConfigRepository,

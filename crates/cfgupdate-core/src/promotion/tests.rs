@@ -1687,3 +1687,143 @@ fn a_fresh_cache_refuses_a_state_older_than_the_branch_records() {
         "{outcome:?}"
     );
 }
+
+// --- Issue 12: reports that queued up together become one state update. ---
+
+fn report_of(who: &str, revision: &CommitId, status: DeployStatus) -> DeployReport {
+    DeployReport {
+        target: target(who),
+        revision: revision.clone(),
+        status,
+    }
+}
+
+#[test]
+fn reports_queued_together_are_recorded_in_one_state_push_and_promote_once() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1), ("web", 1)]);
+    let (pushes, branch_pushes) = (world.repo.pushes, world.repo.branch_pushes);
+    let reports = [
+        report_of("staging-us", &revision, DeployStatus::Succeeded),
+        DeployReport {
+            target: TargetSelector::App("cfg-staging-eu".into()),
+            revision: revision.clone(),
+            status: DeployStatus::Succeeded,
+        },
+    ];
+    let answers = record_deployments(&mut world.repo, &world.clock, &reports, &world.options);
+    let promoted: Vec<&CommitId> = answers
+        .iter()
+        .map(|answer| match answer {
+            Ok(DeploymentOutcome::Promoted { commit, wave: into }) => {
+                assert_eq!(into.as_str(), "internal");
+                commit
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(promoted[0], promoted[1], "one promotion answers both");
+    assert_eq!(promoted[0], world.repo.remote_tip());
+    assert_eq!(world.images("internal")[&service("api")], image("api", 1));
+    // One state push for both reports, one push of the promotion.
+    assert_eq!(world.repo.branch_pushes - branch_pushes, 1);
+    assert_eq!(world.repo.pushes - pushes, 2);
+    let state = world.state_json();
+    assert_eq!(state["reports"]["staging-us"].as_array().unwrap().len(), 1);
+    assert_eq!(state["reports"]["staging-eu"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_bad_report_in_a_batch_gets_its_own_error_and_the_others_are_recorded() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    let missing = CommitId::parse(&"f".repeat(40)).unwrap();
+    let reports = [
+        report_of("nope", &revision, DeployStatus::Succeeded),
+        report_of("staging-us", &revision, DeployStatus::Succeeded),
+        report_of("staging-us", &missing, DeployStatus::Succeeded),
+        report_of("staging-eu", &revision, DeployStatus::Failed),
+    ];
+    let answers = record_deployments(&mut world.repo, &world.clock, &reports, &world.options);
+    assert_eq!(answers.len(), 4);
+    assert!(
+        matches!(&answers[0], Err(PromotionError::UnknownTarget { target, .. }) if target == "nope"),
+        "{:?}",
+        answers[0]
+    );
+    assert!(
+        matches!(&answers[2], Err(PromotionError::UnknownRevision { revision }) if revision == &missing),
+        "{:?}",
+        answers[2]
+    );
+    for answer in [&answers[1], &answers[3]] {
+        let Ok(DeploymentOutcome::Recorded { reason }) = answer else {
+            panic!("{answer:?}")
+        };
+        assert!(reason.contains("staging-eu"), "{reason}");
+    }
+    // The failed deployment is kept: it blocks the promotion until a later success.
+    let state = world.state_json();
+    assert_eq!(state["reports"]["staging-eu"][0]["status"], "failed");
+    assert_eq!(state["reports"]["staging-us"].as_array().unwrap().len(), 1);
+    assert_eq!(world.images("internal")[&service("api")], image("api", 0));
+    let outcome = world.report("staging-eu", &revision, DeployStatus::Succeeded);
+    assert!(
+        matches!(outcome, DeploymentOutcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn when_the_state_push_of_a_batch_fails_no_report_is_recorded_and_each_gets_the_error() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    let before = world.repo.remote_state().cloned();
+    world.repo.decline_state = Some("the state ref is protected".into());
+    let reports = [
+        report_of("staging-us", &revision, DeployStatus::Succeeded),
+        report_of("nope", &revision, DeployStatus::Succeeded),
+        report_of("staging-eu", &revision, DeployStatus::Succeeded),
+    ];
+    let answers = record_deployments(&mut world.repo, &world.clock, &reports, &world.options);
+    assert!(
+        matches!(&answers[1], Err(PromotionError::UnknownTarget { .. })),
+        "{:?}",
+        answers[1]
+    );
+    for answer in [&answers[0], &answers[2]] {
+        let Err(error) = answer else {
+            panic!("{answer:?}")
+        };
+        assert_eq!(error.class(), crate::class::ErrorClass::Declined, "{error}");
+    }
+    assert_eq!(world.repo.remote_state().cloned(), before);
+    assert_eq!(world.images("internal")[&service("api")], image("api", 0));
+}
+
+#[test]
+fn reports_of_two_waves_in_one_batch_each_get_their_own_wave_s_answer() {
+    let mut world = World::new();
+    let first = world.publish(1, &[("api", 1)]);
+    let DeploymentOutcome::Promoted {
+        commit: promoted, ..
+    } = world.deploy_staging(&first)
+    else {
+        panic!("staging did not promote")
+    };
+    let second = world.publish(2, &[("api", 2)]);
+    let reports = [
+        report_of("staging-us", &second, DeployStatus::Succeeded),
+        report_of("internal", &promoted, DeployStatus::Succeeded),
+    ];
+    let answers = record_deployments(&mut world.repo, &world.clock, &reports, &world.options);
+    let Ok(DeploymentOutcome::Recorded { reason }) = &answers[0] else {
+        panic!("{:?}", answers[0])
+    };
+    assert!(reason.contains("staging-eu"), "{reason}");
+    let Ok(DeploymentOutcome::Promoted { wave: into, .. }) = &answers[1] else {
+        panic!("{:?}", answers[1])
+    };
+    assert_eq!(into.as_str(), "production");
+    assert_eq!(world.images("production")[&service("api")], image("api", 1));
+}

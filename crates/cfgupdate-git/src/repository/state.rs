@@ -129,6 +129,7 @@ impl GitRepository {
         message: &str,
     ) -> Result<PushOutcome, RepositoryError> {
         let _lock = lock(&self.location, self.describe())?;
+        self.now_and_then_maintain();
         let branch = &self.options.branch;
         let url = &self.options.remote;
         let destination = remote::state_ref(branch);
