@@ -105,42 +105,85 @@ pub struct Advance {
 
 /// Records a post-deploy hook's report, then promotes out of the target's wave if the report
 /// completed it and the next wave's gates allow.
+///
+/// A report of a revision the cache already holds on the branch (the service published it,
+/// say) starts from the cache, without a fetch: the state push and the promotion push are
+/// both compare-and-swap, so a cache that fell behind is caught by a rejection, refetched and
+/// replayed, as a publish is. Anything the cache cannot answer (a revision it does not hold,
+/// a target its pipeline lacks, a configuration it cannot read) is asked again after a fetch,
+/// so a report is refused (unknown revision, unknown target) only from a fresh fetch.
 pub fn record_deployment(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     report: &DeployReport,
     options: &WriteOptions,
 ) -> Result<DeploymentOutcome, PromotionError> {
-    let tip = repo.refresh()?;
-    let pipeline = Snapshot::at(repo, &tip)?.pipeline().clone();
-    let target = resolve_target(&pipeline, &report.target)?;
-    check_on_branch(repo, &report.revision, &tip)?;
+    let prepare = |repo: &dyn ConfigRepository, tip: &CommitId| {
+        let pipeline = Snapshot::at(repo, tip)?.pipeline().clone();
+        let target = resolve_target(&pipeline, &report.target)?;
+        check_on_branch(repo, &report.revision, tip)?;
+        Ok::<_, PromotionError>((pipeline, target))
+    };
+    let cached = match repo.tip() {
+        Ok(tip) => prepare(repo, &tip).ok().map(|prepared| (tip, prepared)),
+        Err(_) => None,
+    };
+    let (mut tip, mut fetched, (mut pipeline, mut target)) = match cached {
+        Some((tip, prepared)) => (tip, false, prepared),
+        None => {
+            let tip = repo.refresh()?;
+            let prepared = prepare(repo, &tip)?;
+            (tip, true, prepared)
+        }
+    };
     let record = ReportRecord {
         revision: report.revision.clone(),
         status: report.status,
         at: millis(clock.now()),
     };
-    let message = format!(
-        "Record {} deployment of {} on target {target}",
-        report.status.as_str(),
-        report.revision.short()
-    );
-    state::update(
-        repo,
-        clock,
-        &options.retry,
-        options.key.as_ref(),
-        &tip,
-        &message,
-        CatchUp::Along(&tip),
-        |state| state.add_report(&target, record.clone()),
-    )?;
+    let message = |target: &TargetName| {
+        format!(
+            "Record {} deployment of {} on target {target}",
+            report.status.as_str(),
+            report.revision.short()
+        )
+    };
+    let record_report = |repo: &mut dyn ConfigRepository, tip: &CommitId, target: &TargetName| {
+        state::update(
+            repo,
+            clock,
+            &options.retry,
+            options.key.as_ref(),
+            tip,
+            &message(target),
+            CatchUp::Along(tip),
+            |state| state.add_report(target, record.clone()),
+        )
+    };
+    match record_report(repo, &tip, &target) {
+        Ok(_) => {}
+        // A state the cache holds may be one an admin has reset since: a refusal to act on
+        // it (or anything but the remote's own answer) comes only from a fresh fetch.
+        Err(error)
+            if !fetched
+                && !matches!(
+                    error,
+                    PromotionError::Repository(_) | PromotionError::Contended { .. }
+                ) =>
+        {
+            tip = repo.refresh()?;
+            fetched = true;
+            (pipeline, target) = prepare(repo, &tip)?;
+            record_report(repo, &tip, &target)?;
+        }
+        Err(error) => return Err(error),
+    }
     let Some(source) = pipeline.wave_of_target(&target) else {
         return Err(PromotionError::UnknownTarget {
             target: target.to_string(),
         });
     };
-    let (outcome, transition) = step(repo, clock, options, &source.name, Step::Automatic)?;
+    let (outcome, transition) = step(repo, clock, options, &source.name, Step::Automatic, fetched)?;
     Ok(match (outcome, transition) {
         (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
         (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
@@ -169,7 +212,14 @@ pub fn promote(
         });
     }
     check_on_branch(repo, revision, &tip)?;
-    let (outcome, transition) = step(repo, clock, options, from, Step::Manual(revision.clone()))?;
+    let (outcome, transition) = step(
+        repo,
+        clock,
+        options,
+        from,
+        Step::Manual(revision.clone()),
+        true,
+    )?;
     match (outcome, transition) {
         (Some((commit, wave)), _) => Ok(PromoteOutcome::Promoted { commit, wave }),
         (None, Some(Transition::Waiting(candidate, gate))) => Err(PromotionError::Gated {
@@ -254,7 +304,7 @@ pub fn approve(
         CatchUp::Along(&tip),
         |state| state.add_approval(wave, record.clone()),
     )?;
-    let (outcome, transition) = step(repo, clock, options, &source, Step::Approval)?;
+    let (outcome, transition) = step(repo, clock, options, &source, Step::Approval, true)?;
     Ok(match (outcome, transition) {
         (Some((commit, wave)), _) => ApprovalOutcome::Promoted { commit, wave },
         (None, Some(Transition::Waiting(_, gate))) => ApprovalOutcome::Approved { waiting: gate },
@@ -278,18 +328,19 @@ pub fn advance(
         if pipeline.next_wave(&wave.name).is_none() {
             continue;
         }
-        let (outcome, transition) = match step(repo, clock, options, &wave.name, Step::Automatic) {
-            Ok(step) => step,
-            // One wave's refusal (a slot without effect, a target that does not render) must
-            // not hold up promotions out of the others.
-            Err(error @ (PromotionError::Render { .. } | PromotionError::Slots { .. }))
-                if error.class() == ErrorClass::Invalid =>
-            {
-                advance.refused.push(error);
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
+        let (outcome, transition) =
+            match step(repo, clock, options, &wave.name, Step::Automatic, true) {
+                Ok(step) => step,
+                // One wave's refusal (a slot without effect, a target that does not render) must
+                // not hold up promotions out of the others.
+                Err(error @ (PromotionError::Render { .. } | PromotionError::Slots { .. }))
+                    if error.class() == ErrorClass::Invalid =>
+                {
+                    advance.refused.push(error);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
         if let Some((commit, into)) = outcome {
             advance.promoted.push((into, commit));
         }
@@ -341,13 +392,15 @@ enum Step {
 }
 
 /// One step out of `source`, with the intent replayed on the new tip after every rejection.
-/// Returns the promotion made, if any, and the last transition seen.
+/// Returns the promotion made, if any, and the last transition seen. `fetched`: the caller
+/// fetched just before (otherwise "nothing to promote" is believed only after a fetch).
 fn step(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     options: &WriteOptions,
     source: &WaveName,
     how: Step,
+    fetched: bool,
 ) -> Result<StepResult, PromotionError> {
     let mut last = None;
     let key = options.key.as_ref();
@@ -356,7 +409,7 @@ fn step(
         clock,
         &options.retry,
         key,
-        true,
+        fetched,
         |attempts| PromotionError::Contended { attempts },
         |repo, tip| {
             let snapshot = Snapshot::at(repo, tip)?;
