@@ -183,7 +183,19 @@ pub fn record_deployment(
             target: target.to_string(),
         });
     };
-    let (outcome, transition) = step(repo, clock, options, &source.name, Step::Automatic, fetched)?;
+    // Without a fetch, the report may name a revision a person has since removed from the
+    // branch (a force-push the cache has not seen): the promotion is planned only on tips that
+    // still hold it, and once a fetch shows it gone the report is refused (422, from a fresh
+    // fetch) before anything is promoted.
+    let (outcome, transition) = step(
+        repo,
+        clock,
+        options,
+        &source.name,
+        Step::Automatic,
+        fetched,
+        Some(&report.revision),
+    )?;
     Ok(match (outcome, transition) {
         (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
         (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
@@ -219,6 +231,7 @@ pub fn promote(
         from,
         Step::Manual(revision.clone()),
         true,
+        None,
     )?;
     match (outcome, transition) {
         (Some((commit, wave)), _) => Ok(PromoteOutcome::Promoted { commit, wave }),
@@ -304,7 +317,7 @@ pub fn approve(
         CatchUp::Along(&tip),
         |state| state.add_approval(wave, record.clone()),
     )?;
-    let (outcome, transition) = step(repo, clock, options, &source, Step::Approval, true)?;
+    let (outcome, transition) = step(repo, clock, options, &source, Step::Approval, true, None)?;
     Ok(match (outcome, transition) {
         (Some((commit, wave)), _) => ApprovalOutcome::Promoted { commit, wave },
         (None, Some(Transition::Waiting(_, gate))) => ApprovalOutcome::Approved { waiting: gate },
@@ -328,19 +341,26 @@ pub fn advance(
         if pipeline.next_wave(&wave.name).is_none() {
             continue;
         }
-        let (outcome, transition) =
-            match step(repo, clock, options, &wave.name, Step::Automatic, true) {
-                Ok(step) => step,
-                // One wave's refusal (a slot without effect, a target that does not render) must
-                // not hold up promotions out of the others.
-                Err(error @ (PromotionError::Render { .. } | PromotionError::Slots { .. }))
-                    if error.class() == ErrorClass::Invalid =>
-                {
-                    advance.refused.push(error);
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
+        let (outcome, transition) = match step(
+            repo,
+            clock,
+            options,
+            &wave.name,
+            Step::Automatic,
+            true,
+            None,
+        ) {
+            Ok(step) => step,
+            // One wave's refusal (a slot without effect, a target that does not render) must
+            // not hold up promotions out of the others.
+            Err(error @ (PromotionError::Render { .. } | PromotionError::Slots { .. }))
+                if error.class() == ErrorClass::Invalid =>
+            {
+                advance.refused.push(error);
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         if let Some((commit, into)) = outcome {
             advance.promoted.push((into, commit));
         }
@@ -394,6 +414,8 @@ enum Step {
 /// One step out of `source`, with the intent replayed on the new tip after every rejection.
 /// Returns the promotion made, if any, and the last transition seen. `fetched`: the caller
 /// fetched just before (otherwise "nothing to promote" is believed only after a fetch).
+/// `on_branch`: a revision every tip planned on must hold (an unknown revision otherwise).
+#[allow(clippy::too_many_arguments)]
 fn step(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
@@ -401,6 +423,7 @@ fn step(
     source: &WaveName,
     how: Step,
     fetched: bool,
+    on_branch: Option<&CommitId>,
 ) -> Result<StepResult, PromotionError> {
     let mut last = None;
     let key = options.key.as_ref();
@@ -412,6 +435,9 @@ fn step(
         fetched,
         |attempts| PromotionError::Contended { attempts },
         |repo, tip| {
+            if let Some(revision) = on_branch {
+                check_on_branch(repo, revision, tip)?;
+            }
             let snapshot = Snapshot::at(repo, tip)?;
             let pipeline = snapshot.pipeline();
             let Some(wave) = pipeline.wave(source) else {

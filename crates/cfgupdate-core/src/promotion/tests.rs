@@ -1513,3 +1513,26 @@ fn an_unknown_revision_is_refused_only_after_a_fetch() {
     assert_eq!(world.repo.fetches, fetches + 1);
     assert_eq!(world.repo.pushes, pushes);
 }
+
+#[test]
+fn a_report_of_a_revision_a_person_force_pushed_away_promotes_nothing() {
+    let mut world = World::new();
+    let before = world.publish(1, &[("api", 1)]);
+    let removed = world.publish(2, &[("api", 2)]);
+    world.report("staging-us", &removed, DeployStatus::Succeeded);
+    // A person rewinds the branch past the publish; the cache has not seen it.
+    world.repo.person_force_pushes(&before);
+    let tip = world.repo.remote_tip().clone();
+    let report = DeployReport {
+        target: target("staging-eu"),
+        revision: removed.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let error =
+        record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap_err();
+    assert!(
+        matches!(&error, PromotionError::UnknownRevision { revision } if revision == &removed),
+        "{error}"
+    );
+    assert_eq!(world.repo.remote_tip(), &tip, "something was promoted");
+}
