@@ -47,7 +47,9 @@ const TREE_CACHE_LIMIT: usize = 1024 * 1024;
 ///
 /// Reads never touch the network: they see what [`ConfigRepository::refresh`] last fetched
 /// (or what this process last pushed). Writers, in this process or another, take the cache's
-/// exclusive file lock, so processes can share one cache directory.
+/// exclusive file lock, so processes can share one cache directory. A state push goes from a
+/// throwaway repository beside the cache (`<cache>.git.state-push`, made and removed under
+/// that lock) holding only the state's own objects, so that it does not walk the branch.
 ///
 /// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
 /// again when a push to the branch is rejected or fails midway (the remote may or may not
