@@ -117,6 +117,12 @@ impl MemoryRepository {
         id
     }
 
+    /// A person force-pushes the branch back (or anywhere) to `to`, a commit the remote has.
+    pub fn person_force_pushes(&mut self, to: &CommitId) {
+        self.remote_tip = to.clone();
+        self.fresh = false;
+    }
+
     /// A person pushes `content` as the state document, one commit on the remote's state
     /// (a plain push: anyone who can push to the repository can do this).
     pub fn person_pushes_state(&mut self, content: &[u8]) -> CommitId {

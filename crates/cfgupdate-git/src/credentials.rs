@@ -157,12 +157,34 @@ impl Credentials {
             .map(Secret::expose)
     }
 
+    /// The `Authorization` header line that sends the https token with a connection's first
+    /// request: HTTP basic with [`Credentials::https_username`], exactly what libgit2 sends
+    /// once the server has answered 401 (a round trip saved per connection). `None` without a
+    /// token. It holds the token: never print it. Base64 leaves no line break or NUL in it,
+    /// whatever the token holds.
+    pub(crate) fn authorization_header(&self) -> Option<String> {
+        use base64::Engine as _;
+        let token = self.https_token.as_ref()?;
+        let pair = format!("{}:{}", self.https_username(), token.expose());
+        Some(format!(
+            "Authorization: Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        ))
+    }
+
     /// A libgit2 credentials callback: answers each kind of question once, so a refused
-    /// credential ends the attempt instead of being offered forever.
+    /// credential ends the attempt instead of being offered forever. `token_sent` says the
+    /// token already went with the first request ([`Credentials::authorization_header`]):
+    /// a request for a password then means the server refused it, and it is not sent again.
     pub(crate) fn callback(
         &self,
+        token_sent: bool,
     ) -> impl FnMut(&str, Option<&str>, CredentialType) -> Result<Cred, git2::Error> + '_ {
-        let mut asked = CredentialType::empty();
+        let mut asked = if token_sent {
+            CredentialType::USER_PASS_PLAINTEXT
+        } else {
+            CredentialType::empty()
+        };
         move |_url, username_from_url, allowed| {
             let ssh_user = username_from_url.unwrap_or("git");
             let refused = |what: String| {
@@ -277,7 +299,7 @@ mod tests {
     #[test]
     fn a_refused_token_is_not_offered_twice() {
         let credentials = Credentials::none().with_https_token(None, Secret::new("t"));
-        let mut callback = credentials.callback();
+        let mut callback = credentials.callback(false);
         let url = "https://host/x";
         assert!(callback(url, None, CredentialType::USER_PASS_PLAINTEXT).is_ok());
         let Err(again) = callback(url, None, CredentialType::USER_PASS_PLAINTEXT) else {
@@ -287,9 +309,33 @@ mod tests {
     }
 
     #[test]
+    fn a_token_sent_with_the_first_request_is_basic_authentication_and_not_offered_again() {
+        let credentials =
+            Credentials::none().with_https_token(Some("ci\nbot"), Secret::new("s3cr3t:\r\n\0"));
+        let header = credentials.authorization_header().unwrap();
+        use base64::Engine as _;
+        let encoded = header.strip_prefix("Authorization: Basic ").unwrap();
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .unwrap(),
+            b"ci\nbot:s3cr3t:\r\n\0"
+        );
+        assert!(!header.contains(['\r', '\n', '\0']), "{header:?}");
+        assert_eq!(Credentials::none().authorization_header(), None);
+        let mut callback = credentials.callback(true);
+        let Err(refused) = callback("https://host/x", None, CredentialType::USER_PASS_PLAINTEXT)
+        else {
+            panic!("a token the server refused in the header was offered again");
+        };
+        assert_eq!(refused.code(), ErrorCode::Auth);
+        assert!(!refused.message().contains("s3cr3t"), "{refused}");
+    }
+
+    #[test]
     fn a_password_prompt_without_a_token_names_the_variable() {
         let credentials = Credentials::none();
-        let mut callback = credentials.callback();
+        let mut callback = credentials.callback(false);
         let Err(error) = callback("https://host/x", None, CredentialType::USER_PASS_PLAINTEXT)
         else {
             panic!("a password was made up");

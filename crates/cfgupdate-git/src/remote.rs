@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use git2::{
-    AutotagOption, Direction, ErrorClass, ErrorCode, FetchOptions, Oid, ProxyOptions, PushOptions,
+    AutotagOption, ErrorClass, ErrorCode, FetchOptions, Oid, ProxyOptions, PushOptions,
     RemoteCallbacks, Repository,
 };
 
@@ -107,11 +107,33 @@ impl Expect {
     }
 }
 
+/// The header lines sent with every request of a connection to `url`: over `https://` with
+/// a token, the token itself ([`Credentials::authorization_header`]), so the first request
+/// is not answered 401 and sent again. Not over plain `http://` (the token waits for the
+/// server to ask, as before), nor when the URL carries credentials of its own (libgit2 sends
+/// those when asked, and they go first). libgit2 follows a redirect of the first request
+/// only, to a place the server names; the token went there after a 401 before as well.
+fn headers(credentials: &Credentials, url: &RemoteUrl) -> Vec<String> {
+    let https = url
+        .redacted()
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    if !https || url.has_credentials() {
+        return Vec::new();
+    }
+    credentials.authorization_header().into_iter().collect()
+}
+
 /// The callbacks of every connection to `url`: credentials, and the check of the server's
-/// TLS certificate or ssh host key (see [`trust`]).
-fn callbacks<'a>(credentials: &'a Credentials, url: &'a RemoteUrl) -> RemoteCallbacks<'a> {
+/// TLS certificate or ssh host key (see [`trust`]). `token_sent`: the token goes with the
+/// first request already (see [`headers`]).
+fn callbacks<'a>(
+    credentials: &'a Credentials,
+    url: &'a RemoteUrl,
+    token_sent: bool,
+) -> RemoteCallbacks<'a> {
     let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(credentials.callback());
+    callbacks.credentials(credentials.callback(token_sent));
     callbacks.certificate_check(trust::certificate_check(credentials, url));
     callbacks
 }
@@ -131,10 +153,13 @@ pub(crate) fn fetch(
     branch: &Branch,
 ) -> Result<Fetched, git2::Error> {
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
+    let headers = headers(credentials, url);
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
     let mut options = FetchOptions::new();
     options
-        .remote_callbacks(callbacks(credentials, url))
+        .remote_callbacks(callbacks(credentials, url, !headers.is_empty()))
         .proxy_options(proxy())
+        .custom_headers(&header_refs)
         .download_tags(AutotagOption::None)
         .update_fetchhead(false);
     remote.fetch(
@@ -179,10 +204,12 @@ fn track(repo: &Repository, name: &str, target: Option<Oid>) -> Result<(), git2:
 /// Pushes the local ref `source` to the ref `destination` of `url` without force, when the
 /// remote's ref holds exactly what `expect` requires.
 ///
-/// The remote's advertisement is read on the connection the push then uses: libgit2 sends
-/// the advertised value as the update's old value, so the server applies the update only
-/// when its ref still holds it. A remote that moved anywhere else (forward, backwards,
-/// sideways) is [`Pushed::Moved`] before anything is sent.
+/// The remote's advertisement is checked on the connection the push uses, before the pack is
+/// built: libgit2 sends the advertised value as the update's old value, so the server applies
+/// the update only when its ref still holds it. A remote that moved anywhere else (forward,
+/// backwards, sideways) is [`Pushed::Moved`], and a branch that is gone [`Pushed::Missing`],
+/// before anything is sent. One connection, whose first request carries the token over
+/// https (see [`headers`]).
 pub(crate) fn push(
     repo: &Repository,
     url: &RemoteUrl,
@@ -193,34 +220,17 @@ pub(crate) fn push(
 ) -> Result<Pushed, git2::Error> {
     let expected = expect.value();
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
-    let mut connection = remote.connect_auth(
-        Direction::Push,
-        Some(callbacks(credentials, url)),
-        Some(proxy()),
-    )?;
-    let on_remote = connection
-        .list()?
-        .iter()
-        .find(|head| head.name() == destination)
-        .map(|head| head.oid());
-    match (expect, on_remote) {
-        (Expect::Existing(_), None) => return Ok(Pushed::Missing),
-        _ if on_remote != expected => {
-            return Ok(Pushed::Moved(format!(
-                "the remote's `{destination}` is {}, not {}",
-                describe_target(on_remote),
-                describe_target(expected)
-            )));
-        }
-        _ => {}
-    }
+    let headers = headers(credentials, url);
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
 
     // `None` until the remote reports on the ref; then `Some(None)` for accepted and
     // `Some(Some(status))` for refused.
     let report: RefCell<Option<Option<String>>> = RefCell::new(None);
     // What the server's hooks printed (git shows it as "remote: ..."), bounded.
     let sideband: RefCell<Vec<u8>> = RefCell::new(Vec::new());
-    let mut callbacks = callbacks(credentials, url);
+    // Why the push stopped before sending anything: the advertisement did not match.
+    let stopped: RefCell<Option<Pushed>> = RefCell::new(None);
+    let mut callbacks = callbacks(credentials, url, !headers.is_empty());
     callbacks.push_update_reference(|name, status| {
         if name == destination {
             *report.borrow_mut() = Some(status.map(str::to_owned));
@@ -233,40 +243,52 @@ pub(crate) fn push(
         kept.extend_from_slice(&data[..data.len().min(room)]);
         true
     });
-    // libgit2 calls this with the values it is about to send as the old ones, before it
-    // builds the pack: the same advertisement, checked once more where it is used.
-    callbacks.push_negotiation(move |updates| {
+    // libgit2 calls this with the values it is about to send as the old ones (what the
+    // remote advertised on this connection, zero for a ref it lacks), before it builds the
+    // pack.
+    callbacks.push_negotiation(|updates| {
         let current = updates
             .iter()
             .find(|update| update.dst_refname_bytes() == destination.as_bytes())
             .map(|update| update.src())
             .filter(|id| !id.is_zero());
-        if current == expected {
-            return Ok(());
-        }
-        Err(git2::Error::new(
-            ErrorCode::NotFastForward,
-            ErrorClass::Reference,
-            format!(
+        let outcome = match (expect, current) {
+            (Expect::Existing(_), None) => Pushed::Missing,
+            _ if current == expected => return Ok(()),
+            _ => Pushed::Moved(format!(
                 "the remote's `{destination}` is {}, not {}",
                 describe_target(current),
                 describe_target(expected)
-            ),
+            )),
+        };
+        *stopped.borrow_mut() = Some(outcome);
+        Err(git2::Error::new(
+            ErrorCode::NotFastForward,
+            ErrorClass::Reference,
+            format!("the remote's `{destination}` is not what the push was built on"),
         ))
     });
     let mut options = PushOptions::new();
-    options.remote_callbacks(callbacks).proxy_options(proxy());
+    options
+        .remote_callbacks(callbacks)
+        .proxy_options(proxy())
+        .custom_headers(&header_refs);
     // No `+`: the remote's ref only ever moves forward.
     let refspec = format!("{source}:{destination}");
-    match connection.remote().push(&[refspec], Some(&mut options)) {
+    let pushed = remote.push(&[refspec], Some(&mut options));
+    drop(options);
+    if let Some(outcome) = stopped.into_inner() {
+        return Ok(outcome);
+    }
+    match pushed {
         Ok(()) => {}
-        // Refused on the client: what the remote advertised is not what `expect` requires.
+        // Refused on the client by libgit2's own check (not a fast-forward of what the
+        // remote advertised).
         Err(error) if error.code() == ErrorCode::NotFastForward => {
             return Ok(Pushed::Moved(error.message().to_owned()));
         }
         Err(error) => return Err(error),
     }
-    drop(options);
     match report.into_inner() {
         Some(None) => Ok(Pushed::Accepted),
         Some(Some(status)) if is_race(&status) => Ok(Pushed::Moved(status)),

@@ -39,13 +39,21 @@ const IO_TIMEOUT_MS: i32 = 120_000;
 /// (a look lists the object directories; the packing itself waits for 1,024 loose objects,
 /// see [`cache::maintain`]).
 const MAINTAIN_EVERY: u32 = 32;
+/// The largest tree libgit2 keeps in a repository's object cache once read (its default is
+/// 4 KiB). Every push walks the whole tree of the commit it builds on to leave out what the
+/// remote has (libgit2's pack builder does), and a directory of a few hundred files is a tree
+/// over 4 KiB: without this, each push inflates, resolves and hashes every such tree again.
+/// Objects read from the cache were verified when they were read from the object store.
+const TREE_CACHE_LIMIT: usize = 1024 * 1024;
 
 /// One branch of one remote, read from a bare cache under the cache directory and written by
 /// pushing single commits without force, each a compare-and-swap on the commit it was built on.
 ///
 /// Reads never touch the network: they see what [`ConfigRepository::refresh`] last fetched
 /// (or what this process last pushed). Writers, in this process or another, take the cache's
-/// exclusive file lock, so processes can share one cache directory.
+/// exclusive file lock, so processes can share one cache directory. A state push goes from a
+/// throwaway repository beside the cache (`<cache>.git.state-push`, made and removed under
+/// that lock) holding only the state's own objects, so that it does not walk the branch.
 ///
 /// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
 /// again when a push to the branch is rejected or fails midway (the remote may or may not
@@ -53,15 +61,25 @@ const MAINTAIN_EVERY: u32 = 32;
 ///
 /// # Process-wide settings
 ///
-/// libgit2 keeps some settings for the whole process, and [`GitRepository::open`] sets two of
-/// them, once, the first time it is called: **a connect timeout of 10 s and an I/O timeout of
-/// 120 s** (`git2::opts::set_server_connect_timeout_in_milliseconds` and
-/// `set_server_timeout_in_milliseconds`). They apply to every connection libgit2 opens in the
-/// process afterwards, the host program's own fetches and pushes included; a host that needs
-/// other values sets them after the first `open` (libgit2 1.9 needs both set, or neither: a
-/// connect timeout alone makes every transfer fail at once). Nothing else is changed for the
-/// process: object hashes are still verified on every read (a corrupt object in the cache or
-/// in what a remote sends is an error, never used), and no other option is touched.
+/// libgit2 keeps some settings for the whole process, and [`GitRepository::open`] sets three of
+/// them, once, the first time it is called:
+///
+/// - **a connect timeout of 10 s and an I/O timeout of 120 s**
+///   (`git2::opts::set_server_connect_timeout_in_milliseconds` and
+///   `set_server_timeout_in_milliseconds`). They apply to every connection libgit2 opens in
+///   the process afterwards, the host program's own fetches and pushes included (libgit2 1.9
+///   needs both set, or neither: a connect timeout alone makes every transfer fail at once);
+/// - **trees of up to 1 MiB kept in each repository's object cache** once read
+///   (`git2::opts::set_cache_object_limit` for trees; libgit2's default is 4 KiB). libgit2's
+///   pack builder walks the whole tree of the commit a push builds on, on every push; with
+///   directories of a few hundred files, most of a push to a large repository was reading the
+///   same big trees again. The cache's total size stays libgit2's (256 MiB by default, across
+///   the process): the host's own repositories may keep more trees in memory, nothing else.
+///
+/// A host that needs other values sets them after the first `open`. Nothing else is changed
+/// for the process: object hashes are still verified on every read from an object store (a
+/// corrupt object in the cache or in what a remote sends is an error, never used; what the
+/// object cache holds was verified when it was read), and no other option is touched.
 pub struct GitRepository {
     repo: Repository,
     options: GitOptions,
@@ -78,8 +96,9 @@ impl GitRepository {
     /// crash left it broken. Needs no network: a new or rebuilt cache is empty until the
     /// first [`ConfigRepository::refresh`].
     ///
-    /// The first call also sets libgit2's process-wide timeouts: 10 s to connect, 120 s of
-    /// silence in the middle of a transfer (see [the type's documentation](GitRepository)). A
+    /// The first call also sets libgit2's process-wide timeouts (10 s to connect, 120 s of
+    /// silence in the middle of a transfer) and lets each repository's object cache keep trees
+    /// of up to 1 MiB (see [the type's documentation](GitRepository)). A
     /// CA file in the credentials ([`crate::Credentials::with_ca_file`]) is process-wide too:
     /// from the first connection on, its CAs are trusted for every `https://` remote of the
     /// process.
@@ -95,6 +114,13 @@ impl GitRepository {
                     let _ =
                         git2::opts::set_server_connect_timeout_in_milliseconds(CONNECT_TIMEOUT_MS);
                 }
+            }
+            // SAFETY: as above, once, before any repository of ours reads an object; libgit2
+            // reads the limit only when it stores an object in a repository's cache. Should it
+            // fail, trees over 4 KiB are read from the pack again on every push: slower, still
+            // correct.
+            unsafe {
+                let _ = git2::opts::set_cache_object_limit(ObjectType::Tree, TREE_CACHE_LIMIT);
             }
         });
         let location = CacheLocation::new(&options.cache_dir, &options.remote);

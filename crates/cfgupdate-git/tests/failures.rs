@@ -469,3 +469,46 @@ fn a_state_ref_lock_left_while_open_is_repaired_by_the_next_refresh() {
         state
     );
 }
+
+#[test]
+fn a_state_push_reads_nothing_of_the_branch() {
+    // A state push used to walk the branch's whole tree too (libgit2 marks every advertised
+    // ref the pushing repository holds); it now goes from a repository of the state's own
+    // objects. Shown by a branch subtree missing from the cache: the state push still lands.
+    let remote = Remote::new(Served::Daemon, FILES);
+    let mut repository = remote.open();
+    let tip = repository.refresh().unwrap();
+    let git_dir = repository.cache_path().to_owned();
+    drop(repository);
+    unpack_all(&git_dir);
+    let repo = git2::Repository::open_bare(&git_dir).unwrap();
+    let root = repo
+        .find_commit(git2::Oid::from_str(tip.as_str()).unwrap())
+        .unwrap()
+        .tree()
+        .unwrap();
+    let images = root.get_name("images").unwrap().id().to_string();
+    drop(root);
+    drop(repo);
+    fs::remove_file(
+        git_dir
+            .join("objects")
+            .join(&images[..2])
+            .join(&images[2..]),
+    )
+    .unwrap();
+
+    let mut repository = GitRepository::open(remote.options()).unwrap();
+    for step in 0..2 {
+        let parent = repository.state().unwrap().map(|state| state.commit);
+        let content = format!("{{\"step\": {step}}}\n");
+        let outcome = repository
+            .push_state(parent.as_ref(), content.as_bytes(), "Record")
+            .unwrap();
+        assert!(matches!(outcome, PushOutcome::Pushed(_)), "{outcome:?}");
+    }
+    // Nothing is left beside the cache.
+    let mut side = git_dir.as_os_str().to_owned();
+    side.push(".state-push");
+    assert!(!Path::new(&side).exists());
+}

@@ -60,6 +60,28 @@ fn https_with_the_token_and_the_ca_file_fetches_and_pushes() {
 }
 
 #[test]
+fn https_sends_the_token_with_the_first_request_of_each_connection() {
+    let server = HttpsGitServer::start(ServerCertificate::Valid).unwrap();
+    let bare = server.create_remote("config.git", BRANCH, FILES);
+    let cache = tempfile::tempdir().unwrap();
+    let mut repository = open(
+        &server.url("config.git"),
+        cache.path(),
+        https_credentials(&server, server.token()),
+    );
+    let pushed = publish_once(&mut repository).unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+    assert_eq!(rev_parse(&bare, BRANCH), pushed);
+    // A fetch and a push, each one connection: the ref advertisement of each, then the push's
+    // pack. None answered 401 (the token waited for one before).
+    let requests = server.requests();
+    assert!(requests.len() >= 3, "{requests:#?}");
+    assert!(
+        requests.iter().all(|line| line.contains("\" 200 ")),
+        "{requests:#?}"
+    );
+}
+
+#[test]
 fn https_with_a_wrong_token_says_the_token_was_refused_and_shows_no_secret() {
     let server = HttpsGitServer::start(ServerCertificate::Valid).unwrap();
     let bare = server.create_remote("config.git", BRANCH, FILES);

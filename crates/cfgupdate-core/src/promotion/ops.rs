@@ -105,43 +105,98 @@ pub struct Advance {
 
 /// Records a post-deploy hook's report, then promotes out of the target's wave if the report
 /// completed it and the next wave's gates allow.
+///
+/// A report of a revision the cache already holds on the branch (the service published it,
+/// say) starts from the cache, without a fetch: the state push and the promotion push are
+/// both compare-and-swap, so a cache that fell behind is caught by a rejection, refetched and
+/// replayed, as a publish is. Anything the cache cannot answer (a revision it does not hold,
+/// a target its pipeline lacks, a configuration it cannot read) is asked again after a fetch,
+/// so a report is refused (unknown revision, unknown target) only from a fresh fetch.
 pub fn record_deployment(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     report: &DeployReport,
     options: &WriteOptions,
 ) -> Result<DeploymentOutcome, PromotionError> {
-    let tip = repo.refresh()?;
-    let pipeline = Snapshot::at(repo, &tip)?.pipeline().clone();
-    let target = resolve_target(&pipeline, &report.target)?;
-    check_on_branch(repo, &report.revision, &tip)?;
+    let prepare = |repo: &dyn ConfigRepository, tip: &CommitId| {
+        let pipeline = Snapshot::at(repo, tip)?.pipeline().clone();
+        let target = resolve_target(&pipeline, &report.target)?;
+        check_on_branch(repo, &report.revision, tip)?;
+        Ok::<_, PromotionError>((pipeline, target))
+    };
+    let cached = match repo.tip() {
+        Ok(tip) => prepare(repo, &tip).ok().map(|prepared| (tip, prepared)),
+        Err(_) => None,
+    };
+    let (mut tip, mut fetched, (mut pipeline, mut target)) = match cached {
+        Some((tip, prepared)) => (tip, false, prepared),
+        None => {
+            let tip = repo.refresh()?;
+            let prepared = prepare(repo, &tip)?;
+            (tip, true, prepared)
+        }
+    };
     let record = ReportRecord {
         revision: report.revision.clone(),
         status: report.status,
         at: millis(clock.now()),
     };
-    let message = format!(
-        "Record {} deployment of {} on target {target}",
-        report.status.as_str(),
-        report.revision.short()
-    );
-    state::update(
-        repo,
-        clock,
-        &options.retry,
-        options.key.as_ref(),
-        &tip,
-        &message,
-        CatchUp::Along(&tip),
-        |state| state.add_report(&target, record.clone()),
-    )?;
+    let message = |target: &TargetName| {
+        format!(
+            "Record {} deployment of {} on target {target}",
+            report.status.as_str(),
+            report.revision.short()
+        )
+    };
+    let record_report = |repo: &mut dyn ConfigRepository, tip: &CommitId, target: &TargetName| {
+        state::update(
+            repo,
+            clock,
+            &options.retry,
+            options.key.as_ref(),
+            tip,
+            &message(target),
+            CatchUp::Along(tip),
+            |state| state.add_report(target, record.clone()),
+        )
+    };
+    match record_report(repo, &tip, &target) {
+        Ok(_) => {}
+        // A state the cache holds may be one an admin has reset since: a refusal to act on
+        // it (or anything but the remote's own answer) comes only from a fresh fetch.
+        Err(error)
+            if !fetched
+                && !matches!(
+                    error,
+                    PromotionError::Repository(_) | PromotionError::Contended { .. }
+                ) =>
+        {
+            tip = repo.refresh()?;
+            fetched = true;
+            (pipeline, target) = prepare(repo, &tip)?;
+            record_report(repo, &tip, &target)?;
+        }
+        Err(error) => return Err(error),
+    }
     let Some(source) = pipeline.wave_of_target(&target) else {
         return Err(PromotionError::UnknownTarget {
             target: target.to_string(),
             known: pipeline.known_targets(target.as_str()),
         });
     };
-    let (outcome, transition) = step(repo, clock, options, &source.name, Step::Automatic)?;
+    // Without a fetch, the report may name a revision a person has since removed from the
+    // branch (a force-push the cache has not seen): the promotion is planned only on tips that
+    // still hold it, and once a fetch shows it gone the report is refused (422, from a fresh
+    // fetch) before anything is promoted.
+    let (outcome, transition) = step(
+        repo,
+        clock,
+        options,
+        &source.name,
+        Step::Automatic,
+        fetched,
+        Some(&report.revision),
+    )?;
     Ok(match (outcome, transition) {
         (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
         (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
@@ -254,7 +309,7 @@ pub fn record_deployments(
             .iter()
             .any(|r| r.as_ref().is_ok_and(|(_, source)| source == &wave.name))
         {
-            let result = step(repo, clock, options, &wave.name, Step::Automatic);
+            let result = step(repo, clock, options, &wave.name, Step::Automatic, true, None);
             steps.insert(wave.name.clone(), result);
         }
     }
@@ -302,7 +357,15 @@ pub fn promote(
         });
     }
     check_on_branch(repo, revision, &tip)?;
-    let (outcome, transition) = step(repo, clock, options, from, Step::Manual(revision.clone()))?;
+    let (outcome, transition) = step(
+        repo,
+        clock,
+        options,
+        from,
+        Step::Manual(revision.clone()),
+        true,
+        None,
+    )?;
     match (outcome, transition) {
         (Some((commit, wave)), _) => Ok(PromoteOutcome::Promoted { commit, wave }),
         (None, Some(Transition::Waiting(candidate, gate))) => Err(PromotionError::Gated {
@@ -388,7 +451,7 @@ pub fn approve(
         CatchUp::Along(&tip),
         |state| state.add_approval(wave, record.clone()),
     )?;
-    let (outcome, transition) = step(repo, clock, options, &source, Step::Approval)?;
+    let (outcome, transition) = step(repo, clock, options, &source, Step::Approval, true, None)?;
     Ok(match (outcome, transition) {
         (Some((commit, wave)), _) => ApprovalOutcome::Promoted { commit, wave },
         (None, Some(Transition::Waiting(_, gate))) => ApprovalOutcome::Approved { waiting: gate },
@@ -412,7 +475,15 @@ pub fn advance(
         if pipeline.next_wave(&wave.name).is_none() {
             continue;
         }
-        let (outcome, transition) = match step(repo, clock, options, &wave.name, Step::Automatic) {
+        let (outcome, transition) = match step(
+            repo,
+            clock,
+            options,
+            &wave.name,
+            Step::Automatic,
+            true,
+            None,
+        ) {
             Ok(step) => step,
             // One wave's refusal (a slot without effect, a target that does not render) must
             // not hold up promotions out of the others.
@@ -475,13 +546,18 @@ enum Step {
 }
 
 /// One step out of `source`, with the intent replayed on the new tip after every rejection.
-/// Returns the promotion made, if any, and the last transition seen.
+/// Returns the promotion made, if any, and the last transition seen. `fetched`: the caller
+/// fetched just before (otherwise "nothing to promote" is believed only after a fetch).
+/// `on_branch`: a revision every tip planned on must hold (an unknown revision otherwise).
+#[allow(clippy::too_many_arguments)]
 fn step(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     options: &WriteOptions,
     source: &WaveName,
     how: Step,
+    fetched: bool,
+    on_branch: Option<&CommitId>,
 ) -> Result<StepResult, PromotionError> {
     let mut last = None;
     let key = options.key.as_ref();
@@ -490,9 +566,12 @@ fn step(
         clock,
         &options.retry,
         key,
-        true,
+        fetched,
         |attempts| PromotionError::Contended { attempts },
         |repo, tip| {
+            if let Some(revision) = on_branch {
+                check_on_branch(repo, revision, tip)?;
+            }
             let snapshot = Snapshot::at(repo, tip)?;
             let pipeline = snapshot.pipeline();
             let Some(wave) = pipeline.wave(source) else {

@@ -1827,3 +1827,113 @@ fn reports_of_two_waves_in_one_batch_each_get_their_own_wave_s_answer() {
     assert_eq!(into.as_str(), "production");
     assert_eq!(world.images("production")[&service("api")], image("api", 1));
 }
+
+#[test]
+fn a_report_of_a_revision_the_cache_holds_records_and_promotes_without_a_fetch() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    // The first report waits for staging-eu: "nothing to promote" is believed only after a
+    // fetch, so this one fetches.
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    let fetches = world.repo.fetches;
+    let outcome = world.report("staging-eu", &revision, DeployStatus::Succeeded);
+    let DeploymentOutcome::Promoted { commit, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(&commit, world.repo.remote_tip());
+    assert_eq!(world.repo.fetches, fetches, "the report fetched");
+    assert_eq!(world.images("internal")[&service("api")], image("api", 1));
+}
+
+#[test]
+fn a_report_from_a_cache_a_person_pushed_past_lands_on_top_of_the_person_s_commit() {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    let person = world.repo.person_pushes("Edit the readme", |tree| {
+        tree.insert(
+            RepoPath::parse("README.md").unwrap(),
+            b"Edited by a person.\n".to_vec(),
+        );
+    });
+    let (fetches, rejections) = (world.repo.fetches, world.repo.rejections);
+    let outcome = world.report("staging-eu", &revision, DeployStatus::Succeeded);
+    assert!(
+        matches!(outcome, DeploymentOutcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+    // The stale cache was caught by the compare-and-swap, refetched, and the promotion
+    // replayed on the person's commit, which stays.
+    assert!(world.repo.rejections > rejections);
+    assert!(world.repo.fetches > fetches);
+    let history = world.repo.remote_history();
+    assert_eq!(history[1].0, person);
+    assert_eq!(
+        world.repo.remote_text("README.md").as_deref(),
+        Some("Edited by a person.\n")
+    );
+    assert_eq!(world.images("internal")[&service("api")], image("api", 1));
+}
+
+#[test]
+fn a_report_of_a_revision_only_the_remote_has_is_recorded_after_a_fetch() {
+    let mut world = World::new();
+    world.publish(1, &[("api", 1)]);
+    let person = world.repo.person_pushes("Edit the readme", |tree| {
+        tree.insert(
+            RepoPath::parse("README.md").unwrap(),
+            b"Edited by a person.\n".to_vec(),
+        );
+    });
+    let fetches = world.repo.fetches;
+    let outcome = world.report("staging-us", &person, DeployStatus::Succeeded);
+    assert!(
+        matches!(&outcome, DeploymentOutcome::Recorded { reason } if reason.contains("staging-eu")),
+        "{outcome:?}"
+    );
+    assert!(world.repo.fetches > fetches);
+}
+
+#[test]
+fn an_unknown_revision_is_refused_only_after_a_fetch() {
+    let mut world = World::new();
+    world.publish(1, &[("api", 1)]);
+    let (fetches, pushes) = (world.repo.fetches, world.repo.pushes);
+    let missing = CommitId::parse(&"e".repeat(40)).unwrap();
+    let report = DeployReport {
+        target: target("staging-us"),
+        revision: missing,
+        status: DeployStatus::Succeeded,
+    };
+    let error =
+        record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap_err();
+    assert!(
+        matches!(error, PromotionError::UnknownRevision { .. }),
+        "{error}"
+    );
+    assert_eq!(world.repo.fetches, fetches + 1);
+    assert_eq!(world.repo.pushes, pushes);
+}
+
+#[test]
+fn a_report_of_a_revision_a_person_force_pushed_away_promotes_nothing() {
+    let mut world = World::new();
+    let before = world.publish(1, &[("api", 1)]);
+    let removed = world.publish(2, &[("api", 2)]);
+    world.report("staging-us", &removed, DeployStatus::Succeeded);
+    // A person rewinds the branch past the publish; the cache has not seen it.
+    world.repo.person_force_pushes(&before);
+    let tip = world.repo.remote_tip().clone();
+    let report = DeployReport {
+        target: target("staging-eu"),
+        revision: removed.clone(),
+        status: DeployStatus::Succeeded,
+    };
+    let error =
+        record_deployment(&mut world.repo, &world.clock, &report, &world.options).unwrap_err();
+    assert!(
+        matches!(&error, PromotionError::UnknownRevision { revision } if revision == &removed),
+        "{error}"
+    );
+    assert_eq!(world.repo.remote_tip(), &tip, "something was promoted");
+}

@@ -163,14 +163,19 @@ impl GitRepository {
         drop(builder);
         drop(parent_commit);
 
+        // From a small repository of the state's own objects when it can be made: a push from
+        // the cache would walk the whole tree of the branch too (an advertised ref the cache
+        // holds), which on a large repository costs more than the state push itself.
+        let side = self.state_side_repository(id, expected).ok().flatten();
         let pushed = remote::push(
-            &self.repo,
+            side.as_ref().map_or(&self.repo, |side| &side.repo),
             url,
             &self.options.credentials,
             &outgoing,
             &destination,
             Expect::Exactly(expected),
         );
+        drop(side);
         self.last_rejection = None;
         match pushed {
             Ok(Pushed::Accepted) => {
@@ -202,6 +207,93 @@ impl GitRepository {
                 &format!("cannot push the state commit {id} to `{destination}` of {url}"),
                 &error,
             )),
+        }
+    }
+}
+
+/// The most objects copied into a [`SideRepository`]: a state commit's tree is one file, and a
+/// state commit someone else pushed with a large tree is pushed from the cache instead.
+const SIDE_OBJECT_LIMIT: usize = 64;
+
+/// A throwaway bare repository beside the cache holding only a new state commit, its tree and
+/// file, and the state commit it is built on (with its tree), cut off from that commit's
+/// parents by a `shallow` entry. libgit2's pack builder marks the whole tree of every
+/// advertised ref found in the repository it pushes from; here that is the old state commit's
+/// one file, not the branch. Every object is copied by reading it from the cache (hash
+/// verified) and writing it again, so the push sends only real objects. Removed when dropped.
+pub(super) struct SideRepository {
+    pub(super) repo: git2::Repository,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for SideRepository {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl GitRepository {
+    /// A [`SideRepository`] to push the state commit `id` (built on `parent`) from, with the
+    /// outgoing state ref pointing at it; `None` when the parent's tree is too large to copy.
+    /// The caller holds the cache's write lock, so the one directory per cache is never shared.
+    fn state_side_repository(
+        &self,
+        id: git2::Oid,
+        parent: Option<git2::Oid>,
+    ) -> Result<Option<SideRepository>, git2::Error> {
+        let mut objects = vec![id];
+        let mut trees = vec![self.repo.find_commit(id)?.tree_id()];
+        if let Some(parent) = parent {
+            objects.push(parent);
+            trees.push(self.repo.find_commit(parent)?.tree_id());
+        }
+        while let Some(tree) = trees.pop() {
+            objects.push(tree);
+            for entry in self.repo.find_tree(tree)?.iter() {
+                match entry.kind() {
+                    Some(ObjectType::Tree) => trees.push(entry.id()),
+                    Some(ObjectType::Blob) => objects.push(entry.id()),
+                    _ => {}
+                }
+            }
+            if objects.len() > SIDE_OBJECT_LIMIT {
+                return Ok(None);
+            }
+        }
+        let mut name = self.location.git_dir.as_os_str().to_owned();
+        name.push(".state-push");
+        let dir = std::path::PathBuf::from(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let made = (|| {
+            let side = git2::Repository::init_bare(&dir)?;
+            let source = self.repo.odb()?;
+            let target = side.odb()?;
+            for object in objects {
+                let read = source.read(object)?;
+                target.write(read.kind(), read.data())?;
+            }
+            drop(target);
+            drop(side);
+            if let Some(parent) = parent {
+                std::fs::write(dir.join("shallow"), format!("{parent}\n"))
+                    .map_err(|error| git2::Error::from_str(&error.to_string()))?;
+            }
+            // Opened again, so libgit2 reads the `shallow` file (`open`: `open_bare` does not).
+            let repo = git2::Repository::open(&dir)?;
+            repo.reference(
+                &remote::state_outgoing_ref(&self.options.branch),
+                id,
+                true,
+                "cfgupdate: outgoing state",
+            )?;
+            Ok(repo)
+        })();
+        match made {
+            Ok(repo) => Ok(Some(SideRepository { repo, dir })),
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(error)
+            }
         }
     }
 }
