@@ -102,14 +102,17 @@ impl Expect {
 
 /// The callbacks of every connection to `url`: credentials, and the check of the server's
 /// TLS certificate or ssh host key (see [`trust`]).
-fn callbacks<'a>(credentials: &'a Credentials, url: &'a RemoteUrl) -> RemoteCallbacks<'a> {
+pub(crate) fn callbacks<'a>(
+    credentials: &'a Credentials,
+    url: &'a RemoteUrl,
+) -> RemoteCallbacks<'a> {
     let mut callbacks = RemoteCallbacks::new();
     callbacks.credentials(credentials.callback());
     callbacks.certificate_check(trust::certificate_check(credentials, url));
     callbacks
 }
 
-fn proxy<'a>() -> ProxyOptions<'a> {
+pub(crate) fn proxy<'a>() -> ProxyOptions<'a> {
     let mut proxy = ProxyOptions::new();
     proxy.auto();
     proxy

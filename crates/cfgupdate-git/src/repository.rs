@@ -60,6 +60,7 @@ const IO_TIMEOUT_MS: i32 = 120_000;
 pub struct GitRepository {
     repo: Repository,
     options: GitOptions,
+    branch_origin: crate::head::BranchOrigin,
     location: CacheLocation,
     fresh: bool,
     rebuilt: Option<String>,
@@ -76,7 +77,11 @@ impl GitRepository {
     /// CA file in the credentials ([`crate::Credentials::with_ca_file`]) is process-wide too:
     /// from the first connection on, its CAs are trusted for every `https://` remote of the
     /// process.
-    pub fn open(options: GitOptions) -> Result<Self, RepositoryError> {
+    ///
+    /// With [`GitOptions::with_remote_head_branch`], it asks the remote which branch its
+    /// `HEAD` names (one connection reading the ref advertisement, so it needs the network
+    /// then), and refuses a name that is not a valid branch.
+    pub fn open(mut options: GitOptions) -> Result<Self, RepositoryError> {
         static TIMEOUTS: Once = Once::new();
         TIMEOUTS.call_once(|| {
             // SAFETY: libgit2 reads these options only when it opens a connection; setting
@@ -103,9 +108,11 @@ impl GitRepository {
             )
         })?;
         drop(guard);
+        let branch_origin = crate::head::resolve(&repo, &mut options)?;
         Ok(Self {
             repo,
             options,
+            branch_origin,
             location,
             fresh: false,
             rebuilt,
@@ -143,6 +150,12 @@ impl GitRepository {
     /// The branch.
     pub fn branch(&self) -> &Branch {
         &self.options.branch
+    }
+
+    /// Where [`GitRepository::branch`] came from: given, or what the remote's `HEAD` named
+    /// when the repository was opened.
+    pub fn branch_origin(&self) -> crate::head::BranchOrigin {
+        self.branch_origin
     }
 
     fn describe(&self) -> Describe<'_> {

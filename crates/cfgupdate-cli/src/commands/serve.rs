@@ -134,7 +134,17 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         },
         ..Settings::default()
     };
+    // Without --branch the remote's HEAD is asked once, here: the service keeps that branch
+    // for as long as it runs, even when the remote's HEAD changes later.
     let repository = args.remote.open()?;
+    tracing::info!(
+        branch = %repository.branch(),
+        origin = %repository.branch_origin(),
+        "working on branch `{}` of {} ({})",
+        repository.branch(),
+        repository.remote(),
+        repository.branch_origin()
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
