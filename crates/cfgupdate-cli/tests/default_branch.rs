@@ -230,3 +230,42 @@ fn serve_works_on_the_branch_the_remote_head_names_and_says_which() {
     assert!(log.contains("working on branch `main`"), "{log}");
     server.terminate();
 }
+
+#[test]
+fn serve_starts_while_the_remote_is_unreachable_and_asks_its_head_when_it_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("later.git");
+    let mut server = Server::start(Options {
+        repo: bare.to_str().unwrap(),
+        cache: &dir.path().join("cache"),
+        log: dir.path().join("serve.log"),
+        env: all_credentials(),
+        args: vec![],
+    });
+    let images = server.at("/v1/images");
+    let early = post_as(&images, CI_TOKEN, &announcement(1, "api"));
+    assert_eq!(early.status, 503, "{}", early.text);
+    assert!(early.text.contains("--branch"), "{}", early.text);
+    assert!(server.log().contains("asking again"), "{}", server.log());
+
+    let files = files();
+    cfgupdate_tests::create_bare_remote(&bare, "main", &file_refs(&files));
+    let mut answer = None;
+    eventually(
+        std::time::Duration::from_secs(30),
+        "the announcement lands",
+        || {
+            let posted = post_as(&images, CI_TOKEN, &announcement(1, "api"));
+            let done = posted.status == 200;
+            answer = Some(posted);
+            done
+        },
+    );
+    let answer = answer.unwrap();
+    assert_eq!(
+        answer.json()["commit"].as_str(),
+        Some(git(&bare, &["rev-parse", "main"]).as_str())
+    );
+    assert_eq!(branches(&bare), ["main"]);
+    server.terminate();
+}

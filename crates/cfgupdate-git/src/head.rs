@@ -32,6 +32,11 @@ pub enum BranchOrigin {
     /// The remote's `HEAD` names no branch (an empty repository, or a `HEAD` pointing at a
     /// branch that does not exist), so it is the fallback the caller gave.
     Fallback,
+    /// Not known yet: the remote could not be reached when the repository was opened. The
+    /// next [`ConfigRepository::refresh`](cfgupdate_core::repository::ConfigRepository::refresh)
+    /// asks again before it fetches (and fails, saying why, while the remote stays
+    /// unreachable); until then the branch is the fallback, and nothing has been read.
+    Pending,
 }
 
 impl fmt::Display for BranchOrigin {
@@ -40,6 +45,7 @@ impl fmt::Display for BranchOrigin {
             BranchOrigin::Given => "given",
             BranchOrigin::RemoteHead => "the branch the remote's HEAD names",
             BranchOrigin::Fallback => "the remote's HEAD names no branch",
+            BranchOrigin::Pending => "the remote's HEAD could not be asked yet",
         })
     }
 }

@@ -80,7 +80,9 @@ impl GitRepository {
     ///
     /// With [`GitOptions::with_remote_head_branch`], it asks the remote which branch its
     /// `HEAD` names (one connection reading the ref advertisement, so it needs the network
-    /// then), and refuses a name that is not a valid branch.
+    /// then), and refuses a name that is not a valid branch. A remote that cannot be reached
+    /// then is asked again at each [`ConfigRepository::refresh`] until it answers
+    /// ([`crate::BranchOrigin::Pending`] until then).
     pub fn open(mut options: GitOptions) -> Result<Self, RepositoryError> {
         static TIMEOUTS: Once = Once::new();
         TIMEOUTS.call_once(|| {
@@ -108,7 +110,13 @@ impl GitRepository {
             )
         })?;
         drop(guard);
-        let branch_origin = crate::head::resolve(&repo, &mut options)?;
+        let branch_origin = match crate::head::resolve(&repo, &mut options) {
+            Ok(origin) => origin,
+            // Unreachable now: asked again at the next refresh, so a service still starts
+            // (and says why it is not ready).
+            Err(error) if error.kind == Unavailable => crate::head::BranchOrigin::Pending,
+            Err(error) => return Err(error),
+        };
         Ok(Self {
             repo,
             options,
@@ -350,6 +358,9 @@ impl ConfigRepository for GitRepository {
     }
 
     fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
+        if self.branch_origin == crate::head::BranchOrigin::Pending {
+            self.branch_origin = crate::head::resolve(&self.repo, &mut self.options)?;
+        }
         let _lock = lock(&self.location, self.describe())?;
         let Fetched { tip, state: _ } = self.fetch_repairing()?;
         match tip {

@@ -48,7 +48,7 @@ fn a_remote_whose_head_names_no_branch_leaves_the_fallback() {
 }
 
 #[test]
-fn an_unreachable_remote_says_to_pass_branch() {
+fn an_unreachable_remote_is_asked_again_at_each_refresh_and_says_to_pass_branch() {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let url = format!(
         "git://bot:s3cret@127.0.0.1:{}/config.git",
@@ -56,13 +56,30 @@ fn an_unreachable_remote_says_to_pass_branch() {
     );
     drop(listener);
     let cache = tempfile::tempdir().unwrap();
-    let error = GitRepository::open(options(&url, cache.path()).with_remote_head_branch())
-        .err()
-        .unwrap();
+    let mut repository =
+        GitRepository::open(options(&url, cache.path()).with_remote_head_branch()).unwrap();
+    assert_eq!(repository.branch_origin(), BranchOrigin::Pending);
+    let error = repository.refresh().unwrap_err();
     assert_eq!(error.kind, RepositoryErrorKind::Unavailable, "{error}");
     assert!(error.message.contains("--branch"), "{error}");
     assert!(error.message.contains("127.0.0.1"), "{error}");
     assert!(!error.message.contains("s3cret"), "{error}");
+    assert_eq!(repository.branch_origin(), BranchOrigin::Pending);
+
+    // A remote that appears later is asked at the refresh that reaches it.
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("later.git");
+    let mut repository = GitRepository::open(
+        options(bare.to_str().unwrap(), cache.path()).with_remote_head_branch(),
+    )
+    .unwrap();
+    assert_eq!(repository.branch_origin(), BranchOrigin::Pending);
+    assert!(repository.refresh().is_err());
+    cfgupdate_tests::create_bare_remote(&bare, "main", FILES);
+    let tip = repository.refresh().unwrap();
+    assert_eq!(repository.branch().as_str(), "main");
+    assert_eq!(repository.branch_origin(), BranchOrigin::RemoteHead);
+    assert_eq!(tip.as_str(), cfgupdate_tests::rev_parse(&bare, "main"));
 }
 
 /// One pkt-line.
@@ -73,30 +90,32 @@ fn pkt(payload: &[u8]) -> Vec<u8> {
 }
 
 /// A `git://` server that advertises `HEAD` as a symref to `target` (plus `refs/heads/main`)
-/// to one client, then hangs up. Returns its URL.
-fn hostile_server(target: Vec<u8>) -> (String, thread::JoinHandle<()>) {
+/// to each of `clients` clients, then hangs up. Returns its URL.
+fn hostile_server(target: Vec<u8>, clients: usize) -> (String, thread::JoinHandle<()>) {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let url = format!(
         "git://127.0.0.1:{}/config.git",
         listener.local_addr().unwrap().port()
     );
     let server = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut request = [0u8; 4096];
-        let _ = stream.read(&mut request);
-        let oid = b"1111111111111111111111111111111111111111";
-        let mut first = oid.to_vec();
-        first.extend_from_slice(b" HEAD\0multi_ack ofs-delta symref=HEAD:");
-        first.extend_from_slice(&target);
-        first.extend_from_slice(b" agent=git/2.45.0\n");
-        let mut second = oid.to_vec();
-        second.extend_from_slice(b" refs/heads/main\n");
-        let mut answer = pkt(&first);
-        answer.extend(pkt(&second));
-        answer.extend_from_slice(b"0000");
-        let _ = stream.write_all(&answer);
-        // Until the client hangs up.
-        let _ = stream.read_to_end(&mut Vec::new());
+        for _ in 0..clients {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let oid = b"1111111111111111111111111111111111111111";
+            let mut first = oid.to_vec();
+            first.extend_from_slice(b" HEAD\0multi_ack ofs-delta symref=HEAD:");
+            first.extend_from_slice(&target);
+            first.extend_from_slice(b" agent=git/2.45.0\n");
+            let mut second = oid.to_vec();
+            second.extend_from_slice(b" refs/heads/main\n");
+            let mut answer = pkt(&first);
+            answer.extend(pkt(&second));
+            answer.extend_from_slice(b"0000");
+            let _ = stream.write_all(&answer);
+            // Until the client hangs up.
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
     });
     (url, server)
 }
@@ -120,11 +139,19 @@ fn a_server_naming_no_usable_branch_is_refused_with_a_short_sentence() {
         (huge.into_bytes(), "more than the 255 allowed", ours),
     ];
     for (target, reason, kind) in cases {
-        let (url, server) = hostile_server(target.clone());
+        // What libgit2 refuses counts as an unreachable remote: opening leaves the branch
+        // pending, and the refresh asks again and fails.
+        let clients = if kind == invalid { 2 } else { 1 };
+        let (url, server) = hostile_server(target.clone(), clients);
         let cache = tempfile::tempdir().unwrap();
-        let error = GitRepository::open(options(&url, cache.path()).with_remote_head_branch())
-            .err()
-            .unwrap_or_else(|| panic!("{target:?} was taken"));
+        let opened = GitRepository::open(options(&url, cache.path()).with_remote_head_branch());
+        let error = match opened {
+            Err(error) => error,
+            Ok(mut repository) => {
+                assert_eq!(repository.branch_origin(), BranchOrigin::Pending);
+                repository.refresh().unwrap_err()
+            }
+        };
         server.join().unwrap();
         let said = error.message.clone();
         assert_eq!(
