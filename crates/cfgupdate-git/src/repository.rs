@@ -166,6 +166,21 @@ impl GitRepository {
         self.branch_origin
     }
 
+    /// Nothing is pushed while the branch is [`crate::BranchOrigin::Pending`]: the cache may
+    /// still hold the fallback branch of an earlier run, which is not the remote's HEAD.
+    fn branch_known(&self) -> Result<(), RepositoryError> {
+        if self.branch_origin != crate::head::BranchOrigin::Pending {
+            return Ok(());
+        }
+        Err(self.describe().error(
+            Unavailable,
+            &format!(
+                "which branch of {} to push to is not known yet: its HEAD could not be asked (refresh first, or pass --branch NAME)",
+                self.options.remote
+            ),
+        ))
+    }
+
     fn describe(&self) -> Describe<'_> {
         Describe {
             url: &self.options.remote,
@@ -596,6 +611,7 @@ impl ConfigRepository for GitRepository {
         parent: &CommitId,
         change: &Change,
     ) -> Result<PushOutcome, RepositoryError> {
+        self.branch_known()?;
         let _lock = lock(&self.location, self.describe())?;
         let branch = &self.options.branch;
         let url = &self.options.remote;
@@ -710,6 +726,7 @@ impl ConfigRepository for GitRepository {
         content: &[u8],
         message: &str,
     ) -> Result<PushOutcome, RepositoryError> {
+        self.branch_known()?;
         self.commit_and_push_state(parent, content, message)
     }
 }

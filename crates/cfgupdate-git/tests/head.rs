@@ -167,3 +167,37 @@ fn a_server_naming_no_usable_branch_is_refused_with_a_short_sentence() {
     }
     const { assert!(MAX_BRANCH_LEN < 60_000) };
 }
+
+#[test]
+fn nothing_is_pushed_while_the_branch_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("later.git");
+    let cache = tempfile::tempdir().unwrap();
+    // An earlier run on `master` left its copy in the cache.
+    let master = cfgupdate_tests::create_bare_remote(&bare, "master", FILES);
+    let mut earlier = GitRepository::open(options(bare.to_str().unwrap(), cache.path())).unwrap();
+    earlier.refresh().unwrap();
+    drop(earlier);
+    std::fs::rename(&bare, dir.path().join("away.git")).unwrap();
+
+    let mut repository = GitRepository::open(
+        options(bare.to_str().unwrap(), cache.path()).with_remote_head_branch(),
+    )
+    .unwrap();
+    assert_eq!(repository.branch_origin(), BranchOrigin::Pending);
+    std::fs::rename(dir.path().join("away.git"), &bare).unwrap();
+    cfgupdate_tests::git(&bare, &["branch", "main", "master"]);
+    cfgupdate_tests::git(&bare, &["symbolic-ref", "HEAD", "refs/heads/main"]);
+    let parent = common::id(&master);
+    let change = common::change(&[("a.txt", "a")], &[], "Add a");
+    let error = repository.commit_and_push(&parent, &change).unwrap_err();
+    assert_eq!(error.kind, RepositoryErrorKind::Unavailable, "{error}");
+    assert!(error.message.contains("--branch"), "{error}");
+    let error = repository.push_state(None, b"{}", "State").unwrap_err();
+    assert_eq!(error.kind, RepositoryErrorKind::Unavailable, "{error}");
+    assert_eq!(cfgupdate_tests::rev_parse(&bare, "master"), master);
+    assert_eq!(
+        cfgupdate_tests::git(&bare, &["for-each-ref", "refs/cfgupdate/"]),
+        ""
+    );
+}
