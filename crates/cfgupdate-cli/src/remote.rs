@@ -18,14 +18,9 @@ pub struct RemoteArgs {
     /// from the URL's log lines.
     #[arg(long = "repo", value_name = "URL", env = "CFGUPDATE_REPO")]
     pub repo: String,
-    /// The branch Argo CD watches.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "master",
-        env = "CFGUPDATE_BRANCH"
-    )]
-    pub branch: String,
+    /// The branch Argo CD watches [default: the branch the remote's HEAD names, else master]
+    #[arg(long, value_name = "NAME", env = "CFGUPDATE_BRANCH")]
+    pub branch: Option<String>,
     /// Where cfgupdate keeps its cache of the remote (default: $XDG_CACHE_HOME/cfgupdate or
     /// ~/.cache/cfgupdate).
     #[arg(long, value_name = "DIR", env = "CFGUPDATE_CACHE_DIR")]
@@ -55,19 +50,35 @@ impl RemoteArgs {
         if remote.has_credentials() {
             eprintln!("cfgupdate: warning: {}", credentials_warning(&remote));
         }
-        let branch = Branch::parse(&self.branch).map_err(Failure::invalid)?;
+        // Without --branch, the remote's HEAD decides (asked when the repository opens), and
+        // `master` stays for a remote whose HEAD names no branch (an empty repository).
+        let given = match self.branch.as_deref() {
+            Some(name) => Some(Branch::parse(name).map_err(Failure::invalid)?),
+            None => None,
+        };
         let author =
             Author::new(&self.author_name, &self.author_email).map_err(Failure::invalid)?;
         let cache = self
             .cache_dir
             .clone()
             .unwrap_or_else(cfgupdate_git::default_cache_dir);
-        let options = GitOptions::new(remote, branch, cache)
-            .with_author(author)
-            .with_credentials(git_credentials()?);
+        let options = match given {
+            Some(branch) => GitOptions::new(remote, branch, cache),
+            None => GitOptions::new(
+                remote,
+                Branch::parse(FALLBACK_BRANCH).map_err(Failure::invalid)?,
+                cache,
+            )
+            .with_remote_head_branch(),
+        }
+        .with_author(author)
+        .with_credentials(git_credentials()?);
         GitRepository::open(options).map_err(|error| classified(&error))
     }
 }
+
+/// The branch worked on when `--branch` is not given and the remote's HEAD names none.
+const FALLBACK_BRANCH: &str = "master";
 
 /// The git credentials from the environment, where each secret (the https token, the ssh key's
 /// passphrase) may also be given as a file: `CFGUPDATE_GIT_TOKEN_FILE` (a mounted Kubernetes

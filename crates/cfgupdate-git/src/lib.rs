@@ -120,6 +120,7 @@
 mod cache;
 mod credentials;
 mod errors;
+mod head;
 mod known_hosts;
 mod options;
 mod remote;
@@ -132,6 +133,7 @@ pub use credentials::{
     CA_FILE_VAR, Credentials, DEFAULT_TOKEN_USERNAME, SSH_KEY_PASSPHRASE_VAR, SSH_KEY_VAR,
     SSH_KNOWN_HOSTS_VAR, Secret, TOKEN_VAR, USERNAME_VAR,
 };
+pub use head::{BranchOrigin, MAX_BRANCH_LEN};
 pub use options::{Author, Branch, GitOptions, OptionsError, default_cache_dir};
 pub use repository::GitRepository;
 pub use url::{RemoteUrl, Transport, UrlError};

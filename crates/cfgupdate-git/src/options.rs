@@ -106,7 +106,8 @@ impl Default for Author {
 pub struct GitOptions {
     /// The remote.
     pub remote: RemoteUrl,
-    /// The branch of the remote that is the config repository.
+    /// The branch of the remote that is the config repository; with
+    /// [`remote_head_branch`](Self::remote_head_branch), only the fallback.
     pub branch: Branch,
     /// The directory holding caches, one bare repository per remote.
     pub cache_dir: PathBuf,
@@ -114,6 +115,10 @@ pub struct GitOptions {
     pub author: Author,
     /// How to authenticate.
     pub credentials: Credentials,
+    /// Work on the branch the remote's `HEAD` names, asked when the repository is opened;
+    /// [`branch`](Self::branch) only when it names none (see
+    /// [`GitOptions::with_remote_head_branch`]).
+    pub remote_head_branch: bool,
 }
 
 impl GitOptions {
@@ -126,6 +131,7 @@ impl GitOptions {
             cache_dir: cache_dir.into(),
             author: Author::default(),
             credentials: Credentials::none(),
+            remote_head_branch: false,
         }
     }
 
@@ -138,6 +144,16 @@ impl GitOptions {
     /// With `credentials`.
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
+        self
+    }
+
+    /// Working on the branch the remote's `HEAD` names rather than [`branch`](Self::branch),
+    /// which stays the fallback for a remote whose `HEAD` names none (an empty repository).
+    /// [`crate::GitRepository::open`] asks the remote (one more connection, reading only its
+    /// ref advertisement) and refuses a name that is not a valid branch; see
+    /// [`crate::GitRepository::branch_origin`].
+    pub fn with_remote_head_branch(mut self) -> Self {
+        self.remote_head_branch = true;
         self
     }
 }

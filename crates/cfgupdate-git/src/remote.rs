@@ -127,7 +127,7 @@ fn headers(credentials: &Credentials, url: &RemoteUrl) -> Vec<String> {
 /// The callbacks of every connection to `url`: credentials, and the check of the server's
 /// TLS certificate or ssh host key (see [`trust`]). `token_sent`: the token goes with the
 /// first request already (see [`headers`]).
-fn callbacks<'a>(
+pub(crate) fn callbacks<'a>(
     credentials: &'a Credentials,
     url: &'a RemoteUrl,
     token_sent: bool,
@@ -138,7 +138,7 @@ fn callbacks<'a>(
     callbacks
 }
 
-fn proxy<'a>() -> ProxyOptions<'a> {
+pub(crate) fn proxy<'a>() -> ProxyOptions<'a> {
     let mut proxy = ProxyOptions::new();
     proxy.auto();
     proxy

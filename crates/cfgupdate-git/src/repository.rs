@@ -83,6 +83,7 @@ const TREE_CACHE_LIMIT: usize = 1024 * 1024;
 pub struct GitRepository {
     repo: Repository,
     options: GitOptions,
+    branch_origin: crate::head::BranchOrigin,
     location: CacheLocation,
     fresh: bool,
     rebuilt: Option<String>,
@@ -102,7 +103,13 @@ impl GitRepository {
     /// CA file in the credentials ([`crate::Credentials::with_ca_file`]) is process-wide too:
     /// from the first connection on, its CAs are trusted for every `https://` remote of the
     /// process.
-    pub fn open(options: GitOptions) -> Result<Self, RepositoryError> {
+    ///
+    /// With [`GitOptions::with_remote_head_branch`], it asks the remote which branch its
+    /// `HEAD` names (one connection reading the ref advertisement, so it needs the network
+    /// then), and refuses a name that is not a valid branch. A remote that cannot be reached
+    /// then is asked again at each [`ConfigRepository::refresh`] until it answers
+    /// ([`crate::BranchOrigin::Pending`] until then).
+    pub fn open(mut options: GitOptions) -> Result<Self, RepositoryError> {
         static TIMEOUTS: Once = Once::new();
         TIMEOUTS.call_once(|| {
             // SAFETY: libgit2 reads these options only when it opens a connection; setting
@@ -141,9 +148,17 @@ impl GitRepository {
             Ok(_) => Repository::open_bare(&location.git_dir).unwrap_or(repo),
         };
         drop(guard);
+        let branch_origin = match crate::head::resolve(&repo, &mut options) {
+            Ok(origin) => origin,
+            // Unreachable now: asked again at the next refresh, so a service still starts
+            // (and says why it is not ready).
+            Err(error) if error.kind == Unavailable => crate::head::BranchOrigin::Pending,
+            Err(error) => return Err(error),
+        };
         Ok(Self {
             repo,
             options,
+            branch_origin,
             location,
             fresh: false,
             rebuilt,
@@ -206,6 +221,27 @@ impl GitRepository {
                 }
             }
         }
+    }
+
+    /// Where [`GitRepository::branch`] came from: given, or what the remote's `HEAD` named
+    /// when the repository was opened.
+    pub fn branch_origin(&self) -> crate::head::BranchOrigin {
+        self.branch_origin
+    }
+
+    /// Nothing is pushed while the branch is [`crate::BranchOrigin::Pending`]: the cache may
+    /// still hold the fallback branch of an earlier run, which is not the remote's HEAD.
+    fn branch_known(&self) -> Result<(), RepositoryError> {
+        if self.branch_origin != crate::head::BranchOrigin::Pending {
+            return Ok(());
+        }
+        Err(self.describe().error(
+            Unavailable,
+            &format!(
+                "which branch of {} to push to is not known yet: its HEAD could not be asked (refresh first, or pass --branch NAME)",
+                self.options.remote
+            ),
+        ))
     }
 
     fn describe(&self) -> Describe<'_> {
@@ -400,6 +436,9 @@ impl ConfigRepository for GitRepository {
     }
 
     fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
+        if self.branch_origin == crate::head::BranchOrigin::Pending {
+            self.branch_origin = crate::head::resolve(&self.repo, &mut self.options)?;
+        }
         let _lock = lock(&self.location, self.describe())?;
         let Fetched { tip, state: _ } = self.fetch_repairing()?;
         self.now_and_then_maintain();
@@ -636,6 +675,7 @@ impl ConfigRepository for GitRepository {
         parent: &CommitId,
         change: &Change,
     ) -> Result<PushOutcome, RepositoryError> {
+        self.branch_known()?;
         let _lock = lock(&self.location, self.describe())?;
         self.now_and_then_maintain();
         let branch = &self.options.branch;
@@ -751,6 +791,7 @@ impl ConfigRepository for GitRepository {
         content: &[u8],
         message: &str,
     ) -> Result<PushOutcome, RepositoryError> {
+        self.branch_known()?;
         self.commit_and_push_state(parent, content, message)
     }
 

@@ -67,7 +67,7 @@ pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
             crate::args::say(format_args!(
                 "approved for `{wave}` by {by} and promoted: commit {} on {}",
                 commit.short(),
-                args.remote.branch
+                repo.branch()
             ));
             crate::failure::print_out(&format!("{commit}\n"))?
         }

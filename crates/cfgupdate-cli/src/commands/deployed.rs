@@ -90,7 +90,7 @@ pub fn run(args: &DeployedArgs) -> Result<(), Failure> {
             say(format_args!(
                 "{recorded}; promoted into `{wave}`: commit {} on {}",
                 commit.short(),
-                args.remote.branch
+                repo.branch()
             ));
             crate::failure::print_out(&format!("{commit}\n"))?;
         }

@@ -48,7 +48,7 @@ pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
                 "promoted what `{from}` held at {} into `{wave}`: commit {} on {}",
                 revision.short(),
                 commit.short(),
-                args.remote.branch
+                repo.branch()
             ));
             crate::failure::print_out(&format!("{commit}\n"))?
         }

@@ -44,7 +44,7 @@ pub fn run(args: &PublishArgs) -> Result<(), Failure> {
                 "published {} into `{wave}`: commit {} on {}",
                 listed(announcement.images().keys()),
                 commit.short(),
-                args.remote.branch
+                repo.branch()
             ));
             crate::failure::print_out(&format!("{commit}\n"))?
         }

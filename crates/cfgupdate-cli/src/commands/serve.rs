@@ -134,7 +134,25 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         },
         ..Settings::default()
     };
+    // Without --branch the remote's HEAD is asked once, here (or, when the remote cannot be
+    // reached now, at the first fetch that reaches it): the service keeps that branch for as
+    // long as it runs, even when the remote's HEAD changes later.
     let repository = args.remote.open()?;
+    if repository.branch_origin() == cfgupdate_git::BranchOrigin::Pending {
+        tracing::warn!(
+            "{} could not be asked which branch its HEAD names (it is unreachable); asking again at each fetch until it answers, or pass --branch",
+            repository.remote()
+        );
+    } else {
+        tracing::info!(
+            branch = %repository.branch(),
+            origin = %repository.branch_origin(),
+            "working on branch `{}` of {} ({})",
+            repository.branch(),
+            repository.remote(),
+            repository.branch_origin()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

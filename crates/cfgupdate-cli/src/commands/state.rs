@@ -67,9 +67,9 @@ pub fn run(args: &StateArgs) -> Result<(), Failure> {
             .map_err(|error| classified(&error))?;
             crate::args::say(format_args!(
                 "started a fresh state document for {}: commit {} on refs/cfgupdate/state/{}",
-                reset.remote.branch,
+                repo.branch(),
                 commit.short(),
-                reset.remote.branch
+                repo.branch()
             ));
             crate::failure::print_out(&format!("{commit}\n"))?;
             Ok(())
