@@ -170,12 +170,12 @@ pub(crate) fn fetch(
     // The advertised refs stay readable after the fetch disconnected; they are the truth
     // about each ref, also when it was deleted on the remote since our last fetch (a
     // refspec whose source is missing leaves the old tracking ref in place).
-    let advertised = remote.list()?;
+    let advertised = advertised_refs(&remote)?;
     let on_remote = |name: &str| {
         advertised
             .iter()
-            .find(|head| head.name() == name)
-            .map(|head| head.oid())
+            .find(|(advertised, _)| advertised.as_slice() == name.as_bytes())
+            .map(|(_, oid)| *oid)
     };
     let fetched = Fetched {
         tip: on_remote(&format!("refs/heads/{branch}")),
@@ -184,6 +184,39 @@ pub(crate) fn fetch(
     track(repo, &tracking_ref(branch), fetched.tip)?;
     track(repo, &state_tracking_ref(branch), fetched.state)?;
     Ok(fetched)
+}
+
+/// The refs the remote advertised on the last connection, by name as the server sent it
+/// (bytes) and object id. git2's `Remote::list` gives `RemoteHead`s whose `name` panics on a
+/// name that is not UTF-8, which any server can advertise: a hostile remote must never bring
+/// the process down, so the list is read here through libgit2 itself.
+fn advertised_refs(remote: &git2::Remote<'_>) -> Result<Vec<(Vec<u8>, Oid)>, git2::Error> {
+    use git2::Binding;
+    let mut base: *mut *const libgit2_sys::git_remote_head = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: `remote.raw()` is a live `git_remote`; `git_remote_ls` points `base` at an array
+    // of `size` heads it owns, alive until the remote connects again or is freed, which
+    // cannot happen while `remote` is borrowed here. Each head's `name` is a NUL-terminated
+    // string (a null one is skipped) and its `oid` a plain 20-byte id, both copied out.
+    unsafe {
+        if libgit2_sys::git_remote_ls(&mut base, &mut size, remote.raw()) < 0 {
+            return Err(git2::Error::last_error(-1));
+        }
+        if base.is_null() {
+            return Ok(Vec::new());
+        }
+        let heads = std::slice::from_raw_parts(base, size);
+        let mut out = Vec::with_capacity(heads.len());
+        for &head in heads {
+            if head.is_null() || (*head).name.is_null() {
+                continue;
+            }
+            let name = std::ffi::CStr::from_ptr((*head).name).to_bytes().to_vec();
+            let oid = Oid::from_bytes(&(*head).oid.id)?;
+            out.push((name, oid));
+        }
+        Ok(out)
+    }
 }
 
 /// Points the tracking ref `name` at `target`, or removes it when the remote has no such

@@ -201,3 +201,75 @@ fn nothing_is_pushed_while_the_branch_is_pending() {
         ""
     );
 }
+
+/// A proxy in front of a real `git daemon` that adds `extra` (one advertised ref line) to the
+/// ref advertisement, before its flush, and passes everything else through. Returns its URL.
+fn injecting_proxy(daemon_url: &str, extra: Vec<u8>) -> String {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let address = daemon_url
+        .trim_start_matches("git://")
+        .split_once('/')
+        .unwrap()
+        .0
+        .to_owned();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let mut server = std::net::TcpStream::connect(&address).unwrap();
+            let extra = extra.clone();
+            thread::spawn(move || {
+                // The client's request line names this proxy's host: pass it on as is.
+                let mut request = [0u8; 4096];
+                let n = client.read(&mut request).unwrap_or(0);
+                server.write_all(&request[..n]).unwrap();
+                // The advertisement: pkt-lines up to the first flush.
+                let mut advertised = Vec::new();
+                loop {
+                    let mut length = [0u8; 4];
+                    if server.read_exact(&mut length).is_err() {
+                        return;
+                    }
+                    let size =
+                        usize::from_str_radix(std::str::from_utf8(&length).unwrap(), 16).unwrap();
+                    if size == 0 {
+                        break;
+                    }
+                    let mut payload = vec![0u8; size - 4];
+                    server.read_exact(&mut payload).unwrap();
+                    advertised.extend_from_slice(&length);
+                    advertised.extend_from_slice(&payload);
+                }
+                advertised.extend(pkt(&extra));
+                advertised.extend_from_slice(b"0000");
+                client.write_all(&advertised).unwrap();
+                let (mut client_reader, mut server_writer) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let upstream = thread::spawn(move || {
+                    let _ = std::io::copy(&mut client_reader, &mut server_writer);
+                    let _ = server_writer.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut server, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+                let _ = upstream.join();
+            });
+        }
+    });
+    format!("git://127.0.0.1:{port}/config.git")
+}
+
+#[test]
+fn a_ref_name_that_is_not_utf8_in_the_advertisement_is_ignored_not_a_crash() {
+    let daemon = GitDaemon::start().unwrap();
+    let bare = daemon.create_remote("config.git", "master", FILES);
+    let tip = cfgupdate_tests::rev_parse(&bare, "master");
+    let mut line = tip.clone().into_bytes();
+    line.extend_from_slice(b" refs/heads/\xff\xfe\n");
+    let url = injecting_proxy(&daemon.url("config.git"), line);
+    let cache = tempfile::tempdir().unwrap();
+    let mut repository = GitRepository::open(options(&url, cache.path())).unwrap();
+    // git2's own `RemoteHead::name` panicked here on the name that is not UTF-8.
+    let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| repository.refresh()));
+    let fetched = fetched.expect("a hostile advertisement brought the process down");
+    assert_eq!(fetched.unwrap().as_str(), tip);
+}

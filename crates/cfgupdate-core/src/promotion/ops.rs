@@ -309,7 +309,15 @@ pub fn record_deployments(
             .iter()
             .any(|r| r.as_ref().is_ok_and(|(_, source)| source == &wave.name))
         {
-            let result = step(repo, clock, options, &wave.name, Step::Automatic, true, None);
+            let result = step(
+                repo,
+                clock,
+                options,
+                &wave.name,
+                Step::Automatic,
+                true,
+                None,
+            );
             steps.insert(wave.name.clone(), result);
         }
     }
