@@ -16,6 +16,7 @@ pub mod divergence;
 pub mod effect;
 pub mod emit;
 pub mod evaluate;
+pub mod imports;
 pub mod job;
 pub mod nesting;
 pub mod objects;
