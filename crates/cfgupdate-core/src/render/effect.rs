@@ -361,13 +361,16 @@ pub fn container_images<'o>(
 
 /// The wave's targets' renders and images, ready to be judged.
 struct Observed<'a> {
-    targets: Vec<(
-        &'a TargetName,
-        Option<&'a [ContainerImage]>,
-        &'a [ContainerImage],
-    )>,
+    targets: Vec<ObservedTarget<'a>>,
     inputs: BTreeSet<&'a RepoPath>,
 }
+
+/// A target, its containers before the write (if it rendered then) and after it.
+type ObservedTarget<'a> = (
+    &'a TargetName,
+    Option<&'a [ContainerImage]>,
+    &'a [ContainerImage],
+);
 
 /// The effect check of a write into `wave` that changes `written`, with the wave's targets
 /// rendered as `renders` says (in the wave's target order) and the wave's files as they will
