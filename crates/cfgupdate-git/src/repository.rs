@@ -29,6 +29,9 @@ mod state;
 /// packets).
 const CONNECT_TIMEOUT_MS: i32 = 10_000;
 
+/// The largest tree libgit2 keeps in its object cache (process-wide, set with the timeouts).
+const TREE_CACHE_LIMIT: usize = 4 << 20;
+
 /// How long the remote may stay silent in the middle of a fetch or push. libgit2 1.9 needs
 /// this whenever the connect timeout is set: that leaves the socket non-blocking, and
 /// without an I/O timeout a read that would block fails at once ("error receiving data from
@@ -72,7 +75,7 @@ impl GitRepository {
     /// first [`ConfigRepository::refresh`].
     ///
     /// The first call also sets libgit2's process-wide timeouts: 10 s to connect, 120 s of
-    /// silence in the middle of a transfer (see [the type's documentation](GitRepository)). A
+    /// silence in the middle of a transfer (and lets its object cache keep trees up to 4 MiB) (see [the type's documentation](GitRepository)). A
     /// CA file in the credentials ([`crate::Credentials::with_ca_file`]) is process-wide too:
     /// from the first connection on, its CAs are trusted for every `https://` remote of the
     /// process.
@@ -88,6 +91,12 @@ impl GitRepository {
                     let _ =
                         git2::opts::set_server_connect_timeout_in_milliseconds(CONNECT_TIMEOUT_MS);
                 }
+                // libgit2 caches no tree larger than 4 KiB, so every file read below a
+                // directory of a few hundred entries (`generated/`, `envs/`) inflated, hashed and
+                // parsed that directory again: 80% of a publish at 400 targets (issue 12).
+                // Failing to set it only costs that time.
+                let _ =
+                    git2::opts::set_cache_object_limit(git2::ObjectType::Tree, TREE_CACHE_LIMIT);
             }
         });
         let location = CacheLocation::new(&options.cache_dir, &options.remote);

@@ -91,7 +91,9 @@ impl From<Box<EffectError>> for RenderCheckError {
 }
 
 /// The regenerated YAML for `change` applied on `revision`: the affected targets are those
-/// whose evaluation at `revision` read or looked for a file the change writes or deletes.
+/// whose evaluation read or looked for a file the change writes or deletes. Only the targets
+/// the static import graph says can read such a file are evaluated, once each, after the change
+/// (`docs/rendering.md`, "What a publish evaluates").
 ///
 /// ```
 /// use cfgupdate_core::memory::MemoryRepository;
@@ -124,8 +126,9 @@ pub fn regenerate(
     Ok(plan.regeneration())
 }
 
-/// The render check for an automatic change: renders the affected targets before and after
-/// `change` and refuses, listing every differing object path, if anything other than
+/// The render check for an automatic change: compares the affected targets before and after
+/// `change` (before: the committed YAML when it differs in images alone, else a render of
+/// `revision`) and refuses, listing every differing object path, if anything other than
 /// container and init-container `image` fields differs. A target that does not render before
 /// the change is not compared (nothing is deployed from it to compare with); if it does not
 /// render after the change either, it is left alone, since the change did not break it; a target
@@ -158,15 +161,15 @@ pub struct CheckedWrite {
 /// The checks of an automatic write of `written` into `wave` (`change` on `revision`, the
 /// wave's files after it in `wave_files`).
 ///
-/// With a `[render]` table: [`check_change`] (every target rendered before, the affected ones
-/// after, YAML regenerated, nothing but images may change), and then the effect check
-/// ([`check_effect`]) on those same renders: the wave's targets that the change does not
-/// affect keep their render from before. A target of the wave that does not render refuses
+/// With a `[render]` table: [`check_change`] (the affected targets rendered after the change
+/// and compared, YAML regenerated, nothing but images may change), and then the effect check
+/// ([`check_effect`]) on those same renders; the wave's targets are rendered whether the change
+/// affects them or not. A target of the wave that does not render refuses
 /// the write ([`EffectError::NotRenderable`]); a target of another wave that did not render
 /// before the change and does not after is left alone, and the commit message says so.
 ///
-/// Without `[render]`, cfgupdate owns no YAML: only the wave's targets are rendered (before,
-/// and the affected ones after), for the effect check alone; the non-image differences are
+/// Without `[render]`, cfgupdate owns no YAML: only the wave's targets are rendered (after, and
+/// the affected ones before), for the effect check alone; the non-image differences are
 /// not judged. When the repository holds none of the wave's targets' entrypoints, the wave's
 /// objects are rendered somewhere else: nothing is rendered, and the commit message says that
 /// the write was not checked against rendered containers.
