@@ -175,8 +175,8 @@ for n in $sizes; do
     "$bin" render -C . --write
     git add -A && git commit -q -m "Generated: $n targets per wave"
   )
-  git clone -q --bare "$dir/seed" "$work/srv/cfg$n.git"
-  git clone -q --bare "$dir/seed" "$work/srv/twin$n.git"
+  git clone -q --bare --no-local "$dir/seed" "$work/srv/cfg$n.git"
+  git clone -q --bare --no-local "$dir/seed" "$work/srv/twin$n.git"
   until git ls-remote "git://127.0.0.1:$port/cfg$n.git" >/dev/null 2>&1; do sleep 0.05; done
   git clone -q "git://127.0.0.1:$port/cfg$n.git" "$dir/clone"
   git -C "$dir/clone" remote add twin "git://127.0.0.1:$port/twin$n.git"
