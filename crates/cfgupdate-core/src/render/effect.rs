@@ -52,16 +52,35 @@ pub struct WrittenImage {
     pub old_kept_by: Option<ServiceName>,
 }
 
+/// What the effect check needs of one target's renders: its containers before and after the
+/// write, and the files its render read. Kept instead of the renders, so that the renders of a
+/// large pipeline need not all be held at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetImages {
+    /// Its containers before the write, if it rendered then.
+    pub before: Option<Vec<ContainerImage>>,
+    /// Its containers after the write.
+    pub after: Vec<ContainerImage>,
+    /// Every path its render after the write read or looked for.
+    pub inputs: BTreeSet<RepoPath>,
+}
+
+impl TargetImages {
+    /// The containers of `after`, and of `before` when it rendered then.
+    pub fn of(before: Option<&RenderedTarget>, after: &RenderedTarget) -> Self {
+        Self {
+            before: before.map(|before| container_images(&before.objects)),
+            after: container_images(&after.objects),
+            inputs: after.inputs.clone(),
+        }
+    }
+}
+
 /// One target of the wave as the render check saw it.
 #[derive(Debug, Clone, Copy)]
 pub enum TargetRender<'a> {
     /// It rendered after the write (and, when `before` is given, before it too).
-    Rendered {
-        /// Its render before the write, if it rendered then.
-        before: Option<&'a RenderedTarget>,
-        /// Its render after the write.
-        after: &'a RenderedTarget,
-    },
+    Rendered(&'a TargetImages),
     /// It does not render after the write.
     Broken(&'a RenderError),
 }
@@ -298,7 +317,9 @@ const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralCo
 /// ReplicaSet, Job, and resources shaped like them) and a CronJob's
 /// `spec.jobTemplate.spec.template.spec`; in each, `containers`, `initContainers` and
 /// `ephemeralContainers`.
-pub fn container_images(objects: &[KubeObject]) -> Vec<ContainerImage> {
+pub fn container_images<'o>(
+    objects: impl IntoIterator<Item = &'o KubeObject>,
+) -> Vec<ContainerImage> {
     let mut found = Vec::new();
     for object in objects {
         let mut specs: Vec<&[&str]> = POD_SPECS.to_vec();
@@ -340,17 +361,24 @@ pub fn container_images(objects: &[KubeObject]) -> Vec<ContainerImage> {
 
 /// The wave's targets' renders and images, ready to be judged.
 struct Observed<'a> {
-    targets: Vec<(TargetName, Option<Vec<ContainerImage>>, Vec<ContainerImage>)>,
+    targets: Vec<ObservedTarget<'a>>,
     inputs: BTreeSet<&'a RepoPath>,
 }
+
+/// A target, its containers before the write (if it rendered then) and after it.
+type ObservedTarget<'a> = (
+    &'a TargetName,
+    Option<&'a [ContainerImage]>,
+    &'a [ContainerImage],
+);
 
 /// The effect check of a write into `wave` that changes `written`, with the wave's targets
 /// rendered as `renders` says (in the wave's target order) and the wave's files as they will
 /// be after the write in `files` (to name the slots).
-pub fn check_effect(
+pub fn check_effect<'a>(
     wave: &Wave,
     written: &[WrittenImage],
-    renders: &[(TargetName, TargetRender<'_>)],
+    renders: &'a [(TargetName, TargetRender<'a>)],
     files: &WaveFiles,
 ) -> Result<(), Box<EffectError>> {
     let mut observed = Observed {
@@ -366,13 +394,11 @@ pub fn check_effect(
                     error: Box::new((*error).clone()),
                 }));
             }
-            TargetRender::Rendered { before, after } => {
-                observed.inputs.extend(after.inputs.iter());
-                observed.targets.push((
-                    target.clone(),
-                    before.map(|before| container_images(&before.objects)),
-                    container_images(&after.objects),
-                ));
+            TargetRender::Rendered(images) => {
+                observed.inputs.extend(images.inputs.iter());
+                observed
+                    .targets
+                    .push((target, images.before.as_deref(), &images.after));
             }
         }
     }
@@ -429,11 +455,11 @@ fn judge(
             let site = slots.iter().find(|site| site.in_branch).or(slots.first());
             let reason = if site.is_some_and(|site| site.in_branch) {
                 NoEffectReason::BranchNotTaken {
-                    shown: Some((target.clone(), container)),
+                    shown: Some(((*target).clone(), container)),
                 }
             } else {
                 NoEffectReason::Overridden {
-                    target: target.clone(),
+                    target: (*target).clone(),
                     container,
                 }
             };
@@ -447,7 +473,7 @@ fn judge(
             return Some((
                 place,
                 NoEffectReason::NoLongerRun {
-                    target: target.clone(),
+                    target: (*target).clone(),
                 },
             ));
         }
@@ -477,7 +503,7 @@ fn why_not_run(
                 ImageRef::parse(&c.image).is_ok_and(|found| found.name() == image.new.name())
                     || image.old.as_ref().is_some_and(|old| runs(&c.image, old))
             })
-            .map(|container| (target.clone(), container.clone()))
+            .map(|container| ((*target).clone(), container.clone()))
     });
     let read_slots = || slots.iter().filter(read);
     if let Some(site) = read_slots().find(|site| site.in_branch) {

@@ -398,7 +398,7 @@ impl ImportResolver for RepoResolver {
 }
 
 /// `dir/import` with `.` and `..` worked out, refused if it climbs above the root.
-fn normalize(dir: &str, import: &str) -> Result<RepoPath, String> {
+pub(crate) fn normalize(dir: &str, import: &str) -> Result<RepoPath, String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in dir.split('/').chain(import.split('/')) {
         match part {

@@ -18,6 +18,7 @@ pub mod emit;
 pub mod evaluate;
 pub mod goformat;
 pub mod gomath;
+pub mod imports;
 pub mod job;
 pub mod nesting;
 pub mod objects;

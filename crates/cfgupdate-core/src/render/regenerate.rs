@@ -4,13 +4,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{ObjectDifference, non_image_differences};
-use super::effect::{EffectError, TargetRender, WrittenImage, check_effect};
+use super::effect::{
+    EffectError, TargetImages, TargetRender, WrittenImage, check_effect, container_images,
+};
 use super::evaluate::RenderLimits;
-use super::source::{RevisionFiles, SourceError, SourceFiles};
-use super::target::{OutputError, RenderError, RenderedTarget, output_change, render_target};
+use super::imports::ImportGraph;
+use super::objects::{KubeObject, extract};
+use super::source::{RevisionFiles, SourceError, SourceFiles, is_below};
+use super::target::{OutputError, RenderError, RenderedTarget, render_target};
 use crate::names::{CommitId, TargetName};
 use crate::path::RepoPath;
-use crate::pipeline::{PIPELINE_FILE, Pipeline, PipelineError, Wave};
+use crate::pipeline::{PIPELINE_FILE, Pipeline, PipelineError, Target, Wave};
 use crate::repository::{Change, ConfigRepository, FileChange};
 use crate::slots::wave::WaveFiles;
 
@@ -87,7 +91,9 @@ impl From<Box<EffectError>> for RenderCheckError {
 }
 
 /// The regenerated YAML for `change` applied on `revision`: the affected targets are those
-/// whose evaluation at `revision` read or looked for a file the change writes or deletes.
+/// whose evaluation read or looked for a file the change writes or deletes. Only the targets
+/// the static import graph says can read such a file are evaluated, once each, after the change
+/// (`docs/rendering.md`, "What a publish evaluates").
 ///
 /// ```
 /// use cfgupdate_core::memory::MemoryRepository;
@@ -116,12 +122,13 @@ pub fn regenerate(
     change: &Change,
     limits: &RenderLimits,
 ) -> Result<Regeneration, RegenerateError> {
-    let plan = Plan::make(repo, revision, change, limits, None)?;
-    plan.regeneration(repo, revision, change)
+    let plan = Plan::make(repo, revision, change, limits, Scope::default())?;
+    Ok(plan.regeneration())
 }
 
-/// The render check for an automatic change: renders the affected targets before and after
-/// `change` and refuses, listing every differing object path, if anything other than
+/// The render check for an automatic change: compares the affected targets before and after
+/// `change` (before: the committed YAML when it differs in images alone, else a render of
+/// `revision`) and refuses, listing every differing object path, if anything other than
 /// container and init-container `image` fields differs. A target that does not render before
 /// the change is not compared (nothing is deployed from it to compare with); if it does not
 /// render after the change either, it is left alone, since the change did not break it; a target
@@ -133,9 +140,13 @@ pub fn check_change(
     change: &Change,
     limits: &RenderLimits,
 ) -> Result<Regeneration, RenderCheckError> {
-    let plan = Plan::make(repo, revision, change, limits, None)?;
+    let scope = Scope {
+        compare: true,
+        ..Scope::default()
+    };
+    let plan = Plan::make(repo, revision, change, limits, scope)?;
     plan.refuse_non_image_differences()?;
-    Ok(plan.regeneration(repo, revision, change)?)
+    Ok(plan.regeneration())
 }
 
 /// A wave write that passed the render check and the effect check.
@@ -150,15 +161,15 @@ pub struct CheckedWrite {
 /// The checks of an automatic write of `written` into `wave` (`change` on `revision`, the
 /// wave's files after it in `wave_files`).
 ///
-/// With a `[render]` table: [`check_change`] (every target rendered before, the affected ones
-/// after, YAML regenerated, nothing but images may change), and then the effect check
-/// ([`check_effect`]) on those same renders: the wave's targets that the change does not
-/// affect keep their render from before. A target of the wave that does not render refuses
+/// With a `[render]` table: [`check_change`] (the affected targets rendered after the change
+/// and compared, YAML regenerated, nothing but images may change), and then the effect check
+/// ([`check_effect`]) on those same renders; the wave's targets are rendered whether the change
+/// affects them or not. A target of the wave that does not render refuses
 /// the write ([`EffectError::NotRenderable`]); a target of another wave that did not render
 /// before the change and does not after is left alone, and the commit message says so.
 ///
-/// Without `[render]`, cfgupdate owns no YAML: only the wave's targets are rendered (before,
-/// and the affected ones after), for the effect check alone; the non-image differences are
+/// Without `[render]`, cfgupdate owns no YAML: only the wave's targets are rendered (after, and
+/// the affected ones before), for the effect check alone; the non-image differences are
 /// not judged. When the repository holds none of the wave's targets' entrypoints, the wave's
 /// objects are rendered somewhere else: nothing is rendered, and the commit message says that
 /// the write was not checked against rendered containers.
@@ -197,8 +208,13 @@ pub fn check_wave_write(
             });
         }
     }
-    let only = (!keeps_yaml).then_some(&wave_targets);
-    let plan = match Plan::make(repo, revision, change, limits, only) {
+    let scope = Scope {
+        only: (!keeps_yaml).then_some(&wave_targets),
+        wave: Some(&wave_targets),
+        compare: keeps_yaml,
+        note_broken: true,
+    };
+    let plan = match Plan::make(repo, revision, change, limits, scope) {
         // A target of the wave that the change breaks is the effect check's to report.
         Err(RegenerateError::Render(error)) if wave_targets.contains(error.target()) => {
             return Err(RenderCheckError::NoEffect(Box::new(
@@ -228,7 +244,7 @@ pub fn check_wave_write(
         }
     }
     let regeneration = if keeps_yaml {
-        plan.regeneration(repo, revision, change)?
+        plan.regeneration()
     } else {
         Regeneration::default()
     };
@@ -238,15 +254,41 @@ pub fn check_wave_write(
     })
 }
 
-/// The renders a change calls for.
+/// What a [`Plan`] is made for.
+#[derive(Clone, Copy, Default)]
+struct Scope<'w> {
+    /// Only these targets are considered (without `[render]`: the written wave's).
+    only: Option<&'w BTreeSet<TargetName>>,
+    /// The written wave's targets: the effect check needs their renders whether or not the
+    /// change affects them.
+    wave: Option<&'w BTreeSet<TargetName>>,
+    /// Whether each affected target's objects before the change are needed (the render check).
+    compare: bool,
+    /// Whether a target the change cannot affect, and whose output directory is empty, is
+    /// rendered to learn whether it renders at all (for the commit message's notes).
+    note_broken: bool,
+}
+
+/// The renders a change calls for, made one target at a time: each target's render is
+/// compared, written into the regeneration and summarised for the effect check, then dropped.
+///
+/// Which targets are evaluated (`docs/rendering.md`, "What a publish evaluates"): only those
+/// the change can affect by the static import graph ([`ImportGraph`]), and the written wave's
+/// (the effect check judges them all). Each is evaluated once, after the change. Its state
+/// before the change is the YAML committed under `[render].output` when that differs from the
+/// render after the change in nothing but container images; otherwise (no `[render]`, files
+/// missing or extra, other fields differing) the target is evaluated at the revision too, and
+/// that render is compared, as it always was.
 struct Plan {
     after_pipeline: Pipeline,
-    /// Every target (of those asked for) that rendered before the change.
-    before: BTreeMap<TargetName, RenderedTarget>,
-    /// The targets the change affects.
+    /// The targets the change affects that render after it.
     affected: BTreeSet<TargetName>,
-    /// The affected targets' renders after the change.
-    after: BTreeMap<TargetName, RenderedTarget>,
+    /// The writes and deletions that make the affected targets' output directories current.
+    files: BTreeMap<RepoPath, FileChange>,
+    /// Every difference beyond container images, per affected target (when comparing).
+    differences: Vec<(TargetName, ObjectDifference)>,
+    /// The written wave's targets as the effect check sees them.
+    images: BTreeMap<TargetName, TargetImages>,
     /// The targets that render neither before nor after the change, with the error after it.
     broken: BTreeMap<TargetName, RenderError>,
 }
@@ -257,134 +299,264 @@ impl Plan {
         revision: &CommitId,
         change: &Change,
         limits: &RenderLimits,
-        only: Option<&BTreeSet<TargetName>>,
+        scope: Scope<'_>,
     ) -> Result<Self, RegenerateError> {
-        let wanted = |name: &TargetName| only.is_none_or(|only| only.contains(name));
+        let wanted = |name: &TargetName| scope.only.is_none_or(|only| only.contains(name));
+        let in_wave = |name: &TargetName| scope.wave.is_some_and(|wave| wave.contains(name));
         let unchanged = BTreeMap::new();
         let before_files = RevisionFiles::new(repo, revision, &unchanged);
         let after_files = RevisionFiles::new(repo, revision, &change.files);
         let before_pipeline = read_pipeline(&before_files, &format!("at revision {revision}"))?;
         let after_pipeline = read_pipeline(&after_files, "after the change")?;
         let pipeline_changed = before_pipeline != after_pipeline;
+        let jpath = before_pipeline
+            .render
+            .as_ref()
+            .map(|render| render.jpath.as_slice())
+            .unwrap_or_default();
+        let mut graph = ImportGraph::new(&before_files, jpath);
+        let touches = |inputs: &BTreeSet<RepoPath>| {
+            pipeline_changed || change.files.keys().any(|path| inputs.contains(path))
+        };
 
-        let mut before = BTreeMap::new();
-        let mut affected = BTreeSet::new();
-        let mut broken_before = BTreeSet::new();
-        for (name, target) in before_pipeline.targets.iter().filter(|(n, _)| wanted(n)) {
-            match render_target(&before_files, &before_pipeline, target, limits) {
-                Ok(rendered) => {
-                    if pipeline_changed
-                        || rendered
-                            .inputs
+        let mut plan = Plan {
+            after_pipeline: after_pipeline.clone(),
+            affected: BTreeSet::new(),
+            files: BTreeMap::new(),
+            differences: Vec::new(),
+            images: BTreeMap::new(),
+            broken: BTreeMap::new(),
+        };
+        for (name, target) in after_pipeline.targets.iter().filter(|(n, _)| wanted(n)) {
+            let before_target = before_pipeline.target(name);
+            let candidate = pipeline_changed
+                || before_target.is_none()
+                || graph
+                    .reach(&target.entrypoint)
+                    .map_err(RegenerateError::Source)?
+                    .touches(change.files.keys());
+            if !candidate && !in_wave(name) {
+                if scope.note_broken {
+                    plan.note_if_broken(&after_files, &after_pipeline, target, limits)?;
+                }
+                continue;
+            }
+            let after = match render_target(&after_files, &after_pipeline, target, limits) {
+                Ok(after) => after,
+                Err(error) => {
+                    // Whether the change broke it: its render before the change says what it
+                    // read then.
+                    let before = before_target.map(|before| {
+                        render_target(&before_files, &before_pipeline, before, limits)
+                    });
+                    match before {
+                        Some(Ok(before)) if !touches(&before.inputs) => {
+                            // Not the change's doing (the same files give the same value): as
+                            // if it had not been asked again.
+                            if in_wave(name) {
+                                plan.images
+                                    .insert(name.clone(), TargetImages::of(Some(&before), &before));
+                            }
+                        }
+                        Some(Err(_)) => {
+                            plan.broken.insert(name.clone(), error);
+                        }
+                        Some(Ok(_)) | None => return Err(RegenerateError::Render(error)),
+                    }
+                    continue;
+                }
+            };
+            if !touches(&after.inputs) && before_target.is_some() {
+                // It read none of the changed files: its render before the change is this one.
+                if in_wave(name) {
+                    plan.images
+                        .insert(name.clone(), TargetImages::of(Some(&after), &after));
+                }
+                continue;
+            }
+            plan.affected.insert(name.clone());
+            let committed = match &after_pipeline.render {
+                Some(render) => {
+                    let dir = render.output_dir(name);
+                    let committed = compare_committed(&after_files, &dir, &after)?;
+                    plan.files.extend(committed.changes);
+                    // The committed YAML stands for the render before the change only when the
+                    // change leaves it alone and the target is the same target.
+                    let untouched = !change.files.keys().any(|path| is_below(path, dir.as_str()));
+                    committed
+                        .before
+                        .filter(|_| untouched && !pipeline_changed && before_target.is_some())
+                }
+                None => None,
+            };
+            if !scope.compare && !in_wave(name) {
+                continue;
+            }
+            let before_images = match committed {
+                Some(replaced) => {
+                    // Nothing but images differs from the committed YAML: no difference to
+                    // report, and its containers are the ones before the change.
+                    let before = after.objects.iter().enumerate().map(|(index, object)| {
+                        replaced
                             .iter()
-                            .any(|input| change.files.contains_key(input))
-                    {
-                        affected.insert(name.clone());
+                            .find(|(at, _)| *at == index)
+                            .map_or(object, |(_, committed)| committed)
+                    });
+                    Some(container_images(before))
+                }
+                None => match before_target
+                    .map(|before| render_target(&before_files, &before_pipeline, before, limits))
+                {
+                    Some(Ok(before)) => {
+                        if scope.compare {
+                            for difference in non_image_differences(&before.objects, &after.objects)
+                            {
+                                plan.differences.push((name.clone(), difference));
+                            }
+                        }
+                        Some(container_images(&before.objects))
                     }
-                    before.insert(name.clone(), rendered);
-                }
-                // Its inputs are unknown: only rendering it after the change can tell.
-                Err(_) => {
-                    affected.insert(name.clone());
-                    broken_before.insert(name.clone());
-                }
+                    // Nothing was deployed from it to compare with.
+                    Some(Err(_)) | None => None,
+                },
+            };
+            if in_wave(name) {
+                plan.images.insert(
+                    name.clone(),
+                    TargetImages {
+                        before: before_images,
+                        after: container_images(&after.objects),
+                        inputs: after.inputs,
+                    },
+                );
             }
         }
-        // A target the change adds has no render before it.
-        affected.extend(
-            after_pipeline
-                .targets
-                .keys()
-                .filter(|name| !before_pipeline.targets.contains_key(*name) && wanted(name))
-                .cloned(),
-        );
+        Ok(plan)
+    }
 
-        let mut after = BTreeMap::new();
-        let mut broken = BTreeMap::new();
-        for name in &affected {
-            if let Some(target) = after_pipeline.target(name) {
-                match render_target(&after_files, &after_pipeline, target, limits) {
-                    Ok(rendered) => {
-                        after.insert(name.clone(), rendered);
-                    }
-                    // Broken before the change and after it: not the change's doing, and
-                    // nothing to regenerate (`cfgupdate check` reports it).
-                    Err(error) if broken_before.contains(name) => {
-                        broken.insert(name.clone(), error);
-                    }
-                    Err(error) => return Err(RegenerateError::Render(error)),
-                }
-            }
+    /// Renders `target`, which the change cannot affect, when its output directory holds no
+    /// file (it has never rendered, or does not): a target that does not render is then
+    /// noted, never skipped in silence.
+    fn note_if_broken(
+        &mut self,
+        files: &dyn SourceFiles,
+        pipeline: &Pipeline,
+        target: &Target,
+        limits: &RenderLimits,
+    ) -> Result<(), RegenerateError> {
+        let Some(render) = &pipeline.render else {
+            return Ok(());
+        };
+        let dir = render.output_dir(&target.name);
+        if !files.list(dir.as_str())?.is_empty() {
+            return Ok(());
         }
-        Ok(Self {
-            after_pipeline,
-            before,
-            affected,
-            after,
-            broken,
-        })
+        if let Err(error) = render_target(files, pipeline, target, limits) {
+            self.broken.insert(target.name.clone(), error);
+        }
+        Ok(())
     }
 
     /// Refuses the change if it alters an affected target's objects beyond container images.
     /// A target that did not render before the change has nothing deployed from this revision
     /// to compare with (and a target the change adds has no before at all).
     fn refuse_non_image_differences(&self) -> Result<(), RenderCheckError> {
-        let mut differences = Vec::new();
-        for (name, after) in &self.after {
-            let Some(before) = self.before.get(name) else {
-                continue;
-            };
-            for difference in non_image_differences(&before.objects, &after.objects) {
-                differences.push((name.clone(), difference));
-            }
-        }
-        if differences.is_empty() {
+        if self.differences.is_empty() {
             Ok(())
         } else {
-            Err(RenderCheckError::NotImageOnly { differences })
+            Err(RenderCheckError::NotImageOnly {
+                differences: self.differences.clone(),
+            })
         }
     }
 
-    /// A target as the effect check sees it: its render after the change (the one from before
-    /// when the change does not affect it), or why it does not render.
+    /// A target as the effect check sees it, or why it does not render.
     fn render_of(&self, name: &TargetName) -> Option<TargetRender<'_>> {
         if let Some(error) = self.broken.get(name) {
             return Some(TargetRender::Broken(error));
         }
-        let before = self.before.get(name);
-        let after = if self.affected.contains(name) {
-            self.after.get(name)?
-        } else {
-            before?
-        };
-        Some(TargetRender::Rendered { before, after })
+        self.images.get(name).map(TargetRender::Rendered)
     }
 
-    fn regeneration(
-        &self,
-        repo: &dyn ConfigRepository,
-        revision: &CommitId,
-        change: &Change,
-    ) -> Result<Regeneration, RegenerateError> {
-        let after_files = RevisionFiles::new(repo, revision, &change.files);
-        let mut files = BTreeMap::new();
-        if let Some(render) = &self.after_pipeline.render {
-            for (name, rendered) in &self.after {
-                let dir = render.output_dir(name);
-                files.extend(output_change(&after_files, &dir, rendered)?);
-            }
+    fn regeneration(self) -> Regeneration {
+        Regeneration {
+            affected: self.affected,
+            files: if self.after_pipeline.render.is_some() {
+                self.files
+            } else {
+                BTreeMap::new()
+            },
         }
-        Ok(Regeneration {
-            affected: self
-                .before
-                .keys()
-                .filter(|name| self.affected.contains(*name))
-                .chain(self.after.keys())
-                .cloned()
-                .collect(),
-            files,
-        })
     }
+}
+
+/// An output directory compared with a render after the change.
+struct Committed {
+    /// The writes and deletions that make it hold exactly the render.
+    changes: BTreeMap<RepoPath, FileChange>,
+    /// When the directory differs from the render in container images alone: the committed
+    /// objects of the files that differ, by the index of the rendered object they stand for.
+    before: Option<Vec<(usize, KubeObject)>>,
+}
+
+/// Compares the output directory `dir` in `files` with `rendered`, reading each file once.
+fn compare_committed(
+    files: &dyn SourceFiles,
+    dir: &RepoPath,
+    rendered: &RenderedTarget,
+) -> Result<Committed, OutputError> {
+    let mut changes = BTreeMap::new();
+    let mut before = Some(Vec::new());
+    let rendered_paths = rendered
+        .file_names
+        .iter()
+        .map(|name| {
+            dir.join(name).map_err(|error| RenderError::OutputPath {
+                target: rendered.target.clone(),
+                reason: error.to_string(),
+            })
+        })
+        .collect::<Result<Vec<RepoPath>, RenderError>>()?;
+    let wanted: BTreeSet<&RepoPath> = rendered_paths.iter().collect();
+    for existing in files.list(dir.as_str())? {
+        if is_below(&existing, dir.as_str()) && !wanted.contains(&existing) {
+            changes.insert(existing, FileChange::Delete);
+            before = None;
+        }
+    }
+    for (index, (path, name)) in rendered_paths.iter().zip(&rendered.file_names).enumerate() {
+        let text = &rendered.files[name];
+        let committed = files.read(path)?;
+        if committed.as_deref() == Some(text.as_bytes()) {
+            continue;
+        }
+        changes.insert(path.clone(), FileChange::Write(text.clone().into_bytes()));
+        let object = &rendered.objects[index];
+        let standing = committed
+            .as_deref()
+            .and_then(|bytes| committed_object(bytes, object));
+        match (standing, &mut before) {
+            (Some(committed), Some(found)) => found.push((index, committed)),
+            _ => before = None,
+        }
+    }
+    Ok(Committed { changes, before })
+}
+
+/// The object a committed YAML file holds, when it is `rendered`'s object with at most its
+/// container images changed.
+fn committed_object(bytes: &[u8], rendered: &KubeObject) -> Option<KubeObject> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let value: serde_json::Value = serde_saphyr::from_str(text).ok()?;
+    let mut objects = extract(value).ok()?;
+    let object = objects.pop().filter(|_| objects.is_empty())?;
+    let standing = object.id() == rendered.id()
+        && non_image_differences(
+            std::slice::from_ref(&object),
+            std::slice::from_ref(rendered),
+        )
+        .is_empty();
+    standing.then_some(object)
 }
 
 /// The pipeline file as `files` hold it; `when` says which state that is, for errors.
