@@ -55,10 +55,7 @@ pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
             fetched = true;
             continue;
         };
-        if let Some(key) = key {
-            crate::promotion::state::record_position(repo, key, &mut change.message);
-            trailers::seal(&mut change.message, &tip, key);
-        }
+        seal(repo, key, &tip, &mut change);
         match repo.commit_and_push(&tip, &change)? {
             PushOutcome::Pushed(commit) => return Ok(Some((commit, value))),
             PushOutcome::Rejected => {
@@ -71,6 +68,20 @@ pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
                 fetched = true;
             }
         }
+    }
+}
+
+/// With a state key, seals `change` on `parent`, the commit it is built on, recording the
+/// position of the state as last fetched: the one place cfgupdate seals a commit.
+pub(crate) fn seal(
+    repo: &dyn ConfigRepository,
+    key: Option<&StateKey>,
+    parent: &CommitId,
+    change: &mut Change,
+) {
+    if let Some(key) = key {
+        crate::promotion::state::record_position(repo, key, &mut change.message);
+        trailers::seal(&mut change.message, parent, key);
     }
 }
 

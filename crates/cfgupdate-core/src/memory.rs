@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::names::CommitId;
 use crate::path::RepoPath;
 use crate::repository::{
-    Change, CommitInfo, ConfigRepository, FileChange, PushOutcome, RepositoryError,
+    Change, CommitInfo, ConfigRepository, FileChange, PairOutcome, PushOutcome, RepositoryError,
     RepositoryErrorKind, StateVersion,
 };
 
@@ -53,6 +53,10 @@ pub struct MemoryRepository {
     pub decline_branch: Option<String>,
     /// When set, the remote declines every push to the state ref with this message.
     pub decline_state: Option<String>,
+    /// When set, a push of both refs ([`ConfigRepository::push_with_state`]) is not atomic:
+    /// each ref lands when it still is what it was built on, as libgit2 pushes. Otherwise
+    /// both land or neither does.
+    pub non_atomic: bool,
 }
 
 impl MemoryRepository {
@@ -75,6 +79,7 @@ impl MemoryRepository {
             offline: false,
             decline_branch: None,
             decline_state: None,
+            non_atomic: false,
         };
         let tree = files
             .iter()
@@ -364,6 +369,50 @@ impl ConfigRepository for MemoryRepository {
         self.remote_state = Some(version.clone());
         self.local_state = Some(version);
         Ok(PushOutcome::Pushed(id))
+    }
+
+    /// One push of both refs: counted once in `pushes` and in `branch_pushes`.
+    fn push_with_state(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        self.check_online()?;
+        let (pushes, branch_pushes, rejections) =
+            (self.pushes + 1, self.branch_pushes + 1, self.rejections);
+        self.pushes = pushes;
+        self.branch_pushes = branch_pushes;
+        let mut trial = self.clone();
+        let state = trial.push_state(state_parent, state_content, state_message)?;
+        let branch = trial.commit_and_push(parent, change)?;
+        let outcome = match (state, branch) {
+            (PushOutcome::Pushed(state), PushOutcome::Pushed(commit)) => {
+                PairOutcome::Pushed { commit, state }
+            }
+            (PushOutcome::Pushed(state), PushOutcome::Rejected) if self.non_atomic => {
+                PairOutcome::StateOnly(state)
+            }
+            (PushOutcome::Rejected, PushOutcome::Pushed(commit)) if self.non_atomic => {
+                PairOutcome::BranchOnly(commit)
+            }
+            _ => PairOutcome::Rejected,
+        };
+        if outcome == PairOutcome::Rejected {
+            self.rejections = rejections + 1;
+            if parent != &self.remote_tip {
+                self.fresh = false;
+            }
+        } else {
+            *self = trial;
+            self.pushes = pushes;
+            self.branch_pushes = branch_pushes;
+            self.rejections =
+                rejections + usize::from(!matches!(outcome, PairOutcome::Pushed { .. }));
+        }
+        Ok(outcome)
     }
 
     fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {

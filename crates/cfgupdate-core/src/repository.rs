@@ -141,6 +141,25 @@ pub enum PushOutcome {
     Rejected,
 }
 
+/// What became of a push of a branch commit together with a state commit
+/// ([`ConfigRepository::push_with_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairOutcome {
+    /// Both refs landed: the branch's new commit and the state's.
+    Pushed {
+        /// The branch commit.
+        commit: CommitId,
+        /// The state commit.
+        state: CommitId,
+    },
+    /// Only the state landed (this state commit); the branch was rejected.
+    StateOnly(CommitId),
+    /// Only the branch landed (this commit); the state was rejected.
+    BranchOnly(CommitId),
+    /// Neither landed: nothing changed on the remote.
+    Rejected,
+}
+
 /// The version of the pipeline state (deploy reports and approvals) last fetched: the state
 /// ref's commit and the document it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +260,33 @@ pub trait ConfigRepository {
         content: &[u8],
         message: &str,
     ) -> Result<PushOutcome, RepositoryError>;
+
+    /// Pushes a branch commit (`change` on top of `parent`, as
+    /// [`ConfigRepository::commit_and_push`]) and a state commit (`state_content` on top of
+    /// `state_parent`, as [`ConfigRepository::push_state`]) together, each a compare-and-swap
+    /// on what it was built on. An adapter that can sends both in one push; whether one ref
+    /// can land without the other is said by the [`PairOutcome`].
+    ///
+    /// The default makes the two pushes in order, the state first, and pushes the branch
+    /// only once the state landed.
+    #[allow(clippy::needless_lifetimes)]
+    fn push_with_state<'a>(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+        state_parent: Option<&'a CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        let state = match self.push_state(state_parent, state_content, state_message)? {
+            PushOutcome::Pushed(state) => state,
+            PushOutcome::Rejected => return Ok(PairOutcome::Rejected),
+        };
+        Ok(match self.commit_and_push(parent, change)? {
+            PushOutcome::Pushed(commit) => PairOutcome::Pushed { commit, state },
+            PushOutcome::Rejected => PairOutcome::StateOnly(state),
+        })
+    }
 
     /// The anchor: the newest authentic state seen through this repository's cache, as the
     /// core last set it with [`ConfigRepository::set_state_anchor`], or `None`. It is kept with

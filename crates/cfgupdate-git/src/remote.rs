@@ -251,22 +251,41 @@ pub(crate) fn push(
     destination: &str,
     expect: Expect,
 ) -> Result<Pushed, git2::Error> {
-    let expected = expect.value();
+    let mut pushed = push_refs(repo, url, credentials, &[(source, destination, expect)])?;
+    pushed
+        .pop()
+        .ok_or_else(|| git2::Error::from_str("the push reported on no ref"))
+}
+
+/// Pushes several local refs to refs of `url` in one push over one connection, each as
+/// [`push`] does one (`(source, destination, expect)`), and says what became of each, in the
+/// same order. When the advertisement of any of them is not what it must be, nothing is sent:
+/// that ref is [`Pushed::Moved`] or [`Pushed::Missing`], the others [`Pushed::Moved`] too.
+/// libgit2 has no atomic push: once sent, the server updates (or refuses) each ref on its own.
+pub(crate) fn push_refs(
+    repo: &Repository,
+    url: &RemoteUrl,
+    credentials: &Credentials,
+    refs: &[(&str, &str, Expect)],
+) -> Result<Vec<Pushed>, git2::Error> {
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
     let headers = headers(credentials, url);
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
 
-    // `None` until the remote reports on the ref; then `Some(None)` for accepted and
+    // Per ref, `None` until the remote reports on it; then `Some(None)` for accepted and
     // `Some(Some(status))` for refused.
-    let report: RefCell<Option<Option<String>>> = RefCell::new(None);
+    let report: RefCell<Vec<Option<Option<String>>>> = RefCell::new(vec![None; refs.len()]);
     // What the server's hooks printed (git shows it as "remote: ..."), bounded.
     let sideband: RefCell<Vec<u8>> = RefCell::new(Vec::new());
-    // Why the push stopped before sending anything: the advertisement did not match.
-    let stopped: RefCell<Option<Pushed>> = RefCell::new(None);
+    // Why the push stopped before sending anything: an advertisement did not match.
+    let stopped: RefCell<Option<(usize, Pushed)>> = RefCell::new(None);
     let mut callbacks = callbacks(credentials, url, !headers.is_empty());
     callbacks.push_update_reference(|name, status| {
-        if name == destination {
-            *report.borrow_mut() = Some(status.map(str::to_owned));
+        if let Some(index) = refs
+            .iter()
+            .position(|(_, destination, _)| *destination == name)
+        {
+            report.borrow_mut()[index] = Some(status.map(str::to_owned));
         }
         Ok(())
     });
@@ -280,59 +299,81 @@ pub(crate) fn push(
     // remote advertised on this connection, zero for a ref it lacks), before it builds the
     // pack.
     callbacks.push_negotiation(|updates| {
-        let current = updates
-            .iter()
-            .find(|update| update.dst_refname_bytes() == destination.as_bytes())
-            .map(|update| update.src())
-            .filter(|id| !id.is_zero());
-        let outcome = match (expect, current) {
-            (Expect::Existing(_), None) => Pushed::Missing,
-            _ if current == expected => return Ok(()),
-            _ => Pushed::Moved(format!(
-                "the remote's `{destination}` is {}, not {}",
-                describe_target(current),
-                describe_target(expected)
-            )),
-        };
-        *stopped.borrow_mut() = Some(outcome);
-        Err(git2::Error::new(
-            ErrorCode::NotFastForward,
-            ErrorClass::Reference,
-            format!("the remote's `{destination}` is not what the push was built on"),
-        ))
+        for (index, (_, destination, expect)) in refs.iter().enumerate() {
+            let expected = expect.value();
+            let current = updates
+                .iter()
+                .find(|update| update.dst_refname_bytes() == destination.as_bytes())
+                .map(|update| update.src())
+                .filter(|id| !id.is_zero());
+            let outcome = match (expect, current) {
+                (Expect::Existing(_), None) => Pushed::Missing,
+                _ if current == expected => continue,
+                _ => Pushed::Moved(format!(
+                    "the remote's `{destination}` is {}, not {}",
+                    describe_target(current),
+                    describe_target(expected)
+                )),
+            };
+            *stopped.borrow_mut() = Some((index, outcome));
+            return Err(git2::Error::new(
+                ErrorCode::NotFastForward,
+                ErrorClass::Reference,
+                format!("the remote's `{destination}` is not what the push was built on"),
+            ));
+        }
+        Ok(())
     });
     let mut options = PushOptions::new();
     options
         .remote_callbacks(callbacks)
         .proxy_options(proxy())
         .custom_headers(&header_refs);
-    // No `+`: the remote's ref only ever moves forward.
-    let refspec = format!("{source}:{destination}");
-    let pushed = remote.push(&[refspec], Some(&mut options));
+    // No `+`: the remote's refs only ever move forward.
+    let refspecs: Vec<String> = refs
+        .iter()
+        .map(|(source, destination, _)| format!("{source}:{destination}"))
+        .collect();
+    let pushed = remote.push(&refspecs, Some(&mut options));
     drop(options);
-    if let Some(outcome) = stopped.into_inner() {
-        return Ok(outcome);
+    if let Some((index, outcome)) = stopped.into_inner() {
+        let mut outcome = Some(outcome);
+        return Ok((0..refs.len())
+            .map(|i| match outcome.take_if(|_| i == index) {
+                Some(outcome) => outcome,
+                None => Pushed::Moved(format!(
+                    "nothing was sent: the remote's `{}` moved",
+                    refs[index].1
+                )),
+            })
+            .collect());
     }
     match pushed {
         Ok(()) => {}
         // Refused on the client by libgit2's own check (not a fast-forward of what the
-        // remote advertised).
+        // remote advertised): nothing was sent.
         Err(error) if error.code() == ErrorCode::NotFastForward => {
-            return Ok(Pushed::Moved(error.message().to_owned()));
+            return Ok(refs
+                .iter()
+                .map(|_| Pushed::Moved(error.message().to_owned()))
+                .collect());
         }
         Err(error) => return Err(error),
     }
-    match report.into_inner() {
-        Some(None) => Ok(Pushed::Accepted),
-        Some(Some(status)) if is_race(&status) => Ok(Pushed::Moved(status)),
-        Some(Some(status)) => Ok(Pushed::Declined(declined_message(
-            &status,
-            &sideband.into_inner(),
-        ))),
-        None => Err(git2::Error::from_str(&format!(
-            "the remote did not report whether it updated `{destination}`"
-        ))),
-    }
+    let sideband = sideband.into_inner();
+    report
+        .into_inner()
+        .into_iter()
+        .zip(refs)
+        .map(|(report, (_, destination, _))| match report {
+            Some(None) => Ok(Pushed::Accepted),
+            Some(Some(status)) if is_race(&status) => Ok(Pushed::Moved(status)),
+            Some(Some(status)) => Ok(Pushed::Declined(declined_message(&status, &sideband))),
+            None => Err(git2::Error::from_str(&format!(
+                "the remote did not report whether it updated `{destination}`"
+            ))),
+        })
+        .collect()
 }
 
 /// The most of the server's own messages kept while pushing.

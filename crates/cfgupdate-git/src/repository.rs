@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use cfgupdate_core::repository::{
-    Change, CommitInfo, ConfigRepository, FileChange, PushOutcome, RepositoryError,
+    Change, CommitInfo, ConfigRepository, FileChange, PairOutcome, PushOutcome, RepositoryError,
     RepositoryErrorKind, StateVersion,
 };
 use cfgupdate_core::{CommitId, RepoPath};
@@ -55,7 +55,10 @@ const TREE_CACHE_LIMIT: usize = 4 << 20;
 /// (or what this process last pushed). Writers, in this process or another, take the cache's
 /// exclusive file lock, so processes can share one cache directory. A state push goes from a
 /// throwaway repository beside the cache (`<cache>.git.state-push`, made and removed under
-/// that lock) holding only the state's own objects, so that it does not walk the branch.
+/// that lock) holding only the state's own objects, so that it does not walk the branch. A
+/// branch commit and a state commit pushed together
+/// ([`ConfigRepository::push_with_state`]) go from the cache in one push of two refspecs over
+/// one connection; libgit2 cannot ask for an atomic push, so the outcome says which landed.
 ///
 /// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
 /// again when a push to the branch is rejected or fails midway (the remote may or may not
@@ -382,6 +385,125 @@ impl GitRepository {
     }
 }
 
+impl GitRepository {
+    /// The object id of a commit id.
+    fn oid(&self, commit: &CommitId) -> Result<Oid, RepositoryError> {
+        Oid::from_str(commit.as_str()).map_err(|error| {
+            self.describe()
+                .local(&format!("cannot read the commit id {commit}"), &error)
+        })
+    }
+
+    /// Builds the commit of `change` on `parent` in the cache and points the outgoing ref at
+    /// it. The caller holds the cache's lock.
+    fn build_commit(&self, parent: &CommitId, change: &Change) -> Result<Oid, RepositoryError> {
+        let branch = &self.options.branch;
+        let url = &self.options.remote;
+        let parent_commit = self.commit(parent)?;
+        let parent_tree = self.tree(&parent_commit)?;
+        let building = |error: git2::Error| {
+            self.describe().local(
+                &format!(
+                    "cannot build the commit on {} for branch `{branch}` of {url}",
+                    parent.short()
+                ),
+                &error,
+            )
+        };
+        let tree_id = self.build_tree(&parent_tree, change).map_err(building)?;
+        if tree_id == parent_tree.id() {
+            return Err(self.describe().error(
+                Failed,
+                &format!(
+                    "the change for branch `{branch}` of {url} leaves {} as it is, and an empty commit is never pushed",
+                    parent.short()
+                ),
+            ));
+        }
+        let tree = self.repo.find_tree(tree_id).map_err(building)?;
+        let signature = self.signature().map_err(building)?;
+        let id = self
+            .repo
+            .commit(
+                None,
+                &signature,
+                &signature,
+                &change.message.render(),
+                &tree,
+                &[&parent_commit],
+            )
+            .map_err(building)?;
+        self.repo
+            .reference(
+                &remote::outgoing_ref(branch),
+                id,
+                true,
+                "cfgupdate: outgoing",
+            )
+            .map_err(building)?;
+        drop(tree);
+        drop(parent_tree);
+        drop(parent_commit);
+
+        Ok(id)
+    }
+
+    /// What a push of the commit `id` to the branch came to; the tracking ref and freshness
+    /// follow it.
+    fn branch_pushed(
+        &mut self,
+        id: Oid,
+        pushed: Result<Pushed, git2::Error>,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let branch = &self.options.branch;
+        let url = &self.options.remote;
+        match pushed {
+            Ok(Pushed::Accepted) => {
+                // The remote's branch is our commit now: no fetch needed to know it. Should
+                // the local update fail, the next read must not trust the cache.
+                let tracked = self.repo.reference(
+                    &remote::tracking_ref(branch),
+                    id,
+                    true,
+                    "cfgupdate: pushed",
+                );
+                self.fresh = tracked.is_ok();
+                Ok(PushOutcome::Pushed(self.commit_id(id)?))
+            }
+            Ok(Pushed::Moved(reason)) => {
+                self.fresh = false;
+                self.last_rejection = Some(self.describe().redact(&reason));
+                Ok(PushOutcome::Rejected)
+            }
+            Ok(Pushed::Missing) => {
+                self.fresh = false;
+                Err(self.describe().error(
+                    Unavailable,
+                    &format!(
+                        "branch `{branch}` no longer exists on {url}: nothing was pushed, and cfgupdate never creates a branch (restore it, or choose another with --branch)"
+                    ),
+                ))
+            }
+            Ok(Pushed::Declined(reason)) => {
+                self.last_rejection = Some(self.describe().redact(&reason));
+                Err(declined(
+                    self.describe(),
+                    &reason,
+                    &format!("refs/heads/{branch}"),
+                ))
+            }
+            Err(error) => {
+                // Whether the remote took the commit before the failure is unknown.
+                self.fresh = false;
+                Err(self.describe().remote(
+                    &format!("cannot push {} to branch `{branch}` of {url}", id),
+                    &error,
+                ))
+            }
+        }
+    }
+}
+
 /// The error for a push the remote declined with `reason` (its own words, already escaped
 /// and bounded), naming the ref: the sentence contract section 5 fixes, then where.
 fn declined(describe: Describe<'_>, reason: &str, destination: &str) -> RepositoryError {
@@ -681,107 +803,90 @@ impl ConfigRepository for GitRepository {
         self.branch_known()?;
         let _lock = lock(&self.location, self.describe())?;
         self.now_and_then_maintain();
+        let id = self.build_commit(parent, change)?;
         let branch = &self.options.branch;
-        let url = &self.options.remote;
-        let parent_commit = self.commit(parent)?;
-        let parent_tree = self.tree(&parent_commit)?;
-        let building = |error: git2::Error| {
-            self.describe().local(
-                &format!(
-                    "cannot build the commit on {} for branch `{branch}` of {url}",
-                    parent.short()
-                ),
-                &error,
-            )
-        };
-        let tree_id = self.build_tree(&parent_tree, change).map_err(building)?;
-        if tree_id == parent_tree.id() {
-            return Err(self.describe().error(
-                Failed,
-                &format!(
-                    "the change for branch `{branch}` of {url} leaves {} as it is, and an empty commit is never pushed",
-                    parent.short()
-                ),
-            ));
-        }
-        let tree = self.repo.find_tree(tree_id).map_err(building)?;
-        let signature = self.signature().map_err(building)?;
-        let id = self
-            .repo
-            .commit(
-                None,
-                &signature,
-                &signature,
-                &change.message.render(),
-                &tree,
-                &[&parent_commit],
-            )
-            .map_err(building)?;
-        self.repo
-            .reference(
-                &remote::outgoing_ref(branch),
-                id,
-                true,
-                "cfgupdate: outgoing",
-            )
-            .map_err(building)?;
-        drop(tree);
-        drop(parent_tree);
-        drop(parent_commit);
-
         let pushed = remote::push(
             &self.repo,
-            url,
+            &self.options.remote,
             &self.options.credentials,
             &remote::outgoing_ref(branch),
             &format!("refs/heads/{branch}"),
-            Expect::Existing(Oid::from_str(parent.as_str()).map_err(building)?),
+            Expect::Existing(self.oid(parent)?),
         );
         self.last_rejection = None;
-        match pushed {
-            Ok(Pushed::Accepted) => {
-                // The remote's branch is our commit now: no fetch needed to know it. Should
-                // the local update fail, the next read must not trust the cache.
-                let tracked = self.repo.reference(
-                    &remote::tracking_ref(branch),
-                    id,
-                    true,
-                    "cfgupdate: pushed",
-                );
-                self.fresh = tracked.is_ok();
-                Ok(PushOutcome::Pushed(self.commit_id(id)?))
+        self.branch_pushed(id, pushed)
+    }
+
+    /// One push of both refs over one connection, from the cache (the branch's push walks its
+    /// tree anyway; the state adds a commit, a tree and a file). Not atomic: libgit2 cannot ask
+    /// for it, so the server may take one ref and refuse the other, which the outcome says.
+    fn push_with_state(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        let _lock = lock(&self.location, self.describe())?;
+        self.now_and_then_maintain();
+        let id = self.build_commit(parent, change)?;
+        let (state_id, state_expected) =
+            self.build_state_commit(state_parent, state_content, state_message)?;
+        let branch = &self.options.branch;
+        let (outgoing, destination) =
+            (remote::outgoing_ref(branch), format!("refs/heads/{branch}"));
+        let (state_outgoing, state_destination) = (
+            remote::state_outgoing_ref(branch),
+            remote::state_ref(branch),
+        );
+        let pushed = remote::push_refs(
+            &self.repo,
+            &self.options.remote,
+            &self.options.credentials,
+            &[
+                (&outgoing, &destination, Expect::Existing(self.oid(parent)?)),
+                (
+                    &state_outgoing,
+                    &state_destination,
+                    Expect::Exactly(state_expected),
+                ),
+            ],
+        );
+        self.last_rejection = None;
+        let (branch_pushed, state_pushed) = match pushed {
+            Ok(mut pushed) if pushed.len() == 2 => {
+                let state = pushed.pop().map(Ok);
+                let branch = pushed.pop().map(Ok);
+                (branch, state)
             }
-            Ok(Pushed::Moved(reason)) => {
-                self.fresh = false;
-                self.last_rejection = Some(self.describe().redact(&reason));
-                Ok(PushOutcome::Rejected)
+            Ok(_) => (None, None),
+            Err(error) => (Some(Err(error)), None),
+        };
+        let Some(branch_pushed) = branch_pushed else {
+            return Err(self.describe().error(
+                Failed,
+                &format!(
+                    "the push to branch `{branch}` of {} reported on neither ref",
+                    self.options.remote
+                ),
+            ));
+        };
+        // Each ref's tracking ref follows what became of it before any error is returned
+        // (`None`: a transport failure, whether the remote took either ref is unknown).
+        let state = state_pushed.map(|state_pushed| self.state_pushed(state_id, state_pushed));
+        let branch = self.branch_pushed(id, branch_pushed)?;
+        let state = state.transpose()?;
+        Ok(match (state, branch) {
+            (Some(PushOutcome::Pushed(state)), PushOutcome::Pushed(commit)) => {
+                PairOutcome::Pushed { commit, state }
             }
-            Ok(Pushed::Missing) => {
-                self.fresh = false;
-                Err(self.describe().error(
-                    Unavailable,
-                    &format!(
-                        "branch `{branch}` no longer exists on {url}: nothing was pushed, and cfgupdate never creates a branch (restore it, or choose another with --branch)"
-                    ),
-                ))
+            (Some(PushOutcome::Pushed(state)), PushOutcome::Rejected) => {
+                PairOutcome::StateOnly(state)
             }
-            Ok(Pushed::Declined(reason)) => {
-                self.last_rejection = Some(self.describe().redact(&reason));
-                Err(declined(
-                    self.describe(),
-                    &reason,
-                    &format!("refs/heads/{branch}"),
-                ))
-            }
-            Err(error) => {
-                // Whether the remote took the commit before the failure is unknown.
-                self.fresh = false;
-                Err(self.describe().remote(
-                    &format!("cannot push {} to branch `{branch}` of {url}", id),
-                    &error,
-                ))
-            }
-        }
+            (_, PushOutcome::Pushed(commit)) => PairOutcome::BranchOnly(commit),
+            (_, PushOutcome::Rejected) => PairOutcome::Rejected,
+        })
     }
 
     fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {

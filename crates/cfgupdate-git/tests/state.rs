@@ -2,7 +2,7 @@
 
 mod common;
 
-use cfgupdate_core::repository::{ConfigRepository, PushOutcome, RepositoryErrorKind};
+use cfgupdate_core::repository::{ConfigRepository, PairOutcome, PushOutcome, RepositoryErrorKind};
 use cfgupdate_git::GitRepository;
 use common::{BOTH, Remote, Served, change, id, options};
 
@@ -368,4 +368,110 @@ fn a_parent_the_cache_never_saw_is_not_found() {
         .unwrap_err();
     assert_eq!(error.kind, RepositoryErrorKind::NotFound, "{error}");
     assert_eq!(remote_state(&remote), None);
+}
+
+/// Has the remote log every push it receives: one `push` line, then the refs it updated.
+fn log_pushes(remote: &Remote) {
+    cfgupdate_tests::install_hook(
+        &remote.bare,
+        "post-receive",
+        "#!/bin/sh\n{ echo push; while read old new ref; do echo \"$ref $new\"; done; } >> \"$GIT_DIR/pushes.log\"\n",
+    );
+}
+
+fn pushes_logged(remote: &Remote) -> String {
+    std::fs::read_to_string(remote.bare.join("pushes.log")).unwrap_or_default()
+}
+
+#[test]
+fn a_branch_commit_and_a_state_commit_land_together_in_one_push() {
+    let remote = Remote::new(Served::Daemon, FILES);
+    let mut repository = remote.open();
+    let one = pushed(repository.push_state(None, b"1", "One").unwrap());
+    log_pushes(&remote);
+    let tip = repository.tip().unwrap();
+
+    let outcome = repository
+        .push_with_state(
+            &tip,
+            &change(&[("a.txt", "a")], &[], "Promote"),
+            Some(&id(&one)),
+            b"2",
+            "Two",
+        )
+        .unwrap();
+
+    let PairOutcome::Pushed { commit, state } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(remote.tip(), commit.as_str());
+    assert_eq!(remote_state(&remote).as_deref(), Some(state.as_str()));
+    assert_eq!(remote.git(&["rev-parse", &format!("{state}^")]), one);
+    assert_eq!(
+        remote.git(&["show", &format!("{STATE_REF}:state.json")]),
+        "2"
+    );
+    assert_eq!(
+        pushes_logged(&remote),
+        format!("push\nrefs/heads/master {commit}\n{STATE_REF} {state}\n"),
+        "both refs in one push"
+    );
+    // The cache knows both without a fetch.
+    assert_eq!(repository.tip().unwrap(), commit);
+    assert_eq!(repository.state().unwrap().unwrap().commit, state);
+    assert!(repository.is_fresh());
+}
+
+#[test]
+fn a_push_of_both_refs_after_a_person_pushed_changes_nothing() {
+    let remote = Remote::new(Served::Daemon, FILES);
+    let mut repository = remote.open();
+    let one = pushed(repository.push_state(None, b"1", "One").unwrap());
+    let tip = repository.tip().unwrap();
+    let theirs = remote
+        .person("alice")
+        .commit_and_push(&[("README.md", "A person's edit\n")], "Edit the readme");
+    log_pushes(&remote);
+
+    let outcome = repository
+        .push_with_state(
+            &tip,
+            &change(&[("a.txt", "a")], &[], "Promote"),
+            Some(&id(&one)),
+            b"2",
+            "Two",
+        )
+        .unwrap();
+
+    assert_eq!(outcome, PairOutcome::Rejected);
+    assert_eq!(remote.tip(), theirs, "the person's commit stays");
+    assert_eq!(remote_state(&remote).as_deref(), Some(one.as_str()));
+    assert_eq!(pushes_logged(&remote), "", "nothing was sent");
+    assert!(!repository.is_fresh());
+}
+
+#[test]
+fn a_push_of_both_refs_after_the_state_moved_changes_nothing() {
+    let remote = Remote::new(Served::Daemon, FILES);
+    let mut repository = remote.open();
+    let one = pushed(repository.push_state(None, b"1", "One").unwrap());
+    let (mut other, _cache) = elsewhere(&remote);
+    let theirs = pushed(other.push_state(Some(&id(&one)), b"x", "X").unwrap());
+    let tip = repository.tip().unwrap();
+    log_pushes(&remote);
+
+    let outcome = repository
+        .push_with_state(
+            &tip,
+            &change(&[("a.txt", "a")], &[], "Promote"),
+            Some(&id(&one)),
+            b"2",
+            "Two",
+        )
+        .unwrap();
+
+    assert_eq!(outcome, PairOutcome::Rejected);
+    assert_eq!(remote.tip(), tip.as_str());
+    assert_eq!(remote_state(&remote).as_deref(), Some(theirs.as_str()));
+    assert_eq!(pushes_logged(&remote), "", "nothing was sent");
 }

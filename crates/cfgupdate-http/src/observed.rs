@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cfgupdate_core::repository::{Change, CommitInfo, PushOutcome, StateVersion};
+use cfgupdate_core::repository::{Change, CommitInfo, PairOutcome, PushOutcome, StateVersion};
 use cfgupdate_core::trailers;
 use cfgupdate_core::{CommitId, ConfigRepository, RepoPath, RepositoryError, RepositoryErrorKind};
 
@@ -159,6 +159,17 @@ impl Observed {
         result
     }
 
+    /// Counts a commit that landed on the branch by its action.
+    fn committed(&self, change: &Change) {
+        let action = change
+            .message
+            .trailers
+            .iter()
+            .find(|(key, _)| key == trailers::ACTION)
+            .map_or("other", |(_, value)| value.as_str());
+        self.metrics.commit(action);
+    }
+
     fn pushed(
         &self,
         to: PushRef,
@@ -225,15 +236,49 @@ impl ConfigRepository for Observed {
     ) -> Result<PushOutcome, RepositoryError> {
         let result = self.inner.commit_and_push(parent, change);
         if let Ok(PushOutcome::Pushed(_)) = &result {
-            let action = change
-                .message
-                .trailers
-                .iter()
-                .find(|(key, _)| key == trailers::ACTION)
-                .map_or("other", |(_, value)| value.as_str());
-            self.metrics.commit(action);
+            self.committed(change);
         }
         self.pushed(PushRef::Branch, result)
+    }
+
+    /// One push of both refs, counted as what became of each.
+    fn push_with_state(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        let result =
+            self.inner
+                .push_with_state(parent, change, state_parent, state_content, state_message);
+        let pair = match result {
+            Ok(pair) => pair,
+            Err(error) => {
+                let _ = self.pushed(PushRef::Branch, Err(error.clone()));
+                return Err(error);
+            }
+        };
+        let (state, branch) = match &pair {
+            PairOutcome::Pushed { commit, state } => (
+                PushOutcome::Pushed(state.clone()),
+                PushOutcome::Pushed(commit.clone()),
+            ),
+            PairOutcome::StateOnly(state) => {
+                (PushOutcome::Pushed(state.clone()), PushOutcome::Rejected)
+            }
+            PairOutcome::BranchOnly(commit) => {
+                (PushOutcome::Rejected, PushOutcome::Pushed(commit.clone()))
+            }
+            PairOutcome::Rejected => (PushOutcome::Rejected, PushOutcome::Rejected),
+        };
+        if matches!(branch, PushOutcome::Pushed(_)) {
+            self.committed(change);
+        }
+        self.pushed(PushRef::State, Ok(state))?;
+        self.pushed(PushRef::Branch, Ok(branch))?;
+        Ok(pair)
     }
 
     fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {

@@ -20,7 +20,8 @@ use crate::names::{CommitId, TargetName, WaveName};
 use crate::pipeline::{Pipeline, Wave};
 use crate::publish::WriteOptions;
 use crate::repository::{
-    Change, CommitMessage, ConfigRepository, RepositoryError, RepositoryErrorKind,
+    Change, CommitMessage, ConfigRepository, PairOutcome, PushOutcome, RepositoryError,
+    RepositoryErrorKind,
 };
 use crate::slots::wave::read_wave;
 use crate::snapshot::Snapshot;
@@ -160,6 +161,51 @@ pub fn record_deployment(
             |state| state.add_report(target, record.clone()),
         )
     };
+    // A report that promotes pushes the state and the promotion together; one that does not
+    // records the report alone and then steps as any other promotion does.
+    let mut rejected = 0;
+    loop {
+        let attempt = report_and_promote(
+            repo,
+            clock,
+            options,
+            &pipeline,
+            &target,
+            &tip,
+            &message(&target),
+            &record,
+        );
+        let error = match attempt {
+            Ok(Paired::Done(outcome)) => return Ok(outcome),
+            Ok(Paired::NoPromotion) => break,
+            Ok(Paired::Rejected) => {
+                rejected += 1;
+                if rejected >= options.retry.attempts {
+                    return Err(PromotionError::Contended { attempts: rejected });
+                }
+                clock.sleep(options.retry.delay(rejected, clock.now()));
+                tip = repo.refresh()?;
+                fetched = true;
+                (pipeline, target) = prepare(repo, &tip)?;
+                continue;
+            }
+            Err(error) => error,
+        };
+        // A state the cache holds may be one an admin has reset since, content a person has
+        // fixed since: a refusal to act on it (or anything but the remote's own answer) comes
+        // only from a fresh fetch.
+        if fetched
+            || matches!(
+                error,
+                PromotionError::Repository(_) | PromotionError::Contended { .. }
+            )
+        {
+            return Err(error);
+        }
+        tip = repo.refresh()?;
+        fetched = true;
+        (pipeline, target) = prepare(repo, &tip)?;
+    }
     match record_report(repo, &tip, &target) {
         Ok(_) => {}
         // A state the cache holds may be one an admin has reset since: a refusal to act on
@@ -207,6 +253,102 @@ pub fn record_deployment(
             reason: reason_of(transition.as_ref()),
         },
     })
+}
+
+/// What one attempt at a report that may promote did.
+enum Paired {
+    /// Recorded and promoted (or recorded, the promotion landing without it and the report
+    /// recorded after).
+    Done(DeploymentOutcome),
+    /// The report leads to no promotion on this tip: nothing was pushed.
+    NoPromotion,
+    /// The remote moved on (the branch, the state, or both): replay on a fresh fetch.
+    Rejected,
+}
+
+/// One attempt at recording `record` for `target` and promoting out of its wave on `tip`, in
+/// one push: the new state document is made in memory, the promotion decided with it, and
+/// both refs pushed together, each a compare-and-swap on what it was built on. Pushes nothing
+/// when no promotion follows.
+#[allow(clippy::too_many_arguments)]
+fn report_and_promote(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    options: &WriteOptions,
+    pipeline: &Pipeline,
+    target: &TargetName,
+    tip: &CommitId,
+    message: &str,
+    record: &ReportRecord,
+) -> Result<Paired, PromotionError> {
+    let key = options.key.as_ref();
+    let Some(source) = pipeline.wave_of_target(target) else {
+        return Err(PromotionError::UnknownTarget {
+            target: target.to_string(),
+            known: pipeline.known_targets(target.as_str()),
+        });
+    };
+    let (state, prepared) =
+        state::prepare(repo, clock, key, tip, CatchUp::Along(tip), &mut |state| {
+            state.add_report(target, record.clone())
+        })?;
+    // A refusal to promote (content that does not render, say) leaves the report to be
+    // recorded alone first, as before: the step after it meets the refusal again.
+    let Ok((Some((mut change, wave)), _)) = plan_step(
+        repo,
+        clock,
+        options,
+        &source.name,
+        &Step::Automatic,
+        Some(&record.revision),
+        tip,
+        Some(&state),
+    ) else {
+        return Ok(Paired::NoPromotion);
+    };
+    crate::intent::seal(repo, key, tip, &mut change);
+    let promoted = |commit| Paired::Done(DeploymentOutcome::Promoted { commit, wave });
+    let Some(prepared) = prepared else {
+        // The report is in the state already (a replay after the state alone landed).
+        return Ok(match repo.commit_and_push(tip, &change)? {
+            PushOutcome::Pushed(commit) => promoted(commit),
+            PushOutcome::Rejected => Paired::Rejected,
+        });
+    };
+    match repo.push_with_state(
+        tip,
+        &change,
+        prepared.parent.as_ref(),
+        &prepared.content,
+        message,
+    )? {
+        PairOutcome::Pushed { commit, state } => {
+            state::landed(repo, key, &state);
+            Ok(promoted(commit))
+        }
+        PairOutcome::StateOnly(state) => {
+            // As with two pushes: the report is recorded, the promotion is replayed.
+            state::landed(repo, key, &state);
+            Ok(Paired::Rejected)
+        }
+        PairOutcome::BranchOnly(commit) => {
+            // The promotion landed, the state moved on meanwhile: record the report on the
+            // newest state, replayed as every state update is.
+            repo.refresh()?;
+            state::update(
+                repo,
+                clock,
+                &options.retry,
+                key,
+                &commit,
+                message,
+                CatchUp::Along(&commit),
+                |state| state.add_report(target, record.clone()),
+            )?;
+            Ok(promoted(commit))
+        }
+        PairOutcome::Rejected => Ok(Paired::Rejected),
+    }
 }
 
 /// Records several deploy reports (those that queued up while a push was in flight) in one
@@ -577,52 +719,74 @@ fn step(
         fetched,
         |attempts| PromotionError::Contended { attempts },
         |repo, tip| {
-            if let Some(revision) = on_branch {
-                check_on_branch(repo, revision, tip)?;
-            }
-            let snapshot = Snapshot::at(repo, tip)?;
-            let pipeline = snapshot.pipeline();
-            let Some(wave) = pipeline.wave(source) else {
-                return Err(PromotionError::UnknownWave {
-                    wave: source.to_string(),
-                    known: pipeline.known_waves(source.as_str()),
-                });
-            };
-            let state = state::load(repo, key, tip)?;
-            let history = AutomaticHistory::read(repo, tip, key)?;
-            let mut reader = Reader::new(repo);
-            let mut ctx = Context {
-                pipeline,
-                state: &state,
-                history: &history,
-                reader: &mut reader,
-                now: clock.now(),
-            };
-            let transition = match &how {
-                Step::Manual(revision) => evaluate_manual(&mut ctx, wave, revision)?,
-                Step::Automatic | Step::Approval => evaluate(&mut ctx, wave)?,
-            };
-            let change = match &transition {
-                Transition::Ready(candidate) => {
-                    let action = match how {
-                        Step::Approval => trailers::APPROVE,
-                        Step::Automatic | Step::Manual(_) => trailers::PROMOTE,
-                    };
-                    promotion_change(
-                        repo, &snapshot, candidate, action, &history, &state, options,
-                    )?
-                }
-                _ => None,
-            };
-            let into = match &transition {
-                Transition::Ready(candidate) => Some(candidate.into.clone()),
-                _ => None,
-            };
+            let (change, transition) =
+                plan_step(repo, clock, options, source, &how, on_branch, tip, None)?;
             last = Some(transition);
-            Ok(change.zip(into))
+            Ok(change)
         },
     )?;
     Ok((pushed, last))
+}
+
+/// What one step out of `source` would write on `tip` (the promotion commit, unsealed, and the
+/// wave promoted into), and the transition it saw. `state`: the state to decide with (one a
+/// report is about to write); `None` reads it as last fetched.
+#[allow(clippy::too_many_arguments)]
+fn plan_step(
+    repo: &dyn ConfigRepository,
+    clock: &dyn Clock,
+    options: &WriteOptions,
+    source: &WaveName,
+    how: &Step,
+    on_branch: Option<&CommitId>,
+    tip: &CommitId,
+    state: Option<&PipelineState>,
+) -> Result<(Option<(Change, WaveName)>, Transition), PromotionError> {
+    let key = options.key.as_ref();
+    if let Some(revision) = on_branch {
+        check_on_branch(repo, revision, tip)?;
+    }
+    let snapshot = Snapshot::at(repo, tip)?;
+    let pipeline = snapshot.pipeline();
+    let Some(wave) = pipeline.wave(source) else {
+        return Err(PromotionError::UnknownWave {
+            wave: source.to_string(),
+            known: pipeline.known_waves(source.as_str()),
+        });
+    };
+    let loaded;
+    let state = match state {
+        Some(state) => state,
+        None => {
+            loaded = state::load(repo, key, tip)?;
+            &loaded
+        }
+    };
+    let history = AutomaticHistory::read(repo, tip, key)?;
+    let mut reader = Reader::new(repo);
+    let mut ctx = Context {
+        pipeline,
+        state,
+        history: &history,
+        reader: &mut reader,
+        now: clock.now(),
+    };
+    let transition = match how {
+        Step::Manual(revision) => evaluate_manual(&mut ctx, wave, revision)?,
+        Step::Automatic | Step::Approval => evaluate(&mut ctx, wave)?,
+    };
+    let change = match &transition {
+        Transition::Ready(candidate) => {
+            let action = match how {
+                Step::Approval => trailers::APPROVE,
+                Step::Automatic | Step::Manual(_) => trailers::PROMOTE,
+            };
+            promotion_change(repo, &snapshot, candidate, action, &history, state, options)?
+                .map(|change| (change, candidate.into.clone()))
+        }
+        _ => None,
+    };
+    Ok((change, transition))
 }
 
 /// The commit that writes a candidate into its wave, or `None` when the wave already holds it.

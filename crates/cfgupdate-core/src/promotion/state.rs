@@ -818,6 +818,54 @@ pub(crate) enum CatchUp<'a> {
     Push(&'a CommitId, usize),
 }
 
+/// A new state document ready to push.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedState {
+    /// The state commit it is written on (`None` for the first).
+    pub(crate) parent: Option<CommitId>,
+    /// The document, authenticated on `parent` when there is a key.
+    pub(crate) content: Vec<u8>,
+}
+
+/// Applies `update` to the (checked) state as last fetched, with what publishing remembers
+/// brought up to `catch_up_to`, in memory: returns the state as it would then stand, and the
+/// document to push (with its new serial, epoch and authentication), or `None` when nothing
+/// calls for a push. [`update`] pushes what this prepares; a report that promotes pushes it
+/// beside its promotion commit.
+pub(crate) fn prepare(
+    repo: &dyn ConfigRepository,
+    clock: &dyn Clock,
+    key: Option<&StateKey>,
+    tip: &CommitId,
+    catch_up_to: CatchUp<'_>,
+    update: &mut dyn FnMut(&mut PipelineState) -> bool,
+) -> Result<(PipelineState, Option<PreparedState>), PromotionError> {
+    let (version, mut state) = read(repo, key, tip)?;
+    let (CatchUp::Along(to) | CatchUp::Push(to, _)) = catch_up_to;
+    let (published, read) = catch_up(repo, to, key, &state.published)?;
+    // A state that does not exist yet is written at once: see `publish::ensure_state`.
+    let due = matches!(catch_up_to, CatchUp::Push(_, every) if read >= every) || version.is_none();
+    state.published = published;
+    if !update(&mut state) && !due {
+        return Ok((state, None));
+    }
+    if version.is_none() {
+        state.epoch = millis(clock.now());
+        state.serial = 0;
+    }
+    state.serial = state.serial.saturating_add(1);
+    let parent = version.map(|v| v.commit);
+    let content = state.to_bytes(key, parent.as_ref());
+    Ok((state, Some(PreparedState { parent, content })))
+}
+
+/// A state push of `commit` landed: with a key, the anchor moves up to it (only now).
+pub(crate) fn landed(repo: &dyn ConfigRepository, key: Option<&StateKey>, commit: &CommitId) {
+    if key.is_some() {
+        advance_anchor(repo, commit);
+    }
+}
+
 /// Applies `update` to the remote's (checked) state and pushes it, replaying `update` on the
 /// newest state after every rejection. `update` returns whether it changed anything; when it
 /// did not (and catching up does not call for it), nothing is pushed. Returns the state as it
@@ -835,27 +883,13 @@ pub(crate) fn update(
 ) -> Result<PipelineState, PromotionError> {
     let mut rejected = 0;
     loop {
-        let (version, mut state) = read(repo, key, tip)?;
-        let (CatchUp::Along(to) | CatchUp::Push(to, _)) = catch_up_to;
-        let (published, read) = catch_up(repo, to, key, &state.published)?;
-        // A state that does not exist yet is written at once: see `publish::ensure_state`.
-        let due =
-            matches!(catch_up_to, CatchUp::Push(_, every) if read >= every) || version.is_none();
-        state.published = published;
-        if !update(&mut state) && !due {
+        let (state, prepared) = prepare(repo, clock, key, tip, catch_up_to, &mut update)?;
+        let Some(prepared) = prepared else {
             return Ok(state);
-        }
-        if version.is_none() {
-            state.epoch = millis(clock.now());
-            state.serial = 0;
-        }
-        state.serial = state.serial.saturating_add(1);
-        let parent = version.as_ref().map(|v| &v.commit);
-        match repo.push_state(parent, &state.to_bytes(key, parent), message)? {
+        };
+        match repo.push_state(prepared.parent.as_ref(), &prepared.content, message)? {
             PushOutcome::Pushed(commit) => {
-                if key.is_some() {
-                    advance_anchor(repo, &commit);
-                }
+                landed(repo, key, &commit);
                 return Ok(state);
             }
             PushOutcome::Rejected => {

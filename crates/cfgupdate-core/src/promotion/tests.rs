@@ -1936,4 +1936,134 @@ fn a_report_of_a_revision_a_person_force_pushed_away_promotes_nothing() {
         "{error}"
     );
     assert_eq!(world.repo.remote_tip(), &tip, "something was promoted");
+    // Nor was the report of a revision no longer on the branch written to the state.
+    assert!(
+        world.state_json()["reports"]["staging-eu"].is_null(),
+        "{}",
+        world.state_json()
+    );
+}
+
+use crate::repository::ConfigRepository as _;
+
+/// Publishes one revision and has the first staging target report it: the second report of
+/// that revision promotes.
+fn one_report_from_promoting() -> (World, CommitId) {
+    let mut world = World::new();
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    (world, revision)
+}
+
+fn promoted(outcome: DeploymentOutcome) -> CommitId {
+    match outcome {
+        DeploymentOutcome::Promoted { commit, wave: into } => {
+            assert_eq!(into.as_str(), "internal");
+            commit
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn reports_of(world: &World, target: &str) -> usize {
+    world.state_json()["reports"][target]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn a_report_that_promotes_pushes_the_state_and_the_promotion_in_one_push() {
+    let (mut world, revision) = one_report_from_promoting();
+    let (pushes, branch_pushes, fetches) = (
+        world.repo.pushes,
+        world.repo.branch_pushes,
+        world.repo.fetches,
+    );
+    let commit = promoted(world.report("staging-eu", &revision, DeployStatus::Succeeded));
+    assert_eq!(world.repo.remote_tip(), &commit);
+    assert_eq!(world.repo.pushes - pushes, 1, "one push of both refs");
+    assert_eq!(world.repo.branch_pushes - branch_pushes, 1);
+    assert_eq!(world.repo.fetches, fetches, "no fetch on a current cache");
+    assert_eq!(reports_of(&world, "staging-eu"), 1);
+    assert_eq!(world.images("internal")[&service("api")], image("api", 1));
+}
+
+#[test]
+fn a_report_that_promotes_while_a_person_pushed_is_replayed_whole_on_the_new_tip() {
+    let (mut world, revision) = one_report_from_promoting();
+    let person = world.repo.person_pushes("Edit the readme", |tree| {
+        tree.insert(
+            RepoPath::parse("README.md").unwrap(),
+            b"Edited by a person.\n".to_vec(),
+        );
+    });
+    let state_before = world.repo.remote_state().unwrap().commit.clone();
+    let pushes = world.repo.pushes;
+    let commit = promoted(world.report("staging-eu", &revision, DeployStatus::Succeeded));
+    assert_eq!(world.repo.remote_tip(), &commit);
+    assert!(world.repo.is_ancestor(&person, &commit).unwrap());
+    assert_eq!(
+        world.repo.remote_text("README.md").as_deref(),
+        Some("Edited by a person.\n")
+    );
+    // A rejected push of both refs, then one that landed: nothing half-done in between.
+    assert_eq!(world.repo.pushes - pushes, 2);
+    assert_eq!(world.repo.rejections, 1);
+    assert_eq!(reports_of(&world, "staging-eu"), 1);
+    assert_eq!(
+        world.repo.remote_state().unwrap().parent.as_ref(),
+        Some(&state_before),
+        "one state commit for the report"
+    );
+}
+
+#[test]
+fn a_report_that_promotes_while_the_state_moved_is_replayed_on_the_newest_state() {
+    let (mut world, revision) = one_report_from_promoting();
+    let content = world.repo.remote_state().unwrap().content.clone();
+    let moved = world.repo.person_pushes_state(&content);
+    let (pushes, tip) = (world.repo.pushes, world.repo.remote_tip().clone());
+    let commit = promoted(world.report("staging-eu", &revision, DeployStatus::Succeeded));
+    assert_eq!(world.repo.pushes - pushes, 2);
+    assert_eq!(world.repo.rejections, 1);
+    assert_eq!(world.repo.is_ancestor(&tip, &commit), Ok(true));
+    assert_eq!(
+        world.repo.remote_state().unwrap().parent.as_ref(),
+        Some(&moved)
+    );
+    assert_eq!(reports_of(&world, "staging-eu"), 1);
+    assert_eq!(reports_of(&world, "staging-us"), 1);
+}
+
+#[test]
+fn a_push_of_both_refs_where_only_the_state_landed_replays_the_promotion_alone() {
+    let (mut world, revision) = one_report_from_promoting();
+    world.repo.non_atomic = true;
+    let person = world.repo.person_pushes("Edit the readme", |tree| {
+        tree.insert(
+            RepoPath::parse("README.md").unwrap(),
+            b"Edited by a person.\n".to_vec(),
+        );
+    });
+    let commit = promoted(world.report("staging-eu", &revision, DeployStatus::Succeeded));
+    assert_eq!(world.repo.remote_tip(), &commit);
+    assert!(world.repo.is_ancestor(&person, &commit).unwrap());
+    assert_eq!(reports_of(&world, "staging-eu"), 1, "recorded once");
+    assert_eq!(world.images("internal")[&service("api")], image("api", 1));
+}
+
+#[test]
+fn a_push_of_both_refs_where_only_the_branch_landed_records_the_report_after() {
+    let (mut world, revision) = one_report_from_promoting();
+    world.repo.non_atomic = true;
+    let content = world.repo.remote_state().unwrap().content.clone();
+    let moved = world.repo.person_pushes_state(&content);
+    let commit = promoted(world.report("staging-eu", &revision, DeployStatus::Succeeded));
+    assert_eq!(world.repo.remote_tip(), &commit);
+    assert_eq!(reports_of(&world, "staging-eu"), 1);
+    assert_eq!(
+        world.repo.remote_state().unwrap().parent.as_ref(),
+        Some(&moved)
+    );
+    assert_eq!(world.images("internal")[&service("api")], image("api", 1));
 }

@@ -130,6 +130,37 @@ impl GitRepository {
     ) -> Result<PushOutcome, RepositoryError> {
         let _lock = lock(&self.location, self.describe())?;
         self.now_and_then_maintain();
+        let (id, expected) = self.build_state_commit(parent, content, message)?;
+        let branch = &self.options.branch;
+        let url = &self.options.remote;
+        let destination = remote::state_ref(branch);
+        let outgoing = remote::state_outgoing_ref(branch);
+        // From a small repository of the state's own objects when it can be made: a push from
+        // the cache would walk the whole tree of the branch too (an advertised ref the cache
+        // holds), which on a large repository costs more than the state push itself.
+        let side = self.state_side_repository(id, expected).ok().flatten();
+        let pushed = remote::push(
+            side.as_ref().map_or(&self.repo, |side| &side.repo),
+            url,
+            &self.options.credentials,
+            &outgoing,
+            &destination,
+            Expect::Exactly(expected),
+        );
+        drop(side);
+        self.last_rejection = None;
+        self.state_pushed(id, pushed)
+    }
+
+    /// Builds the state commit of `content` on `parent` in the cache and points the outgoing
+    /// state ref at it; returns it and the commit the remote's state ref must hold. The caller
+    /// holds the cache's lock.
+    pub(super) fn build_state_commit(
+        &self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
+    ) -> Result<(git2::Oid, Option<git2::Oid>), RepositoryError> {
         let branch = &self.options.branch;
         let url = &self.options.remote;
         let destination = remote::state_ref(branch);
@@ -163,20 +194,18 @@ impl GitRepository {
         drop(builder);
         drop(parent_commit);
 
-        // From a small repository of the state's own objects when it can be made: a push from
-        // the cache would walk the whole tree of the branch too (an advertised ref the cache
-        // holds), which on a large repository costs more than the state push itself.
-        let side = self.state_side_repository(id, expected).ok().flatten();
-        let pushed = remote::push(
-            side.as_ref().map_or(&self.repo, |side| &side.repo),
-            url,
-            &self.options.credentials,
-            &outgoing,
-            &destination,
-            Expect::Exactly(expected),
-        );
-        drop(side);
-        self.last_rejection = None;
+        Ok((id, expected))
+    }
+
+    /// What a push of the state commit `id` came to; the state's tracking ref follows it.
+    pub(super) fn state_pushed(
+        &mut self,
+        id: git2::Oid,
+        pushed: Result<Pushed, git2::Error>,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let branch = &self.options.branch;
+        let url = &self.options.remote;
+        let destination = remote::state_ref(branch);
         match pushed {
             Ok(Pushed::Accepted) => {
                 // The remote's state is our commit now: no fetch needed to know it. Should the
