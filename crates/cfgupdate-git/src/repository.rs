@@ -828,6 +828,7 @@ impl ConfigRepository for GitRepository {
         state_content: &[u8],
         state_message: &str,
     ) -> Result<PairOutcome, RepositoryError> {
+        self.branch_known()?;
         let _lock = lock(&self.location, self.describe())?;
         self.now_and_then_maintain();
         let id = self.build_commit(parent, change)?;
