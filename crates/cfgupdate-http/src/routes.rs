@@ -264,6 +264,7 @@ where
         Err(error) => return error.into_response(),
     };
     let caller = admitted.caller.clone();
+    let status = state.status.clone();
     let mut response = match admitted.delivery.clone() {
         None => handle(state, admitted)
             .await
@@ -280,6 +281,9 @@ where
                 .await
         }
     };
+    // What an admitted caller just did shows in the next status read (read your writes),
+    // however recent the snapshot: only callers with credentials get this far.
+    status.written();
     response.extensions_mut().insert(caller);
     response
 }

@@ -33,12 +33,16 @@ pub(crate) struct Read {
 struct Snapshot {
     answer: Result<Arc<Read>, ApiError>,
     taken: Instant,
+    /// How many writes the service had made when this snapshot was asked for: one made since
+    /// makes the next read take a new one, whatever its age.
+    writes: u64,
 }
 
 /// The latest status snapshot, and the one refresh that may be under way.
 #[derive(Default)]
 pub(crate) struct StatusCache {
     latest: Mutex<Option<Snapshot>>,
+    writes: std::sync::atomic::AtomicU64,
     refresh: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -50,6 +54,13 @@ impl StatusCache {
             .clone()
     }
 
+    /// Marks the snapshot outdated after a write the service made, so the next read shows
+    /// it (one refresh, shared as any other).
+    pub(crate) fn written(&self) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The status (typed and as JSON text), and how old it is.
     pub(crate) async fn get(
         self: Arc<Self>,
@@ -58,9 +69,11 @@ impl StatusCache {
         let seen = self.latest();
         if let Some(snapshot) = &seen {
             let age = snapshot.taken.elapsed();
+            let fresh = age <= state.settings.status_max_age
+                && snapshot.writes == self.writes.load(std::sync::atomic::Ordering::SeqCst);
             match &snapshot.answer {
-                Ok(text) if age <= state.settings.status_max_age => return Ok((text.clone(), age)),
-                Err(error) if age <= state.settings.status_max_age => return Err(error.clone()),
+                Ok(text) if fresh => return Ok((text.clone(), age)),
+                Err(error) if fresh => return Err(error.clone()),
                 // A stale status is refreshed by one shared read, which this reader waits for
                 // a short while (a status never older than it must be when the writer is free);
                 // when the writer is busy with a long write, the stale one is shown meanwhile.
@@ -111,6 +124,8 @@ impl StatusCache {
 
     /// Asks the writer for a new snapshot and keeps it.
     async fn take(&self, state: &AppState) {
+        // Counted before asking: a write answered while this read waits makes it outdated.
+        let writes = self.writes.load(std::sync::atomic::Ordering::SeqCst);
         let answer = match ask(state, |reply| Job::Status { reply }).await {
             Ok(Ok(status)) => serde_json::to_string_pretty(&status)
                 .map(|mut json| {
@@ -135,6 +150,7 @@ impl StatusCache {
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Snapshot {
             answer,
             taken: Instant::now(),
+            writes,
         });
     }
 }

@@ -1113,3 +1113,36 @@ async fn the_status_page_of_an_unreachable_remote_says_why_and_keeps_reloading()
     }
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_read_right_after_a_write_shows_it_however_recent_the_snapshot() {
+    let mut settings = settings();
+    // A snapshot this young would otherwise be answered as it is for the whole test.
+    settings.status_max_age = Duration::from_secs(600);
+    let service = service(Shared::new(memory(), Duration::ZERO), settings);
+    let read = || async {
+        let (status, _, body) = call(
+            &service,
+            Request::get("/v1/status").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.to_string()
+    };
+    let before = read().await;
+    assert!(!before.contains("api:1@"), "{before}");
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/images", Some("ci"), &announcement(1, "api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let after = read().await;
+    assert!(after.contains("api:1@"), "the write is not shown: {after}");
+    // Reads without a write in between still share the snapshot.
+    let fetches = service.metrics().fetches();
+    for _ in 0..50 {
+        read().await;
+    }
+    assert_eq!(service.metrics().fetches(), fetches);
+}
