@@ -174,7 +174,26 @@ impl<'a> ImportGraph<'a> {
 /// the evaluator would resolve inside the repository (an absolute path, escapes, a verbatim or
 /// `|||` string, or no string at all).
 fn scan(text: &str) -> Option<Vec<Import>> {
-    let mut imports = Vec::new();
+    import_literals(text)
+        .into_iter()
+        .map(|(keyword, path)| {
+            let path = path.filter(|path| !path.starts_with('/'))?;
+            Some(if keyword == SyntaxKind::IMPORT_KW {
+                Import::Code(path)
+            } else {
+                Import::Data(path)
+            })
+        })
+        .collect()
+}
+
+/// Each `import`, `importstr` or `importbin` keyword of `text`, in order, with the path it
+/// names when that is a plain quoted literal without escapes (`None` when the keyword is
+/// followed by anything else, another keyword or nothing). Comments and whitespace are
+/// skipped; text inside strings is never a keyword. The one lexing of imports that the
+/// static import graph and the evaluator's data-import bookkeeping share.
+pub(crate) fn import_literals(text: &str) -> Vec<(SyntaxKind, Option<String>)> {
+    let mut found = Vec::new();
     let mut pending: Option<SyntaxKind> = None;
     for lexeme in jrsonnet_lexer::Lexer::new(text) {
         let kind = SyntaxKind::from_raw(lexeme.kind.into_raw());
@@ -184,36 +203,29 @@ fn scan(text: &str) -> Option<Vec<Import>> {
             | SyntaxKind::SINGLE_LINE_HASH_COMMENT
             | SyntaxKind::MULTI_LINE_COMMENT => continue,
             SyntaxKind::IMPORT_KW | SyntaxKind::IMPORTSTR_KW | SyntaxKind::IMPORTBIN_KW => {
-                if pending.is_some() {
-                    return None;
+                if let Some(keyword) = pending.replace(kind) {
+                    found.push((keyword, None));
                 }
-                pending = Some(kind);
                 continue;
             }
             _ => {}
         }
-        let Some(import) = pending.take() else {
+        let Some(keyword) = pending.take() else {
             continue;
         };
-        if !matches!(kind, SyntaxKind::STRING_SINGLE | SyntaxKind::STRING_DOUBLE) {
-            return None;
-        }
-        let quoted = text.get(lexeme.range.0 as usize..lexeme.range.1 as usize)?;
-        let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
-        if inner.contains('\\') || inner.starts_with('/') {
-            return None;
-        }
-        imports.push(if import == SyntaxKind::IMPORT_KW {
-            Import::Code(inner.to_owned())
-        } else {
-            Import::Data(inner.to_owned())
-        });
+        let path = matches!(kind, SyntaxKind::STRING_SINGLE | SyntaxKind::STRING_DOUBLE)
+            .then(|| text.get(lexeme.range.0 as usize..lexeme.range.1 as usize))
+            .flatten()
+            .and_then(|quoted| quoted.get(1..quoted.len().checked_sub(1)?))
+            .filter(|inner| !inner.contains('\\'))
+            .map(str::to_owned);
+        found.push((keyword, path));
     }
     // A keyword at the very end, with no path.
-    if pending.is_some() {
-        return None;
+    if let Some(keyword) = pending {
+        found.push((keyword, None));
     }
-    Some(imports)
+    found
 }
 
 #[cfg(test)]

@@ -291,36 +291,13 @@ impl RepoResolver {
 fn data_imports(text: &str) -> HashSet<String> {
     let mut data = HashSet::new();
     let mut code = HashSet::new();
-    let mut pending: Option<SyntaxKind> = None;
-    for lexeme in jrsonnet_lexer::Lexer::new(text) {
-        let kind = SyntaxKind::from_raw(lexeme.kind.into_raw());
-        match kind {
-            SyntaxKind::WHITESPACE
-            | SyntaxKind::SINGLE_LINE_SLASH_COMMENT
-            | SyntaxKind::SINGLE_LINE_HASH_COMMENT
-            | SyntaxKind::MULTI_LINE_COMMENT => continue,
-            SyntaxKind::IMPORT_KW | SyntaxKind::IMPORTSTR_KW | SyntaxKind::IMPORTBIN_KW => {
-                pending = Some(kind);
-                continue;
-            }
-            SyntaxKind::STRING_SINGLE | SyntaxKind::STRING_DOUBLE => {
-                if let Some(import) = pending {
-                    let quoted = text
-                        .get(lexeme.range.0 as usize..lexeme.range.1 as usize)
-                        .unwrap_or_default();
-                    let inner = quoted.get(1..quoted.len().saturating_sub(1));
-                    if let Some(inner) = inner.filter(|inner| !inner.contains('\\')) {
-                        if import == SyntaxKind::IMPORT_KW {
-                            code.insert(inner.to_owned());
-                        } else {
-                            data.insert(inner.to_owned());
-                        }
-                    }
-                }
-            }
-            _ => {}
+    for (keyword, path) in super::imports::import_literals(text) {
+        let Some(path) = path else { continue };
+        if keyword == SyntaxKind::IMPORT_KW {
+            code.insert(path);
+        } else {
+            data.insert(path);
         }
-        pending = None;
     }
     data.retain(|path| !code.contains(path));
     data
