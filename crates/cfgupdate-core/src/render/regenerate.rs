@@ -575,3 +575,38 @@ pub fn read_pipeline(files: &dyn SourceFiles, when: &str) -> Result<Pipeline, Re
     })?;
     Ok(Pipeline::parse(PIPELINE_FILE, &text)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_map() -> KubeObject {
+        let value = serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "b"}
+        });
+        extract(value).unwrap().pop().unwrap()
+    }
+
+    /// Committed YAML is written by people too: an alias bomb or a nesting far too deep in
+    /// it never stands in for the render (and costs neither memory nor the stack), it only
+    /// sends the plan to evaluate the parent.
+    #[test]
+    fn hostile_committed_yaml_never_stands_in_and_costs_little() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=12 {
+            let previous = (b'a' + level - 1) as char;
+            let name = (b'a' + level) as char;
+            bomb.push_str(&format!(
+                "{name}: &{name} [*{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}]\n"
+            ));
+        }
+        let deep = format!("{}x{}", "[".repeat(200_000), "]".repeat(200_000));
+        let rendered = config_map();
+        for text in [bomb, deep] {
+            assert!(committed_object(text.as_bytes(), &rendered).is_none());
+        }
+        // The check still recognises the object itself.
+        let same = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\n";
+        assert!(committed_object(same.as_bytes(), &rendered).is_some());
+    }
+}
