@@ -70,10 +70,12 @@ impl RemoteUrl {
         if text.is_empty() {
             return Err(UrlError::Empty);
         }
+        // As git reads it: `x://` is a URL only when `x` is a scheme's name; otherwise
+        // (`deploy:pa://ss@host:path`) the text is an scp-like address or a path.
         let url = match text.split_once("://") {
-            Some((scheme, rest)) => Self::with_scheme(text, scheme, rest)?,
-            None if is_scp_like(text) => Self::scp_like(text),
-            None => {
+            Some((scheme, rest)) if is_scheme(scheme) => Self::with_scheme(text, scheme, rest)?,
+            _ if is_scp_like(text) => Self::scp_like(text),
+            _ => {
                 let path = absolute(Path::new(text));
                 let shown = path.to_string_lossy().into_owned();
                 Self {
@@ -291,6 +293,13 @@ impl fmt::Debug for RemoteUrl {
     }
 }
 
+/// A URL scheme's name as git accepts it: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
 /// `user@host:path`, as git reads it: a colon before any slash, and not a Windows drive.
 fn is_scp_like(text: &str) -> bool {
     match text.find(':') {
@@ -433,6 +442,14 @@ pub(crate) fn redact_userinfo(text: &str) -> String {
 /// One word of a message, redacted as [`redact_userinfo`] says.
 fn redact_word(word: &str) -> String {
     if let Some(start) = word.find("://") {
+        // `deploy:pa://ss@host:path` is an scp-like address whose password holds `://`:
+        // its password goes first, then whatever still reads as a URL.
+        if word[..start].contains(':') && word.contains('@') && is_scp_like(word) {
+            let scp = RemoteUrl::scp_like(word).redacted;
+            if scp != word {
+                return redact_word(&scp);
+            }
+        }
         let (before, after) = word.split_at(start + 3);
         return format!("{before}{}", UrlParts::split(after).redacted());
     }
@@ -665,6 +682,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Found by the property test below in CI: a password holding `://` made the text before
+    /// it read as a URL scheme, which the error then quoted.
+    #[test]
+    fn an_scp_like_password_holding_a_scheme_separator_is_never_shown() {
+        for given in [
+            "deploy:0://0_@example.com:config.git",
+            "deploy:AB://CD@example.com:config.git",
+            "deploy:X9://@example.com:config.git",
+        ] {
+            let secret = &given["deploy:".len()..given.rfind('@').unwrap()];
+            let mut shown = vec![redact_userinfo(&format!("fatal: '{given}' refused"))];
+            match RemoteUrl::parse(given) {
+                Ok(url) => {
+                    shown.push(url.redacted().to_owned());
+                    shown.push(url.redact(given));
+                }
+                Err(error) => shown.push(error.to_string()),
+            }
+            for text in shown {
+                assert!(!text.contains(secret), "{given} -> {text}");
+                assert!(!text.contains("://"), "{given} -> {text}");
+            }
+        }
+        assert!(is_scheme("git+ssh") && is_scheme("https"));
+        assert!(!is_scheme("deploy:0") && !is_scheme("0x") && !is_scheme(""));
     }
 
     #[test]
