@@ -284,3 +284,41 @@ fn every_construct_at_moderate_depths_is_edited_on_a_small_stack_without_overflo
         .join()
         .unwrap();
 }
+
+/// Found by `deep_jsonnet_props` in a CI run: the tree parser recovers from a syntax error and
+/// hands back a tree as deep as the file, and that refused tree was dropped on the caller's
+/// stack. On a 2 MiB thread, a file the depth check accepts then aborted the process.
+#[test]
+fn a_deep_file_the_tree_parser_refuses_is_refused_on_a_small_stack_without_overflow() {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            // The shape the property test found: `error` and unary `+` chains under a long
+            // `+ 1` chain, which the tree parser reports as a missing expression.
+            let found = format!(
+                "{}{}1{}",
+                "error ".repeat(1198),
+                "+".repeat(1099),
+                " + 1".repeat(3641)
+            );
+            let mut cases = vec![("found".to_owned(), image_file(&found))];
+            for construct in CONSTRUCTS {
+                let n = deepest_accepted(construct, |e| image_file(&format!("{e} +")));
+                cases.push((
+                    format!("{construct} x{n}"),
+                    image_file(&format!("{} +", deep(construct, n))),
+                ));
+            }
+            for (name, text) in cases {
+                assert!(nesting::check(&text, MAX_DEPTH).is_ok(), "{name}");
+                let error = find_slots("images/prod.jsonnet", &text)
+                    .expect_err(&name)
+                    .to_string();
+                assert!(error.starts_with("images/prod.jsonnet:"), "{name}: {error}");
+                assert!(error.contains("not valid Jsonnet"), "{name}: {error}");
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

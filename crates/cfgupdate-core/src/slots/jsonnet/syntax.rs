@@ -165,8 +165,12 @@ impl<'t> Source<'t> {
                 .map_err(|_| gave_up(self.file))?;
                 match errors.iter().min_by_key(|error| error.range.start()) {
                     Some(error) => {
-                        Err(self
-                            .invalid(usize::from(error.range.start()), &error.error.to_string()))
+                        let error = self
+                            .invalid(usize::from(error.range.start()), &error.error.to_string());
+                        // A refused tree is dropped here, not by `Source`'s `Drop`: dropping
+                        // recurses along it as building it did, so on a stack as large.
+                        on_enough_stack(depth, move || drop(tree));
+                        Err(error)
                     }
                     None => Ok(tree),
                 }
