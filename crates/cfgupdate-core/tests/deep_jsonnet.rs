@@ -285,7 +285,7 @@ fn every_construct_at_moderate_depths_is_edited_on_a_small_stack_without_overflo
         .unwrap();
 }
 
-/// Found by `deep_jsonnet_props` in a CI run: the tree parser recovers from a syntax error and
+/// Found by running `deep_jsonnet_props` with more cases: the tree parser recovers from a syntax error and
 /// hands back a tree as deep as the file, and that refused tree was dropped on the caller's
 /// stack. On a 2 MiB thread, a file the depth check accepts then aborted the process.
 #[test]
