@@ -52,9 +52,11 @@ impl RemoteArgs {
         }
         // Without --branch, the remote's HEAD decides (asked when the repository opens), and
         // `master` stays for a remote whose HEAD names no branch (an empty repository).
+        // An empty value (`CFGUPDATE_BRANCH=` in a manifest) counts as not given, as an empty
+        // variable does for most tools.
         let given = match self.branch.as_deref() {
-            Some(name) => Some(Branch::parse(name).map_err(Failure::invalid)?),
-            None => None,
+            Some(name) if !name.is_empty() => Some(Branch::parse(name).map_err(Failure::invalid)?),
+            _ => None,
         };
         let author =
             Author::new(&self.author_name, &self.author_email).map_err(Failure::invalid)?;

@@ -144,6 +144,34 @@ fn branch_and_its_variable_still_choose_over_the_remote_head() {
 }
 
 #[test]
+fn an_empty_branch_variable_counts_as_unset() {
+    // `CFGUPDATE_BRANCH=` left empty in a manifest or a CI file: the remote's HEAD decides.
+    let (_daemon, bare, url) = remote("main");
+    let cache = tempfile::tempdir().unwrap();
+    let published = publish(&url, cache.path(), 1, &[], &[("CFGUPDATE_BRANCH", "")]);
+    assert_eq!(published.status.code(), Some(0), "{}", stderr(&published));
+    assert_eq!(stdout(&published), git(&bare, &["rev-parse", "main"]));
+    assert_eq!(branches(&bare), ["main"]);
+}
+
+#[test]
+fn a_wave_named_in_capitals_is_answered_with_the_lower_case_name() {
+    let (_daemon, _bare, url) = remote("main");
+    let cache = tempfile::tempdir().unwrap();
+    let output = cfgupdate(
+        &["approve", "--repo", &url, "--wave", "Production"],
+        cache.path(),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("did you mean `production`?"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn an_empty_remote_keeps_the_master_fallback() {
     let daemon = GitDaemon::start().unwrap();
     // HEAD names `main`, which does not exist: the remote advertises no HEAD at all.

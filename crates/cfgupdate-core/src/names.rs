@@ -12,7 +12,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     /// The text does not match the grammar of its kind.
-    #[error("`{}` is not a valid {kind} name: {rule}", crate::shown::shown(value))]
+    #[error(
+        "`{}` is not a valid {kind} name: {rule}{}",
+        crate::shown::shown(value),
+        suggestion.as_deref().map(|name| format!("; did you mean `{name}`?")).unwrap_or_default()
+    )]
     Invalid {
         /// What kind of name it was meant to be ("wave", "target", "service").
         kind: &'static str,
@@ -20,6 +24,8 @@ pub enum NameError {
         value: String,
         /// The rule it breaks, in words.
         rule: &'static str,
+        /// The text in lower case, when that is a valid name (`Production`, `production`).
+        suggestion: Option<String>,
     },
     /// The text is not a full commit id.
     #[error(
@@ -72,7 +78,15 @@ macro_rules! name_type {
                 if $check(value) {
                     Ok(Self(value.to_owned()))
                 } else {
-                    Err(NameError::Invalid { kind: $kind, value: value.to_owned(), rule: $rule })
+                    // `Production` for `production`: names are lower case, people type capitals.
+                    let lower = value.to_ascii_lowercase();
+                    let suggestion = (lower != value && $check(&lower)).then_some(lower);
+                    Err(NameError::Invalid {
+                        kind: $kind,
+                        value: value.to_owned(),
+                        rule: $rule,
+                        suggestion,
+                    })
                 }
             }
 
@@ -377,6 +391,19 @@ mod tests {
             message.contains("`Prod`") && message.contains("wave"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_name_in_capitals_is_answered_with_its_lower_case_when_that_is_valid() {
+        let error = WaveName::parse("Production").unwrap_err().to_string();
+        assert!(error.contains("did you mean `production`?"), "{error}");
+        let error = TargetName::parse("EU-West").unwrap_err().to_string();
+        assert!(error.contains("did you mean `eu-west`?"), "{error}");
+        // Nothing to suggest when lower case does not make it valid.
+        let error = WaveName::parse("Prod/1").unwrap_err().to_string();
+        assert!(!error.contains("did you mean"), "{error}");
+        let error = WaveName::parse("bad name").unwrap_err().to_string();
+        assert!(!error.contains("did you mean"), "{error}");
     }
 
     #[test]

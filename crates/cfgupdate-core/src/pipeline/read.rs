@@ -455,7 +455,9 @@ fn is_argocd_app_name(text: &str) -> bool {
 /// "`targets` in [[wave]] "staging" lists `Prod`, which is not a valid target name: RULE".
 fn invalid_name(subject: &str, err: NameError) -> String {
     match err {
-        NameError::Invalid { kind, value, rule } => {
+        NameError::Invalid {
+            kind, value, rule, ..
+        } => {
             format!("{subject} `{value}`, which is not a valid {kind} name: {rule}")
         }
         other => format!("{subject} a name that is refused: {other}"),
