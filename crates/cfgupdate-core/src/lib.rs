@@ -83,13 +83,16 @@
 
 pub mod class;
 pub mod clock;
+#[cfg(feature = "render")]
 mod intent;
 pub mod key;
 pub mod memory;
 pub mod names;
 pub mod path;
 pub mod pipeline;
+#[cfg(feature = "render")]
 pub mod promotion;
+#[cfg(feature = "render")]
 pub mod publish;
 pub mod reference;
 pub mod render;
@@ -99,6 +102,7 @@ pub mod shown;
 pub mod slots;
 pub mod snapshot;
 pub mod trailers;
+#[cfg(feature = "render")]
 mod wave_write;
 
 pub use class::{Classify, ErrorClass};
@@ -107,6 +111,7 @@ pub use key::{StateKey, StateKeyError};
 pub use names::{CommitId, Known, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
 pub use pipeline::{ImageSetLayout, Pin, Pipeline, PipelineError, Target, Wave};
+#[cfg(feature = "render")]
 pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
     publish_batch,
