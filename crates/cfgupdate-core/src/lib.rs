@@ -12,6 +12,14 @@
 //! through [`Clock`]; `cfgupdate-git` implements the first on a real remote, and
 //! [`memory::MemoryRepository`] implements it in memory for tests and simulations.
 //!
+//! # Features
+//!
+//! `render` (on by default): rendering targets with the Jsonnet evaluator, and [`publish`](mod@publish)
+//! and [`promotion`], whose every write passes the render and effect checks. Without it
+//! (`default-features = false`) the crate is the pipeline's types, `cfgupdate.toml`, slot
+//! editing and the repository traits, and builds neither the evaluator, its standard library
+//! nor the YAML reader.
+//!
 //! # Embedding
 //!
 //! Drive a whole promotion with any `ConfigRepository` and `Clock`:
