@@ -249,3 +249,29 @@ fn check_reports_a_service_whose_slots_cannot_hold_its_digest_unless_the_wave_pi
     let output = cfgupdate(&["check"], &repo);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[test]
+fn render_write_through_a_symlinked_parent_out_of_the_checkout_creates_nothing_outside() {
+    let (keep, repo) = checkout();
+    let pipeline = fs::read_to_string(repo.join("cfgupdate.toml")).unwrap();
+    fs::write(
+        repo.join("cfgupdate.toml"),
+        pipeline.replace(
+            "output = \"generated/{target}\"",
+            "output = \"out/rendered/{target}\"",
+        ),
+    )
+    .unwrap();
+    let elsewhere = keep.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, repo.join("out")).unwrap();
+    let output = cfgupdate(&["render", "--write", "--target", "single"], &repo);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("leads outside the repository"), "{err}");
+    assert!(
+        listing(&elsewhere).is_empty(),
+        "written outside the checkout: {:?}",
+        listing(&elsewhere)
+    );
+}

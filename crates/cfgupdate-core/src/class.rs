@@ -1,11 +1,16 @@
 //! What kind of failure an error is, decided once here so that the CLI's exit codes and the
 //! service's HTTP statuses can never disagree about it.
 
+#[cfg(feature = "render")]
 use crate::promotion::PromotionError;
+#[cfg(feature = "render")]
 use crate::publish::{AnnouncementError, PublishError};
+#[cfg(feature = "render")]
 use crate::render::{RegenerateError, RenderCheckError};
 use crate::repository::{RepositoryError, RepositoryErrorKind};
+#[cfg(feature = "render")]
 use crate::slots::SlotError;
+#[cfg(feature = "render")]
 use crate::slots::wave::WaveSlotError;
 use crate::snapshot::SnapshotError;
 
@@ -43,6 +48,7 @@ pub trait Classify {
     }
 }
 
+#[cfg(feature = "render")]
 fn wave_files_broken(error: &WaveSlotError) -> bool {
     match error {
         WaveSlotError::Layout(_) => true,
@@ -56,6 +62,7 @@ fn wave_files_broken(error: &WaveSlotError) -> bool {
     }
 }
 
+#[cfg(feature = "render")]
 fn render_broken(error: &RenderCheckError) -> bool {
     matches!(error, RenderCheckError::Regenerate(error) if error.is_invalid_input())
 }
@@ -88,12 +95,14 @@ impl Classify for SnapshotError {
     }
 }
 
+#[cfg(feature = "render")]
 impl Classify for AnnouncementError {
     fn class(&self) -> ErrorClass {
         ErrorClass::Invalid
     }
 }
 
+#[cfg(feature = "render")]
 impl Classify for PublishError {
     fn class(&self) -> ErrorClass {
         match self {
@@ -118,6 +127,7 @@ impl Classify for PublishError {
     }
 }
 
+#[cfg(feature = "render")]
 impl Classify for RegenerateError {
     fn class(&self) -> ErrorClass {
         if self.is_invalid_input() {
@@ -128,6 +138,7 @@ impl Classify for RegenerateError {
     }
 }
 
+#[cfg(feature = "render")]
 impl Classify for RenderCheckError {
     fn class(&self) -> ErrorClass {
         match self {
@@ -138,6 +149,7 @@ impl Classify for RenderCheckError {
     }
 }
 
+#[cfg(feature = "render")]
 impl Classify for PromotionError {
     fn class(&self) -> ErrorClass {
         match self {

@@ -80,11 +80,15 @@ impl StateKey {
     }
 
     /// The hex tag authenticating a state document.
+    // Used by the pipeline state, which is built with the `render` feature.
+    #[cfg_attr(not(feature = "render"), allow(dead_code))]
     pub(crate) fn state_tag(&self, parts: &[&[u8]]) -> String {
         hex::encode(mac_over(&self.state, parts).finalize().into_bytes())
     }
 
     /// Whether `tag` (hex) authenticates `parts`, compared in constant time.
+    // Used by the pipeline state, which is built with the `render` feature.
+    #[cfg_attr(not(feature = "render"), allow(dead_code))]
     pub(crate) fn state_matches(&self, parts: &[&[u8]], tag: &str) -> bool {
         matches(&self.state, parts, tag)
     }

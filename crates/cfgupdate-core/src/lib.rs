@@ -12,6 +12,14 @@
 //! through [`Clock`]; `cfgupdate-git` implements the first on a real remote, and
 //! [`memory::MemoryRepository`] implements it in memory for tests and simulations.
 //!
+//! # Features
+//!
+//! `render` (on by default): rendering targets with the Jsonnet evaluator, and [`publish`](mod@publish)
+//! and [`promotion`], whose every write passes the render and effect checks. Without it
+//! (`default-features = false`) the crate is the pipeline's types, `cfgupdate.toml`, slot
+//! editing and the repository traits, and builds neither the evaluator, its standard library
+//! nor the YAML reader.
+//!
 //! # Embedding
 //!
 //! Drive a whole promotion with any `ConfigRepository` and `Clock`:
@@ -83,13 +91,16 @@
 
 pub mod class;
 pub mod clock;
+#[cfg(feature = "render")]
 mod intent;
 pub mod key;
 pub mod memory;
 pub mod names;
 pub mod path;
 pub mod pipeline;
+#[cfg(feature = "render")]
 pub mod promotion;
+#[cfg(feature = "render")]
 pub mod publish;
 pub mod reference;
 pub mod render;
@@ -99,6 +110,7 @@ pub mod shown;
 pub mod slots;
 pub mod snapshot;
 pub mod trailers;
+#[cfg(feature = "render")]
 mod wave_write;
 
 pub use class::{Classify, ErrorClass};
@@ -107,6 +119,7 @@ pub use key::{StateKey, StateKeyError};
 pub use names::{CommitId, Known, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
 pub use pipeline::{ImageSetLayout, Pin, Pipeline, PipelineError, Target, Wave};
+#[cfg(feature = "render")]
 pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
     publish_batch,

@@ -26,6 +26,13 @@
 //! # }
 //! ```
 //!
+//! # A checkout on disk
+//!
+//! [`CheckoutFiles`] reads a checkout of the config repository in a directory (what
+//! `cfgupdate render` and `cfgupdate check` work on) as the core's rendering reads a
+//! revision, through its `SourceFiles` trait: every path confined below the checkout, a
+//! symlink that leads out of it refused, `.git` never read.
+//!
 //! # The pipeline state
 //!
 //! Deploy reports and approvals (a JSON document the core owns; this crate only stores the
@@ -118,6 +125,7 @@
 //! [`ConfigRepository::push_state`]: cfgupdate_core::repository::ConfigRepository::push_state
 
 mod cache;
+mod checkout;
 mod credentials;
 mod errors;
 mod head;
@@ -129,6 +137,7 @@ mod trust;
 mod url;
 mod x509;
 
+pub use checkout::{CheckoutError, CheckoutFiles};
 pub use credentials::{
     CA_FILE_VAR, Credentials, DEFAULT_TOKEN_USERNAME, SSH_KEY_PASSPHRASE_VAR, SSH_KEY_VAR,
     SSH_KNOWN_HOSTS_VAR, Secret, TOKEN_VAR, USERNAME_VAR,

@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use cfgupdate_core::render::{CheckError, Problem, check_repository};
 
-use super::render::{DirectoryFiles, load_pipeline, source_failure};
+use cfgupdate_git::CheckoutFiles;
+
+use super::render::{load_pipeline, source_failure};
 use crate::failure::Failure;
+use crate::remote::classified;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -32,7 +35,7 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: &CheckArgs) -> Result<(), Failure> {
-    let files = DirectoryFiles::open(&args.dir)?;
+    let files = CheckoutFiles::open(&args.dir).map_err(|error| classified(&error))?;
     // Parsed first on its own, so a broken pipeline file is one clear error.
     load_pipeline(&files)?;
     let report =

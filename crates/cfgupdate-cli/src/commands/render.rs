@@ -9,11 +9,12 @@ use cfgupdate_core::RepoPath;
 use cfgupdate_core::TargetName;
 use cfgupdate_core::pipeline::Pipeline;
 use cfgupdate_core::render::{
-    RegenerateError, RenderError, RenderedTarget, SourceError, SourceFiles, read_pipeline,
-    render_target,
+    RegenerateError, RenderError, RenderedTarget, SourceError, read_pipeline, render_target,
 };
+use cfgupdate_git::CheckoutFiles;
 
 use crate::failure::Failure;
+use crate::remote::classified;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -41,7 +42,7 @@ pub struct RenderArgs {
 }
 
 pub fn run(args: &RenderArgs) -> Result<(), Failure> {
-    let files = DirectoryFiles::open(&args.dir)?;
+    let files = CheckoutFiles::open(&args.dir).map_err(|error| classified(&error))?;
     let pipeline = load_pipeline(&files)?;
     let targets: Vec<&TargetName> = match &args.target {
         Some(name) => {
@@ -89,8 +90,8 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) fn load_pipeline(files: &DirectoryFiles) -> Result<Pipeline, Failure> {
-    read_pipeline(files, &format!("in {}", files.root.display())).map_err(|error| match error {
+pub(crate) fn load_pipeline(files: &CheckoutFiles) -> Result<Pipeline, Failure> {
+    read_pipeline(files, &format!("in {}", files.root().display())).map_err(|error| match error {
         RegenerateError::Source(error) => source_failure(error),
         error => Failure::invalid(error),
     })
@@ -114,24 +115,26 @@ pub(crate) fn source_failure(error: SourceError) -> Failure {
 /// Writes the target's files into a fresh directory beside the output directory, then swaps
 /// it in: a failure leaves the old directory whole, never a mix of old and new files.
 fn replace_directory(
-    files: &DirectoryFiles,
+    files: &CheckoutFiles,
     dir: &RepoPath,
     rendered: &RenderedTarget,
 ) -> Result<(), Failure> {
     let io = |what: &str, path: &Path, error: std::io::Error| {
         Failure::operational(format!("cannot {what} {}: {error}", path.display()))
     };
-    let final_dir = files.root.join(dir.as_str());
-    let parent = final_dir
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| files.root.clone());
-    fs::create_dir_all(&parent).map_err(|error| io("create", &parent, error))?;
-    files.confine(&parent, dir.as_str())?;
-    let leaf = final_dir
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    // The parent is created (and checked) inside the checkout; the output directory itself
+    // is only ever renamed or removed as a link, never followed.
+    let (parent, leaf) = match dir.as_str().rsplit_once('/') {
+        Some((parent, leaf)) => {
+            let parent = RepoPath::parse(parent).map_err(Failure::invalid)?;
+            let parent = files
+                .create_dir_all(&parent)
+                .map_err(|error| classified(&error))?;
+            (parent, leaf)
+        }
+        None => (files.root().to_path_buf(), dir.as_str()),
+    };
+    let final_dir = parent.join(leaf);
     let staging = parent.join(format!(".{leaf}.cfgupdate-new-{}", std::process::id()));
     let retired = parent.join(format!(".{leaf}.cfgupdate-old-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
@@ -163,107 +166,4 @@ fn replace_directory(
         fs::remove_dir_all(&retired).map_err(|error| io("remove", &retired, error))?;
     }
     Ok(())
-}
-
-/// A checkout on disk as rendering sees it: every read is confined below the root, symlinks
-/// included.
-pub(crate) struct DirectoryFiles {
-    root: PathBuf,
-}
-
-impl DirectoryFiles {
-    pub(crate) fn open(dir: &Path) -> Result<Self, Failure> {
-        let root = dir.canonicalize().map_err(|error| {
-            Failure::invalid(format!(
-                "cannot open the directory {}: {error}",
-                dir.display()
-            ))
-        })?;
-        Ok(Self { root })
-    }
-
-    /// Refuses `path` (the real location of the repository path `shown`) when it resolves
-    /// outside the root.
-    fn confine(&self, path: &Path, shown: &str) -> Result<PathBuf, Failure> {
-        let real = path.canonicalize().map_err(|error| {
-            Failure::operational(format!("cannot resolve {}: {error}", path.display()))
-        })?;
-        if !real.starts_with(&self.root) {
-            return Err(Failure::invalid(SourceError::Outside {
-                path: shown.to_owned(),
-                reason: format!("it resolves to {}", real.display()),
-            }));
-        }
-        Ok(real)
-    }
-
-    fn walk(&self, dir: &Path, out: &mut Vec<RepoPath>) -> Result<(), SourceError> {
-        let unreadable = |error: std::io::Error| SourceError::Unreadable {
-            path: dir.display().to_string(),
-            reason: error.to_string(),
-        };
-        let entries = match fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(error) => return Err(unreadable(error)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(unreadable)?;
-            let kind = entry.file_type().map_err(unreadable)?;
-            let path = entry.path();
-            if entry.file_name() == ".git" {
-                continue;
-            }
-            // Symlinked directories are not followed: they could lead out of the checkout.
-            if kind.is_dir() {
-                self.walk(&path, out)?;
-            } else if let Some(relative) = path
-                .strip_prefix(&self.root)
-                .ok()
-                .and_then(Path::to_str)
-                .and_then(|text| RepoPath::parse(text).ok())
-            {
-                out.push(relative);
-            }
-        }
-        Ok(())
-    }
-}
-
-impl SourceFiles for DirectoryFiles {
-    fn read(&self, path: &RepoPath) -> Result<Option<Vec<u8>>, SourceError> {
-        let full = self.root.join(path.as_str());
-        let real = match full.canonicalize() {
-            Ok(real) => real,
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(error) => {
-                return Err(SourceError::Unreadable {
-                    path: path.to_string(),
-                    reason: error.to_string(),
-                });
-            }
-        };
-        if !real.starts_with(&self.root) {
-            return Err(SourceError::Outside {
-                path: path.to_string(),
-                reason: format!("it is a symlink to {}", real.display()),
-            });
-        }
-        if real.is_dir() {
-            return Ok(None);
-        }
-        fs::read(&real)
-            .map(Some)
-            .map_err(|error| SourceError::Unreadable {
-                path: path.to_string(),
-                reason: error.to_string(),
-            })
-    }
-
-    fn list(&self, dir: &str) -> Result<Vec<RepoPath>, SourceError> {
-        let mut out = Vec::new();
-        self.walk(&self.root.join(dir), &mut out)?;
-        out.sort();
-        Ok(out)
-    }
 }

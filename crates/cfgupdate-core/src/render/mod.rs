@@ -9,40 +9,70 @@
 //! affects and returns their regenerated YAML, and [`check_change`] also refuses a change
 //! that alters anything in the rendered objects but container images. [`check_repository`]
 //! is `cfgupdate check`. The rules are written out in `docs/rendering.md`.
+//!
+//! Everything here but [`nesting`] (the depth bound the slot editor shares) is built with the
+//! crate feature `render` (on by default): without it, the Jsonnet evaluator, its standard
+//! library and the YAML reader are not built at all.
 
+#[cfg(feature = "render")]
 pub mod check;
+#[cfg(feature = "render")]
 pub mod diff;
+#[cfg(feature = "render")]
 pub mod divergence;
+#[cfg(feature = "render")]
 pub mod effect;
+#[cfg(feature = "render")]
 pub mod emit;
+#[cfg(feature = "render")]
 pub mod evaluate;
+#[cfg(feature = "render")]
 pub mod goformat;
+#[cfg(feature = "render")]
 pub mod gomath;
+#[cfg(feature = "render")]
 pub mod imports;
+#[cfg(feature = "render")]
 pub mod job;
 pub mod nesting;
+#[cfg(feature = "render")]
 pub mod objects;
+#[cfg(feature = "render")]
 pub mod regenerate;
+#[cfg(feature = "render")]
 pub mod source;
+#[cfg(feature = "render")]
 pub mod stdlib_overrides;
+#[cfg(feature = "render")]
 pub mod tailstrict;
+#[cfg(feature = "render")]
 pub mod target;
+#[cfg(feature = "render")]
 pub mod yaml;
 
+#[cfg(feature = "render")]
 pub use check::{CheckError, CheckReport, Problem, Warning, check_repository};
+#[cfg(feature = "render")]
 pub use diff::ObjectDifference;
+#[cfg(feature = "render")]
 pub use effect::{EffectError, NoEffectReason, WrittenImage};
+#[cfg(feature = "render")]
 pub use evaluate::{
     DEFAULT_MEMORY, DEFAULT_TIMEOUT, Evaluation, EvaluationError, EvaluationInput, Evaluator,
     IN_PROCESS, InProcess, RenderLimits,
 };
+#[cfg(feature = "render")]
 pub use job::{EvaluationJob, FileReader, run_job};
+#[cfg(feature = "render")]
 pub use objects::{ExtractError, KubeObject};
+#[cfg(feature = "render")]
 pub use regenerate::{
     CheckedWrite, RegenerateError, Regeneration, RenderCheckError, check_change, check_wave_write,
     read_pipeline, regenerate,
 };
+#[cfg(feature = "render")]
 pub use source::{RevisionFiles, SourceError, SourceFiles};
+#[cfg(feature = "render")]
 pub use target::{
     OutputError, OutputProblem, RenderError, RenderedTarget, compare_output, output_change,
     render_target,

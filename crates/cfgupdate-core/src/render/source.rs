@@ -11,7 +11,10 @@ use crate::repository::{ConfigRepository, FileChange, RepositoryError};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SourceError {
     /// The path leads outside the repository (a symlink pointing out of it, for one).
-    #[error("`{path}` leads outside the repository: {reason}")]
+    #[error(
+        "`{}` leads outside the repository: {reason}",
+        crate::shown::shown(path)
+    )]
     Outside {
         /// The path asked for.
         path: String,
@@ -19,7 +22,7 @@ pub enum SourceError {
         reason: String,
     },
     /// The file exists but could not be read.
-    #[error("`{path}` cannot be read: {reason}")]
+    #[error("`{}` cannot be read: {reason}", crate::shown::shown(path))]
     Unreadable {
         /// The path asked for.
         path: String,
