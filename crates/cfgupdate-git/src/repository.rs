@@ -22,6 +22,7 @@ use crate::url::{RemoteUrl, Transport};
 
 use RepositoryErrorKind::{Declined, Failed, NotFound, Unavailable};
 
+mod outline;
 mod state;
 
 /// How long connecting to a remote may take before it counts as unavailable. libgit2 would
@@ -96,6 +97,10 @@ pub struct GitRepository {
     last_rejection: Option<String>,
     /// Fetches and pushes since the open: every [`MAINTAIN_EVERY`]th looks after the cache.
     writes: u32,
+    /// The in-memory backend of `repo`'s object database holding a push's outline (see
+    /// `repository/outline.rs`), attached at the first push; dropped whenever `repo` is
+    /// replaced (see [`GitRepository::replace_repo`]).
+    scratch: Option<outline::Scratch>,
 }
 
 impl GitRepository {
@@ -170,6 +175,7 @@ impl GitRepository {
             rebuilt,
             last_rejection: None,
             writes: 0,
+            scratch: None,
         })
     }
 
@@ -223,10 +229,17 @@ impl GitRepository {
             Ok(cache::Maintained::Nothing) | Err(_) => {}
             Ok(_) => {
                 if let Ok(repo) = Repository::open_bare(&self.location.git_dir) {
-                    self.repo = repo;
+                    self.replace_repo(repo);
                 }
             }
         }
+    }
+
+    /// Works on `repo` from now on. The scratch backend belonged to the old one's object
+    /// database, which goes with it.
+    fn replace_repo(&mut self, repo: Repository) {
+        self.scratch = None;
+        self.repo = repo;
     }
 
     /// Where [`GitRepository::branch`] came from: given, or what the remote's `HEAD` named
@@ -314,7 +327,7 @@ impl GitRepository {
         let Err(reason) = cache::diagnose(&self.location.git_dir, cache::Depth::Thorough) else {
             return Err(error);
         };
-        self.repo = self.location.rebuild().map_err(|rebuild| {
+        let rebuilt = self.location.rebuild().map_err(|rebuild| {
             self.describe().error(
                 Failed,
                 &format!(
@@ -323,6 +336,7 @@ impl GitRepository {
                 ),
             )
         })?;
+        self.replace_repo(rebuilt);
         self.rebuilt = Some(reason);
         self.fetch()
             .map_err(|error| self.describe().remote(&doing, &error))
@@ -446,6 +460,50 @@ impl GitRepository {
         drop(parent_commit);
 
         Ok(id)
+    }
+
+    /// Writes the outline of `parent` for a push of `change` on it into the scratch backend
+    /// (attached now if it is not yet), and returns the outline commit; see
+    /// `repository/outline.rs`. Reads the parent's directories on the changed paths, hash
+    /// verified like every read. The caller holds the cache's lock and clears the outline
+    /// after the push ([`GitRepository::clear_outline`]).
+    fn write_outline(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<Oid, RepositoryError> {
+        let failed = |this: &Self, error: git2::Error| {
+            this.describe().local(
+                &format!(
+                    "cannot outline {} for the push to branch `{}` of {}",
+                    parent.short(),
+                    this.options.branch,
+                    this.options.remote
+                ),
+                &error,
+            )
+        };
+        if self.scratch.is_none() {
+            let scratch =
+                outline::Scratch::attach(&self.repo).map_err(|error| failed(self, error))?;
+            self.scratch = Some(scratch);
+        }
+        let parent_commit = self.commit(parent)?;
+        let parent_tree = self.tree(&parent_commit)?;
+        let written = outline::kept_entries(&self.repo, &parent_tree, change).and_then(|kept| {
+            match &self.scratch {
+                Some(scratch) => outline::write(scratch, &parent_commit, &kept),
+                None => Err(git2::Error::from_str("no scratch backend")),
+            }
+        });
+        written.map_err(|error| failed(self, error))
+    }
+
+    /// Forgets the outline of the last push.
+    fn clear_outline(&self) {
+        if let Some(scratch) = &self.scratch {
+            scratch.clear();
+        }
     }
 
     /// What a push of the commit `id` to the branch came to; the tracking ref and freshness
@@ -804,6 +862,7 @@ impl ConfigRepository for GitRepository {
         let _lock = lock(&self.location, self.describe())?;
         self.now_and_then_maintain();
         let id = self.build_commit(parent, change)?;
+        let outline = self.write_outline(parent, change)?;
         let branch = &self.options.branch;
         let pushed = remote::push(
             &self.repo,
@@ -812,7 +871,9 @@ impl ConfigRepository for GitRepository {
             &remote::outgoing_ref(branch),
             &format!("refs/heads/{branch}"),
             Expect::Existing(self.oid(parent)?),
+            Some(outline),
         );
+        self.clear_outline();
         self.last_rejection = None;
         self.branch_pushed(id, pushed)
     }
@@ -834,6 +895,7 @@ impl ConfigRepository for GitRepository {
         let id = self.build_commit(parent, change)?;
         let (state_id, state_expected) =
             self.build_state_commit(state_parent, state_content, state_message)?;
+        let outline = self.write_outline(parent, change)?;
         let branch = &self.options.branch;
         let (outgoing, destination) =
             (remote::outgoing_ref(branch), format!("refs/heads/{branch}"));
@@ -853,7 +915,9 @@ impl ConfigRepository for GitRepository {
                     Expect::Exactly(state_expected),
                 ),
             ],
+            Some(outline),
         );
+        self.clear_outline();
         self.last_rejection = None;
         let (branch_pushed, state_pushed) = match pushed {
             Ok(mut pushed) if pushed.len() == 2 => {
