@@ -61,6 +61,13 @@ const TREE_CACHE_LIMIT: usize = 4 << 20;
 /// ([`ConfigRepository::push_with_state`]) go from the cache in one push of two refspecs over
 /// one connection; libgit2 cannot ask for an atomic push, so the outcome says which landed.
 ///
+/// A push reads, of the commit it builds on, only the directories on the way to the files it
+/// changes: it hides from libgit2's pack builder an outline of that commit, held for the
+/// length of the push in an in-memory object backend that this handle adds to the cache's
+/// object database (read by libgit2, never written to by it), instead of the advertised refs,
+/// whose whole trees libgit2 would read (see `repository/outline.rs`). The pack sent is the
+/// same, every object read is still hash-verified, and nothing process-wide is involved.
+///
 /// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
 /// again when a push to the branch is rejected or fails midway (the remote may or may not
 /// have taken it). It is about the branch: a state push leaves it as it is.
@@ -496,7 +503,10 @@ impl GitRepository {
                 None => Err(git2::Error::from_str("no scratch backend")),
             }
         });
-        written.map_err(|error| failed(self, error))
+        written.map_err(|error| {
+            self.clear_outline();
+            failed(self, error)
+        })
     }
 
     /// Forgets the outline of the last push.
