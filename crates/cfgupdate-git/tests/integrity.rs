@@ -123,7 +123,7 @@ fn a_corrupt_directory_a_push_reads_is_an_error_and_the_remote_keeps_its_branch(
     ];
     for served in BOTH {
         let remote = Remote::new(served, TREES);
-        let mut repository = remote.open();
+        let repository = remote.open();
         let parent = repository.tip().unwrap();
         let cache = repository.cache_path().to_owned();
         drop(repository);

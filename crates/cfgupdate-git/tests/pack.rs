@@ -385,7 +385,7 @@ fn a_push_reads_nothing_of_the_directories_its_change_leaves_alone() {
                 &[("apps/team-02/app-0004/config.libsonnet", "{}\n")],
                 "Four",
             );
-            let mut repository = remote.open();
+            let repository = remote.open();
             let parent = repository.tip().unwrap();
             let git_dir = repository.cache_path().to_owned();
             drop(repository);
