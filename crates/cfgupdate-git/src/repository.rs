@@ -41,12 +41,11 @@ const IO_TIMEOUT_MS: i32 = 120_000;
 /// see [`cache::maintain`]).
 const MAINTAIN_EVERY: u32 = 32;
 /// The largest tree libgit2 keeps in a repository's object cache once read (its default is
-/// 4 KiB). Every push walks the whole tree of the commit it builds on to leave out what the
-/// remote has (libgit2's pack builder does), and a directory of a few hundred files is a tree
-/// over 4 KiB: without this, each push inflates, resolves and hashes every such tree again.
-/// Every file read below such a directory (`generated/`, `envs/`) read it again too: 80% of
-/// a publish at 400 targets (issue 12). Objects read from the cache were verified when they
-/// were read from the object store.
+/// 4 KiB). A directory of a few hundred files is a tree over 4 KiB: without this, every file
+/// read below such a directory (`generated/`, `envs/`) inflated, resolved and hashed it again:
+/// 80% of a publish at 400 targets (issue 12). A push reads the directories beside the ones
+/// it changes too (libgit2 looks up each entry of a new tree; see `repository/outline.rs`).
+/// Objects read from the cache were verified when they were read from the object store.
 const TREE_CACHE_LIMIT: usize = 4 << 20;
 
 /// One branch of one remote, read from a bare cache under the cache directory and written by
@@ -83,11 +82,10 @@ const TREE_CACHE_LIMIT: usize = 4 << 20;
 ///   the process afterwards, the host program's own fetches and pushes included (libgit2 1.9
 ///   needs both set, or neither: a connect timeout alone makes every transfer fail at once);
 /// - **trees of up to 4 MiB kept in each repository's object cache** once read
-///   (`git2::opts::set_cache_object_limit` for trees; libgit2's default is 4 KiB). libgit2's
-///   pack builder walks the whole tree of the commit a push builds on, on every push, and every
-///   file read walks the trees above it; with directories of a few hundred files, most of a
-///   push to a large repository, and of a publish to many targets, was reading the same big
-///   trees again. The cache's total size stays libgit2's (256 MiB by default, across
+///   (`git2::opts::set_cache_object_limit` for trees; libgit2's default is 4 KiB). Every file
+///   read walks the trees above it, and a push looks up the entries of each tree it writes;
+///   with directories of a few hundred files, most of a publish to many targets was reading
+///   the same big trees again. The cache's total size stays libgit2's (256 MiB by default, across
 ///   the process): the host's own repositories may keep more trees in memory, nothing else.
 ///
 /// A host that needs other values sets them after the first `open`. Nothing else is changed
