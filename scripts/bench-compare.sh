@@ -6,8 +6,13 @@
 # builds' order alternating), so both builds see the same load. Issue 10's "within 5% of today"
 # is this comparison with BASE_BIN built at 819ead7.
 #
-#   BASE_BIN=/path/to/old/cfgupdate scripts/bench-compare.sh            # ROUNDS=100
+#   BASE_BIN=/path/to/old/cfgupdate scripts/bench-compare.sh            # ROUNDS=100 CLI_ROUNDS=10
 #   ROUNDS=30 FILES=10000 COMMITS=5000 BASE_BIN=... scripts/bench-compare.sh
+#
+# Then, once the services are stopped, CLI_ROUNDS `cfgupdate publish` runs of each build on the
+# large repository (each build its own cache, warmed by one run; the two builds alternating):
+# what a CI job calling the CLI pays, a cold libgit2 in a new process every time. CLI_ROUNDS=0
+# skips it.
 #
 # Each build's service has its own copy of each remote (a `git daemon` on 127.0.0.1) and its
 # own cache, warmed by WARM publishes. This tree's services run with CFGUPDATE_STATE_KEY set
@@ -16,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${ROUNDS:-100}
+cli_rounds=${CLI_ROUNDS:-10}
 warm=${WARM:-5}
 files=${FILES:-50000}
 commits=${COMMITS:-20000}
@@ -136,5 +142,54 @@ for name, xs in times.items():
 for repo in ("small", "large"):
     base, new = statistics.median(times[f"{repo}-base"]), statistics.median(times[f"{repo}-new"])
     print(f"{repo}: new / base p50 = {new / base:.3f}")
+PY
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+[ "$cli_rounds" -gt 0 ] || exit 0
+stop_services
+service_pids=()
+echo "CLI publish on the large repository, $cli_rounds runs each (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+python3 - "$cli_rounds" "$port" "$work" "base=$base_bin" "new=$bin" <<'PY'
+import hashlib, os, resource, statistics, subprocess, sys, time
+
+rounds, port, work = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+bins = dict(arg.split("=", 1) for arg in sys.argv[4:])
+
+
+def publish(build: str, i: int) -> tuple[float, float]:
+    app = f"{1_000_000 + i:040x}"
+    digest = hashlib.sha256(f"cli-{i}".encode()).hexdigest()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter_ns()
+    done = subprocess.run(
+        [bins[build], "publish", "--repo", f"git://127.0.0.1:{port}/large-{build}.git",
+         "--branch", "master", "--cache-dir", f"{work}/cli-cache-{build}", "--app-commit", app,
+         "--image", f"api=registry.example.com/api:{app[:7]}@sha256:{digest}"],
+        capture_output=True, env=os.environ)
+    elapsed = (time.perf_counter_ns() - t0) / 1e6
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"{build}: publish {i}: {done.stderr.decode(errors='replace')[:300]}")
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return elapsed, cpu
+
+
+n = 0
+for build in bins:  # the first run clones the cache
+    publish(build, n)
+    n += 1
+times = {build: [] for build in bins}
+cpus = {build: [] for build in bins}
+for r in range(rounds):
+    for build in (("base", "new") if r % 2 == 0 else ("new", "base")):
+        elapsed, cpu = publish(build, n)
+        n += 1
+        times[build].append(elapsed)
+        cpus[build].append(cpu)
+print(f"{'CLI publish, large':24} {'n':>4} {'p50 ms':>8} {'mean ms':>8} {'CPU ms p50':>10}")
+for build in bins:
+    print(f"{build:24} {len(times[build]):4} {statistics.median(times[build]):8.1f} "
+          f"{statistics.mean(times[build]):8.1f} {statistics.median(cpus[build]):10.1f}")
+print(f"CLI: new / base p50 = {statistics.median(times['new']) / statistics.median(times['base']):.3f}")
 PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

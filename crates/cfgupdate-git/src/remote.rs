@@ -219,6 +219,61 @@ fn advertised_refs(remote: &git2::Remote<'_>) -> Result<Vec<(Vec<u8>, Oid)>, git
     }
 }
 
+/// Has libgit2's push hide `outline` in place of every advertised ref but those named in
+/// `kept`: points the other advertised refs at it.
+///
+/// libgit2 (1.9, `push.c`) copies each ref's advertised value into the update it will send
+/// (`calculate_work`) before it calls `push_negotiation`, and only afterwards hides, for the
+/// pack, every advertised value the local repository holds (`queue_objects`, reading the same
+/// heads `git_remote_ls` lists): so what changes here is what the pack builder is told the
+/// remote has, never the old values sent. Should a later libgit2 copy the heads instead, this
+/// changes nothing (the push walks the advertised trees, as without an outline); should it
+/// read the old values from them after this, the server refuses the update (its ref is not the
+/// outline), which is [`Pushed::Moved`], never a wrong update.
+///
+/// # Safety
+/// `remote` is a live, connected `git_remote` whose push is under way on this thread.
+unsafe fn hide_behind_outline(
+    remote: *mut libgit2_sys::git_remote,
+    outline: Oid,
+    kept: &[&str],
+) -> Result<(), git2::Error> {
+    use git2::Binding;
+    let mut base: *mut *const libgit2_sys::git_remote_head = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: `git_remote_ls` points `base` at the transport's array of `size` heads, alive
+    // while the connection is (the whole push). The heads are the transport's own heap
+    // memory, handed out as `const`; their `oid` is a plain 20-byte value with no invariant
+    // tied to anything else, and nothing else reads or writes it while this runs (libgit2 is
+    // inside the callback, on this thread).
+    unsafe {
+        if libgit2_sys::git_remote_ls(&mut base, &mut size, remote) < 0 {
+            return Err(git2::Error::last_error(-1));
+        }
+        if base.is_null() {
+            return Ok(());
+        }
+        for &head in std::slice::from_raw_parts(base, size) {
+            if head.is_null() {
+                continue;
+            }
+            let head = head.cast_mut();
+            let name = (*head).name;
+            if !name.is_null() {
+                let name = std::ffi::CStr::from_ptr(name).to_bytes();
+                if kept.iter().any(|kept| kept.as_bytes() == name) {
+                    continue;
+                }
+            }
+            if (*head).oid.id.iter().all(|byte| *byte == 0) {
+                continue;
+            }
+            (*head).oid = *outline.raw();
+        }
+    }
+    Ok(())
+}
+
 /// Points the tracking ref `name` at `target`, or removes it when the remote has no such
 /// ref.
 fn track(repo: &Repository, name: &str, target: Option<Oid>) -> Result<(), git2::Error> {
@@ -242,7 +297,7 @@ fn track(repo: &Repository, name: &str, target: Option<Oid>) -> Result<(), git2:
 /// the update only when its ref still holds it. A remote that moved anywhere else (forward,
 /// backwards, sideways) is [`Pushed::Moved`], and a branch that is gone [`Pushed::Missing`],
 /// before anything is sent. One connection, whose first request carries the token over
-/// https (see [`headers`]).
+/// https (see [`headers`]). `outline`: see [`push_refs`].
 pub(crate) fn push(
     repo: &Repository,
     url: &RemoteUrl,
@@ -250,8 +305,15 @@ pub(crate) fn push(
     source: &str,
     destination: &str,
     expect: Expect,
+    outline: Option<Oid>,
 ) -> Result<Pushed, git2::Error> {
-    let mut pushed = push_refs(repo, url, credentials, &[(source, destination, expect)])?;
+    let mut pushed = push_refs(
+        repo,
+        url,
+        credentials,
+        &[(source, destination, expect)],
+        outline,
+    )?;
     pushed
         .pop()
         .ok_or_else(|| git2::Error::from_str("the push reported on no ref"))
@@ -262,13 +324,24 @@ pub(crate) fn push(
 /// same order. When the advertisement of any of them is not what it must be, nothing is sent:
 /// that ref is [`Pushed::Moved`] or [`Pushed::Missing`], the others [`Pushed::Moved`] too.
 /// libgit2 has no atomic push: once sent, the server updates (or refuses) each ref on its own.
+///
+/// With an `outline` (a commit `repo` holds, see `repository/outline.rs`), the pack is built
+/// hiding that commit and the old values of the [`Expect::Exactly`] refs instead of every
+/// advertised ref: libgit2 would otherwise read the whole tree of each of them. The outline's
+/// parent must be the [`Expect::Existing`] ref's old value, and its tree list only objects that
+/// commit reaches. The update lines sent keep the advertised old values.
 pub(crate) fn push_refs(
     repo: &Repository,
     url: &RemoteUrl,
     credentials: &Credentials,
     refs: &[(&str, &str, Expect)],
+    outline: Option<Oid>,
 ) -> Result<Vec<Pushed>, git2::Error> {
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
+    let raw_remote = {
+        use git2::Binding;
+        remote.raw()
+    };
     let headers = headers(credentials, url);
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
 
@@ -321,6 +394,16 @@ pub(crate) fn push_refs(
                 ErrorClass::Reference,
                 format!("the remote's `{destination}` is not what the push was built on"),
             ));
+        }
+        if let Some(outline) = outline {
+            let kept: Vec<&str> = refs
+                .iter()
+                .filter(|(_, _, expect)| matches!(expect, Expect::Exactly(_)))
+                .map(|(_, destination, _)| *destination)
+                .collect();
+            // SAFETY: `raw_remote` is the remote being pushed through, connected (this is
+            // called from inside its push); see `hide_behind_outline`.
+            unsafe { hide_behind_outline(raw_remote, outline, &kept) }?;
         }
         Ok(())
     });

@@ -22,6 +22,7 @@ use crate::url::{RemoteUrl, Transport};
 
 use RepositoryErrorKind::{Declined, Failed, NotFound, Unavailable};
 
+mod outline;
 mod state;
 
 /// How long connecting to a remote may take before it counts as unavailable. libgit2 would
@@ -40,12 +41,11 @@ const IO_TIMEOUT_MS: i32 = 120_000;
 /// see [`cache::maintain`]).
 const MAINTAIN_EVERY: u32 = 32;
 /// The largest tree libgit2 keeps in a repository's object cache once read (its default is
-/// 4 KiB). Every push walks the whole tree of the commit it builds on to leave out what the
-/// remote has (libgit2's pack builder does), and a directory of a few hundred files is a tree
-/// over 4 KiB: without this, each push inflates, resolves and hashes every such tree again.
-/// Every file read below such a directory (`generated/`, `envs/`) read it again too: 80% of
-/// a publish at 400 targets (issue 12). Objects read from the cache were verified when they
-/// were read from the object store.
+/// 4 KiB). A directory of a few hundred files is a tree over 4 KiB: without this, every file
+/// read below such a directory (`generated/`, `envs/`) inflated, resolved and hashed it again:
+/// 80% of a publish at 400 targets (issue 12). A push reads the directories beside the ones
+/// it changes too (libgit2 looks up each entry of a new tree; see `repository/outline.rs`).
+/// Objects read from the cache were verified when they were read from the object store.
 const TREE_CACHE_LIMIT: usize = 4 << 20;
 
 /// One branch of one remote, read from a bare cache under the cache directory and written by
@@ -59,6 +59,13 @@ const TREE_CACHE_LIMIT: usize = 4 << 20;
 /// branch commit and a state commit pushed together
 /// ([`ConfigRepository::push_with_state`]) go from the cache in one push of two refspecs over
 /// one connection; libgit2 cannot ask for an atomic push, so the outcome says which landed.
+///
+/// A push reads, of the commit it builds on, only the directories on the way to the files it
+/// changes: it hides from libgit2's pack builder an outline of that commit, held for the
+/// length of the push in an in-memory object backend that this handle adds to the cache's
+/// object database (read by libgit2, never written to by it), instead of the advertised refs,
+/// whose whole trees libgit2 would read (see `repository/outline.rs`). The pack sent is the
+/// same, every object read is still hash-verified, and nothing process-wide is involved.
 ///
 /// [`ConfigRepository::is_fresh`] turns true with a fetch or a push that landed, and false
 /// again when a push to the branch is rejected or fails midway (the remote may or may not
@@ -75,11 +82,10 @@ const TREE_CACHE_LIMIT: usize = 4 << 20;
 ///   the process afterwards, the host program's own fetches and pushes included (libgit2 1.9
 ///   needs both set, or neither: a connect timeout alone makes every transfer fail at once);
 /// - **trees of up to 4 MiB kept in each repository's object cache** once read
-///   (`git2::opts::set_cache_object_limit` for trees; libgit2's default is 4 KiB). libgit2's
-///   pack builder walks the whole tree of the commit a push builds on, on every push, and every
-///   file read walks the trees above it; with directories of a few hundred files, most of a
-///   push to a large repository, and of a publish to many targets, was reading the same big
-///   trees again. The cache's total size stays libgit2's (256 MiB by default, across
+///   (`git2::opts::set_cache_object_limit` for trees; libgit2's default is 4 KiB). Every file
+///   read walks the trees above it, and a push looks up the entries of each tree it writes;
+///   with directories of a few hundred files, most of a publish to many targets was reading
+///   the same big trees again. The cache's total size stays libgit2's (256 MiB by default, across
 ///   the process): the host's own repositories may keep more trees in memory, nothing else.
 ///
 /// A host that needs other values sets them after the first `open`. Nothing else is changed
@@ -96,6 +102,10 @@ pub struct GitRepository {
     last_rejection: Option<String>,
     /// Fetches and pushes since the open: every [`MAINTAIN_EVERY`]th looks after the cache.
     writes: u32,
+    /// The in-memory backend of `repo`'s object database holding a push's outline (see
+    /// `repository/outline.rs`), attached at the first push; dropped whenever `repo` is
+    /// replaced (see [`GitRepository::replace_repo`]).
+    scratch: Option<outline::Scratch>,
 }
 
 impl GitRepository {
@@ -170,6 +180,7 @@ impl GitRepository {
             rebuilt,
             last_rejection: None,
             writes: 0,
+            scratch: None,
         })
     }
 
@@ -223,10 +234,17 @@ impl GitRepository {
             Ok(cache::Maintained::Nothing) | Err(_) => {}
             Ok(_) => {
                 if let Ok(repo) = Repository::open_bare(&self.location.git_dir) {
-                    self.repo = repo;
+                    self.replace_repo(repo);
                 }
             }
         }
+    }
+
+    /// Works on `repo` from now on. The scratch backend belonged to the old one's object
+    /// database, which goes with it.
+    fn replace_repo(&mut self, repo: Repository) {
+        self.scratch = None;
+        self.repo = repo;
     }
 
     /// Where [`GitRepository::branch`] came from: given, or what the remote's `HEAD` named
@@ -314,7 +332,7 @@ impl GitRepository {
         let Err(reason) = cache::diagnose(&self.location.git_dir, cache::Depth::Thorough) else {
             return Err(error);
         };
-        self.repo = self.location.rebuild().map_err(|rebuild| {
+        let rebuilt = self.location.rebuild().map_err(|rebuild| {
             self.describe().error(
                 Failed,
                 &format!(
@@ -323,6 +341,7 @@ impl GitRepository {
                 ),
             )
         })?;
+        self.replace_repo(rebuilt);
         self.rebuilt = Some(reason);
         self.fetch()
             .map_err(|error| self.describe().remote(&doing, &error))
@@ -446,6 +465,53 @@ impl GitRepository {
         drop(parent_commit);
 
         Ok(id)
+    }
+
+    /// Writes the outline of `parent` for a push of `change` on it into the scratch backend
+    /// (attached now if it is not yet), and returns the outline commit; see
+    /// `repository/outline.rs`. Reads the parent's directories on the changed paths, hash
+    /// verified like every read. The caller holds the cache's lock and clears the outline
+    /// after the push ([`GitRepository::clear_outline`]).
+    fn write_outline(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<Oid, RepositoryError> {
+        let failed = |this: &Self, error: git2::Error| {
+            this.describe().local(
+                &format!(
+                    "cannot outline {} for the push to branch `{}` of {}",
+                    parent.short(),
+                    this.options.branch,
+                    this.options.remote
+                ),
+                &error,
+            )
+        };
+        if self.scratch.is_none() {
+            let scratch =
+                outline::Scratch::attach(&self.repo).map_err(|error| failed(self, error))?;
+            self.scratch = Some(scratch);
+        }
+        let parent_commit = self.commit(parent)?;
+        let parent_tree = self.tree(&parent_commit)?;
+        let written = outline::kept_entries(&self.repo, &parent_tree, change).and_then(|kept| {
+            match &self.scratch {
+                Some(scratch) => outline::write(scratch, &parent_commit, &kept),
+                None => Err(git2::Error::from_str("no scratch backend")),
+            }
+        });
+        written.map_err(|error| {
+            self.clear_outline();
+            failed(self, error)
+        })
+    }
+
+    /// Forgets the outline of the last push.
+    fn clear_outline(&self) {
+        if let Some(scratch) = &self.scratch {
+            scratch.clear();
+        }
     }
 
     /// What a push of the commit `id` to the branch came to; the tracking ref and freshness
@@ -804,6 +870,7 @@ impl ConfigRepository for GitRepository {
         let _lock = lock(&self.location, self.describe())?;
         self.now_and_then_maintain();
         let id = self.build_commit(parent, change)?;
+        let outline = self.write_outline(parent, change)?;
         let branch = &self.options.branch;
         let pushed = remote::push(
             &self.repo,
@@ -812,7 +879,9 @@ impl ConfigRepository for GitRepository {
             &remote::outgoing_ref(branch),
             &format!("refs/heads/{branch}"),
             Expect::Existing(self.oid(parent)?),
+            Some(outline),
         );
+        self.clear_outline();
         self.last_rejection = None;
         self.branch_pushed(id, pushed)
     }
@@ -834,6 +903,7 @@ impl ConfigRepository for GitRepository {
         let id = self.build_commit(parent, change)?;
         let (state_id, state_expected) =
             self.build_state_commit(state_parent, state_content, state_message)?;
+        let outline = self.write_outline(parent, change)?;
         let branch = &self.options.branch;
         let (outgoing, destination) =
             (remote::outgoing_ref(branch), format!("refs/heads/{branch}"));
@@ -853,7 +923,9 @@ impl ConfigRepository for GitRepository {
                     Expect::Exactly(state_expected),
                 ),
             ],
+            Some(outline),
         );
+        self.clear_outline();
         self.last_rejection = None;
         let (branch_pushed, state_pushed) = match pushed {
             Ok(mut pushed) if pushed.len() == 2 => {

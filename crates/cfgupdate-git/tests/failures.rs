@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cfgupdate_core::repository::{ConfigRepository, PushOutcome, RepositoryErrorKind};
 use cfgupdate_git::GitRepository;
-use common::{BOTH, Remote, Served, change, id, options, path};
+use common::{BOTH, Remote, Served, change, id, options, path, unpack_all};
 
 const FILES: &[(&str, &str)] = &[("images/staging.json", "{}\n")];
 
@@ -236,30 +236,6 @@ fn tip_blob(git_dir: &Path, file: &str) -> git2::Oid {
         .get_path(Path::new(file))
         .unwrap()
         .id()
-}
-
-/// Turns every pack of the cache into loose objects, so single objects can be removed.
-fn unpack_all(git_dir: &Path) {
-    let outside = tempfile::tempdir().unwrap();
-    let pack_dir = git_dir.join("objects/pack");
-    for entry in fs::read_dir(&pack_dir).unwrap() {
-        let file = entry.unwrap().path();
-        let moved = outside.path().join(file.file_name().unwrap());
-        fs::rename(&file, &moved).unwrap();
-    }
-    for entry in fs::read_dir(outside.path()).unwrap() {
-        let pack = entry.unwrap().path();
-        if pack.extension().is_some_and(|ext| ext == "pack") {
-            // unpack-objects skips objects the repository has: the pack is moved out first.
-            let status = std::process::Command::new("git")
-                .args(["unpack-objects", "-q"])
-                .env("GIT_DIR", git_dir)
-                .stdin(fs::File::open(&pack).unwrap())
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-    }
 }
 
 #[test]

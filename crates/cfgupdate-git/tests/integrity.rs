@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use cfgupdate_core::repository::{ConfigRepository, PushOutcome, RepositoryErrorKind};
 use cfgupdate_git::GitRepository;
-use common::{Remote, Served, change, id, path};
+use common::{BOTH, Remote, Served, change, id, path, unpack_all};
 
 const FILES: &[(&str, &str)] = &[
     ("cfgupdate.toml", "[[wave]]\n"),
@@ -109,5 +109,45 @@ fn a_corrupt_object_a_remote_sends_is_never_read_as_the_file() {
             "{error}"
         ),
         (Ok(_), read) => panic!("the corrupt object was used: {read:?}"),
+    }
+}
+
+#[test]
+fn a_corrupt_directory_a_push_reads_is_an_error_and_the_remote_keeps_its_branch() {
+    // A push reads the directories beside the ones it changes (libgit2 looks each entry of a
+    // new tree up), and nothing below them: the outline it hides stands for the rest.
+    const TREES: &[(&str, &str)] = &[
+        ("cfgupdate.toml", "[[wave]]\n"),
+        ("images/staging.json", "{\"api\": \"a\"}\n"),
+        ("apps/one/values.json", "{}\n"),
+    ];
+    for served in BOTH {
+        let remote = Remote::new(served, TREES);
+        let repository = remote.open();
+        let parent = repository.tip().unwrap();
+        let cache = repository.cache_path().to_owned();
+        drop(repository);
+        unpack_all(&cache);
+        let apps = cfgupdate_tests::git(&cache, &["rev-parse", &format!("{parent}:apps")]);
+        corrupt_loose_object(&cache, &apps);
+        let mut repository = GitRepository::open(remote.options()).unwrap();
+
+        let error = repository
+            .commit_and_push(
+                &parent,
+                &change(
+                    &[("images/staging.json", "{\"api\": \"b\"}\n")],
+                    &[],
+                    "Publish",
+                ),
+            )
+            .unwrap_err();
+
+        assert!(
+            error.message.contains("hash mismatch"),
+            "{served:?}: {error}"
+        );
+        assert_eq!(remote.tip(), remote.initial, "{served:?}");
+        assert!(!repository.is_fresh());
     }
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use cfgupdate_core::repository::{ConfigRepository, PushOutcome};
-use common::{BOTH, Remote, Served, change, id, path};
+use common::{BOTH, Remote, Served, change, id, path, unpack_all};
 
 /// Two directories with the same content (so the same tree id), one that differs from them
 /// in one file, and nesting below them.
@@ -30,7 +30,12 @@ const FILES: &[(&str, &str)] = &[
 /// a local-path push writes its pack as it is anyway), so that what a push sent can be
 /// counted.
 fn remote(served: Served) -> Remote {
-    let remote = Remote::new(served, FILES);
+    remote_of(served, FILES)
+}
+
+/// [`remote`] holding `files`.
+fn remote_of(served: Served, files: &[(&str, &str)]) -> Remote {
+    let remote = Remote::new(served, files);
     remote.git(&["config", "receive.unpackLimit", "1"]);
     remote
 }
@@ -327,4 +332,121 @@ fn the_cache_reads_real_trees_after_a_push() {
             .unwrap(),
         Some(b"{}\n".to_vec())
     );
+}
+
+/// Teams of apps, each app a few directories deep.
+const DEEP: &[(&str, &str)] = &[
+    ("cfgupdate.toml", "[[wave]]\n"),
+    ("images/staging.json", "{\"api\": \"a\"}\n"),
+    (
+        "apps/team-01/app-0001/deep/er/values.json",
+        "{\"app\": 1}\n",
+    ),
+    (
+        "apps/team-01/app-0002/deep/er/values.json",
+        "{\"app\": 2}\n",
+    ),
+    (
+        "apps/team-02/app-0003/deep/er/values.json",
+        "{\"app\": 3}\n",
+    ),
+    (
+        "apps/team-02/app-0004/config.libsonnet",
+        "{ replicas: 4 }\n",
+    ),
+];
+
+/// Removes from the cache at `git_dir` the trees of `directories` at `commit` (the cache's
+/// packs unpacked first).
+fn remove_trees(git_dir: &std::path::Path, commit: &str, directories: &[&str]) {
+    unpack_all(git_dir);
+    let trees: Vec<String> = directories
+        .iter()
+        .map(|directory| {
+            cfgupdate_tests::git(git_dir, &["rev-parse", &format!("{commit}:{directory}")])
+        })
+        .collect();
+    for tree in trees {
+        fs::remove_file(git_dir.join("objects").join(&tree[..2]).join(&tree[2..])).unwrap();
+    }
+}
+
+#[test]
+fn a_push_reads_nothing_of_the_directories_its_change_leaves_alone() {
+    // libgit2's pack builder walked the parent's whole tree (and that of every advertised ref
+    // the cache holds: the remote's HEAD, an old tag) on every push. Shown by untouched
+    // directories missing from the cache: the push still lands, whole, and sends the same.
+    for served in BOTH {
+        for with_state in [false, true] {
+            let remote = remote_of(served, DEEP);
+            remote.git(&["tag", "v1", &remote.initial]);
+            let person = remote.person("Alice");
+            person.commit_and_push(
+                &[("apps/team-02/app-0004/config.libsonnet", "{}\n")],
+                "Four",
+            );
+            let repository = remote.open();
+            let parent = repository.tip().unwrap();
+            let git_dir = repository.cache_path().to_owned();
+            drop(repository);
+            // Below a directory the change rewrites (team-01) and below one it does not
+            // (team-02): the same trees at the tag's commit and at the parent.
+            remove_trees(
+                &git_dir,
+                parent.as_str(),
+                &[
+                    "apps/team-01/app-0002/deep",
+                    "apps/team-01/app-0002/deep/er",
+                    "apps/team-02/app-0003",
+                    "apps/team-02/app-0003/deep",
+                    "apps/team-02/app-0003/deep/er",
+                ],
+            );
+            let mut repository = cfgupdate_git::GitRepository::open(remote.options()).unwrap();
+            let before = packs(&remote);
+            let tune = change(
+                &[(
+                    "apps/team-01/app-0001/deep/er/values.json",
+                    "{\"app\": 11}\n",
+                )],
+                &[],
+                "Tune",
+            );
+
+            let commit = if with_state {
+                match repository
+                    .push_with_state(&parent, &tune, None, b"{\"reports\": []}\n", "Record")
+                    .unwrap()
+                {
+                    cfgupdate_core::repository::PairOutcome::Pushed { commit, .. } => {
+                        commit.as_str().to_owned()
+                    }
+                    other => panic!("{served:?}: {other:?}"),
+                }
+            } else {
+                pushed(repository.commit_and_push(&parent, &tune).unwrap())
+            };
+
+            // The commit, the root, apps/, team-01/, app-0001/, deep/, er/ and the blob; with
+            // the state, its commit, tree and file too.
+            let expected = if with_state { 11 } else { 8 };
+            assert_eq!(sent(&remote, &before), expected, "{served:?} {with_state}");
+            assert_whole(&remote, served);
+            assert_eq!(remote.tip(), commit);
+            assert_eq!(
+                remote.git(&[
+                    "show",
+                    &format!("{commit}:apps/team-02/app-0003/deep/er/values.json")
+                ]),
+                "{\"app\": 3}"
+            );
+            assert_eq!(
+                remote.git(&[
+                    "show",
+                    &format!("{commit}:apps/team-01/app-0001/deep/er/values.json")
+                ]),
+                "{\"app\": 11}"
+            );
+        }
+    }
 }

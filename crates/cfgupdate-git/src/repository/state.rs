@@ -146,6 +146,7 @@ impl GitRepository {
             &outgoing,
             &destination,
             Expect::Exactly(expected),
+            None,
         );
         drop(side);
         self.last_rejection = None;

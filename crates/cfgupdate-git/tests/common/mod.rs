@@ -149,3 +149,27 @@ pub fn change(writes: &[(&str, &str)], deletes: &[&str], subject: &str) -> Chang
         },
     }
 }
+
+/// Turns every pack of the cache into loose objects, so single objects can be removed.
+pub fn unpack_all(git_dir: &Path) {
+    let outside = tempfile::tempdir().unwrap();
+    let pack_dir = git_dir.join("objects/pack");
+    for entry in std::fs::read_dir(&pack_dir).unwrap() {
+        let file = entry.unwrap().path();
+        let moved = outside.path().join(file.file_name().unwrap());
+        std::fs::rename(&file, &moved).unwrap();
+    }
+    for entry in std::fs::read_dir(outside.path()).unwrap() {
+        let pack = entry.unwrap().path();
+        if pack.extension().is_some_and(|ext| ext == "pack") {
+            // unpack-objects skips objects the repository has: the pack is moved out first.
+            let status = std::process::Command::new("git")
+                .args(["unpack-objects", "-q"])
+                .env("GIT_DIR", git_dir)
+                .stdin(std::fs::File::open(&pack).unwrap())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+}
