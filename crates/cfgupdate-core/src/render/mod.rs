@@ -10,6 +10,7 @@
 //! that alters anything in the rendered objects but container images. [`check_repository`]
 //! is `cfgupdate check`. The rules are written out in `docs/rendering.md`.
 
+pub mod batch;
 pub mod check;
 pub mod diff;
 pub mod divergence;
@@ -29,6 +30,7 @@ pub mod tailstrict;
 pub mod target;
 pub mod yaml;
 
+pub use batch::{RenderAhead, render_targets};
 pub use check::{CheckError, CheckReport, Problem, Warning, check_repository};
 pub use diff::ObjectDifference;
 pub use effect::{EffectError, NoEffectReason, WrittenImage};
