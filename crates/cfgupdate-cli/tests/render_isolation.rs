@@ -600,3 +600,70 @@ fn a_timed_out_target_among_many_is_stopped_alone_with_four_workers() {
     }
     assert_eq!(outputs[0], outputs[1]);
 }
+
+#[test]
+fn a_publish_to_many_targets_commits_the_same_tree_with_one_and_with_four_workers() {
+    let checkout = many_targets(&[]);
+    let path = checkout.path().to_str().unwrap();
+    let rendered = cfgupdate(
+        &["render", "-C", path, "--write"],
+        &with_workers(1, "323MiB"),
+    );
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let files: Vec<(String, String)> = tree(checkout.path())
+        .into_iter()
+        .map(|(path, bytes)| (path, String::from_utf8(bytes).unwrap()))
+        .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .collect();
+    let daemon = GitDaemon::start().unwrap();
+    let image = format!("api=reg.example.com/api:1@sha256:{}", "1".repeat(64));
+    let mut trees = Vec::new();
+    for workers_at_once in [1, 4] {
+        let name = format!("workers{workers_at_once}.git");
+        let bare = daemon.create_remote(&name, "master", &files);
+        let cache = tempfile::tempdir().unwrap();
+        let mut env = with_workers(workers_at_once, "323MiB");
+        env.push(("CFGUPDATE_CACHE_DIR", cache.path().to_str().unwrap().into()));
+        let published = cfgupdate(
+            &[
+                "publish",
+                "--repo",
+                &daemon.url(&name),
+                "--app-commit",
+                &"2".repeat(40),
+                "--image",
+                &image,
+            ],
+            &env,
+        );
+        let stderr = String::from_utf8_lossy(&published.stderr);
+        assert!(published.status.success(), "{workers_at_once}: {stderr}");
+        let commit = String::from_utf8_lossy(&published.stdout).trim().to_owned();
+        assert_eq!(commit.len(), 40, "{commit:?} {stderr}");
+        // Every target's Deployment YAML changed in the commit, in both.
+        let changed = cfgupdate_tests::git(
+            &bare,
+            &["diff", "--name-only", &format!("{commit}^"), &commit],
+        );
+        assert_eq!(
+            changed
+                .lines()
+                .filter(|path| path.starts_with("generated/"))
+                .count(),
+            (0..MANY).map(|index| 1 + index % 4).sum::<usize>(),
+            "{changed}"
+        );
+        trees.push(cfgupdate_tests::git(
+            &bare,
+            &["rev-parse", &format!("{commit}^{{tree}}")],
+        ));
+    }
+    assert_eq!(trees[0], trees[1]);
+}
