@@ -667,3 +667,32 @@ fn a_publish_to_many_targets_commits_the_same_tree_with_one_and_with_four_worker
     }
     assert_eq!(trees[0], trees[1]);
 }
+
+#[test]
+fn a_worker_that_aborts_at_the_memory_limit_among_many_ends_its_target_alone() {
+    let memory = mib(324);
+    let dir = many_targets(&[(9, &entrypoint(DOUBLING))]);
+    let path = dir.path().to_str().unwrap();
+    let mut outputs = Vec::new();
+    for workers_at_once in [4, 1] {
+        let output = cfgupdate(
+            &["check", "-C", path],
+            &with_workers(workers_at_once, "324MiB"),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("t09"), "{stderr}");
+        assert!(stderr.contains("memory limit of 324 MiB"), "{stderr}");
+        // The targets before and after it rendered: their (missing) YAML is what check
+        // complains of, and no other target failed to render.
+        assert!(stderr.contains("t08") && stderr.contains("t10"), "{stderr}");
+        assert_eq!(stderr.matches("memory limit").count(), 1, "{stderr}");
+        let waited = Instant::now();
+        while !workers(memory).is_empty() && waited.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(workers(memory).is_empty(), "{:?}", workers(memory));
+        outputs.push((output.status.code(), output.stdout, stderr));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
