@@ -3,6 +3,9 @@
 //! kills them at the time limit; the service keeps answering while one runs; and no
 //! repository content, however deep, takes the process down (finding 1, end to end).
 //!
+//! Several evaluations run at once (`CFGUPDATE_RENDER_WORKERS`, issue 12) give the same YAML,
+//! the same errors in the same order, and the same limits as one at a time.
+//!
 //! Each test gives its workers a memory limit of its own, which appears on their command line
 //! (`evaluate-worker --memory <bytes>`), so that it can find them in /proc.
 
@@ -172,6 +175,11 @@ fn bad_render_settings_are_invalid_usage_naming_the_variable() {
         ("CFGUPDATE_RENDER_MEMORY", "1TB"),
         ("CFGUPDATE_RENDER_MEMORY", "1KiB"),
         ("CFGUPDATE_RENDER_ISOLATION", "none"),
+        ("CFGUPDATE_RENDER_WORKERS", "0"),
+        ("CFGUPDATE_RENDER_WORKERS", "65"),
+        ("CFGUPDATE_RENDER_WORKERS", "two"),
+        ("CFGUPDATE_RENDER_WORKERS", "-1"),
+        ("CFGUPDATE_RENDER_WORKERS", "99999999999999999999999"),
     ] {
         let output = cfgupdate(&["render", "-C", path], &[(name, value.into())]);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -403,4 +411,288 @@ fn generated_runaway_programs_are_stopped_at_a_limit_with_a_sentence_naming_it()
             workers(memory)
         );
     }
+}
+
+/// Targets of [`many_targets`]: more than a window of four workers holds.
+const MANY: usize = 20;
+
+/// A checkout with [`MANY`] targets in one wave, each rendering a few Deployments from one
+/// image file and one library; `mains` overrides some targets' entrypoints.
+fn many_targets(mains: &[(usize, &str)]) -> tempfile::TempDir {
+    let name = |index: usize| format!("t{index:02}");
+    let mut pipeline = format!(
+        "[render]\noutput = \"generated/{{target}}\"\n\n[[wave]]\nname = \"staging\"\nimages = {{ jsonnet = [\"images.libsonnet\"] }}\ntargets = [{}]\n",
+        (0..MANY)
+            .map(|index| format!("\"{}\"", name(index)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut files = vec![
+        ("images.libsonnet".to_owned(), images()),
+        (
+            "lib.libsonnet".to_owned(),
+            "{ deployment(name, ns, image):: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: name, namespace: ns }, spec: { template: { spec: { containers: [{ name: name, image: image }] } } } } }\n".to_owned(),
+        ),
+    ];
+    for index in 0..MANY {
+        pipeline.push_str(&format!(
+            "\n[target.{0}]\nentrypoint = \"envs/{0}/main.jsonnet\"\n",
+            name(index)
+        ));
+        let main = mains
+            .iter()
+            .find(|(at, _)| *at == index)
+            .map_or_else(
+                || {
+                    format!(
+                        "local lib = import '../../lib.libsonnet';\nlocal images = import '../../images.libsonnet';\n[lib.deployment('api-%d' % n, '{}', images.api) for n in std.range(1, {})]\n",
+                        name(index),
+                        1 + index % 4
+                    )
+                },
+                |(_, text)| (*text).to_owned(),
+            );
+        files.push((format!("envs/{}/main.jsonnet", name(index)), main));
+    }
+    files.push(("cfgupdate.toml".to_owned(), pipeline));
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// Every file below `dir`, by relative path, with its content.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in fs::read_dir(&at).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                found.push((relative, fs::read(&path).unwrap()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn with_workers(workers: usize, memory: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CFGUPDATE_RENDER_WORKERS", workers.to_string()),
+        ("CFGUPDATE_RENDER_MEMORY", memory.to_owned()),
+    ]
+}
+
+#[test]
+fn many_targets_render_byte_identical_yaml_with_one_and_with_four_workers() {
+    let one = many_targets(&[]);
+    let four = many_targets(&[]);
+    let (one_path, four_path) = (one.path().to_str().unwrap(), four.path().to_str().unwrap());
+    for isolation in ["process", "in-process"] {
+        let mut env_one = with_workers(1, "320MiB");
+        let mut env_four = with_workers(4, "320MiB");
+        env_one.push(("CFGUPDATE_RENDER_ISOLATION", isolation.into()));
+        env_four.push(("CFGUPDATE_RENDER_ISOLATION", isolation.into()));
+        let by_one = cfgupdate(&["render", "-C", one_path], &env_one);
+        let by_four = cfgupdate(&["render", "-C", one_path], &env_four);
+        assert!(
+            by_one.status.success(),
+            "{}",
+            String::from_utf8_lossy(&by_one.stderr)
+        );
+        assert_eq!(by_one.stdout, by_four.stdout, "{isolation}");
+        let documents = String::from_utf8_lossy(&by_one.stdout)
+            .matches("---\n")
+            .count();
+        assert_eq!(
+            documents,
+            (0..MANY).map(|index| 1 + index % 4).sum::<usize>()
+        );
+    }
+    let written_one = cfgupdate(
+        &["render", "-C", one_path, "--write"],
+        &with_workers(1, "320MiB"),
+    );
+    let written_four = cfgupdate(
+        &["render", "-C", four_path, "--write"],
+        &with_workers(4, "320MiB"),
+    );
+    assert!(written_one.status.success() && written_four.status.success());
+    assert_eq!(written_one.stderr, written_four.stderr);
+    assert_eq!(tree(one.path()), tree(four.path()));
+    let checked_one = cfgupdate(&["check", "-C", one_path], &with_workers(1, "320MiB"));
+    let checked_four = cfgupdate(&["check", "-C", one_path], &with_workers(4, "320MiB"));
+    assert!(
+        checked_four.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked_four.stderr)
+    );
+    assert_eq!(checked_one.stdout, checked_four.stdout);
+    assert_eq!(checked_one.stderr, checked_four.stderr);
+}
+
+#[test]
+fn errors_in_targets_among_many_are_reported_the_same_way_with_one_and_with_four_workers() {
+    let dir = many_targets(&[(6, "error 'target six is broken'\n"), (13, "{ a: }\n")]);
+    let path = dir.path().to_str().unwrap();
+    for command in ["render", "check"] {
+        let by_one = cfgupdate(&[command, "-C", path], &with_workers(1, "321MiB"));
+        let by_four = cfgupdate(&[command, "-C", path], &with_workers(4, "321MiB"));
+        let stderr = String::from_utf8_lossy(&by_one.stderr).into_owned();
+        assert_eq!(by_one.status.code(), Some(2), "{command}: {stderr}");
+        assert_eq!(by_one.status.code(), by_four.status.code(), "{command}");
+        assert_eq!(by_one.stdout, by_four.stdout, "{command}");
+        assert_eq!(
+            stderr,
+            String::from_utf8_lossy(&by_four.stderr),
+            "{command}"
+        );
+        assert!(
+            stderr.contains("t06") && stderr.contains("target six is broken"),
+            "{stderr}"
+        );
+        if command == "check" {
+            // check names every problem, in the pipeline's order.
+            let (six, thirteen) = (stderr.find("t06").unwrap(), stderr.find("t13"));
+            assert!(thirteen.is_some_and(|at| at > six), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_timed_out_target_among_many_is_stopped_alone_with_four_workers() {
+    let memory = mib(322);
+    let dir = many_targets(&[(5, &entrypoint(FOLD))]);
+    let path = dir.path().to_str().unwrap();
+    let mut outputs = Vec::new();
+    for workers_at_once in [4, 1] {
+        let mut env = with_workers(workers_at_once, "322MiB");
+        env.push(("CFGUPDATE_RENDER_TIMEOUT", "3s".into()));
+        let output = cfgupdate(&["check", "-C", path], &env);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("`t05`") || stderr.contains("t05"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("time limit of 3 s"), "{stderr}");
+        // The other targets rendered: their (missing) YAML is what check complains of.
+        assert!(stderr.contains("t04") && stderr.contains("t06"), "{stderr}");
+        // The idle workers end when their parent does, a moment after it; the one stopped at
+        // the time limit, which would fold for minutes, must be gone too.
+        let waited = Instant::now();
+        while !workers(memory).is_empty() && waited.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(workers(memory).is_empty(), "{:?}", workers(memory));
+        outputs.push((output.status.code(), output.stdout, stderr));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn a_publish_to_many_targets_commits_the_same_tree_with_one_and_with_four_workers() {
+    let checkout = many_targets(&[]);
+    let path = checkout.path().to_str().unwrap();
+    let rendered = cfgupdate(
+        &["render", "-C", path, "--write"],
+        &with_workers(1, "323MiB"),
+    );
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let files: Vec<(String, String)> = tree(checkout.path())
+        .into_iter()
+        .map(|(path, bytes)| (path, String::from_utf8(bytes).unwrap()))
+        .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .collect();
+    let daemon = GitDaemon::start().unwrap();
+    let image = format!("api=reg.example.com/api:1@sha256:{}", "1".repeat(64));
+    let mut trees = Vec::new();
+    for workers_at_once in [1, 4] {
+        let name = format!("workers{workers_at_once}.git");
+        let bare = daemon.create_remote(&name, "master", &files);
+        let cache = tempfile::tempdir().unwrap();
+        let mut env = with_workers(workers_at_once, "323MiB");
+        env.push(("CFGUPDATE_CACHE_DIR", cache.path().to_str().unwrap().into()));
+        let published = cfgupdate(
+            &[
+                "publish",
+                "--repo",
+                &daemon.url(&name),
+                "--app-commit",
+                &"2".repeat(40),
+                "--image",
+                &image,
+            ],
+            &env,
+        );
+        let stderr = String::from_utf8_lossy(&published.stderr);
+        assert!(published.status.success(), "{workers_at_once}: {stderr}");
+        let commit = String::from_utf8_lossy(&published.stdout).trim().to_owned();
+        assert_eq!(commit.len(), 40, "{commit:?} {stderr}");
+        // Every target's Deployment YAML changed in the commit, in both.
+        let changed = cfgupdate_tests::git(
+            &bare,
+            &["diff", "--name-only", &format!("{commit}^"), &commit],
+        );
+        assert_eq!(
+            changed
+                .lines()
+                .filter(|path| path.starts_with("generated/"))
+                .count(),
+            (0..MANY).map(|index| 1 + index % 4).sum::<usize>(),
+            "{changed}"
+        );
+        trees.push(cfgupdate_tests::git(
+            &bare,
+            &["rev-parse", &format!("{commit}^{{tree}}")],
+        ));
+    }
+    assert_eq!(trees[0], trees[1]);
+}
+
+#[test]
+fn a_worker_that_aborts_at_the_memory_limit_among_many_ends_its_target_alone() {
+    let memory = mib(324);
+    let dir = many_targets(&[(9, &entrypoint(DOUBLING))]);
+    let path = dir.path().to_str().unwrap();
+    let mut outputs = Vec::new();
+    for workers_at_once in [4, 1] {
+        let output = cfgupdate(
+            &["check", "-C", path],
+            &with_workers(workers_at_once, "324MiB"),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("t09"), "{stderr}");
+        assert!(stderr.contains("memory limit of 324 MiB"), "{stderr}");
+        // The targets before and after it rendered: their (missing) YAML is what check
+        // complains of, and no other target failed to render.
+        assert!(stderr.contains("t08") && stderr.contains("t10"), "{stderr}");
+        assert_eq!(stderr.matches("memory limit").count(), 1, "{stderr}");
+        let waited = Instant::now();
+        while !workers(memory).is_empty() && waited.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(workers(memory).is_empty(), "{:?}", workers(memory));
+        outputs.push((output.status.code(), output.stdout, stderr));
+    }
+    assert_eq!(outputs[0], outputs[1]);
 }

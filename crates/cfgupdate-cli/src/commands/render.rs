@@ -9,7 +9,7 @@ use cfgupdate_core::RepoPath;
 use cfgupdate_core::TargetName;
 use cfgupdate_core::pipeline::Pipeline;
 use cfgupdate_core::render::{
-    RegenerateError, RenderError, RenderedTarget, SourceError, read_pipeline, render_target,
+    RegenerateError, RenderAhead, RenderError, RenderedTarget, SourceError, read_pipeline,
 };
 use cfgupdate_git::CheckoutFiles;
 
@@ -58,9 +58,11 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     };
     let limits = crate::isolate::render_limits()?;
     let mut rendered = Vec::new();
-    for name in targets {
-        let target = &pipeline.targets[name];
-        rendered.push(render_target(&files, &pipeline, target, &limits).map_err(render_failure)?);
+    // Independent evaluations run a few at a time (`CFGUPDATE_RENDER_WORKERS`); the first
+    // target in order that does not render is the one reported, whatever the number.
+    let targets = targets.into_iter().map(|name| &pipeline.targets[name]);
+    for (_, render) in RenderAhead::new(&files, &pipeline, targets, &limits) {
+        rendered.push(render.map_err(render_failure)?);
     }
     if !args.write {
         for target in &rendered {

@@ -43,7 +43,8 @@ pub const WORKER_STACK: usize = EVALUATION_STACK;
 /// whole), the program and its libraries, the allocator's per-thread arenas.
 pub const WORKER_ADDRESS_SPACE_EXTRA: u64 = WORKER_STACK as u64 + (256 << 20);
 
-/// How many idle workers are kept for the next evaluation.
+/// How many idle workers are kept for the next evaluation, at least (as many as ran at once
+/// otherwise).
 const IDLE_WORKERS: usize = 2;
 
 /// The last bytes of a worker's stderr kept, to tell why it died.
@@ -55,12 +56,23 @@ pub const TIMEOUT_VARIABLE: &str = "CFGUPDATE_RENDER_TIMEOUT";
 pub const MEMORY_VARIABLE: &str = "CFGUPDATE_RENDER_MEMORY";
 /// See [`TIMEOUT_VARIABLE`].
 pub const ISOLATION_VARIABLE: &str = "CFGUPDATE_RENDER_ISOLATION";
+/// See [`TIMEOUT_VARIABLE`].
+pub const WORKERS_VARIABLE: &str = "CFGUPDATE_RENDER_WORKERS";
+
+/// The most evaluations run at once unless `CFGUPDATE_RENDER_WORKERS` says otherwise: each may
+/// take up to the memory limit, so the default stays small even on a large machine.
+pub const DEFAULT_MAX_WORKERS: usize = 4;
+
+/// The most `CFGUPDATE_RENDER_WORKERS` accepts.
+pub const MAX_WORKERS: usize = 64;
 
 static ISOLATED: OnceLock<ChildEvaluator> = OnceLock::new();
 
 /// The render limits of this process: `CFGUPDATE_RENDER_TIMEOUT` (default 30 s),
-/// `CFGUPDATE_RENDER_MEMORY` (default 1 GiB) and `CFGUPDATE_RENDER_ISOLATION` (`process`, the
-/// default, or `in-process`).
+/// `CFGUPDATE_RENDER_MEMORY` (default 1 GiB), `CFGUPDATE_RENDER_ISOLATION` (`process`, the
+/// default, or `in-process`) and `CFGUPDATE_RENDER_WORKERS` (how many independent evaluations
+/// run at once: default the processors available, at most [`DEFAULT_MAX_WORKERS`]; `1` runs
+/// them one after another).
 pub fn render_limits() -> Result<RenderLimits, Failure> {
     let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let timeout = match variable(TIMEOUT_VARIABLE) {
@@ -83,10 +95,18 @@ pub fn render_limits() -> Result<RenderLimits, Failure> {
             )));
         }
     };
+    let workers = match variable(WORKERS_VARIABLE) {
+        Some(text) => parse_workers(&text)
+            .map_err(|error| Failure::invalid(format!("{WORKERS_VARIABLE}: {error}")))?,
+        None => std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(DEFAULT_MAX_WORKERS),
+    };
     Ok(RenderLimits {
         timeout,
         memory,
         evaluator,
+        workers,
         ..RenderLimits::default()
     })
 }
@@ -109,6 +129,17 @@ fn isolated() -> Result<&'static ChildEvaluator, Failure> {
         ))
     })?;
     Ok(ISOLATED.get_or_init(|| ChildEvaluator::new(program)))
+}
+
+/// A number of evaluations at once, from 1 to [`MAX_WORKERS`].
+fn parse_workers(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(workers) if (1..=MAX_WORKERS).contains(&workers) => Ok(workers),
+        _ => Err(format!(
+            "`{}` is not a number of evaluations at once: write a whole number from 1 (one after another) to {MAX_WORKERS}",
+            text.escape_debug()
+        )),
+    }
 }
 
 /// `500ms`, `30s`, `2m`.
@@ -205,12 +236,13 @@ impl ChildEvaluator {
         }
     }
 
-    fn give_back(&self, mut worker: Worker) {
+    /// Keeps `worker` for the next evaluation, up to as many as evaluations run at once.
+    fn give_back(&self, mut worker: Worker, workers: usize) {
         let mut idle = self
             .idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < IDLE_WORKERS {
+        if idle.len() < IDLE_WORKERS.max(workers) {
             idle.push(worker);
         } else {
             drop(idle);
@@ -226,6 +258,199 @@ impl Evaluator for ChildEvaluator {
         input: EvaluationInput<'_>,
         limits: &RenderLimits,
     ) -> Result<Evaluation, EvaluationError> {
+        let mut results = self.run_many(files, &[input], limits, 1);
+        results.pop().unwrap_or_else(|| {
+            Err(EvaluationError::Crashed {
+                entrypoint: input.entrypoint.clone(),
+                reason: "the evaluation returned nothing".into(),
+            })
+        })
+    }
+
+    fn evaluate_many(
+        &self,
+        files: &dyn SourceFiles,
+        inputs: &[EvaluationInput<'_>],
+        limits: &RenderLimits,
+    ) -> Vec<Result<Evaluation, EvaluationError>> {
+        self.run_many(files, inputs, limits, limits.workers)
+    }
+
+    fn name(&self) -> &'static str {
+        "child process"
+    }
+}
+
+/// An evaluation in flight in a worker.
+struct InFlight {
+    index: usize,
+    worker: Worker,
+    entrypoint: cfgupdate_core::RepoPath,
+    deadline: Instant,
+    inputs: BTreeSet<cfgupdate_core::RepoPath>,
+    read_error: Option<SourceError>,
+}
+
+impl InFlight {
+    /// Reads one frame from the job's worker, which has written something, and acts on
+    /// it: a read request is served from `files` (`Ok(None)`: the job goes on), a value or an
+    /// error ends the job (`Ok(Some)`, leaving the worker ready for the next one). An error of
+    /// kind `TimedOut` when the job's time limit passes first.
+    fn step(
+        &mut self,
+        files: &dyn SourceFiles,
+        limits: &RenderLimits,
+    ) -> io::Result<Option<Result<Evaluation, EvaluationError>>> {
+        let mut reader = DeadlineReader {
+            stdout: &mut self.worker.stdout,
+            deadline: self.deadline,
+        };
+        let (tag, payload) = protocol::read_frame(&mut reader, limits.memory)?;
+        match tag {
+            READ => {
+                let path = std::str::from_utf8(&payload)
+                    .ok()
+                    .and_then(|text| cfgupdate_core::RepoPath::parse(text).ok())
+                    .ok_or_else(|| io::Error::other("the worker asked for a bad path"))?;
+                self.inputs.insert(path.clone());
+                let (tag, payload) = match files.read(&path) {
+                    Ok(Some(bytes)) => (FOUND, bytes),
+                    Ok(None) => (NOT_FOUND, Vec::new()),
+                    Err(error) => {
+                        let (tag, path, reason) = match &error {
+                            SourceError::Outside { path, reason } => {
+                                (OUTSIDE, path.clone(), reason.clone())
+                            }
+                            other => (UNREADABLE, path.to_string(), other.to_string()),
+                        };
+                        self.read_error = Some(error);
+                        let refusal = protocol::ReadRefusal { path, reason };
+                        (tag, serde_json::to_vec(&refusal).map_err(io::Error::other)?)
+                    }
+                };
+                protocol::write_frame(&mut self.worker.stdin, tag, &payload)?;
+                Ok(None)
+            }
+            VALUE => {
+                let json = String::from_utf8_lossy(&payload);
+                let inputs = std::mem::take(&mut self.inputs);
+                Ok(Some(Evaluation::from_json(&self.entrypoint, &json, inputs)))
+            }
+            FAILED => {
+                let frame: ErrorFrame =
+                    serde_json::from_slice(&payload).map_err(io::Error::other)?;
+                Ok(Some(Err(
+                    frame.into_error(&self.entrypoint, self.read_error.take())
+                )))
+            }
+            other => Err(io::Error::other(format!(
+                "the worker sent a frame tagged {other}"
+            ))),
+        }
+    }
+}
+
+impl ChildEvaluator {
+    /// Runs `inputs` in up to `workers` workers at once, serving every worker's reads from
+    /// `files` on this thread as they come (one `poll` over their pipes), and stopping each at
+    /// its own limits: a worker past its time limit is killed and reaped, one that dies is
+    /// reaped and its stderr read, and the others go on.
+    fn run_many(
+        &self,
+        files: &dyn SourceFiles,
+        inputs: &[EvaluationInput<'_>],
+        limits: &RenderLimits,
+        workers: usize,
+    ) -> Vec<Result<Evaluation, EvaluationError>> {
+        let workers = workers.max(1);
+        let mut results: Vec<Option<Result<Evaluation, EvaluationError>>> =
+            inputs.iter().map(|_| None).collect();
+        let mut running: Vec<InFlight> = Vec::new();
+        let mut next = 0;
+        loop {
+            while running.len() < workers && next < inputs.len() {
+                let index = next;
+                next += 1;
+                match self.start(index, &inputs[index], limits) {
+                    Ok(started) => running.push(started),
+                    Err(error) => results[index] = Some(Err(error)),
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            let ready = match wait_for_any(&running) {
+                Ok(ready) => ready,
+                Err(error) => {
+                    // Polling itself failed: nothing can be served, every worker is stopped.
+                    for mut job in running.drain(..) {
+                        let (status, stderr) = job.worker.stop();
+                        results[job.index] = Some(Err(why_it_died(
+                            &job.entrypoint,
+                            limits,
+                            &status,
+                            &stderr,
+                            &error,
+                        )));
+                    }
+                    continue;
+                }
+            };
+            let mut still = Vec::with_capacity(running.len());
+            for (mut job, readable) in running.drain(..).zip(ready) {
+                let step = if readable || Instant::now() >= job.deadline {
+                    job.step(files, limits)
+                } else {
+                    Ok(None)
+                };
+                match step {
+                    Ok(None) => still.push(job),
+                    Ok(Some(result)) => {
+                        results[job.index] = Some(result);
+                        self.give_back(job.worker, workers);
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                        job.worker.stop();
+                        results[job.index] = Some(Err(EvaluationError::TimedOut {
+                            entrypoint: job.entrypoint,
+                            limit: limits.timeout,
+                        }));
+                    }
+                    Err(error) => {
+                        let (status, stderr) = job.worker.stop();
+                        results[job.index] = Some(Err(why_it_died(
+                            &job.entrypoint,
+                            limits,
+                            &status,
+                            &stderr,
+                            &error,
+                        )));
+                    }
+                }
+            }
+            running = still;
+        }
+        results
+            .into_iter()
+            .zip(inputs)
+            .map(|(result, input)| {
+                result.unwrap_or_else(|| {
+                    Err(EvaluationError::Crashed {
+                        entrypoint: input.entrypoint.clone(),
+                        reason: "the evaluation ended without a result".into(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Sends evaluation `index` to an idle or new worker.
+    fn start(
+        &self,
+        index: usize,
+        input: &EvaluationInput<'_>,
+        limits: &RenderLimits,
+    ) -> Result<InFlight, EvaluationError> {
         let entrypoint = input.entrypoint.clone();
         let deadline = Instant::now() + limits.timeout;
         let mut worker = self
@@ -234,27 +459,57 @@ impl Evaluator for ChildEvaluator {
                 entrypoint: entrypoint.clone(),
                 reason: format!("cannot start an evaluation worker: {error}"),
             })?;
-        match worker.evaluate(files, input, limits, deadline) {
-            Ok(result) => {
-                self.give_back(worker);
-                result
-            }
-            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
-                worker.stop();
-                Err(EvaluationError::TimedOut {
-                    entrypoint,
-                    limit: limits.timeout,
-                })
-            }
-            Err(error) => {
-                let (status, stderr) = worker.stop();
-                Err(why_it_died(&entrypoint, limits, &status, &stderr, &error))
-            }
+        let job = serde_json::to_vec(&JobFrame::from_job(&input.job(limits)))
+            .map_err(io::Error::other)
+            .and_then(|job| protocol::write_frame(&mut worker.stdin, JOB, &job));
+        if let Err(error) = job {
+            let (status, stderr) = worker.stop();
+            return Err(why_it_died(&entrypoint, limits, &status, &stderr, &error));
         }
+        Ok(InFlight {
+            index,
+            worker,
+            entrypoint,
+            deadline,
+            inputs: BTreeSet::new(),
+            read_error: None,
+        })
     }
+}
 
-    fn name(&self) -> &'static str {
-        "child process"
+/// Waits until one of `running`'s workers has written something (or closed its stdout) or
+/// the earliest time limit passes; says which are readable, in order.
+fn wait_for_any(running: &[InFlight]) -> io::Result<Vec<bool>> {
+    let mut polls: Vec<libc::pollfd> = running
+        .iter()
+        .map(|job| libc::pollfd {
+            fd: job.worker.stdout.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        let now = Instant::now();
+        let Some(deadline) = running.iter().map(|job| job.deadline).min() else {
+            return Ok(Vec::new());
+        };
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            return Ok(vec![false; running.len()]);
+        }
+        let wait = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+        let count = libc::nfds_t::try_from(polls.len()).unwrap_or(libc::nfds_t::MAX);
+        // SAFETY: `polls` is a valid array of `count` pollfds, owned by this frame, for the
+        // duration of the call.
+        let ready = unsafe { libc::poll(polls.as_mut_ptr(), count, wait) };
+        if ready < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        return Ok(polls.iter().map(|poll| poll.revents != 0).collect());
     }
 }
 
@@ -352,69 +607,6 @@ impl Worker {
             stderr,
             memory,
         })
-    }
-
-    /// Runs one job, serving its reads, until it ends or `deadline` passes (an error of kind
-    /// `TimedOut`). `Ok` leaves the worker ready for the next job.
-    fn evaluate(
-        &mut self,
-        files: &dyn SourceFiles,
-        input: EvaluationInput<'_>,
-        limits: &RenderLimits,
-        deadline: Instant,
-    ) -> io::Result<Result<Evaluation, EvaluationError>> {
-        let entrypoint = input.entrypoint.clone();
-        let job = serde_json::to_vec(&JobFrame::from_job(&input.job(limits)))
-            .map_err(io::Error::other)?;
-        protocol::write_frame(&mut self.stdin, JOB, &job)?;
-        let mut inputs = BTreeSet::new();
-        let mut read_error: Option<SourceError> = None;
-        loop {
-            let mut reader = DeadlineReader {
-                stdout: &mut self.stdout,
-                deadline,
-            };
-            let (tag, payload) = protocol::read_frame(&mut reader, limits.memory)?;
-            match tag {
-                READ => {
-                    let path = std::str::from_utf8(&payload)
-                        .ok()
-                        .and_then(|text| cfgupdate_core::RepoPath::parse(text).ok())
-                        .ok_or_else(|| io::Error::other("the worker asked for a bad path"))?;
-                    inputs.insert(path.clone());
-                    let (tag, payload) = match files.read(&path) {
-                        Ok(Some(bytes)) => (FOUND, bytes),
-                        Ok(None) => (NOT_FOUND, Vec::new()),
-                        Err(error) => {
-                            let (tag, path, reason) = match &error {
-                                SourceError::Outside { path, reason } => {
-                                    (OUTSIDE, path.clone(), reason.clone())
-                                }
-                                other => (UNREADABLE, path.to_string(), other.to_string()),
-                            };
-                            read_error = Some(error);
-                            let refusal = protocol::ReadRefusal { path, reason };
-                            (tag, serde_json::to_vec(&refusal).map_err(io::Error::other)?)
-                        }
-                    };
-                    protocol::write_frame(&mut self.stdin, tag, &payload)?;
-                }
-                VALUE => {
-                    let json = String::from_utf8_lossy(&payload);
-                    return Ok(Evaluation::from_json(&entrypoint, &json, inputs));
-                }
-                FAILED => {
-                    let frame: ErrorFrame =
-                        serde_json::from_slice(&payload).map_err(io::Error::other)?;
-                    return Ok(Err(frame.into_error(&entrypoint, read_error)));
-                }
-                other => {
-                    return Err(io::Error::other(format!(
-                        "the worker sent a frame tagged {other}"
-                    )));
-                }
-            }
-        }
     }
 
     /// Kills the worker, reaps it, and returns how it ended and the end of its stderr.

@@ -3,11 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::batch::RenderAhead;
 use super::divergence::{Divergence, scan};
 use super::evaluate::RenderLimits;
 use super::regenerate::{RegenerateError, read_pipeline};
 use super::source::{SourceError, SourceFiles};
-use super::target::{OutputError, OutputProblem, RenderError, compare_output, render_target};
+use super::target::{OutputError, OutputProblem, RenderError, compare_output};
 use crate::names::{Known, ServiceName, TargetName, WaveName};
 use crate::pipeline::{ImageSetLayout, Pin, Pipeline};
 use crate::slots::ImageSet;
@@ -245,8 +246,11 @@ pub fn check_repository(
     let mut current_files = 0;
     let mut warnings = Vec::new();
     let mut scanned: BTreeMap<crate::path::RepoPath, Vec<Divergence>> = BTreeMap::new();
-    for target in pipeline.targets.values() {
-        let rendered = match render_target(files, &pipeline, target, limits) {
+    // Every target is evaluated: independent evaluations run on up to `limits.workers`
+    // threads, and their results are looked at here in the pipeline's order.
+    for (target, rendered) in RenderAhead::new(files, &pipeline, pipeline.targets.values(), limits)
+    {
+        let rendered = match rendered {
             Ok(rendered) => rendered,
             Err(error) => {
                 problems.push(Problem::Render(error));

@@ -6,9 +6,15 @@
 //! [`InProcess`], for library users and tests. Both run [`run_job`](super::job::run_job)
 //! and both serve its file reads from a [`SourceFiles`] on the calling thread, recording every
 //! path read or looked for.
+//!
+//! Evaluations of different targets are independent: [`Evaluator::evaluate_many`] runs up to
+//! [`RenderLimits::workers`] of them at once, each on its own thread (or child process), while
+//! the calling thread, which alone owns the `SourceFiles` (a git repository is not `Sync`),
+//! answers every one's read requests as they come, and each keeps its own limits.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -26,7 +32,7 @@ pub const EVALUATION_STACK: usize = 512 << 20;
 /// Where an evaluation runs, and how it is stopped at its limits.
 ///
 /// An implementation evaluates `input` with files read from `files` on the calling thread
-/// (`SourceFiles` need not be `Send`), records every path read or looked for in
+/// (`SourceFiles` need not be `Send` nor `Sync`), records every path read or looked for in
 /// [`Evaluation::inputs`], and returns within about `limits.timeout`.
 pub trait Evaluator: Send + Sync {
     /// Evaluates `input`.
@@ -36,6 +42,26 @@ pub trait Evaluator: Send + Sync {
         input: EvaluationInput<'_>,
         limits: &RenderLimits,
     ) -> Result<Evaluation, EvaluationError>;
+
+    /// Evaluates every one of `inputs`, which are independent of each other, and returns their
+    /// results in the order of `inputs`, each exactly what [`evaluate`](Self::evaluate) would
+    /// have returned for it.
+    ///
+    /// An implementation may run up to `limits.workers` of them at once, as long as every read
+    /// is still served from `files` on the calling thread, each evaluation keeps its own limits
+    /// (its time limit counts from its own start), and one that fails, panics or is stopped
+    /// leaves the others running. The default runs them one after another.
+    fn evaluate_many(
+        &self,
+        files: &dyn SourceFiles,
+        inputs: &[EvaluationInput<'_>],
+        limits: &RenderLimits,
+    ) -> Vec<Result<Evaluation, EvaluationError>> {
+        inputs
+            .iter()
+            .map(|input| self.evaluate(files, *input, limits))
+            .collect()
+    }
 
     /// A short name for messages and `Debug` ("in-process", "child process").
     fn name(&self) -> &'static str;
@@ -61,7 +87,22 @@ impl Evaluator for InProcess {
         input: EvaluationInput<'_>,
         limits: &RenderLimits,
     ) -> Result<Evaluation, EvaluationError> {
-        evaluate_in_process(files, input, limits)
+        let mut results = evaluate_jobs(files, &[input], limits, 1, run_job);
+        results.pop().unwrap_or_else(|| {
+            Err(EvaluationError::Crashed {
+                entrypoint: input.entrypoint.clone(),
+                reason: "the evaluation returned nothing".into(),
+            })
+        })
+    }
+
+    fn evaluate_many(
+        &self,
+        files: &dyn SourceFiles,
+        inputs: &[EvaluationInput<'_>],
+        limits: &RenderLimits,
+    ) -> Vec<Result<Evaluation, EvaluationError>> {
+        evaluate_jobs(files, inputs, limits, limits.workers, run_job)
     }
 
     fn name(&self) -> &'static str {
@@ -81,6 +122,10 @@ pub struct RenderLimits {
     pub memory: u64,
     /// Where evaluations run.
     pub evaluator: &'static dyn Evaluator,
+    /// How many independent evaluations may run at once ([`Evaluator::evaluate_many`]); 1 runs
+    /// one after another. Each has the limits above, so up to this many times `memory` may be
+    /// in use.
+    pub workers: usize,
 }
 
 /// The default time limit of one evaluation.
@@ -96,6 +141,7 @@ impl Default for RenderLimits {
             timeout: DEFAULT_TIMEOUT,
             memory: DEFAULT_MEMORY,
             evaluator: &IN_PROCESS,
+            workers: 1,
         }
     }
 }
@@ -107,6 +153,7 @@ impl fmt::Debug for RenderLimits {
             .field("timeout", &self.timeout)
             .field("memory", &self.memory)
             .field("evaluator", &self.evaluator.name())
+            .field("workers", &self.workers)
             .finish()
     }
 }
@@ -116,6 +163,7 @@ impl PartialEq for RenderLimits {
         self.max_stack == other.max_stack
             && self.timeout == other.timeout
             && self.memory == other.memory
+            && self.workers == other.workers
             && std::ptr::addr_eq(self.evaluator, other.evaluator)
     }
 }
@@ -165,25 +213,33 @@ impl Evaluation {
         json: &str,
         inputs: BTreeSet<RepoPath>,
     ) -> Result<Self, EvaluationError> {
-        let value = serde_json::from_str(json).map_err(|error| {
-            // serde_json stops at 128 levels rather than overflow its stack: a value nested
-            // that deep is the repository's doing (a recursive function), not the evaluator's.
-            if error.to_string().starts_with("recursion limit exceeded") {
-                EvaluationError::Jsonnet {
-                    message: format!(
-                        "{entrypoint}: the value nests more than 128 levels deep, more than cfgupdate renders; look for a recursive function that builds it"
-                    ),
-                    trace: String::new(),
-                }
-            } else {
-                EvaluationError::Crashed {
-                    entrypoint: entrypoint.clone(),
-                    reason: format!("jrsonnet produced JSON that does not parse: {error}"),
-                }
-            }
-        })?;
+        let value = value_from_json(entrypoint, json)?;
         Ok(Evaluation { value, inputs })
     }
+}
+
+/// The value of the JSON text `json` that evaluating `entrypoint` gave.
+fn value_from_json(
+    entrypoint: &RepoPath,
+    json: &str,
+) -> Result<serde_json::Value, EvaluationError> {
+    serde_json::from_str(json).map_err(|error| {
+        // serde_json stops at 128 levels rather than overflow its stack: a value nested
+        // that deep is the repository's doing (a recursive function), not the evaluator's.
+        if error.to_string().starts_with("recursion limit exceeded") {
+            EvaluationError::Jsonnet {
+                message: format!(
+                    "{entrypoint}: the value nests more than 128 levels deep, more than cfgupdate renders; look for a recursive function that builds it"
+                ),
+                trace: String::new(),
+            }
+        } else {
+            EvaluationError::Crashed {
+                entrypoint: entrypoint.clone(),
+                reason: format!("jrsonnet produced JSON that does not parse: {error}"),
+            }
+        }
+    })
 }
 
 /// Why an evaluation failed. Messages name the file and line where Jsonnet reported one.
@@ -276,16 +332,22 @@ pub fn evaluate(
     limits.evaluator.evaluate(files, input, limits)
 }
 
-/// Messages from the evaluation thread to the thread that serves its reads.
+/// Messages from the evaluation threads to the thread that serves their reads, each with the
+/// index of its evaluation.
 enum Message {
-    Read(RepoPath),
-    Done(Result<String, EvaluationError>),
+    Read(usize, RepoPath),
+    Done(usize, Result<serde_json::Value, EvaluationError>),
 }
 
 type ReadReply = Result<Option<Vec<u8>>, SourceError>;
 
+/// What runs one job on an evaluation thread: [`run_job`], or a test double.
+pub(crate) type JobRunner =
+    fn(EvaluationJob, Box<dyn FileReader>) -> Result<String, EvaluationError>;
+
 /// Reads through the calling thread, which owns the `SourceFiles`.
 struct ChannelReader {
+    index: usize,
     requests: Sender<Message>,
     replies: Receiver<ReadReply>,
 }
@@ -293,7 +355,7 @@ struct ChannelReader {
 impl FileReader for ChannelReader {
     fn read(&self, path: &RepoPath) -> Result<Option<Vec<u8>>, SourceError> {
         self.requests
-            .send(Message::Read(path.clone()))
+            .send(Message::Read(self.index, path.clone()))
             .ok()
             .and_then(|()| self.replies.recv().ok())
             .unwrap_or_else(|| {
@@ -305,17 +367,114 @@ impl FileReader for ChannelReader {
     }
 }
 
-/// [`InProcess`]'s evaluation: [`run_job`] on a thread of its own with a stack of
+/// An evaluation in flight.
+struct Running {
+    entrypoint: RepoPath,
+    deadline: Instant,
+    inputs: BTreeSet<RepoPath>,
+    /// Dropped when the evaluation is given up: its next read then fails.
+    replies: Sender<ReadReply>,
+}
+
+/// [`InProcess`]'s evaluations: each job run by `run` on a thread of its own with a stack of
 /// [`EVALUATION_STACK`] (jrsonnet's `State` and `Val` are not `Send`, and `files` need not
-/// be), serving its reads here and giving up at the time limit.
-fn evaluate_in_process(
+/// be), up to `workers` at once, serving all their reads here, one at a time, and giving each
+/// up at its own time limit. A panicking evaluation is reported as crashed; the others go on.
+pub(crate) fn evaluate_jobs(
     files: &dyn SourceFiles,
-    input: EvaluationInput<'_>,
+    inputs: &[EvaluationInput<'_>],
     limits: &RenderLimits,
-) -> Result<Evaluation, EvaluationError> {
+    workers: usize,
+    run: JobRunner,
+) -> Vec<Result<Evaluation, EvaluationError>> {
+    let workers = workers.max(1);
+    let mut results: Vec<Option<Result<Evaluation, EvaluationError>>> =
+        inputs.iter().map(|_| None).collect();
+    let (to_server, from_evaluators) = mpsc::channel::<Message>();
+    let mut running: BTreeMap<usize, Running> = BTreeMap::new();
+    let mut next = 0;
+    loop {
+        while running.len() < workers && next < inputs.len() {
+            let index = next;
+            next += 1;
+            match start(index, &inputs[index], limits, to_server.clone(), run) {
+                Ok(started) => {
+                    running.insert(index, started);
+                }
+                Err(error) => results[index] = Some(Err(error)),
+            }
+        }
+        let Some(deadline) = running.values().map(|job| job.deadline).min() else {
+            break;
+        };
+        // The time limits are the only place rendering looks at time; they decide nothing
+        // about the pipeline, so they use std's monotonic timer rather than the `Clock`.
+        let left = deadline.saturating_duration_since(Instant::now());
+        match from_evaluators.recv_timeout(left) {
+            Ok(Message::Read(index, path)) => {
+                // A read of an evaluation given up already is left unanswered: its reply
+                // channel is gone, so it fails.
+                if let Some(job) = running.get_mut(&index) {
+                    job.inputs.insert(path.clone());
+                    let read = files.read(&path);
+                    // A failed send means the evaluation thread died; its `Done` follows.
+                    let _ = job.replies.send(read);
+                }
+            }
+            Ok(Message::Done(index, outcome)) => {
+                if let Some(job) = running.remove(&index) {
+                    results[index] = Some(outcome.map(|value| Evaluation {
+                        value,
+                        inputs: job.inputs,
+                    }));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
+                let late: Vec<usize> = running
+                    .iter()
+                    .filter(|(_, job)| job.deadline <= now)
+                    .map(|(index, _)| *index)
+                    .collect();
+                for index in late {
+                    if let Some(job) = running.remove(&index) {
+                        // The thread is abandoned: its next read fails, and a pure
+                        // computation runs to its end (or the recursion limit) with nobody
+                        // waiting for it.
+                        results[index] = Some(Err(EvaluationError::TimedOut {
+                            entrypoint: job.entrypoint,
+                            limit: limits.timeout,
+                        }));
+                    }
+                }
+            }
+            // This function holds a sender itself: the channel cannot close.
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    results
+        .into_iter()
+        .zip(inputs)
+        .map(|(result, input)| {
+            result.unwrap_or_else(|| {
+                Err(EvaluationError::Crashed {
+                    entrypoint: input.entrypoint.clone(),
+                    reason: "the evaluation ended without a result".into(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// Starts evaluation `index` on a thread of its own.
+fn start(
+    index: usize,
+    input: &EvaluationInput<'_>,
+    limits: &RenderLimits,
+    to_server: Sender<Message>,
+    run: JobRunner,
+) -> Result<Running, EvaluationError> {
     let entrypoint = input.entrypoint.clone();
-    let mut inputs = BTreeSet::new();
-    let (to_server, from_evaluator) = mpsc::channel::<Message>();
     let (to_evaluator, replies) = mpsc::channel::<ReadReply>();
     let job = input.job(limits);
     let spawned = std::thread::Builder::new()
@@ -323,50 +482,308 @@ fn evaluate_in_process(
         .stack_size(EVALUATION_STACK)
         .spawn(move || {
             let reader = ChannelReader {
+                index,
                 requests: to_server.clone(),
                 replies,
             };
-            let outcome = run_job(job, Box::new(reader));
-            // The server may have given up already; then nobody is listening.
-            let _ = to_server.send(Message::Done(outcome));
-        });
-    if let Err(error) = spawned {
-        return Err(EvaluationError::Crashed {
-            entrypoint,
-            reason: format!("cannot start a thread: {error}"),
-        });
-    }
-
-    // The time limit is the only place rendering looks at time; it decides nothing about the
-    // pipeline, so it uses std's monotonic timer rather than the pipeline's `Clock`.
-    let deadline = Instant::now() + limits.timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match from_evaluator.recv_timeout(left) {
-            Ok(Message::Read(path)) => {
-                inputs.insert(path.clone());
-                let read = files.read(&path);
-                // A failed send means the evaluator died; the next receive reports it.
-                let _ = to_evaluator.send(read);
-            }
-            Ok(Message::Done(Ok(json))) => {
-                return Evaluation::from_json(&entrypoint, &json, inputs);
-            }
-            Ok(Message::Done(Err(error))) => return Err(error),
-            Err(RecvTimeoutError::Timeout) => {
-                // The thread is abandoned: its next read fails, and a pure computation runs
-                // to its end (or the recursion limit) with nobody waiting for it.
-                return Err(EvaluationError::TimedOut {
-                    entrypoint,
-                    limit: limits.timeout,
-                });
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(EvaluationError::Crashed {
+            let entrypoint = job.entrypoint.clone();
+            let entrypoint_of_thread = entrypoint.clone();
+            // A panic ends this evaluation alone, reported as a crash; the others go on. The
+            // value is parsed here, so that evaluations in flight parse theirs at once too.
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                run(job, Box::new(reader))
+                    .and_then(|json| value_from_json(&entrypoint_of_thread, &json))
+            }))
+            .unwrap_or_else(|_| {
+                Err(EvaluationError::Crashed {
                     entrypoint,
                     reason: "the evaluation thread panicked".into(),
-                });
+                })
+            });
+            // The server may have given up already; then nobody is listening.
+            let _ = to_server.send(Message::Done(index, outcome));
+        });
+    match spawned {
+        Ok(_) => Ok(Running {
+            entrypoint,
+            deadline: Instant::now() + limits.timeout,
+            inputs: BTreeSet::new(),
+            replies: to_evaluator,
+        }),
+        Err(error) => Err(EvaluationError::Crashed {
+            entrypoint,
+            reason: format!("cannot start a thread: {error}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Condvar, Mutex};
+    use std::thread::ThreadId;
+
+    use super::*;
+
+    /// Files in memory, recording the thread every read is served on.
+    struct Files {
+        files: BTreeMap<RepoPath, Vec<u8>>,
+        served_on: Mutex<Vec<ThreadId>>,
+    }
+
+    impl Files {
+        fn new(files: &[(&str, &str)]) -> Self {
+            Files {
+                files: files
+                    .iter()
+                    .map(|(path, text)| (RepoPath::parse(path).unwrap(), text.as_bytes().to_vec()))
+                    .collect(),
+                served_on: Mutex::new(Vec::new()),
             }
         }
+    }
+
+    impl SourceFiles for Files {
+        fn read(&self, path: &RepoPath) -> Result<Option<Vec<u8>>, SourceError> {
+            self.served_on
+                .lock()
+                .unwrap()
+                .push(std::thread::current().id());
+            Ok(self.files.get(path).cloned())
+        }
+
+        fn list(&self, _dir: &str) -> Result<Vec<RepoPath>, SourceError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn paths(names: &[&str]) -> Vec<RepoPath> {
+        names
+            .iter()
+            .map(|name| RepoPath::parse(name).unwrap())
+            .collect()
+    }
+
+    fn inputs<'a>(
+        entrypoints: &'a [RepoPath],
+        empty: &'a BTreeMap<String, String>,
+    ) -> Vec<EvaluationInput<'a>> {
+        entrypoints
+            .iter()
+            .map(|entrypoint| EvaluationInput {
+                entrypoint,
+                jpath: &[],
+                ext_vars: empty,
+                tlas: empty,
+            })
+            .collect()
+    }
+
+    /// How many evaluations of [`meet_then_read`] are in flight, the most seen when a read
+    /// was answered, and how many have started.
+    #[derive(Default)]
+    struct Meeting {
+        started: usize,
+        in_flight: usize,
+        most_in_flight_at_a_read: usize,
+    }
+
+    static MEETING: Mutex<Meeting> = Mutex::new(Meeting {
+        started: 0,
+        in_flight: 0,
+        most_in_flight_at_a_read: 0,
+    });
+    static MET: Condvar = Condvar::new();
+
+    /// Waits until a second evaluation has started too (or a generous while, so that the test
+    /// fails rather than hangs when they run one after another), then reads its entrypoint and
+    /// the file it names, noting how many evaluations are in flight when each is answered.
+    fn meet_then_read(
+        job: EvaluationJob,
+        reader: Box<dyn FileReader>,
+    ) -> Result<String, EvaluationError> {
+        {
+            let mut meeting = MEETING.lock().unwrap();
+            meeting.started += 1;
+            meeting.in_flight += 1;
+            MET.notify_all();
+            let (meeting, _) = MET
+                .wait_timeout_while(meeting, Duration::from_secs(20), |meeting| {
+                    meeting.started < 2
+                })
+                .unwrap();
+            drop(meeting);
+        }
+        let read = |path: &RepoPath| {
+            let bytes = reader.read(path).ok().flatten().unwrap_or_default();
+            let mut meeting = MEETING.lock().unwrap();
+            meeting.most_in_flight_at_a_read =
+                meeting.most_in_flight_at_a_read.max(meeting.in_flight);
+            String::from_utf8(bytes).unwrap_or_default()
+        };
+        let named = read(&job.entrypoint);
+        let value = read(&RepoPath::parse(named.trim()).unwrap());
+        MEETING.lock().unwrap().in_flight -= 1;
+        Ok(serde_json::to_string(&value).unwrap())
+    }
+
+    #[test]
+    fn reads_of_two_evaluations_in_flight_are_answered_on_the_calling_thread() {
+        let files = Files::new(&[
+            ("a.jsonnet", "a.txt"),
+            ("a.txt", "value of a"),
+            ("b.jsonnet", "b.txt"),
+            ("b.txt", "value of b"),
+        ]);
+        let entrypoints = paths(&["a.jsonnet", "b.jsonnet"]);
+        let empty = BTreeMap::new();
+        let results = evaluate_jobs(
+            &files,
+            &inputs(&entrypoints, &empty),
+            &RenderLimits::default(),
+            2,
+            meet_then_read,
+        );
+        let values: Vec<_> = results
+            .into_iter()
+            .map(|result| result.map(|evaluation| evaluation.value))
+            .collect();
+        assert_eq!(
+            values,
+            vec![Ok("value of a".into()), Ok("value of b".into())]
+        );
+        // Both evaluations were in flight while their reads were answered, and every read was
+        // answered here, where the files are.
+        assert_eq!(MEETING.lock().unwrap().most_in_flight_at_a_read, 2);
+        let served_on = files.served_on.lock().unwrap();
+        assert_eq!(served_on.len(), 4);
+        assert!(
+            served_on
+                .iter()
+                .all(|thread| *thread == std::thread::current().id())
+        );
+    }
+
+    /// Panics for `panics.jsonnet`, waits to be let go for `waits.jsonnet`, and otherwise
+    /// returns the entrypoint's content.
+    fn panics_waits_or_reads(
+        job: EvaluationJob,
+        reader: Box<dyn FileReader>,
+    ) -> Result<String, EvaluationError> {
+        match job.entrypoint.as_str() {
+            "panics.jsonnet" => panic!("a bug in one evaluation"),
+            "waits.jsonnet" => {
+                let released = RELEASED.lock().unwrap();
+                let _released = LET_GO.wait_while(released, |released| !*released).unwrap();
+                // Given up by now: its read fails.
+                match reader.read(&job.entrypoint) {
+                    Err(error) => Err(EvaluationError::Source(error)),
+                    Ok(_) => Ok("\"read after it was given up\"".into()),
+                }
+            }
+            _ => {
+                let bytes = reader
+                    .read(&job.entrypoint)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                Ok(serde_json::to_string(&String::from_utf8_lossy(&bytes)).unwrap())
+            }
+        }
+    }
+
+    static RELEASED: Mutex<bool> = Mutex::new(false);
+    static LET_GO: Condvar = Condvar::new();
+
+    #[test]
+    fn a_panicking_or_timed_out_evaluation_ends_alone_and_the_others_finish() {
+        let files = Files::new(&[("a.jsonnet", "a"), ("b.jsonnet", "b"), ("c.jsonnet", "c")]);
+        let entrypoints = paths(&[
+            "a.jsonnet",
+            "panics.jsonnet",
+            "waits.jsonnet",
+            "b.jsonnet",
+            "c.jsonnet",
+        ]);
+        let empty = BTreeMap::new();
+        let limits = RenderLimits {
+            timeout: Duration::from_secs(2),
+            ..RenderLimits::default()
+        };
+        let results = evaluate_jobs(
+            &files,
+            &inputs(&entrypoints, &empty),
+            &limits,
+            2,
+            panics_waits_or_reads,
+        );
+        *RELEASED.lock().unwrap() = true;
+        LET_GO.notify_all();
+        let values: Vec<_> = results
+            .into_iter()
+            .map(|result| result.map(|evaluation| evaluation.value))
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                Ok("a".into()),
+                Err(EvaluationError::Crashed {
+                    entrypoint: entrypoints[1].clone(),
+                    reason: "the evaluation thread panicked".into(),
+                }),
+                Err(EvaluationError::TimedOut {
+                    entrypoint: entrypoints[2].clone(),
+                    limit: Duration::from_secs(2),
+                }),
+                Ok("b".into()),
+                Ok("c".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn in_process_evaluations_give_the_same_results_one_at_a_time_and_four_at_once() {
+        let mut sources = vec![(
+            "lib.libsonnet".to_owned(),
+            "{ twice(x):: 2 * x }".to_owned(),
+        )];
+        for index in 0..12 {
+            let text = if index == 7 {
+                "local lib = import 'lib.libsonnet'; lib.thrice(1)".to_owned()
+            } else {
+                format!("local lib = import 'lib.libsonnet'; {{ n: lib.twice({index}) }}")
+            };
+            sources.push((format!("t{index}.jsonnet"), text));
+        }
+        let refs: Vec<(&str, &str)> = sources
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_str()))
+            .collect();
+        let files = Files::new(&refs);
+        let names: Vec<String> = (0..12).map(|index| format!("t{index}.jsonnet")).collect();
+        let entrypoints: Vec<RepoPath> = names
+            .iter()
+            .map(|name| RepoPath::parse(name).unwrap())
+            .collect();
+        let empty = BTreeMap::new();
+        let inputs = inputs(&entrypoints, &empty);
+        let one = InProcess.evaluate_many(&files, &inputs, &RenderLimits::default());
+        let four = InProcess.evaluate_many(
+            &files,
+            &inputs,
+            &RenderLimits {
+                workers: 4,
+                ..RenderLimits::default()
+            },
+        );
+        assert_eq!(one, four);
+        assert!(
+            matches!(one[7], Err(EvaluationError::Jsonnet { .. })),
+            "{:?}",
+            one[7]
+        );
+        assert_eq!(
+            one[3].as_ref().unwrap().value,
+            serde_json::json!({ "n": 6 })
+        );
     }
 }

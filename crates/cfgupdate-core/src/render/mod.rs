@@ -15,6 +15,8 @@
 //! library and the YAML reader are not built at all.
 
 #[cfg(feature = "render")]
+pub mod batch;
+#[cfg(feature = "render")]
 pub mod check;
 #[cfg(feature = "render")]
 pub mod diff;
@@ -50,6 +52,8 @@ pub mod target;
 #[cfg(feature = "render")]
 pub mod yaml;
 
+#[cfg(feature = "render")]
+pub use batch::{RenderAhead, render_targets};
 #[cfg(feature = "render")]
 pub use check::{CheckError, CheckReport, Problem, Warning, check_repository};
 #[cfg(feature = "render")]

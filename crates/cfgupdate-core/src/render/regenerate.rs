@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::batch::RenderAhead;
 use super::diff::{ObjectDifference, non_image_differences};
 use super::effect::{
     EffectError, TargetImages, TargetRender, WrittenImage, check_effect, container_images,
@@ -327,21 +328,36 @@ impl Plan {
             images: BTreeMap::new(),
             broken: BTreeMap::new(),
         };
+        // Which targets are evaluated after the change is known before any is: those
+        // evaluations are independent, and run a few at a time on `limits.workers` threads.
+        let mut order = Vec::new();
         for (name, target) in after_pipeline.targets.iter().filter(|(n, _)| wanted(n)) {
-            let before_target = before_pipeline.target(name);
             let candidate = pipeline_changed
-                || before_target.is_none()
+                || before_pipeline.target(name).is_none()
                 || graph
                     .reach(&target.entrypoint)
                     .map_err(RegenerateError::Source)?
                     .touches(change.files.keys());
-            if !candidate && !in_wave(name) {
+            order.push((name, target, candidate || in_wave(name)));
+        }
+        let mut afters = RenderAhead::new(
+            &after_files,
+            &after_pipeline,
+            order
+                .iter()
+                .filter(|(_, _, evaluated)| *evaluated)
+                .map(|(_, target, _)| *target),
+            limits,
+        );
+        for (name, target, evaluated) in order.iter().copied() {
+            let before_target = before_pipeline.target(name);
+            if !evaluated {
                 if scope.note_broken {
                     plan.note_if_broken(&after_files, &after_pipeline, target, limits)?;
                 }
                 continue;
             }
-            let after = match render_target(&after_files, &after_pipeline, target, limits) {
+            let after = match afters.render(target) {
                 Ok(after) => after,
                 Err(error) => {
                     // Whether the change broke it: its render before the change says what it

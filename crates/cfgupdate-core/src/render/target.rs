@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::evaluate::{EvaluationError, EvaluationInput, RenderLimits, evaluate};
+use super::evaluate::{Evaluation, EvaluationError, EvaluationInput, RenderLimits, evaluate};
 use super::objects::{ExtractError, KubeObject, extract};
 use super::source::{SourceError, SourceFiles, is_below};
 use super::yaml::{YamlError, yaml_files};
@@ -132,18 +132,33 @@ pub fn render_target(
     target: &Target,
     limits: &RenderLimits,
 ) -> Result<RenderedTarget, RenderError> {
-    let jpath = pipeline
-        .render
-        .as_ref()
-        .map(|render| render.jpath.as_slice())
-        .unwrap_or_default();
-    let input = EvaluationInput {
+    let input = evaluation_input(pipeline, target);
+    finish_render(target, evaluate(files, input, limits))
+}
+
+/// What [`render_target`] evaluates for `target` of `pipeline`.
+pub(crate) fn evaluation_input<'a>(
+    pipeline: &'a Pipeline,
+    target: &'a Target,
+) -> EvaluationInput<'a> {
+    EvaluationInput {
         entrypoint: &target.entrypoint,
-        jpath,
+        jpath: pipeline
+            .render
+            .as_ref()
+            .map(|render| render.jpath.as_slice())
+            .unwrap_or_default(),
         ext_vars: &target.ext_vars,
         tlas: &target.tlas,
-    };
-    let evaluation = evaluate(files, input, limits).map_err(|source| RenderError::Evaluation {
+    }
+}
+
+/// `target`'s render from its evaluation: its objects found and written as YAML.
+pub(crate) fn finish_render(
+    target: &Target,
+    evaluation: Result<Evaluation, EvaluationError>,
+) -> Result<RenderedTarget, RenderError> {
+    let evaluation = evaluation.map_err(|source| RenderError::Evaluation {
         target: target.name.clone(),
         source,
     })?;
