@@ -42,13 +42,17 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# No automatic `git gc` anywhere, in the seed, the clones and the daemon's remotes alike: the
+# seed's commit of 120,000 loose objects at N = 1,000 can start one in the background, packing
+# and pruning them while `git clone` reads them (an earlier run lost an object file, likely so).
+export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=gc.auto GIT_CONFIG_VALUE_0=0
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/srv"
 git daemon --reuseaddr --base-path="$work/srv" --export-all --enable=receive-pack \
   --listen=127.0.0.1 --port="$port" "$work/srv" 2>"$work/daemon.log" &
 daemon_pid=$!
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost
-export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost
 
 digest() { printf 'sha256:%s' "$(printf '%s' "$1" | sha256sum | cut -c1-64)"; }
 now() { date +%s%N; }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use cfgupdate_tests::{GitDaemon, git};
+use cfgupdate_tests::{GitDaemon, git, install_hook};
 use serde_json::{Value, json};
 use serve_support::*;
 
@@ -110,6 +110,25 @@ fn publish(server: &Server) -> String {
     published.json()["commit"].as_str().unwrap().to_owned()
 }
 
+/// Logs every push the remote at `bare` receives as one line of `ref=new-id` pairs, in
+/// `pushes.log` inside it.
+fn log_pushes(bare: &Path) {
+    install_hook(
+        bare,
+        "post-receive",
+        "#!/bin/sh\nwhile read old new ref; do printf '%s=%s ' \"$ref\" \"$new\"; done >> pushes.log\necho >> pushes.log\n",
+    );
+}
+
+/// The refs each logged push updated, in order.
+fn pushes(bare: &Path) -> Vec<String> {
+    std::fs::read_to_string(bare.join("pushes.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 fn promotions(bare: &Path) -> usize {
     subjects(bare)
         .iter()
@@ -126,6 +145,7 @@ fn a_wave_s_concurrent_reports_make_few_state_pushes_one_promotion_and_right_ans
     let server = start(&dir.path().join("only"), &daemon.url("config.git"));
     let revision = publish(&server);
     let state_before = state_commits(&bare);
+    log_pushes(&bare);
 
     let bodies = (0..TARGETS)
         .map(|i| json!({ "target": target(i), "revision": revision, "status": "succeeded" }))
@@ -157,6 +177,18 @@ fn a_wave_s_concurrent_reports_make_few_state_pushes_one_promotion_and_right_ans
     );
     let production = git(&bare, &["show", "master:images/production.json"]);
     assert!(production.contains(&reference("api", 1)), "{production}");
+    // The reports that completed the wave and the promotion landed in one push of both refs,
+    // whether they came alone or in a batch.
+    let pushes = pushes(&bare);
+    let promoting: Vec<&String> = pushes
+        .iter()
+        .filter(|push| push.contains(&format!("refs/heads/master={tip}")))
+        .collect();
+    assert_eq!(promoting.len(), 1, "{pushes:?}");
+    assert!(
+        promoting[0].contains("refs/cfgupdate/state/master="),
+        "the promotion was pushed without the state: {pushes:?}"
+    );
 
     // Every report is in the state, in fewer state commits than reports.
     let pushes = state_commits(&bare) - state_before;

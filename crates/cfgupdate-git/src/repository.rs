@@ -1,6 +1,7 @@
 //! [`GitRepository`]: the core's [`ConfigRepository`] on a git remote, through a local bare
 //! cache.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::path::Path;
@@ -106,6 +107,11 @@ pub struct GitRepository {
     /// `repository/outline.rs`), attached at the first push; dropped whenever `repo` is
     /// replaced (see [`GitRepository::replace_repo`]).
     scratch: Option<outline::Scratch>,
+    /// The commit read from last, and its root tree: a render reads thousands of files at one
+    /// revision, and a commit whose message lists a thousand regenerated targets is over
+    /// libgit2's 4 KiB cache limit for commits, so each file read inflated and hashed it again
+    /// (a cost that grew with the targets for every file read: quadratic in all).
+    last_root: Cell<Option<(Oid, Oid)>>,
 }
 
 impl GitRepository {
@@ -181,6 +187,7 @@ impl GitRepository {
             last_rejection: None,
             writes: 0,
             scratch: None,
+            last_root: Cell::new(None),
         })
     }
 
@@ -244,6 +251,7 @@ impl GitRepository {
     /// database, which goes with it.
     fn replace_repo(&mut self, repo: Repository) {
         self.scratch = None;
+        self.last_root.set(None);
         self.repo = repo;
     }
 
@@ -303,6 +311,22 @@ impl GitRepository {
         })
     }
 
+    /// The root tree of `revision`, the commit looked up only when it is not the one read
+    /// from last.
+    fn root_tree(&self, revision: &CommitId) -> Result<Tree<'_>, RepositoryError> {
+        if let (Some((commit, tree)), Ok(asked)) =
+            (self.last_root.get(), Oid::from_str(revision.as_str()))
+            && commit == asked
+            && let Ok(tree) = self.repo.find_tree(tree)
+        {
+            return Ok(tree);
+        }
+        let commit = self.commit(revision)?;
+        let tree = self.tree(&commit)?;
+        self.last_root.set(Some((commit.id(), tree.id())));
+        Ok(tree)
+    }
+
     fn tree<'r>(&'r self, commit: &Commit<'r>) -> Result<Tree<'r>, RepositoryError> {
         commit.tree().map_err(|error| {
             self.describe().local(
@@ -343,6 +367,8 @@ impl GitRepository {
         })?;
         self.replace_repo(rebuilt);
         self.rebuilt = Some(reason);
+        // A rebuilt cache holds only what the next fetch brings: nothing read before counts.
+        self.last_root.set(None);
         self.fetch()
             .map_err(|error| self.describe().remote(&doing, &error))
     }
@@ -660,8 +686,7 @@ impl ConfigRepository for GitRepository {
         revision: &CommitId,
         path: &RepoPath,
     ) -> Result<Option<Vec<u8>>, RepositoryError> {
-        let commit = self.commit(revision)?;
-        let tree = self.tree(&commit)?;
+        let tree = self.root_tree(revision)?;
         let entry = match tree.get_path(Path::new(path.as_str())) {
             Ok(entry) => entry,
             Err(error) if error.code() == ErrorCode::NotFound => return Ok(None),
@@ -710,8 +735,7 @@ impl ConfigRepository for GitRepository {
         revision: &CommitId,
         under: &str,
     ) -> Result<Vec<RepoPath>, RepositoryError> {
-        let commit = self.commit(revision)?;
-        let root = self.tree(&commit)?;
+        let root = self.root_tree(revision)?;
         let under = under.trim_start_matches("./").trim_matches('/');
         let start = if under.is_empty() || under == "." {
             root

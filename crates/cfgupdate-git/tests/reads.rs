@@ -3,7 +3,7 @@
 mod common;
 
 use cfgupdate_core::repository::{CommitMessage, ConfigRepository, RepositoryErrorKind};
-use common::{BOTH, Remote, id, path};
+use common::{BOTH, Remote, Served, id, path};
 
 const FILES: &[(&str, &str)] = &[
     ("cfgupdate.toml", "[[wave]]\n"),
@@ -148,4 +148,57 @@ fn a_revision_the_cache_lacks_is_not_found_and_says_to_refresh() {
         .unwrap_err();
     assert_eq!(error.kind, RepositoryErrorKind::NotFound);
     assert!(error.message.contains("refresh"), "{error}");
+}
+
+/// A commit whose message is over libgit2's 4 KiB cache limit for commits (a publish's, listing
+/// a thousand regenerated targets) is looked up once for all the files read at it, not once
+/// per file (issue 12: every read inflated and hashed it again). Shown by taking its object
+/// away after the first read: the files at it are still read, and listed.
+#[test]
+fn files_at_a_commit_with_a_long_message_are_read_without_looking_the_commit_up_again() {
+    let remote = Remote::new(Served::Path, FILES);
+    let mut repository = remote.open();
+    let tip = repository.refresh().unwrap();
+    let cache = git2::Repository::open_bare(repository.cache_path()).unwrap();
+    let parent = cache
+        .find_commit(git2::Oid::from_str(tip.as_str()).unwrap())
+        .unwrap();
+    let tree = parent.tree().unwrap();
+    let signature = git2::Signature::now("Bench", "bench@localhost").unwrap();
+    let message = format!(
+        "Publish api\n\n{}",
+        "Regenerated: target s-0001\n".repeat(400)
+    );
+    assert!(message.len() > 4096);
+    let long = cache
+        .commit(None, &signature, &signature, &message, &tree, &[&parent])
+        .unwrap()
+        .to_string();
+    let revision = id(&long);
+    assert_eq!(
+        repository
+            .read_file(&revision, &path("images/staging.json"))
+            .unwrap(),
+        Some(b"{\"api\": \"a\"}\n".to_vec())
+    );
+
+    let object = cache
+        .path()
+        .join("objects")
+        .join(&long[..2])
+        .join(&long[2..]);
+    std::fs::remove_file(&object).unwrap();
+    assert_eq!(
+        repository
+            .read_file(&revision, &path("cfgupdate.toml"))
+            .unwrap(),
+        Some(b"[[wave]]\n".to_vec())
+    );
+    assert_eq!(
+        repository.list_files(&revision, "images").unwrap(),
+        vec![
+            path("images/prod/images.libsonnet"),
+            path("images/staging.json")
+        ]
+    );
 }

@@ -1,7 +1,8 @@
 //! The rules that span several tables: unique names, each target in exactly one wave, no file
 //! in two waves' image sets, and a render output that cannot overwrite anything else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use super::PipelineError;
 use super::document::Source;
@@ -207,6 +208,13 @@ fn check_render(
             "{subject}; a directory named after a target must not start with `.`"
         ));
     }
+    // Every entrypoint, sorted, so that each output directory is checked against all of them
+    // in a few lookups rather than one comparison per target (a pipeline of 2,000 targets
+    // would otherwise make 4 million).
+    let entrypoints: BTreeSet<&str> = targets
+        .iter()
+        .map(|other| other.target.entrypoint.as_str())
+        .collect();
     for target in targets {
         let name = &target.target.name;
         let dir = match RepoPath::parse(&output.replace("{target}", name.as_str())) {
@@ -247,6 +255,9 @@ fn check_render(
                 }
             }
         }
+        if !overlaps_any(dir.as_str(), &entrypoints) {
+            continue;
+        }
         for other in targets {
             if overlaps(dir.as_str(), other.target.entrypoint.as_str()) {
                 return fail(format!(
@@ -272,4 +283,66 @@ fn is_within(path: &str, dir: &str) -> bool {
 /// Whether the directory `dir` and the path `path` share anything: one inside the other.
 fn overlaps(dir: &str, path: &str) -> bool {
     is_within(path, dir) || is_within(dir, path)
+}
+
+/// Whether `dir` [`overlaps`] any of the sorted `paths`: one of them is `dir`, lies inside it
+/// (the first path from `dir/` on starts with it), or is `dir` or one of its parents.
+fn overlaps_any(dir: &str, paths: &BTreeSet<&str>) -> bool {
+    let inside = format!("{dir}/");
+    let below = paths
+        .range::<str, _>((Bound::Included(inside.as_str()), Bound::Unbounded))
+        .next()
+        .is_some_and(|path| path.starts_with(&inside));
+    below
+        || dir
+            .match_indices('/')
+            .map(|(at, _)| &dir[..at])
+            .chain(std::iter::once(dir))
+            .any(|parent| paths.contains(parent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sorted lookup finds exactly what comparing with every path finds, with the
+    /// neighbours that sort between `dir` and `dir/` (`dir-x`, `dir.x`) and parents.
+    #[test]
+    fn overlaps_any_agrees_with_comparing_every_path() {
+        let paths = [
+            "envs/a/main.jsonnet",
+            "envs/a-b/main.jsonnet",
+            "envs/a.b",
+            "generated",
+            "out/x",
+            "out/x-y/z.jsonnet",
+            "main.jsonnet",
+        ];
+        let dirs = [
+            "envs/a",
+            "envs/a-b",
+            "envs/a.b",
+            "envs",
+            "envs/a/main.jsonnet",
+            "envs/a/main.jsonnet/deeper",
+            "generated/a",
+            "generated",
+            "gen",
+            "out/x",
+            "out/x-",
+            "out/x-y",
+            "out",
+            "main",
+            "main.jsonnet",
+            "z",
+        ];
+        for count in 0..=paths.len() {
+            let some = &paths[..count];
+            let sorted: BTreeSet<&str> = some.iter().copied().collect();
+            for dir in dirs {
+                let every = some.iter().any(|path| overlaps(dir, path));
+                assert_eq!(overlaps_any(dir, &sorted), every, "{dir} against {some:?}");
+            }
+        }
+    }
 }

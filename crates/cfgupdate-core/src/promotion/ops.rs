@@ -176,7 +176,9 @@ pub fn record_deployment(
             &record,
         );
         let error = match attempt {
-            Ok(Paired::Done(outcome)) => return Ok(outcome),
+            Ok(Paired::Done { commit, wave, .. }) => {
+                return Ok(DeploymentOutcome::Promoted { commit, wave });
+            }
             Ok(Paired::NoPromotion) => break,
             Ok(Paired::Rejected) => {
                 rejected += 1;
@@ -255,21 +257,26 @@ pub fn record_deployment(
     })
 }
 
-/// What one attempt at a report that may promote did.
+/// What one attempt at reports that may promote did.
 enum Paired {
-    /// Recorded and promoted (or recorded, the promotion landing without it and the report
-    /// recorded after).
-    Done(DeploymentOutcome),
-    /// The report leads to no promotion on this tip: nothing was pushed.
+    /// Recorded and promoted out of `source` into `wave` by `commit` (or recorded, the
+    /// promotion landing without it and the reports recorded after).
+    Done {
+        /// The wave promoted out of.
+        source: WaveName,
+        /// The promotion commit.
+        commit: CommitId,
+        /// The wave promoted into.
+        wave: WaveName,
+    },
+    /// The reports lead to no promotion on this tip: nothing was pushed.
     NoPromotion,
     /// The remote moved on (the branch, the state, or both): replay on a fresh fetch.
     Rejected,
 }
 
 /// One attempt at recording `record` for `target` and promoting out of its wave on `tip`, in
-/// one push: the new state document is made in memory, the promotion decided with it, and
-/// both refs pushed together, each a compare-and-swap on what it was built on. Pushes nothing
-/// when no promotion follows.
+/// one push ([`reports_and_promote`] with one report).
 #[allow(clippy::too_many_arguments)]
 fn report_and_promote(
     repo: &mut dyn ConfigRepository,
@@ -281,35 +288,86 @@ fn report_and_promote(
     message: &str,
     record: &ReportRecord,
 ) -> Result<Paired, PromotionError> {
-    let key = options.key.as_ref();
     let Some(source) = pipeline.wave_of_target(target) else {
         return Err(PromotionError::UnknownTarget {
             target: target.to_string(),
             known: pipeline.known_targets(target.as_str()),
         });
     };
-    let (state, prepared) =
-        state::prepare(repo, clock, key, tip, CatchUp::Along(tip), &mut |state| {
-            state.add_report(target, record.clone())
-        })?;
-    // A refusal to promote (content that does not render, say) leaves the report to be
-    // recorded alone first, as before: the step after it meets the refusal again.
-    let Ok((Some((mut change, wave)), _)) = plan_step(
+    reports_and_promote(
         repo,
         clock,
         options,
-        &source.name,
-        &Step::Automatic,
+        &[(target.clone(), record.clone())],
+        std::slice::from_ref(&source.name),
         Some(&record.revision),
         tip,
-        Some(&state),
-    ) else {
+        message,
+    )
+}
+
+/// One attempt at recording `records` and promoting out of the first of `sources` (in
+/// pipeline order) that promotes on `tip`, in one push: the new state document is made in
+/// memory, the promotion decided with it, and both refs pushed together, each a
+/// compare-and-swap on what it was built on. Pushes nothing when no promotion follows (or
+/// when deciding one fails: the step after the reports are recorded meets that again).
+/// `on_branch`: a revision every tip planned on must hold.
+#[allow(clippy::too_many_arguments)]
+fn reports_and_promote(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    options: &WriteOptions,
+    records: &[(TargetName, ReportRecord)],
+    sources: &[WaveName],
+    on_branch: Option<&CommitId>,
+    tip: &CommitId,
+    message: &str,
+) -> Result<Paired, PromotionError> {
+    let key = options.key.as_ref();
+    let add_all = |state: &mut PipelineState| {
+        let mut changed = false;
+        for (target, record) in records {
+            changed |= state.add_report(target, record.clone());
+        }
+        changed
+    };
+    let (state, prepared) =
+        state::prepare(repo, clock, key, tip, CatchUp::Along(tip), &mut |state| {
+            add_all(state)
+        })?;
+    let mut planned = None;
+    for source in sources {
+        match plan_step(
+            repo,
+            clock,
+            options,
+            source,
+            &Step::Automatic,
+            on_branch,
+            tip,
+            Some(&state),
+        ) {
+            Ok((Some((change, wave)), _)) => {
+                planned = Some((source.clone(), change, wave));
+                break;
+            }
+            Ok((None, _)) => {}
+            // A refusal to promote (content that does not render, say) leaves the reports to
+            // be recorded alone first, as before: the step after it meets the refusal again.
+            Err(_) => break,
+        }
+    }
+    let Some((source, mut change, wave)) = planned else {
         return Ok(Paired::NoPromotion);
     };
     crate::intent::seal(repo, key, tip, &mut change);
-    let promoted = |commit| Paired::Done(DeploymentOutcome::Promoted { commit, wave });
+    let promoted = |commit| Paired::Done {
+        source: source.clone(),
+        commit,
+        wave: wave.clone(),
+    };
     let Some(prepared) = prepared else {
-        // The report is in the state already (a replay after the state alone landed).
+        // The reports are in the state already (a replay after the state alone landed).
         return Ok(match repo.commit_and_push(tip, &change)? {
             PushOutcome::Pushed(commit) => promoted(commit),
             PushOutcome::Rejected => Paired::Rejected,
@@ -327,12 +385,12 @@ fn report_and_promote(
             Ok(promoted(commit))
         }
         PairOutcome::StateOnly(state) => {
-            // As with two pushes: the report is recorded, the promotion is replayed.
+            // As with two pushes: the reports are recorded, the promotion is replayed.
             state::landed(repo, key, &state);
             Ok(Paired::Rejected)
         }
         PairOutcome::BranchOnly(commit) => {
-            // The promotion landed, the state moved on meanwhile: record the report on the
+            // The promotion landed, the state moved on meanwhile: record the reports on the
             // newest state, replayed as every state update is.
             repo.refresh()?;
             state::update(
@@ -343,7 +401,7 @@ fn report_and_promote(
                 &commit,
                 message,
                 CatchUp::Along(&commit),
-                |state| state.add_report(target, record.clone()),
+                add_all,
             )?;
             Ok(promoted(commit))
         }
@@ -410,6 +468,21 @@ pub fn record_deployments(
             Some((target.clone(), record))
         })
         .collect();
+    // The waves the recorded reports belong to, in pipeline order.
+    let sources: Vec<WaveName> = pipeline
+        .waves
+        .iter()
+        .filter(|wave| {
+            resolved
+                .iter()
+                .any(|r| r.as_ref().is_ok_and(|(_, source)| source == &wave.name))
+        })
+        .map(|wave| wave.name.clone())
+        .collect();
+    // The first of them the reports promote out of is promoted in the push that records them
+    // (one push of both refs, as for a single report); without a promotion the reports are
+    // recorded alone.
+    let mut paired = None;
     if !records.is_empty() {
         let message = if records.len() == 1 {
             let (target, record) = &records[0];
@@ -421,47 +494,78 @@ pub fn record_deployments(
         } else {
             format!("Record {} deployment reports", records.len())
         };
-        let recorded = state::update(
-            repo,
-            clock,
-            &options.retry,
-            options.key.as_ref(),
-            &tip,
-            &message,
-            CatchUp::Along(&tip),
-            |state| {
-                let mut changed = false;
-                for (target, record) in &records {
-                    changed |= state.add_report(target, record.clone());
-                }
-                changed
-            },
-        );
-        if let Err(error) = recorded {
-            return resolved
+        let fail_all = |resolved: Vec<Result<(TargetName, WaveName), PromotionError>>,
+                        error: PromotionError| {
+            resolved
                 .into_iter()
                 .map(|resolved| resolved.and_then(|_| Err(error.clone())))
-                .collect();
+                .collect()
+        };
+        let mut tip = tip.clone();
+        let mut rejected = 0;
+        loop {
+            let attempt = reports_and_promote(
+                repo, clock, options, &records, &sources, None, &tip, &message,
+            );
+            match attempt {
+                Ok(Paired::Done {
+                    source,
+                    commit,
+                    wave,
+                }) => {
+                    paired = Some((source, commit, wave));
+                    break;
+                }
+                Ok(Paired::NoPromotion) => break,
+                Ok(Paired::Rejected) => {
+                    rejected += 1;
+                    if rejected >= options.retry.attempts {
+                        return fail_all(
+                            resolved,
+                            PromotionError::Contended { attempts: rejected },
+                        );
+                    }
+                    clock.sleep(options.retry.delay(rejected, clock.now()));
+                    match repo.refresh() {
+                        Ok(fresh) => tip = fresh,
+                        Err(error) => return fail_all(resolved, error.into()),
+                    }
+                }
+                Err(error) => return fail_all(resolved, error),
+            }
+        }
+        if paired.is_none() {
+            let recorded = state::update(
+                repo,
+                clock,
+                &options.retry,
+                options.key.as_ref(),
+                &tip,
+                &message,
+                CatchUp::Along(&tip),
+                |state| {
+                    let mut changed = false;
+                    for (target, record) in &records {
+                        changed |= state.add_report(target, record.clone());
+                    }
+                    changed
+                },
+            );
+            if let Err(error) = recorded {
+                return fail_all(resolved, error);
+            }
         }
     }
     // One step out of each wave the recorded reports belong to, in pipeline order.
     let mut steps: BTreeMap<WaveName, Result<StepResult, PromotionError>> = BTreeMap::new();
-    for wave in &pipeline.waves {
-        if resolved
-            .iter()
-            .any(|r| r.as_ref().is_ok_and(|(_, source)| source == &wave.name))
-        {
-            let result = step(
-                repo,
-                clock,
-                options,
-                &wave.name,
-                Step::Automatic,
-                true,
-                None,
-            );
-            steps.insert(wave.name.clone(), result);
-        }
+    for source in &sources {
+        let result = match &paired {
+            Some((promoted, commit, wave)) if promoted == source => {
+                Ok((Some((commit.clone(), wave.clone())), None))
+            }
+            _ => step(repo, clock, options, source, Step::Automatic, true, None),
+        };
+        steps.insert(source.clone(), result);
     }
     resolved
         .into_iter()

@@ -123,7 +123,7 @@ pub fn regenerate(
     change: &Change,
     limits: &RenderLimits,
 ) -> Result<Regeneration, RegenerateError> {
-    let plan = Plan::make(repo, revision, change, limits, Scope::default())?;
+    let plan = Plan::make(repo, revision, change, limits, Scope::default(), None)?;
     Ok(plan.regeneration())
 }
 
@@ -145,7 +145,7 @@ pub fn check_change(
         compare: true,
         ..Scope::default()
     };
-    let plan = Plan::make(repo, revision, change, limits, scope)?;
+    let plan = Plan::make(repo, revision, change, limits, scope, None)?;
     plan.refuse_non_image_differences()?;
     Ok(plan.regeneration())
 }
@@ -215,7 +215,7 @@ pub fn check_wave_write(
         compare: keeps_yaml,
         note_broken: true,
     };
-    let plan = match Plan::make(repo, revision, change, limits, scope) {
+    let plan = match Plan::make(repo, revision, change, limits, scope, Some(pipeline)) {
         // A target of the wave that the change breaks is the effect check's to report.
         Err(RegenerateError::Render(error)) if wave_targets.contains(error.target()) => {
             return Err(RenderCheckError::NoEffect(Box::new(
@@ -281,7 +281,8 @@ struct Scope<'w> {
 /// missing or extra, other fields differing) the target is evaluated at the revision too, and
 /// that render is compared, as it always was.
 struct Plan {
-    after_pipeline: Pipeline,
+    /// Whether the pipeline after the change has a `[render]` table (cfgupdate owns YAML).
+    keeps_yaml: bool,
     /// The targets the change affects that render after it.
     affected: BTreeSet<TargetName>,
     /// The writes and deletions that make the affected targets' output directories current.
@@ -301,14 +302,32 @@ impl Plan {
         change: &Change,
         limits: &RenderLimits,
         scope: Scope<'_>,
+        after_pipeline: Option<Pipeline>,
     ) -> Result<Self, RegenerateError> {
         let wanted = |name: &TargetName| scope.only.is_none_or(|only| only.contains(name));
         let in_wave = |name: &TargetName| scope.wave.is_some_and(|wave| wave.contains(name));
         let unchanged = BTreeMap::new();
         let before_files = RevisionFiles::new(repo, revision, &unchanged);
         let after_files = RevisionFiles::new(repo, revision, &change.files);
-        let before_pipeline = read_pipeline(&before_files, &format!("at revision {revision}"))?;
-        let after_pipeline = read_pipeline(&after_files, "after the change")?;
+        // The pipeline file is read and parsed once per state, and once in all when the change
+        // leaves it alone (its parse grows with the targets).
+        let pipeline_written = change
+            .files
+            .keys()
+            .any(|path| path.as_str() == PIPELINE_FILE);
+        let at_revision = || format!("at revision {revision}");
+        let (before_pipeline, after_pipeline) = match (after_pipeline, pipeline_written) {
+            (Some(after), false) => (after.clone(), after),
+            (Some(after), true) => (read_pipeline(&before_files, &at_revision())?, after),
+            (None, false) => {
+                let before = read_pipeline(&before_files, &at_revision())?;
+                (before.clone(), before)
+            }
+            (None, true) => (
+                read_pipeline(&before_files, &at_revision())?,
+                read_pipeline(&after_files, "after the change")?,
+            ),
+        };
         let pipeline_changed = before_pipeline != after_pipeline;
         let jpath = before_pipeline
             .render
@@ -321,7 +340,7 @@ impl Plan {
         };
 
         let mut plan = Plan {
-            after_pipeline: after_pipeline.clone(),
+            keeps_yaml: after_pipeline.render.is_some(),
             affected: BTreeSet::new(),
             files: BTreeMap::new(),
             differences: Vec::new(),
@@ -497,7 +516,7 @@ impl Plan {
     fn regeneration(self) -> Regeneration {
         Regeneration {
             affected: self.affected,
-            files: if self.after_pipeline.render.is_some() {
+            files: if self.keeps_yaml {
                 self.files
             } else {
                 BTreeMap::new()
@@ -595,6 +614,66 @@ pub fn read_pipeline(files: &dyn SourceFiles, when: &str) -> Result<Pipeline, Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::MemoryRepository;
+    use crate::repository::MockConfigRepository;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    const PIPELINE: &str = "[render]\noutput = \"generated/{target}\"\n\n[[wave]]\nname = \"staging\"\nimages = { jsonnet = [\"images.libsonnet\"] }\ntargets = [\"staging\"]\n\n[target.staging]\nentrypoint = \"main.jsonnet\"\n";
+
+    /// A repository serving `files`, counting the reads of the pipeline file.
+    fn counting_pipeline_reads() -> (MockConfigRepository, CommitId, Arc<AtomicUsize>) {
+        let mut memory = MemoryRepository::new(&[
+            ("cfgupdate.toml", PIPELINE),
+            ("images.libsonnet", "{ api: 'api:1' }\n"),
+            (
+                "main.jsonnet",
+                "local images = import 'images.libsonnet';\n{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'api' }, spec: { containers: [{ name: 'api', image: images.api }] } }\n",
+            ),
+        ]);
+        let tip = memory.refresh().unwrap();
+        let memory = Arc::new(Mutex::new(memory));
+        let reads = Arc::new(AtomicUsize::new(0));
+        let mut mock = MockConfigRepository::new();
+        let (serving, counted) = (memory.clone(), reads.clone());
+        mock.expect_read_file().returning(move |revision, path| {
+            if path.as_str() == PIPELINE_FILE {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            serving.lock().unwrap().read_file(revision, path)
+        });
+        mock.expect_list_files()
+            .returning(move |revision, under| memory.lock().unwrap().list_files(revision, under));
+        (mock, tip, reads)
+    }
+
+    /// The pipeline file's parse grows with the targets: a change that leaves it alone has it
+    /// read and parsed once, not once before and once after (issue 12); one that writes it
+    /// has both states read.
+    #[test]
+    fn the_pipeline_file_is_read_once_when_the_change_leaves_it_alone() {
+        let mut change = Change::default();
+        let images = RepoPath::parse("images.libsonnet").unwrap();
+        change
+            .files
+            .insert(images, FileChange::Write(b"{ api: 'api:2' }\n".to_vec()));
+        let (repo, tip, reads) = counting_pipeline_reads();
+        let regeneration = regenerate(&repo, &tip, &change, &RenderLimits::default()).unwrap();
+        assert_eq!(regeneration.affected.len(), 1);
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        check_change(&repo, &tip, &change, &RenderLimits::default()).unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+
+        let pipeline = RepoPath::parse(PIPELINE_FILE).unwrap();
+        change.files.insert(
+            pipeline,
+            FileChange::Write(format!("{PIPELINE}\n").into_bytes()),
+        );
+        let (repo, tip, reads) = counting_pipeline_reads();
+        regenerate(&repo, &tip, &change, &RenderLimits::default()).unwrap();
+        // Once at the revision; after the change it comes from the change itself.
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
 
     fn config_map() -> KubeObject {
         let value = serde_json::json!({
