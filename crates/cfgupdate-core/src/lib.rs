@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use cfgupdate_core::memory::MemoryRepository;
+//! use cfgupdate_core::MemoryRepository;
 //! use cfgupdate_core::promotion::{self, DeployReport, DeployStatus, DeploymentOutcome, TargetSelector};
 //! use cfgupdate_core::{Announcement, Clock, CommitId, ImageRef, ImageSet, PublishOutcome, ServiceName, TargetName, WriteOptions};
 //!
@@ -81,37 +81,58 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod class;
-pub mod clock;
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+#![warn(unnameable_types)]
+
+mod class;
+mod clock;
 mod intent;
-pub mod key;
-pub mod memory;
-pub mod names;
-pub mod path;
-pub mod pipeline;
+mod key;
+mod memory;
+mod names;
+mod path;
+mod pipeline;
 pub mod promotion;
-pub mod publish;
-pub mod reference;
+mod publish;
+mod reference;
 pub mod render;
-pub mod repository;
-pub mod retry;
-pub mod shown;
+mod repository;
+mod retry;
+mod shown;
 pub mod slots;
-pub mod snapshot;
+mod snapshot;
 pub mod trailers;
 mod wave_write;
 
 pub use class::{Classify, ErrorClass};
 pub use clock::Clock;
-pub use key::{StateKey, StateKeyError};
+pub use key::{MIN_STATE_KEY_LEN, StateKey, StateKeyError};
+pub use memory::{MemoryRepository, Tree};
 pub use names::{CommitId, Known, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
-pub use pipeline::{ImageSetLayout, Pin, Pipeline, PipelineError, Target, Wave};
+pub use pipeline::{
+    ImageSetLayout, ImageSetMatcher, PIPELINE_FILE, Pin, Pipeline, PipelineError, RenderConfig,
+    Target, Wave, schema as pipeline_schema,
+};
 pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
     publish_batch,
 };
-pub use reference::{Digest, ImageRef, Part, ReferenceError};
-pub use repository::{ConfigRepository, RepositoryError, RepositoryErrorKind};
+pub use reference::{Digest, ImageRef, NAME_MAX_LEN, Part, ReferenceError, TAG_MAX_LEN};
+pub use repository::{
+    Change, CommitInfo, CommitMessage, ConfigRepository, FileChange, PairOutcome, PushOutcome,
+    RepositoryError, RepositoryErrorKind, StateVersion,
+};
 pub use retry::RetryPolicy;
 pub use slots::{ImageSet, SlotError};
+pub use snapshot::{Snapshot, SnapshotError};
+
+/// How the adapters show a value from outside in a message: the core's own rule (control and
+/// invisible characters escaped, long values cut), so that a message reads the same whichever
+/// crate writes it. A seam between the core and cfgupdate's own adapters, not part of the
+/// embedding API: it may change without notice.
+#[doc(hidden)]
+pub mod adapter {
+    pub use crate::shown::{is_hidden, push_escaped, shown};
+}

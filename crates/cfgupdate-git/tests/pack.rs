@@ -9,7 +9,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use cfgupdate_core::repository::{ConfigRepository, PushOutcome};
+use cfgupdate_core::{ConfigRepository, PushOutcome};
 use common::{BOTH, Remote, Served, change, id, path};
 
 /// Two directories with the same content (so the same tree id), one that differs from them

@@ -24,7 +24,7 @@
 //! use std::time::{Duration, SystemTime};
 //!
 //! use cfgupdate_core::Clock;
-//! use cfgupdate_core::memory::MemoryRepository;
+//! use cfgupdate_core::MemoryRepository;
 //! use cfgupdate_http::{AuthSettings, BackgroundServer, Settings};
 //!
 //! struct RealClock;

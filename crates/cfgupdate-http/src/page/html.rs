@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use cfgupdate_core::adapter::is_hidden;
 use cfgupdate_core::promotion::{
     DeployStatus, HistoryEntry, Status, TargetStatus, TransitionStatus, WaveStatus,
 };
-use cfgupdate_core::shown::is_hidden;
 use cfgupdate_core::{CommitId, ImageRef, ServiceName};
 
 use super::{REFRESH, WebUrl};
