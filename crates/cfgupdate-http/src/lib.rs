@@ -93,6 +93,7 @@ mod routes;
 mod server;
 pub mod settings;
 mod status;
+pub mod wire;
 mod writer;
 
 pub use auth::{Caller, Scope, sign, sign_webhook, token_sha256};

@@ -33,10 +33,10 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
     let entries =
         history(&mut repo, args.limit, key.as_ref()).map_err(|error| classified(&error))?;
     if args.json {
-        let text = serde_json::to_string_pretty(&entries).map_err(|error| {
+        let text = cfgupdate_http::wire::history_json(&entries).map_err(|error| {
             Failure::operational(format!("cannot write the history as JSON: {error}"))
         })?;
-        return print_out(&format!("{text}\n"));
+        return print_out(&text);
     }
     let mut out = String::new();
     for entry in &entries {

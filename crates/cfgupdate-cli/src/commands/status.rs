@@ -30,10 +30,10 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
     let status =
         status(&mut repo, &SystemClock, key.as_ref()).map_err(|error| classified(&error))?;
     if args.json {
-        let text = serde_json::to_string_pretty(&status).map_err(|error| {
+        let text = cfgupdate_http::wire::status_json(&status).map_err(|error| {
             Failure::operational(format!("cannot write the status as JSON: {error}"))
         })?;
-        print_out(&format!("{text}\n"))
+        print_out(&text)
     } else {
         print_out(&human(&status))
     }
