@@ -107,6 +107,7 @@ mod wave_write;
 
 pub use class::{Classify, ErrorClass};
 pub use clock::Clock;
+pub use intent::WriteOptions;
 pub use key::{MIN_STATE_KEY_LEN, StateKey, StateKeyError};
 pub use memory::{MemoryRepository, Tree};
 pub use names::{CommitId, Known, NameError, ServiceName, TargetName, WaveName};
@@ -116,8 +117,7 @@ pub use pipeline::{
     Target, Wave, schema as pipeline_schema,
 };
 pub use publish::{
-    Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
-    publish_batch,
+    Announcement, AnnouncementError, PublishError, PublishOutcome, publish, publish_batch,
 };
 pub use reference::{Digest, ImageRef, NAME_MAX_LEN, Part, ReferenceError, TAG_MAX_LEN};
 pub use repository::{

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use cfgupdate_core::promotion::history;
+use cfgupdate_http::wire::commit_time;
 
 use crate::failure::{Failure, print_out};
 use crate::remote::{RemoteArgs, classified};
@@ -45,7 +46,7 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
             out,
             "{} {} {:<8} {:<12} {}",
             entry.commit.short(),
-            entry.time,
+            commit_time(entry.time),
             entry.action,
             wave,
             entry.subject

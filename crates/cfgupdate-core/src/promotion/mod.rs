@@ -29,7 +29,8 @@ pub use state::{
     check as check_state, reset as reset_state,
 };
 pub use status::{
-    ReportView, STATUS_HISTORY, Status, TargetStatus, TransitionStatus, WaveStatus, status,
+    ReportView, STATUS_HISTORY, Status, StepState, TargetStatus, TransitionStatus, WaveStatus,
+    status,
 };
 
 use crate::names::{CommitId, Known, TargetName, WaveName};
