@@ -18,15 +18,14 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use history::{HISTORY_DEPTH, HistoryEntry, LastPromotion};
+pub use history::{HISTORY_DEPTH, HistoryEntry};
 pub use ops::{
     Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, advance, approve, history,
     promote, record_deployment, record_deployments,
 };
 pub use state::{
     ApprovalRecord, PipelineState, Published, PublishedService, RecentPublish, ReportRecord,
-    STATE_TRAILER, STATE_VERSION, StateProblem, StateStatus, UNAUTHENTICATED_WARNING,
-    check as check_state, reset as reset_state,
+    StateProblem, StateStatus, UNAUTHENTICATED_WARNING, check as check_state, reset as reset_state,
 };
 pub use status::{
     ReportView, STATUS_HISTORY, Status, StepState, TargetStatus, TransitionStatus, WaveStatus,

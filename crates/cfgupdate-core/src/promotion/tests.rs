@@ -1664,7 +1664,7 @@ fn a_fresh_cache_refuses_a_state_older_than_the_branch_records() {
     assert!(error.to_string().contains("records"), "{error}");
     // A forged trailer in a person's commit records nothing.
     world.repo.person_pushes(
-        &format!("Edit\n\n{STATE_TRAILER}: 99999999999999.5"),
+        &format!("Edit\n\n{}: 99999999999999.5", state::STATE_TRAILER),
         |_| {},
     );
     reset_state(

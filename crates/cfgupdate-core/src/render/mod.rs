@@ -46,8 +46,5 @@ pub use regenerate::{
     read_pipeline, regenerate,
 };
 pub use source::{RevisionFiles, SourceError, SourceFiles};
-pub use target::{
-    OutputError, OutputProblem, RenderError, RenderedTarget, compare_output, output_change,
-    render_target,
-};
+pub use target::{OutputError, OutputProblem, RenderError, RenderedTarget, render_target};
 pub use yaml::{YamlError, yaml_files};
