@@ -117,6 +117,9 @@
 //! [`ConfigRepository::state`]: cfgupdate_core::ConfigRepository::state
 //! [`ConfigRepository::push_state`]: cfgupdate_core::ConfigRepository::push_state
 
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
 mod cache;
 mod credentials;
 mod errors;

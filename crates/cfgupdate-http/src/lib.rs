@@ -78,6 +78,9 @@
 //!
 //! [`ErrorClass`]: cfgupdate_core::ErrorClass
 
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
 pub mod auth;
 mod connections;
 pub mod credentials;
