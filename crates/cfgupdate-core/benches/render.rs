@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cfgupdate_core::ConfigRepository;
-use cfgupdate_core::render::evaluate::{EvaluationInput, evaluate};
+use cfgupdate_core::render::{EvaluationInput, evaluate};
 use cfgupdate_core::render::{RenderLimits, RevisionFiles, read_pipeline, render_target};
 use render_support::{files_of, fixture, gojsonnet_python, memory_repo};
 

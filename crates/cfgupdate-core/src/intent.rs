@@ -6,9 +6,23 @@ use crate::class::{Classify, ErrorClass};
 use crate::clock::Clock;
 use crate::key::StateKey;
 use crate::names::CommitId;
+use crate::render::RenderLimits;
 use crate::repository::{Change, ConfigRepository, PushOutcome, RepositoryError};
 use crate::retry::RetryPolicy;
 use crate::trailers;
+
+/// How patiently an automatic write retries, how long a render may take, and the state key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// Retries of rejected pushes.
+    pub retry: RetryPolicy,
+    /// Limits of the renders the render check makes.
+    pub render: RenderLimits,
+    /// The state key: with it, commits are sealed, the state document is authenticated, and
+    /// only sealed trailers and authenticated state decide (contract section 7.1). Without
+    /// it, nothing is authenticated.
+    pub key: Option<StateKey>,
+}
 
 /// Pushes what `plan` computes from the tip, replaying the intent after every rejection.
 ///

@@ -70,11 +70,13 @@ impl StateKey {
     }
 
     /// The hex tag sealing a commit message.
+    #[cfg_attr(not(feature = "render"), allow(dead_code))]
     pub(crate) fn seal_tag(&self, parts: &[&[u8]]) -> String {
         hex::encode(mac_over(&self.seal, parts).finalize().into_bytes())
     }
 
     /// Whether `tag` (hex) seals `parts`, compared in constant time.
+    #[cfg_attr(not(feature = "render"), allow(dead_code))]
     pub(crate) fn seal_matches(&self, parts: &[&[u8]], tag: &str) -> bool {
         matches(&self.seal, parts, tag)
     }

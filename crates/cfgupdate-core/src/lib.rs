@@ -10,23 +10,98 @@
 //!
 //! This crate does no IO. It sees the config repository through [`ConfigRepository`] and time
 //! through [`Clock`]; `cfgupdate-git` implements the first on a real remote, and
-//! [`memory::MemoryRepository`] implements it in memory for tests and simulations.
+//! [`MemoryRepository`] implements it in memory for tests and simulations.
 //!
 //! # Features
 //!
-//! `render` (on by default): rendering targets with the Jsonnet evaluator, and [`publish`](mod@publish)
+//! `render` (on by default): rendering targets with the Jsonnet evaluator, and [`publish()`]
 //! and [`promotion`], whose every write passes the render and effect checks. Without it
 //! (`default-features = false`) the crate is the pipeline's types, `cfgupdate.toml`, slot
 //! editing and the repository traits, and builds neither the evaluator, its standard library
 //! nor the YAML reader.
 //!
-//! # Embedding
+//! # The API at a glance
 //!
-//! Drive a whole promotion with any `ConfigRepository` and `Clock`:
+//! Everything is re-exported here or lives in one of four public modules; the modules behind
+//! them are private and may change freely (`docs/ARCHITECTURE.md`, "API boundaries").
+//!
+//! - **The pipeline's words**, parsed once at the edge: [`ServiceName`], [`WaveName`],
+//!   [`TargetName`], [`CommitId`], [`RepoPath`], [`ImageRef`] (with its [`Digest`] and
+//!   [`Part`]s), [`ImageSet`]; their errors ([`NameError`], [`ReferenceError`], ...) and
+//!   [`Known`] (the valid names and the nearest, for "did you mean").
+//! - **The pipeline file**: [`Pipeline::parse`] reads `cfgupdate.toml` ([`PIPELINE_FILE`])
+//!   into [`Wave`]s and [`Target`]s; [`pipeline_schema`] is its JSON Schema.
+//! - **The ports** the core sees the world through: [`ConfigRepository`] (with [`Change`],
+//!   [`PushOutcome`], [`CommitInfo`], [`StateVersion`], [`RepositoryError`]) and [`Clock`].
+//!   [`MemoryRepository`] is an in-memory repository whose remote moves; [`Snapshot`] is
+//!   the repository at one revision with its pipeline parsed.
+//! - **Writing**: [`publish`] / [`publish_batch`] (CI's announcements into the first wave),
+//!   configured by [`WriteOptions`] ([`RetryPolicy`], render limits, the [`StateKey`]).
+//! - [`promotion`]: deploy reports, approvals, promote/advance, and reading the pipeline's
+//!   [`promotion::status`] and [`promotion::history`].
+//! - [`slots`]: image slots edited in a file's text, losslessly ([`slots::jsonnet`],
+//!   [`slots::json`], a wave's files as one image set).
+//! - [`render`]: targets rendered to Kubernetes YAML as Argo CD would, and the checks an
+//!   automatic change passes.
+//! - [`trailers`]: the `Cfgupdate-*` commit trailers written and read back.
+//! - **Failures**: every error type implements [`Classify`], whose [`ErrorClass`] decides exit
+//!   codes and HTTP statuses in the adapters.
+//!
+//! # Editing a slot in a string
+//!
+//! ```
+//! use cfgupdate_core::slots::jsonnet;
+//! use cfgupdate_core::{ImageRef, ImageSet, ServiceName};
+//!
+//! let old = format!("reg.example.com/api:v1@sha256:{}", "1".repeat(64));
+//! let new = format!("reg.example.com/api:v2@sha256:{}", "2".repeat(64));
+//! let text = format!("{{\n  api: '{old}',  // kept as it is\n}}\n");
+//! let updates = ImageSet::from([(ServiceName::parse("api")?, ImageRef::parse(&new)?)]);
+//! let applied = jsonnet::apply("images.libsonnet", &text, &updates)?;
+//! assert_eq!(applied.text, format!("{{\n  api: '{new}',  // kept as it is\n}}\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Publishing to the in-memory repository
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use cfgupdate_core::memory::MemoryRepository;
+//! use cfgupdate_core::{
+//!     Announcement, Clock, CommitId, ImageRef, ImageSet, MemoryRepository, PublishOutcome,
+//!     ServiceName, WriteOptions, publish,
+//! };
+//!
+//! struct Fixed;
+//! impl Clock for Fixed {
+//!     fn now(&self) -> SystemTime { SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) }
+//!     fn sleep(&self, _: Duration) {}
+//! }
+//!
+//! let old = format!("reg.example.com/api:v1@sha256:{}", "1".repeat(64));
+//! let new = format!("reg.example.com/api:v2@sha256:{}", "2".repeat(64));
+//! let mut repo = MemoryRepository::new(&[
+//!     ("cfgupdate.toml", "[[wave]]\nname = \"staging\"\nimages = \"images.json\"\ntargets = [\"staging\"]\n\n[target.staging]\nentrypoint = \"staging.jsonnet\"\n"),
+//!     ("images.json", &format!("{{ \"api\": \"{old}\" }}\n")),
+//!     ("staging.jsonnet", "{ kind: 'Pod', apiVersion: 'v1', metadata: { name: 'api' }, spec: { containers: [{ name: 'api', image: (import 'images.json').api }] } }\n"),
+//! ]);
+//! let images = ImageSet::from([(ServiceName::parse("api")?, ImageRef::parse(&new)?)]);
+//! let announcement = Announcement::new(CommitId::parse(&"a".repeat(40))?, images)?;
+//! let outcome = publish(&mut repo, &Fixed, &announcement, &WriteOptions::default())?;
+//! assert!(matches!(outcome, PublishOutcome::Committed { .. }));
+//! assert_eq!(repo.remote_text("images.json"), Some(format!("{{ \"api\": \"{new}\" }}\n")));
+//! // The same announcement again changes nothing.
+//! let again = publish(&mut repo, &Fixed, &announcement, &WriteOptions::default())?;
+//! assert_eq!(again, PublishOutcome::Unchanged);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Reading a pipeline's status, and a whole promotion
+//!
+//! Drive a whole promotion with any `ConfigRepository` and `Clock`, then read the status:
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use cfgupdate_core::MemoryRepository;
 //! use cfgupdate_core::promotion::{self, DeployReport, DeployStatus, DeploymentOutcome, TargetSelector};
 //! use cfgupdate_core::{Announcement, Clock, CommitId, ImageRef, ImageSet, PublishOutcome, ServiceName, TargetName, WriteOptions};
 //!
@@ -86,45 +161,79 @@
 //! assert!(matches!(outcome, DeploymentOutcome::Promoted { .. }));
 //! let status = promotion::status(&mut repo, &Now, options.key.as_ref())?;
 //! assert_eq!(status.waves[1].images[&ServiceName::parse("api")?], new);
+//! let step = status.waves[0].promotion.as_ref().expect("staging promotes into production");
+//! assert_eq!(step.state, promotion::StepState::Idle);
+//! assert_eq!(status.waves[0].targets[0].last_report.as_ref().map(|r| r.status), Some(DeployStatus::Succeeded));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod class;
-pub mod clock;
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+#![warn(unnameable_types)]
+
+mod class;
+mod clock;
 #[cfg(feature = "render")]
 mod intent;
-pub mod key;
-pub mod memory;
-pub mod names;
-pub mod path;
-pub mod pipeline;
+mod key;
+mod memory;
+mod names;
+mod path;
+mod pipeline;
 #[cfg(feature = "render")]
 pub mod promotion;
 #[cfg(feature = "render")]
-pub mod publish;
-pub mod reference;
+mod publish;
+mod reference;
 pub mod render;
-pub mod repository;
-pub mod retry;
-pub mod shown;
+mod repository;
+mod retry;
+mod shown;
 pub mod slots;
-pub mod snapshot;
+mod snapshot;
 pub mod trailers;
 #[cfg(feature = "render")]
 mod wave_write;
 
-pub use class::{Classify, ErrorClass};
-pub use clock::Clock;
-pub use key::{StateKey, StateKeyError};
+// The pipeline's words, parsed once at the edge.
 pub use names::{CommitId, Known, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
-pub use pipeline::{ImageSetLayout, Pin, Pipeline, PipelineError, Target, Wave};
+pub use reference::{Digest, ImageRef, NAME_MAX_LEN, Part, ReferenceError, TAG_MAX_LEN};
+pub use slots::{ImageSet, SlotError};
+
+// The pipeline file.
+pub use pipeline::{
+    ImageSetLayout, ImageSetMatcher, PIPELINE_FILE, Pin, Pipeline, PipelineError, RenderConfig,
+    Target, Wave, schema as pipeline_schema,
+};
+
+// The ports: the repository and the clock, and an in-memory repository.
+pub use clock::Clock;
+pub use memory::{MemoryRepository, Tree};
+pub use repository::{
+    Change, CommitInfo, CommitMessage, ConfigRepository, FileChange, PairOutcome, PushOutcome,
+    RepositoryError, RepositoryErrorKind, StateVersion,
+};
+pub use snapshot::{Snapshot, SnapshotError};
+
+// Writing: CI's announcements, and how every automatic write behaves.
+#[cfg(feature = "render")]
+pub use intent::WriteOptions;
+pub use key::{MIN_STATE_KEY_LEN, StateKey, StateKeyError};
 #[cfg(feature = "render")]
 pub use publish::{
-    Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
-    publish_batch,
+    Announcement, AnnouncementError, PublishError, PublishOutcome, publish, publish_batch,
 };
-pub use reference::{Digest, ImageRef, Part, ReferenceError};
-pub use repository::{ConfigRepository, RepositoryError, RepositoryErrorKind};
 pub use retry::RetryPolicy;
-pub use slots::{ImageSet, SlotError};
+
+// Failures, classified once for every adapter.
+pub use class::{Classify, ErrorClass};
+
+/// How the adapters show a value from outside in a message: the core's own rule (control and
+/// invisible characters escaped, long values cut), so that a message reads the same whichever
+/// crate writes it. A seam between the core and cfgupdate's own adapters, not part of the
+/// embedding API: it may change without notice.
+#[doc(hidden)]
+pub mod adapter {
+    pub use crate::shown::{is_hidden, push_escaped, shown};
+}

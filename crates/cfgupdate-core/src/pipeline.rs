@@ -7,7 +7,7 @@
 //! the line and the key or value at fault.
 //!
 //! ```
-//! use cfgupdate_core::pipeline::{ImageSetLayout, Pipeline};
+//! use cfgupdate_core::{ImageSetLayout, Pipeline};
 //! use cfgupdate_core::WaveName;
 //!
 //! let pipeline = Pipeline::parse("cfgupdate.toml", r#"

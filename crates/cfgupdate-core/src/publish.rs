@@ -7,15 +7,13 @@
 use std::collections::BTreeSet;
 
 use crate::clock::Clock;
-use crate::intent::push_intent;
-use crate::key::StateKey;
+use crate::intent::{WriteOptions, push_intent};
 use crate::names::{CommitId, ServiceName, WaveName};
 use crate::promotion::PromotionError;
 use crate::promotion::state::{self, CATCH_UP_EVERY, CatchUp, Published, StateProblem};
 use crate::reference::ImageRef;
-use crate::render::{RenderCheckError, RenderLimits};
+use crate::render::RenderCheckError;
 use crate::repository::{Change, CommitMessage, ConfigRepository, RepositoryError};
-use crate::retry::RetryPolicy;
 use crate::slots::ImageSet;
 use crate::slots::wave::{WaveSlotError, read_wave};
 use crate::snapshot::{Snapshot, SnapshotError};
@@ -182,19 +180,6 @@ impl From<PromotionError> for PublishError {
             )),
         }
     }
-}
-
-/// How patiently an automatic write retries, how long a render may take, and the state key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct WriteOptions {
-    /// Retries of rejected pushes.
-    pub retry: RetryPolicy,
-    /// Limits of the renders the render check makes.
-    pub render: RenderLimits,
-    /// The state key: with it, commits are sealed, the state document is authenticated, and
-    /// only sealed trailers and authenticated state decide (contract section 7.1). Without
-    /// it, nothing is authenticated.
-    pub key: Option<StateKey>,
 }
 
 /// Publishes `announcement` into the first wave: one commit pushed without force, or none.
@@ -532,6 +517,7 @@ mod tests {
     use crate::memory::MemoryRepository;
     use crate::path::RepoPath;
     use crate::repository::{MockConfigRepository, PushOutcome, RepositoryErrorKind};
+    use crate::retry::RetryPolicy;
     use crate::trailers::Record;
 
     const PIPELINE: &str = r#"

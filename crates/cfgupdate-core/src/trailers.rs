@@ -26,10 +26,12 @@ use crate::reference::ImageRef;
 use crate::repository::{CommitInfo, CommitMessage};
 
 /// What the seal of a message with `parents` covers.
+#[cfg_attr(not(feature = "render"), allow(dead_code))]
 fn sealed_parts<'a>(parents: &'a str, text: &'a str) -> [&'a [u8]; 3] {
     [b"cfgupdate-seal-v1", parents.as_bytes(), text.as_bytes()]
 }
 
+#[cfg_attr(not(feature = "render"), allow(dead_code))]
 fn parents_text<'a>(parents: impl IntoIterator<Item = &'a CommitId>) -> String {
     parents
         .into_iter()
@@ -39,7 +41,8 @@ fn parents_text<'a>(parents: impl IntoIterator<Item = &'a CommitId>) -> String {
 }
 
 /// Appends the seal to a message that will be committed on `parent`.
-pub fn seal(message: &mut CommitMessage, parent: &CommitId, key: &StateKey) {
+#[cfg_attr(not(feature = "render"), allow(dead_code))]
+pub(crate) fn seal(message: &mut CommitMessage, parent: &CommitId, key: &StateKey) {
     message.trailers.retain(|(name, _)| name != SEAL);
     let text = message.render();
     let tag = key.seal_tag(&sealed_parts(&parents_text([parent]), &text));
@@ -48,7 +51,8 @@ pub fn seal(message: &mut CommitMessage, parent: &CommitId, key: &StateKey) {
 
 /// Whether a commit carries cfgupdate's seal, made with `key`: its message's last line is the
 /// seal, over its parents and the message before that line.
-pub fn is_sealed(commit: &CommitInfo, key: &StateKey) -> bool {
+#[cfg_attr(not(feature = "render"), allow(dead_code))]
+pub(crate) fn is_sealed(commit: &CommitInfo, key: &StateKey) -> bool {
     let body = commit.message.strip_suffix('\n').unwrap_or(&commit.message);
     let Some((before, last)) = body.rsplit_once('\n') else {
         return false;
@@ -65,7 +69,8 @@ pub fn is_sealed(commit: &CommitInfo, key: &StateKey) -> bool {
 
 /// Whether a commit's trailers may decide anything: every commit without a key (the
 /// unauthenticated mode of contract section 7.1), only sealed ones with it.
-pub fn is_trusted(commit: &CommitInfo, key: Option<&StateKey>) -> bool {
+#[cfg_attr(not(feature = "render"), allow(dead_code))]
+pub(crate) fn is_trusted(commit: &CommitInfo, key: Option<&StateKey>) -> bool {
     key.is_none_or(|key| is_sealed(commit, key))
 }
 
@@ -100,7 +105,12 @@ pub const PROMOTE: &str = "promote";
 pub const APPROVE: &str = "approve";
 
 /// The value of an image trailer.
-pub fn image_value(service: &ServiceName, image: &ImageRef, app: Option<&CommitId>) -> String {
+#[cfg_attr(not(feature = "render"), allow(dead_code))]
+pub(crate) fn image_value(
+    service: &ServiceName,
+    image: &ImageRef,
+    app: Option<&CommitId>,
+) -> String {
     match app {
         Some(app) => format!("{service}={image} {app}"),
         None => format!("{service}={image}"),

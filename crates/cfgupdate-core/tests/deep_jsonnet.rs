@@ -10,10 +10,10 @@ mod render_support;
 use std::collections::BTreeMap;
 
 use cfgupdate_core::ConfigRepository;
-use cfgupdate_core::render::nesting::{self, MAX_DEPTH};
 use cfgupdate_core::render::{
     EvaluationError, RenderError, RenderLimits, RevisionFiles, read_pipeline, render_target,
 };
+use cfgupdate_core::render::{MAX_NESTING_DEPTH as MAX_DEPTH, check_nesting};
 use cfgupdate_core::slots::ImageSet;
 use cfgupdate_core::slots::jsonnet::{apply, find_slots};
 use cfgupdate_core::{ImageRef, ServiceName};
@@ -182,11 +182,11 @@ fn a_deep_file_read_as_data_with_importstr_or_importbin_is_not_parsed_and_render
 /// The largest repetition of `construct` the depth check accepts inside `wrap`.
 fn deepest_accepted(construct: &str, wrap: impl Fn(&str) -> String) -> usize {
     let (mut low, mut high) = (1usize, MAX_DEPTH * 2);
-    assert!(nesting::check(&wrap(&deep(construct, low)), MAX_DEPTH).is_ok());
-    assert!(nesting::check(&wrap(&deep(construct, high)), MAX_DEPTH).is_err());
+    assert!(check_nesting(&wrap(&deep(construct, low)), MAX_DEPTH).is_ok());
+    assert!(check_nesting(&wrap(&deep(construct, high)), MAX_DEPTH).is_err());
     while high - low > 1 {
         let middle = (low + high) / 2;
-        if nesting::check(&wrap(&deep(construct, middle)), MAX_DEPTH).is_ok() {
+        if check_nesting(&wrap(&deep(construct, middle)), MAX_DEPTH).is_ok() {
             low = middle;
         } else {
             high = middle;
@@ -271,7 +271,7 @@ fn every_construct_at_moderate_depths_is_edited_on_a_small_stack_without_overflo
             for construct in CONSTRUCTS {
                 for n in [5, 20, 40, 60, 80, 120, 200, 400, 800] {
                     let text = image_file(&deep(construct, n));
-                    if nesting::check(&text, MAX_DEPTH).is_err() {
+                    if check_nesting(&text, MAX_DEPTH).is_err() {
                         continue;
                     }
                     let slots = find_slots("images/prod.jsonnet", &text)
@@ -310,7 +310,7 @@ fn a_deep_file_the_tree_parser_refuses_is_refused_on_a_small_stack_without_overf
                 ));
             }
             for (name, text) in cases {
-                assert!(nesting::check(&text, MAX_DEPTH).is_ok(), "{name}");
+                assert!(check_nesting(&text, MAX_DEPTH).is_ok(), "{name}");
                 let error = find_slots("images/prod.jsonnet", &text)
                     .expect_err(&name)
                     .to_string();

@@ -9,10 +9,10 @@ mod render_support;
 use std::collections::BTreeMap;
 
 use cfgupdate_core::ConfigRepository;
-use cfgupdate_core::render::nesting::{self, MAX_DEPTH};
 use cfgupdate_core::render::{
     EvaluationError, RenderError, RenderLimits, RevisionFiles, read_pipeline, render_target,
 };
+use cfgupdate_core::render::{MAX_NESTING_DEPTH as MAX_DEPTH, check_nesting};
 use cfgupdate_core::slots::jsonnet::find_slots;
 use proptest::prelude::*;
 use render_support::memory_repo;
@@ -121,7 +121,7 @@ proptest! {
     #[test]
     fn an_image_file_of_any_depth_is_read_or_refused_naming_it(expression in expression()) {
         let text = format!("{{\n  api: 'registry.example.com/api:1', // cfgupdate: api\n  deep: {expression},\n}}\n");
-        let accepted = nesting::check(&text, MAX_DEPTH).is_ok();
+        let accepted = check_nesting(&text, MAX_DEPTH).is_ok();
         match find_slots("images/x.jsonnet", &text) {
             Ok(slots) => prop_assert_eq!(slots.len(), 1),
             Err(error) => {
@@ -138,7 +138,7 @@ proptest! {
     #[test]
     fn an_entrypoint_of_any_depth_renders_or_is_refused_naming_it(expression in expression()) {
         let main = format!("local deep = {expression};\n{}", config_map("deep"));
-        let refused = nesting::check(&main, MAX_DEPTH).is_err();
+        let refused = check_nesting(&main, MAX_DEPTH).is_err();
         judge(render(vec![("envs/t/main.jsonnet".into(), main)]), "envs/t/main.jsonnet", refused);
     }
 
@@ -149,7 +149,7 @@ proptest! {
     ) {
         let name = if extension.is_empty() { "deep".to_owned() } else { format!("deep.{extension}") };
         let main = format!("local deep = import '{name}';\n{}", config_map("deep"));
-        let refused = nesting::check(&expression, MAX_DEPTH).is_err();
+        let refused = check_nesting(&expression, MAX_DEPTH).is_err();
         let file = format!("envs/t/{name}");
         judge(
             render(vec![("envs/t/main.jsonnet".into(), main), (file.clone(), expression)]),

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::time::{Duration, SystemTime};
 
-use cfgupdate_core::memory::MemoryRepository;
+use cfgupdate_core::MemoryRepository;
 use cfgupdate_core::promotion::{
     self, DeployReport, DeployStatus, DeploymentOutcome, PromotionError, TargetSelector,
 };

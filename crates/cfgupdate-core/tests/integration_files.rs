@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::thread::{self, JoinHandle};
 
 use cfgupdate_core::ConfigRepository;
-use cfgupdate_core::render::objects::extract;
+use cfgupdate_core::render::extract_objects;
 use cfgupdate_core::render::{RenderLimits, RevisionFiles, read_pipeline, render_target};
 use render_support::{gojsonnet_values, memory_repo, workspace};
 use serde_json::{Value, json};
@@ -157,7 +157,7 @@ fn the_jsonnet_example_renders_the_same_objects_with_go_jsonnet() {
         .map(|(name, target)| (name.to_string(), target.clone()))
         .collect();
     let reference = gojsonnet_values(&workspace(), &[], &targets);
-    let theirs: Vec<Value> = extract(reference["staging-us"].clone())
+    let theirs: Vec<Value> = extract_objects(reference["staging-us"].clone())
         .unwrap()
         .into_iter()
         .map(|o| o.value)

@@ -18,11 +18,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cfgupdate_core::pipeline::{ImageSetLayout, Pin};
-use cfgupdate_core::render::evaluate::evaluate;
+use cfgupdate_core::render::evaluate;
 use cfgupdate_core::render::{EvaluationInput, RenderLimits, SourceError, SourceFiles};
-use cfgupdate_core::slots::wave::{WaveFiles, write_wave};
+use cfgupdate_core::slots::{WaveFiles, write_wave};
 use cfgupdate_core::{ImageRef, ImageSet, RepoPath, ServiceName};
+use cfgupdate_core::{ImageSetLayout, Pin};
 use serde_json::Value;
 
 const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";

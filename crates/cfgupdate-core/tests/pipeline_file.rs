@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cfgupdate_core::pipeline::{
+use cfgupdate_core::{
     ImageSetLayout, PIPELINE_FILE, Pin, Pipeline, PipelineError, RenderConfig, Target, Wave,
 };
 use cfgupdate_core::{RepoPath, ServiceName, TargetName, WaveName};

@@ -880,7 +880,7 @@ fn random_sequences_of_publishes_reports_approvals_and_peoples_commits_keep_ever
 /// breaks an invariant, pushed behind the engine's back, is caught.
 mod the_model_catches {
     use super::*;
-    use cfgupdate_core::repository::CommitMessage;
+    use cfgupdate_core::CommitMessage;
     use support::fixture::{Layout, Set, WaveSpec, write_set};
 
     fn fixture() -> Fixture {

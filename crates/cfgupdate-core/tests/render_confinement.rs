@@ -166,10 +166,7 @@ fn deeply_nested_jsonnet_is_refused_instead_of_overflowing_the_stack() {
                 ..
             }) => {
                 assert_eq!(file.as_str(), "envs/t/main.jsonnet");
-                assert!(
-                    depth > cfgupdate_core::render::nesting::MAX_DEPTH,
-                    "{depth}"
-                );
+                assert!(depth > cfgupdate_core::render::MAX_NESTING_DEPTH, "{depth}");
             }
             other => panic!("{other:?}"),
         }

@@ -8,8 +8,8 @@ mod render_support;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use cfgupdate_core::path::RepoPath;
-use cfgupdate_core::render::evaluate::{EvaluationInput, evaluate};
+use cfgupdate_core::RepoPath;
+use cfgupdate_core::render::{EvaluationInput, evaluate};
 use cfgupdate_core::render::{RenderLimits, SourceError, SourceFiles};
 use serde_json::Value;
 

@@ -7,8 +7,8 @@ mod render_support;
 use std::collections::BTreeMap;
 
 use cfgupdate_core::ConfigRepository;
-use cfgupdate_core::render::objects::extract;
-use cfgupdate_core::render::yaml::yaml_files;
+use cfgupdate_core::render::extract_objects;
+use cfgupdate_core::render::yaml_files;
 use cfgupdate_core::render::{RenderLimits, RevisionFiles, read_pipeline, render_target};
 use render_support::{files_of, fixture, gojsonnet_values, memory_repo};
 
@@ -39,7 +39,7 @@ fn every_target_renders_the_objects_go_jsonnet_renders_and_the_same_yaml() {
     let mut kinds = BTreeMap::new();
     for (name, target) in &pipeline.targets {
         let ours = render_target(&files, &pipeline, target, &RenderLimits::default()).unwrap();
-        let theirs = extract(reference[name.as_str()].clone()).unwrap();
+        let theirs = extract_objects(reference[name.as_str()].clone()).unwrap();
         assert_eq!(ours.objects.len(), theirs.len(), "target {name}");
         for (mine, go) in ours.objects.iter().zip(&theirs) {
             assert_eq!(mine.id(), go.id(), "target {name}");

@@ -5,14 +5,14 @@
 
 use std::sync::Mutex;
 
-use cfgupdate_core::memory::MemoryRepository;
+use cfgupdate_core::MemoryRepository;
 use cfgupdate_core::render::{
     Evaluation, EvaluationError, EvaluationInput, Evaluator, IN_PROCESS, RenderCheckError,
     RenderLimits, RevisionFiles, SourceFiles, WrittenImage, check_change, check_wave_write,
     read_pipeline, regenerate, render_target,
 };
-use cfgupdate_core::repository::{Change, ConfigRepository, FileChange};
-use cfgupdate_core::slots::wave::WaveFiles;
+use cfgupdate_core::slots::WaveFiles;
+use cfgupdate_core::{Change, ConfigRepository, FileChange};
 use cfgupdate_core::{ImageRef, RepoPath, ServiceName};
 
 /// Evaluates in process and records every entrypoint it evaluates.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use cfgupdate_core::ConfigRepository;
 use cfgupdate_core::RepoPath;
 use cfgupdate_core::render::{RenderCheckError, RenderLimits, check_change, regenerate};
-use cfgupdate_core::repository::{Change, FileChange};
+use cfgupdate_core::{Change, FileChange};
 use render_support::{files_of, fixture, memory_repo};
 
 const OLD_API: &str = "registry.example.com/team/api:1.4.0@sha256:0b6c5f4a3d2e1f00112233445566778899aabbccddeeff00112233445566778a";

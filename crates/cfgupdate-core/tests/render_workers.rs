@@ -5,14 +5,14 @@
 
 use std::sync::Mutex;
 
+use cfgupdate_core::MemoryRepository;
 use cfgupdate_core::RepoPath;
-use cfgupdate_core::memory::MemoryRepository;
 use cfgupdate_core::render::{
     Evaluation, EvaluationError, EvaluationInput, Evaluator, IN_PROCESS, RenderAhead, RenderLimits,
     RevisionFiles, SourceFiles, check_change, check_repository, read_pipeline, render_target,
     render_targets,
 };
-use cfgupdate_core::repository::{Change, ConfigRepository, FileChange};
+use cfgupdate_core::{Change, ConfigRepository, FileChange};
 
 /// Targets in the fixture: more than a window of four workers holds.
 const TARGETS: usize = 24;

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use cfgupdate_core::path::RepoPath;
-use cfgupdate_core::render::emit::document;
-use cfgupdate_core::render::evaluate::{EvaluationInput, evaluate};
+use cfgupdate_core::RepoPath;
+use cfgupdate_core::render::yaml_document;
+use cfgupdate_core::render::{EvaluationInput, evaluate};
 use cfgupdate_core::render::{RenderLimits, SourceError, SourceFiles};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -111,7 +111,7 @@ fn string_cases(strings: &[String]) -> Vec<(String, Value)> {
         .iter()
         .map(|text| {
             let value = json!({ "v": text, "k": { text.clone(): text }, "s": [text] });
-            (document(&value), value)
+            (yaml_document(&value), value)
         })
         .collect()
 }
@@ -121,7 +121,7 @@ fn number_cases(numbers: &[f64]) -> Vec<(String, Value)> {
         .iter()
         .map(|&number| {
             let value = json!({ "n": number, "s": [number] });
-            (document(&value), value)
+            (yaml_document(&value), value)
         })
         .collect()
 }
@@ -250,7 +250,7 @@ fn the_issues_traps_read_back_as_written_in_every_reader() {
     ]));
     // Jsonnet's integers are doubles, so these are the largest integers a render can hold.
     let integers = json!({"big": 1_u64 << 63, "small": i64::MIN, "odd": (1_u64 << 53) + 2});
-    cases.push((document(&integers), integers));
+    cases.push((yaml_document(&integers), integers));
     let bad = disagreements(&cases, kubectl_installed());
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
@@ -297,7 +297,7 @@ fn every_third_survives_evaluation_exactly() {
         .filter(|(a, b)| a.to_bits() != b.to_bits())
         .count();
     assert_eq!(wrong, 0, "{wrong} of 1,001 values changed");
-    assert!(document(&json!({"x": numbers[1000]})).contains("x: 227264.33333333334\n"));
+    assert!(yaml_document(&json!({"x": numbers[1000]})).contains("x: 227264.33333333334\n"));
 }
 
 /// Characters chosen to hit every rule: indicators, spaces, separators, digits, letters that

@@ -5,8 +5,8 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use cfgupdate_core::adapter::shown;
 use cfgupdate_core::render::{SourceError, SourceFiles};
-use cfgupdate_core::shown::shown;
 use cfgupdate_core::{Classify, ErrorClass, RepoPath};
 
 /// Why a checkout could not be opened or written into.

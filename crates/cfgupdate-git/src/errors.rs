@@ -1,6 +1,6 @@
 //! Turning libgit2's and the filesystem's errors into the core's, without a credential.
 
-use cfgupdate_core::repository::{RepositoryError, RepositoryErrorKind};
+use cfgupdate_core::{RepositoryError, RepositoryErrorKind};
 use git2::{ErrorClass, ErrorCode};
 
 use crate::credentials::Credentials;

@@ -9,8 +9,8 @@
 
 use std::fmt;
 
-use cfgupdate_core::repository::{RepositoryError, RepositoryErrorKind};
-use cfgupdate_core::shown::shown;
+use cfgupdate_core::adapter::shown;
+use cfgupdate_core::{RepositoryError, RepositoryErrorKind};
 use git2::{Direction, ErrorCode, Repository};
 
 use crate::errors::Describe;
@@ -33,7 +33,7 @@ pub enum BranchOrigin {
     /// branch that does not exist), so it is the fallback the caller gave.
     Fallback,
     /// Not known yet: the remote could not be reached when the repository was opened. The
-    /// next [`ConfigRepository::refresh`](cfgupdate_core::repository::ConfigRepository::refresh)
+    /// next [`ConfigRepository::refresh`](cfgupdate_core::ConfigRepository::refresh)
     /// asks again before it fetches (and fails, saying why, while the remote stays
     /// unreachable); until then the branch is the fallback, and nothing has been read.
     Pending,

@@ -6,7 +6,7 @@
 //! checkout), so a push costs one tree update and one small pack.
 //!
 //! ```no_run
-//! use cfgupdate_core::repository::ConfigRepository;
+//! use cfgupdate_core::ConfigRepository;
 //! use cfgupdate_git::{Branch, Credentials, GitOptions, GitRepository, RemoteUrl};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,7 +47,7 @@
 //! the remote's state ref holds exactly the parent it was built on (or, for `None`, no ref
 //! at all): libgit2's advertisement is checked before anything is sent, and the server
 //! checks the same old value when it applies the update. Anything else is
-//! [`PushOutcome::Rejected`](cfgupdate_core::repository::PushOutcome).
+//! [`PushOutcome::Rejected`](cfgupdate_core::PushOutcome).
 //!
 //! In the cache, the refs fetched and the refs pushed from each have a prefix of their
 //! own, so none can overwrite another whatever the branch is called:
@@ -100,7 +100,7 @@
 //! # Errors
 //!
 //! Failures reaching the remote (network, server, authentication) are
-//! [`RepositoryErrorKind::Unavailable`](cfgupdate_core::repository::RepositoryErrorKind),
+//! [`RepositoryErrorKind::Unavailable`](cfgupdate_core::RepositoryErrorKind),
 //! and so is a branch that is gone from the remote when a commit is pushed to it (a push
 //! never creates a branch); revisions missing from the cache are `NotFound`; a push the
 //! server declines for a reason of its own (a pre-receive hook, a protected branch) is
@@ -115,14 +115,17 @@
 //! connection the push then uses; libgit2 sends the advertised value as the update's old
 //! value, and the server applies the update only if its ref still holds it. A ref that moved
 //! anywhere else (forward, or back: a person who force-pushed a leaked secret away) is
-//! [`PushOutcome::Rejected`](cfgupdate_core::repository::PushOutcome) with nothing sent, and
+//! [`PushOutcome::Rejected`](cfgupdate_core::PushOutcome) with nothing sent, and
 //! the core builds again on the new tip: a fast-forward from an older tip would bring removed
 //! commits back as ancestors.
 //!
-//! [`ConfigRepository`]: cfgupdate_core::repository::ConfigRepository
-//! [`ConfigRepository::refresh`]: cfgupdate_core::repository::ConfigRepository::refresh
-//! [`ConfigRepository::state`]: cfgupdate_core::repository::ConfigRepository::state
-//! [`ConfigRepository::push_state`]: cfgupdate_core::repository::ConfigRepository::push_state
+//! [`ConfigRepository`]: cfgupdate_core::ConfigRepository
+//! [`ConfigRepository::refresh`]: cfgupdate_core::ConfigRepository::refresh
+//! [`ConfigRepository::state`]: cfgupdate_core::ConfigRepository::state
+//! [`ConfigRepository::push_state`]: cfgupdate_core::ConfigRepository::push_state
+
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod cache;
 mod checkout;

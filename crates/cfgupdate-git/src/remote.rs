@@ -8,7 +8,7 @@ use git2::{
     RemoteCallbacks, Repository,
 };
 
-use cfgupdate_core::shown::shown;
+use cfgupdate_core::adapter::shown;
 
 use crate::credentials::Credentials;
 use crate::options::Branch;

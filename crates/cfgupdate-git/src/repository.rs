@@ -7,7 +7,7 @@ use std::collections::{BinaryHeap, HashSet};
 use std::path::Path;
 use std::sync::Once;
 
-use cfgupdate_core::repository::{
+use cfgupdate_core::{
     Change, CommitInfo, ConfigRepository, FileChange, PairOutcome, PushOutcome, RepositoryError,
     RepositoryErrorKind, StateVersion,
 };

@@ -411,7 +411,7 @@ fn finish_secrets(secrets: &mut Vec<String>) {
 /// A scheme as an error may quote it: it was split at the first `://`, so it holds no
 /// credential, but it may hold anything else.
 fn shown_scheme(scheme: &str) -> String {
-    cfgupdate_core::shown::shown(scheme)
+    cfgupdate_core::adapter::shown(scheme)
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cfgupdate_core::repository::{ConfigRepository, PushOutcome, RepositoryErrorKind};
+use cfgupdate_core::{ConfigRepository, PushOutcome, RepositoryErrorKind};
 use cfgupdate_git::GitRepository;
 use common::{BOTH, Remote, Served, change, id, options, path, unpack_all};
 

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::thread;
 
-use cfgupdate_core::repository::{ConfigRepository, RepositoryErrorKind};
+use cfgupdate_core::{ConfigRepository, RepositoryErrorKind};
 use cfgupdate_git::{BranchOrigin, GitRepository, MAX_BRANCH_LEN};
 use cfgupdate_tests::GitDaemon;
 use common::options;

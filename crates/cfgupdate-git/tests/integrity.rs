@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cfgupdate_core::repository::{ConfigRepository, PushOutcome, RepositoryErrorKind};
+use cfgupdate_core::{ConfigRepository, PushOutcome, RepositoryErrorKind};
 use cfgupdate_git::GitRepository;
 use common::{BOTH, Remote, Served, change, id, path, unpack_all};
 

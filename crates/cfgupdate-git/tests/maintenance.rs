@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use cfgupdate_core::repository::{ConfigRepository, PushOutcome};
+use cfgupdate_core::{ConfigRepository, PushOutcome};
 use common::{Remote, Served, change};
 
 const FILES: &[(&str, &str)] = &[

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use cfgupdate_core::repository::{ConfigRepository, PushOutcome};
+use cfgupdate_core::{ConfigRepository, PushOutcome};
 use common::{BOTH, Remote, Served, change, id, path, unpack_all};
 
 /// Two directories with the same content (so the same tree id), one that differs from them
@@ -418,7 +418,7 @@ fn a_push_reads_nothing_of_the_directories_its_change_leaves_alone() {
                     .push_with_state(&parent, &tune, None, b"{\"reports\": []}\n", "Record")
                     .unwrap()
                 {
-                    cfgupdate_core::repository::PairOutcome::Pushed { commit, .. } => {
+                    cfgupdate_core::PairOutcome::Pushed { commit, .. } => {
                         commit.as_str().to_owned()
                     }
                     other => panic!("{served:?}: {other:?}"),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use cfgupdate_core::repository::{ConfigRepository, PushOutcome, RepositoryErrorKind};
+use cfgupdate_core::{ConfigRepository, PushOutcome, RepositoryErrorKind};
 use cfgupdate_git::GitRepository;
 use common::{BOTH, Remote, Served, change, id, path};
 

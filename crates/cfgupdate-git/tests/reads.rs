@@ -2,7 +2,7 @@
 
 mod common;
 
-use cfgupdate_core::repository::{CommitMessage, ConfigRepository, RepositoryErrorKind};
+use cfgupdate_core::{CommitMessage, ConfigRepository, RepositoryErrorKind};
 use common::{BOTH, Remote, Served, id, path};
 
 const FILES: &[(&str, &str)] = &[

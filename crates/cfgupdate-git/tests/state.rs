@@ -2,7 +2,7 @@
 
 mod common;
 
-use cfgupdate_core::repository::{ConfigRepository, PairOutcome, PushOutcome, RepositoryErrorKind};
+use cfgupdate_core::{ConfigRepository, PairOutcome, PushOutcome, RepositoryErrorKind};
 use cfgupdate_git::GitRepository;
 use common::{BOTH, Remote, Served, change, id, options};
 

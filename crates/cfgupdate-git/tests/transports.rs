@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use cfgupdate_core::repository::{ConfigRepository, PushOutcome, RepositoryError};
+use cfgupdate_core::{ConfigRepository, PushOutcome, RepositoryError};
 use cfgupdate_git::{Credentials, GitRepository, Secret};
 use cfgupdate_tests::{
     HttpsGitServer, ServerCertificate, SshServer, install_hook, new_ed25519_key, rev_parse,

@@ -170,7 +170,7 @@ pub fn parse_tokens_file(file: &str, text: &str) -> Result<Vec<NamedToken>, Cred
                 Some("name"),
                 format!(
                     "`{}` is not a token name: use 1 to 64 of A-Z, a-z, 0-9, `.`, `_`, `@`, `+`, `-`",
-                    cfgupdate_core::shown::shown(name)
+                    cfgupdate_core::adapter::shown(name)
                 ),
             ));
         }
@@ -189,7 +189,7 @@ pub fn parse_tokens_file(file: &str, text: &str) -> Result<Vec<NamedToken>, Cred
                 Some("scope"),
                 format!(
                     "`{}` is not a scope: use `ci`, `deploy` or `admin`",
-                    cfgupdate_core::shown::shown(table.scope.get_ref())
+                    cfgupdate_core::adapter::shown(table.scope.get_ref())
                 ),
             )
         })?;

@@ -111,7 +111,7 @@ const KEEP_TAIL: usize = 150;
 pub(crate) fn one_line(message: &str) -> String {
     let mut line = String::with_capacity(message.len().min(MAX_SENTENCE * 4));
     for c in message.chars() {
-        cfgupdate_core::shown::push_escaped(&mut line, c);
+        cfgupdate_core::adapter::push_escaped(&mut line, c);
     }
     let count = line.chars().count();
     if count <= MAX_SENTENCE {

@@ -24,7 +24,7 @@
 //! use std::time::{Duration, SystemTime};
 //!
 //! use cfgupdate_core::Clock;
-//! use cfgupdate_core::memory::MemoryRepository;
+//! use cfgupdate_core::MemoryRepository;
 //! use cfgupdate_http::{AuthSettings, BackgroundServer, Settings};
 //!
 //! struct RealClock;
@@ -78,6 +78,9 @@
 //!
 //! [`ErrorClass`]: cfgupdate_core::ErrorClass
 
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
 pub mod auth;
 mod connections;
 pub mod credentials;
@@ -93,6 +96,7 @@ mod routes;
 mod server;
 pub mod settings;
 mod status;
+pub mod wire;
 mod writer;
 
 pub use auth::{Caller, Scope, sign, sign_webhook, token_sha256};

@@ -2,7 +2,7 @@
 //! or an error sentence quoting a value from a body could otherwise forge log lines (a line
 //! break), hide text (direction overrides) or make lines of any length.
 
-use cfgupdate_core::shown::push_escaped;
+use cfgupdate_core::adapter::push_escaped;
 
 /// The longest value written into a log line, in characters.
 const LONGEST: usize = 300;

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cfgupdate_core::repository::{Change, CommitInfo, PairOutcome, PushOutcome, StateVersion};
 use cfgupdate_core::trailers;
+use cfgupdate_core::{Change, CommitInfo, PairOutcome, PushOutcome, StateVersion};
 use cfgupdate_core::{CommitId, ConfigRepository, RepoPath, RepositoryError, RepositoryErrorKind};
 
 use crate::metrics::{Metrics, PushRef};

@@ -127,11 +127,8 @@ impl StatusCache {
         // Counted before asking: a write answered while this read waits makes it outdated.
         let writes = self.writes.load(std::sync::atomic::Ordering::SeqCst);
         let answer = match ask(state, |reply| Job::Status { reply }).await {
-            Ok(Ok(status)) => serde_json::to_string_pretty(&status)
-                .map(|mut json| {
-                    json.push('\n');
-                    Arc::new(Read { status, json })
-                })
+            Ok(Ok(status)) => crate::wire::status_json(&status)
+                .map(|json| Arc::new(Read { status, json }))
                 .map_err(|error| {
                     ApiError::new(
                         StatusCode::INTERNAL_SERVER_ERROR,

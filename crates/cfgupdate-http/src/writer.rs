@@ -15,11 +15,11 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
+use cfgupdate_core::Snapshot;
 use cfgupdate_core::promotion::{
     self, ApprovalOutcome, DeployReport, DeploymentOutcome, Gate, PipelineState, PromotionError,
     Status,
 };
-use cfgupdate_core::snapshot::Snapshot;
 use cfgupdate_core::{
     Announcement, Classify, Clock, ConfigRepository, ErrorClass, PublishError, PublishOutcome,
     WaveName,

@@ -1,9 +1,9 @@
 //! `cfgupdate deployed`: what a post-deploy hook does.
 
+use cfgupdate_core::adapter::shown;
 use cfgupdate_core::promotion::{
     DeployReport, DeployStatus, DeploymentOutcome, TargetSelector, record_deployment,
 };
-use cfgupdate_core::shown::shown;
 use cfgupdate_core::{CommitId, TargetName};
 
 use crate::args::say;

@@ -52,7 +52,7 @@ pub fn run(args: &EditArgs) -> Result<(), Failure> {
     let updates = image_set(&args.set)?;
     let edited = edit_text(&display, &text, &updates).map_err(Failure::invalid)?;
     if let Some(target) = target {
-        let shown = cfgupdate_core::shown::shown(&display);
+        let shown = cfgupdate_core::adapter::shown(&display);
         if edited != text {
             write_atomically(&target, &edited)?;
             crate::args::say(format_args!(

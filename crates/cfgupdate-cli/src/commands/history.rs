@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use cfgupdate_core::promotion::history;
+use cfgupdate_http::wire::commit_time;
 
 use crate::failure::{Failure, print_out};
 use crate::remote::{RemoteArgs, classified};
@@ -33,10 +34,10 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
     let entries =
         history(&mut repo, args.limit, key.as_ref()).map_err(|error| classified(&error))?;
     if args.json {
-        let text = serde_json::to_string_pretty(&entries).map_err(|error| {
+        let text = cfgupdate_http::wire::history_json(&entries).map_err(|error| {
             Failure::operational(format!("cannot write the history as JSON: {error}"))
         })?;
-        return print_out(&format!("{text}\n"));
+        return print_out(&text);
     }
     let mut out = String::new();
     for entry in &entries {
@@ -45,7 +46,7 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
             out,
             "{} {} {:<8} {:<12} {}",
             entry.commit.short(),
-            entry.time,
+            commit_time(entry.time),
             entry.action,
             wave,
             entry.subject

@@ -5,9 +5,9 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use cfgupdate_core::Pipeline;
 use cfgupdate_core::RepoPath;
 use cfgupdate_core::TargetName;
-use cfgupdate_core::pipeline::Pipeline;
 use cfgupdate_core::render::{
     RegenerateError, RenderAhead, RenderError, RenderedTarget, SourceError, read_pipeline,
 };

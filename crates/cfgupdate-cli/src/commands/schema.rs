@@ -13,7 +13,7 @@ validate TOML against a JSON Schema use it: Taplo and VS Code's Even Better TOML
 pub struct SchemaArgs {}
 
 pub fn run(_args: &SchemaArgs) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(&cfgupdate_core::pipeline::schema())
+    let text = serde_json::to_string_pretty(&cfgupdate_core::pipeline_schema())
         .map_err(|error| Failure::operational(format!("cannot write the schema: {error}")))?;
     print_out(&format!("{text}\n"))
 }

@@ -2,7 +2,9 @@
 
 use std::fmt::Write as _;
 
+use cfgupdate_core::Pin;
 use cfgupdate_core::promotion::{Status, status};
+use cfgupdate_http::wire::{rfc3339, soak_text};
 
 use crate::failure::{Failure, print_out};
 use crate::remote::{RemoteArgs, SystemClock, classified};
@@ -30,10 +32,10 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
     let status =
         status(&mut repo, &SystemClock, key.as_ref()).map_err(|error| classified(&error))?;
     if args.json {
-        let text = serde_json::to_string_pretty(&status).map_err(|error| {
+        let text = cfgupdate_http::wire::status_json(&status).map_err(|error| {
             Failure::operational(format!("cannot write the status as JSON: {error}"))
         })?;
-        print_out(&format!("{text}\n"))
+        print_out(&text)
     } else {
         print_out(&human(&status))
     }
@@ -56,8 +58,8 @@ pub fn human(status: &Status) -> String {
     }
     for wave in &status.waves {
         let mut gates = Vec::new();
-        if let Some(soak) = &wave.soak {
-            gates.push(format!("soak {soak}"));
+        if let Some(soak) = wave.soak {
+            gates.push(format!("soak {}", soak_text(soak)));
         }
         if wave.approval {
             gates.push("approval".to_owned());
@@ -92,7 +94,7 @@ pub fn human(status: &Status) -> String {
         }
         if !wave.digestless.is_empty() {
             let services: Vec<&str> = wave.digestless.iter().map(|s| s.as_str()).collect();
-            let verdict = if wave.pin == "tag" {
+            let verdict = if wave.pin == Pin::Tag {
                 "written by tag without their digest (pin = \"tag\")"
             } else {
                 "cannot be written: their slots cannot hold the digest (pin = \"digest\")"
@@ -108,7 +110,7 @@ pub fn human(status: &Status) -> String {
                         "  target {}: {status} at {} ({})",
                         target.name,
                         report.revision.short(),
-                        report.at
+                        rfc3339(report.at)
                     );
                 }
                 None => {

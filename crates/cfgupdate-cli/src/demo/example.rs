@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use cfgupdate_core::ConfigRepository;
-use cfgupdate_core::memory::MemoryRepository;
+use cfgupdate_core::MemoryRepository;
 use cfgupdate_core::render::{RenderLimits, RevisionFiles, read_pipeline, render_target};
 
 use crate::failure::Failure;

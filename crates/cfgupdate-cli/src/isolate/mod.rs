@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cfgupdate_core::WriteOptions;
-use cfgupdate_core::render::evaluate::EVALUATION_STACK;
+use cfgupdate_core::render::EVALUATION_STACK;
 use cfgupdate_core::render::{
     DEFAULT_MEMORY, DEFAULT_TIMEOUT, Evaluation, EvaluationError, EvaluationInput, Evaluator,
     IN_PROCESS, RenderLimits, SourceError, SourceFiles,

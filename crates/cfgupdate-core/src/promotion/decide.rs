@@ -29,7 +29,7 @@ use crate::snapshot::{Snapshot, SnapshotError};
 
 /// What may move from one wave into the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// The wave promoted from.
     pub source_wave: WaveName,
     /// The wave promoted into.
@@ -45,7 +45,7 @@ pub struct Candidate {
 
 /// The state of one step of the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transition {
+pub(crate) enum Transition {
     /// Nothing to promote; says why.
     Idle(String),
     /// A failed deployment blocks promotion; says which.

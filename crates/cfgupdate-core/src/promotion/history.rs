@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, WaveName};
 use crate::reference::ImageRef;
@@ -19,12 +17,12 @@ use crate::trailers::{self, Record};
 pub const HISTORY_DEPTH: usize = 2000;
 
 /// One automatic commit, as `cfgupdate history` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
     /// The commit.
     pub commit: CommitId,
-    /// Commit time, RFC 3339.
-    pub time: String,
+    /// Commit time, in seconds since the Unix epoch, as the commit records it.
+    pub time: i64,
     /// Its subject line.
     pub subject: String,
     /// `Cfgupdate-Action`.
@@ -40,11 +38,9 @@ pub struct HistoryEntry {
     /// The images written.
     pub images: BTreeMap<ServiceName, ImageRef>,
     /// `Cfgupdate-Approved-By`, on a promotion through an approval gate.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
     /// With a state key: whether cfgupdate wrote (sealed) the commit. An unsealed one is
-    /// shown, never acted on. Absent without a key.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// shown, never acted on. `None` without a key.
     pub sealed: Option<bool>,
 }
 
@@ -151,9 +147,7 @@ impl AutomaticHistory {
                      trusted,
                  }| HistoryEntry {
                     commit: info.id.clone(),
-                    time: jiff::Timestamp::from_second(info.time)
-                        .map(|t| t.to_string())
-                        .unwrap_or_default(),
+                    time: info.time,
                     subject: info.message.lines().next().unwrap_or_default().to_owned(),
                     action: record.action.clone().unwrap_or_default(),
                     wave: record.wave.clone(),

@@ -2,34 +2,34 @@
 //!
 //! Argo CD's post-deploy hooks report "target T is deployed at revision R"
 //! ([`record_deployment`]). Reports and approvals are kept in the pipeline state on the
-//! remote (see [`state`]), so separate CLI runs, a restarted service and several replicas all
+//! remote (the state document, [`PipelineState`]), so separate CLI runs, a restarted service and several replicas all
 //! decide from the same facts. When every target of a wave has deployed the same image set,
 //! that set, read from the reported revision and never from the tip, is written into the next
-//! wave as one commit, once the next wave's gates allow it. The rules are in [`decide`].
+//! wave as one commit, once the next wave's gates allow it. The rules are written out in
+//! `docs/promotion.md`.
 
-pub mod decide;
-pub mod history;
-mod ops;
-pub mod state;
-mod status;
+pub(crate) mod decide;
+pub(crate) mod history;
+pub(crate) mod ops;
+pub(crate) mod state;
+pub(crate) mod status;
 
 use std::time::SystemTime;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use decide::{Candidate, Transition};
-pub use history::{HistoryEntry, LastPromotion};
+pub use history::{HISTORY_DEPTH, HistoryEntry};
 pub use ops::{
     Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, advance, approve, history,
     promote, record_deployment, record_deployments,
 };
 pub use state::{
     ApprovalRecord, PipelineState, Published, PublishedService, RecentPublish, ReportRecord,
-    STATE_TRAILER, STATE_VERSION, StateProblem, StateStatus, UNAUTHENTICATED_WARNING,
-    check as check_state, reset as reset_state,
+    StateProblem, StateStatus, UNAUTHENTICATED_WARNING, check as check_state, reset as reset_state,
 };
 pub use status::{
-    ReportView, STATUS_HISTORY, Status, TargetStatus, TransitionStatus, WaveStatus, status,
+    ReportView, STATUS_HISTORY, Status, StepState, TargetStatus, TransitionStatus, WaveStatus,
+    status,
 };
 
 use crate::names::{CommitId, Known, TargetName, WaveName};

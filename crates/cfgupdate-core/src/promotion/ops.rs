@@ -14,11 +14,11 @@ use super::state::{
 use super::{Approver, DeployReport, Gate, PromotionError, TargetSelector};
 use crate::class::{Classify, ErrorClass};
 use crate::clock::Clock;
+use crate::intent::WriteOptions;
 use crate::intent::push_intent;
 use crate::key::StateKey;
 use crate::names::{CommitId, TargetName, WaveName};
 use crate::pipeline::{Pipeline, Wave};
-use crate::publish::WriteOptions;
 use crate::repository::{
     Change, CommitMessage, ConfigRepository, PairOutcome, PushOutcome, RepositoryError,
     RepositoryErrorKind,

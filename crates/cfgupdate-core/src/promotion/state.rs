@@ -508,15 +508,13 @@ impl PipelineState {
 }
 
 /// Whether the state can be acted on, as status shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateStatus {
     /// Whether the state and trailers are checked against a state key.
     pub authenticated: bool,
     /// Why the state is not acted on, when it is not.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
     /// The warning of the unauthenticated mode.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
 }
 

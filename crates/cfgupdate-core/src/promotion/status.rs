@@ -2,8 +2,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
 use super::decide::{Context, Reader, Transition, evaluate};
 use super::history::{AutomaticHistory, HistoryEntry};
 use super::state::{self, PipelineState, ReportRecord, StateStatus};
@@ -11,14 +9,17 @@ use super::{DeployStatus, Gate, PromotionError};
 use crate::clock::Clock;
 use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, TargetName, WaveName};
+use crate::pipeline::Pin;
 use crate::reference::ImageRef;
 use crate::repository::ConfigRepository;
 use crate::slots::ImageSet;
 use crate::slots::wave::{digestless_services, read_wave};
 use crate::snapshot::Snapshot;
 
-/// The whole pipeline at the branch tip.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The whole pipeline at the branch tip, as typed values: the adapters decide how it is
+/// written (the JSON of `GET /v1/status` and `cfgupdate status --json`, the status page, the
+/// CLI's text).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     /// The branch tip read.
     pub revision: CommitId,
@@ -36,27 +37,25 @@ pub struct Status {
 pub const STATUS_HISTORY: usize = 20;
 
 /// One wave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaveStatus {
     /// Its name.
     pub name: WaveName,
     /// Its image set at the tip.
     pub images: ImageSet,
-    /// Why the image set could not be read, if it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why the image set could not be read, if it could not (one sentence).
     pub images_error: Option<String>,
-    /// Its gates, as configured.
-    pub soak: Option<String>,
+    /// Its soak gate, as configured.
+    pub soak: Option<Duration>,
     /// Whether promotion into it needs approval.
     pub approval: bool,
     /// Services automation does not change in it.
     pub hold: Vec<ServiceName>,
-    /// Its `pin`: `digest` or `tag`.
-    pub pin: &'static str,
+    /// Its `pin`.
+    pub pin: Pin,
     /// Services whose slots cannot hold a digest, so that they are written by tag (accepted
     /// with `pin = "tag"`; with `pin = "digest"` writing them is refused and `check` reports
-    /// them). Omitted when empty.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// them).
     pub digestless: Vec<ServiceName>,
     /// Its targets.
     pub targets: Vec<TargetStatus>,
@@ -65,7 +64,7 @@ pub struct WaveStatus {
 }
 
 /// One target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetStatus {
     /// Its name.
     pub name: TargetName,
@@ -76,59 +75,87 @@ pub struct TargetStatus {
 }
 
 /// A report as status shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportView {
     /// The revision reported.
     pub revision: CommitId,
     /// How it went.
     pub status: DeployStatus,
-    /// When it was received, RFC 3339.
-    pub at: String,
-    /// When it was received (what `at` says), for [`ReportView::age`].
-    #[serde(skip)]
-    pub received: SystemTime,
+    /// When it was received.
+    pub at: SystemTime,
 }
 
 impl ReportView {
     /// How long ago the report was received, at `now` (zero for a report stamped later than
     /// `now`: another replica's clock may run ahead).
     pub fn age(&self, now: SystemTime) -> Duration {
-        now.duration_since(self.received).unwrap_or_default()
+        now.duration_since(self.at).unwrap_or_default()
+    }
+}
+
+/// Where the step from one wave into the next stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StepState {
+    /// Nothing to promote.
+    Idle,
+    /// Something stops promotion (a failed deployment, a state not acted on, ...).
+    Blocked,
+    /// A candidate waits at a gate.
+    Waiting,
+    /// A candidate may be promoted now.
+    Ready,
+}
+
+impl StepState {
+    /// `idle`, `blocked`, `waiting` or `ready`, as status answers spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Idle => "idle",
+            StepState::Blocked => "blocked",
+            StepState::Waiting => "waiting",
+            StepState::Ready => "ready",
+        }
+    }
+}
+
+impl std::fmt::Display for StepState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// The step from one wave into the next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransitionStatus {
     /// The wave promoted into.
     pub into: WaveName,
-    /// `idle`, `blocked`, `waiting` or `ready`.
-    pub state: &'static str,
+    /// Where the step stands.
+    pub state: StepState,
     /// One sentence: why.
     pub reason: String,
-    /// The gate waited at, when waiting.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gate: Option<&'static str>,
-    /// When a soak gate opens, RFC 3339.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ready_at: Option<String>,
+    /// The gate waited at, when [`StepState::Waiting`] (a soak gate with its opening time,
+    /// when known).
+    pub gate: Option<Gate>,
     /// The revision the candidate comes from.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_revision: Option<CommitId>,
     /// The images that would be promoted.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub images: Option<ImageSet>,
-    /// When a soak gate opens (what `ready_at` says), for [`TransitionStatus::soak_left`].
-    #[serde(skip)]
-    pub opens_at: Option<SystemTime>,
 }
 
 impl TransitionStatus {
+    /// When the soak gate waited at opens, if the step waits at one whose opening is known.
+    pub fn ready_at(&self) -> Option<SystemTime> {
+        match self.gate {
+            Some(Gate::Soak { ready_at }) => ready_at,
+            _ => None,
+        }
+    }
+
     /// How much of the soak is left at `now`, while the step waits at a soak gate whose
     /// opening is known (zero once it has passed: the next look promotes).
     pub fn soak_left(&self, now: SystemTime) -> Option<Duration> {
-        match (self.state, self.gate, self.opens_at) {
-            ("waiting", Some("soak"), Some(at)) => Some(at.duration_since(now).unwrap_or_default()),
+        match (self.state, self.ready_at()) {
+            (StepState::Waiting, Some(at)) => Some(at.duration_since(now).unwrap_or_default()),
             _ => None,
         }
     }
@@ -144,19 +171,12 @@ impl TransitionStatus {
     }
 }
 
-fn rfc3339(time: std::time::SystemTime) -> String {
-    jiff::Timestamp::try_from(time)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
 impl From<&ReportRecord> for ReportView {
     fn from(record: &ReportRecord) -> Self {
         Self {
             revision: record.revision.clone(),
             status: record.status,
-            at: rfc3339(record.time()),
-            received: record.time(),
+            at: record.time(),
         }
     }
 }
@@ -164,33 +184,27 @@ impl From<&ReportRecord> for ReportView {
 fn transition_status(into: WaveName, transition: Transition) -> TransitionStatus {
     let mut status = TransitionStatus {
         into: into.clone(),
-        state: "idle",
+        state: StepState::Idle,
         reason: String::new(),
         gate: None,
-        ready_at: None,
         source_revision: None,
         images: None,
-        opens_at: None,
     };
     match transition {
         Transition::Idle(reason) => status.reason = reason,
         Transition::Blocked(reason) => {
-            status.state = "blocked";
+            status.state = StepState::Blocked;
             status.reason = reason;
         }
         Transition::Waiting(candidate, gate) => {
-            status.state = "waiting";
+            status.state = StepState::Waiting;
             status.reason = gate.describe(&into);
-            status.gate = Some(gate.name());
-            if let Gate::Soak { ready_at: Some(at) } = gate {
-                status.ready_at = Some(rfc3339(at));
-                status.opens_at = Some(at);
-            }
+            status.gate = Some(gate);
             status.source_revision = Some(candidate.source_revision);
             status.images = Some(candidate.images);
         }
         Transition::Ready(candidate) => {
-            status.state = "ready";
+            status.state = StepState::Ready;
             status.reason = format!(
                 "the images wave `{}` deployed may be promoted into `{into}` now",
                 candidate.source_wave
@@ -276,14 +290,10 @@ pub fn status(
             name: wave.name.clone(),
             images,
             images_error,
-            soak: wave.soak.map(|d| {
-                jiff::SignedDuration::try_from(d)
-                    .map(|d| format!("{d:#}"))
-                    .unwrap_or_default()
-            }),
+            soak: wave.soak,
             approval: wave.approval,
             hold: wave.hold.clone(),
-            pin: wave.pin.as_str(),
+            pin: wave.pin,
             digestless,
             targets,
             promotion,

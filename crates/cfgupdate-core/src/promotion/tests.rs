@@ -8,10 +8,12 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::class::Classify;
 use crate::clock::MockClock;
+use crate::intent::WriteOptions;
 use crate::memory::MemoryRepository;
 use crate::names::ServiceName;
 use crate::path::RepoPath;
-use crate::publish::{Announcement, PublishOutcome, WriteOptions, publish};
+use crate::pipeline::Pin;
+use crate::publish::{Announcement, PublishOutcome, publish};
 use crate::reference::ImageRef;
 use crate::slots::ImageSet;
 use crate::trailers::{BuildInfo, Record};
@@ -360,7 +362,7 @@ fn a_failed_report_blocks_promotion_until_a_later_success() {
     assert_eq!(world.images("internal")[&service("api")], image("api", 0));
     let status = status(&mut world.repo, &world.clock, world.options.key.as_ref()).unwrap();
     let step = status.waves[0].promotion.as_ref().unwrap();
-    assert_eq!(step.state, "blocked");
+    assert_eq!(step.state, StepState::Blocked);
     assert!(step.reason.contains("staging-eu"), "{}", step.reason);
     // A success of the same target at the same revision, later, lets it through.
     let outcome = world.report("staging-eu", &revision, DeployStatus::Succeeded);
@@ -798,18 +800,17 @@ fn status_shows_images_reports_and_what_waits_on_which_gate() {
         Some(&revision)
     );
     let step = staging.promotion.as_ref().unwrap();
-    assert_eq!((step.state, step.gate), ("waiting", Some("soak")));
+    assert_eq!(step.state, StepState::Waiting);
+    assert!(matches!(step.gate, Some(Gate::Soak { ready_at: Some(_) })));
     assert!(
-        step.ready_at.is_some()
+        step.ready_at().is_some()
             && step
                 .images
                 .as_ref()
                 .is_some_and(|i| i[&service("api")] == image("api", 1))
     );
-    assert_eq!(status.waves[1].soak.as_deref(), Some("10m"));
+    assert_eq!(status.waves[1].soak, Some(Duration::from_secs(600)));
     assert!(status.waves[2].promotion.is_none());
-    let json = serde_json::to_value(&status).unwrap();
-    assert_eq!(json["waves"][0]["promotion"]["gate"], "soak");
 }
 
 #[test]
@@ -851,11 +852,6 @@ fn status_tells_report_ages_soak_left_what_would_change_and_the_recent_history()
     let actions: Vec<&str> = status.history.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["publish"]);
     assert_eq!(status.history[0].commit, revision);
-    let json = serde_json::to_value(&status).unwrap();
-    assert_eq!(json["history"][0]["action"], "publish");
-    // The typed instants stand beside their RFC 3339 text and are not repeated in JSON.
-    assert!(json["waves"][0]["targets"][0]["last_report"]["received"].is_null());
-    assert!(json["waves"][0]["promotion"]["opens_at"].is_null());
 }
 
 #[test]
@@ -1037,7 +1033,7 @@ fn a_forged_approval_in_the_state_promotes_nothing_until_state_reset() {
             .iter()
             .all(|w| w.targets.iter().all(|t| t.last_report.is_none()))
     );
-    assert!(seen.waves[1].promotion.as_ref().unwrap().state == "blocked");
+    assert!(seen.waves[1].promotion.as_ref().unwrap().state == StepState::Blocked);
     // An admin resets the state: reports come again, a real approval lets the images through
     // and the promotion names the approver.
     reset_state(
@@ -1456,7 +1452,7 @@ fn a_publishs_protection_reads_the_commits_since_the_state_not_the_history() {
 }
 #[test]
 fn status_names_the_services_whose_slots_cannot_hold_a_digest_and_the_wave_s_pin() {
-    for (pin, word) in [("", "digest"), ("pin = \"tag\"\n", "tag")] {
+    for (pin, word) in [("", Pin::Digest), ("pin = \"tag\"\n", Pin::Tag)] {
         let pipeline = PIPELINE.replace(
             "targets = [\"prod\"]\n",
             &format!("targets = [\"prod\"]\n{pin}"),
@@ -1481,9 +1477,7 @@ fn status_names_the_services_whose_slots_cannot_hold_a_digest_and_the_wave_s_pin
         assert_eq!(prod.pin, word);
         assert_eq!(prod.digestless, vec![service("web")]);
         assert!(status.waves[0].digestless.is_empty());
-        assert_eq!(status.waves[0].pin, "digest");
-        let json = serde_json::to_value(prod).unwrap();
-        assert_eq!(json["digestless"], serde_json::json!(["web"]));
+        assert_eq!(status.waves[0].pin, Pin::Digest);
     }
 }
 
@@ -1670,7 +1664,7 @@ fn a_fresh_cache_refuses_a_state_older_than_the_branch_records() {
     assert!(error.to_string().contains("records"), "{error}");
     // A forged trailer in a person's commit records nothing.
     world.repo.person_pushes(
-        &format!("Edit\n\n{STATE_TRAILER}: 99999999999999.5"),
+        &format!("Edit\n\n{}: 99999999999999.5", state::STATE_TRAILER),
         |_| {},
     );
     reset_state(

@@ -127,7 +127,7 @@ impl fmt::Display for Problem {
 }
 
 /// A construct in a target's files whose output may differ from go-jsonnet's
-/// ([`super::divergence`]): `check` warns and goes on.
+/// ([`Divergence`](super::Divergence)): `check` warns and goes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     /// The target whose render reads the file.

@@ -33,7 +33,10 @@ enum Step<'a> {
 /// Every difference between `before` and `after` other than the `image` of a container or
 /// init container in a pod template (`spec.template.spec`, a CronJob's
 /// `spec.jobTemplate.spec.template.spec`, or a bare Pod's `spec`).
-pub fn non_image_differences(before: &[KubeObject], after: &[KubeObject]) -> Vec<ObjectDifference> {
+pub(crate) fn non_image_differences(
+    before: &[KubeObject],
+    after: &[KubeObject],
+) -> Vec<ObjectDifference> {
     let before = by_identity(before);
     let after = by_identity(after);
     let mut differences = Vec::new();

@@ -50,7 +50,7 @@ impl std::fmt::Display for Divergence {
 /// The constructs of `text` (the Jsonnet file `file`) that go-jsonnet evaluates differently,
 /// in file order. A file the tree parser cannot read whole gives nothing: the evaluator's
 /// parser, which rendered it, is the judge of validity.
-pub fn scan(file: &RepoPath, text: &str) -> Vec<Divergence> {
+pub(crate) fn scan(file: &RepoPath, text: &str) -> Vec<Divergence> {
     // The tree parser recurses once per nesting level: the evaluation before this one refused
     // files nested too deep for it, and a grown stack keeps the rest from overflowing.
     let parsed = stacker::maybe_grow(1 << 20, 1 << 28, || {

@@ -56,7 +56,7 @@ pub struct WrittenImage {
 /// write, and the files its render read. Kept instead of the renders, so that the renders of a
 /// large pipeline need not all be held at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetImages {
+pub(crate) struct TargetImages {
     /// Its containers before the write, if it rendered then.
     pub before: Option<Vec<ContainerImage>>,
     /// Its containers after the write.
@@ -67,7 +67,7 @@ pub struct TargetImages {
 
 impl TargetImages {
     /// The containers of `after`, and of `before` when it rendered then.
-    pub fn of(before: Option<&RenderedTarget>, after: &RenderedTarget) -> Self {
+    pub(crate) fn of(before: Option<&RenderedTarget>, after: &RenderedTarget) -> Self {
         Self {
             before: before.map(|before| container_images(&before.objects)),
             after: container_images(&after.objects),
@@ -78,7 +78,7 @@ impl TargetImages {
 
 /// One target of the wave as the render check saw it.
 #[derive(Debug, Clone, Copy)]
-pub enum TargetRender<'a> {
+pub(crate) enum TargetRender<'a> {
     /// It rendered after the write (and, when `before` is given, before it too).
     Rendered(&'a TargetImages),
     /// It does not render after the write.
@@ -287,7 +287,7 @@ impl Classify for EffectError {
 /// repository name and then the same digest when `image` has one, else the same tag. (A digest
 /// decides what runs; without one, the tag does. Names are compared as written, without
 /// Docker's normalisation, as the rest of cfgupdate does.)
-pub fn runs(image: &str, reference: &ImageRef) -> bool {
+pub(crate) fn runs(image: &str, reference: &ImageRef) -> bool {
     if image == reference.as_str() {
         return true;
     }
@@ -317,7 +317,7 @@ const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralCo
 /// ReplicaSet, Job, and resources shaped like them) and a CronJob's
 /// `spec.jobTemplate.spec.template.spec`; in each, `containers`, `initContainers` and
 /// `ephemeralContainers`.
-pub fn container_images<'o>(
+pub(crate) fn container_images<'o>(
     objects: impl IntoIterator<Item = &'o KubeObject>,
 ) -> Vec<ContainerImage> {
     let mut found = Vec::new();
@@ -375,7 +375,7 @@ type ObservedTarget<'a> = (
 /// The effect check of a write into `wave` that changes `written`, with the wave's targets
 /// rendered as `renders` says (in the wave's target order) and the wave's files as they will
 /// be after the write in `files` (to name the slots).
-pub fn check_effect<'a>(
+pub(crate) fn check_effect<'a>(
     wave: &Wave,
     written: &[WrittenImage],
     renders: &'a [(TargetName, TargetRender<'a>)],

@@ -101,7 +101,7 @@ fn inline(value: &Value, out: &mut String) {
 /// the fewest digits that read back as the same double, always with a `.`, and in exponent
 /// form with a signed exponent when it is very small, because PyYAML (YAML 1.1) reads `1e-7`,
 /// with no dot or no sign, as a string.
-pub fn number_text(number: &Number) -> String {
+pub(crate) fn number_text(number: &Number) -> String {
     if let Some(integer) = number.as_i64() {
         return integer.to_string();
     }
@@ -114,7 +114,7 @@ pub fn number_text(number: &Number) -> String {
 }
 
 /// See [`number_text`]. `float` must be finite (Jsonnet has no other numbers).
-pub fn float_text(float: f64) -> String {
+pub(crate) fn float_text(float: f64) -> String {
     if float == float.trunc() {
         // Rust prints the exact value of an integral double in full, like C's `%.0f`; `-0`
         // stays `-0`, which every reader reads as the number zero.
@@ -150,7 +150,7 @@ fn string(text: &str, out: &mut String) {
 
 /// Whether `text` may be written as a plain scalar: it reads back as this very string under
 /// YAML 1.1, YAML 1.2 and go-yaml v2, as a key or a value, in block context.
-pub fn is_plain_safe(text: &str) -> bool {
+pub(crate) fn is_plain_safe(text: &str) -> bool {
     let bytes = text.as_bytes();
     let Some(&first) = bytes.first() else {
         return false;

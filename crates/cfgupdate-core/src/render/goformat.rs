@@ -172,7 +172,7 @@ fn modulo(n: f64, d: f64) -> Result<f64> {
 /// The widest field (and the most digits of precision) cfgupdate writes. go-jsonnet pads one
 /// character at a time in Jsonnet, quadratic in the width: `'%1000000000d'` runs until its
 /// time limit there. Here it is an error rather than an allocation of gigabytes.
-pub const MAX_WIDTH: f64 = 1_000_000.0;
+pub(crate) const MAX_WIDTH: f64 = 1_000_000.0;
 
 fn bounded(width: f64) -> Result<f64> {
     if width > MAX_WIDTH {
@@ -624,7 +624,7 @@ fn format_object(parts: &[Part], object: &jrsonnet_evaluator::ObjValue) -> Resul
 
 /// `std.format(format, values)` as go-jsonnet: `values` an array, an object (for
 /// `%(key)s`), or one value.
-pub fn format(format: &str, values: &Val) -> Result<String> {
+pub(crate) fn format(format: &str, values: &Val) -> Result<String> {
     let parts = parse(format)?;
     match values {
         Val::Arr(items) => {

@@ -52,7 +52,7 @@ fn exp_uses_fma() -> bool {
 }
 
 /// `e^x` as Go's amd64 `math.Exp`.
-pub fn exp(x: f64) -> f64 {
+pub(crate) fn exp(x: f64) -> f64 {
     exp_with(x, exp_uses_fma())
 }
 
@@ -144,7 +144,7 @@ fn round_to_i32(value: f64) -> i32 {
 }
 
 /// The natural logarithm as Go's amd64 `math.Log`.
-pub fn log(x: f64) -> f64 {
+pub(crate) fn log(x: f64) -> f64 {
     const HALF_SQRT2: f64 = 7.071_067_811_865_475_244_01e-1;
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
@@ -243,7 +243,7 @@ fn cos_poly(zz: f64) -> f64 {
 }
 
 /// The sine as Go's `math.Sin`.
-pub fn sin(x: f64) -> f64 {
+pub(crate) fn sin(x: f64) -> f64 {
     if x == 0.0 || x.is_nan() {
         return x;
     }
@@ -267,7 +267,7 @@ pub fn sin(x: f64) -> f64 {
 }
 
 /// The cosine as Go's `math.Cos`.
-pub fn cos(x: f64) -> f64 {
+pub(crate) fn cos(x: f64) -> f64 {
     if !x.is_finite() {
         return f64::NAN;
     }
@@ -291,7 +291,7 @@ pub fn cos(x: f64) -> f64 {
 }
 
 /// The tangent as Go's `math.Tan`.
-pub fn tan(x: f64) -> f64 {
+pub(crate) fn tan(x: f64) -> f64 {
     const P: [f64; 3] = [
         -1.309_369_391_813_837_776_46e4,
         1.153_516_648_385_874_161_40e6,
@@ -431,7 +431,7 @@ fn satan(x: f64) -> f64 {
 }
 
 /// The arctangent as Go's `math.Atan`.
-pub fn atan(x: f64) -> f64 {
+pub(crate) fn atan(x: f64) -> f64 {
     if x == 0.0 {
         return x;
     }
@@ -439,7 +439,7 @@ pub fn atan(x: f64) -> f64 {
 }
 
 /// The arcsine as Go's `math.Asin`.
-pub fn asin(x: f64) -> f64 {
+pub(crate) fn asin(x: f64) -> f64 {
     if x == 0.0 {
         return x;
     }
@@ -458,12 +458,12 @@ pub fn asin(x: f64) -> f64 {
 }
 
 /// The arccosine as Go's `math.Acos`.
-pub fn acos(x: f64) -> f64 {
+pub(crate) fn acos(x: f64) -> f64 {
     FRAC_PI_2 - asin(x)
 }
 
 /// The angle of `(x, y)` as Go's `math.Atan2`.
-pub fn atan2(y: f64, x: f64) -> f64 {
+pub(crate) fn atan2(y: f64, x: f64) -> f64 {
     if y.is_nan() || x.is_nan() {
         return f64::NAN;
     }
@@ -497,7 +497,7 @@ pub fn atan2(y: f64, x: f64) -> f64 {
 }
 
 /// `√(p² + q²)` as Go's amd64 `math.Hypot`.
-pub fn hypot(p: f64, q: f64) -> f64 {
+pub(crate) fn hypot(p: f64, q: f64) -> f64 {
     let (p, q) = (p.abs(), q.abs());
     if p.is_infinite() || q.is_infinite() {
         return f64::INFINITY;
@@ -515,7 +515,7 @@ pub fn hypot(p: f64, q: f64) -> f64 {
 
 /// `x = mantissa·2^exponent` with `0.5 <= |mantissa| < 1`, exactly; `(x, 0)` for zero,
 /// infinities and NaN (Go's `math.Frexp`).
-pub fn frexp(x: f64) -> (f64, i64) {
+pub(crate) fn frexp(x: f64) -> (f64, i64) {
     if x == 0.0 || !x.is_finite() {
         return (x, 0);
     }
@@ -537,7 +537,7 @@ fn normalize(x: f64) -> (f64, i64) {
 
 /// `frac·2^exp` as Go's `math.Ldexp` (a subnormal result is rounded once, by a final
 /// multiplication by 2^-53).
-pub fn ldexp(frac: f64, exp: i64) -> f64 {
+pub(crate) fn ldexp(frac: f64, exp: i64) -> f64 {
     if frac == 0.0 || !frac.is_finite() {
         return frac;
     }
@@ -580,7 +580,7 @@ fn go_int64(x: f64) -> i64 {
 }
 
 /// `x^y` as Go's `math.Pow`.
-pub fn pow(x: f64, y: f64) -> f64 {
+pub(crate) fn pow(x: f64, y: f64) -> f64 {
     if y == 0.0 || x == 1.0 {
         return 1.0;
     }

@@ -24,7 +24,7 @@ use crate::path::RepoPath;
 
 /// What a target's evaluation can read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reach {
+pub(crate) enum Reach {
     /// At most these files (found or only looked for), the entrypoint included.
     Known(BTreeSet<RepoPath>),
     /// Some import could not be worked out without evaluating.
@@ -33,7 +33,7 @@ pub enum Reach {
 
 impl Reach {
     /// Whether a change to any of `changed` can alter the evaluation.
-    pub fn touches<'p>(&self, mut changed: impl Iterator<Item = &'p RepoPath>) -> bool {
+    pub(crate) fn touches<'p>(&self, mut changed: impl Iterator<Item = &'p RepoPath>) -> bool {
         match self {
             Reach::Known(files) => changed.any(|path| files.contains(path)),
             Reach::Unknown => true,
@@ -62,7 +62,7 @@ enum Resolved {
 type Direct = HashMap<RepoPath, Option<Vec<Import>>>;
 
 /// The import graph of one state of the repository, each file read and scanned at most once.
-pub struct ImportGraph<'a> {
+pub(crate) struct ImportGraph<'a> {
     files: &'a dyn SourceFiles,
     jpath: &'a [RepoPath],
     direct: Direct,
@@ -71,7 +71,7 @@ pub struct ImportGraph<'a> {
 
 impl<'a> ImportGraph<'a> {
     /// The graph of `files`, with imports resolved through `jpath` as the evaluator does.
-    pub fn new(files: &'a dyn SourceFiles, jpath: &'a [RepoPath]) -> Self {
+    pub(crate) fn new(files: &'a dyn SourceFiles, jpath: &'a [RepoPath]) -> Self {
         Self {
             files,
             jpath,
@@ -81,7 +81,7 @@ impl<'a> ImportGraph<'a> {
     }
 
     /// Every file evaluating `entrypoint` can read or look for.
-    pub fn reach(&mut self, entrypoint: &RepoPath) -> Result<Reach, SourceError> {
+    pub(crate) fn reach(&mut self, entrypoint: &RepoPath) -> Result<Reach, SourceError> {
         let mut seen = BTreeSet::from([entrypoint.clone()]);
         let mut parsed = BTreeSet::new();
         let mut pending = vec![entrypoint.clone()];

@@ -56,7 +56,7 @@ pub struct EvaluationJob {
 /// [`MAX_DEPTH`], so that stack is enough for any file accepted.
 ///
 /// A stack overflow that go-jsonnet would not have reached, because it does not count calls
-/// marked `tailstrict`, is evaluated again with a higher limit ([`super::tailstrict`]).
+/// marked `tailstrict`, is evaluated again with a higher limit.
 pub fn run_job(job: EvaluationJob, reader: Box<dyn FileReader>) -> Result<String, EvaluationError> {
     let reader: Rc<dyn FileReader> = Rc::from(reader);
     let highest = job.max_stack.saturating_mul(super::tailstrict::MAX_FACTOR);

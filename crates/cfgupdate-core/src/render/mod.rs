@@ -2,55 +2,55 @@
 //!
 //! A target's entrypoint is evaluated with jrsonnet ([`evaluate`]), one evaluation state per
 //! target, reading files only through [`SourceFiles`] and confined to the repository. Its
-//! Kubernetes objects are found by the rule of [`objects`] (Argo CD's directory Jsonnet and
-//! Tanka's nesting), and each is written as one deterministic YAML file ([`yaml`]).
+//! Kubernetes objects are found by the rule of [`extract_objects`] (Argo CD's directory Jsonnet and
+//! Tanka's nesting), and each is written as one deterministic YAML file ([`yaml_files`]).
 //!
 //! For automatic commits, [`regenerate`] says which targets a [`Change`](crate::repository::Change)
 //! affects and returns their regenerated YAML, and [`check_change`] also refuses a change
 //! that alters anything in the rendered objects but container images. [`check_repository`]
 //! is `cfgupdate check`. The rules are written out in `docs/rendering.md`.
 //!
-//! Everything here but [`nesting`] (the depth bound the slot editor shares) is built with the
+//! Everything here but the depth bound the slot editor shares ([`check_nesting`]) is built with the
 //! crate feature `render` (on by default): without it, the Jsonnet evaluator, its standard
 //! library and the YAML reader are not built at all.
 
 #[cfg(feature = "render")]
-pub mod batch;
+pub(crate) mod batch;
 #[cfg(feature = "render")]
-pub mod check;
+pub(crate) mod check;
 #[cfg(feature = "render")]
-pub mod diff;
+pub(crate) mod diff;
 #[cfg(feature = "render")]
-pub mod divergence;
+pub(crate) mod divergence;
 #[cfg(feature = "render")]
-pub mod effect;
+pub(crate) mod effect;
 #[cfg(feature = "render")]
-pub mod emit;
+pub(crate) mod emit;
 #[cfg(feature = "render")]
-pub mod evaluate;
+pub(crate) mod evaluate;
 #[cfg(feature = "render")]
-pub mod goformat;
+pub(crate) mod goformat;
 #[cfg(feature = "render")]
-pub mod gomath;
+pub(crate) mod gomath;
 #[cfg(feature = "render")]
-pub mod imports;
+pub(crate) mod imports;
 #[cfg(feature = "render")]
-pub mod job;
-pub mod nesting;
+pub(crate) mod job;
+pub(crate) mod nesting;
 #[cfg(feature = "render")]
-pub mod objects;
+pub(crate) mod objects;
 #[cfg(feature = "render")]
-pub mod regenerate;
+pub(crate) mod regenerate;
 #[cfg(feature = "render")]
-pub mod source;
+pub(crate) mod source;
 #[cfg(feature = "render")]
-pub mod stdlib_overrides;
+pub(crate) mod stdlib_overrides;
 #[cfg(feature = "render")]
-pub mod tailstrict;
+pub(crate) mod tailstrict;
 #[cfg(feature = "render")]
-pub mod target;
+pub(crate) mod target;
 #[cfg(feature = "render")]
-pub mod yaml;
+pub(crate) mod yaml;
 
 #[cfg(feature = "render")]
 pub use batch::{RenderAhead, render_targets};
@@ -59,16 +59,21 @@ pub use check::{CheckError, CheckReport, Problem, Warning, check_repository};
 #[cfg(feature = "render")]
 pub use diff::ObjectDifference;
 #[cfg(feature = "render")]
-pub use effect::{EffectError, NoEffectReason, WrittenImage};
+pub use divergence::Divergence;
+#[cfg(feature = "render")]
+pub use effect::{ContainerImage, EffectError, NoEffectReason, SlotPlace, Unused, WrittenImage};
+#[cfg(feature = "render")]
+pub use emit::document as yaml_document;
 #[cfg(feature = "render")]
 pub use evaluate::{
-    DEFAULT_MEMORY, DEFAULT_TIMEOUT, Evaluation, EvaluationError, EvaluationInput, Evaluator,
-    IN_PROCESS, InProcess, RenderLimits,
+    DEFAULT_MEMORY, DEFAULT_TIMEOUT, EVALUATION_STACK, Evaluation, EvaluationError,
+    EvaluationInput, Evaluator, IN_PROCESS, InProcess, RenderLimits, evaluate,
 };
 #[cfg(feature = "render")]
 pub use job::{EvaluationJob, FileReader, run_job};
+pub use nesting::{MAX_DEPTH as MAX_NESTING_DEPTH, TooDeep, check as check_nesting};
 #[cfg(feature = "render")]
-pub use objects::{ExtractError, KubeObject};
+pub use objects::{ExtractError, KubeObject, extract as extract_objects};
 #[cfg(feature = "render")]
 pub use regenerate::{
     CheckedWrite, RegenerateError, Regeneration, RenderCheckError, check_change, check_wave_write,
@@ -81,3 +86,5 @@ pub use target::{
     OutputError, OutputProblem, RenderError, RenderedTarget, compare_output, output_change,
     render_target,
 };
+#[cfg(feature = "render")]
+pub use yaml::{YamlError, yaml_files};

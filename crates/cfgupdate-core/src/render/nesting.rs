@@ -86,7 +86,7 @@ pub fn check(text: &str, limit: usize) -> Result<usize, TooDeep> {
 }
 
 /// [`check`] over tokens already lexed: each token's kind and start offset.
-pub fn check_tokens(
+pub(crate) fn check_tokens(
     tokens: impl IntoIterator<Item = (SyntaxKind, usize)>,
     limit: usize,
 ) -> Result<usize, TooDeep> {

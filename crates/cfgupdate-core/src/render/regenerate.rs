@@ -97,9 +97,9 @@ impl From<Box<EffectError>> for RenderCheckError {
 /// (`docs/rendering.md`, "What a publish evaluates").
 ///
 /// ```
-/// use cfgupdate_core::memory::MemoryRepository;
+/// use cfgupdate_core::MemoryRepository;
 /// use cfgupdate_core::render::{RenderLimits, regenerate};
-/// use cfgupdate_core::repository::{Change, ConfigRepository, FileChange};
+/// use cfgupdate_core::{Change, ConfigRepository, FileChange};
 /// use cfgupdate_core::RepoPath;
 ///
 /// let mut repo = MemoryRepository::new(&[
@@ -164,7 +164,7 @@ pub struct CheckedWrite {
 ///
 /// With a `[render]` table: [`check_change`] (the affected targets rendered after the change
 /// and compared, YAML regenerated, nothing but images may change), and then the effect check
-/// ([`check_effect`]) on those same renders; the wave's targets are rendered whether the change
+/// (described in `docs/rendering.md`) on those same renders; the wave's targets are rendered whether the change
 /// affects them or not. A target of the wave that does not render refuses
 /// the write ([`EffectError::NotRenderable`]); a target of another wave that did not render
 /// before the change and does not after is left alone, and the commit message says so.

@@ -98,7 +98,7 @@ const MARK: &str = "\u{1}cfgupdate-number:";
 
 /// A number as go-jsonnet turns it into text: integral values in full, others with 17
 /// significant digits, as C's `%.17g`.
-pub fn go_number(value: f64) -> String {
+pub(crate) fn go_number(value: f64) -> String {
     if value == value.trunc() {
         return format!("{value:.0}");
     }
@@ -564,14 +564,14 @@ fn builtin_go_exponent(x: f64) -> f64 {
 
 /// jrsonnet's standard library with cfgupdate's overrides, for every file an evaluation reads.
 #[derive(jrsonnet_gcmodule::Trace)]
-pub struct GoCompatibleStd {
+pub(crate) struct GoCompatibleStd {
     plain: jrsonnet_stdlib::ContextInitializer,
     library: RefCell<Option<ObjValue>>,
 }
 
 impl GoCompatibleStd {
     /// The library, resolving `std.thisFile` with `resolver`.
-    pub fn new(resolver: PathResolver) -> Self {
+    pub(crate) fn new(resolver: PathResolver) -> Self {
         Self {
             plain: jrsonnet_stdlib::ContextInitializer::new(resolver),
             library: RefCell::new(None),
@@ -579,13 +579,13 @@ impl GoCompatibleStd {
     }
 
     /// Sets `std.extVar(name)` to the string `value`.
-    pub fn add_ext_str(&self, name: IStr, value: IStr) {
+    pub(crate) fn add_ext_str(&self, name: IStr, value: IStr) {
         self.plain.add_ext_str(name, value);
     }
 
     /// Builds the overridden library in `state`, which must use this initializer and be
     /// entered. Until then, files see jrsonnet's library unchanged.
-    pub fn install(state: &State) -> Result<()> {
+    pub(crate) fn install(state: &State) -> Result<()> {
         let Some(this) = state.context_initializer().as_any().downcast_ref::<Self>() else {
             return Ok(());
         };

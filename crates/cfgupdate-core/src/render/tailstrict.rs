@@ -15,14 +15,14 @@
 use jrsonnet_evaluator::error::ErrorKind;
 
 /// How much higher each new limit is than the one before.
-pub const DEEPER: usize = 4;
+pub(crate) const DEEPER: usize = 4;
 
 /// The highest limit, as a multiple of the configured one: 50,000 frames for go-jsonnet's 500.
-pub const MAX_FACTOR: usize = 100;
+pub(crate) const MAX_FACTOR: usize = 100;
 
 /// Whether `error` is a stack overflow go-jsonnet would not have reached: its frames, not
 /// counting the calls marked `tailstrict`, are fewer than `max_stack`.
-pub fn go_would_go_on(error: &jrsonnet_evaluator::Error, max_stack: usize) -> bool {
+pub(crate) fn go_would_go_on(error: &jrsonnet_evaluator::Error, max_stack: usize) -> bool {
     if !matches!(error.error(), ErrorKind::StackOverflow) {
         return false;
     }

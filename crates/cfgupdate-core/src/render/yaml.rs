@@ -26,12 +26,12 @@ pub struct YamlError {
 /// One YAML document: the object, keys sorted, two-space indentation, ending in a newline,
 /// with no `---` line. Every value reads back the same under YAML 1.1, YAML 1.2 and
 /// Kubernetes' reader (see [`super::emit`]).
-pub fn to_yaml(object: &KubeObject) -> Result<String, YamlError> {
+pub(crate) fn to_yaml(object: &KubeObject) -> Result<String, YamlError> {
     Ok(super::emit::document(&object.value))
 }
 
 /// The file name of each object, in the same order, by the rule of this module.
-pub fn file_names(objects: &[KubeObject]) -> Vec<String> {
+pub(crate) fn file_names(objects: &[KubeObject]) -> Vec<String> {
     let plain: Vec<String> = objects.iter().map(plain_stem).collect();
     let reserved: BTreeSet<&str> = plain.iter().map(String::as_str).collect();
     let mut taken: BTreeSet<String> = BTreeSet::new();

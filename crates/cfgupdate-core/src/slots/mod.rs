@@ -11,7 +11,9 @@ use crate::reference::{ImageRef, Part};
 
 pub mod json;
 pub mod jsonnet;
-pub mod wave;
+pub(crate) mod wave;
+
+pub use wave::{LayoutError, WaveFiles, WaveSlotError, read_wave, write_wave};
 
 /// An image set: for each service, the reference a wave runs.
 pub type ImageSet = BTreeMap<ServiceName, ImageRef>;

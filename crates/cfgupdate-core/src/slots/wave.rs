@@ -25,7 +25,7 @@ pub enum LayoutError {
 /// The files an image-set layout reads, given a way to list a directory at the revision in
 /// question: its plain paths (whether or not they exist; the caller reads them) and the files
 /// its globs match, with the pipeline's meaning of a glob ([`ImageSetLayout::matcher`]).
-pub fn layout_files<E>(
+pub(crate) fn layout_files<E>(
     layout: &ImageSetLayout,
     mut list: impl FnMut(&str) -> Result<Vec<RepoPath>, E>,
 ) -> Result<Vec<RepoPath>, E> {
@@ -199,7 +199,8 @@ fn combine_slots(
 /// `pin`): in Jsonnet, a service none of whose slots is a whole reference, a digest or a tag
 /// pinned with its digest; in a JSON image file, an entry of parts without `ref` or `digest`.
 /// The two-file layout always holds the digest. Each with the files holding its slots.
-pub fn digestless_services(
+#[cfg_attr(not(feature = "render"), allow(dead_code))]
+pub(crate) fn digestless_services(
     layout: &ImageSetLayout,
     files: &WaveFiles,
 ) -> Result<BTreeMap<ServiceName, Vec<String>>, WaveSlotError> {

@@ -14,8 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cfgupdate_core::memory::MemoryRepository;
-use cfgupdate_core::pipeline::Target;
+use cfgupdate_core::MemoryRepository;
+use cfgupdate_core::Target;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

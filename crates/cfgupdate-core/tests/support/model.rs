@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cfgupdate_core::ConfigRepository;
 use cfgupdate_core::promotion::{ApprovalRecord, PipelineState};
-use cfgupdate_core::repository::ConfigRepository;
 use cfgupdate_core::trailers::{self, Record};
 use cfgupdate_core::{CommitId, RepoPath, WaveName};
 

@@ -2,11 +2,11 @@
 //! between cfgupdate's read of the tip and its push, as happens with a real remote.
 
 use cfgupdate_core::CommitId;
-use cfgupdate_core::memory::{MemoryRepository, Tree};
-use cfgupdate_core::path::RepoPath;
-use cfgupdate_core::repository::{
+use cfgupdate_core::RepoPath;
+use cfgupdate_core::{
     Change, CommitInfo, ConfigRepository, PushOutcome, RepositoryError, StateVersion,
 };
+use cfgupdate_core::{MemoryRepository, Tree};
 
 use super::fixture::{Fixture, read_set, write_set};
 

@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::ptr::NonNull;
 
-use cfgupdate_core::repository::Change;
+use cfgupdate_core::Change;
 use git2::{Binding, Commit, ObjectType, Oid, Repository, Tree};
 
 /// The priority of the in-memory backend among the object database's backends: below

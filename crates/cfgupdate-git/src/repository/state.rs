@@ -3,7 +3,7 @@
 //! only on top of exactly the commit the remote's ref holds.
 
 use cfgupdate_core::CommitId;
-use cfgupdate_core::repository::{PushOutcome, RepositoryError, StateVersion};
+use cfgupdate_core::{PushOutcome, RepositoryError, StateVersion};
 use git2::{Commit, ErrorCode, FileMode, ObjectType};
 
 use super::{Failed, GitRepository, declined, lock};
@@ -121,7 +121,7 @@ impl GitRepository {
     /// [`ConfigRepository::is_fresh`] alone unless the local state ref could not follow a push
     /// that landed.
     ///
-    /// [`ConfigRepository::is_fresh`]: cfgupdate_core::repository::ConfigRepository::is_fresh
+    /// [`ConfigRepository::is_fresh`]: cfgupdate_core::ConfigRepository::is_fresh
     pub(super) fn commit_and_push_state(
         &mut self,
         parent: Option<&CommitId>,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cfgupdate_core::repository::{Change, CommitMessage, FileChange};
+use cfgupdate_core::{Change, CommitMessage, FileChange};
 use cfgupdate_core::{CommitId, RepoPath};
 use cfgupdate_git::{Author, Branch, GitOptions, GitRepository, RemoteUrl};
 use cfgupdate_tests::{GitDaemon, Person};
@@ -88,7 +88,7 @@ impl Remote {
 
     /// A cfgupdate repository on this remote, opened and refreshed.
     pub fn open(&self) -> GitRepository {
-        use cfgupdate_core::repository::ConfigRepository;
+        use cfgupdate_core::ConfigRepository;
         let mut repository = GitRepository::open(self.options()).unwrap();
         repository.refresh().unwrap();
         repository

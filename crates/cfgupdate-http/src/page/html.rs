@@ -6,13 +6,15 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use cfgupdate_core::adapter::is_hidden;
+use cfgupdate_core::promotion::StepState;
 use cfgupdate_core::promotion::{
     DeployStatus, HistoryEntry, Status, TargetStatus, TransitionStatus, WaveStatus,
 };
-use cfgupdate_core::shown::is_hidden;
-use cfgupdate_core::{CommitId, ImageRef, ServiceName};
+use cfgupdate_core::{CommitId, ImageRef, Pin, ServiceName};
 
 use super::{REFRESH, WebUrl};
+use crate::wire::{commit_time, rfc3339, soak_text};
 
 /// The most characters of a name (service, target, wave, application) shown.
 const NAME_MAX: usize = 80;
@@ -218,7 +220,7 @@ impl<'a> Page<'a> {
         );
         let mut gates = Vec::new();
         if let Some(soak) = &wave.soak {
-            gates.push(format!("soak {}", esc(soak, NAME_MAX)));
+            gates.push(format!("soak {}", esc(&soak_text(*soak), NAME_MAX)));
         }
         if wave.approval {
             gates.push("approval".to_owned());
@@ -237,7 +239,7 @@ impl<'a> Page<'a> {
             );
         }
         if !wave.digestless.is_empty() {
-            let verdict = if wave.pin == "tag" {
+            let verdict = if wave.pin == Pin::Tag {
                 "written by tag, without their digest (pin = tag)"
             } else {
                 "cannot be written: their slots cannot hold a digest (pin = digest)"
@@ -289,7 +291,7 @@ impl<'a> Page<'a> {
                     self.out,
                     "<span class=\"badge {class}\">{word}</span> {} <span class=\"age\"><time datetime=\"{}\">{} ago</time></span>",
                     self.commit(&report.revision),
-                    esc(&report.at, 64),
+                    esc(&rfc3339(report.at), 64),
                     spoken(report.age(now))
                 );
             }
@@ -308,14 +310,14 @@ impl<'a> Page<'a> {
         now: SystemTime,
     ) {
         let (class, word) = match step.state {
-            "blocked" => ("bad", "blocked"),
-            "waiting" => ("warn", "waiting"),
-            "ready" => ("ok", "ready"),
-            _ => ("none", "idle"),
+            StepState::Blocked => ("bad", "blocked"),
+            StepState::Waiting => ("warn", "waiting"),
+            StepState::Ready => ("ok", "ready"),
+            StepState::Idle => ("none", "idle"),
         };
-        let gate = step
-            .gate
-            .map_or(String::new(), |gate| format!(": {}", esc(gate, NAME_MAX)));
+        let gate = step.gate.as_ref().map_or(String::new(), |gate| {
+            format!(": {}", esc(gate.name(), NAME_MAX))
+        });
         let _ = write!(
             self.out,
             "<div class=\"step {class}\" role=\"group\" aria-label=\"from {} into {}\">\n\
@@ -428,7 +430,7 @@ for its full reference.</caption>\n<thead><tr><th scope=\"col\">Service</th>",
                 self.out,
                 "<tr><td><time datetime=\"{time}\">{time}</time></td><td><strong>{}</strong>{wave}{from}",
                 esc(&entry.action, NAME_MAX),
-                time = esc(&entry.time, 64),
+                time = esc(&commit_time(entry.time), 64),
             );
             if let Some(approver) = &entry.approved_by {
                 let _ = write!(

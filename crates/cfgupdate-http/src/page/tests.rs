@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use cfgupdate_core::promotion::{
-    DeployStatus, HistoryEntry, ReportView, StateStatus, Status, TargetStatus, TransitionStatus,
-    WaveStatus,
+    DeployStatus, Gate, HistoryEntry, ReportView, StateStatus, Status, StepState, TargetStatus,
+    TransitionStatus, WaveStatus,
 };
-use cfgupdate_core::{CommitId, ImageRef, ServiceName, TargetName, WaveName};
+use cfgupdate_core::{CommitId, ImageRef, Pin, ServiceName, TargetName, WaveName};
 
 use super::html::{esc, spoken};
 use super::{WebUrl, render, render_error};
@@ -40,10 +40,10 @@ fn status(hostile: &str) -> Status {
             .map(|(s, n)| (service(s), image(s, *n)))
             .collect(),
         images_error: Some(hostile.to_owned()),
-        soak: Some(hostile.to_owned()),
+        soak: Some(Duration::from_secs(600)),
         approval: true,
         hold: vec![service("billing")],
-        pin: "tag",
+        pin: Pin::Tag,
         digestless: vec![service("api")],
         targets: vec![
             TargetStatus {
@@ -52,8 +52,7 @@ fn status(hostile: &str) -> Status {
                 last_report: Some(ReportView {
                     revision: commit(7),
                     status: DeployStatus::Failed,
-                    at: hostile.to_owned(),
-                    received: at(150),
+                    at: at(150),
                 }),
             },
             TargetStatus {
@@ -66,13 +65,13 @@ fn status(hostile: &str) -> Status {
     };
     let step = TransitionStatus {
         into: WaveName::parse("production").unwrap(),
-        state: "waiting",
+        state: StepState::Waiting,
         reason: hostile.to_owned(),
-        gate: Some("soak"),
-        ready_at: Some(hostile.to_owned()),
+        gate: Some(Gate::Soak {
+            ready_at: Some(at(0) + Duration::from_secs(250)),
+        }),
         source_revision: Some(commit(7)),
         images: Some([(service("api"), image("api", 2))].into_iter().collect()),
-        opens_at: Some(at(0) + Duration::from_secs(250)),
     };
     Status {
         revision: commit(9),
@@ -87,7 +86,7 @@ fn status(hostile: &str) -> Status {
         },
         history: vec![HistoryEntry {
             commit: commit(9),
-            time: hostile.to_owned(),
+            time: 1_800_000_000,
             subject: hostile.to_owned(),
             action: hostile.to_owned(),
             wave: Some(WaveName::parse("staging").unwrap()),

@@ -31,13 +31,13 @@ pub struct WebUrl {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebUrlError {
     /// Not `http://` or `https://`.
-    #[error("the web URL {shown} must start with `https://` or `http://`", shown = cfgupdate_core::shown::shown(.url))]
+    #[error("the web URL {shown} must start with `https://` or `http://`", shown = cfgupdate_core::adapter::shown(.url))]
     Scheme {
         /// The value given.
         url: String,
     },
     /// No host after the scheme.
-    #[error("the web URL {shown} names no host", shown = cfgupdate_core::shown::shown(.url))]
+    #[error("the web URL {shown} names no host", shown = cfgupdate_core::adapter::shown(.url))]
     NoHost {
         /// The value given.
         url: String,
@@ -49,7 +49,7 @@ pub enum WebUrlError {
     UserInfo,
     /// A character outside printable ASCII, a space, or one of `"<>\^`{|}` outside the
     /// placeholder.
-    #[error("the web URL {shown} holds {character:?}, which a URL must percent-encode", shown = cfgupdate_core::shown::shown(.url))]
+    #[error("the web URL {shown} holds {character:?}, which a URL must percent-encode", shown = cfgupdate_core::adapter::shown(.url))]
     Character {
         /// The value given.
         url: String,
@@ -57,12 +57,12 @@ pub enum WebUrlError {
         character: char,
     },
     /// `{commit}` more than once.
-    #[error("the web URL {shown} holds `{{commit}}` more than once", shown = cfgupdate_core::shown::shown(.url))]
+    #[error("the web URL {shown} holds `{{commit}}` more than once", shown = cfgupdate_core::adapter::shown(.url))]
     Placeholders {
         /// The value given.
         url: String,
     },
-    /// Longer than [`MAX_LEN`].
+    /// Longer than the longest web URL accepted (`MAX_LEN`, 2,048 bytes).
     #[error("the web URL is {len} bytes long; at most {MAX_LEN} are accepted")]
     TooLong {
         /// Its length.

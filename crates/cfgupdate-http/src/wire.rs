@@ -1,0 +1,227 @@
+//! The JSON of `GET /v1/status` and of `cfgupdate status --json` / `cfgupdate history --json`:
+//! the one definition of the wire shape, which the service and the CLI both print
+//! (docs/http.md). The core answers with typed values ([`Status`], [`HistoryEntry`]); how they
+//! are spelled (RFC 3339 times, `1h30m` durations, lower-case words, which fields are left out
+//! when empty) is decided here, and [`rfc3339`], [`commit_time`] and [`soak_text`] are the
+//! spellings the status page and the CLI's text use too.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use cfgupdate_core::promotion::{
+    HistoryEntry, ReportView, StateStatus, Status, TargetStatus, TransitionStatus, WaveStatus,
+};
+use cfgupdate_core::{CommitId, ImageRef, ImageSet, ServiceName, TargetName, WaveName};
+use serde::Serialize;
+
+/// The status as `GET /v1/status` sends it and `cfgupdate status --json` prints it: pretty JSON
+/// ending in a newline.
+pub fn status_json(status: &Status) -> Result<String, serde_json::Error> {
+    pretty(&StatusJson::from(status))
+}
+
+/// The automatic commits as `cfgupdate history --json` prints them: pretty JSON ending in a
+/// newline.
+pub fn history_json(entries: &[HistoryEntry]) -> Result<String, serde_json::Error> {
+    pretty(&entries.iter().map(HistoryJson::from).collect::<Vec<_>>())
+}
+
+/// An instant as RFC 3339 in UTC (`2027-01-15T10:00:00Z`); empty when it cannot be written.
+pub fn rfc3339(time: SystemTime) -> String {
+    jiff::Timestamp::try_from(time)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// A commit's time (seconds since the Unix epoch) as RFC 3339; empty when out of range.
+pub fn commit_time(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// A soak duration as the pipeline file spells it (`1h`, `10m`, `1h 30m` in jiff's friendly
+/// form).
+pub fn soak_text(soak: Duration) -> String {
+    jiff::SignedDuration::try_from(soak)
+        .map(|d| format!("{d:#}"))
+        .unwrap_or_default()
+}
+
+fn pretty(value: &impl Serialize) -> Result<String, serde_json::Error> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    Ok(text)
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    revision: &'a CommitId,
+    waves: Vec<WaveJson<'a>>,
+    state: StateJson<'a>,
+    history: Vec<HistoryJson<'a>>,
+}
+
+impl<'a> From<&'a Status> for StatusJson<'a> {
+    fn from(status: &'a Status) -> Self {
+        Self {
+            revision: &status.revision,
+            waves: status.waves.iter().map(WaveJson::from).collect(),
+            state: StateJson::from(&status.state),
+            history: status.history.iter().map(HistoryJson::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct WaveJson<'a> {
+    name: &'a WaveName,
+    images: &'a ImageSet,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    images_error: Option<&'a str>,
+    soak: Option<String>,
+    approval: bool,
+    hold: &'a [ServiceName],
+    pin: &'static str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    digestless: &'a [ServiceName],
+    targets: Vec<TargetJson<'a>>,
+    promotion: Option<StepJson<'a>>,
+}
+
+impl<'a> From<&'a WaveStatus> for WaveJson<'a> {
+    fn from(wave: &'a WaveStatus) -> Self {
+        Self {
+            name: &wave.name,
+            images: &wave.images,
+            images_error: wave.images_error.as_deref(),
+            soak: wave.soak.map(soak_text),
+            approval: wave.approval,
+            hold: &wave.hold,
+            pin: wave.pin.as_str(),
+            digestless: &wave.digestless,
+            targets: wave.targets.iter().map(TargetJson::from).collect(),
+            promotion: wave.promotion.as_ref().map(StepJson::from),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TargetJson<'a> {
+    name: &'a TargetName,
+    argocd_app: &'a str,
+    last_report: Option<ReportJson<'a>>,
+}
+
+impl<'a> From<&'a TargetStatus> for TargetJson<'a> {
+    fn from(target: &'a TargetStatus) -> Self {
+        Self {
+            name: &target.name,
+            argocd_app: &target.argocd_app,
+            last_report: target.last_report.as_ref().map(ReportJson::from),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    revision: &'a CommitId,
+    status: &'static str,
+    at: String,
+}
+
+impl<'a> From<&'a ReportView> for ReportJson<'a> {
+    fn from(report: &'a ReportView) -> Self {
+        Self {
+            revision: &report.revision,
+            status: report.status.as_str(),
+            at: rfc3339(report.at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StepJson<'a> {
+    into: &'a WaveName,
+    state: &'static str,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ready_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_revision: Option<&'a CommitId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    images: Option<&'a ImageSet>,
+}
+
+impl<'a> From<&'a TransitionStatus> for StepJson<'a> {
+    fn from(step: &'a TransitionStatus) -> Self {
+        Self {
+            into: &step.into,
+            state: step.state.as_str(),
+            reason: &step.reason,
+            gate: step.gate.as_ref().map(|gate| gate.name()),
+            ready_at: step.ready_at().map(rfc3339),
+            source_revision: step.source_revision.as_ref(),
+            images: step.images.as_ref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StateJson<'a> {
+    authenticated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<&'a str>,
+}
+
+impl<'a> From<&'a StateStatus> for StateJson<'a> {
+    fn from(state: &'a StateStatus) -> Self {
+        Self {
+            authenticated: state.authenticated,
+            problem: state.problem.as_deref(),
+            warning: state.warning.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct HistoryJson<'a> {
+    commit: &'a CommitId,
+    time: String,
+    subject: &'a str,
+    action: &'a str,
+    wave: Option<&'a WaveName>,
+    app_commits: &'a [CommitId],
+    source_wave: Option<&'a WaveName>,
+    source_revision: Option<&'a CommitId>,
+    images: &'a BTreeMap<ServiceName, ImageRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sealed: Option<bool>,
+}
+
+impl<'a> From<&'a HistoryEntry> for HistoryJson<'a> {
+    fn from(entry: &'a HistoryEntry) -> Self {
+        Self {
+            commit: &entry.commit,
+            time: commit_time(entry.time),
+            subject: &entry.subject,
+            action: &entry.action,
+            wave: entry.wave.as_ref(),
+            app_commits: &entry.app_commits,
+            source_wave: entry.source_wave.as_ref(),
+            source_revision: entry.source_revision.as_ref(),
+            images: &entry.images,
+            approved_by: entry.approved_by.as_deref(),
+            sealed: entry.sealed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
