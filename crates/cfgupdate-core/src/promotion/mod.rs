@@ -20,8 +20,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use decide::{Candidate, Transition};
 pub use history::{HistoryEntry, LastPromotion};
 pub use ops::{
-    Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, advance, approve, history,
-    promote, record_deployment, record_deployments,
+    Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, Promotion, advance, approve,
+    history, promote, record_deployment, record_deployments,
 };
 pub use state::{
     ApprovalRecord, PipelineState, Published, PublishedService, RecentPublish, ReportRecord,
