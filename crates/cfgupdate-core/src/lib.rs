@@ -111,7 +111,7 @@ pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
     publish_batch,
 };
-pub use reference::{Digest, ImageRef, Part, ReferenceError};
+pub use reference::{Digest, ImageRef, JoinError, Part, ReferenceError};
 pub use repository::{ConfigRepository, RepositoryError, RepositoryErrorKind};
 pub use retry::RetryPolicy;
 pub use slots::{ImageSet, SlotError};
