@@ -24,6 +24,15 @@ pub enum PayloadError {
     Invalid(String),
 }
 
+impl cfgupdate_core::Classify for PayloadError {
+    fn class(&self) -> cfgupdate_core::ErrorClass {
+        match self {
+            PayloadError::Malformed(_) => cfgupdate_core::ErrorClass::Malformed,
+            PayloadError::Invalid(_) => cfgupdate_core::ErrorClass::Invalid,
+        }
+    }
+}
+
 fn malformed(error: serde_json::Error) -> PayloadError {
     PayloadError::Malformed(format!("the body is not what this endpoint takes: {error}"))
 }

@@ -492,7 +492,12 @@ fn log_failure<E: Classify + std::fmt::Display>(what: &str, error: &E) {
         ErrorClass::Unavailable | ErrorClass::Failed | ErrorClass::Declined => {
             warn!(%error, "{what} failed")
         }
-        ErrorClass::Invalid | ErrorClass::Stale | ErrorClass::Refused => {
+        ErrorClass::Invalid
+        | ErrorClass::Stale
+        | ErrorClass::Refused
+        | ErrorClass::Malformed
+        | ErrorClass::Unauthenticated
+        | ErrorClass::Forbidden => {
             info!(%error, "{what} refused")
         }
     }

@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use cfgupdate_core::render::{CheckError, Problem, check_repository};
+use cfgupdate_core::Classify;
+use cfgupdate_core::render::check_repository;
 
-use super::render::{DirectoryFiles, load_pipeline, source_failure};
-use crate::failure::Failure;
+use super::render::{DirectoryFiles, load_pipeline};
+use crate::failure::{Exit, Failure, classified};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -35,13 +36,8 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
     let files = DirectoryFiles::open(&args.dir)?;
     // Parsed first on its own, so a broken pipeline file is one clear error.
     load_pipeline(&files)?;
-    let report =
-        check_repository(&files, &crate::isolate::render_limits()?).map_err(
-            |error| match error {
-                CheckError::Source(error) => source_failure(error),
-                error => Failure::invalid(error),
-            },
-        )?;
+    let report = check_repository(&files, &crate::isolate::render_limits()?)
+        .map_err(|error| classified(&error))?;
     for warning in &report.warnings {
         eprintln!("cfgupdate: warning: {warning}");
     }
@@ -78,10 +74,8 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
     } else {
         format!(" ({count} problems)")
     };
-    Err(match last {
-        Problem::Render(error) if !error.is_invalid_input() => {
-            Failure::operational(format!("{last}{summary}"))
-        }
-        _ => Failure::invalid(format!("{last}{summary}")),
-    })
+    Err(Failure::new(
+        Exit::of(last.class()),
+        format!("{last}{summary}"),
+    ))
 }
