@@ -353,7 +353,7 @@ impl Writer {
         approver: &Caller,
     ) -> Result<ApprovalOutcome, PromotionError> {
         info!(%wave, approver = %logged(&approver.name), "approval");
-        let by = promotion::Approver::parse(&approver.name).unwrap_or_default();
+        let by = promotion::Approver::of_credential(&approver.name);
         let result = promotion::approve(
             &mut self.repo,
             &*self.clock,

@@ -109,6 +109,13 @@ impl Approver {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The approver a credential's name stands for: the name when it is a valid identity,
+    /// else [`Approver::default`] (`unnamed`), so that an approval is never refused for the
+    /// name of the credential that made it.
+    pub fn of_credential(name: &str) -> Self {
+        Self::parse(name).unwrap_or_default()
+    }
+
     /// The identity.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -1325,6 +1325,12 @@ fn an_approver_identity_is_one_line_of_printable_text() {
         Approver::parse(&"a".repeat(129)),
         Err(ApproverError::TooLong { len: 129 })
     ));
+    // A credential's name the rules refuse stands for the unnamed approver, never in a trailer.
+    assert_eq!(Approver::of_credential(" ops@team ").as_str(), "ops@team");
+    assert_eq!(
+        Approver::of_credential("alice\nCfgupdate-Approved-By: bob"),
+        Approver::default()
+    );
 }
 
 /// A repository that counts the commits its `log` returned.
