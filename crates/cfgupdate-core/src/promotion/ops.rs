@@ -50,7 +50,7 @@ pub enum DeploymentOutcome {
         /// The wave promoted into.
         wave: WaveName,
         /// When the wave promoted from became complete at the promoted images: the report
-        /// that completed it, by the rules of [`super::decide`].
+        /// that completed it, by the promotion rules of docs/promotion.md.
         completed_at: Option<SystemTime>,
     },
 }
@@ -102,7 +102,7 @@ pub enum ApprovalOutcome {
         /// The wave promoted into.
         wave: WaveName,
         /// When the wave promoted from became complete at the promoted images: the report
-        /// that completed it, by the rules of [`super::decide`].
+        /// that completed it, by the promotion rules of docs/promotion.md.
         completed_at: Option<SystemTime>,
     },
     /// The approval is recorded; the promotion still waits at another gate.
@@ -137,7 +137,7 @@ pub struct Promotion {
     /// What the commit's `Cfgupdate-Action` trailer says it did.
     pub action: Action,
     /// When the wave promoted from became complete at the promoted images (the report that
-    /// completed it, by the rules of [`super::decide`]); `None` for a promotion by hand of
+    /// completed it, by the promotion rules of docs/promotion.md); `None` for a promotion by hand of
     /// images its targets had not all deployed.
     pub completed_at: Option<SystemTime>,
 }
