@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use cfgupdate_core::{Classify, Clock, ErrorClass};
+use cfgupdate_core::Clock;
 use cfgupdate_git::{Author, Branch, Credentials, GitOptions, GitRepository, RemoteUrl};
 
-use crate::failure::{Exit, Failure};
+use crate::failure::Failure;
 
 /// Which remote, which branch, and where the local cache lives.
 #[derive(Debug, Clone, clap::Args)]
@@ -115,15 +115,7 @@ fn credentials_warning(remote: &RemoteUrl) -> String {
     )
 }
 
-/// A failure phrased by the error itself, with the exit code of its class.
-pub fn classified<E: Classify + std::fmt::Display>(error: &E) -> Failure {
-    let exit = match error.class() {
-        ErrorClass::Unavailable | ErrorClass::Failed | ErrorClass::Declined => Exit::Operational,
-        ErrorClass::Invalid => Exit::Invalid,
-        ErrorClass::Stale | ErrorClass::Refused => Exit::Refused,
-    };
-    Failure::new(exit, error)
-}
+pub use crate::failure::classified;
 
 /// The real clock.
 pub struct SystemClock;

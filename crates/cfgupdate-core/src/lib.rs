@@ -198,7 +198,7 @@ mod wave_write;
 // The pipeline's words, parsed once at the edge.
 pub use names::{CommitId, Known, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
-pub use reference::{Digest, ImageRef, NAME_MAX_LEN, Part, ReferenceError, TAG_MAX_LEN};
+pub use reference::{Digest, ImageRef, JoinError, NAME_MAX_LEN, Part, ReferenceError, TAG_MAX_LEN};
 pub use slots::{ImageSet, SlotError};
 
 // The pipeline file.

@@ -103,6 +103,18 @@ pub enum PublishOutcome {
     Unchanged,
 }
 
+impl PublishOutcome {
+    /// The commit this outcome landed on the branch and what it did, if it landed one.
+    pub fn landed(&self) -> Option<(&CommitId, crate::trailers::Action)> {
+        match self {
+            PublishOutcome::Committed { commit, .. } => {
+                Some((commit, crate::trailers::Action::Publish))
+            }
+            PublishOutcome::Unchanged => None,
+        }
+    }
+}
+
 /// Why a publish failed. Nothing was pushed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
@@ -478,7 +490,10 @@ fn publish_message(
     let subject = format!("Publish {services} to {wave} from {from}");
     let body = write.body(updates, &[]);
     let mut trailers = vec![
-        (trailers::ACTION.to_owned(), trailers::PUBLISH.to_owned()),
+        (
+            trailers::ACTION.to_owned(),
+            trailers::Action::Publish.as_str().to_owned(),
+        ),
         (trailers::WAVE.to_owned(), wave.to_string()),
     ];
     for app in &apps {

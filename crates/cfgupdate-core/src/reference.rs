@@ -76,6 +76,22 @@ pub enum ReferenceError {
     },
 }
 
+/// Why a reference with the tag and one with the digest do not make one reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// The two name different images.
+    #[error("the tag's reference names the image `{tagged}` but the digest's names `{pinned}`")]
+    DifferentImages {
+        /// The name the reference with the tag gives.
+        tagged: String,
+        /// The name the reference with the digest gives.
+        pinned: String,
+    },
+    /// Together the parts are not a valid reference.
+    #[error(transparent)]
+    Invalid(ReferenceError),
+}
+
 /// The longest repository name the distribution grammar accepts, registry host included.
 pub const NAME_MAX_LEN: usize = 255;
 
@@ -226,6 +242,26 @@ impl ImageRef {
             reason,
         })?;
         Ok(ImageRef::assemble(text, name, tag, digest))
+    }
+
+    /// One reference `name:tag@digest` from a reference that carries the tag (`name:tag`)
+    /// and one that carries the digest (`name@digest`) of the same image: the merge of CI's
+    /// `Tag` and `Digest` fields and of the two-file layout's halves, decided here once.
+    /// Whatever else either carries (a digest beside the tag, a tag beside the digest) is
+    /// not used.
+    pub fn join(tagged: &ImageRef, pinned: &ImageRef) -> Result<Self, JoinError> {
+        if tagged.name() != pinned.name() {
+            return Err(JoinError::DifferentImages {
+                tagged: tagged.name().to_owned(),
+                pinned: pinned.name().to_owned(),
+            });
+        }
+        ImageRef::from_parts(
+            tagged.name(),
+            tagged.tag(),
+            pinned.digest().map(Digest::as_str),
+        )
+        .map_err(JoinError::Invalid)
     }
 
     /// Puts together checked parts; `text` is `name[:tag][@digest]`.
@@ -552,6 +588,36 @@ mod tests {
     use proptest::prelude::*;
 
     const SHA: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn join_takes_the_tag_of_one_and_the_digest_of_the_other_of_the_same_image() {
+        let other = SHA.replace("0123", "4567");
+        let tagged = ImageRef::parse(&format!("reg.example.com:5000/api:v1@{other}")).unwrap();
+        let pinned = ImageRef::parse(&format!("reg.example.com:5000/api:v9@{SHA}")).unwrap();
+        let joined = ImageRef::join(&tagged, &pinned).unwrap();
+        assert_eq!(
+            joined.as_str(),
+            format!("reg.example.com:5000/api:v1@{SHA}")
+        );
+        // A tag alone and a digest alone.
+        let bare = ImageRef::parse("reg.example.com:5000/api").unwrap();
+        assert_eq!(
+            ImageRef::join(&bare, &pinned).unwrap().as_str(),
+            format!("reg.example.com:5000/api@{SHA}")
+        );
+        assert_eq!(
+            ImageRef::join(&tagged, &bare).unwrap().as_str(),
+            "reg.example.com:5000/api:v1"
+        );
+        let web = ImageRef::parse(&format!("reg.example.com:5000/web@{SHA}")).unwrap();
+        assert_eq!(
+            ImageRef::join(&tagged, &web),
+            Err(JoinError::DifferentImages {
+                tagged: "reg.example.com:5000/api".into(),
+                pinned: "reg.example.com:5000/web".into(),
+            })
+        );
+    }
 
     #[test]
     fn splits_a_reference_with_registry_port_tag_and_digest() {

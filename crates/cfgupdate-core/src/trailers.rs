@@ -104,6 +104,36 @@ pub const PROMOTE: &str = "promote";
 /// The action of a promotion that an approval let through.
 pub const APPROVE: &str = "approve";
 
+/// What an automatic commit did: the value of the `Cfgupdate-Action` trailer cfgupdate writes.
+/// The core returns it with every commit it lands, so that no adapter reads it back out of a
+/// commit message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// CI's images published into the first wave ([`PUBLISH`]).
+    Publish,
+    /// Deployed images promoted into the next wave ([`PROMOTE`]).
+    Promote,
+    /// A promotion an approval let through ([`APPROVE`]).
+    Approve,
+}
+
+impl Action {
+    /// The trailer's value: `publish`, `promote` or `approve`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Publish => PUBLISH,
+            Action::Promote => PROMOTE,
+            Action::Approve => APPROVE,
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The value of an image trailer.
 #[cfg_attr(not(feature = "render"), allow(dead_code))]
 pub(crate) fn image_value(

@@ -620,7 +620,7 @@ fn a_refused_promotion_into_one_wave_does_not_hold_up_advance_out_of_the_others(
     let promoted: Vec<&str> = advance
         .promoted
         .iter()
-        .map(|(wave, _)| wave.as_str())
+        .map(|promotion| promotion.wave.as_str())
         .collect();
     assert_eq!(promoted, ["production"]);
     assert_eq!(advance.refused.len(), 1);

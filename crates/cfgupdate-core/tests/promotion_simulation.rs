@@ -622,7 +622,7 @@ impl Sim {
                 if same && state_commit(&self.repo) != state_commit_before {
                     return Err("an identical repeated report made a new state commit".into());
                 }
-                if let DeploymentOutcome::Promoted { commit, wave } = &outcome {
+                if let DeploymentOutcome::Promoted { commit, wave, .. } = &outcome {
                     let record = Record::parse(&model_mod::message_of(&self.repo, commit));
                     if !automatic.contains(commit) || record.wave.as_ref() != Some(wave) {
                         return Err(format!("promoted {commit} into {wave}, not on the branch"));
@@ -694,7 +694,7 @@ impl Sim {
         match result {
             Ok(advance) => {
                 let promoted: Vec<CommitId> =
-                    advance.promoted.iter().map(|(_, c)| c.clone()).collect();
+                    advance.promoted.iter().map(|p| p.commit.clone()).collect();
                 if promoted != automatic {
                     return Err(format!(
                         "advance answered {promoted:?}, the branch got {automatic:?}"

@@ -147,6 +147,14 @@ pub(crate) enum CacheError {
     Create { path: PathBuf, message: String },
 }
 
+/// The local cache cannot be made usable: a failure retrying will not fix by itself (the class
+/// of the `Failed` repository error it becomes).
+impl cfgupdate_core::Classify for CacheError {
+    fn class(&self) -> cfgupdate_core::ErrorClass {
+        cfgupdate_core::ErrorClass::Failed
+    }
+}
+
 /// Whether `repo` is a whole repository, checking what a crash can break: the directory is
 /// not a repository, a lock file was left behind, a ref is corrupt, or a ref points at
 /// objects that are missing. Returns what is wrong.

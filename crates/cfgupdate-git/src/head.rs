@@ -72,6 +72,14 @@ pub(crate) enum HeadError {
     Invalid(String),
 }
 
+/// The remote's `HEAD` names nothing cfgupdate will work on: retrying will not change it; `--branch` does
+/// (the class of the `Failed` repository error it becomes).
+impl cfgupdate_core::Classify for HeadError {
+    fn class(&self) -> cfgupdate_core::ErrorClass {
+        cfgupdate_core::ErrorClass::Failed
+    }
+}
+
 /// The branch `target` (what the remote's `HEAD` points at, such as `refs/heads/main`)
 /// names, checked as input from outside.
 pub(crate) fn branch_of(target: &[u8]) -> Result<Branch, HeadError> {

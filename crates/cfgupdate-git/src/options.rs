@@ -24,6 +24,13 @@ pub enum OptionsError {
     },
 }
 
+/// A branch or author the caller gave that git cannot use (exit 2).
+impl cfgupdate_core::Classify for OptionsError {
+    fn class(&self) -> cfgupdate_core::ErrorClass {
+        cfgupdate_core::ErrorClass::Invalid
+    }
+}
+
 /// A branch of the remote, such as `master` or `env/prod`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Branch(String);

@@ -31,6 +31,13 @@ pub enum UrlError {
     },
 }
 
+/// A `--repo` that is not a remote cfgupdate can use: the caller's input (exit 2).
+impl cfgupdate_core::Classify for UrlError {
+    fn class(&self) -> cfgupdate_core::ErrorClass {
+        cfgupdate_core::ErrorClass::Invalid
+    }
+}
+
 /// How the remote is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {

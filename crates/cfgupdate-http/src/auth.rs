@@ -161,6 +161,17 @@ impl AuthError {
     }
 }
 
+/// Unauthenticated (401) without or with bad credentials, forbidden (403) with another scope's.
+impl cfgupdate_core::Classify for AuthError {
+    fn class(&self) -> cfgupdate_core::ErrorClass {
+        if self.is_unauthenticated() {
+            cfgupdate_core::ErrorClass::Unauthenticated
+        } else {
+            cfgupdate_core::ErrorClass::Forbidden
+        }
+    }
+}
+
 /// The Standard Webhooks headers of a request, as received.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WebhookHeaders<'a> {

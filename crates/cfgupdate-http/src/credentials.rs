@@ -53,6 +53,13 @@ pub enum CredentialError {
     },
 }
 
+/// Credentials the operator configured that cannot be used: a configuration error (exit 2).
+impl cfgupdate_core::Classify for CredentialError {
+    fn class(&self) -> cfgupdate_core::ErrorClass {
+        cfgupdate_core::ErrorClass::Invalid
+    }
+}
+
 /// The secret variable `name`, or the content of the file `name_FILE` names (one trailing
 /// newline is not part of it). Both set is an error; an empty value is no secret.
 pub fn secret_variable(

@@ -11,6 +11,12 @@
 //! | `Stale` (an older build, a promotion backwards) | 409 | 3 |
 //! | `Refused` (a hold or a gate) | 409 | 3 |
 //! | `Declined` (the remote refused the push for a reason of its own) | 502 | 1 |
+//! | `Malformed` (a body not of the endpoint's shape) | 400 | 2 |
+//! | `Unauthenticated` (no or bad credentials) | 401 | 2 |
+//! | `Forbidden` (credentials of another scope) | 403 | 2 |
+//!
+//! [`status_of`] is the one place a class becomes a status; the service's own errors
+//! ([`PayloadError`], [`AuthError`], ...) implement [`Classify`] like the core's.
 
 use std::time::Duration;
 
@@ -30,6 +36,9 @@ pub fn status_of(class: ErrorClass) -> StatusCode {
         ErrorClass::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorClass::Stale | ErrorClass::Refused => StatusCode::CONFLICT,
         ErrorClass::Declined => StatusCode::BAD_GATEWAY,
+        ErrorClass::Malformed => StatusCode::BAD_REQUEST,
+        ErrorClass::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorClass::Forbidden => StatusCode::FORBIDDEN,
     }
 }
 
@@ -81,21 +90,13 @@ impl ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
-        let status = if error.is_unauthenticated() {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::FORBIDDEN
-        };
-        Self::new(status, error.to_string())
+        Self::new(status_of(error.class()), error.to_string())
     }
 }
 
 impl From<PayloadError> for ApiError {
     fn from(error: PayloadError) -> Self {
-        match error {
-            PayloadError::Malformed(message) => Self::new(StatusCode::BAD_REQUEST, message),
-            PayloadError::Invalid(message) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, message),
-        }
+        Self::new(status_of(error.class()), error.to_string())
     }
 }
 

@@ -1,11 +1,11 @@
 //! The repository as the writer uses it: every fetch and push counted for `/metrics`, and the
 //! last contact with the remote kept for `/readyz`, with the last push the remote declined.
-//! It decides nothing.
+//! It decides nothing, and reads nothing out of what it carries: the commits that landed are
+//! counted by the writer from the core's answers, which say what each commit did.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cfgupdate_core::trailers;
 use cfgupdate_core::{Change, CommitInfo, PairOutcome, PushOutcome, StateVersion};
 use cfgupdate_core::{CommitId, ConfigRepository, RepoPath, RepositoryError, RepositoryErrorKind};
 
@@ -159,17 +159,6 @@ impl Observed {
         result
     }
 
-    /// Counts a commit that landed on the branch by its action.
-    fn committed(&self, change: &Change) {
-        let action = change
-            .message
-            .trailers
-            .iter()
-            .find(|(key, _)| key == trailers::ACTION)
-            .map_or("other", |(_, value)| value.as_str());
-        self.metrics.commit(action);
-    }
-
     fn pushed(
         &self,
         to: PushRef,
@@ -235,9 +224,6 @@ impl ConfigRepository for Observed {
         change: &Change,
     ) -> Result<PushOutcome, RepositoryError> {
         let result = self.inner.commit_and_push(parent, change);
-        if let Ok(PushOutcome::Pushed(_)) = &result {
-            self.committed(change);
-        }
         self.pushed(PushRef::Branch, result)
     }
 
@@ -273,9 +259,6 @@ impl ConfigRepository for Observed {
             }
             PairOutcome::Rejected => (PushOutcome::Rejected, PushOutcome::Rejected),
         };
-        if matches!(branch, PushOutcome::Pushed(_)) {
-            self.committed(change);
-        }
         self.pushed(PushRef::State, Ok(state))?;
         self.pushed(PushRef::Branch, Ok(branch))?;
         Ok(pair)

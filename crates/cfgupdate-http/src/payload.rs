@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use cfgupdate_core::promotion::{DeployReport, DeployStatus, TargetSelector};
 use cfgupdate_core::trailers::BuildInfo;
 use cfgupdate_core::{
-    Announcement, CommitId, ImageRef, ImageSet, ServiceName, TargetName, WaveName,
+    Announcement, CommitId, ImageRef, ImageSet, JoinError, ServiceName, TargetName, WaveName,
 };
 use serde::Deserialize;
 
@@ -22,6 +22,15 @@ pub enum PayloadError {
     /// Well-formed, but a value is invalid (422).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl cfgupdate_core::Classify for PayloadError {
+    fn class(&self) -> cfgupdate_core::ErrorClass {
+        match self {
+            PayloadError::Malformed(_) => cfgupdate_core::ErrorClass::Malformed,
+            PayloadError::Invalid(_) => cfgupdate_core::ErrorClass::Invalid,
+        }
+    }
 }
 
 fn malformed(error: serde_json::Error) -> PayloadError {
@@ -137,15 +146,14 @@ fn original_reference(service: &str, parts: OriginalImage) -> Result<ImageRef, P
         ))),
         (Some(only), None) | (None, Some(only)) => Ok(only),
         (Some(tag), Some(digest)) => {
-            if tag.name() != digest.name() {
-                return Err(PayloadError::Invalid(format!(
-                    "service `{service}`: `Tag` names the image `{}` but `Digest` names `{}`",
-                    tag.name(),
-                    digest.name()
-                )));
-            }
-            ImageRef::from_parts(tag.name(), tag.tag(), digest.digest().map(|d| d.as_str()))
-                .map_err(|error| PayloadError::Invalid(format!("service `{service}`: {error}")))
+            ImageRef::join(&tag, &digest).map_err(|error| match error {
+                JoinError::DifferentImages { tagged, pinned } => PayloadError::Invalid(format!(
+                    "service `{service}`: `Tag` names the image `{tagged}` but `Digest` names `{pinned}`"
+                )),
+                JoinError::Invalid(error) => {
+                    PayloadError::Invalid(format!("service `{service}`: {error}"))
+                }
+            })
         }
     }
 }

@@ -382,7 +382,7 @@ async fn post_deployments(State(state): State<AppState>, request: Request) -> Re
                 json!({ "result": "recorded", "reason": reason })
             }
             DeploymentOutcome::Pending { wave, gate } => pending(&wave, &gate, "pending"),
-            DeploymentOutcome::Promoted { commit, wave } => {
+            DeploymentOutcome::Promoted { commit, wave, .. } => {
                 json!({ "result": "promoted", "commit": commit.as_str(), "wave": wave.as_str() })
             }
         };
@@ -403,7 +403,7 @@ async fn post_approvals(State(state): State<AppState>, request: Request) -> Resp
         .await?
         .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
         let answer = match outcome {
-            ApprovalOutcome::Promoted { commit, wave } => {
+            ApprovalOutcome::Promoted { commit, wave, .. } => {
                 json!({ "result": "promoted", "commit": commit.as_str(), "wave": wave.as_str() })
             }
             ApprovalOutcome::Approved { waiting } => pending(&wave, &waiting, "approved"),

@@ -1146,3 +1146,65 @@ async fn a_status_read_right_after_a_write_shows_it_however_recent_the_snapshot(
     }
     assert_eq!(service.metrics().fetches(), fetches);
 }
+
+/// The promotion latency counts from the report that completed the wave by the core's rule
+/// (a target's effective report is its newest revision's), never from whichever report came
+/// last: a late report of an older revision neither completes nor re-completes the wave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_latency_counts_from_the_report_the_core_says_completed_the_wave() {
+    let repo = Shared::new(memory(), Duration::ZERO);
+    let clock = ManualClock::at(1_000_000);
+    let service = Service::start(Box::new(repo.clone()), clock.clone(), settings()).unwrap();
+    let mut commits = Vec::new();
+    for (i, name) in [(1, "api"), (2, "web")] {
+        let (status, _, answer) = call(
+            &service,
+            post("/v1/images", Some("ci"), &announcement(i, name)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        commits.push(answer["commit"].as_str().unwrap().to_owned());
+    }
+    let report = |commit: &str| {
+        format!(r#"{{"app": "cfg-staging", "revision": "{commit}", "status": "succeeded"}}"#)
+    };
+    // The newer revision completes staging; a minute and a half later the older one is
+    // reported (a slow hook), which changes nothing.
+    let (_, _, answer) = call(
+        &service,
+        post("/v1/deployments", Some("deploy"), &report(&commits[1])),
+    )
+    .await;
+    assert_eq!(answer["gate"], "approval", "{answer}");
+    clock.advance(Duration::from_secs(90));
+    let (_, _, answer) = call(
+        &service,
+        post("/v1/deployments", Some("deploy"), &report(&commits[0])),
+    )
+    .await;
+    assert_eq!(answer["gate"], "approval", "{answer}");
+    clock.advance(Duration::from_secs(110));
+    let (status, _, answer) = call(
+        &service,
+        post("/v1/approvals", Some("admin"), r#"{"wave": "production"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"], "promoted");
+    let text = service.metrics().encode();
+    let sum = "cfgupdate_report_to_promotion_seconds_sum{wave=\"production\"} ";
+    let line = text.lines().find(|l| l.starts_with(sum));
+    assert_eq!(
+        line.and_then(|l| l[sum.len()..].parse::<f64>().ok()),
+        Some(200.0),
+        "{text}"
+    );
+    // Each commit counted once, by what the core says it did.
+    for line in [
+        "cfgupdate_commits_total{action=\"publish\"} 2",
+        "cfgupdate_commits_total{action=\"approve\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    assert!(!text.contains("action=\"promote\""), "{text}");
+}

@@ -15,14 +15,12 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-use cfgupdate_core::Snapshot;
 use cfgupdate_core::promotion::{
-    self, ApprovalOutcome, DeployReport, DeploymentOutcome, Gate, PipelineState, PromotionError,
-    Status,
+    self, ApprovalOutcome, DeployReport, DeploymentOutcome, Gate, PromotionError, Status,
 };
+use cfgupdate_core::trailers::Action;
 use cfgupdate_core::{
-    Announcement, Classify, Clock, ConfigRepository, ErrorClass, PublishError, PublishOutcome,
-    WaveName,
+    Announcement, Classify, Clock, CommitId, ErrorClass, PublishError, PublishOutcome, WaveName,
 };
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
@@ -268,6 +266,7 @@ impl Writer {
         for result in &results {
             self.note_branch(result);
         }
+        self.count_commits(results.iter().flatten().filter_map(PublishOutcome::landed));
         info!(
             announcements = batch.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -309,14 +308,24 @@ impl Writer {
                 "reports recorded together"
             );
         }
+        self.count_commits(
+            results
+                .iter()
+                .flatten()
+                .filter_map(DeploymentOutcome::landed),
+        );
         let mut promoted = Vec::new();
         for ((report, reply), result) in batch.into_iter().zip(results) {
             self.note_branch(&result);
             match &result {
-                Ok(DeploymentOutcome::Promoted { commit, wave }) => {
+                Ok(DeploymentOutcome::Promoted {
+                    commit,
+                    wave,
+                    completed_at,
+                }) => {
                     info!(revision = %report.revision, %commit, %wave, "report recorded; promoted");
-                    if !promoted.contains(wave) {
-                        promoted.push(wave.clone());
+                    if !promoted.iter().any(|(seen, _)| seen == wave) {
+                        promoted.push((wave.clone(), *completed_at));
                     }
                 }
                 Ok(DeploymentOutcome::Pending { wave, gate }) => {
@@ -331,8 +340,8 @@ impl Writer {
             let _ = reply.send(result);
         }
         // One promotion is observed once, however many reports of the batch it answered.
-        for wave in &promoted {
-            self.observe_promotion(wave);
+        for (wave, completed_at) in &promoted {
+            self.observe_promotion(wave, *completed_at);
         }
     }
 
@@ -344,7 +353,7 @@ impl Writer {
         approver: &Caller,
     ) -> Result<ApprovalOutcome, PromotionError> {
         info!(%wave, approver = %logged(&approver.name), "approval");
-        let by = promotion::Approver::parse(&approver.name).unwrap_or_default();
+        let by = promotion::Approver::of_credential(&approver.name);
         let result = promotion::approve(
             &mut self.repo,
             &*self.clock,
@@ -353,10 +362,15 @@ impl Writer {
             &self.settings.write,
         );
         self.note_branch(&result);
+        self.count_commits(result.iter().filter_map(ApprovalOutcome::landed));
         match &result {
-            Ok(ApprovalOutcome::Promoted { commit, wave }) => {
+            Ok(ApprovalOutcome::Promoted {
+                commit,
+                wave,
+                completed_at,
+            }) => {
                 info!(%commit, %wave, "approved; promoted");
-                self.observe_promotion(wave);
+                self.observe_promotion(wave, *completed_at);
             }
             Ok(ApprovalOutcome::Approved { waiting }) => {
                 info!(%wave, gate = waiting.name(), "approved; promotion still waits");
@@ -378,9 +392,11 @@ impl Writer {
             Ok(advance) => {
                 self.metrics.advance(true);
                 self.next_advance = now + self.settings.advance_interval;
-                for (wave, commit) in &advance.promoted {
+                self.count_commits(advance.promoted.iter().map(|p| (&p.commit, p.action)));
+                for promotion in &advance.promoted {
+                    let (wave, commit) = (&promotion.wave, &promotion.commit);
                     info!(%wave, %commit, "promoted on the service's own timer");
-                    self.observe_promotion(wave);
+                    self.observe_promotion(wave, promotion.completed_at);
                 }
                 for error in &advance.refused {
                     log_failure("advance", error);
@@ -443,10 +459,21 @@ impl Writer {
             .min(Instant::now() + wait + DEADLINE_SLACK);
     }
 
+    /// Counts the commits the core says it landed, by their action; a commit several
+    /// answers share (a group commit, a batch's promotion) counts once.
+    fn count_commits<'c>(&self, landed: impl IntoIterator<Item = (&'c CommitId, Action)>) {
+        let mut seen = std::collections::BTreeSet::new();
+        for (commit, action) in landed {
+            if seen.insert(commit) {
+                self.metrics.commit(action.as_str());
+            }
+        }
+    }
+
     /// Records how long the promotion into `wave` came after the report that completed the
-    /// wave before it (the latest report of that wave's targets).
-    fn observe_promotion(&self, wave: &WaveName) {
-        if let Some(completed) = self.completed_at(wave) {
+    /// wave before it, as the core decided it (`completed_at` of its answer).
+    fn observe_promotion(&self, wave: &WaveName, completed_at: Option<SystemTime>) {
+        if let Some(completed) = completed_at {
             let latency = self
                 .clock
                 .now()
@@ -454,22 +481,6 @@ impl Writer {
                 .unwrap_or(Duration::ZERO);
             self.metrics.promoted(wave.as_str(), latency);
         }
-    }
-
-    fn completed_at(&self, into: &WaveName) -> Option<SystemTime> {
-        let tip = self.repo.tip().ok()?;
-        let snapshot = Snapshot::at(&self.repo, &tip).ok()?;
-        let waves = &snapshot.pipeline().waves;
-        let position = waves.iter().position(|w| &w.name == into)?;
-        let source = waves.get(position.checked_sub(1)?)?;
-        let state = self.repo.state().ok()?;
-        let state = PipelineState::parse(state.as_ref().map(|s| s.content.as_slice())).ok()?;
-        source
-            .targets
-            .iter()
-            .filter_map(|target| state.reports.get(target)?.last())
-            .map(|report| report.time())
-            .max()
     }
 }
 
@@ -481,7 +492,12 @@ fn log_failure<E: Classify + std::fmt::Display>(what: &str, error: &E) {
         ErrorClass::Unavailable | ErrorClass::Failed | ErrorClass::Declined => {
             warn!(%error, "{what} failed")
         }
-        ErrorClass::Invalid | ErrorClass::Stale | ErrorClass::Refused => {
+        ErrorClass::Invalid
+        | ErrorClass::Stale
+        | ErrorClass::Refused
+        | ErrorClass::Malformed
+        | ErrorClass::Unauthenticated
+        | ErrorClass::Forbidden => {
             info!(%error, "{what} refused")
         }
     }

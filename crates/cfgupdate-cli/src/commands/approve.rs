@@ -63,7 +63,7 @@ pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
     match approve(&mut repo, &SystemClock, &wave, &by, &options)
         .map_err(|error| classified(&error))?
     {
-        ApprovalOutcome::Promoted { commit, wave } => {
+        ApprovalOutcome::Promoted { commit, wave, .. } => {
             crate::args::say(format_args!(
                 "approved for `{wave}` by {by} and promoted: commit {} on {}",
                 commit.short(),

@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use cfgupdate_core::render::{CheckError, Problem, check_repository};
+use cfgupdate_core::Classify;
+use cfgupdate_core::render::check_repository;
 
 use cfgupdate_git::CheckoutFiles;
 
-use super::render::{load_pipeline, source_failure};
-use crate::failure::Failure;
-use crate::remote::classified;
+use super::render::load_pipeline;
+use crate::failure::{Exit, Failure, classified};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -38,13 +38,8 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
     let files = CheckoutFiles::open(&args.dir).map_err(|error| classified(&error))?;
     // Parsed first on its own, so a broken pipeline file is one clear error.
     load_pipeline(&files)?;
-    let report =
-        check_repository(&files, &crate::isolate::render_limits()?).map_err(
-            |error| match error {
-                CheckError::Source(error) => source_failure(error),
-                error => Failure::invalid(error),
-            },
-        )?;
+    let report = check_repository(&files, &crate::isolate::render_limits()?)
+        .map_err(|error| classified(&error))?;
     for warning in &report.warnings {
         eprintln!("cfgupdate: warning: {warning}");
     }
@@ -81,10 +76,8 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
     } else {
         format!(" ({count} problems)")
     };
-    Err(match last {
-        Problem::Render(error) if !error.is_invalid_input() => {
-            Failure::operational(format!("{last}{summary}"))
-        }
-        _ => Failure::invalid(format!("{last}{summary}")),
-    })
+    Err(Failure::new(
+        Exit::of(last.class()),
+        format!("{last}{summary}"),
+    ))
 }

@@ -86,7 +86,7 @@ pub fn run(args: &DeployedArgs) -> Result<(), Failure> {
         report.revision.short()
     );
     match outcome {
-        DeploymentOutcome::Promoted { commit, wave } => {
+        DeploymentOutcome::Promoted { commit, wave, .. } => {
             say(format_args!(
                 "{recorded}; promoted into `{wave}`: commit {} on {}",
                 commit.short(),

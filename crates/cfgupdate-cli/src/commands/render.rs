@@ -8,13 +8,10 @@ use std::path::{Path, PathBuf};
 use cfgupdate_core::Pipeline;
 use cfgupdate_core::RepoPath;
 use cfgupdate_core::TargetName;
-use cfgupdate_core::render::{
-    RegenerateError, RenderAhead, RenderError, RenderedTarget, SourceError, read_pipeline,
-};
+use cfgupdate_core::render::{RenderAhead, RenderError, RenderedTarget, read_pipeline};
 use cfgupdate_git::CheckoutFiles;
 
-use crate::failure::Failure;
-use crate::remote::classified;
+use crate::failure::{Failure, classified};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -93,25 +90,12 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn load_pipeline(files: &CheckoutFiles) -> Result<Pipeline, Failure> {
-    read_pipeline(files, &format!("in {}", files.root().display())).map_err(|error| match error {
-        RegenerateError::Source(error) => source_failure(error),
-        error => Failure::invalid(error),
-    })
+    read_pipeline(files, &format!("in {}", files.root().display()))
+        .map_err(|error| classified(&error))
 }
 
 pub(crate) fn render_failure(error: RenderError) -> Failure {
-    if error.is_invalid_input() {
-        Failure::invalid(error)
-    } else {
-        Failure::operational(error)
-    }
-}
-
-pub(crate) fn source_failure(error: SourceError) -> Failure {
-    match error {
-        SourceError::Outside { .. } => Failure::invalid(error),
-        error => Failure::operational(error),
-    }
+    classified(&error)
 }
 
 /// Writes the target's files into a fresh directory beside the output directory, then swaps

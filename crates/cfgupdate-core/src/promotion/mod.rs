@@ -20,8 +20,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use history::{HISTORY_DEPTH, HistoryEntry};
 pub use ops::{
-    Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, advance, approve, history,
-    promote, record_deployment, record_deployments,
+    Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, Promotion, advance, approve,
+    history, promote, record_deployment, record_deployments,
 };
 pub use state::{
     ApprovalRecord, PipelineState, Published, PublishedService, RecentPublish, ReportRecord,
@@ -107,6 +107,13 @@ impl Approver {
             });
         }
         Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The approver a credential's name stands for: the name when it is a valid identity,
+    /// else [`Approver::default`] (`unnamed`), so that an approval is never refused for the
+    /// name of the credential that made it.
+    pub fn of_credential(name: &str) -> Self {
+        Self::parse(name).unwrap_or_default()
     }
 
     /// The identity.

@@ -25,7 +25,7 @@ use crate::repository::{
 };
 use crate::slots::wave::read_wave;
 use crate::snapshot::Snapshot;
-use crate::trailers;
+use crate::trailers::{self, Action};
 use crate::wave_write::{WaveWrite, WaveWriteError, write_into_wave};
 
 /// What a deploy report led to.
@@ -49,7 +49,20 @@ pub enum DeploymentOutcome {
         commit: CommitId,
         /// The wave promoted into.
         wave: WaveName,
+        /// When the wave promoted from became complete at the promoted images: the report
+        /// that completed it, by the promotion rules of docs/promotion.md.
+        completed_at: Option<SystemTime>,
     },
+}
+
+impl DeploymentOutcome {
+    /// The commit this outcome landed on the branch and what it did, if it landed one.
+    pub fn landed(&self) -> Option<(&CommitId, Action)> {
+        match self {
+            DeploymentOutcome::Promoted { commit, .. } => Some((commit, Action::Promote)),
+            DeploymentOutcome::Recorded { .. } | DeploymentOutcome::Pending { .. } => None,
+        }
+    }
 }
 
 /// What `promote` did.
@@ -69,6 +82,16 @@ pub enum PromoteOutcome {
     },
 }
 
+impl PromoteOutcome {
+    /// The commit this outcome landed on the branch and what it did, if it landed one.
+    pub fn landed(&self) -> Option<(&CommitId, Action)> {
+        match self {
+            PromoteOutcome::Promoted { commit, .. } => Some((commit, Action::Promote)),
+            PromoteOutcome::Unchanged { .. } => None,
+        }
+    }
+}
+
 /// What `approve` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApprovalOutcome {
@@ -78,6 +101,9 @@ pub enum ApprovalOutcome {
         commit: CommitId,
         /// The wave promoted into.
         wave: WaveName,
+        /// When the wave promoted from became complete at the promoted images: the report
+        /// that completed it, by the promotion rules of docs/promotion.md.
+        completed_at: Option<SystemTime>,
     },
     /// The approval is recorded; the promotion still waits at another gate.
     Approved {
@@ -91,11 +117,36 @@ pub enum ApprovalOutcome {
     },
 }
 
+impl ApprovalOutcome {
+    /// The commit this outcome landed on the branch and what it did, if it landed one.
+    pub fn landed(&self) -> Option<(&CommitId, Action)> {
+        match self {
+            ApprovalOutcome::Promoted { commit, .. } => Some((commit, Action::Approve)),
+            ApprovalOutcome::Approved { .. } | ApprovalOutcome::Unchanged { .. } => None,
+        }
+    }
+}
+
+/// A promotion commit that landed on the branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    /// The promotion commit.
+    pub commit: CommitId,
+    /// The wave promoted into.
+    pub wave: WaveName,
+    /// What the commit's `Cfgupdate-Action` trailer says it did.
+    pub action: Action,
+    /// When the wave promoted from became complete at the promoted images (the report that
+    /// completed it, by the promotion rules of docs/promotion.md); `None` for a promotion by hand of
+    /// images its targets had not all deployed.
+    pub completed_at: Option<SystemTime>,
+}
+
 /// What one pass over every step of the pipeline did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Advance {
     /// The promotions made, in pipeline order.
-    pub promoted: Vec<(WaveName, CommitId)>,
+    pub promoted: Vec<Promotion>,
     /// When the earliest waiting soak gate opens, if any.
     pub next_deadline: Option<SystemTime>,
     /// The promotions refused by the content of the wave promoted into (the effect or render
@@ -176,8 +227,12 @@ pub fn record_deployment(
             &record,
         );
         let error = match attempt {
-            Ok(Paired::Done { commit, wave, .. }) => {
-                return Ok(DeploymentOutcome::Promoted { commit, wave });
+            Ok(Paired::Done { promotion, .. }) => {
+                return Ok(DeploymentOutcome::Promoted {
+                    commit: promotion.commit,
+                    wave: promotion.wave,
+                    completed_at: promotion.completed_at,
+                });
             }
             Ok(Paired::NoPromotion) => break,
             Ok(Paired::Rejected) => {
@@ -246,7 +301,11 @@ pub fn record_deployment(
         Some(&report.revision),
     )?;
     Ok(match (outcome, transition) {
-        (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
+        (Some(promotion), _) => DeploymentOutcome::Promoted {
+            commit: promotion.commit,
+            wave: promotion.wave,
+            completed_at: promotion.completed_at,
+        },
         (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
             wave: candidate.into,
             gate,
@@ -264,10 +323,8 @@ enum Paired {
     Done {
         /// The wave promoted out of.
         source: WaveName,
-        /// The promotion commit.
-        commit: CommitId,
-        /// The wave promoted into.
-        wave: WaveName,
+        /// The promotion commit, and what it did.
+        promotion: Promotion,
     },
     /// The reports lead to no promotion on this tip: nothing was pushed.
     NoPromotion,
@@ -347,8 +404,8 @@ fn reports_and_promote(
             tip,
             Some(&state),
         ) {
-            Ok((Some((change, wave)), _)) => {
-                planned = Some((source.clone(), change, wave));
+            Ok((Some((change, step)), _)) => {
+                planned = Some((source.clone(), change, step));
                 break;
             }
             Ok((None, _)) => {}
@@ -357,14 +414,18 @@ fn reports_and_promote(
             Err(_) => break,
         }
     }
-    let Some((source, mut change, wave)) = planned else {
+    let Some((source, mut change, planned)) = planned else {
         return Ok(Paired::NoPromotion);
     };
     crate::intent::seal(repo, key, tip, &mut change);
     let promoted = |commit| Paired::Done {
         source: source.clone(),
-        commit,
-        wave: wave.clone(),
+        promotion: Promotion {
+            commit,
+            wave: planned.wave.clone(),
+            action: planned.action,
+            completed_at: planned.completed_at,
+        },
     };
     let Some(prepared) = prepared else {
         // The reports are in the state already (a replay after the state alone landed).
@@ -508,12 +569,8 @@ pub fn record_deployments(
                 repo, clock, options, &records, &sources, None, &tip, &message,
             );
             match attempt {
-                Ok(Paired::Done {
-                    source,
-                    commit,
-                    wave,
-                }) => {
-                    paired = Some((source, commit, wave));
+                Ok(Paired::Done { source, promotion }) => {
+                    paired = Some((source, promotion));
                     break;
                 }
                 Ok(Paired::NoPromotion) => break,
@@ -560,8 +617,8 @@ pub fn record_deployments(
     let mut steps: BTreeMap<WaveName, Result<StepResult, PromotionError>> = BTreeMap::new();
     for source in &sources {
         let result = match &paired {
-            Some((promoted, commit, wave)) if promoted == source => {
-                Ok((Some((commit.clone(), wave.clone())), None))
+            Some((promoted, promotion)) if promoted == source => {
+                Ok((Some(promotion.clone()), None))
             }
             _ => step(repo, clock, options, source, Step::Automatic, true, None),
         };
@@ -581,7 +638,11 @@ pub fn record_deployments(
                 }
             };
             Ok(match (outcome, transition) {
-                (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
+                (Some(promotion), _) => DeploymentOutcome::Promoted {
+                    commit: promotion.commit,
+                    wave: promotion.wave,
+                    completed_at: promotion.completed_at,
+                },
                 (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
                     wave: candidate.into,
                     gate,
@@ -621,7 +682,10 @@ pub fn promote(
         None,
     )?;
     match (outcome, transition) {
-        (Some((commit, wave)), _) => Ok(PromoteOutcome::Promoted { commit, wave }),
+        (Some(promotion), _) => Ok(PromoteOutcome::Promoted {
+            commit: promotion.commit,
+            wave: promotion.wave,
+        }),
         (None, Some(Transition::Waiting(candidate, gate))) => Err(PromotionError::Gated {
             wave: candidate.into,
             gate,
@@ -707,7 +771,11 @@ pub fn approve(
     )?;
     let (outcome, transition) = step(repo, clock, options, &source, Step::Approval, true, None)?;
     Ok(match (outcome, transition) {
-        (Some((commit, wave)), _) => ApprovalOutcome::Promoted { commit, wave },
+        (Some(promotion), _) => ApprovalOutcome::Promoted {
+            commit: promotion.commit,
+            wave: promotion.wave,
+            completed_at: promotion.completed_at,
+        },
         (None, Some(Transition::Waiting(_, gate))) => ApprovalOutcome::Approved { waiting: gate },
         (None, transition) => ApprovalOutcome::Unchanged {
             reason: reason_of(transition.as_ref()),
@@ -749,8 +817,8 @@ pub fn advance(
             }
             Err(error) => return Err(error),
         };
-        if let Some((commit, into)) = outcome {
-            advance.promoted.push((into, commit));
+        if let Some(promotion) = outcome {
+            advance.promoted.push(promotion);
         }
         if let Some(deadline) = transition.as_ref().and_then(soak_deadline) {
             advance.next_deadline =
@@ -784,9 +852,16 @@ pub fn history(
     Ok(AutomaticHistory::read(repo, &tip, key)?.entries(limit))
 }
 
-/// The promotion a step made (commit, wave promoted into), if any, and the last transition it
-/// saw.
-type StepResult = (Option<(CommitId, WaveName)>, Option<Transition>);
+/// The promotion a step made, if any, and the last transition it saw.
+type StepResult = (Option<Promotion>, Option<Transition>);
+
+/// What a planned promotion commit will be, once it lands.
+#[derive(Debug, Clone)]
+struct Planned {
+    wave: WaveName,
+    action: Action,
+    completed_at: Option<SystemTime>,
+}
 
 /// How a step was asked for.
 #[derive(Debug, Clone)]
@@ -829,11 +904,17 @@ fn step(
             Ok(change)
         },
     )?;
-    Ok((pushed, last))
+    let promotion = pushed.map(|(commit, planned)| Promotion {
+        commit,
+        wave: planned.wave,
+        action: planned.action,
+        completed_at: planned.completed_at,
+    });
+    Ok((promotion, last))
 }
 
-/// What one step out of `source` would write on `tip` (the promotion commit, unsealed, and the
-/// wave promoted into), and the transition it saw. `state`: the state to decide with (one a
+/// What one step out of `source` would write on `tip` (the promotion commit, unsealed, and
+/// what it will be once it lands), and the transition it saw. `state`: the state to decide with (one a
 /// report is about to write); `None` reads it as last fetched.
 #[allow(clippy::too_many_arguments)]
 fn plan_step(
@@ -845,7 +926,7 @@ fn plan_step(
     on_branch: Option<&CommitId>,
     tip: &CommitId,
     state: Option<&PipelineState>,
-) -> Result<(Option<(Change, WaveName)>, Transition), PromotionError> {
+) -> Result<(Option<(Change, Planned)>, Transition), PromotionError> {
     let key = options.key.as_ref();
     if let Some(revision) = on_branch {
         check_on_branch(repo, revision, tip)?;
@@ -882,11 +963,19 @@ fn plan_step(
     let change = match &transition {
         Transition::Ready(candidate) => {
             let action = match how {
-                Step::Approval => trailers::APPROVE,
-                Step::Automatic | Step::Manual(_) => trailers::PROMOTE,
+                Step::Approval => Action::Approve,
+                Step::Automatic | Step::Manual(_) => Action::Promote,
             };
-            promotion_change(repo, &snapshot, candidate, action, &history, state, options)?
-                .map(|change| (change, candidate.into.clone()))
+            promotion_change(repo, &snapshot, candidate, action, &history, state, options)?.map(
+                |change| {
+                    let planned = Planned {
+                        wave: candidate.into.clone(),
+                        action,
+                        completed_at: candidate.completed_at,
+                    };
+                    (change, planned)
+                },
+            )
         }
         _ => None,
     };
@@ -898,7 +987,7 @@ fn promotion_change(
     repo: &dyn ConfigRepository,
     snapshot: &Snapshot<'_>,
     candidate: &Candidate,
-    action: &str,
+    action: Action,
     history: &AutomaticHistory,
     state: &PipelineState,
     options: &WriteOptions,
@@ -954,7 +1043,7 @@ fn promotion_change(
 fn promotion_message(
     candidate: &Candidate,
     into: &Wave,
-    action: &str,
+    action: Action,
     write: &WaveWrite,
     apps: &BTreeMap<crate::reference::ImageRef, CommitId>,
     approver: Option<&Approver>,
@@ -973,7 +1062,7 @@ fn promotion_message(
     }
     let body = write.body(&candidate.images, &notes);
     let mut trailers = vec![
-        (trailers::ACTION.to_owned(), action.to_owned()),
+        (trailers::ACTION.to_owned(), action.as_str().to_owned()),
         (trailers::WAVE.to_owned(), into.name.to_string()),
     ];
     let app_commits: BTreeSet<&CommitId> = candidate

@@ -256,7 +256,10 @@ fn promotes_exactly_the_images_deployed_at_the_reported_revision() {
     let _second = world.publish(2, &[("api", 2), ("web", 2)]);
     // Staging reports the first revision only after the second was published.
     let outcome = world.deploy_staging(&first);
-    let DeploymentOutcome::Promoted { commit, wave: into } = outcome else {
+    let DeploymentOutcome::Promoted {
+        commit, wave: into, ..
+    } = outcome
+    else {
         panic!("{outcome:?}")
     };
     assert_eq!(into.as_str(), "internal");
@@ -552,6 +555,9 @@ fn the_soak_gate_waits_then_opens_without_another_report() {
     world.pass(Duration::from_secs(300));
     let due = advance(&mut world.repo, &world.clock, &world.options).unwrap();
     assert_eq!(due.promoted.len(), 1, "{due:?}");
+    // The promotion says when staging completed: the first report, not the repeated one.
+    assert_eq!(due.promoted[0].completed_at, Some(completed));
+    assert_eq!(due.promoted[0].action, crate::trailers::Action::Promote);
     assert_eq!(world.images("internal")[&service("api")], image("api", 1));
 }
 
@@ -1315,6 +1321,12 @@ fn an_approver_identity_is_one_line_of_printable_text() {
         Approver::parse(&"a".repeat(129)),
         Err(ApproverError::TooLong { len: 129 })
     ));
+    // A credential's name the rules refuse stands for the unnamed approver, never in a trailer.
+    assert_eq!(Approver::of_credential(" ops@team ").as_str(), "ops@team");
+    assert_eq!(
+        Approver::of_credential("alice\nCfgupdate-Approved-By: bob"),
+        Approver::default()
+    );
 }
 
 /// A repository that counts the commits its `log` returned.
@@ -1709,7 +1721,9 @@ fn reports_queued_together_are_recorded_in_one_state_push_and_promote_once() {
     let promoted: Vec<&CommitId> = answers
         .iter()
         .map(|answer| match answer {
-            Ok(DeploymentOutcome::Promoted { commit, wave: into }) => {
+            Ok(DeploymentOutcome::Promoted {
+                commit, wave: into, ..
+            }) => {
                 assert_eq!(into.as_str(), "internal");
                 commit
             }
@@ -1951,7 +1965,9 @@ fn one_report_from_promoting() -> (World, CommitId) {
 
 fn promoted(outcome: DeploymentOutcome) -> CommitId {
     match outcome {
-        DeploymentOutcome::Promoted { commit, wave: into } => {
+        DeploymentOutcome::Promoted {
+            commit, wave: into, ..
+        } => {
             assert_eq!(into.as_str(), "internal");
             commit
         }

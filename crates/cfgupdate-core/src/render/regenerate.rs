@@ -54,14 +54,10 @@ pub enum RegenerateError {
 }
 
 impl RegenerateError {
-    /// Whether the fault lies in the repository's content rather than in reading it.
+    /// Whether the fault lies in the repository's content rather than in reading it: its
+    /// class ([`crate::Classify`]) is `Invalid`.
     pub fn is_invalid_input(&self) -> bool {
-        match self {
-            RegenerateError::Source(_) => false,
-            RegenerateError::Render(error) => error.is_invalid_input(),
-            RegenerateError::Output(OutputError::Source(_)) => false,
-            _ => true,
-        }
+        crate::class::Classify::class(self) == crate::class::ErrorClass::Invalid
     }
 }
 

@@ -105,22 +105,9 @@ impl RenderError {
     }
 
     /// Whether the fault is in the repository's files (Jsonnet, objects) rather than in
-    /// reading them or in the evaluator.
+    /// reading them or in the evaluator: its class ([`crate::Classify`]) is `Invalid`.
     pub fn is_invalid_input(&self) -> bool {
-        match self {
-            RenderError::Evaluation { source, .. } => matches!(
-                source,
-                EvaluationError::MissingEntrypoint { .. }
-                    | EvaluationError::ImportRefused { .. }
-                    | EvaluationError::Jsonnet { .. }
-                    | EvaluationError::TooDeep { .. }
-                    | EvaluationError::TimedOut { .. }
-                    | EvaluationError::OutOfMemory { .. }
-                    | EvaluationError::StackExhausted { .. }
-                    | EvaluationError::Source(SourceError::Outside { .. })
-            ),
-            _ => true,
-        }
+        crate::class::Classify::class(self) == crate::class::ErrorClass::Invalid
     }
 }
 

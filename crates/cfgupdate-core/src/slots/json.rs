@@ -22,7 +22,7 @@ use std::ops::Range;
 
 use super::{ImageSet, SlotError};
 use crate::names::ServiceName;
-use crate::reference::{Digest, ImageRef, Part, ReferenceError};
+use crate::reference::{Digest, ImageRef, JoinError, Part, ReferenceError};
 use edit::edit;
 use scan::{Kind, Node};
 
@@ -104,34 +104,23 @@ pub fn read_two_file(
     for (service, (tagged, tags_at)) in tagged {
         let reference = match pinned.remove(&service) {
             None => tagged,
-            Some((pinned, digests_at)) => {
+            Some((pinned, digests_at)) => ImageRef::join(&tagged, &pinned).map_err(|error| {
                 // Lines are counted only here, on the way to an error.
-                let tags_line = || scan::line_of(tags_text, tags_at);
-                let digests_line = || scan::line_of(digests_text, digests_at);
-                if tagged.name() != pinned.name() {
-                    return Err(SlotError::Inconsistent {
-                        service,
-                        detail: format!(
-                            "{tags_file}:{} names the image `{}` but {digests_file}:{} names `{}`",
-                            tags_line(),
-                            tagged.name(),
-                            digests_line(),
-                            pinned.name()
-                        ),
-                    });
+                let tags_line = scan::line_of(tags_text, tags_at);
+                let digests_line = scan::line_of(digests_text, digests_at);
+                let detail = match error {
+                    JoinError::DifferentImages { tagged, pinned } => format!(
+                        "{tags_file}:{tags_line} names the image `{tagged}` but {digests_file}:{digests_line} names `{pinned}`"
+                    ),
+                    JoinError::Invalid(error) => format!(
+                        "{tags_file}:{tags_line} and {digests_file}:{digests_line} do not make one reference: {error}"
+                    ),
+                };
+                SlotError::Inconsistent {
+                    service: service.clone(),
+                    detail,
                 }
-                let digest = pinned.digest().map(Digest::as_str);
-                ImageRef::from_parts(tagged.name(), tagged.tag(), digest).map_err(|error| {
-                    SlotError::Inconsistent {
-                        service: service.clone(),
-                        detail: format!(
-                            "{tags_file}:{} and {digests_file}:{} do not make one reference: {error}",
-                            tags_line(),
-                            digests_line()
-                        ),
-                    }
-                })?
-            }
+            })?,
         };
         set.insert(service, reference);
     }

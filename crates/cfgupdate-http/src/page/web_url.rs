@@ -70,6 +70,13 @@ pub enum WebUrlError {
     },
 }
 
+/// A `--web-url` that cannot be used: a configuration error (exit 2).
+impl cfgupdate_core::Classify for WebUrlError {
+    fn class(&self) -> cfgupdate_core::ErrorClass {
+        cfgupdate_core::ErrorClass::Invalid
+    }
+}
+
 impl WebUrl {
     /// Checks `url` (spaces around it are dropped).
     pub fn parse(url: &str) -> Result<Self, WebUrlError> {

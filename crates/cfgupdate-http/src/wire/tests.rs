@@ -182,10 +182,11 @@ fn rich(keyed: bool) -> Scenario {
     world.report("staging-eu", &first, DeployStatus::Succeeded);
     world.clock.sleep(Duration::from_secs(2 * 3600));
     let advanced = promotion::advance(&mut world.repo, &world.clock, &world.options).unwrap();
-    let (_, internal) = advanced
+    let internal = advanced
         .promoted
         .first()
         .expect("promoted into internal")
+        .commit
         .clone();
     world.report("internal", &internal, DeployStatus::Succeeded);
     let approved = promotion::approve(
