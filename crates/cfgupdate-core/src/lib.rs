@@ -98,11 +98,13 @@ pub mod retry;
 pub mod shown;
 pub mod slots;
 pub mod snapshot;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trailers;
 mod wave_write;
 
 pub use class::{Classify, ErrorClass};
-pub use clock::Clock;
+pub use clock::{Clock, SystemClock};
 pub use key::{StateKey, StateKeyError};
 pub use names::{CommitId, Known, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
