@@ -2,9 +2,8 @@
 //! repository and real clock they build: the composition root's wiring.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
 
-use cfgupdate_core::{Classify, Clock, ErrorClass};
+use cfgupdate_core::{Classify, ErrorClass};
 use cfgupdate_git::{Author, Branch, Credentials, GitOptions, GitRepository, RemoteUrl};
 
 use crate::failure::{Exit, Failure};
@@ -123,15 +122,5 @@ pub fn classified<E: Classify + std::fmt::Display>(error: &E) -> Failure {
     Failure::new(exit, error)
 }
 
-/// The real clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-
-    fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
+/// The real clock: the core's own, the one type through which anything reads the system clock.
+pub use cfgupdate_core::SystemClock;

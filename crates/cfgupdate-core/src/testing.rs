@@ -80,8 +80,20 @@ impl Clock for ManualClock {
     }
 }
 
+/// Which refs a push through a [`SharedRepository`] is about to update, as its push hook is
+/// told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    /// The branch ([`ConfigRepository::commit_and_push`]).
+    Branch,
+    /// The state ref ([`ConfigRepository::push_state`]).
+    State,
+    /// Both at once ([`ConfigRepository::push_with_state`]).
+    Both,
+}
+
 /// What a [`SharedRepository`] runs before each push, outside its lock.
-type PushHook = Arc<dyn Fn() + Send + Sync>;
+type PushHook = Arc<dyn Fn(Push) + Send + Sync>;
 
 /// A [`MemoryRepository`] behind a lock, so that a service (which wants a
 /// `ConfigRepository + Send` of its own) and the test driving it see the same remote: clones
@@ -114,10 +126,11 @@ impl SharedRepository {
         }
     }
 
-    /// Runs `hook` before every push through this handle and its clones made afterwards (for
-    /// example `move || std::thread::sleep(delay)`, or a wait on a channel the test sends to),
-    /// without holding the lock, so the test can look at the remote meanwhile.
-    pub fn before_each_push(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+    /// Runs `hook` before every push through this handle and its clones made afterwards, told
+    /// which refs the push is for (for example `move |_| std::thread::sleep(delay)`, or a wait
+    /// on a channel the test sends to), without holding the lock, so the test can look at the
+    /// remote meanwhile.
+    pub fn before_each_push(mut self, hook: impl Fn(Push) + Send + Sync + 'static) -> Self {
         self.before_push = Some(Arc::new(hook));
         self
     }
@@ -127,9 +140,9 @@ impl SharedRepository {
         f(&mut self.repo.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn pushing<T>(&self, f: impl FnOnce(&mut MemoryRepository) -> T) -> T {
+    fn pushing<T>(&self, push: Push, f: impl FnOnce(&mut MemoryRepository) -> T) -> T {
         if let Some(hook) = &self.before_push {
-            hook();
+            hook(push);
         }
         self.with(f)
     }
@@ -181,7 +194,7 @@ impl ConfigRepository for SharedRepository {
         parent: &CommitId,
         change: &Change,
     ) -> Result<PushOutcome, RepositoryError> {
-        self.pushing(|r| r.commit_and_push(parent, change))
+        self.pushing(Push::Branch, |r| r.commit_and_push(parent, change))
     }
 
     fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
@@ -194,7 +207,7 @@ impl ConfigRepository for SharedRepository {
         content: &[u8],
         message: &str,
     ) -> Result<PushOutcome, RepositoryError> {
-        self.pushing(|r| r.push_state(parent, content, message))
+        self.pushing(Push::State, |r| r.push_state(parent, content, message))
     }
 
     fn push_with_state(
@@ -205,7 +218,7 @@ impl ConfigRepository for SharedRepository {
         state_content: &[u8],
         state_message: &str,
     ) -> Result<PairOutcome, RepositoryError> {
-        self.pushing(|r| {
+        self.pushing(Push::Both, |r| {
             r.push_with_state(parent, change, state_parent, state_content, state_message)
         })
     }
@@ -313,7 +326,8 @@ mod tests {
         let shared = SharedRepository::new(MemoryRepository::new(&[("a", "1\n")]));
         let looked = Arc::new(AtomicUsize::new(0));
         let (hook_looked, observer) = (looked.clone(), shared.clone());
-        let mut service = shared.clone().before_each_push(move || {
+        let mut service = shared.clone().before_each_push(move |push| {
+            assert_eq!(push, Push::Branch);
             // Would deadlock if the hook ran while the push holds the lock.
             let commits = observer.with(|repo| repo.remote_history().len());
             hook_looked.fetch_add(commits, Ordering::SeqCst);
