@@ -6,4 +6,3 @@
 pub mod fixture;
 pub mod model;
 pub mod racing;
-pub mod rng;
