@@ -95,6 +95,7 @@ pub mod reference;
 pub mod render;
 pub mod repository;
 pub mod retry;
+mod secret;
 pub mod shown;
 pub mod slots;
 pub mod snapshot;
@@ -116,4 +117,5 @@ pub use publish::{
 pub use reference::{Digest, ImageRef, Part, ReferenceError};
 pub use repository::{ConfigRepository, RepositoryError, RepositoryErrorKind};
 pub use retry::RetryPolicy;
+pub use secret::Secret;
 pub use slots::{ImageSet, SlotError};
