@@ -109,7 +109,9 @@ pub use clock::{Clock, SystemClock};
 pub use key::{StateKey, StateKeyError};
 pub use names::{CommitId, Known, NameError, ServiceName, TargetName, WaveName};
 pub use path::{RepoPath, RepoPathError};
-pub use pipeline::{ImageSetLayout, Pin, Pipeline, PipelineError, Target, Wave};
+pub use pipeline::{
+    DurationError, ImageSetLayout, Pin, Pipeline, PipelineError, Target, Wave, parse_duration,
+};
 pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, WriteOptions, publish,
     publish_batch,
