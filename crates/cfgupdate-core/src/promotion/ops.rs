@@ -243,16 +243,7 @@ pub fn record_deployment(
         fetched,
         Some(&report.revision),
     )?;
-    Ok(match (outcome, transition) {
-        (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
-        (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
-            wave: candidate.into,
-            gate,
-        },
-        (None, transition) => DeploymentOutcome::Recorded {
-            reason: reason_of(transition.as_ref()),
-        },
-    })
+    Ok(deployment_outcome((outcome, transition)))
 }
 
 /// What one attempt at a report that may promote did.
@@ -476,16 +467,7 @@ pub fn record_deployments(
                     });
                 }
             };
-            Ok(match (outcome, transition) {
-                (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
-                (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
-                    wave: candidate.into,
-                    gate,
-                },
-                (None, transition) => DeploymentOutcome::Recorded {
-                    reason: reason_of(transition.as_ref()),
-                },
-            })
+            Ok(deployment_outcome((outcome, transition)))
         })
         .collect()
 }
@@ -901,6 +883,20 @@ fn promotion_message(
         subject,
         body,
         trailers,
+    }
+}
+
+/// What a deployment report led to, from the step it triggered.
+fn deployment_outcome((outcome, transition): StepResult) -> DeploymentOutcome {
+    match (outcome, transition) {
+        (Some((commit, wave)), _) => DeploymentOutcome::Promoted { commit, wave },
+        (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
+            wave: candidate.into,
+            gate,
+        },
+        (None, transition) => DeploymentOutcome::Recorded {
+            reason: reason_of(transition.as_ref()),
+        },
     }
 }
 
