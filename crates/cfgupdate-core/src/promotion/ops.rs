@@ -442,15 +442,7 @@ pub fn record_deployments(
             .iter()
             .any(|r| r.as_ref().is_ok_and(|(_, source)| source == &wave.name))
         {
-            let result = step(
-                repo,
-                clock,
-                options,
-                &wave.name,
-                Step::Automatic,
-                true,
-                None,
-            );
+            let result = automatic_step(repo, clock, options, &wave.name);
             steps.insert(wave.name.clone(), result);
         }
     }
@@ -607,15 +599,7 @@ pub fn advance(
         if pipeline.next_wave(&wave.name).is_none() {
             continue;
         }
-        let (outcome, transition) = match step(
-            repo,
-            clock,
-            options,
-            &wave.name,
-            Step::Automatic,
-            true,
-            None,
-        ) {
+        let (outcome, transition) = match automatic_step(repo, clock, options, &wave.name) {
             Ok(step) => step,
             // One wave's refusal (a slot without effect, a target that does not render) must
             // not hold up promotions out of the others.
@@ -798,16 +782,7 @@ fn promotion_change(
         &candidate.images,
         &options.render,
     )
-    .map_err(|error| match error {
-        WaveWriteError::Slots(source) => PromotionError::Slots {
-            wave: into.name.clone(),
-            source: Box::new(source),
-        },
-        WaveWriteError::Render(source) => PromotionError::Render {
-            wave: into.name.clone(),
-            source: Box::new(source),
-        },
-    })?;
+    .map_err(|error| write_error(error, &into.name))?;
     let Some(mut write) = write else {
         return Ok(None);
     };
@@ -883,6 +858,30 @@ fn promotion_message(
         subject,
         body,
         trailers,
+    }
+}
+
+/// The automatic step out of `source` (after a fetch), as reports and `advance` take it.
+fn automatic_step(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    options: &WriteOptions,
+    source: &WaveName,
+) -> Result<StepResult, PromotionError> {
+    step(repo, clock, options, source, Step::Automatic, true, None)
+}
+
+/// A wave write's refusal, as the promotion into `wave` reports it.
+fn write_error(error: WaveWriteError, wave: &WaveName) -> PromotionError {
+    match error {
+        WaveWriteError::Slots(source) => PromotionError::Slots {
+            wave: wave.clone(),
+            source: Box::new(source),
+        },
+        WaveWriteError::Render(source) => PromotionError::Render {
+            wave: wave.clone(),
+            source: Box::new(source),
+        },
     }
 }
 
