@@ -2,16 +2,23 @@
 
 use std::fs;
 use std::io;
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use crate::git;
-use crate::process::{ATTEMPTS, die_with_parent, free_port, kill_group, wait_until_ready};
+use crate::process::{
+    ATTEMPTS, READY_WITHIN, die_with_parent, free_port, kill_group, wait_until_ready,
+};
 
 /// A `git daemon` serving every repository under a temporary base directory over
-/// `git://127.0.0.1:<port>/<name>`, with pushes enabled.
+/// `git://127.0.0.1:<port>/<name>`, with pushes enabled. It can be stopped (the remote becomes
+/// unreachable: connections are refused) and started again on the same port, as a git server
+/// restarting would.
 ///
 /// Dropping it kills the daemon together with the processes it forked for connections (they
 /// share its process group) and reaps it. Should the test process die without unwinding, the
@@ -19,7 +26,10 @@ use crate::process::{ATTEMPTS, die_with_parent, free_port, kill_group, wait_unti
 /// sends when the *thread* that started it ends, so keep a daemon on the thread that started
 /// it (a test's own thread does that naturally).
 pub struct GitDaemon {
-    child: Child,
+    /// The running daemon (`None` while stopped).
+    child: Option<Child>,
+    /// The last daemon's process id.
+    pid: u32,
     port: u16,
     base: PathBuf,
     /// Holds the base directory and the daemon's log; removed on drop, after the daemon.
@@ -36,20 +46,17 @@ impl GitDaemon {
         let mut last_error = None;
         for _ in 0..ATTEMPTS {
             let port = free_port()?;
-            let mut child = spawn(&base, port, &log)?;
-            match wait_until_ready(&mut child, port, "git daemon") {
-                Ok(()) => {
+            match start_on(&base, port, &log) {
+                Ok(child) => {
                     return Ok(Self {
-                        child,
+                        pid: child.id(),
+                        child: Some(child),
                         port,
                         base,
                         dir,
                     });
                 }
-                Err(error) => {
-                    kill_group(&mut child);
-                    last_error = Some(error);
-                }
+                Err(error) => last_error = Some(error),
             }
         }
         let log = fs::read_to_string(&log).unwrap_or_default();
@@ -59,14 +66,15 @@ impl GitDaemon {
         )))
     }
 
-    /// The port it listens on.
+    /// The port it listens on, whether running or not.
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The daemon's process id (also its process group's).
+    /// The daemon's process id (also its process group's); after [`GitDaemon::stop`], the
+    /// stopped one's.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     /// The directory it serves; `name` under it is `git://127.0.0.1:<port>/name`.
@@ -91,11 +99,72 @@ impl GitDaemon {
     pub fn log_file(&self) -> PathBuf {
         self.dir.path().join("daemon.log")
     }
+
+    /// Kills the daemon and every connection it serves, and waits until the port refuses
+    /// connections: from now on the remote is unreachable.
+    pub fn stop(&mut self) -> io::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
+        }
+        // The processes die a moment after the signal.
+        let deadline = Instant::now() + READY_WITHIN;
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "something still listens on port {} after the daemon stopped",
+                    self.port
+                )));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Starts the daemon again on the same port, after [`GitDaemon::stop`]. The port may
+    /// linger a moment after the kill: it tries for a while.
+    pub fn restart(&mut self) -> io::Result<()> {
+        if self.child.is_some() {
+            return Err(io::Error::other("the daemon is running"));
+        }
+        let deadline = Instant::now() + 2 * READY_WITHIN;
+        loop {
+            match start_on(&self.base, self.port, &self.log_file()) {
+                Ok(child) => {
+                    self.pid = child.id();
+                    self.child = Some(child);
+                    return Ok(());
+                }
+                Err(error) if Instant::now() > deadline => {
+                    let log = fs::read_to_string(self.log_file()).unwrap_or_default();
+                    return Err(io::Error::other(format!(
+                        "git daemon did not start again on port {} ({error}); its log: {log}",
+                        self.port
+                    )));
+                }
+                Err(_) => thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
 }
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        kill_group(&mut self.child);
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
+        }
+    }
+}
+
+/// Spawns a daemon on `port` and waits until it accepts connections; kills it when it does
+/// not.
+fn start_on(base: &Path, port: u16, log: &Path) -> io::Result<Child> {
+    let mut child = spawn(base, port, log)?;
+    match wait_until_ready(&mut child, port, "git daemon") {
+        Ok(()) => Ok(child),
+        Err(error) => {
+            kill_group(&mut child);
+            Err(error)
+        }
     }
 }
 
@@ -120,10 +189,6 @@ fn spawn(base: &Path, port: u16, log: &Path) -> io::Result<Child> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, TcpStream};
-    use std::thread;
-    use std::time::{Duration, Instant};
-
     use super::*;
 
     /// Every process whose process group is `group`, from /proc.
@@ -171,6 +236,26 @@ mod tests {
             "processes of the daemon's group survived"
         );
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
+    }
+
+    #[test]
+    fn a_stopped_daemon_refuses_connections_and_serves_again_on_the_same_port() {
+        let mut daemon = GitDaemon::start().unwrap();
+        let remote = daemon.create_remote("config.git", "master", &[("a.txt", "one\n")]);
+        let port = daemon.port();
+        let first = daemon.pid();
+        daemon.stop().unwrap();
+        assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
+        daemon.restart().unwrap();
+        assert_eq!(daemon.port(), port);
+        assert_ne!(daemon.pid(), first);
+        let person = crate::Person::clone(&daemon.url("config.git"), "master", "Alice");
+        let pushed = person.commit_and_push(&[("a.txt", "two\n")], "Change a");
+        assert_eq!(crate::rev_parse(&remote, "master"), pushed);
+        assert!(
+            daemon.restart().is_err(),
+            "a running daemon is not started twice"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //!   [`install_hook`] gives it a server-side hook.
 //! - [`Person`] is someone with a clone who commits and pushes with the git CLI, pulling with
 //!   rebase when their push is rejected, as a person would.
+//! - [`Rng`] is a seeded random source for simulations and fault tests.
 //! - [`python_venv`] gives a tool from PyPI (a reference implementation, a validator) in a
 //!   virtual environment of its own.
 //!
@@ -35,6 +36,7 @@ mod person;
 mod process;
 mod python;
 mod remote;
+mod rng;
 mod sshd;
 mod tls;
 
@@ -45,5 +47,6 @@ pub use https::{HTTPS_USERNAME, HttpsGitServer};
 pub use person::Person;
 pub use python::python_venv;
 pub use remote::{create_bare_remote, install_hook, rev_parse};
+pub use rng::Rng;
 pub use sshd::{SshServer, new_ed25519_key};
 pub use tls::{ServerCertificate, TestPki};

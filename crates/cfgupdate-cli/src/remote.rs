@@ -2,9 +2,7 @@
 //! repository and real clock they build: the composition root's wiring.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
 
-use cfgupdate_core::Clock;
 use cfgupdate_git::{Author, Branch, Credentials, GitOptions, GitRepository, RemoteUrl};
 
 use crate::failure::Failure;
@@ -117,15 +115,5 @@ fn credentials_warning(remote: &RemoteUrl) -> String {
 
 pub use crate::failure::classified;
 
-/// The real clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-
-    fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
+/// The real clock: the core's own, the one type through which anything reads the system clock.
+pub use cfgupdate_core::SystemClock;

@@ -15,7 +15,7 @@ use serve_support::*;
 #[test]
 fn while_the_remote_is_down_writes_get_503_and_change_nothing_and_the_service_recovers_without_a_restart()
  {
-    let mut daemon = RestartableDaemon::start();
+    let mut daemon = cfgupdate_tests::GitDaemon::start().unwrap();
     let files = files();
     let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
     let dir = tempfile::tempdir().unwrap();
@@ -49,7 +49,7 @@ fn while_the_remote_is_down_writes_get_503_and_change_nothing_and_the_service_re
     );
 
     // Down.
-    daemon.stop();
+    daemon.stop().unwrap();
     let down = Instant::now();
     let mut refused = 0;
     let mut check_503 = |what: &str, answer: Answer| {
@@ -116,7 +116,7 @@ fn while_the_remote_is_down_writes_get_503_and_change_nothing_and_the_service_re
 
     // Back on the same port. The service notices on its own (its advance timer), then serves.
     let outage = down.elapsed();
-    daemon.restart();
+    daemon.restart().unwrap();
     let back = Instant::now();
     eventually(Duration::from_secs(30), "/readyz is 200 again", || {
         get(&server.at("/readyz")).status == 200

@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cfgupdate_tests::GitDaemon;
+use cfgupdate_tests::Rng;
 use serde_json::json;
 use serve_support::faults::*;
 use serve_support::*;
@@ -76,7 +77,7 @@ fn two_replicas_on_one_remote_land_every_announcement_and_report_once_and_promot
 
     // At once: 40 announcements and 15 reports, alternating between the two servers, the
     // reports of each target in a shuffled order.
-    let (mut rng, _) = Rng::from_env(7);
+    let (mut rng, _) = Rng::from_env("CFGUPDATE_FAULT_SEED", 7);
     let mut requests: Vec<Request> = (100..140).map(Request::Announce).collect();
     let mut sent: BTreeMap<&'static str, Vec<(String, &'static str)>> = BTreeMap::new();
     for (target, count, status) in [
@@ -86,7 +87,7 @@ fn two_replicas_on_one_remote_land_every_announcement_and_report_once_and_promot
     ] {
         let mut order: Vec<String> = revisions[..count].to_vec();
         for k in (1..order.len()).rev() {
-            order.swap(k, rng.below(k as u64 + 1) as usize);
+            order.swap(k, rng.below(k + 1));
         }
         for revision in order {
             sent.entry(target)

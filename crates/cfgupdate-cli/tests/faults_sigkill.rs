@@ -13,6 +13,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use cfgupdate_tests::Rng;
 use cfgupdate_tests::{GitDaemon, git};
 use serde_json::json;
 use serve_support::faults::*;
@@ -125,7 +126,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change_and_a_restart_repairs_
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(10);
-    let (mut rng, seed) = Rng::from_env(20_260_501);
+    let (mut rng, seed) = Rng::from_env("CFGUPDATE_FAULT_SEED", 20_260_501);
     let started = Instant::now();
     let mut previous: Vec<(Request, bool)> = Vec::new();
     let (mut acknowledged, mut unanswered, mut landed_unanswered, mut refused) = (0, 0, 0, 0);
@@ -186,7 +187,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change_and_a_restart_repairs_
             .map(|k| {
                 let request = Request::Announce {
                     i: 1000 * (run + 1) + k,
-                    service: SERVICES[rng.below(4) as usize],
+                    service: SERVICES[rng.below(4)],
                 };
                 (request, rng.millis(0, 800))
             })
@@ -194,8 +195,8 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change_and_a_restart_repairs_
         let mut reported = BTreeSet::new();
         // At first the branch has a single commit: three distinct reports at most.
         while reported.len() < 4.min(TARGETS.len() * recent.len()) {
-            let target = TARGETS[rng.below(3) as usize];
-            let revision = recent[rng.below(recent.len() as u64) as usize].clone();
+            let target = TARGETS[rng.below(3)];
+            let revision = recent[rng.below(recent.len())].clone();
             if reported.insert((target, revision.clone())) {
                 let status = STATUSES[usize::from(rng.below(4) == 0)];
                 let request = Request::Report {

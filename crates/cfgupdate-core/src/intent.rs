@@ -160,15 +160,6 @@ mod tests {
     use crate::publish::PublishError;
     use crate::snapshot::Snapshot;
 
-    struct Still;
-
-    impl Clock for Still {
-        fn now(&self) -> SystemTime {
-            SystemTime::UNIX_EPOCH
-        }
-        fn sleep(&self, _: Duration) {}
-    }
-
     const GOOD: &str = "[[wave]]\nname = \"staging\"\nimages = \"images.json\"\ntargets = [\"s\"]\n\n[target.s]\nentrypoint = \"main.jsonnet\"\n";
 
     /// Plans nothing, but first reads the pipeline at the tip, as every write does.
@@ -177,7 +168,7 @@ mod tests {
     ) -> Result<Option<(CommitId, ())>, PublishError> {
         push_intent(
             repo,
-            &Still,
+            &crate::testing::ManualClock::at(SystemTime::UNIX_EPOCH),
             &RetryPolicy::default(),
             None,
             false,

@@ -188,9 +188,12 @@ mod reference;
 pub mod render;
 mod repository;
 mod retry;
+mod secret;
 mod shown;
 pub mod slots;
 mod snapshot;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trailers;
 #[cfg(feature = "render")]
 mod wave_write;
@@ -203,12 +206,12 @@ pub use slots::{ImageSet, SlotError};
 
 // The pipeline file.
 pub use pipeline::{
-    ImageSetLayout, ImageSetMatcher, PIPELINE_FILE, Pin, Pipeline, PipelineError, RenderConfig,
-    Target, Wave, schema as pipeline_schema,
+    DurationError, ImageSetLayout, ImageSetMatcher, PIPELINE_FILE, Pin, Pipeline, PipelineError,
+    RenderConfig, Target, Wave, parse_duration, schema as pipeline_schema,
 };
 
 // The ports: the repository and the clock, and an in-memory repository.
-pub use clock::Clock;
+pub use clock::{Clock, SystemClock};
 pub use memory::{MemoryRepository, Tree};
 pub use repository::{
     Change, CommitInfo, CommitMessage, ConfigRepository, FileChange, PairOutcome, PushOutcome,
@@ -225,6 +228,7 @@ pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, publish, publish_batch,
 };
 pub use retry::RetryPolicy;
+pub use secret::Secret;
 
 // Failures, classified once for every adapter.
 pub use class::{Classify, ErrorClass};

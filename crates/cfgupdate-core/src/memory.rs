@@ -4,6 +4,8 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use crate::names::CommitId;
 use crate::path::RepoPath;
@@ -14,6 +16,21 @@ use crate::repository::{
 
 /// The files of one revision.
 pub type Tree = BTreeMap<RepoPath, Vec<u8>>;
+
+/// A person's commit that lands on the remote just before the next push cfgupdate attempts.
+#[derive(Clone)]
+struct Race {
+    message: String,
+    edit: Arc<dyn Fn(&mut Tree) + Send + Sync>,
+}
+
+impl fmt::Debug for Race {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Race")
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Commit {
@@ -57,6 +74,16 @@ pub struct MemoryRepository {
     /// each ref lands when it still is what it was built on, as libgit2 pushes. Otherwise
     /// both land or neither does.
     pub non_atomic: bool,
+    /// How many of the next pushes are rejected as stale ([`reject_next_pushes`]).
+    ///
+    /// [`reject_next_pushes`]: MemoryRepository::reject_next_pushes
+    reject: usize,
+    /// The person's commits waiting for the next push ([`race_next_push`]).
+    ///
+    /// [`race_next_push`]: MemoryRepository::race_next_push
+    races: Vec<Race>,
+    /// The commits those people pushed, in order.
+    raced: Vec<CommitId>,
 }
 
 impl MemoryRepository {
@@ -80,6 +107,9 @@ impl MemoryRepository {
             decline_branch: None,
             decline_state: None,
             non_atomic: false,
+            reject: 0,
+            races: Vec::new(),
+            raced: Vec::new(),
         };
         let tree = files
             .iter()
@@ -120,6 +150,67 @@ impl MemoryRepository {
         self.remote_tip = id.clone();
         self.fresh = false;
         id
+    }
+
+    /// The next `count` pushes (to the branch, to the state ref, or of both at once, each
+    /// counting once) are rejected as stale, as if someone had pushed just before each of
+    /// them, although nothing changed on the remote: the core fetches and tries again.
+    pub fn reject_next_pushes(&mut self, count: usize) {
+        self.reject = count;
+    }
+
+    /// A person pushes a commit (`edit` changes the then current tip's files) just before the
+    /// next push cfgupdate attempts, between its read of the tip and its push, as happens with
+    /// a real remote; that push is then rejected as stale. Several calls queue several people,
+    /// who all push before that one push. The commits they made are in [`raced`].
+    ///
+    /// [`raced`]: MemoryRepository::raced
+    pub fn race_next_push(
+        &mut self,
+        message: &str,
+        edit: impl Fn(&mut Tree) + Send + Sync + 'static,
+    ) {
+        self.races.push(Race {
+            message: message.to_owned(),
+            edit: Arc::new(edit),
+        });
+    }
+
+    /// Drops the people still waiting for a push ([`race_next_push`]) and returns how many
+    /// there were.
+    ///
+    /// [`race_next_push`]: MemoryRepository::race_next_push
+    pub fn cancel_races(&mut self) -> usize {
+        std::mem::take(&mut self.races).len()
+    }
+
+    /// The commits people pushed through [`race_next_push`], oldest first.
+    ///
+    /// [`race_next_push`]: MemoryRepository::race_next_push
+    pub fn raced(&self) -> &[CommitId] {
+        &self.raced
+    }
+
+    /// The people waiting for the next push push now.
+    fn run_races(&mut self) {
+        for race in std::mem::take(&mut self.races) {
+            let id = self.person_pushes(&race.message, |tree| (race.edit)(tree));
+            self.raced.push(id);
+        }
+    }
+
+    /// Whether this push is one of those to reject ([`reject_next_pushes`]); it is then
+    /// counted as a rejection.
+    ///
+    /// [`reject_next_pushes`]: MemoryRepository::reject_next_pushes
+    fn rejects_this_push(&mut self) -> bool {
+        if self.reject == 0 {
+            return false;
+        }
+        self.reject -= 1;
+        self.rejections += 1;
+        self.fresh = false;
+        true
     }
 
     /// A person force-pushes the branch back (or anywhere) to `to`, a commit the remote has.
@@ -305,6 +396,7 @@ impl ConfigRepository for MemoryRepository {
         parent: &CommitId,
         change: &Change,
     ) -> Result<PushOutcome, RepositoryError> {
+        self.run_races();
         self.check_online()?;
         self.pushes += 1;
         self.branch_pushes += 1;
@@ -328,6 +420,9 @@ impl ConfigRepository for MemoryRepository {
         if let Some(message) = &self.decline_branch {
             return Err(declined(message));
         }
+        if self.rejects_this_push() {
+            return Ok(PushOutcome::Rejected);
+        }
         if parent != &self.remote_tip {
             self.rejections += 1;
             self.fresh = false;
@@ -350,10 +445,14 @@ impl ConfigRepository for MemoryRepository {
         content: &[u8],
         message: &str,
     ) -> Result<PushOutcome, RepositoryError> {
+        self.run_races();
         self.check_online()?;
         self.pushes += 1;
         if let Some(message) = &self.decline_state {
             return Err(declined(message));
+        }
+        if self.rejects_this_push() {
+            return Ok(PushOutcome::Rejected);
         }
         if parent != self.remote_state.as_ref().map(|state| &state.commit) {
             self.rejections += 1;
@@ -380,12 +479,18 @@ impl ConfigRepository for MemoryRepository {
         state_content: &[u8],
         state_message: &str,
     ) -> Result<PairOutcome, RepositoryError> {
+        self.run_races();
         self.check_online()?;
         let (pushes, branch_pushes, rejections) =
             (self.pushes + 1, self.branch_pushes + 1, self.rejections);
         self.pushes = pushes;
         self.branch_pushes = branch_pushes;
+        if self.rejects_this_push() {
+            return Ok(PairOutcome::Rejected);
+        }
         let mut trial = self.clone();
+        // The pair is one push: the trial's two pushes do not count against the hooks.
+        trial.reject = 0;
         let state = trial.push_state(state_parent, state_content, state_message)?;
         let branch = trial.commit_and_push(parent, change)?;
         let outcome = match (state, branch) {
@@ -406,7 +511,9 @@ impl ConfigRepository for MemoryRepository {
                 self.fresh = false;
             }
         } else {
+            let reject = self.reject;
             *self = trial;
+            self.reject = reject;
             self.pushes = pushes;
             self.branch_pushes = branch_pushes;
             self.rejections =

@@ -41,6 +41,7 @@ mod glob;
 mod read;
 mod schema;
 
+pub use duration::{DurationError, parse_duration};
 pub use schema::schema;
 
 use std::collections::{BTreeMap, BTreeSet};

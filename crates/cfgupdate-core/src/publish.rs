@@ -206,16 +206,7 @@ pub fn publish(
     options: &WriteOptions,
 ) -> Result<PublishOutcome, PublishError> {
     ensure_state(repo, clock, options)?;
-    let batch = [announcement];
-    let pushed = push_intent(
-        repo,
-        clock,
-        &options.retry,
-        options.key.as_ref(),
-        false,
-        |attempts| PublishError::Contended { attempts },
-        |repo, tip| plan(repo, tip, &batch, options),
-    )?;
+    let pushed = push_announcements(repo, clock, &[announcement], options)?;
     Ok(match pushed {
         Some((commit, planned)) => {
             write_forward(repo, clock, options, &commit, planned.behind);
@@ -300,15 +291,7 @@ pub fn publish_batch(
         return batch.iter().map(|_| Err(error.clone())).collect();
     }
     let all: Vec<&Announcement> = batch.iter().collect();
-    let pushed = push_intent(
-        repo,
-        clock,
-        &options.retry,
-        options.key.as_ref(),
-        false,
-        |attempts| PublishError::Contended { attempts },
-        |repo, tip| plan(repo, tip, &all, options),
-    );
+    let pushed = push_announcements(repo, clock, &all, options);
     if let Ok(Some((commit, planned))) = &pushed {
         write_forward(repo, clock, options, commit, planned.behind);
     }
@@ -350,6 +333,25 @@ struct Planned {
 
 /// The change that applies the announcements of `batch` to the tip, with which of them it
 /// includes, or `None` when there is nothing to do.
+/// Writes `batch` into the first wave as one commit, replanned on the newest tip until the push
+/// lands: the commit and what it holds, or `None` when the wave already held it all.
+fn push_announcements(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    batch: &[&Announcement],
+    options: &WriteOptions,
+) -> Result<Option<(CommitId, Planned)>, PublishError> {
+    push_intent(
+        repo,
+        clock,
+        &options.retry,
+        options.key.as_ref(),
+        false,
+        |attempts| PublishError::Contended { attempts },
+        |repo, tip| plan(repo, tip, batch, options),
+    )
+}
+
 fn plan(
     repo: &dyn ConfigRepository,
     tip: &CommitId,

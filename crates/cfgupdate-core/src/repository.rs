@@ -193,7 +193,7 @@ pub struct CommitInfo {
 /// push never forces: [`ConfigRepository::commit_and_push`] either advances the branch by
 /// exactly one commit on top of `parent`, or reports [`PushOutcome::Rejected`] and changes
 /// nothing on the remote.
-#[cfg_attr(test, mockall::automock)]
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
 pub trait ConfigRepository {
     /// The branch tip as last fetched (no network).
     fn tip(&self) -> Result<CommitId, RepositoryError>;

@@ -6,14 +6,14 @@
 //! them in a JSON file with one target. Each scenario runs with committed YAML (`[render]`) and
 //! without it: the effect check runs either way.
 
-use std::cell::Cell;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use cfgupdate_core::MemoryRepository;
 use cfgupdate_core::promotion::{
     self, DeployReport, DeployStatus, DeploymentOutcome, PromotionError, TargetSelector,
 };
 use cfgupdate_core::render::{EffectError, NoEffectReason, RenderCheckError};
+use cfgupdate_core::testing::ManualClock;
 use cfgupdate_core::{
     Announcement, Classify, Clock, CommitId, ErrorClass, ImageRef, ImageSet, PublishError,
     PublishOutcome, ServiceName, TargetName, WriteOptions, publish,
@@ -124,25 +124,8 @@ fn repo(render: bool, edits: &[(&str, &str)]) -> MemoryRepository {
     MemoryRepository::new(&refs)
 }
 
-struct FixedClock {
-    now: Cell<SystemTime>,
-}
-
-impl FixedClock {
-    fn new() -> Self {
-        Self {
-            now: Cell::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
-        }
-    }
-}
-
-impl Clock for FixedClock {
-    fn now(&self) -> SystemTime {
-        self.now.get()
-    }
-    fn sleep(&self, duration: Duration) {
-        self.now.set(self.now.get() + duration);
-    }
+fn clock() -> ManualClock {
+    ManualClock::at_seconds(1_800_000_000)
 }
 
 fn announcement(app: char, services: &[&str]) -> Announcement {
@@ -165,7 +148,7 @@ fn announcement(app: char, services: &[&str]) -> Announcement {
 fn run(repo: &mut MemoryRepository, services: &[&str]) -> Result<PublishOutcome, PublishError> {
     publish(
         repo,
-        &FixedClock::new(),
+        &clock(),
         &announcement('a', services),
         &WriteOptions::default(),
     )
@@ -216,7 +199,7 @@ fn both_ways(test: impl Fn(bool)) {
 fn an_ordinary_marked_slot_publishes_and_promotes() {
     both_ways(|render| {
         let mut repo = repo(render, &[]);
-        let clock = FixedClock::new();
+        let clock = clock();
         let outcome = publish(
             &mut repo,
             &clock,
@@ -419,7 +402,7 @@ fn a_promotion_into_a_wave_where_the_slot_is_unused_is_refused_and_nothing_is_pu
     );
     both_ways(|render| {
         let mut repo = repo(render, &[("envs/prod/main.jsonnet", &prod)]);
-        let clock = FixedClock::new();
+        let clock = clock();
         let PublishOutcome::Committed { commit, .. } = publish(
             &mut repo,
             &clock,
@@ -542,7 +525,7 @@ fn a_refused_promotion_into_one_wave_does_not_hold_up_advance_out_of_the_others(
     ];
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
     let mut repo = MemoryRepository::new(&refs);
-    let clock = FixedClock::new();
+    let clock = clock();
     let options = WriteOptions::default();
     let report = |target: &str, revision: &CommitId| DeployReport {
         target: TargetSelector::Name(TargetName::parse(target).unwrap()),

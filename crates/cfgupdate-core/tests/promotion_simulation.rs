@@ -15,7 +15,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use cfgupdate_core::promotion::{
     self, ApprovalOutcome, DeployReport, DeployStatus, DeploymentOutcome, PromotionError,
@@ -27,11 +27,16 @@ use cfgupdate_core::{
     StateKey, TargetName, WaveName, WriteOptions, publish,
 };
 
-use support::clock::SimClock;
+use cfgupdate_core::testing::ManualClock;
+use cfgupdate_tests::Rng;
 use support::fixture::{Fixture, PEOPLE_FILES, SERVICES, SOAK, reference, settings_file};
 use support::model::{self as model_mod, Model, Report, Stats, StepKind, millis, state_commit};
 use support::racing::{HumanChange, HumanEdit, Racing};
-use support::rng::Rng;
+
+/// The simulation's clock: a fixed start with sub-second digits, so that retry jitter varies.
+fn sim_clock() -> ManualClock {
+    ManualClock::at(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789))
+}
 
 const DEFAULT_RUNS: u64 = 150;
 const DEFAULT_STEPS: usize = 40;
@@ -62,7 +67,7 @@ enum Send {
 struct Sim {
     rng: Rng,
     repo: Racing,
-    clock: SimClock,
+    clock: ManualClock,
     model: Model,
     options: WriteOptions,
     announced: Vec<Announced>,
@@ -80,7 +85,8 @@ type Step = Result<(), String>;
 
 impl Sim {
     fn new(seed: u64, verbose: bool) -> Self {
-        let mut rng = Rng::new(seed);
+        // The seed is mixed as the simulation always did, so a seed names the same run as before.
+        let mut rng = Rng::new(seed ^ 0x5DEE_CE66_D1CE_5EED);
         // Every other sequence runs with a state key: sealed commits, authenticated state.
         let key = seed
             .is_multiple_of(2)
@@ -91,7 +97,7 @@ impl Sim {
         Self {
             rng,
             repo,
-            clock: SimClock::new(),
+            clock: sim_clock(),
             model,
             options: WriteOptions {
                 key,
@@ -144,8 +150,9 @@ impl Sim {
 
     /// Automatic commits among `new`.
     fn automatic(&self, new: &[CommitId]) -> Vec<CommitId> {
+        let people = self.repo.people();
         new.iter()
-            .filter(|id| !self.repo.people.contains(id))
+            .filter(|id| !people.contains(id))
             .cloned()
             .collect()
     }
@@ -203,14 +210,14 @@ impl Sim {
                 "    (a person will push during it: {:?})",
                 edit.changes
             ));
-            self.repo.armed = Some(edit);
+            self.repo.arm(edit);
         }
     }
 
     /// Clears a race that did not fire; counts one that did.
     fn end_race(&mut self, people_before: usize) {
-        self.repo.armed = None;
-        if self.repo.people.len() > people_before {
+        self.repo.inner.cancel_races();
+        if self.repo.people().len() > people_before {
             self.model.stats.races += 1;
         }
     }
@@ -278,7 +285,7 @@ impl Sim {
                 } else {
                     self.rng.between(180, 900)
                 };
-                self.clock.pass(Duration::from_secs(seconds));
+                self.clock.advance(Duration::from_secs(seconds));
                 self.note(format!("time passes: {seconds}s"));
                 self.check(StepKind::Quiet).map(drop)
             }
@@ -343,14 +350,19 @@ impl Sim {
         let announcement = self.announced[index].announcement.clone();
         let tip_before = self.tip();
         let wave_before = self.model.set_at(&self.repo, &tip_before, 0)?;
-        let people = self.repo.people.len();
+        let people = self.repo.people().len();
         if how != Send::Repeat(Answer::Committed)
             && how != Send::Repeat(Answer::Unchanged)
             && how != Send::Repeat(Answer::Stale)
         {
             self.maybe_race();
         }
-        let result = publish(&mut self.repo, &self.clock, &announcement, &self.options);
+        let result = publish(
+            &mut self.repo.inner,
+            &self.clock,
+            &announcement,
+            &self.options,
+        );
         self.end_race(people);
         self.note(format!(
             "publish {how:?} app {} {:?} build {:?}: {result:?}",
@@ -582,13 +594,13 @@ impl Sim {
             .and_then(|r| r.last())
             .cloned();
         let state_commit_before = state_commit(&self.repo);
-        let people = self.repo.people.len();
+        let people = self.repo.people().len();
         if !repeat {
             self.maybe_race();
         }
         let at = millis(self.clock.now());
         let result =
-            promotion::record_deployment(&mut self.repo, &self.clock, report, &self.options);
+            promotion::record_deployment(&mut self.repo.inner, &self.clock, report, &self.options);
         self.end_race(people);
         let line = format!(
             "{}report {target} {} {:?}: {result:?}",
@@ -659,11 +671,16 @@ impl Sim {
 
     fn approve_step(&mut self) -> Step {
         let wave = self.approval_wave();
-        let people = self.repo.people.len();
+        let people = self.repo.people().len();
         self.maybe_race();
         let approver = promotion::Approver::parse("simulated admin").map_err(|e| e.to_string())?;
-        let result =
-            promotion::approve(&mut self.repo, &self.clock, &wave, &approver, &self.options);
+        let result = promotion::approve(
+            &mut self.repo.inner,
+            &self.clock,
+            &wave,
+            &approver,
+            &self.options,
+        );
         self.end_race(people);
         self.note(format!("approve {wave}: {result:?}"));
         let new = self.check(StepKind::Approve)?;
@@ -684,9 +701,9 @@ impl Sim {
     }
 
     fn advance_step(&mut self) -> Step {
-        let people = self.repo.people.len();
+        let people = self.repo.people().len();
         self.maybe_race();
-        let result = promotion::advance(&mut self.repo, &self.clock, &self.options);
+        let result = promotion::advance(&mut self.repo.inner, &self.clock, &self.options);
         self.end_race(people);
         self.note(format!("advance: {result:?}"));
         let new = self.check(StepKind::Advance)?;
@@ -725,7 +742,7 @@ impl Sim {
                 };
                 self.send_report(&target, &report, true, false)?;
             }
-            self.clock.pass(SOAK + Duration::from_secs(1));
+            self.clock.advance(SOAK + Duration::from_secs(1));
             if spec.approval {
                 self.approve_step()?;
             }
@@ -906,11 +923,11 @@ mod the_model_catches {
         }
     }
 
-    fn start() -> (Racing, Model, SimClock) {
+    fn start() -> (Racing, Model, ManualClock) {
         let fixture = fixture();
         let repo = Racing::new(fixture.clone());
         let model = Model::new(fixture, &repo);
-        (repo, model, SimClock::new())
+        (repo, model, sim_clock())
     }
 
     /// A commit with cfgupdate's trailers that cfgupdate did not make.
@@ -948,7 +965,7 @@ mod the_model_catches {
         ]
     }
 
-    fn deployed(model: &mut Model, clock: &SimClock, wave: usize, revision: &CommitId) {
+    fn deployed(model: &mut Model, clock: &ManualClock, wave: usize, revision: &CommitId) {
         for target in model.fixture.waves[wave].targets.clone() {
             model.reports.push(Report {
                 target,
@@ -974,7 +991,7 @@ mod the_model_catches {
         });
         model.check(&repo, clock.now(), StepKind::Quiet).unwrap();
         deployed(&mut model, &clock, 0, &root);
-        clock.pass(SOAK);
+        clock.advance(SOAK);
         let set = model.set_at(&repo, &newer, 0).unwrap();
         let spec = model.fixture.waves[1].clone();
         rogue(
@@ -997,7 +1014,7 @@ mod the_model_catches {
         let (mut repo, mut model, clock) = start();
         let root = repo.inner.remote_tip().clone();
         deployed(&mut model, &clock, 0, &root);
-        clock.pass(SOAK - Duration::from_secs(1));
+        clock.advance(SOAK - Duration::from_secs(1));
         let set = model.set_at(&repo, &root, 0).unwrap();
         let spec = model.fixture.waves[1].clone();
         rogue(
@@ -1024,7 +1041,7 @@ mod the_model_catches {
             }],
         });
         deployed(&mut model, &clock, 0, &newer);
-        clock.pass(SOAK);
+        clock.advance(SOAK);
         let set = model.set_at(&repo, &root, 0).unwrap();
         let spec = model.fixture.waves[1].clone();
         rogue(

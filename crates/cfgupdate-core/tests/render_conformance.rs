@@ -169,7 +169,7 @@ fn calls_go_jsonnet_refuses_are_refused() {
 
 /// A deterministic generator of test inputs (SplitMix64), seeded per function; set
 /// `CFGUPDATE_GOMATH_SEED` to try other inputs.
-struct Inputs(u64);
+struct Inputs(cfgupdate_tests::Rng);
 
 impl Inputs {
     fn new(name: &str) -> Self {
@@ -177,18 +177,14 @@ impl Inputs {
             .ok()
             .and_then(|seed| seed.parse().ok())
             .unwrap_or(0x5eed);
-        Self(
+        Self(cfgupdate_tests::Rng::new(
             name.bytes()
                 .fold(seed, |hash, byte| hash.rotate_left(5) ^ u64::from(byte)),
-        )
+        ))
     }
 
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `[low, high)`.

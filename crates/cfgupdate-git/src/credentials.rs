@@ -24,25 +24,19 @@ pub const SSH_KNOWN_HOSTS_VAR: &str = "CFGUPDATE_SSH_KNOWN_HOSTS";
 /// for app and access tokens; GitLab accepts any user name with a token.
 pub const DEFAULT_TOKEN_USERNAME: &str = "x-access-token";
 
-/// A value that must never be printed: its `Debug` shows `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A value that must never be printed: the core's credential type.
+pub use cfgupdate_core::Secret;
 
-impl Secret {
-    /// Wraps `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
+/// A secret as libgit2 takes it: text. Secrets read from the environment always are; one an
+/// embedder made from bytes that are not UTF-8 is refused here, without showing it.
+fn text(secret: &Secret) -> Result<&str, git2::Error> {
+    secret.expose_str().ok_or_else(|| {
+        git2::Error::new(
+            ErrorCode::Auth,
+            ErrorClass::Callback,
+            "a credential is not UTF-8 text, which libgit2 needs",
+        )
+    })
 }
 
 /// How cfgupdate proves who it is to the remote, and how it knows the remote is who it
@@ -83,9 +77,9 @@ impl Credentials {
         let get = |name: &str| lookup(name).filter(|value| !value.is_empty());
         Self {
             https_username: get(USERNAME_VAR),
-            https_token: get(TOKEN_VAR).map(Secret),
+            https_token: get(TOKEN_VAR).and_then(Secret::new),
             ssh_key: get(SSH_KEY_VAR).map(PathBuf::from),
-            ssh_key_passphrase: get(SSH_KEY_PASSPHRASE_VAR).map(Secret),
+            ssh_key_passphrase: get(SSH_KEY_PASSPHRASE_VAR).and_then(Secret::new),
             ca_file: get(CA_FILE_VAR).map(PathBuf::from),
             known_hosts: get(SSH_KNOWN_HOSTS_VAR).map(PathBuf::from),
         }
@@ -154,7 +148,7 @@ impl Credentials {
         self.https_token
             .iter()
             .chain(&self.ssh_key_passphrase)
-            .map(Secret::expose)
+            .filter_map(Secret::expose_str)
     }
 
     /// The `Authorization` header line that sends the https token with a connection's first
@@ -165,7 +159,8 @@ impl Credentials {
     pub(crate) fn authorization_header(&self) -> Option<String> {
         use base64::Engine as _;
         let token = self.https_token.as_ref()?;
-        let pair = format!("{}:{}", self.https_username(), token.expose());
+        let mut pair = format!("{}:", self.https_username()).into_bytes();
+        pair.extend_from_slice(token.expose_bytes());
         Some(format!(
             "Authorization: Basic {}",
             base64::engine::general_purpose::STANDARD.encode(pair)
@@ -203,7 +198,7 @@ impl Credentials {
                 }
                 asked |= CredentialType::USER_PASS_PLAINTEXT;
                 return match &self.https_token {
-                    Some(token) => Cred::userpass_plaintext(self.https_username(), token.expose()),
+                    Some(token) => Cred::userpass_plaintext(self.https_username(), text(token)?),
                     None => Err(git2::Error::new(
                         ErrorCode::Auth,
                         ErrorClass::Callback,
@@ -229,7 +224,7 @@ impl Credentials {
                         ssh_user,
                         None,
                         key,
-                        self.ssh_key_passphrase.as_ref().map(Secret::expose),
+                        self.ssh_key_passphrase.as_ref().map(text).transpose()?,
                     ),
                     None => Cred::ssh_key_from_agent(ssh_user),
                 };
@@ -298,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_refused_token_is_not_offered_twice() {
-        let credentials = Credentials::none().with_https_token(None, Secret::new("t"));
+        let credentials = Credentials::none().with_https_token(None, Secret::new("t").unwrap());
         let mut callback = credentials.callback(false);
         let url = "https://host/x";
         assert!(callback(url, None, CredentialType::USER_PASS_PLAINTEXT).is_ok());
@@ -310,8 +305,8 @@ mod tests {
 
     #[test]
     fn a_token_sent_with_the_first_request_is_basic_authentication_and_not_offered_again() {
-        let credentials =
-            Credentials::none().with_https_token(Some("ci\nbot"), Secret::new("s3cr3t:\r\n\0"));
+        let credentials = Credentials::none()
+            .with_https_token(Some("ci\nbot"), Secret::new("s3cr3t:\r\n\0").unwrap());
         let header = credentials.authorization_header().unwrap();
         use base64::Engine as _;
         let encoded = header.strip_prefix("Authorization: Basic ").unwrap();

@@ -17,7 +17,7 @@ const FILES: &[(&str, &str)] = &[("images/staging.json", "{}\n")];
 
 fn https_credentials(server: &HttpsGitServer, token: &str) -> Credentials {
     Credentials::none()
-        .with_https_token(None, Secret::new(token))
+        .with_https_token(None, Secret::new(token).unwrap())
         .with_ca_file(server.ca_file())
 }
 
@@ -152,7 +152,7 @@ fn a_ca_file_that_holds_no_certificate_is_named() {
     let bad = cache.path().join("not-a-ca.pem");
     fs::write(&bad, "hello\n").unwrap();
     let credentials = Credentials::none()
-        .with_https_token(None, Secret::new(server.token()))
+        .with_https_token(None, Secret::new(server.token()).unwrap())
         .with_ca_file(&bad);
     let mut repository = open(&server.url("config.git"), cache.path(), credentials);
     let error = repository.refresh().unwrap_err();

@@ -298,7 +298,7 @@ pub fn check_body(
     let mut proven: Vec<Caller> = pending.token.into_iter().collect();
     if let Some(signature) = pending.hub {
         let secret = settings.ci_hmac_secret.as_ref().ok_or(NO_HMAC_SECRET)?;
-        if !hmac_matches(secret.expose(), &[body], &signature) {
+        if !hmac_matches(secret.expose_bytes(), &[body], &signature) {
             return Err(AuthError::Bad {
                 reason: "the `X-Hub-Signature-256` signature does not match the body and the CI signing secret",
             });
@@ -324,7 +324,7 @@ pub fn check_body(
         // Every signature is checked, so the time taken says nothing about which matched.
         let mut any = false;
         for signature in &delivery.signatures {
-            any |= hmac_matches(secret.expose(), &signed, signature);
+            any |= hmac_matches(secret.expose_bytes(), &signed, signature);
         }
         if !any {
             return Err(AuthError::Bad {
@@ -545,7 +545,7 @@ pub fn token_sha256(token: &[u8]) -> String {
 /// Compares `secret` with `presented` through their hashes, so that neither the content nor
 /// the length of the secret leaks through timing.
 pub(crate) fn hash_of(secret: &Secret) -> [u8; 32] {
-    Sha256::digest(secret.expose()).into()
+    Sha256::digest(secret.expose_bytes()).into()
 }
 
 #[cfg(test)]

@@ -21,17 +21,10 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use std::time::{Duration, SystemTime};
 //!
-//! use cfgupdate_core::Clock;
+//! use cfgupdate_core::SystemClock;
 //! use cfgupdate_core::MemoryRepository;
 //! use cfgupdate_http::{AuthSettings, BackgroundServer, Settings};
-//!
-//! struct RealClock;
-//! impl Clock for RealClock {
-//!     fn now(&self) -> SystemTime { SystemTime::now() }
-//!     fn sleep(&self, duration: Duration) { std::thread::sleep(duration) }
-//! }
 //!
 //! # fn main() -> std::io::Result<()> {
 //! let repository = MemoryRepository::new(&[("README.md", "a config repository\n")]);
@@ -40,7 +33,7 @@
 //!     ..Settings::default()
 //! };
 //! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-//! let server = BackgroundServer::start(listener, Box::new(repository), Arc::new(RealClock), settings)?;
+//! let server = BackgroundServer::start(listener, Box::new(repository), Arc::new(SystemClock), settings)?;
 //! println!("serving on http://{}", server.local_addr());
 //! server.stop()?;
 //! # Ok(())

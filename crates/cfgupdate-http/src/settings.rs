@@ -23,39 +23,8 @@ pub const CI_WEBHOOK_SECRET_VAR: &str = "CFGUPDATE_CI_WEBHOOK_SECRET";
 /// The environment variable naming the TOML file of named tokens (`[[token]]` tables).
 pub const TOKENS_FILE_VAR: &str = "CFGUPDATE_TOKENS_FILE";
 
-/// A credential: its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    /// Wraps `value`; an empty value is no credential at all (`None`), so an exported but empty
-    /// variable fails closed instead of accepting an empty token.
-    pub fn new(value: impl Into<String>) -> Option<Self> {
-        Self::from_bytes(value.into().into_bytes())
-    }
-
-    /// Wraps raw key bytes (a decoded `whsec_` secret); empty is no credential.
-    pub fn from_bytes(value: Vec<u8>) -> Option<Self> {
-        (!value.is_empty()).then_some(Self(value))
-    }
-
-    /// The secret's bytes, for comparing and signing only.
-    pub(crate) fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+/// A credential: the core's, whose `Debug` and `Display` never show it.
+pub use cfgupdate_core::Secret;
 
 /// The credentials of each scope (contract section 5). A scope without a credential refuses
 /// every request for it, unless an admin token is configured and presented.
@@ -152,7 +121,10 @@ impl AuthSettings {
             (ADMIN_TOKEN_VAR, &self.admin_token),
         ] {
             if let Some(secret) = secret
-                && secret.expose().last().is_some_and(u8::is_ascii_whitespace)
+                && secret
+                    .expose_bytes()
+                    .last()
+                    .is_some_and(u8::is_ascii_whitespace)
             {
                 warnings.push(format!(
                     "{name} ends in a newline or whitespace, which no `Authorization` header can carry: that token can never match (was it written with `echo`?)"

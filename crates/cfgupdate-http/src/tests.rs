@@ -1,16 +1,15 @@
 //! The router and the writer together, on an in-memory repository: statuses, answers and
 //! group commit without a network.
 
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
-use cfgupdate_core::MemoryRepository;
+use cfgupdate_core::testing::{ManualClock, MemoryRepository, Push, SharedRepository};
 use cfgupdate_core::trailers::Record;
-use cfgupdate_core::{Change, CommitInfo, PushOutcome, StateVersion};
-use cfgupdate_core::{Clock, CommitId, ConfigRepository, RepoPath, RepositoryError};
+use cfgupdate_core::{CommitId, ConfigRepository, SystemClock};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -62,96 +61,14 @@ fn memory() -> MemoryRepository {
     ])
 }
 
-/// A memory repository the test can still look at, whose pushes take `push_delay`.
-#[derive(Clone)]
-struct Shared {
-    repo: Arc<Mutex<MemoryRepository>>,
-    push_delay: Duration,
-}
-
-impl Shared {
-    fn new(repo: MemoryRepository, push_delay: Duration) -> Self {
-        Self {
-            repo: Arc::new(Mutex::new(repo)),
-            push_delay,
+/// A shared memory repository whose pushes to the branch take `delay` (the test's hook sleeps,
+/// the core never does).
+fn delayed(repo: MemoryRepository, delay: Duration) -> SharedRepository {
+    SharedRepository::new(repo).before_each_push(move |push| {
+        if push != Push::State {
+            std::thread::sleep(delay);
         }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut MemoryRepository) -> T) -> T {
-        f(&mut self.repo.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-impl ConfigRepository for Shared {
-    fn tip(&self) -> Result<CommitId, RepositoryError> {
-        self.with(|r| r.tip())
-    }
-    fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
-        self.with(|r| r.refresh())
-    }
-    fn is_fresh(&self) -> bool {
-        self.with(|r| r.is_fresh())
-    }
-    fn read_file(
-        &self,
-        revision: &CommitId,
-        path: &RepoPath,
-    ) -> Result<Option<Vec<u8>>, RepositoryError> {
-        self.with(|r| r.read_file(revision, path))
-    }
-    fn list_files(
-        &self,
-        revision: &CommitId,
-        under: &str,
-    ) -> Result<Vec<RepoPath>, RepositoryError> {
-        self.with(|r| r.list_files(revision, under))
-    }
-    fn is_ancestor(
-        &self,
-        ancestor: &CommitId,
-        descendant: &CommitId,
-    ) -> Result<bool, RepositoryError> {
-        self.with(|r| r.is_ancestor(ancestor, descendant))
-    }
-    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
-        self.with(|r| r.log(from, limit))
-    }
-    fn commit_and_push(
-        &mut self,
-        parent: &CommitId,
-        change: &Change,
-    ) -> Result<PushOutcome, RepositoryError> {
-        std::thread::sleep(self.push_delay);
-        self.with(|r| r.commit_and_push(parent, change))
-    }
-    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.with(|r| r.state())
-    }
-    fn push_state(
-        &mut self,
-        parent: Option<&CommitId>,
-        content: &[u8],
-        message: &str,
-    ) -> Result<PushOutcome, RepositoryError> {
-        self.with(|r| r.push_state(parent, content, message))
-    }
-    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.with(|r| r.state_anchor())
-    }
-    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
-        self.with(|r| r.set_state_anchor(commit))
-    }
-}
-
-struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-    fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
+    })
 }
 
 fn settings() -> Settings {
@@ -169,7 +86,7 @@ fn settings() -> Settings {
     }
 }
 
-fn service(repo: Shared, settings: Settings) -> Service {
+fn service(repo: SharedRepository, settings: Settings) -> Service {
     Service::start(Box::new(repo), Arc::new(SystemClock), settings).unwrap()
 }
 
@@ -209,7 +126,7 @@ fn error_of(value: &Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routing_size_and_type_errors_are_json_sentences() {
-    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    let service = service(SharedRepository::new(memory()), settings());
     let (status, _, body) = call(
         &service,
         Request::get("/v2/nothing").body(Body::empty()).unwrap(),
@@ -247,7 +164,7 @@ async fn routing_size_and_type_errors_are_json_sentences() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_are_checked_before_the_body_is_read_as_json() {
-    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    let service = service(SharedRepository::new(memory()), settings());
     // Wrong content type and bad JSON, but the credentials answer first.
     let (status, response, body) = call(&service, post("/v1/images", None, "{oops")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -269,7 +186,7 @@ async fn credentials_are_checked_before_the_body_is_read_as_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announcements_commit_once_and_a_replay_is_unchanged() {
-    let repo = Shared::new(memory(), Duration::ZERO);
+    let repo = SharedRepository::new(memory());
     let service = service(repo.clone(), settings());
     let (status, _, answer) = call(
         &service,
@@ -314,7 +231,7 @@ async fn announcements_commit_once_and_a_replay_is_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announcements_that_arrive_during_a_push_share_the_next_commit() {
-    let repo = Shared::new(memory(), Duration::from_millis(300));
+    let repo = delayed(memory(), Duration::from_millis(300));
     let service = Arc::new(service(repo.clone(), settings()));
     let before = repo.with(|r| r.remote_history().len());
     let mut calls = Vec::new();
@@ -352,7 +269,7 @@ async fn announcements_that_arrive_during_a_push_share_the_next_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_reports_and_approvals_answer_with_what_the_core_decided() {
-    let repo = Shared::new(memory(), Duration::ZERO);
+    let repo = SharedRepository::new(memory());
     let service = service(repo.clone(), settings());
     let (_, _, answer) = call(
         &service,
@@ -405,7 +322,7 @@ async fn deploy_reports_and_approvals_answer_with_what_the_core_decided() {
 async fn an_unreachable_remote_is_503_with_retry_after_and_not_ready() {
     let mut offline = memory();
     offline.offline = true;
-    let service = service(Shared::new(offline, Duration::ZERO), settings());
+    let service = service(SharedRepository::new(offline), settings());
     let (status, response, answer) = call(
         &service,
         post("/v1/images", Some("ci"), &announcement(1, "api")),
@@ -431,7 +348,7 @@ async fn an_unreachable_remote_is_503_with_retry_after_and_not_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_the_remote_declines_is_502_in_its_words_once_and_not_ready_until_one_lands() {
-    let shared = Shared::new(memory(), Duration::ZERO);
+    let shared = SharedRepository::new(memory());
     shared.with(|repo| repo.decline_branch = Some("protected branch: master".into()));
     let service = service(shared.clone(), settings());
     let (status, response, answer) = call(
@@ -474,7 +391,7 @@ async fn insecure_no_auth_lets_requests_in_and_says_so_in_healthz() {
         },
         ..Settings::default()
     };
-    let service = service(Shared::new(memory(), Duration::ZERO), settings);
+    let service = service(SharedRepository::new(memory()), settings);
     let (status, _, answer) =
         call(&service, post("/v1/images", None, &announcement(1, "api"))).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -495,7 +412,7 @@ async fn insecure_no_auth_lets_requests_in_and_says_so_in_healthz() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_with_no_credentials_refuses_every_write() {
     let settings = Settings::default();
-    let service = service(Shared::new(memory(), Duration::ZERO), settings);
+    let service = service(SharedRepository::new(memory()), settings);
     for (path, token) in [
         ("/v1/images", "x"),
         ("/v1/deployments", "x"),
@@ -510,7 +427,7 @@ async fn a_service_with_no_credentials_refuses_every_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_outlasts_the_timeout_is_503_and_a_queued_one_is_dropped_unstarted() {
-    let repo = Shared::new(memory(), Duration::from_millis(800));
+    let repo = delayed(memory(), Duration::from_millis(800));
     let settings = Settings {
         request_timeout: Duration::from_millis(300),
         ..settings()
@@ -549,30 +466,7 @@ async fn a_request_that_outlasts_the_timeout_is_503_and_a_queued_one_is_dropped_
     assert_eq!(apps, vec![CommitId::parse(&app(1)).unwrap()]);
 }
 
-/// A clock the test moves by hand.
-struct ManualClock(Mutex<SystemTime>);
-
-impl ManualClock {
-    fn at(seconds: u64) -> Arc<Self> {
-        Arc::new(Self(Mutex::new(
-            SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
-        )))
-    }
-    fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap()
-    }
-    fn sleep(&self, duration: Duration) {
-        self.advance(duration);
-    }
-}
-
-fn commits_on(repo: &Shared) -> usize {
+fn commits_on(repo: &SharedRepository) -> usize {
     repo.with(|r| r.remote_history().len())
 }
 
@@ -586,7 +480,7 @@ fn signed(path: &str, body: &str) -> Request<Body> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_captured_signed_body_replayed_with_another_query_is_refused() {
-    let repo = Shared::new(memory(), Duration::ZERO);
+    let repo = SharedRepository::new(memory());
     let service = service(repo.clone(), settings());
     // The original design's payload: the body says nothing of the app commit.
     let body = format!(
@@ -653,8 +547,8 @@ fn webhook_request(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standard_webhooks_deliveries_are_accepted_once_and_repeats_answered_as_the_first() {
-    let repo = Shared::new(memory(), Duration::ZERO);
-    let clock = ManualClock::at(NOW);
+    let repo = SharedRepository::new(memory());
+    let clock = Arc::new(ManualClock::at_seconds(NOW));
     let service = Service::start(Box::new(repo.clone()), clock.clone(), settings()).unwrap();
     let body = announcement(1, "api");
     let (status, _, first) = call(&service, webhook_request("msg_1", NOW - 10, &body, None)).await;
@@ -716,7 +610,7 @@ async fn standard_webhooks_deliveries_are_accepted_once_and_repeats_answered_as_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_bearer_token_is_refused_before_any_body_byte_is_read() {
-    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    let service = service(SharedRepository::new(memory()), settings());
     for token in [None, Some("wrong")] {
         // A body that never arrives: reading it would wait for the body deadline (408).
         let never = Body::from_stream(futures_pending());
@@ -737,7 +631,7 @@ async fn a_wrong_bearer_token_is_refused_before_any_body_byte_is_read() {
     // A good token with a body that never comes gets the body deadline's 408.
     let mut settings = settings();
     settings.limits.body_timeout = Duration::from_millis(200);
-    let service = self::service(Shared::new(memory(), Duration::ZERO), settings);
+    let service = self::service(SharedRepository::new(memory()), settings);
     let request = Request::post("/v1/images")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, "Bearer ci")
@@ -755,7 +649,7 @@ fn futures_pending()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_status_reads_cost_a_handful_of_fetches() {
-    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    let service = service(SharedRepository::new(memory()), settings());
     let before = service.metrics().fetches();
     let mut first = None;
     for _ in 0..500 {
@@ -789,7 +683,7 @@ async fn a_thousand_status_reads_cost_a_handful_of_fetches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_keeps_answering_while_the_writer_is_busy_with_a_long_write() {
-    let repo = Shared::new(memory(), Duration::from_secs(3));
+    let repo = delayed(memory(), Duration::from_secs(3));
     let mut settings = settings();
     settings.status_max_age = Duration::from_millis(10);
     let service = service(repo, settings);
@@ -827,7 +721,7 @@ async fn status_keeps_answering_while_the_writer_is_busy_with_a_long_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_reports_a_writer_stuck_on_one_task() {
-    let repo = Shared::new(memory(), Duration::from_secs(2));
+    let repo = delayed(memory(), Duration::from_secs(2));
     let mut settings = settings();
     settings.writer_stuck_after = Duration::from_millis(300);
     let service = service(repo, settings);
@@ -873,7 +767,7 @@ async fn healthz_reports_a_writer_stuck_on_one_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_pipeline_file_blames_the_branch_not_the_sender_and_its_fix_is_seen_at_once() {
-    let repo = Shared::new(memory(), Duration::ZERO);
+    let repo = SharedRepository::new(memory());
     let service = service(repo.clone(), settings());
     let (status, _, answer) = call(
         &service,
@@ -936,7 +830,7 @@ async fn a_broken_pipeline_file_blames_the_branch_not_the_sender_and_its_fix_is_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_by_a_named_token_names_its_holder_in_the_promotions_trailer() {
     use sha2::Digest;
-    let repo = Shared::new(memory(), Duration::ZERO);
+    let repo = SharedRepository::new(memory());
     let mut settings = settings();
     settings.auth.tokens = vec![crate::NamedToken::new(
         "alice@ops",
@@ -977,7 +871,7 @@ async fn an_approval_by_a_named_token_names_its_holder_in_the_promotions_trailer
 async fn signature_shaped_requests_from_strangers_get_a_small_share_and_never_block_bearers() {
     let mut settings = settings();
     settings.limits.unproven_bodies = 2;
-    let service = service(Shared::new(memory(), Duration::ZERO), settings);
+    let service = service(SharedRepository::new(memory()), settings);
     // Strangers: a well-formed but made-up signature, and a body that never arrives.
     let stalled = || {
         Request::post("/v1/images")
@@ -1012,7 +906,7 @@ async fn signature_shaped_requests_from_strangers_get_a_small_share_and_never_bl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shares_the_status_snapshot_and_forbids_scripts() {
-    let service = service(Shared::new(memory(), Duration::ZERO), settings());
+    let service = service(SharedRepository::new(memory()), settings());
     let (_, _, json) = call(
         &service,
         Request::get("/v1/status").body(Body::empty()).unwrap(),
@@ -1084,7 +978,7 @@ async fn the_status_page_shares_the_status_snapshot_and_forbids_scripts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_of_an_unreachable_remote_says_why_and_keeps_reloading() {
-    let shared = Shared::new(memory(), Duration::ZERO);
+    let shared = SharedRepository::new(memory());
     shared.with(|repo| repo.offline = true);
     let service = service(shared.clone(), settings());
     let page = || Request::get("/").body(Body::empty()).unwrap();
@@ -1119,7 +1013,7 @@ async fn a_status_read_right_after_a_write_shows_it_however_recent_the_snapshot(
     let mut settings = settings();
     // A snapshot this young would otherwise be answered as it is for the whole test.
     settings.status_max_age = Duration::from_secs(600);
-    let service = service(Shared::new(memory(), Duration::ZERO), settings);
+    let service = service(SharedRepository::new(memory()), settings);
     let read = || async {
         let (status, _, body) = call(
             &service,
@@ -1152,8 +1046,8 @@ async fn a_status_read_right_after_a_write_shows_it_however_recent_the_snapshot(
 /// last: a late report of an older revision neither completes nor re-completes the wave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotion_latency_counts_from_the_report_the_core_says_completed_the_wave() {
-    let repo = Shared::new(memory(), Duration::ZERO);
-    let clock = ManualClock::at(1_000_000);
+    let repo = SharedRepository::new(memory());
+    let clock = Arc::new(ManualClock::at_seconds(1_000_000));
     let service = Service::start(Box::new(repo.clone()), clock.clone(), settings()).unwrap();
     let mut commits = Vec::new();
     for (i, name) in [(1, "api"), (2, "web")] {

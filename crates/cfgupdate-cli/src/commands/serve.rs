@@ -10,6 +10,7 @@ use cfgupdate_http::credentials;
 use cfgupdate_http::{Limits, Service, Settings};
 
 use crate::failure::Failure;
+use crate::isolate::parse_duration;
 use crate::remote::{RemoteArgs, SystemClock};
 
 /// How log lines are written (to stderr).
@@ -278,33 +279,6 @@ fn parse_size(text: &str) -> Result<usize, String> {
         Some(0) | None => Err(format!("`{text}` is not a usable body limit")),
         Some(size) => Ok(size),
     }
-}
-
-/// `500ms`, `30s`, `2m`, `1h`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let at = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{text}` has no unit: write e.g. `30s`, `500ms`, `2m` or `1h`"))?;
-    let (digits, unit) = text.split_at(at);
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration: write e.g. `30s` or `2m`"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(number),
-        "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number.saturating_mul(60)),
-        "h" => Duration::from_secs(number.saturating_mul(3600)),
-        other => {
-            return Err(format!(
-                "`{other}` is not a duration unit: use ms, s, m or h"
-            ));
-        }
-    };
-    if duration.is_zero() {
-        return Err(format!("`{text}` is no time at all"));
-    }
-    Ok(duration)
 }
 
 #[cfg(test)]

@@ -142,24 +142,15 @@ fn parse_workers(text: &str) -> Result<usize, String> {
     }
 }
 
-/// `500ms`, `30s`, `2m`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = split_number(text)?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(number),
-        "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number.saturating_mul(60)),
-        _ => {
-            return Err(format!(
-                "`{}` is not a duration: write e.g. `30s`, `500ms` or `2m`",
-                text.escape_debug()
-            ));
-        }
-    };
-    if duration.is_zero() {
-        return Err("a time limit of zero stops every evaluation".into());
-    }
-    Ok(duration)
+/// A time limit such as `500ms`, `30s` or `2m` (the core's duration grammar), for the
+/// environment and the command line.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    cfgupdate_core::parse_duration(text).map_err(|reason| {
+        format!(
+            "`{}` is not a duration: {reason}; write e.g. `30s`, `500ms`, `2m` or `1h`",
+            text.escape_debug()
+        )
+    })
 }
 
 /// `512MiB`, `1GiB`, or bytes.

@@ -1,106 +1,103 @@
-//! The soak gate's durations: `30s`, `10m`, `1h30m`, `2d`.
+//! Durations as people write them: the soak gate in the pipeline file (`30s`, `10m`, `1h30m`,
+//! `2d`) and the time limits on the command line and in the environment (`500ms`, `60s`, `2m`).
 //!
-//! A small grammar of our own rather than a dependency: whole numbers, each followed by one of
-//! the units `d`, `h`, `m`, `s`, largest first and each at most once, so that a value reads the
-//! same way to every person who reviews the pipeline file.
+//! One grammar for all of them, jiff's "friendly" format rather than one of our own: a number
+//! and a unit, several of them largest first (`1h30m`), with the units' usual short and long
+//! names (`ms`, `s`, `m`, `h`, `d`, `w`; `2 hours 30 minutes`) and a fraction on the last one
+//! (`1.5h`). A day is 24 hours, a week 7 days; months and years, which have no fixed length,
+//! are refused, as are negative, zero and bare numbers.
 
-use std::fmt;
 use std::time::Duration;
 
-/// The units, largest first, with their length in seconds.
-const UNITS: [(&str, u64); 4] = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+use jiff::fmt::friendly::SpanParser;
+use jiff::{Span, SpanRelativeTo};
+
+use crate::shown::shown;
+
+static PARSER: SpanParser = SpanParser::new();
 
 /// Why a duration was refused; the message completes "`…` is not a duration: ".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum DurationError {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing was written.
+    #[error("it is empty")]
     Empty,
+    /// It is below zero (`-5m`, `5m ago`).
+    #[error("it is negative")]
     Negative,
-    ExpectedNumber { at: String },
-    MissingUnit { number: String },
-    UnknownUnit { unit: String },
-    UnitOutOfOrder { unit: String },
+    /// A number without a unit.
+    #[error("`{number}` has no unit (for example ms, s, m, h or d)")]
+    MissingUnit {
+        /// The number, as written (cut when long).
+        number: String,
+    },
+    /// Not in the grammar; the parser's reason, escaped and cut.
+    #[error("{reason}")]
+    Malformed {
+        /// What the parser says is wrong.
+        reason: String,
+    },
+    /// Months or years, whose length depends on the calendar.
+    #[error("{unit} have no fixed length; use weeks, days, hours, minutes or seconds")]
+    CalendarUnit {
+        /// `months` or `years`.
+        unit: &'static str,
+    },
+    /// It is no time at all.
+    #[error("it is zero")]
     Zero,
+    /// It does not fit in a duration.
+    #[error("it is too long to represent")]
     Overflow,
 }
 
-impl fmt::Display for DurationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Empty => f.write_str("it is empty"),
-            Self::Negative => f.write_str("it is negative"),
-            Self::ExpectedNumber { at } => write!(f, "expected a whole number at `{at}`"),
-            Self::MissingUnit { number } => {
-                write!(f, "`{number}` has no unit (d, h, m or s)")
-            }
-            Self::UnknownUnit { unit } => {
-                write!(f, "`{unit}` is not a unit (d, h, m or s)")
-            }
-            Self::UnitOutOfOrder { unit } => write!(
-                f,
-                "the unit `{unit}` repeats or comes after a smaller one; write units largest first, each once"
-            ),
-            Self::Zero => f.write_str("it is zero, and a soak gate of no time is no gate"),
-            Self::Overflow => f.write_str("it is too long to represent"),
-        }
-    }
-}
-
-/// Parses a soak duration such as `1h30m`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    if text.is_empty() {
+/// Parses a duration such as `1h30m` or `500ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    if text.trim().is_empty() {
         return Err(DurationError::Empty);
     }
-    if text.starts_with('-') {
+    if text.trim_start().starts_with('-') {
         return Err(DurationError::Negative);
     }
-    let mut seconds: u64 = 0;
-    // Index into UNITS of the next unit allowed: each unit must be smaller than the last.
-    let mut next_unit = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        if digits == 0 {
-            return Err(DurationError::ExpectedNumber {
-                at: rest.to_owned(),
-            });
-        }
-        let (number, after) = rest.split_at(digits);
-        let unit_len = after.len()
-            - after
-                .trim_start_matches(|c: char| !c.is_ascii_digit())
-                .len();
-        let (unit, after) = after.split_at(unit_len);
-        if unit.is_empty() {
-            return Err(if text.bytes().all(|b| b == b'0') {
-                DurationError::Zero
-            } else {
-                DurationError::MissingUnit {
-                    number: number.to_owned(),
-                }
-            });
-        }
-        let Some(position) = UNITS.iter().position(|(name, _)| *name == unit) else {
-            return Err(DurationError::UnknownUnit {
-                unit: unit.to_owned(),
-            });
-        };
-        if position < next_unit {
-            return Err(DurationError::UnitOutOfOrder {
-                unit: unit.to_owned(),
-            });
-        }
-        next_unit = position + 1;
-        let count: u64 = number.parse().map_err(|_| DurationError::Overflow)?;
-        seconds = count
-            .checked_mul(UNITS[position].1)
-            .and_then(|part| seconds.checked_add(part))
-            .ok_or(DurationError::Overflow)?;
-        rest = after;
+    // Line breaks and invisible characters have no place in a duration, even where the parser
+    // would skip them as white space.
+    if !text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(DurationError::Malformed {
+            reason: "it holds a character other than printable ASCII".to_owned(),
+        });
     }
-    if seconds == 0 {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(if text.bytes().all(|b| b == b'0') {
+            DurationError::Zero
+        } else {
+            DurationError::MissingUnit {
+                number: shown(text),
+            }
+        });
+    }
+    let span: Span = PARSER
+        .parse_span(text)
+        .map_err(|error| DurationError::Malformed {
+            reason: shown(&error.to_string()),
+        })?;
+    if span.is_negative() {
+        return Err(DurationError::Negative);
+    }
+    if span.get_years() != 0 {
+        return Err(DurationError::CalendarUnit { unit: "years" });
+    }
+    if span.get_months() != 0 {
+        return Err(DurationError::CalendarUnit { unit: "months" });
+    }
+    let duration = span
+        .to_duration(SpanRelativeTo::days_are_24_hours())
+        .ok()
+        .and_then(|duration| Duration::try_from(duration).ok())
+        .ok_or(DurationError::Overflow)?;
+    if duration.is_zero() {
         return Err(DurationError::Zero);
     }
-    Ok(Duration::from_secs(seconds))
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -112,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_of_the_contract_examples_parse_to_seconds() {
+    fn the_soak_durations_the_docs_show_parse_to_seconds() {
         assert_eq!(secs("30s"), 30);
         assert_eq!(secs("10m"), 600);
         assert_eq!(secs("1h30m"), 5_400);
@@ -120,11 +117,28 @@ mod tests {
         assert_eq!(secs("1d2h3m4s"), 93_784);
         assert_eq!(secs("90m"), 5_400);
         assert_eq!(secs("0h5m"), 300);
+        assert_eq!(secs("63h"), 226_800);
     }
 
     #[test]
-    fn zero_durations_are_refused_because_they_gate_nothing() {
-        for zero in ["0", "0s", "0m0s", "00"] {
+    fn the_time_limits_the_docs_show_parse() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(secs("60s"), 60);
+        assert_eq!(secs("2m"), 120);
+        assert_eq!(secs("1h"), 3_600);
+        assert_eq!(secs("10s"), 10);
+    }
+
+    #[test]
+    fn jiffs_longer_spellings_mean_the_same() {
+        assert_eq!(secs("1 hour 30 minutes"), 5_400);
+        assert_eq!(secs("1.5h"), 5_400);
+        assert_eq!(secs("1w"), 7 * 86_400);
+    }
+
+    #[test]
+    fn zero_durations_are_refused() {
+        for zero in ["0", "0s", "0m0s", "00", "0ms"] {
             assert_eq!(parse_duration(zero), Err(DurationError::Zero), "{zero}");
         }
     }
@@ -133,6 +147,7 @@ mod tests {
     fn malformed_durations_say_what_is_wrong() {
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
         assert_eq!(parse_duration("-5m"), Err(DurationError::Negative));
+        assert_eq!(parse_duration("5m ago"), Err(DurationError::Negative));
         assert_eq!(
             parse_duration("30"),
             Err(DurationError::MissingUnit {
@@ -141,43 +156,34 @@ mod tests {
         );
         assert_eq!(
             parse_duration("5y"),
-            Err(DurationError::UnknownUnit { unit: "y".into() })
+            Err(DurationError::CalendarUnit { unit: "years" })
         );
         assert_eq!(
-            parse_duration("5ms"),
-            Err(DurationError::UnknownUnit { unit: "ms".into() })
+            parse_duration("2mo"),
+            Err(DurationError::CalendarUnit { unit: "months" })
         );
-        assert_eq!(
-            parse_duration("1.5h"),
-            Err(DurationError::UnknownUnit { unit: ".".into() })
-        );
-        assert_eq!(
-            parse_duration("h"),
-            Err(DurationError::ExpectedNumber { at: "h".into() })
-        );
-        assert_eq!(
-            parse_duration("30m1h"),
-            Err(DurationError::UnitOutOfOrder { unit: "h".into() })
-        );
-        assert_eq!(
-            parse_duration("1h1h"),
-            Err(DurationError::UnitOutOfOrder { unit: "h".into() })
-        );
+        for bad in ["h", "5x", "30m1h", "1h1h", "1h\n2m", "1h\u{202e}"] {
+            let error = parse_duration(bad).unwrap_err();
+            assert!(
+                matches!(error, DurationError::Malformed { .. }),
+                "{bad}: {error:?}"
+            );
+            let message = error.to_string();
+            assert!(
+                !message.contains('\n') && !message.contains('\u{202e}'),
+                "{message}"
+            );
+        }
     }
 
     #[test]
     fn durations_too_long_for_the_clock_are_refused_not_wrapped() {
-        assert_eq!(
-            parse_duration("99999999999999999999s"),
-            Err(DurationError::Overflow)
-        );
-        assert_eq!(
-            parse_duration("999999999999999d"),
-            Err(DurationError::Overflow)
-        );
-        assert_eq!(
-            parse_duration("213503982334601d8h"),
-            Err(DurationError::Overflow)
-        );
+        for long in [
+            "99999999999999999999s",
+            "999999999999999d",
+            "213503982334601d8h",
+        ] {
+            assert!(parse_duration(long).is_err(), "{long}");
+        }
     }
 }

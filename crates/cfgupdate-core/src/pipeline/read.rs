@@ -4,7 +4,7 @@
 use toml::de::{DeTable, DeValue};
 
 use super::document::{Place, Source, Span, Table, Value, describe};
-use super::duration::parse_duration;
+use super::duration::{DurationError, parse_duration};
 use super::glob;
 use super::{ImageSetLayout, Pin, PipelineError, RenderConfig, Target, Wave};
 use crate::names::{NameError, ServiceName, TargetName, WaveName};
@@ -220,6 +220,12 @@ fn read_wave<'d>(
         Some(value) => {
             let text = value.string()?;
             Some(parse_duration(text).map_err(|reason| {
+                let reason = match reason {
+                    DurationError::Zero => {
+                        "it is zero, and a soak gate of no time is no gate".to_owned()
+                    }
+                    reason => reason.to_string(),
+                };
                 value.error(format_args!(
                     "{} is `{text}`, which is not a duration: {reason}; write it like 30s, 10m, 1h30m or 2d",
                     value.subject()

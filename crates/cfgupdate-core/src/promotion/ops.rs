@@ -300,20 +300,7 @@ pub fn record_deployment(
         fetched,
         Some(&report.revision),
     )?;
-    Ok(match (outcome, transition) {
-        (Some(promotion), _) => DeploymentOutcome::Promoted {
-            commit: promotion.commit,
-            wave: promotion.wave,
-            completed_at: promotion.completed_at,
-        },
-        (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
-            wave: candidate.into,
-            gate,
-        },
-        (None, transition) => DeploymentOutcome::Recorded {
-            reason: reason_of(transition.as_ref()),
-        },
-    })
+    Ok(deployment_outcome((outcome, transition)))
 }
 
 /// What one attempt at reports that may promote did.
@@ -620,7 +607,7 @@ pub fn record_deployments(
             Some((promoted, promotion)) if promoted == source => {
                 Ok((Some(promotion.clone()), None))
             }
-            _ => step(repo, clock, options, source, Step::Automatic, true, None),
+            _ => automatic_step(repo, clock, options, source),
         };
         steps.insert(source.clone(), result);
     }
@@ -637,20 +624,7 @@ pub fn record_deployments(
                     });
                 }
             };
-            Ok(match (outcome, transition) {
-                (Some(promotion), _) => DeploymentOutcome::Promoted {
-                    commit: promotion.commit,
-                    wave: promotion.wave,
-                    completed_at: promotion.completed_at,
-                },
-                (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
-                    wave: candidate.into,
-                    gate,
-                },
-                (None, transition) => DeploymentOutcome::Recorded {
-                    reason: reason_of(transition.as_ref()),
-                },
-            })
+            Ok(deployment_outcome((outcome, transition)))
         })
         .collect()
 }
@@ -797,15 +771,7 @@ pub fn advance(
         if pipeline.next_wave(&wave.name).is_none() {
             continue;
         }
-        let (outcome, transition) = match step(
-            repo,
-            clock,
-            options,
-            &wave.name,
-            Step::Automatic,
-            true,
-            None,
-        ) {
+        let (outcome, transition) = match automatic_step(repo, clock, options, &wave.name) {
             Ok(step) => step,
             // One wave's refusal (a slot without effect, a target that does not render) must
             // not hold up promotions out of the others.
@@ -1009,16 +975,7 @@ fn promotion_change(
         &candidate.images,
         &options.render,
     )
-    .map_err(|error| match error {
-        WaveWriteError::Slots(source) => PromotionError::Slots {
-            wave: into.name.clone(),
-            source: Box::new(source),
-        },
-        WaveWriteError::Render(source) => PromotionError::Render {
-            wave: into.name.clone(),
-            source: Box::new(source),
-        },
-    })?;
+    .map_err(|error| write_error(error, &into.name))?;
     let Some(mut write) = write else {
         return Ok(None);
     };
@@ -1094,6 +1051,48 @@ fn promotion_message(
         subject,
         body,
         trailers,
+    }
+}
+
+/// The automatic step out of `source` (after a fetch), as reports and `advance` take it.
+fn automatic_step(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    options: &WriteOptions,
+    source: &WaveName,
+) -> Result<StepResult, PromotionError> {
+    step(repo, clock, options, source, Step::Automatic, true, None)
+}
+
+/// A wave write's refusal, as the promotion into `wave` reports it.
+fn write_error(error: WaveWriteError, wave: &WaveName) -> PromotionError {
+    match error {
+        WaveWriteError::Slots(source) => PromotionError::Slots {
+            wave: wave.clone(),
+            source: Box::new(source),
+        },
+        WaveWriteError::Render(source) => PromotionError::Render {
+            wave: wave.clone(),
+            source: Box::new(source),
+        },
+    }
+}
+
+/// What a deployment report led to, from the step it triggered.
+fn deployment_outcome((outcome, transition): StepResult) -> DeploymentOutcome {
+    match (outcome, transition) {
+        (Some(promotion), _) => DeploymentOutcome::Promoted {
+            commit: promotion.commit,
+            wave: promotion.wave,
+            completed_at: promotion.completed_at,
+        },
+        (None, Some(Transition::Waiting(candidate, gate))) => DeploymentOutcome::Pending {
+            wave: candidate.into,
+            gate,
+        },
+        (None, transition) => DeploymentOutcome::Recorded {
+            reason: reason_of(transition.as_ref()),
+        },
     }
 }
 

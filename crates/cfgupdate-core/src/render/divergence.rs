@@ -139,18 +139,21 @@ fn fixed_comprehension_name(node: &SyntaxNode) -> bool {
     })
 }
 
-fn binary(node: &SyntaxNode, add: &mut impl FnMut(&SyntaxNode, bool, String)) {
-    let Some(operator) = node
-        .children_with_tokens()
+/// The first operator token of a binary expression that `wanted` accepts.
+fn operator(node: &SyntaxNode, wanted: impl Fn(&SyntaxKind) -> bool) -> Option<SyntaxKind> {
+    node.children_with_tokens()
         .filter_map(|element| element.into_token())
         .map(|token| token.kind())
-        .find(|kind| {
-            matches!(
-                kind,
-                SyntaxKind::MUL | SyntaxKind::PLUS | SyntaxKind::MODULO
-            )
-        })
-    else {
+        .find(|kind| wanted(kind))
+}
+
+fn binary(node: &SyntaxNode, add: &mut impl FnMut(&SyntaxNode, bool, String)) {
+    let Some(operator) = operator(node, |kind| {
+        matches!(
+            kind,
+            SyntaxKind::MUL | SyntaxKind::PLUS | SyntaxKind::MODULO
+        )
+    }) else {
         return;
     };
     let operands: Vec<SyntaxNode> = node.children().collect();
@@ -236,16 +239,12 @@ fn fractional(node: &SyntaxNode) -> bool {
             text.contains(['.', 'e', 'E'])
         }
         SyntaxKind::EXPR_BINARY => {
-            let operator = node
-                .children_with_tokens()
-                .filter_map(|element| element.into_token())
-                .map(|token| token.kind())
-                .find(|kind| {
-                    matches!(
-                        kind,
-                        SyntaxKind::DIV | SyntaxKind::MUL | SyntaxKind::PLUS | SyntaxKind::MINUS
-                    )
-                });
+            let operator = operator(&node, |kind| {
+                matches!(
+                    kind,
+                    SyntaxKind::DIV | SyntaxKind::MUL | SyntaxKind::PLUS | SyntaxKind::MINUS
+                )
+            });
             match operator {
                 Some(SyntaxKind::DIV) => true,
                 Some(_) => node.children().any(|child| fractional(&child)),

@@ -47,6 +47,19 @@ enum Part {
     Code(Code),
 }
 
+impl Part {
+    /// The format code, or `None` after writing the literal text into `out`.
+    fn code_or_write(&self, out: &mut String) -> Option<&Code> {
+        match self {
+            Part::Text(text) => {
+                out.push_str(text);
+                None
+            }
+            Part::Code(code) => Some(code),
+        }
+    }
+}
+
 fn truncated<T>() -> Result<T> {
     bail!("Truncated format code.")
 }
@@ -556,12 +569,8 @@ fn format_array(parts: &[Part], values: &[Val]) -> Result<String> {
         }
     };
     for part in parts {
-        let code = match part {
-            Part::Text(text) => {
-                out.push_str(text);
-                continue;
-            }
-            Part::Code(code) => code,
+        let Some(code) = part.code_or_write(&mut out) else {
+            continue;
         };
         let width = bounded(match code.width {
             Width::Star => width_value(&take(&mut j, "at least")?)?,
@@ -590,12 +599,8 @@ fn format_array(parts: &[Part], values: &[Val]) -> Result<String> {
 fn format_object(parts: &[Part], object: &jrsonnet_evaluator::ObjValue) -> Result<String> {
     let mut out = String::new();
     for part in parts {
-        let code = match part {
-            Part::Text(text) => {
-                out.push_str(text);
-                continue;
-            }
-            Part::Code(code) => code,
+        let Some(code) = part.code_or_write(&mut out) else {
+            continue;
         };
         let width = bounded(match code.width {
             Width::Star => bail!("Cannot use * field width with object."),

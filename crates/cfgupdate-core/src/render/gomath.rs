@@ -579,6 +579,19 @@ fn go_int64(x: f64) -> i64 {
     }
 }
 
+/// `x` to a power `y` so large (infinite, or an even integer beyond 2^63) that the result
+/// overflows or underflows, as Go's `math.Pow` has it: 1 for `x` = -1, else 0 when `|x| < 1`
+/// and `y > 0` agree, +Inf when they do not.
+fn huge_power(x: f64, y: f64) -> f64 {
+    if x == -1.0 {
+        1.0
+    } else if (x.abs() < 1.0) == (y > 0.0) {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// `x^y` as Go's `math.Pow`.
 pub(crate) fn pow(x: f64, y: f64) -> f64 {
     if y == 0.0 || x == 1.0 {
@@ -601,14 +614,7 @@ pub(crate) fn pow(x: f64, y: f64) -> f64 {
         return 0.0;
     }
     if y.is_infinite() {
-        if x == -1.0 {
-            return 1.0;
-        }
-        return if (x.abs() < 1.0) == (y > 0.0) {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+        return huge_power(x, y);
     }
     if x.is_infinite() {
         if x < 0.0 {
@@ -630,14 +636,7 @@ pub(crate) fn pow(x: f64, y: f64) -> f64 {
     }
     if yi >= 9_223_372_036_854_775_808.0 {
         // A large even integer: overflow or underflow for every x but -1.
-        if x == -1.0 {
-            return 1.0;
-        }
-        return if (x.abs() < 1.0) == (y > 0.0) {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+        return huge_power(x, y);
     }
     let mut a1 = 1.0;
     let mut ae: i64 = 0;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use crate::names::{Known, ServiceName};
 use crate::reference::{ImageRef, Part};
 
+mod escape;
 pub mod json;
 pub mod jsonnet;
 pub(crate) mod wave;

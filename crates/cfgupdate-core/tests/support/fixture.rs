@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::rng::Rng;
+use cfgupdate_tests::Rng;
 
 /// The services of the app.
 pub const SERVICES: [&str; 3] = ["api", "web", "worker"];

@@ -313,10 +313,11 @@ impl Model {
         kind: StepKind,
     ) -> Result<Vec<CommitId>, String> {
         let new = self.sync_chain(repo)?;
+        let people = repo.people();
         for id in &new {
             let position = self.position[id];
             let parent = self.chain[position - 1].clone();
-            if repo.people.contains(id) {
+            if people.contains(id) {
                 self.stats.people += 1;
                 for path in changed_paths(repo, &parent, id) {
                     if !self.fixture.owns(&path) {
@@ -335,7 +336,7 @@ impl Model {
                 .map_err(|e| format!("automatic commit {} ({}): {e}", id.short(), position))?;
         }
         // No person's change is lost.
-        for person in &repo.people {
+        for person in &repo.people() {
             if self.position(person).is_none() {
                 return Err(format!(
                     "the person's commit {} is not on the branch",

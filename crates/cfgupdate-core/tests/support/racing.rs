@@ -3,9 +3,6 @@
 
 use cfgupdate_core::CommitId;
 use cfgupdate_core::RepoPath;
-use cfgupdate_core::{
-    Change, CommitInfo, ConfigRepository, PushOutcome, RepositoryError, StateVersion,
-};
 use cfgupdate_core::{MemoryRepository, Tree};
 
 use super::fixture::{Fixture, read_set, write_set};
@@ -72,17 +69,16 @@ impl HumanEdit {
     }
 }
 
-/// The simulation's repository: the in-memory remote, and a person's push that fires at the
-/// next push cfgupdate attempts (branch or state), just before it.
+/// The simulation's repository: the in-memory remote, whose race hook has a person push at the
+/// next push cfgupdate attempts (branch or state), just before it; it dereferences to the
+/// [`MemoryRepository`], which the operations under test are given.
 pub struct Racing {
     /// The remote and cfgupdate's view of it.
     pub inner: MemoryRepository,
     /// The pipeline, to apply image edits.
     pub fixture: Fixture,
-    /// A person's commit waiting for cfgupdate's next push.
-    pub armed: Option<HumanEdit>,
-    /// The people's commits pushed so far, in order.
-    pub people: Vec<CommitId>,
+    /// The people's commits pushed directly (not raced in), in order.
+    direct: Vec<CommitId>,
 }
 
 impl Racing {
@@ -96,8 +92,7 @@ impl Racing {
         Self {
             inner: MemoryRepository::new(&borrowed),
             fixture,
-            armed: None,
-            people: Vec::new(),
+            direct: Vec::new(),
         }
     }
 
@@ -107,86 +102,38 @@ impl Racing {
         let id = self
             .inner
             .person_pushes(&edit.message, |tree| edit.apply(fixture, tree));
-        self.people.push(id.clone());
+        self.direct.push(id.clone());
         id
     }
 
-    fn race(&mut self) {
-        if let Some(edit) = self.armed.take() {
-            self.person_pushes(&edit);
-        }
+    /// A person will push `edit` just before cfgupdate's next push.
+    pub fn arm(&mut self, edit: HumanEdit) {
+        let fixture = self.fixture.clone();
+        let message = edit.message.clone();
+        self.inner
+            .race_next_push(&message, move |tree| edit.apply(&fixture, tree));
+    }
+
+    /// The people's commits pushed so far, directly or raced in.
+    pub fn people(&self) -> Vec<CommitId> {
+        self.direct
+            .iter()
+            .chain(self.inner.raced())
+            .cloned()
+            .collect()
     }
 }
 
-impl ConfigRepository for Racing {
-    fn tip(&self) -> Result<CommitId, RepositoryError> {
-        self.inner.tip()
-    }
+impl std::ops::Deref for Racing {
+    type Target = MemoryRepository;
 
-    fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
-        self.inner.refresh()
+    fn deref(&self) -> &MemoryRepository {
+        &self.inner
     }
+}
 
-    fn is_fresh(&self) -> bool {
-        self.inner.is_fresh()
-    }
-
-    fn read_file(
-        &self,
-        revision: &CommitId,
-        path: &RepoPath,
-    ) -> Result<Option<Vec<u8>>, RepositoryError> {
-        self.inner.read_file(revision, path)
-    }
-
-    fn list_files(
-        &self,
-        revision: &CommitId,
-        under: &str,
-    ) -> Result<Vec<RepoPath>, RepositoryError> {
-        self.inner.list_files(revision, under)
-    }
-
-    fn is_ancestor(
-        &self,
-        ancestor: &CommitId,
-        descendant: &CommitId,
-    ) -> Result<bool, RepositoryError> {
-        self.inner.is_ancestor(ancestor, descendant)
-    }
-
-    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
-        self.inner.log(from, limit)
-    }
-
-    fn commit_and_push(
-        &mut self,
-        parent: &CommitId,
-        change: &Change,
-    ) -> Result<PushOutcome, RepositoryError> {
-        self.race();
-        self.inner.commit_and_push(parent, change)
-    }
-
-    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.inner.state()
-    }
-
-    fn push_state(
-        &mut self,
-        parent: Option<&CommitId>,
-        content: &[u8],
-        message: &str,
-    ) -> Result<PushOutcome, RepositoryError> {
-        self.race();
-        self.inner.push_state(parent, content, message)
-    }
-
-    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.inner.state_anchor()
-    }
-
-    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
-        self.inner.set_state_anchor(commit)
+impl std::ops::DerefMut for Racing {
+    fn deref_mut(&mut self) -> &mut MemoryRepository {
+        &mut self.inner
     }
 }

@@ -7,6 +7,7 @@ use std::ops::Range;
 use super::{Document, Entry, Held, ImageSet, Layout, SlotError, json_error, scan};
 use crate::names::ServiceName;
 use crate::reference::{ImageRef, Part};
+use crate::slots::escape::escape_quoted;
 
 /// Writes `updates` into a file of `layout`: literals of known services are rewritten in
 /// place, new services are inserted after the last member.
@@ -265,23 +266,5 @@ fn newline_of(text: &str) -> &'static str {
 /// `value` as a JSON string literal; every character that could end the literal or break the
 /// line is escaped, so a value can never change the structure of the file.
 pub(super) fn json_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    format!("\"{}\"", escape_quoted(value, '"'))
 }

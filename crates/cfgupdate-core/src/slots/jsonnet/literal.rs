@@ -1,10 +1,11 @@
 //! Jsonnet string literals: their quote styles, and the escaping that keeps a written value
 //! inside its literal.
 
-use std::fmt::Write as _;
 use std::ops::Range;
 
 use jrsonnet_rowan_parser::SyntaxKind;
+
+use crate::slots::escape::escape_quoted;
 
 /// How a string literal is quoted. Text blocks (`|||`) are not a style cfgupdate writes: their
 /// value carries the block's indentation rules and a trailing newline, which no image reference
@@ -67,46 +68,12 @@ impl Style {
     /// backslash is escaped, so the result can never end the literal early.
     pub(super) fn escape(self, value: &str) -> String {
         match self {
-            Style::Double => escape_backslashes(value, '"'),
-            Style::Single => escape_backslashes(value, '\''),
+            Style::Double => escape_quoted(value, '"'),
+            Style::Single => escape_quoted(value, '\''),
             Style::VerbatimDouble => value.replace('"', "\"\""),
             Style::VerbatimSingle => value.replace('\'', "''"),
         }
     }
-}
-
-fn escape_backslashes(value: &str, quote: char) -> String {
-    // Image references are printable ASCII without quotes or backslashes: nothing to escape.
-    if value
-        .bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'\\' && char::from(b) != quote)
-    {
-        return value.to_owned();
-    }
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    // Writing into a String cannot fail.
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Jsonnet's escapes (as go-jsonnet reads them): `\" \' \\ \/ \b \f \n \r \t \uXXXX`, with
