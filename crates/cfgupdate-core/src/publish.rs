@@ -191,9 +191,9 @@ pub struct WriteOptions {
     pub retry: RetryPolicy,
     /// Limits of the renders the render check makes.
     pub render: RenderLimits,
-    /// The state key: with it, commits are sealed, the state document is authenticated, and
-    /// only sealed trailers and authenticated state decide (contract section 7.1). Without
-    /// it, nothing is authenticated.
+    /// The state key: with it, commits are sealed, the state document is authenticated, and only
+    /// sealed trailers and authenticated state decide
+    /// (docs/promotion.md#state-only-cfgupdate-can-write). Without it, nothing is authenticated.
     pub key: Option<StateKey>,
 }
 

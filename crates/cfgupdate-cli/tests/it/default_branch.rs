@@ -1,5 +1,5 @@
 //! Without `--branch`, cfgupdate works on the branch the remote's `HEAD` names, else `master`
-//! (contract section 4), through the real binary against a real `git daemon`.
+//! (docs/remotes.md#which-branch), through the real binary against a real `git daemon`.
 
 use crate::serve_support;
 

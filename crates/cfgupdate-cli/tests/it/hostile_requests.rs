@@ -1,6 +1,6 @@
 //! Hundreds of malformed and hostile requests against the real `cfgupdate serve`, sent as raw
 //! bytes over real TCP so that nothing is normalised on the way: each gets exactly the status
-//! contract section 5 gives it, with one short `{"error": ...}` sentence, and the remote is
+//! docs/http.md#status-codes gives it, with one short `{"error": ...}` sentence, and the remote is
 //! exactly as it was afterwards.
 //!
 //! Bodies that get past a check meant to stop them are built so that the next check still

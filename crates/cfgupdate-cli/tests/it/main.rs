@@ -10,6 +10,7 @@ mod serve_support;
 mod default_branch;
 mod demo;
 mod deploy_manifests;
+mod doc_links;
 mod edit;
 mod effect;
 mod faults_outage;

@@ -1,4 +1,4 @@
-//! `GET /openapi.json` (contract section 7.6) against the real `cfgupdate serve` over a
+//! `GET /openapi.json` (docs/contract.md#seeing-it) against the real `cfgupdate serve` over a
 //! `git daemon`: the served document is `docs/openapi.json`, schemathesis finds no response
 //! outside it and no 5xx, and what `GET /v1/status` and `cfgupdate status --json` really print
 //! (and every write's answer along a release) validates against its schemas.
@@ -187,7 +187,8 @@ fn the_service_answers_the_document_in_docs_byte_for_byte() {
     assert_eq!(lost.status, 404);
     assert!(lost.error().contains("GET /openapi.json"), "{}", lost.text);
     // Every documented operation is served: none answers 404 or 405. `/` is the status page
-    // (contract section 7.6), served once that branch is in; until then it is the one exception.
+    // (docs/contract.md#seeing-it), served once that branch is in; until then it is the one
+    // exception.
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
             let answer = request(&method.to_uppercase(), &setup.server.at(path));

@@ -60,7 +60,7 @@ for path in sys.argv[2:]:
         .collect()
 }
 
-/// The contract's own example (section 2), every key of the file used once.
+/// The example of docs/config.md, every key of the file used once.
 const EVERY_KEY: &str = r#"
 [render]
 output = "generated/{target}"

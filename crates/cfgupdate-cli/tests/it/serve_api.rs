@@ -1,5 +1,5 @@
 //! `cfgupdate serve` through the real binary over real HTTP against a `git daemon`: every
-//! status code of contract section 5, both payload formats, HMAC signatures and scopes.
+//! status code of docs/http.md#status-codes, both payload formats, HMAC signatures and scopes.
 
 use crate::serve_support;
 

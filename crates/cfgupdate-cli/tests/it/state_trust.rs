@@ -1,6 +1,7 @@
-//! Contract section 7.1 against a real `git daemon`: a person who can push to the config
-//! repository forges state documents and trailers with the git CLI; cfgupdate (the service and
-//! the CLI) acts on none of it, says so, and works again after `cfgupdate state reset`.
+//! State only cfgupdate can write (docs/promotion.md#state-only-cfgupdate-can-write), against a
+//! real `git daemon`: a person who can push to the config repository forges state documents and
+//! trailers with the git CLI; cfgupdate (the service and the CLI) acts on none of it, says so,
+//! and works again after `cfgupdate state reset`.
 
 use crate::serve_support;
 

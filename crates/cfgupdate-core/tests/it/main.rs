@@ -4,12 +4,12 @@
 //! `mod` line below; shared helpers stay in `tests/<name>/mod.rs` and are reached as
 //! `crate::<name>`.
 
-#[path = "../support/mod.rs"]
-mod support;
 #[path = "../deep_support/mod.rs"]
 mod deep_support;
 #[path = "../render_support/mod.rs"]
 mod render_support;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod deep_jsonnet;
 mod deep_jsonnet_props;

@@ -1,4 +1,4 @@
-//! The pipeline file of contract section 2: what it parses to, and the exact sentence that
+//! The pipeline file of docs/config.md: what it parses to, and the exact sentence that
 //! refuses each kind of mistake (file, line and the key or value at fault).
 
 use std::collections::BTreeMap;
@@ -59,7 +59,8 @@ entrypoint = "envs/a.jsonnet"
 entrypoint = "envs/b.jsonnet"
 "#;
 
-/// The example of contract section 2, with the `[target.NAME]` tables it leaves out.
+/// The example pipeline file the project was specified with, with the `[target.NAME]` tables it
+/// leaves out.
 const CONTRACT_EXAMPLE: &str = r#"[render]                         # optional; when present, committed YAML is regenerated
 output = "generated/{target}"    # one directory per target, holding only rendered YAML
 jpath = ["lib", "vendor"]        # library search paths, relative to the repository root
@@ -294,7 +295,9 @@ fn a_realistic_five_wave_pipeline_parses_with_its_gates_and_regions() {
 
 #[test]
 fn the_two_file_layout_and_jsonnet_globs_parse_side_by_side() {
-    let pipeline = parse(include_str!("../fixtures/pipeline/two-file-and-jsonnet.toml"));
+    let pipeline = parse(include_str!(
+        "../fixtures/pipeline/two-file-and-jsonnet.toml"
+    ));
     assert_eq!(
         pipeline.waves[0].images,
         ImageSetLayout::TwoFile {
@@ -346,7 +349,9 @@ fn the_two_file_layout_and_jsonnet_globs_parse_side_by_side() {
 
 #[test]
 fn a_json_or_two_file_image_set_matches_exactly_its_files() {
-    let pipeline = parse(include_str!("../fixtures/pipeline/two-file-and-jsonnet.toml"));
+    let pipeline = parse(include_str!(
+        "../fixtures/pipeline/two-file-and-jsonnet.toml"
+    ));
     let matcher = pipeline.waves[0].images.matcher();
     assert!(matcher.is_match(&path("images/staging/tags.json")));
     assert!(matcher.is_match(&path("images/staging/digests.json")));
