@@ -68,7 +68,7 @@ git clone -q --bare "$work/srv/large.git" "$work/srv/large-push.git"
 wait_served small.git
 wait_served large.git
 
-# The services run with state authentication on (contract 7.1), as a deployment should.
+# The services run with state authentication on (docs/promotion.md#state-only-cfgupdate-can-write), as a deployment should.
 export CFGUPDATE_STATE_KEY=${CFGUPDATE_STATE_KEY:-bench-state-key-of-scripts-bench-sh}
 
 # Starts `cfgupdate serve` on remote $1 and sets addr_$1 and pid_$1.

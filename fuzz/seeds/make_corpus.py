@@ -23,7 +23,7 @@ def write(target, name, data):
 
 
 def reference():
-    table = (ROOT / "crates/cfgupdate-core/tests/reference_table.rs").read_text()
+    table = (ROOT / "crates/cfgupdate-core/tests/it/reference_table.rs").read_text()
     inputs = sorted(set(re.findall(r'\(\s*"((?:[^"\\]|\\.)*)"\s*,', table)))
     for i, text in enumerate(inputs):
         write("reference", f"table-{i:03}", text)

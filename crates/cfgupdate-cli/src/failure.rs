@@ -1,4 +1,5 @@
-//! How the binary fails: one sentence on stderr and an exit code from contract section 1.
+//! How the binary fails: one sentence on stderr and an exit code from
+//! `docs/contract.md#exit-codes`.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -6,7 +7,7 @@ use std::process::ExitCode;
 
 use cfgupdate_core::{Classify, ErrorClass};
 
-/// The exit codes of contract section 1.
+/// The exit codes of `docs/contract.md#exit-codes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// 1: the remote unreachable, a push that kept failing, I/O.

@@ -1,5 +1,5 @@
 //! How long `slots::jsonnet::apply` takes to update every marked slot of a large file
-//! (contract section 3's budget: 1,000 slots in a 1 MB file in under 20 ms, release build).
+//! (docs/benchmarks.md's budget: 1,000 slots in a 1 MB file in under 20 ms, release build).
 
 use std::hint::black_box;
 

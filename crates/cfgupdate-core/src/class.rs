@@ -24,7 +24,8 @@ use crate::slots::jsonnet::JsonnetSlotError;
 use crate::slots::wave::{LayoutError, WaveSlotError};
 use crate::snapshot::SnapshotError;
 
-/// The kinds of failure the adapters distinguish (contract sections 1 and 5).
+/// The kinds of failure the adapters distinguish (docs/contract.md#exit-codes,
+/// docs/http.md#status-codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// The remote could not be reached, or kept moving: try again later; nothing was done.

@@ -19,8 +19,8 @@ pub struct WriteOptions {
     /// Limits of the renders the render check makes.
     pub render: RenderLimits,
     /// The state key: with it, commits are sealed, the state document is authenticated, and
-    /// only sealed trailers and authenticated state decide (contract section 7.1). Without
-    /// it, nothing is authenticated.
+    /// only sealed trailers and authenticated state decide
+    /// (docs/promotion.md#state-only-cfgupdate-can-write). Without it, nothing is authenticated.
     pub key: Option<StateKey>,
 }
 

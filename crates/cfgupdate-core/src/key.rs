@@ -1,6 +1,6 @@
-//! The state key (`CFGUPDATE_STATE_KEY`, contract section 7.1): how cfgupdate tells what it
-//! wrote itself (its commits' trailers, its state document) from what anyone who can push to
-//! the config repository could have written.
+//! The state key (`CFGUPDATE_STATE_KEY`, `docs/promotion.md#state-only-cfgupdate-can-write`): how
+//! cfgupdate tells what it wrote itself (its commits' trailers, its state document) from what
+//! anyone who can push to the config repository could have written.
 //!
 //! The core never reads the key from anywhere: the binary hands it over as plain data. Two
 //! keys are derived from it, one for commit seals and one for state documents, so that a tag

@@ -38,7 +38,8 @@ pub enum NameError {
     },
 }
 
-/// `[a-z0-9][a-z0-9_.-]{0,62}`: the rule for wave and target names (contract section 2).
+/// `[a-z0-9][a-z0-9_.-]{0,62}`: the rule for wave and target names
+/// (docs/contract.md#the-pipeline-file).
 fn is_pipeline_name(s: &str) -> bool {
     let bytes = s.as_bytes();
     !bytes.is_empty()

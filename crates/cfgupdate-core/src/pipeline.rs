@@ -1,4 +1,4 @@
-//! The pipeline file, `cfgupdate.toml` at the root of the config repository (contract section 2).
+//! The pipeline file, `cfgupdate.toml` at the root of the config repository (docs/config.md).
 //!
 //! The file is parsed and checked once, by [`Pipeline::parse`]; what comes out can be trusted:
 //! there is at least one wave, every wave has targets, every target is in exactly one wave and
@@ -214,7 +214,8 @@ pub struct Wave {
     pub hold: Vec<ServiceName>,
     /// Whether promotion into this wave waits for approval.
     pub approval: bool,
-    /// Whether every service written here must keep its digest (`pin`, contract section 3).
+    /// Whether every service written here must keep its digest (`pin`,
+    /// docs/slots.md#pins-are-never-dropped).
     pub pin: Pin,
 }
 

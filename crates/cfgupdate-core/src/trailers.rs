@@ -1,4 +1,4 @@
-//! The git trailers of automatic commits (contract section 6): written by the operations,
+//! The git trailers of automatic commits (docs/contract.md#commits): written by the operations,
 //! read back by history, promotion and replay detection, and sealed so that only the ones
 //! cfgupdate wrote decide anything.
 //!
@@ -67,8 +67,8 @@ pub(crate) fn is_sealed(commit: &CommitInfo, key: &StateKey) -> bool {
     key.seal_matches(&sealed_parts(&parents_text(&commit.parents), &text), tag)
 }
 
-/// Whether a commit's trailers may decide anything: every commit without a key (the
-/// unauthenticated mode of contract section 7.1), only sealed ones with it.
+/// Whether a commit's trailers may decide anything: every commit without a key (the unauthenticated
+/// mode of docs/promotion.md#state-only-cfgupdate-can-write), only sealed ones with it.
 #[cfg_attr(not(feature = "render"), allow(dead_code))]
 pub(crate) fn is_trusted(commit: &CommitInfo, key: Option<&StateKey>) -> bool {
     key.is_none_or(|key| is_sealed(commit, key))
@@ -89,7 +89,7 @@ pub const SOURCE_REVISION: &str = "Cfgupdate-Source-Revision";
 /// formats, and says which app commit each image was built from).
 pub const IMAGE: &str = "Cfgupdate-Image";
 /// `Cfgupdate-Build: service [number=N] [created_at=RFC3339]`, the CI build an image came
-/// from, for stale-announcement protection (an addition to the contract).
+/// from, for stale-announcement protection (an addition to docs/contract.md#commits).
 pub const BUILD: &str = "Cfgupdate-Build";
 
 /// `Cfgupdate-Approved-By: <identity>`: who approved a promotion through an approval gate.

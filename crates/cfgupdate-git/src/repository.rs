@@ -597,7 +597,7 @@ impl GitRepository {
 }
 
 /// The error for a push the remote declined with `reason` (its own words, already escaped
-/// and bounded), naming the ref: the sentence contract section 5 fixes, then where.
+/// and bounded), naming the ref: the sentence docs/http.md#status-codes fixes, then where.
 fn declined(describe: Describe<'_>, reason: &str, destination: &str) -> RepositoryError {
     describe.error(
         Declined,

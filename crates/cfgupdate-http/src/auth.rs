@@ -737,7 +737,7 @@ mod tests {
         assert_eq!(error, AuthError::NotConfigured { needed: Scope::Ci });
         assert!(error.to_string().contains("CFGUPDATE_CI_TOKEN"), "{error}");
         // With nothing configured every request is refused: as 401, since no credential it
-        // could present is valid (contract section 5: "no or bad credentials").
+        // could present is valid (docs/contract.md#http: "no or bad credentials").
         let nothing = AuthSettings::default();
         for header in [None, Some(&b"Bearer "[..]), Some(&b"Bearer anything"[..])] {
             let error = check(&nothing, Scope::Deploy, header, None).unwrap_err();

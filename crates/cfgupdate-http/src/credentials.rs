@@ -89,7 +89,7 @@ pub fn secret_variable(
     }
 }
 
-/// Every credential of contract section 5: the tokens of each scope, the CI signing secrets
+/// Every credential of docs/http.md#credentials: the tokens of each scope, the CI signing secrets
 /// (each also as `*_FILE`), and the named tokens of `CFGUPDATE_TOKENS_FILE`.
 pub fn load(
     lookup: &dyn Fn(&str) -> Option<String>,

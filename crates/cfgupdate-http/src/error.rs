@@ -1,4 +1,4 @@
-//! Failures as HTTP answers: `{"error": "<one sentence>"}` with the status of contract
+//! Failures as HTTP answers: `{"error": "<one sentence>"}` with the status of
 //! section 5. The status of a core error follows from its [`ErrorClass`] alone, so the service
 //! and the CLI's exit codes can never disagree:
 //!

@@ -1,4 +1,4 @@
-//! cfgupdate's HTTP service (contract section 5), on axum.
+//! cfgupdate's HTTP service (docs/http.md), on axum.
 //!
 //! CI announces images (`POST /v1/images`, with a bearer token, an `X-Hub-Signature-256` or
 //! Standard Webhooks signature), Argo CD reports deployments

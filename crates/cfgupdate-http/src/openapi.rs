@@ -1,4 +1,4 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 document of every endpoint (contract section 7.6).
+//! `GET /openapi.json`: the OpenAPI 3.1 document of every endpoint (docs/contract.md#seeing-it).
 //!
 //! One source: the document is `docs/openapi.json` in the repository, compiled into the
 //! binary, so the file a reader finds in `docs/` and what the service answers can never

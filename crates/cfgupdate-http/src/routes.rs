@@ -1,4 +1,4 @@
-//! The endpoints of contract section 5, and what every request goes through: the credentials,
+//! The endpoints of docs/http.md, and what every request goes through: the credentials,
 //! the `Content-Type`, the body limit and deadline, a timeout, a log line and a count.
 //!
 //! A write is checked in this order, each step answering with its own status: route (404,
@@ -484,7 +484,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 "status": "ready",
                 "remote_reached_seconds_ago": ago.as_secs(),
             });
-            // Whether the pipeline state is acted on (contract section 7.1).
+            // Whether the pipeline state is acted on
+            // (docs/promotion.md#state-only-cfgupdate-can-write).
             if let Some(problem) = state.health.state_problem() {
                 body["state"] = json!(problem);
             } else if state.settings.write.key.is_none() {

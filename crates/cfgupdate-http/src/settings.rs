@@ -26,7 +26,7 @@ pub const TOKENS_FILE_VAR: &str = "CFGUPDATE_TOKENS_FILE";
 /// A credential: the core's, whose `Debug` and `Display` never show it.
 pub use cfgupdate_core::Secret;
 
-/// The credentials of each scope (contract section 5). A scope without a credential refuses
+/// The credentials of each scope (docs/http.md#credentials). A scope without a credential refuses
 /// every request for it, unless an admin token is configured and presented.
 #[derive(Debug, Clone, Default)]
 pub struct AuthSettings {
@@ -50,7 +50,7 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
-    /// The credentials as `lookup` finds them under the variable names of contract section 5
+    /// The credentials as `lookup` finds them under the variable names of docs/http.md#credentials
     /// ([`CI_TOKEN_VAR`] and its siblings); empty values count as unset. Pass
     /// `|name| std::env::var(name).ok()` to read the environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
@@ -273,7 +273,7 @@ impl Default for Limits {
     }
 }
 
-/// 1 MiB, the default body limit of contract section 5.
+/// 1 MiB, the default body limit of docs/contract.md#http.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 impl Default for Settings {

@@ -1,4 +1,4 @@
-//! `cfgupdate edit FILE --set S=REF ... [--write]`: one local file, by the rules of contract
+//! `cfgupdate edit FILE --set S=REF ... [--write]`: one local file, by the rules of
 //! section 3.
 
 use std::fs;

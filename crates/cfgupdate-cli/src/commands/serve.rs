@@ -1,4 +1,4 @@
-//! `cfgupdate serve`: the HTTP service of contract section 5. The composition root: it builds
+//! `cfgupdate serve`: the HTTP service of `docs/http.md`. The composition root: it builds
 //! the git-backed repository, the real clock and the settings (credentials from the
 //! environment), and hands them to `cfgupdate-http`.
 
@@ -25,7 +25,7 @@ pub enum LogFormat {
 #[derive(Debug, clap::Args)]
 #[command(
     about = "Serve the HTTP API: CI announces images, Argo CD reports deployments, people approve",
-    long_about = "Serve the HTTP API of cfgupdate (contract section 5): POST /v1/images (scope ci), \
+    long_about = "Serve the HTTP API of cfgupdate (docs/http.md): POST /v1/images (scope ci), \
 POST /v1/deployments (scope deploy), POST /v1/approvals (scope admin), GET /v1/status, /healthz, \
 /readyz and /metrics, and a status page for people at GET / (no credentials, like /v1/status; \
 commits link to --web-url when it is given).\n\n\

@@ -1,5 +1,5 @@
-//! `cfgupdate state reset`, and where every command gets the state key from
-//! (`CFGUPDATE_STATE_KEY`, or `CFGUPDATE_STATE_KEY_FILE`: contract section 7.1).
+//! `cfgupdate state reset`, and where every command gets the state key from (`CFGUPDATE_STATE_KEY`,
+//! or `CFGUPDATE_STATE_KEY_FILE`: `docs/promotion.md#state-only-cfgupdate-can-write`).
 
 use std::ffi::OsString;
 

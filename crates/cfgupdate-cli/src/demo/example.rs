@@ -1,5 +1,5 @@
 //! The example config repository the demo plays on: three waves, five targets, each image-set
-//! layout of contract section 3 once, Jsonnet entrypoints that use the project's own PostSync
+//! layout of `docs/slots.md` once, Jsonnet entrypoints that use the project's own PostSync
 //! hook library, and the committed YAML rendered by cfgupdate's renderer, so the repository
 //! starts out passing `cfgupdate check`.
 
@@ -43,7 +43,7 @@ pub fn images(app_commit: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-const PIPELINE: &str = r#"# The pipeline cfgupdate runs on this repository (contract section 2).
+const PIPELINE: &str = r#"# The pipeline cfgupdate runs on this repository (docs/config.md).
 [render]
 output = "generated/{target}"
 jpath = ["lib"]

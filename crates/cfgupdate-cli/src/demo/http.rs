@@ -1,6 +1,6 @@
 //! The real HTTP service, started in this process on a free loopback port, and called as CI
 //! (an HMAC-signed announcement), Argo CD (the deploy token) and an approver (the admin token)
-//! call it: over HTTP, with the JSON of contract section 5.
+//! call it: over HTTP, with the JSON of `docs/http.md`.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

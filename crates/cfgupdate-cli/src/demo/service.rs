@@ -1,5 +1,5 @@
 //! What the demo's CI, Argo CD and approver need from the service ([`Service`]), and its
-//! answers, shaped as the JSON of contract section 5. [`super::http::HttpService`] is the real
+//! answers, shaped as the JSON of `docs/http.md`. [`super::http::HttpService`] is the real
 //! service over HTTP.
 
 use std::collections::BTreeMap;

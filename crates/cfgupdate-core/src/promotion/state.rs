@@ -58,9 +58,9 @@ pub const STATE_VERSION: u32 = 3;
 /// The last format whose `mac` covers this cfgupdate's own serialisation of the document.
 const LEGACY_MAC_VERSION: u64 = 2;
 
-/// `Cfgupdate-State: <epoch>.<serial>`: the position of the (authentic) state the process
-/// had when it wrote the commit, sealed with it. A state older than what a sealed commit
-/// records was moved back, whichever cache reads it (an addition to the contract's trailers).
+/// `Cfgupdate-State: <epoch>.<serial>`: the position of the (authentic) state the process had when
+/// it wrote the commit, sealed with it. A state older than what a sealed commit records was moved
+/// back, whichever cache reads it (an addition to the trailers of docs/contract.md#commits).
 pub const STATE_TRAILER: &str = "Cfgupdate-State";
 
 /// Where a document stands in the state's history, `(epoch, serial)`: later is newer.

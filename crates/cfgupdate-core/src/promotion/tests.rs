@@ -921,7 +921,8 @@ fn an_announcement_of_an_older_build_is_refused_as_stale() {
     );
 }
 
-// --- Contract section 7.1: state and trailers only cfgupdate can write. ---
+// --- State and trailers only cfgupdate can write
+// (docs/promotion.md#state-only-cfgupdate-can-write)
 
 fn state_key() -> crate::key::StateKey {
     crate::key::StateKey::new(b"a state key of the test suite").unwrap()

@@ -41,7 +41,7 @@ pub enum Problem {
         files: Vec<String>,
     },
     /// In a wave with `pin = "digest"`, a service whose slots together cannot hold the
-    /// digest, so that writing it would drop the pin (contract section 3).
+    /// digest, so that writing it would drop the pin (docs/slots.md#pins-are-never-dropped).
     Unpinned {
         /// The wave.
         wave: WaveName,

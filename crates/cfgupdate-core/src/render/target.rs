@@ -111,7 +111,7 @@ impl RenderError {
     }
 }
 
-/// Renders `target` of `pipeline` (contract section 2: its entrypoint, `[render].jpath`,
+/// Renders `target` of `pipeline` (docs/config.md: its entrypoint, `[render].jpath`,
 /// `ext_vars` and `tlas`) with one evaluation state of its own.
 pub fn render_target(
     files: &dyn SourceFiles,

@@ -1,4 +1,4 @@
-//! JSON image files and the two-file layout (contract section 3).
+//! JSON image files and the two-file layout (docs/contract.md#image-references-and-slots).
 //!
 //! An image file is an object from service to reference: either a string (the whole
 //! reference) or an object whose keys are among `ref`, `name`, `tag` and `digest`. The

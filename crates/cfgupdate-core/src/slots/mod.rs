@@ -1,5 +1,5 @@
 //! Image slots: the places in a config repository's files that hold image references, and
-//! their lossless editing (contract section 3).
+//! their lossless editing (docs/slots.md).
 //!
 //! Each format is a set of pure functions over file text: [`json`] for JSON image files and the
 //! two-file layout, [`jsonnet`] for slots in Jsonnet. Nothing here reads or writes files.

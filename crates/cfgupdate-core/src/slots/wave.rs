@@ -195,9 +195,10 @@ fn combine_slots(
     Ok(Some(image))
 }
 
-/// The services of a wave whose slots together cannot hold a digest (contract section 3,
-/// `pin`): in Jsonnet, a service none of whose slots is a whole reference, a digest or a tag
-/// pinned with its digest; in a JSON image file, an entry of parts without `ref` or `digest`.
+/// The services of a wave whose slots together cannot hold a digest
+/// (docs/slots.md#pins-are-never-dropped, `pin`): in Jsonnet, a service none of whose slots is a
+/// whole reference, a digest or a tag pinned with its digest; in a JSON image file, an entry of
+/// parts without `ref` or `digest`.
 /// The two-file layout always holds the digest. Each with the files holding its slots.
 #[cfg_attr(not(feature = "render"), allow(dead_code))]
 pub(crate) fn digestless_services(

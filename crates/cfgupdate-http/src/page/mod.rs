@@ -1,5 +1,5 @@
-//! `GET /`: the status page for people (contract section 7.6), rendered on the server from the
-//! same snapshot `/v1/status` answers with.
+//! `GET /`: the status page for people (docs/contract.md#seeing-it), rendered on the server from
+//! the same snapshot `/v1/status` answers with.
 //!
 //! The page presents what the core's [`Status`] says and computes nothing of its own: report
 //! ages, the soak left and what a step would change come from the core. It needs no

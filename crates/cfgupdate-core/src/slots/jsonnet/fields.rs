@@ -166,8 +166,8 @@ struct NotSlot {
     found: String,
 }
 
-/// The one definition of a field slot (contract section 3, rule 2), for reading and writing
-/// alike. A field `S` of the file's object is a slot when its value is
+/// The one definition of a field slot (docs/slots.md#one-definition-for-reading-and-writing), for
+/// reading and writing alike. A field `S` of the file's object is a slot when its value is
 ///
 /// - a string literal that looks like a whole reference (with a tag or a digest) or is empty
 ///   (a placeholder), or

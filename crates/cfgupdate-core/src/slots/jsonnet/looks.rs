@@ -1,4 +1,4 @@
-//! Whether a slot's current value looks like the part it holds (contract section 3).
+//! Whether a slot's current value looks like the part it holds (docs/slots.md).
 //!
 //! A marker or a field name says which service a literal belongs to, but not that the literal
 //! is an image: a marker put on the wrong line, or a field that happens to share a service's

@@ -1,7 +1,7 @@
 //! Image slots in Jsonnet files, found in the token stream and, where a slot needs it, a
 //! lossless syntax tree; only the bytes of the literals written change.
 //!
-//! A slot for service `S` is (contract section 3):
+//! A slot for service `S` is (docs/contract.md#image-references-and-slots):
 //!
 //! 1. a **marker**: a comment `cfgupdate: S` (or `S:ref`, `S:name`, `S:tag`, `S:digest`) marks
 //!    the last string literal that ends before it on its line. Every marker of `S` is a slot. A

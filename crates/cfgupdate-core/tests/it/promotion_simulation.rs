@@ -1,0 +1,1112 @@
+//! A deterministic simulation of the pipeline over the in-memory repository (issue 5).
+//!
+//! Each sequence starts from a random three-wave pipeline (see `support/fixture.rs`) and runs
+//! random steps: CI announcements (new ones, replays of earlier ones, immediate repeats, some
+//! with build numbers, some of them older), deploy reports (at the tip, at older revisions,
+//! repeated, delayed and delivered out of order, failed, at revisions that are not on the
+//! branch), approvals, time passing, `advance`, and people's commits, some of them pushed in
+//! the middle of an operation. After every step the model in `support/model.rs` checks the
+//! invariants; at the end every wave is drained to check that what was deployed moves on.
+//!
+//! `CFGUPDATE_SIM_RUNS` sets the number of sequences (default 150: about 17 s in a debug build
+//! on two busy cores; the engine's renders dominate, and 2,000 take about 4.5 minutes),
+//! `CFGUPDATE_SIM_STEPS` the steps per sequence (default 40), and `CFGUPDATE_SIM_SEED` runs one
+//! seed alone, printing every step. A failure prints its seed and the steps that led to it.
+
+use crate::support;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use cfgupdate_core::promotion::{
+    self, ApprovalOutcome, DeployReport, DeployStatus, DeploymentOutcome, PromotionError,
+    TargetSelector,
+};
+use cfgupdate_core::trailers::{BuildInfo, Record};
+use cfgupdate_core::{
+    Announcement, Clock, CommitId, ImageRef, ImageSet, PublishError, PublishOutcome, ServiceName,
+    StateKey, TargetName, WaveName, WriteOptions, publish,
+};
+
+use cfgupdate_core::testing::ManualClock;
+use cfgupdate_tests::Rng;
+use support::fixture::{Fixture, PEOPLE_FILES, SERVICES, SOAK, reference, settings_file};
+use support::model::{self as model_mod, Model, Report, Stats, StepKind, millis, state_commit};
+use support::racing::{HumanChange, HumanEdit, Racing};
+
+/// The simulation's clock: a fixed start with sub-second digits, so that retry jitter varies.
+fn sim_clock() -> ManualClock {
+    ManualClock::at(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789))
+}
+
+const DEFAULT_RUNS: u64 = 150;
+const DEFAULT_STEPS: usize = 40;
+
+/// How an announcement's answer came out, for comparing a repeat with the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Committed,
+    Unchanged,
+    Stale,
+}
+
+/// An announcement sent, and whether it ever landed.
+struct Announced {
+    announcement: Announcement,
+    /// The publish commit's position on the branch, when it landed.
+    landed_at: Option<usize>,
+}
+
+/// How an announcement is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Send {
+    New,
+    Replay,
+    Repeat(Answer),
+}
+
+struct Sim {
+    rng: Rng,
+    repo: Racing,
+    clock: ManualClock,
+    model: Model,
+    options: WriteOptions,
+    announced: Vec<Announced>,
+    last_publish: Option<(usize, Answer)>,
+    delayed: Vec<(String, CommitId, DeployStatus)>,
+    builds: u64,
+    edits: u64,
+    log: Vec<String>,
+    verbose: bool,
+    /// No person pushes while the waves are drained, so that what moves can be predicted.
+    draining: bool,
+}
+
+type Step = Result<(), String>;
+
+impl Sim {
+    fn new(seed: u64, verbose: bool) -> Self {
+        // The seed is mixed as the simulation always did, so a seed names the same run as before.
+        let mut rng = Rng::new(seed ^ 0x5DEE_CE66_D1CE_5EED);
+        // Every other sequence runs with a state key: sealed commits, authenticated state.
+        let key = seed
+            .is_multiple_of(2)
+            .then(|| StateKey::new(b"the simulation's state key").expect("long enough"));
+        let fixture = Fixture::random(&mut rng);
+        let repo = Racing::new(fixture.clone());
+        let model = Model::new(fixture, &repo);
+        Self {
+            rng,
+            repo,
+            clock: sim_clock(),
+            model,
+            options: WriteOptions {
+                key,
+                ..WriteOptions::default()
+            },
+            announced: Vec::new(),
+            last_publish: None,
+            delayed: Vec::new(),
+            builds: 100,
+            edits: 0,
+            log: Vec::new(),
+            verbose,
+            draining: false,
+        }
+    }
+
+    fn note(&mut self, line: String) {
+        if self.verbose {
+            eprintln!("{line}");
+        }
+        self.log.push(line);
+    }
+
+    fn fixture(&self) -> &Fixture {
+        &self.model.fixture
+    }
+
+    fn tip(&self) -> CommitId {
+        self.repo.inner.remote_tip().clone()
+    }
+
+    fn short(&self, id: &CommitId) -> String {
+        match self.model.position(id) {
+            Some(position) => format!("#{position}"),
+            None => format!("{}(not on the branch)", id.as_str()),
+        }
+    }
+
+    /// Checks the invariants after a step; returns the commits it added.
+    fn check(&mut self, kind: StepKind) -> Result<Vec<CommitId>, String> {
+        let new = self.model.check(&self.repo, self.clock.now(), kind)?;
+        for id in &new {
+            let message = model_mod::message_of(&self.repo, id);
+            let subject = message.lines().next().unwrap_or_default().to_owned();
+            let line = format!("    + {} {subject}", self.short(id));
+            self.note(line);
+        }
+        Ok(new)
+    }
+
+    /// Automatic commits among `new`.
+    fn automatic(&self, new: &[CommitId]) -> Vec<CommitId> {
+        let people = self.repo.people();
+        new.iter()
+            .filter(|id| !people.contains(id))
+            .cloned()
+            .collect()
+    }
+
+    /// A person's commit drawn at random.
+    fn random_edit(&mut self) -> HumanEdit {
+        self.edits += 1;
+        let n = self.edits;
+        let mut changes = Vec::new();
+        for _ in 0..self.rng.between(1, 2) {
+            if self.rng.chance(50) {
+                let path = self.rng.pick(&PEOPLE_FILES).to_string();
+                let content = match path.as_str() {
+                    "lib/settings.libsonnet" => settings_file(self.rng.between(1, 5)),
+                    "envs/notes.jsonnet" => format!("{{ owner: 'team-{n}' }}\n"),
+                    _ => format!("Edited by hand, edit {n}.\n"),
+                };
+                changes.push(HumanChange::File { path, content });
+            } else {
+                let wave = self.rng.below(3);
+                let service = self.rng.pick(&SERVICES).to_string();
+                // Sometimes a roll back or forward by hand: another wave's image.
+                let image = if self.rng.chance(30) {
+                    let other = self.rng.below(3);
+                    self.model
+                        .set_at(&self.repo, &self.tip(), other)
+                        .unwrap()
+                        .get(&service)
+                        .cloned()
+                        .unwrap()
+                } else {
+                    let digest = *self.rng.pick(&['6', '7', '8', '9']);
+                    reference(&service, &format!("hand-{n}"), digest)
+                };
+                let style = self.rng.between(0, 5);
+                changes.push(HumanChange::Image {
+                    wave,
+                    service,
+                    image,
+                    style,
+                });
+            }
+        }
+        HumanEdit {
+            message: format!("Person's edit {n}"),
+            changes,
+        }
+    }
+
+    /// Sometimes a person will push in the middle of the next operation.
+    fn maybe_race(&mut self) {
+        if !self.draining && self.rng.chance(12) {
+            let edit = self.random_edit();
+            self.note(format!(
+                "    (a person will push during it: {:?})",
+                edit.changes
+            ));
+            self.repo.arm(edit);
+        }
+    }
+
+    /// Clears a race that did not fire; counts one that did.
+    fn end_race(&mut self, people_before: usize) {
+        self.repo.inner.cancel_races();
+        if self.repo.people().len() > people_before {
+            self.model.stats.races += 1;
+        }
+    }
+
+    /// With a key: on a copy of the remote, a person pushes a state document that reports
+    /// every target deployed at the tip and approves what waits; the engine must refuse it
+    /// and move nothing.
+    fn forged_state_moves_nothing(&mut self) -> Step {
+        if self.options.key.is_none() {
+            return Ok(());
+        }
+        let mut forged = self.repo.inner.clone();
+        let Some(current) = forged.remote_state().cloned() else {
+            return Ok(());
+        };
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&current.content).map_err(|e| e.to_string())?;
+        let tip = forged.remote_tip().clone();
+        let at = self
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        for wave in &self.fixture().waves {
+            for target in &wave.targets {
+                let reports = &mut doc["reports"][target.as_str()];
+                if !reports.is_array() {
+                    *reports = serde_json::json!([]);
+                }
+                if let Some(list) = reports.as_array_mut() {
+                    list.push(
+                        serde_json::json!({"revision": tip, "status": "succeeded", "at": at}),
+                    );
+                }
+            }
+        }
+        forged.person_pushes_state(&serde_json::to_vec(&doc).map_err(|e| e.to_string())?);
+        let result = promotion::advance(&mut forged, &self.clock, &self.options);
+        if !matches!(
+            result,
+            Err(PromotionError::State(
+                promotion::StateProblem::Unauthenticated { .. }
+            ))
+        ) {
+            return Err(format!("a forged state was acted on: {result:?}"));
+        }
+        if forged.remote_tip() != &tip {
+            return Err("a forged state moved the branch".to_owned());
+        }
+        self.note(format!(
+            "a forged state on a copy of the remote moved nothing: {result:?}"
+        ));
+        Ok(())
+    }
+
+    fn step(&mut self) -> Step {
+        match self.rng.weighted(&[12, 4, 40, 7, 12, 10, 13]) {
+            0 => self.publish_new(),
+            1 => self.publish_replay(),
+            2 => self.report_step(),
+            3 => self.approve_step(),
+            4 => {
+                let seconds = if self.rng.chance(60) {
+                    self.rng.between(1, 120)
+                } else {
+                    self.rng.between(180, 900)
+                };
+                self.clock.advance(Duration::from_secs(seconds));
+                self.note(format!("time passes: {seconds}s"));
+                self.check(StepKind::Quiet).map(drop)
+            }
+            5 => self.advance_step(),
+            _ => {
+                let edit = self.random_edit();
+                let id = self.repo.person_pushes(&edit);
+                self.note(format!("person pushes {}: {:?}", id.short(), edit.changes));
+                self.check(StepKind::Quiet).map(drop)
+            }
+        }
+    }
+
+    fn publish_new(&mut self) -> Step {
+        let app = CommitId::parse(&self.rng.hex(40)).unwrap();
+        let mut images = ImageSet::new();
+        for service in SERVICES {
+            if self.rng.chance(60) {
+                let digest = *self.rng.pick(&['1', '2', '3', '4', '5']);
+                images.insert(
+                    ServiceName::parse(service).unwrap(),
+                    ImageRef::parse(&reference(service, app.as_str(), digest)).unwrap(),
+                );
+            }
+        }
+        if images.is_empty() {
+            let service = *self.rng.pick(&SERVICES);
+            images.insert(
+                ServiceName::parse(service).unwrap(),
+                ImageRef::parse(&reference(service, app.as_str(), '1')).unwrap(),
+            );
+        }
+        let mut announcement = Announcement::new(app, images).unwrap();
+        if self.rng.chance(30) {
+            let number = if self.rng.chance(80) {
+                self.builds += self.rng.between(1, 3);
+                self.builds
+            } else {
+                self.builds - self.rng.between(1, 4)
+            };
+            announcement = announcement.with_build(BuildInfo {
+                number: Some(number),
+                created_at: None,
+            });
+        }
+        self.announced.push(Announced {
+            announcement,
+            landed_at: None,
+        });
+        self.send(self.announced.len() - 1, Send::New)
+    }
+
+    fn publish_replay(&mut self) -> Step {
+        if self.announced.is_empty() {
+            return self.publish_new();
+        }
+        let index = self.rng.below(self.announced.len());
+        self.send(index, Send::Replay)
+    }
+
+    fn send(&mut self, index: usize, how: Send) -> Step {
+        let announcement = self.announced[index].announcement.clone();
+        let tip_before = self.tip();
+        let wave_before = self.model.set_at(&self.repo, &tip_before, 0)?;
+        let people = self.repo.people().len();
+        if how != Send::Repeat(Answer::Committed)
+            && how != Send::Repeat(Answer::Unchanged)
+            && how != Send::Repeat(Answer::Stale)
+        {
+            self.maybe_race();
+        }
+        let result = publish(
+            &mut self.repo.inner,
+            &self.clock,
+            &announcement,
+            &self.options,
+        );
+        self.end_race(people);
+        self.note(format!(
+            "publish {how:?} app {} {:?} build {:?}: {result:?}",
+            announcement.app_commit().short(),
+            announcement
+                .images()
+                .iter()
+                .map(|(s, i)| format!("{s}@{}", &i.digest().unwrap().hex()[..1]))
+                .collect::<Vec<_>>(),
+            announcement.build().number,
+        ));
+        let new = self.check(StepKind::Publish)?;
+        let automatic = self.automatic(&new);
+        let app = announcement.app_commit().clone();
+        let answer = match &result {
+            Ok(PublishOutcome::Committed { commit, wave }) => {
+                if wave.as_str() != self.fixture().waves[0].name
+                    || automatic != vec![commit.clone()]
+                {
+                    return Err(format!(
+                        "publish answered {commit} into {wave}, the branch got {automatic:?}"
+                    ));
+                }
+                let record = Record::parse(&model_mod::message_of(&self.repo, commit));
+                if !record.app_commits.contains(&app) {
+                    return Err("the publish commit does not name its app commit".into());
+                }
+                if !self.model.committed_apps.insert(app.clone()) {
+                    return Err(format!(
+                        "app commit {} answered committed twice",
+                        app.short()
+                    ));
+                }
+                let position = self.model.position(commit).unwrap();
+                // Stale protection: never a build older than the newest published one.
+                if let Some(number) = announcement.build().number {
+                    for service in announcement.images().keys() {
+                        if let Some(held) =
+                            self.model
+                                .latest_build(&self.repo, position, service.as_str())
+                            && number < held
+                        {
+                            return Err(format!(
+                                "build {number} of {service} was published over build {held}"
+                            ));
+                        }
+                    }
+                }
+                self.announced[index].landed_at = Some(position);
+                Answer::Committed
+            }
+            Ok(PublishOutcome::Unchanged) => {
+                if !automatic.is_empty() {
+                    return Err(format!(
+                        "publish answered unchanged but committed {automatic:?}"
+                    ));
+                }
+                if how == Send::New {
+                    let holds_all = announcement
+                        .images()
+                        .iter()
+                        .all(|(s, i)| wave_before.get(s.as_str()) == Some(&i.as_str().to_owned()));
+                    if !holds_all {
+                        return Err(format!(
+                            "a new announcement was answered unchanged, but the first wave held {wave_before:?}"
+                        ));
+                    }
+                }
+                Answer::Unchanged
+            }
+            Err(PublishError::Stale { .. }) => {
+                let Some(number) = announcement.build().number else {
+                    return Err("an announcement without a build was refused as stale".into());
+                };
+                let newer = announcement.images().keys().any(|s| {
+                    self.model
+                        .highest_build(&self.repo, s.as_str())
+                        .is_some_and(|held| held > number)
+                });
+                if !newer || !automatic.is_empty() {
+                    return Err(format!(
+                        "build {number} was refused as stale with no newer build published, or committed anyway"
+                    ));
+                }
+                self.model.stats.stale += 1;
+                Answer::Stale
+            }
+            Err(error) => return Err(format!("publish failed: {error}")),
+        };
+        match how {
+            Send::Repeat(original) => {
+                let expected = match original {
+                    Answer::Stale => Answer::Stale,
+                    Answer::Committed | Answer::Unchanged => Answer::Unchanged,
+                };
+                if answer != expected || !new.is_empty() {
+                    return Err(format!(
+                        "an immediate repeat of an announcement answered {original:?} was answered {answer:?} with commits {new:?}"
+                    ));
+                }
+                self.model.stats.repeats += 1;
+            }
+            Send::Replay => {
+                // A replay of an announcement that landed (and is still within the window in
+                // which replays are recognised) makes no commit.
+                if let Some(landed) = self.announced[index].landed_at
+                    && self.model.chain().len() - landed < 150
+                {
+                    if answer == Answer::Committed {
+                        return Err(
+                            "a replay of an announcement that landed was committed again".into(),
+                        );
+                    }
+                    self.model.stats.repeats += 1;
+                }
+            }
+            Send::New => {}
+        }
+        self.last_publish = Some((index, answer));
+        if !matches!(how, Send::Repeat(_)) && self.rng.chance(15) {
+            return self.send(index, Send::Repeat(answer));
+        }
+        Ok(())
+    }
+
+    fn report_step(&mut self) -> Step {
+        let targets = self.fixture().targets();
+        let target = self.rng.pick(&targets).clone();
+        let status = if self.rng.chance(12) {
+            DeployStatus::Failed
+        } else {
+            DeployStatus::Succeeded
+        };
+        match self.rng.weighted(&[35, 20, 10, 15, 15, 3]) {
+            0 => {
+                let tip = self.tip();
+                self.report(&target, tip, status, true)
+            }
+            1 => {
+                let chain = self.model.chain().to_vec();
+                let revision = self.rng.pick(&chain).clone();
+                self.report(&target, revision, status, true)
+            }
+            2 => {
+                let last = self
+                    .model
+                    .reports
+                    .iter()
+                    .rev()
+                    .find(|r| r.target == target)
+                    .cloned();
+                match last {
+                    Some(last) => {
+                        let status = if last.succeeded {
+                            DeployStatus::Succeeded
+                        } else {
+                            DeployStatus::Failed
+                        };
+                        self.report(&target, last.revision, status, true)
+                    }
+                    None => {
+                        let tip = self.tip();
+                        self.report(&target, tip, status, true)
+                    }
+                }
+            }
+            3 if !self.delayed.is_empty() => {
+                let index = self.rng.below(self.delayed.len());
+                let (target, revision, status) = self.delayed.remove(index);
+                self.note(format!("a delayed hook arrives for {target}"));
+                self.report(&target, revision, status, true)
+            }
+            3 | 4 => {
+                let tip = self.tip();
+                self.note(format!(
+                    "{target} deploys {} ({status:?}); its hook is delayed",
+                    self.short(&tip)
+                ));
+                self.delayed.push((target, tip, status));
+                self.check(StepKind::Quiet).map(drop)
+            }
+            _ => {
+                // A revision that is not on the branch: the state ref's commit, or nothing.
+                let revision = state_commit(&self.repo)
+                    .unwrap_or_else(|| CommitId::parse(&"f".repeat(40)).unwrap());
+                self.report(&target, revision, status, false)
+            }
+        }
+    }
+
+    /// Sends one report; `on_branch` says whether the revision is a commit of the branch.
+    fn report(
+        &mut self,
+        target: &str,
+        revision: CommitId,
+        status: DeployStatus,
+        on_branch: bool,
+    ) -> Step {
+        let by_app = self.rng.chance(50);
+        let selector = match self.fixture().apps.get(target) {
+            Some(app) if by_app => TargetSelector::App(app.clone()),
+            _ => TargetSelector::Name(TargetName::parse(target).unwrap()),
+        };
+        let report = DeployReport {
+            target: selector,
+            revision: revision.clone(),
+            status,
+        };
+        self.send_report(target, &report, on_branch, false)?;
+        if on_branch && self.rng.chance(15) {
+            // The hook fires again at once (a no-op sync).
+            self.send_report(target, &report, on_branch, true)?;
+        }
+        Ok(())
+    }
+
+    fn send_report(
+        &mut self,
+        target: &str,
+        report: &DeployReport,
+        on_branch: bool,
+        repeat: bool,
+    ) -> Step {
+        let state_before = model_mod::load_state(&self.repo)?;
+        let name = TargetName::parse(target).unwrap();
+        let latest_before = state_before
+            .reports
+            .get(&name)
+            .and_then(|r| r.last())
+            .cloned();
+        let state_commit_before = state_commit(&self.repo);
+        let people = self.repo.people().len();
+        if !repeat {
+            self.maybe_race();
+        }
+        let at = millis(self.clock.now());
+        let result =
+            promotion::record_deployment(&mut self.repo.inner, &self.clock, report, &self.options);
+        self.end_race(people);
+        let line = format!(
+            "{}report {target} {} {:?}: {result:?}",
+            if repeat { "repeated " } else { "" },
+            self.short(&report.revision),
+            report.status
+        );
+        self.note(line);
+        if result.is_ok() {
+            self.model.reports.push(Report {
+                target: target.to_owned(),
+                revision: report.revision.clone(),
+                succeeded: report.status == DeployStatus::Succeeded,
+                at,
+            });
+            self.model.stats.reports += 1;
+        }
+        let new = self.check(StepKind::Report)?;
+        let automatic = self.automatic(&new);
+        let state = model_mod::load_state(&self.repo)?;
+        let latest = state.reports.get(&name).and_then(|r| r.last()).cloned();
+        match result {
+            Ok(outcome) if on_branch => {
+                let latest = latest.ok_or("the report was not recorded")?;
+                if latest.revision != report.revision || latest.status != report.status {
+                    return Err(format!("the report was not recorded: latest is {latest:?}"));
+                }
+                let same = latest_before
+                    .as_ref()
+                    .is_some_and(|l| l.revision == report.revision && l.status == report.status);
+                if same && state_commit(&self.repo) != state_commit_before {
+                    return Err("an identical repeated report made a new state commit".into());
+                }
+                if let DeploymentOutcome::Promoted { commit, wave, .. } = &outcome {
+                    let record = Record::parse(&model_mod::message_of(&self.repo, commit));
+                    if !automatic.contains(commit) || record.wave.as_ref() != Some(wave) {
+                        return Err(format!("promoted {commit} into {wave}, not on the branch"));
+                    }
+                }
+                if repeat {
+                    self.model.stats.repeats += 1;
+                    if !new.is_empty() || state_commit(&self.repo) != state_commit_before {
+                        return Err(format!(
+                            "an immediately repeated report made commits {new:?} (state moved: {})",
+                            state_commit(&self.repo) != state_commit_before
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Err(PromotionError::UnknownRevision { .. }) if !on_branch => {
+                if state_commit(&self.repo) != state_commit_before || !automatic.is_empty() {
+                    return Err("a report of an unknown revision changed something".into());
+                }
+                Ok(())
+            }
+            Ok(outcome) => Err(format!(
+                "a report of a revision not on the branch was accepted: {outcome:?}"
+            )),
+            Err(error) => Err(format!("the report failed: {error}")),
+        }
+    }
+
+    fn approval_wave(&self) -> WaveName {
+        let wave = self.fixture().waves.iter().find(|w| w.approval).unwrap();
+        WaveName::parse(&wave.name).unwrap()
+    }
+
+    fn approve_step(&mut self) -> Step {
+        let wave = self.approval_wave();
+        let people = self.repo.people().len();
+        self.maybe_race();
+        let approver = promotion::Approver::parse("simulated admin").map_err(|e| e.to_string())?;
+        let result = promotion::approve(
+            &mut self.repo.inner,
+            &self.clock,
+            &wave,
+            &approver,
+            &self.options,
+        );
+        self.end_race(people);
+        self.note(format!("approve {wave}: {result:?}"));
+        let new = self.check(StepKind::Approve)?;
+        let automatic = self.automatic(&new);
+        match result {
+            Ok(ApprovalOutcome::Promoted { commit, .. }) if automatic != vec![commit.clone()] => {
+                Err(format!(
+                    "approval promoted {commit}, the branch got {automatic:?}"
+                ))
+            }
+            Ok(ApprovalOutcome::Promoted { .. }) => Ok(()),
+            Ok(_) if !automatic.is_empty() => Err(format!(
+                "approval answered no promotion, the branch got {automatic:?}"
+            )),
+            Ok(_) => Ok(()),
+            Err(error) => Err(format!("approve failed: {error}")),
+        }
+    }
+
+    fn advance_step(&mut self) -> Step {
+        let people = self.repo.people().len();
+        self.maybe_race();
+        let result = promotion::advance(&mut self.repo.inner, &self.clock, &self.options);
+        self.end_race(people);
+        self.note(format!("advance: {result:?}"));
+        let new = self.check(StepKind::Advance)?;
+        let automatic = self.automatic(&new);
+        match result {
+            Ok(advance) => {
+                let promoted: Vec<CommitId> =
+                    advance.promoted.iter().map(|p| p.commit.clone()).collect();
+                if promoted != automatic {
+                    return Err(format!(
+                        "advance answered {promoted:?}, the branch got {automatic:?}"
+                    ));
+                }
+                Ok(())
+            }
+            Err(error) => Err(format!("advance failed: {error}")),
+        }
+    }
+
+    /// Every wave's targets deploy the tip, the gates open, and what they deployed must move on
+    /// unless exactly it was promoted already.
+    fn drain(&mut self) -> Step {
+        self.note("drain".into());
+        self.draining = true;
+        for source in 0..2 {
+            let into = source + 1;
+            let tip = self.tip();
+            let deployed = self.model.set_at(&self.repo, &tip, source)?;
+            let spec = self.fixture().waves[into].clone();
+            let already = self.last_promoted_images(into);
+            for target in self.fixture().waves[source].targets.clone() {
+                let report = DeployReport {
+                    target: TargetSelector::Name(TargetName::parse(&target).unwrap()),
+                    revision: tip.clone(),
+                    status: DeployStatus::Succeeded,
+                };
+                self.send_report(&target, &report, true, false)?;
+            }
+            self.clock.advance(SOAK + Duration::from_secs(1));
+            if spec.approval {
+                self.approve_step()?;
+            }
+            self.advance_step()?;
+            let now = self.model.set_at(&self.repo, &self.tip(), into)?;
+            let expected = spec.unheld(&deployed);
+            if spec.unheld(&now) != expected && already.as_ref() != Some(&expected) {
+                return Err(format!(
+                    "after every target of `{}` deployed {:?} and the gates opened, `{}` holds {now:?}",
+                    self.fixture().waves[source].name,
+                    deployed,
+                    spec.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The images of the last promotion into wave `into`, from the branch's trailers.
+    fn last_promoted_images(&self, into: usize) -> Option<support::fixture::Set> {
+        let name = &self.fixture().waves[into].name;
+        self.model.chain().iter().rev().find_map(|id| {
+            let record = Record::parse(&model_mod::message_of(&self.repo, id));
+            let promoted = matches!(record.action.as_deref(), Some("promote" | "approve"));
+            (promoted && record.wave.as_ref().map(WaveName::as_str) == Some(name.as_str())).then(
+                || {
+                    record
+                        .images
+                        .iter()
+                        .map(|(s, i)| (s.to_string(), i.as_str().to_owned()))
+                        .collect()
+                },
+            )
+        })
+    }
+}
+
+/// Runs one sequence; on failure, the error names the seed and lists the steps.
+fn run(seed: u64, steps: usize, verbose: bool) -> Result<Stats, String> {
+    let mut sim = Sim::new(seed, verbose);
+    let layouts: Vec<String> = sim
+        .fixture()
+        .waves
+        .iter()
+        .map(|w| {
+            format!(
+                "{} {:?}{}{}{}",
+                w.name,
+                w.layout,
+                if w.soak.is_some() { " soak" } else { "" },
+                if w.approval { " approval" } else { "" },
+                if w.hold.is_empty() {
+                    String::new()
+                } else {
+                    format!(" hold {:?}", w.hold)
+                }
+            )
+        })
+        .collect();
+    let render = sim.fixture().render_output;
+    sim.note(format!("pipeline: {layouts:?}, committed YAML: {render}"));
+    let rejections = sim.repo.inner.rejections;
+    let mut outcome = Ok(());
+    for step in 0..steps {
+        sim.note(format!("step {step}:"));
+        outcome = sim.step();
+        if outcome.is_ok() && step % 10 == 9 {
+            outcome = sim.forged_state_moves_nothing();
+        }
+        if outcome.is_err() {
+            break;
+        }
+    }
+    if outcome.is_ok() {
+        outcome = sim.drain();
+    }
+    match outcome {
+        Ok(()) => {
+            let mut stats = sim.model.stats.clone();
+            stats.sequences = 1;
+            stats.steps = steps as u64;
+            stats.rejections = (sim.repo.inner.rejections - rejections) as u64;
+            Ok(stats)
+        }
+        Err(error) if verbose => Err(format!("seed {seed} failed: {error}")),
+        Err(error) => Err(format!(
+            "seed {seed} failed (rerun with CFGUPDATE_SIM_SEED={seed}): {error}\nsteps:\n{}",
+            sim.log.join("\n")
+        )),
+    }
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, not {v:?}"))
+    })
+}
+
+/// Runs seeds `first..first + runs` on `threads` threads; returns the merged counts.
+fn run_many(first: u64, runs: u64, steps: usize, threads: u64) -> Stats {
+    let handles: Vec<_> = (0..threads)
+        .map(|thread| {
+            std::thread::spawn(move || {
+                let mut stats = Stats::default();
+                let mut seed = first + thread;
+                while seed < first + runs {
+                    match run(seed, steps, false) {
+                        Ok(one) => stats.add(&one),
+                        Err(error) => panic!("{error}"),
+                    }
+                    seed += threads;
+                }
+                stats
+            })
+        })
+        .collect();
+    let mut stats = Stats::default();
+    for handle in handles {
+        match handle.join() {
+            Ok(one) => stats.add(&one),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    stats
+}
+
+#[test]
+fn random_sequences_of_publishes_reports_approvals_and_peoples_commits_keep_every_invariant() {
+    let steps = env_number("CFGUPDATE_SIM_STEPS").map_or(DEFAULT_STEPS, |s| s as usize);
+    if let Some(seed) = env_number("CFGUPDATE_SIM_SEED") {
+        if let Err(error) = run(seed, steps, true) {
+            panic!("{error}");
+        }
+        return;
+    }
+    let runs = env_number("CFGUPDATE_SIM_RUNS").unwrap_or(DEFAULT_RUNS);
+    let started = Instant::now();
+    let stats = run_many(0, runs, steps, 2);
+    eprintln!(
+        "promotion simulation: {} sequences, {} steps in {:.1?}: {stats:?}",
+        stats.sequences,
+        stats.steps,
+        started.elapsed()
+    );
+    // The sequences must actually reach what the invariants are about.
+    assert!(stats.publishes > 0 && stats.promotions[1] > 0 && stats.promotions[2] > 0);
+    assert!(stats.soaked > 0 && stats.approved > 0 && stats.races > 0 && stats.repeats > 0);
+}
+
+/// The checks themselves must be able to fail: a commit that claims to be automatic but
+/// breaks an invariant, pushed behind the engine's back, is caught.
+mod the_model_catches {
+    use super::*;
+    use cfgupdate_core::CommitMessage;
+    use support::fixture::{Layout, Set, WaveSpec, write_set};
+
+    fn fixture() -> Fixture {
+        let wave = |name: &str, layout, targets: [&str; 2]| WaveSpec {
+            name: name.to_owned(),
+            layout,
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            soak: None,
+            approval: false,
+            hold: Vec::new(),
+        };
+        let mut waves = vec![
+            wave("staging", Layout::Json, ["staging-us", "staging-eu"]),
+            wave("internal", Layout::TwoFile, ["internal-a", "internal-b"]),
+            wave("production", Layout::Jsonnet, ["prod-us", "prod-eu"]),
+        ];
+        waves[1].soak = Some(SOAK);
+        waves[2].approval = true;
+        Fixture {
+            waves,
+            render_output: false,
+            apps: Default::default(),
+        }
+    }
+
+    fn start() -> (Racing, Model, ManualClock) {
+        let fixture = fixture();
+        let repo = Racing::new(fixture.clone());
+        let model = Model::new(fixture, &repo);
+        (repo, model, sim_clock())
+    }
+
+    /// A commit with cfgupdate's trailers that cfgupdate did not make.
+    fn rogue(repo: &mut Racing, wave: &WaveSpec, set: &Set, trailers: Vec<(&str, String)>) {
+        let message = CommitMessage {
+            subject: "Not really cfgupdate".into(),
+            body: String::new(),
+            trailers: trailers
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .chain(
+                    set.iter()
+                        .map(|(s, i)| ("Cfgupdate-Image".to_owned(), format!("{s}={i}"))),
+                )
+                .collect(),
+        }
+        .render();
+        let files = write_set(wave, set, 0);
+        repo.inner.person_pushes(message.trim_end(), |tree| {
+            for (path, text) in files {
+                tree.insert(
+                    cfgupdate_core::RepoPath::parse(&path).unwrap(),
+                    text.into_bytes(),
+                );
+            }
+        });
+    }
+
+    fn promotion(into: &str, from: &str, source: &CommitId) -> Vec<(&'static str, String)> {
+        vec![
+            ("Cfgupdate-Action", "promote".into()),
+            ("Cfgupdate-Wave", into.into()),
+            ("Cfgupdate-Source-Wave", from.into()),
+            ("Cfgupdate-Source-Revision", source.to_string()),
+        ]
+    }
+
+    fn deployed(model: &mut Model, clock: &ManualClock, wave: usize, revision: &CommitId) {
+        for target in model.fixture.waves[wave].targets.clone() {
+            model.reports.push(Report {
+                target,
+                revision: revision.clone(),
+                succeeded: true,
+                at: millis(clock.now()),
+            });
+        }
+    }
+
+    #[test]
+    fn a_promotion_of_images_no_target_deployed() {
+        let (mut repo, mut model, clock) = start();
+        let root = repo.inner.remote_tip().clone();
+        let newer = repo.person_pushes(&HumanEdit {
+            message: "Hand edit of staging".into(),
+            changes: vec![HumanChange::Image {
+                wave: 0,
+                service: "api".into(),
+                image: reference("api", "new", '1'),
+                style: 0,
+            }],
+        });
+        model.check(&repo, clock.now(), StepKind::Quiet).unwrap();
+        deployed(&mut model, &clock, 0, &root);
+        clock.advance(SOAK);
+        let set = model.set_at(&repo, &newer, 0).unwrap();
+        let spec = model.fixture.waves[1].clone();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("internal", "staging", &newer),
+        );
+        let error = model
+            .check(&repo, clock.now(), StepKind::Advance)
+            .unwrap_err();
+        assert!(
+            error.contains("the targets of `staging` deployed"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_promotion_into_a_soak_wave_before_the_soak() {
+        let (mut repo, mut model, clock) = start();
+        let root = repo.inner.remote_tip().clone();
+        deployed(&mut model, &clock, 0, &root);
+        clock.advance(SOAK - Duration::from_secs(1));
+        let set = model.set_at(&repo, &root, 0).unwrap();
+        let spec = model.fixture.waves[1].clone();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("internal", "staging", &root),
+        );
+        let error = model
+            .check(&repo, clock.now(), StepKind::Report)
+            .unwrap_err();
+        assert!(error.contains("before its soak"), "{error}");
+    }
+
+    #[test]
+    fn a_promotion_that_moves_a_wave_backwards() {
+        let (mut repo, mut model, clock) = start();
+        let root = repo.inner.remote_tip().clone();
+        let newer = repo.person_pushes(&HumanEdit {
+            message: "Hand edit".into(),
+            changes: vec![HumanChange::File {
+                path: "README.md".into(),
+                content: "x\n".into(),
+            }],
+        });
+        deployed(&mut model, &clock, 0, &newer);
+        clock.advance(SOAK);
+        let set = model.set_at(&repo, &root, 0).unwrap();
+        let spec = model.fixture.waves[1].clone();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("internal", "staging", &newer),
+        );
+        model.check(&repo, clock.now(), StepKind::Advance).unwrap();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("internal", "staging", &root),
+        );
+        let error = model
+            .check(&repo, clock.now(), StepKind::Advance)
+            .unwrap_err();
+        assert!(error.contains("moved backwards"), "{error}");
+    }
+
+    #[test]
+    fn an_automatic_commit_that_overwrites_a_persons_file() {
+        let (mut repo, mut model, clock) = start();
+        repo.person_pushes(&HumanEdit {
+            message: "Hand edit".into(),
+            changes: vec![HumanChange::File {
+                path: "docs/runbook.md".into(),
+                content: "mine\n".into(),
+            }],
+        });
+        model.check(&repo, clock.now(), StepKind::Quiet).unwrap();
+        let app = "1".repeat(40);
+        let message = format!(
+            "Publish\n\nCfgupdate-Action: publish\nCfgupdate-Wave: staging\nCfgupdate-App-Commit: {app}"
+        );
+        repo.inner.person_pushes(&message, |tree| {
+            tree.insert(
+                cfgupdate_core::RepoPath::parse("docs/runbook.md").unwrap(),
+                b"# Runbook\n".to_vec(),
+            );
+        });
+        let error = model
+            .check(&repo, clock.now(), StepKind::Publish)
+            .unwrap_err();
+        assert!(error.contains("writes docs/runbook.md"), "{error}");
+    }
+
+    #[test]
+    fn a_change_to_a_held_service() {
+        let (mut repo, mut model, clock) = start();
+        model.fixture.waves[2].hold = vec!["worker".into()];
+        let root = repo.inner.remote_tip().clone();
+        let mut set = model.set_at(&repo, &root, 2).unwrap();
+        set.insert("worker".into(), reference("worker", "sneaky", '2'));
+        let spec = model.fixture.waves[2].clone();
+        rogue(
+            &mut repo,
+            &spec,
+            &set,
+            promotion("production", "internal", &root),
+        );
+        let error = model
+            .check(&repo, clock.now(), StepKind::Advance)
+            .unwrap_err();
+        assert!(error.contains("held service `worker`"), "{error}");
+    }
+}
