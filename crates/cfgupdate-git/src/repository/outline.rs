@@ -16,7 +16,7 @@
 //! refs: the parent is still uninteresting (the outline's parent), its tree is never walked
 //! (the parent is no longer a hidden commit itself), and the new commit's trees stop at
 //! exactly the entries listed. The pack holds the same objects as before (see
-//! `crates/cfgupdate-git/tests/pack.rs`).
+//! `crates/cfgupdate-git/tests/it/pack.rs`).
 //!
 //! Nothing is weakened: the outline's two objects hash to their names (they are real objects,
 //! never sent), every object the push reads (the parent's trees along the changed paths, the
