@@ -8,13 +8,11 @@
 //! workspace's test suite.
 
 use std::error::Error;
-use std::time::{Duration, SystemTime};
 
 use cfgupdate_core::slots::jsonnet;
 use cfgupdate_core::{
-    Announcement, Change, Clock, CommitId, CommitInfo, ConfigRepository, ImageRef, ImageSet,
-    MemoryRepository, PairOutcome, PublishOutcome, PushOutcome, RepoPath, RepositoryError,
-    ServiceName, StateVersion, WriteOptions, publish,
+    Announcement, CommitId, ImageRef, ImageSet, MemoryRepository, PublishOutcome, ServiceName,
+    SystemClock, WriteOptions, publish,
 };
 use cfgupdate_git::{Branch, GitOptions, GitRepository, RemoteUrl};
 
@@ -38,105 +36,6 @@ fn image(version: u32, digit: char) -> Result<ImageRef, Box<dyn Error>> {
 
 fn image_file(image: &ImageRef) -> String {
     format!("{{\n  \"api\": \"{image}\"\n}}\n")
-}
-
-/// The host's clock, read the way the core asks for it.
-struct Host;
-
-impl Clock for Host {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-    fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
-
-/// A repository that refuses the next `reject` pushes of the branch and forwards everything
-/// else: the fault a remote that moves on under the writer shows the core.
-struct Refusing<R> {
-    inner: R,
-    reject: usize,
-    refused: usize,
-}
-
-impl<R: ConfigRepository> ConfigRepository for Refusing<R> {
-    fn tip(&self) -> Result<CommitId, RepositoryError> {
-        self.inner.tip()
-    }
-    fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
-        self.inner.refresh()
-    }
-    fn is_fresh(&self) -> bool {
-        self.inner.is_fresh()
-    }
-    fn read_file(
-        &self,
-        revision: &CommitId,
-        path: &RepoPath,
-    ) -> Result<Option<Vec<u8>>, RepositoryError> {
-        self.inner.read_file(revision, path)
-    }
-    fn list_files(
-        &self,
-        revision: &CommitId,
-        under: &str,
-    ) -> Result<Vec<RepoPath>, RepositoryError> {
-        self.inner.list_files(revision, under)
-    }
-    fn is_ancestor(
-        &self,
-        ancestor: &CommitId,
-        descendant: &CommitId,
-    ) -> Result<bool, RepositoryError> {
-        self.inner.is_ancestor(ancestor, descendant)
-    }
-    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
-        self.inner.log(from, limit)
-    }
-    fn commit_and_push(
-        &mut self,
-        parent: &CommitId,
-        change: &Change,
-    ) -> Result<PushOutcome, RepositoryError> {
-        if self.refused < self.reject {
-            self.refused += 1;
-            return Ok(PushOutcome::Rejected);
-        }
-        self.inner.commit_and_push(parent, change)
-    }
-    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.inner.state()
-    }
-    fn push_state(
-        &mut self,
-        parent: Option<&CommitId>,
-        content: &[u8],
-        message: &str,
-    ) -> Result<PushOutcome, RepositoryError> {
-        self.inner.push_state(parent, content, message)
-    }
-    fn push_with_state(
-        &mut self,
-        parent: &CommitId,
-        change: &Change,
-        state_parent: Option<&CommitId>,
-        state_content: &[u8],
-        state_message: &str,
-    ) -> Result<PairOutcome, RepositoryError> {
-        if self.refused < self.reject {
-            self.refused += 1;
-            return Ok(PairOutcome::Rejected);
-        }
-        self.inner
-            .push_with_state(parent, change, state_parent, state_content, state_message)
-    }
-    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.inner.state_anchor()
-    }
-    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
-        self.inner.set_state_anchor(commit)
-    }
 }
 
 /// Step 1: a slot edited in a string, nothing else of the text touched.
@@ -165,20 +64,24 @@ fn publish_in_memory(announcement: &Announcement) -> Result<(), Box<dyn Error>> 
         ("images.json", &files),
         ("staging.jsonnet", APP),
     ]);
-    let mut repo = Refusing {
-        inner: memory,
-        reject: 2,
-        refused: 0,
-    };
-    let outcome = publish(&mut repo, &Host, announcement, &WriteOptions::default())?;
+    let mut repo = memory;
+    // The fault hook: the next two pushes are refused as stale, as if a person had pushed
+    // just before each; the core fetches and tries again.
+    repo.reject_next_pushes(2);
+    let outcome = publish(
+        &mut repo,
+        &SystemClock,
+        announcement,
+        &WriteOptions::default(),
+    )?;
     let PublishOutcome::Committed { commit, .. } = outcome else {
         return Err("the in-memory publish changed nothing".into());
     };
     check(
-        repo.refused == 2,
+        repo.rejections == 2,
         "the remote should have refused two pushes",
     )?;
-    let written = repo.inner.remote_text("images.json").unwrap_or_default();
+    let written = repo.remote_text("images.json").unwrap_or_default();
     check(
         written == image_file(announcement.images().values().next().ok_or("no image")?),
         "the in-memory remote does not hold the new image",
@@ -186,7 +89,7 @@ fn publish_in_memory(announcement: &Announcement) -> Result<(), Box<dyn Error>> 
     println!(
         "in memory: {} after {} refused pushes",
         commit.short(),
-        repo.refused
+        repo.rejections
     );
     Ok(())
 }
@@ -222,7 +125,12 @@ fn publish_to_git(announcement: &Announcement) -> Result<(), Box<dyn Error>> {
         dir.path().join("cache"),
     );
     let mut repo = GitRepository::open(options)?;
-    let outcome = publish(&mut repo, &Host, announcement, &WriteOptions::default())?;
+    let outcome = publish(
+        &mut repo,
+        &SystemClock,
+        announcement,
+        &WriteOptions::default(),
+    )?;
     let PublishOutcome::Committed { commit, .. } = outcome else {
         return Err("the git publish changed nothing".into());
     };
