@@ -421,18 +421,7 @@ impl ChildEvaluator {
             }
             running = still;
         }
-        results
-            .into_iter()
-            .zip(inputs)
-            .map(|(result, input)| {
-                result.unwrap_or_else(|| {
-                    Err(EvaluationError::Crashed {
-                        entrypoint: input.entrypoint.clone(),
-                        reason: "the evaluation ended without a result".into(),
-                    })
-                })
-            })
-            .collect()
+        cfgupdate_core::render::in_order(results, inputs)
     }
 
     /// Sends evaluation `index` to an idle or new worker.

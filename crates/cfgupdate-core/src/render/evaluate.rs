@@ -452,6 +452,16 @@ pub(crate) fn evaluate_jobs(
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
+    in_order(results, inputs)
+}
+
+/// The results of an [`Evaluator::evaluate_many`], in the order of `inputs`, from the slots its
+/// workers filled as they finished: an evaluation whose slot stayed empty ended without a
+/// result, which is its own crash (never another target's error, never a missing entry).
+pub fn in_order(
+    results: Vec<Option<Result<Evaluation, EvaluationError>>>,
+    inputs: &[EvaluationInput<'_>],
+) -> Vec<Result<Evaluation, EvaluationError>> {
     results
         .into_iter()
         .zip(inputs)

@@ -67,7 +67,7 @@ pub use emit::document as yaml_document;
 #[cfg(feature = "render")]
 pub use evaluate::{
     DEFAULT_MEMORY, DEFAULT_TIMEOUT, EVALUATION_STACK, Evaluation, EvaluationError,
-    EvaluationInput, Evaluator, IN_PROCESS, InProcess, RenderLimits, evaluate,
+    EvaluationInput, Evaluator, IN_PROCESS, InProcess, RenderLimits, evaluate, in_order,
 };
 #[cfg(feature = "render")]
 pub use job::{EvaluationJob, FileReader, run_job};
