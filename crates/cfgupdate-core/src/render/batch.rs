@@ -37,12 +37,28 @@ pub fn render_targets(
         .iter()
         .map(|target| evaluation_input(pipeline, target))
         .collect();
-    let evaluations = limits.evaluator.evaluate_many(files, &inputs, limits);
-    let mut finished: Vec<(usize, &Target, _)> = evaluations
-        .into_iter()
-        .zip(targets.iter().copied())
+    let mut evaluations = limits
+        .evaluator
+        .evaluate_many(files, &inputs, limits)
+        .into_iter();
+    // An evaluator that returns fewer results than it was given inputs leaves the targets
+    // without one failed, whatever the workers, rather than silently left out.
+    let mut finished: Vec<(usize, &Target, _)> = targets
+        .iter()
+        .copied()
         .enumerate()
-        .map(|(index, (evaluation, target))| (index, target, evaluation))
+        .map(|(index, target)| {
+            let evaluation = evaluations.next().unwrap_or_else(|| {
+                Err(super::EvaluationError::Crashed {
+                    entrypoint: target.entrypoint.clone(),
+                    reason: format!(
+                        "the {} evaluator returned no result for it",
+                        limits.evaluator.name()
+                    ),
+                })
+            });
+            (index, target, evaluation)
+        })
         .collect();
     let workers = limits.workers.clamp(1, finished.len().max(1));
     if workers == 1 {

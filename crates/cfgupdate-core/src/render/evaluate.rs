@@ -410,7 +410,15 @@ pub(crate) fn evaluate_jobs(
         // The time limits are the only place rendering looks at time; they decide nothing
         // about the pipeline, so they use std's monotonic timer rather than the `Clock`.
         let left = deadline.saturating_duration_since(Instant::now());
-        match from_evaluators.recv_timeout(left) {
+        // A time limit that has passed is acted on before any message: evaluations that keep
+        // asking for files would otherwise keep the channel full, and the limit would never
+        // be looked at.
+        let received = if left.is_zero() {
+            Err(RecvTimeoutError::Timeout)
+        } else {
+            from_evaluators.recv_timeout(left)
+        };
+        match received {
             Ok(Message::Read(index, path)) => {
                 // A read of an evaluation given up already is left unanswered: its reply
                 // channel is gone, so it fails.
@@ -748,6 +756,85 @@ mod tests {
                 Ok("c".into()),
             ]
         );
+    }
+
+    /// Files that take a moment to read, as a large repository's may, and that answer a read
+    /// only once another has been asked for too (or a while has passed), so that the channel
+    /// holds a request whenever the server looks at it.
+    struct SlowFiles {
+        served: Mutex<usize>,
+    }
+
+    impl SourceFiles for SlowFiles {
+        fn read(&self, _path: &RepoPath) -> Result<Option<Vec<u8>>, SourceError> {
+            let served = {
+                let mut served = self.served.lock().unwrap();
+                *served += 1;
+                *served
+            };
+            let asked = ASKED.lock().unwrap();
+            let asked = ASKED_MORE
+                .wait_timeout_while(asked, Duration::from_millis(200), |asked| *asked <= served)
+                .unwrap();
+            drop(asked);
+            // Time for the next request, counted already, to land in the channel.
+            std::thread::sleep(Duration::from_millis(2));
+            Ok(Some(b"{}".to_vec()))
+        }
+
+        fn list(&self, _dir: &str) -> Result<Vec<RepoPath>, SourceError> {
+            Ok(Vec::new())
+        }
+    }
+
+    static ASKED: Mutex<usize> = Mutex::new(0);
+    static ASKED_MORE: Condvar = Condvar::new();
+
+    /// Reads its entrypoint over and over (as an import that is looked for in a directory
+    /// before the jpath entry that has it, inside a function called again and again), until
+    /// a read fails or 500 have been answered.
+    fn reads_on_and_on(
+        job: EvaluationJob,
+        reader: Box<dyn FileReader>,
+    ) -> Result<String, EvaluationError> {
+        for _ in 0..500 {
+            *ASKED.lock().unwrap() += 1;
+            ASKED_MORE.notify_all();
+            reader.read(&job.entrypoint)?;
+        }
+        Ok("\"read on past its time limit\"".into())
+    }
+
+    #[test]
+    fn evaluations_that_keep_reading_are_still_stopped_at_their_time_limit() {
+        let entrypoints = paths(&["a.jsonnet", "b.jsonnet", "c.jsonnet", "d.jsonnet"]);
+        let empty = BTreeMap::new();
+        let limits = RenderLimits {
+            timeout: Duration::from_millis(100),
+            ..RenderLimits::default()
+        };
+        // Four at once: while one's read is served, the others' wait in the channel, so the
+        // channel is never empty until they are done.
+        let files = SlowFiles {
+            served: Mutex::new(0),
+        };
+        let results = evaluate_jobs(
+            &files,
+            &inputs(&entrypoints, &empty),
+            &limits,
+            4,
+            reads_on_and_on,
+        );
+        let expected: Vec<_> = entrypoints
+            .iter()
+            .map(|entrypoint| {
+                Err(EvaluationError::TimedOut {
+                    entrypoint: entrypoint.clone(),
+                    limit: limits.timeout,
+                })
+            })
+            .collect();
+        assert_eq!(results, expected);
     }
 
     #[test]

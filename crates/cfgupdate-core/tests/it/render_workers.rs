@@ -286,3 +286,64 @@ fn renders_ahead_come_back_in_the_order_asked_whatever_the_workers() {
         one[TARGETS - 1 - 9]
     );
 }
+
+/// Evaluates in process but drops the last result of every batch: a broken evaluator.
+struct Forgetful;
+
+impl Evaluator for Forgetful {
+    fn evaluate(
+        &self,
+        files: &dyn SourceFiles,
+        input: EvaluationInput<'_>,
+        limits: &RenderLimits,
+    ) -> Result<Evaluation, EvaluationError> {
+        IN_PROCESS.evaluate(files, input, limits)
+    }
+
+    fn evaluate_many(
+        &self,
+        files: &dyn SourceFiles,
+        inputs: &[EvaluationInput<'_>],
+        limits: &RenderLimits,
+    ) -> Vec<Result<Evaluation, EvaluationError>> {
+        let mut results = IN_PROCESS.evaluate_many(files, inputs, limits);
+        results.pop();
+        results
+    }
+
+    fn name(&self) -> &'static str {
+        "forgetful"
+    }
+}
+
+static FORGETFUL: Forgetful = Forgetful;
+
+#[test]
+fn a_target_an_evaluator_returns_no_result_for_fails_rather_than_being_left_out() {
+    let repo = repo_with_yaml(&sources(&[]));
+    let tip = repo.tip().unwrap();
+    let empty = Default::default();
+    let source = RevisionFiles::new(&repo, &tip, &empty);
+    let pipeline = read_pipeline(&source, "here").unwrap();
+    let walk = |workers: usize| -> Vec<(String, bool)> {
+        let limits = RenderLimits {
+            evaluator: &FORGETFUL,
+            workers,
+            ..RenderLimits::default()
+        };
+        RenderAhead::new(&source, &pipeline, pipeline.targets.values(), &limits)
+            .map(|(target, rendered)| (target.name.to_string(), rendered.is_ok()))
+            .collect()
+    };
+    let one = walk(1);
+    assert_eq!(one.len(), TARGETS, "{one:?}");
+    assert!(one.iter().all(|(_, ok)| !ok), "{one:?}");
+    let four = walk(4);
+    assert_eq!(four.len(), TARGETS, "{four:?}");
+    // Each window of sixteen loses its last.
+    assert_eq!(
+        four.iter().filter(|(_, ok)| !ok).count(),
+        TARGETS.div_ceil(16),
+        "{four:?}"
+    );
+}
