@@ -394,8 +394,16 @@ impl GitRepository {
     }
 
     /// The tree of `parent` with `change` applied, built in the object store alone.
+    ///
+    /// The deletions are applied first, in a tree of their own, and the writes on top of it:
+    /// libgit2 applies one batch in path order and refuses a write through or over an entry
+    /// of another kind ("D/F conflict"), even one the same change deletes, so a change that
+    /// replaces a file by a directory (or a directory by a file) and deletes the old entries
+    /// could never be built.
     fn build_tree(&self, parent: &Tree<'_>, change: &Change) -> Result<Oid, git2::Error> {
-        let mut update = TreeUpdateBuilder::new();
+        let mut removals = TreeUpdateBuilder::new();
+        let mut removed = false;
+        let mut writes = TreeUpdateBuilder::new();
         for (path, file) in &change.files {
             let existing = parent.get_path(Path::new(path.as_str())).ok();
             match file {
@@ -407,16 +415,22 @@ impl GitRepository {
                         }
                         _ => FileMode::Blob,
                     };
-                    update.upsert(path.as_str(), blob, mode);
+                    writes.upsert(path.as_str(), blob, mode);
                 }
                 // Removing what is not there is no change, and libgit2 would refuse it.
                 FileChange::Delete if existing.is_some() => {
-                    update.remove(path.as_str());
+                    removals.remove(path.as_str());
+                    removed = true;
                 }
                 FileChange::Delete => {}
             }
         }
-        update.create_updated(&self.repo, parent)
+        if !removed {
+            return writes.create_updated(&self.repo, parent);
+        }
+        let without = removals.create_updated(&self.repo, parent)?;
+        let without = self.repo.find_tree(without)?;
+        writes.create_updated(&self.repo, &without)
     }
 
     /// Who cfgupdate's commits are by, dated now.

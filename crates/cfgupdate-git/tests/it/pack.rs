@@ -230,6 +230,62 @@ fn removing_and_moving_directories_lands_whole() {
 }
 
 #[test]
+fn a_file_and_a_directory_trade_places_when_the_change_deletes_the_old_entries() {
+    for served in BOTH {
+        let remote = remote(served);
+        let mut repository = remote.open();
+        let parent = repository.tip().unwrap();
+
+        // `cfgupdate.toml` becomes a directory, `apps/one/deep/` a file: each old entry is
+        // deleted by the same change (libgit2 refused such a change in one batch).
+        let commit = pushed(
+            repository
+                .commit_and_push(
+                    &parent,
+                    &change(
+                        &[
+                            ("cfgupdate.toml/wave.toml", "[[wave]]\n"),
+                            ("apps/one/deep", "flat\n"),
+                        ],
+                        &["cfgupdate.toml", "apps/one/deep/values.json"],
+                        "Reshape",
+                    ),
+                )
+                .unwrap(),
+        );
+
+        assert_whole(&remote, served);
+        assert_eq!(
+            remote.git(&["ls-tree", "-r", "--name-only", &commit]),
+            "apps/one/config.libsonnet\napps/one/deep\n\
+             apps/three/config.libsonnet\napps/three/deep/values.json\n\
+             apps/two/config.libsonnet\napps/two/deep/values.json\n\
+             cfgupdate.toml/wave.toml\nenvs/prod/main.jsonnet\nimages/staging.json",
+            "{served:?}"
+        );
+        let reshaped = id(&commit);
+        assert_eq!(
+            repository
+                .read_file(&reshaped, &path("apps/one/deep"))
+                .unwrap(),
+            Some(b"flat\n".to_vec())
+        );
+        // Without the deletion, a write through a file is still refused, and nothing is sent.
+        let tip = repository.tip().unwrap();
+        assert!(
+            repository
+                .commit_and_push(
+                    &tip,
+                    &change(&[("images/staging.json/x", "x\n")], &[], "Through")
+                )
+                .is_err(),
+            "{served:?}"
+        );
+        assert_eq!(remote.tip(), commit, "{served:?}");
+    }
+}
+
+#[test]
 fn a_remote_reset_behind_the_cache_is_pushed_to_only_from_its_own_tip() {
     for served in BOTH {
         let remote = remote(served);
