@@ -227,8 +227,9 @@ fn read_wave<'d>(
                     reason => reason.to_string(),
                 };
                 value.error(format_args!(
-                    "{} is `{text}`, which is not a duration: {reason}; write it like 30s, 10m, 1h30m or 2d",
-                    value.subject()
+                    "{} is `{}`, which is not a duration: {reason}; write it like 30s, 10m, 1h30m or 2d",
+                    value.subject(),
+                    crate::shown::shown(text)
                 ))
             })?)
         }
