@@ -753,6 +753,35 @@ fn a_soak_that_is_not_a_duration_is_shown_escaped_and_cut() {
 }
 
 #[test]
+fn refused_names_paths_and_globs_are_shown_escaped() {
+    // Each refused value holds a line break and a direction override (TOML escapes, so the
+    // file itself is one line per key): the sentence names it escaped, on one line.
+    let hostile = r"\n\u202E";
+    let render = |output: &str| format!("[render]\noutput = \"{output}\"\n\n{TWO_TARGETS}");
+    for text in [
+        TWO_TARGETS.replace("name = \"staging\"", &format!("name = \"s{hostile}\"")),
+        TWO_TARGETS.replace("[\"a\", \"b\"]", &format!("[\"a\", \"b{hostile}\"]")),
+        TWO_TARGETS.replace("\"envs/a.jsonnet\"", &format!("\"/a{hostile}\"")),
+        TWO_TARGETS.replace(
+            "\"images/staging.json\"",
+            &format!("{{ jsonnet = [\"/i{hostile}\"] }}"),
+        ),
+        format!("{TWO_TARGETS}argocd_app = \"B{hostile}\"\n"),
+        format!("[render]\noutput = \"g\"\njpath = [\"/l{hostile}\"]\n\n{TWO_TARGETS}"),
+        render(&format!("g{hostile}{{x}}")),
+        render(&format!("/g{hostile}/{{target}}")),
+    ] {
+        let error = message(&text);
+        assert!(
+            error.contains(r"\n\u{202e}")
+                && error.lines().count() == 1
+                && !error.contains('\u{202e}'),
+            "{text}\n{error}"
+        );
+    }
+}
+
+#[test]
 fn approval_is_a_boolean_that_defaults_to_false() {
     assert!(!parse(TWO_TARGETS).waves[0].approval);
     let text = TWO_TARGETS.replace("targets =", "approval = true\ntargets =");
