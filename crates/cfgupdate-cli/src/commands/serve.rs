@@ -298,4 +298,16 @@ mod tests {
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("0s").is_err());
     }
+
+    #[test]
+    fn a_refused_duration_is_named_escaped_and_cut() {
+        let error = parse_duration("5m\u{202e}").unwrap_err();
+        assert!(
+            error.starts_with("`5m\\u{202e}` is not a duration: "),
+            "{error}"
+        );
+        // An environment variable or option of any length gives an error of bounded length.
+        let error = parse_duration(&"1h".repeat(50_000)).unwrap_err();
+        assert!(error.len() < 4_000, "{} characters", error.len());
+    }
 }

@@ -148,7 +148,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     cfgupdate_core::parse_duration(text).map_err(|reason| {
         format!(
             "`{}` is not a duration: {reason}; write e.g. `30s`, `500ms`, `2m` or `1h`",
-            text.escape_debug()
+            cfgupdate_core::adapter::shown(text)
         )
     })
 }

@@ -185,7 +185,7 @@ fn check_render(
     targets: &[ReadTarget],
 ) -> Result<(), PipelineError> {
     let output = &render.render.output;
-    let subject = format!("`output` in [render] is `{output}`");
+    let subject = format!("`output` in [render] is `{}`", crate::shown::shown(output));
     let fail = |detail: String| Err(src.error_at(&render.output, detail));
     if output.replace("{target}", "").contains(['{', '}']) {
         return fail(format!(
@@ -222,7 +222,8 @@ fn check_render(
             Err(err) => {
                 return fail(format!(
                     "{subject}: for target `{name}` it gives `{}`, which is not a path inside the repository: {}",
-                    err.value, err.reason
+                    crate::shown::shown(&err.value),
+                    err.reason
                 ));
             }
         };

@@ -352,8 +352,9 @@ impl<'d, 'i> Value<'d, 'i> {
         let text = self.string()?;
         RepoPath::parse(text).map_err(|err| {
             self.error(format_args!(
-                "{} is `{text}`, which is not a path inside the repository: {}",
+                "{} is `{}`, which is not a path inside the repository: {}",
                 self.subject(),
+                crate::shown::shown(text),
                 err.reason
             ))
         })

@@ -137,8 +137,9 @@ fn read_render(value: &Value<'_, '_>) -> Result<ReadRender, PipelineError> {
                     table.src().error_at(
                         &span,
                         format_args!(
-                            "{} lists `{text}`, which is not a path inside the repository: {}",
+                            "{} lists `{}`, which is not a path inside the repository: {}",
                             jpath.subject(),
+                            crate::shown::shown(text),
                             err.reason
                         ),
                     )
@@ -227,8 +228,9 @@ fn read_wave<'d>(
                     reason => reason.to_string(),
                 };
                 value.error(format_args!(
-                    "{} is `{text}`, which is not a duration: {reason}; write it like 30s, 10m, 1h30m or 2d",
-                    value.subject()
+                    "{} is `{}`, which is not a duration: {reason}; write it like 30s, 10m, 1h30m or 2d",
+                    value.subject(),
+                    crate::shown::shown(text)
                 ))
             })?)
         }
@@ -353,8 +355,9 @@ fn read_images(value: &Value<'_, '_>) -> Result<(ImageSetLayout, Vec<ImageFile>)
                             value.src().error_at(
                                 &span,
                                 format_args!(
-                                    "{} lists `{text}`, which is not a path or glob inside the repository: {reason}",
-                                    list.subject()
+                                    "{} lists `{}`, which is not a path or glob inside the repository: {reason}",
+                                    list.subject(),
+                                    crate::shown::shown(text)
                                 ),
                             )
                         })?;
@@ -417,8 +420,9 @@ fn read_target<'d>(
             let app = value.string()?;
             if !is_argocd_app_name(app) {
                 return Err(value.error(format_args!(
-                    "{} is `{app}`, which is not an Argo CD application name: lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit, at most 253 characters, optionally after a namespace and `/`",
-                    value.subject()
+                    "{} is `{}`, which is not an Argo CD application name: lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit, at most 253 characters, optionally after a namespace and `/`",
+                    value.subject(),
+                    crate::shown::shown(app)
                 )));
             }
             (app.to_owned(), Some(value.span()))
@@ -464,7 +468,10 @@ fn invalid_name(subject: &str, err: NameError) -> String {
         NameError::Invalid {
             kind, value, rule, ..
         } => {
-            format!("{subject} `{value}`, which is not a valid {kind} name: {rule}")
+            format!(
+                "{subject} `{}`, which is not a valid {kind} name: {rule}",
+                crate::shown::shown(&value)
+            )
         }
         other => format!("{subject} a name that is refused: {other}"),
     }

@@ -730,6 +730,58 @@ fn soak_is_a_duration_that_is_positive_and_representable() {
 }
 
 #[test]
+fn a_soak_that_is_not_a_duration_is_shown_escaped_and_cut() {
+    // The value comes from whoever pushes the pipeline file: a line break or a direction
+    // override in it must not split or reorder the sentence, and a long one must not fill it.
+    let soak =
+        |value: &str| TWO_TARGETS.replace("targets =", &format!("soak = \"{value}\"\ntargets ="));
+    let error = message(&soak("1h\\n2m\\u202E"));
+    assert!(
+        error.contains("is `1h\\n2m\\u{202e}`, which is not a duration: ")
+            && error.lines().count() == 1
+            && !error.contains('\u{202e}'),
+        "{error}"
+    );
+    let long = "1h".repeat(5_000);
+    let error = message(&soak(&long));
+    assert!(
+        error.contains("more characters") && error.len() < 4_000,
+        "{} characters: {}",
+        error.len(),
+        &error[..200]
+    );
+}
+
+#[test]
+fn refused_names_paths_and_globs_are_shown_escaped() {
+    // Each refused value holds a line break and a direction override (TOML escapes, so the
+    // file itself is one line per key): the sentence names it escaped, on one line.
+    let hostile = r"\n\u202E";
+    let render = |output: &str| format!("[render]\noutput = \"{output}\"\n\n{TWO_TARGETS}");
+    for text in [
+        TWO_TARGETS.replace("name = \"staging\"", &format!("name = \"s{hostile}\"")),
+        TWO_TARGETS.replace("[\"a\", \"b\"]", &format!("[\"a\", \"b{hostile}\"]")),
+        TWO_TARGETS.replace("\"envs/a.jsonnet\"", &format!("\"/a{hostile}\"")),
+        TWO_TARGETS.replace(
+            "\"images/staging.json\"",
+            &format!("{{ jsonnet = [\"/i{hostile}\"] }}"),
+        ),
+        format!("{TWO_TARGETS}argocd_app = \"B{hostile}\"\n"),
+        format!("[render]\noutput = \"g\"\njpath = [\"/l{hostile}\"]\n\n{TWO_TARGETS}"),
+        render(&format!("g{hostile}{{x}}")),
+        render(&format!("/g{hostile}/{{target}}")),
+    ] {
+        let error = message(&text);
+        assert!(
+            error.contains(r"\n\u{202e}")
+                && error.lines().count() == 1
+                && !error.contains('\u{202e}'),
+            "{text}\n{error}"
+        );
+    }
+}
+
+#[test]
 fn approval_is_a_boolean_that_defaults_to_false() {
     assert!(!parse(TWO_TARGETS).waves[0].approval);
     let text = TWO_TARGETS.replace("targets =", "approval = true\ntargets =");
