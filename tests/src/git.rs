@@ -4,19 +4,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 /// A `git` command in `dir`, isolated from the user's and the system's configuration and
-/// speaking English, so its messages can be matched.
+/// speaking English, so its messages can be matched (the scripted person's, one rule for both).
 pub(crate) fn command(dir: &Path) -> Command {
-    let mut command = Command::new("git");
-    command
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE");
-    command
+    cfgupdate_git::person::command(dir)
 }
 
 /// Runs `git args...` in `dir` and returns what it did, whatever its exit status.

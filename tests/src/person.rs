@@ -1,119 +1,84 @@
-//! Someone else who works on the config repository with the git CLI.
+//! Someone else who works on the config repository with the git CLI: the scripted person of
+//! `cfgupdate_git::person` (the demo's Alice is one too), panicking where a test cannot go on.
 
-use std::fs;
 use std::path::Path;
 
+use cfgupdate_git::person::{self, Identity};
 use tempfile::TempDir;
-
-use crate::git::{git, try_git};
-
-/// How many times a person pulls and pushes again before giving up: enough to get through
-/// while an automation publishes as fast as it can.
-const PUSH_ATTEMPTS: usize = 100;
 
 /// A person with their own clone of the remote, committing and pushing with the git CLI.
 pub struct Person {
-    dir: TempDir,
-    branch: String,
+    inner: person::Person,
+    // Dropped after `inner`: the clone lives in it.
+    _dir: TempDir,
 }
 
 impl Person {
     /// Clones `branch` of `url` into a fresh directory; `name` signs the person's commits.
     pub fn clone(url: &str, branch: &str, name: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        git(
-            dir.path(),
-            &["clone", "--quiet", "--branch", branch, url, "."],
-        );
-        let email = format!("{}@example.com", name.to_lowercase().replace(' ', "."));
-        git(dir.path(), &["config", "user.name", name]);
-        git(dir.path(), &["config", "user.email", &email]);
-        Self {
-            dir,
-            branch: branch.to_owned(),
-        }
+        let inner =
+            person::Person::clone(url, branch, dir.path().join("clone"), Identity::named(name))
+                .unwrap_or_else(|error| panic!("{name} cannot clone {url}: {error}"));
+        Self { inner, _dir: dir }
     }
 
     /// The clone's work tree.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.inner.dir()
     }
 
     /// Runs `git args...` in the clone and returns its standard output, trimmed.
     pub fn git(&self, args: &[&str]) -> String {
-        git(self.dir.path(), args)
+        self.inner
+            .git(args)
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Writes `content` to `path` in the work tree.
     pub fn write(&self, path: &str, content: &str) {
-        let file = self.dir.path().join(path);
-        fs::create_dir_all(file.parent().unwrap()).unwrap();
-        fs::write(file, content).unwrap();
+        self.inner
+            .write(path, content)
+            .unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// Removes `path` from the work tree.
     pub fn remove(&self, path: &str) {
-        fs::remove_file(self.dir.path().join(path)).unwrap();
+        self.inner
+            .remove(path)
+            .unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// Commits everything in the work tree and returns the new commit's id.
     pub fn commit(&self, message: &str) -> String {
-        self.git(&["add", "--all"]);
-        self.git(&["commit", "--quiet", "-m", message]);
-        self.head()
+        self.inner
+            .commit(message)
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Pushes the branch; when the remote has moved on, pulls with rebase and pushes again.
-    /// Returns the commit the remote's branch then points at.
+    /// Returns the commit the remote's branch then points at. Panics when the push is refused
+    /// for another reason (a hook), without retrying.
     pub fn push(&self) -> String {
-        let target = format!("HEAD:refs/heads/{}", self.branch);
-        let mut last = String::new();
-        for attempt in 0..PUSH_ATTEMPTS {
-            let output = try_git(self.dir.path(), &["push", "--porcelain", "origin", &target]);
-            if output.status.success() {
-                return self.head();
-            }
-            let report = String::from_utf8_lossy(&output.stdout);
-            last = format!("{report}{}", String::from_utf8_lossy(&output.stderr));
-            // Stale: refused as not a fast-forward, or the server lost the race for the
-            // branch's lock to another push arriving at the same moment.
-            let stale = report.lines().any(|line| {
-                line.starts_with('!')
-                    && (line.contains("[rejected]") || line.contains("failed to update ref"))
-            });
-            if !stale {
-                panic!(
-                    "push was refused for another reason than a stale branch: {report}{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            // A person does not retry in lockstep with the automation they race; they pause,
-            // then pull and push again at once.
-            let pause = 5 + (u64::from(std::process::id()) + attempt as u64 * 7919) % 40;
-            std::thread::sleep(std::time::Duration::from_millis(pause));
-            self.pull();
-        }
-        panic!("push was still rejected after {PUSH_ATTEMPTS} attempts; the last time: {last}");
+        self.inner.push().unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Fetches the branch and rebases the person's commits onto it.
     pub fn pull(&self) {
-        self.git(&["pull", "--quiet", "--rebase", "origin", &self.branch]);
+        self.inner.pull().unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// Writes `files` (path, content), commits them with `message` and pushes; returns the
     /// commit the remote's branch then points at.
     pub fn commit_and_push(&self, files: &[(&str, &str)], message: &str) -> String {
-        for (path, content) in files {
-            self.write(path, content);
-        }
-        self.commit(message);
-        self.push()
+        self.inner
+            .commit_and_push(files.iter().copied(), message)
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// The commit the clone's `HEAD` points at.
     pub fn head(&self) -> String {
-        self.git(&["rev-parse", "HEAD"])
+        self.inner.head().unwrap_or_else(|error| panic!("{error}"))
     }
 }
 
@@ -133,7 +98,7 @@ mod tests {
         let tip = bob.commit_and_push(&[("bob.txt", "his\n")], "Bob's change");
 
         assert_eq!(crate::rev_parse(&remote, "main"), tip);
-        let files = git(&remote, &["ls-tree", "--name-only", "main"]);
+        let files = crate::git(&remote, &["ls-tree", "--name-only", "main"]);
         assert_eq!(files, "a.txt\nalice.txt\nbob.txt");
     }
 

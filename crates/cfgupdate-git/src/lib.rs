@@ -134,6 +134,8 @@ mod errors;
 mod head;
 mod known_hosts;
 mod options;
+#[cfg(feature = "person")]
+pub mod person;
 mod remote;
 mod repository;
 mod trust;

@@ -3,13 +3,12 @@
 //!
 //! The story: an example config repository ([`example`]) is pushed to a bare repository; CI
 //! announces a build; Argo CD deploys staging target by target and reports; a person pushes a
-//! hand edit in between ([`git`]); the soak gate into internal opens; internal deploys; a person
+//! hand edit in between (a scripted [`Person`] of `cfgupdate_git::person`); the soak gate into internal opens; internal deploys; a person
 //! approves production; production deploys; CI replays its announcement. CI, Argo CD and the
 //! approver talk to the service through [`service::Service`]. At the end, the history and
 //! where to look.
 
 pub mod example;
-pub mod git;
 pub mod http;
 pub mod service;
 
@@ -20,25 +19,23 @@ use std::time::{Duration, Instant};
 
 use cfgupdate_core::ConfigRepository;
 use cfgupdate_core::promotion::history;
+use cfgupdate_git::person::{self, Identity, Person};
 use cfgupdate_git::{Author, Branch, Credentials, GitOptions, GitRepository, RemoteUrl};
 
 use self::example::{BRANCH, FIRST_APP_COMMIT, NEXT_APP_COMMIT};
-use self::git::Person;
 use self::service::{Answer, Reporter, Service};
 use crate::failure::Failure;
 use crate::remote::classified;
 
 /// The person who edits the repository by hand and approves production.
-const ALICE: Person = Person {
-    name: "Alice",
-    email: "alice@example.com",
-};
+fn alice() -> Identity {
+    Identity::new("Alice", "alice@example.com")
+}
 
 /// Who made the repository.
-const SETUP: Person = Person {
-    name: "Demo setup",
-    email: "demo@example.com",
-};
+fn setup() -> Identity {
+    Identity::new("Demo setup", "demo@example.com")
+}
 
 /// The longest the demo waits for a soak gate to open (it is 2 s).
 const SOAK_LIMIT: Duration = Duration::from_secs(30);
@@ -241,14 +238,25 @@ pub fn play<W: Write>(
         "renders generated/prod-eu/ again (as `cfgupdate render --write` does), commits and pushes",
     )?;
     n.say("with plain git. cfgupdate never force-pushes: whatever it commits later goes on top.")?;
-    let clone = git::Clone::new(&place.remote, place.root.join("alice"), ALICE)?;
-    let mut files = clone.files()?;
+    let remote = place
+        .remote
+        .to_str()
+        .ok_or_else(|| Failure::invalid("the demo directory's path is not UTF-8"))?;
+    let clone = Person::clone(remote, BRANCH, place.root.join("alice"), alice())
+        .map_err(|error| classified(&error))?;
+    let mut files = clone.files().map_err(|error| classified(&error))?;
     let entrypoint = files.get_mut("envs/prod-eu/main.jsonnet").ok_or_else(|| {
         Failure::operational("envs/prod-eu/main.jsonnet is missing in Alice's clone")
     })?;
     *entrypoint = entrypoint.replace("web: 2", "web: 4");
     example::render_into(&mut files)?;
-    let alice_commit = clone.commit_and_push(&files, "Scale web to 4 replicas in prod-eu")?;
+    clone
+        .replace_files(&files)
+        .map_err(|error| classified(&error))?;
+    clone
+        .commit("Scale web to 4 replicas in prod-eu")
+        .map_err(|error| classified(&error))?;
+    let alice_commit = clone.push().map_err(|error| classified(&error))?;
     n.outcome(&format!(
         "Alice pushed {} \"Scale web to 4 replicas in prod-eu\"; it is the branch's tip now.",
         short(&alice_commit)
@@ -369,9 +377,9 @@ pub fn epilogue<W: Write>(
             (entry.commit.to_string(), (entry.action, wave))
         })
         .collect();
-    let log = git::git(
+    let log = person::git(
         &place.root,
-        SETUP,
+        None,
         &[
             "--git-dir",
             "cfg-app.git",
@@ -379,7 +387,8 @@ pub fn epilogue<W: Write>(
             "--format=%H%x09%an%x09%s",
             BRANCH,
         ],
-    )?;
+    )
+    .map_err(|error| classified(&error))?;
     narrator.heading("History of the branch Argo CD watches (newest first)")?;
     for line in log.lines() {
         let mut fields = line.splitn(3, '\t');
@@ -464,12 +473,17 @@ pub fn run(parent: Option<&Path>) -> Result<(), Failure> {
     let started = Instant::now();
     let place = Place::create(parent)?;
     let files = example::example_files()?;
-    let initial = git::create_remote(
+    let initial = person::create_remote(
         &place.remote,
-        &files,
-        SETUP,
+        BRANCH,
+        files
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_str())),
+        &setup(),
         "Shop configuration: three waves, five targets, rendered YAML",
-    )?;
+    )
+    .map_err(|error| classified(&error))?
+    .ok_or_else(|| Failure::operational("the example configuration has no files"))?;
     let mut service = http::HttpService::start(place.open_repository("service", "cfgupdate")?)?;
     let mut observer = Observer {
         repo: place.open_repository("observer", "observer")?,
