@@ -12,6 +12,22 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The Python tools the tests use as references (go-jsonnet, schemathesis, the Kubernetes
+# schemas) are made from PyPI in the background while the workspace compiles: mostly download
+# and unpacking, which would otherwise hold up the first test needing each. A test that comes
+# first waits on the same lock, so this changes nothing but the time taken.
+target="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target"
+python3 tests/python-tools.py "$target" >"$target/python-tools.log" 2>&1 &
+tools=$!
+trap 'kill "$tools" 2>/dev/null || true' EXIT
+
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 cargo test --workspace "$@"
 cargo test -p cfgupdate-core --no-default-features --lib
+
+# The tests made what they needed themselves if this failed; say so, but what they said counts.
+if ! wait "$tools"; then
+  echo "note: making the Python tools in the background failed:" >&2
+  cat "$target/python-tools.log" >&2
+fi

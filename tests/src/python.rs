@@ -1,7 +1,6 @@
 //! Python tools from PyPI for tests (reference implementations and validators), each in a
 //! virtual environment of its own under the target directory, made on first use.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -20,103 +19,100 @@ fn target_dir() -> PathBuf {
     dir.join("target")
 }
 
-/// The `bin/` directory of a virtual environment named `name` that has `requirements`
-/// installed (pip requirement strings), checked by running `probe` with its Python.
+/// The script that makes the tools' environments: the one list of them and the one way they
+/// are made (`tests/python-tools.py`).
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python-tools.py")
+}
+
+/// The `bin/` directory of the virtual environment of the Python tool `name`, one of those
+/// `tests/python-tools.py` lists (`gojsonnet`, `schemathesis`, `kubernetes-validate`,
+/// `jsonschema`), made on first use.
 ///
-/// Made with `python3 -m venv` and `pip install` the first time; a file lock keeps tests
-/// running in parallel from making it twice, and a marker written after pip has finished keeps
-/// them from using one another's half-made environment (pip makes a package importable before
-/// it writes the package's console scripts). Panics with pip's exit status when the install
-/// fails (the tests need the tool).
-pub fn python_venv(name: &str, requirements: &[&str], probe: &str) -> PathBuf {
+/// `scripts/test.sh` makes them all in the background while the workspace compiles; a test
+/// that comes first makes its own, and one that comes while it is being made waits for it.
+/// Panics with the script's output when pip fails (the tests need the tool).
+pub fn python_venv(name: &str) -> PathBuf {
     let dir = target_dir();
-    fs::create_dir_all(&dir).expect("the target directory");
-    let venv = dir.join(format!("{name}-venv"));
-    let bin = venv.join("bin");
-    let python = bin.join("python");
-    if ready(&venv, requirements, probe) {
-        return bin;
-    }
-    let lock = fs::File::create(dir.join(format!("{name}-venv.lock"))).expect("the venv lock");
-    lock.lock().expect("locking the venv");
-    if !ready(&venv, requirements, probe) {
-        let _ = fs::remove_dir_all(&venv);
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs");
-        assert!(made.success(), "python3 -m venv {} failed", venv.display());
-        let installed = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(requirements)
-            .status()
-            .expect("pip runs");
-        assert!(installed.success(), "pip install {requirements:?} failed");
-        fs::write(marker(&venv), marker_text(requirements)).expect("the venv's marker");
-        assert!(
-            ready(&venv, requirements, probe),
-            "{probe} fails after installing {requirements:?}"
-        );
-    }
-    let _ = lock.unlock();
-    bin
+    let output = Command::new("python3")
+        .arg(script())
+        .arg(&dir)
+        .arg(name)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "making the Python tool {name} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    dir.join(format!("{name}-venv")).join("bin")
 }
 
-/// The file written into a virtual environment once pip has installed everything in it.
-fn marker(venv: &Path) -> PathBuf {
-    venv.join("cfgupdate-tests-installed")
-}
-
-fn marker_text(requirements: &[&str]) -> String {
-    requirements.join("\n")
-}
-
-/// Whether `venv` is complete: pip finished installing exactly `requirements` (the marker),
-/// and `probe` runs.
-fn ready(venv: &Path, requirements: &[&str], probe: &str) -> bool {
-    fs::read_to_string(marker(venv)).is_ok_and(|text| text == marker_text(requirements))
-        && Command::new(venv.join("bin/python"))
-            .args(["-c", probe])
-            .output()
-            .is_ok_and(|out| out.status.success())
+/// Whether the environment of `name` under `target` is ready, by the script's rule.
+#[cfg(test)]
+fn is_ready(target: &Path, name: &str) -> bool {
+    Command::new("python3")
+        .arg(script())
+        .arg(target)
+        .args(["--check", name])
+        .status()
+        .expect("python3 runs")
+        .success()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
-    /// A stand-in environment whose `python` answers every probe (as a half-installed one does
-    /// once pip has unpacked the package, before its scripts exist).
+    /// A stand-in environment of `jsonschema` whose `python` answers every probe (as a
+    /// half-installed one does once pip has unpacked the package, before its scripts exist).
     fn probe_passing_venv() -> tempfile::TempDir {
-        let venv = tempfile::tempdir().expect("a temporary directory");
-        fs::create_dir_all(venv.path().join("bin")).expect("bin/");
-        let python = venv.path().join("bin/python");
+        let target = tempfile::tempdir().expect("a temporary directory");
+        let bin = target.path().join("jsonschema-venv/bin");
+        fs::create_dir_all(&bin).expect("bin/");
+        let python = bin.join("python");
         fs::write(&python, "#!/bin/sh\nexit 0\n").expect("a stand-in python");
         fs::set_permissions(&python, fs::Permissions::from_mode(0o755)).expect("chmod");
-        venv
+        target
     }
 
     #[test]
     fn an_environment_pip_has_not_finished_is_not_ready_even_when_the_probe_passes() {
         // CI failed on this: one test used the environment while another's pip was still
         // writing its console scripts (`kubernetes-validate`: No such file or directory).
-        let venv = probe_passing_venv();
-        assert!(!ready(venv.path(), &["tool==1.*"], "import tool"));
+        let target = probe_passing_venv();
+        assert!(!is_ready(target.path(), "jsonschema"));
     }
 
     #[test]
     fn an_environment_is_ready_once_pip_finished_with_the_same_requirements() {
-        let venv = probe_passing_venv();
-        fs::write(marker(venv.path()), marker_text(&["tool==1.*"])).expect("the marker");
-        assert!(ready(venv.path(), &["tool==1.*"], "import tool"));
-        assert!(!ready(venv.path(), &["tool==2.*"], "import tool"));
+        let target = probe_passing_venv();
+        let marker = target
+            .path()
+            .join("jsonschema-venv/cfgupdate-tests-installed");
+        fs::write(&marker, "jsonschema==4.*").expect("the marker");
+        assert!(is_ready(target.path(), "jsonschema"));
+        fs::write(&marker, "jsonschema==3.*").expect("the marker");
+        assert!(!is_ready(target.path(), "jsonschema"));
+    }
+
+    #[test]
+    fn an_unknown_tool_is_refused_with_the_known_ones() {
+        let target = tempfile::tempdir().expect("a temporary directory");
+        let output = Command::new("python3")
+            .arg(script())
+            .arg(target.path())
+            .arg("kubeconform")
+            .output()
+            .expect("python3 runs");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("unknown tool 'kubeconform'") && stderr.contains("schemathesis"),
+            "{stderr}"
+        );
     }
 }

@@ -25,7 +25,7 @@ fn schema_file(dir: &Path) -> PathBuf {
 
 /// Which of `files` the schema accepts (`jsonschema`, draft 2020-12), by path.
 fn valid(schema: &Path, files: &[PathBuf]) -> Vec<(PathBuf, Result<(), String>)> {
-    let bin = python_venv("jsonschema", &["jsonschema==4.*"], "import jsonschema");
+    let bin = python_venv("jsonschema");
     let script = r#"
 import json, sys, tomllib, jsonschema
 schema = json.load(open(sys.argv[1]))

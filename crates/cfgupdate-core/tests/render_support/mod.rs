@@ -70,50 +70,23 @@ fn target_dir() -> PathBuf {
 }
 
 /// The Python interpreter of a virtual environment that has `gojsonnet`, PyYAML and
-/// ruamel.yaml, created on first use.
+/// ruamel.yaml, made on first use by `tests/python-tools.py` (the test kit's one way of making
+/// the tools; `scripts/test.sh` makes it in the background while the workspace compiles).
 pub fn gojsonnet_python() -> PathBuf {
     let dir = target_dir();
-    fs::create_dir_all(&dir).unwrap();
-    let venv = dir.join("gojsonnet-venv");
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", "import _gojsonnet, yaml, ruamel.yaml"])
-            .output()
-            .is_ok_and(|out| out.status.success())
-    };
-    if ready() {
-        return python;
-    }
-    let lock = fs::File::create(dir.join("gojsonnet-venv.lock")).unwrap();
-    lock.lock().unwrap();
-    if !ready() {
-        let _ = fs::remove_dir_all(&venv);
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(made.success(), "python3 -m venv failed");
-        let installed = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "gojsonnet==0.22.*",
-                "pyyaml==6.*",
-                "ruamel.yaml==0.19.*",
-            ])
-            .status()
-            .unwrap();
-        assert!(
-            installed.success(),
-            "pip install gojsonnet pyyaml ruamel.yaml failed"
-        );
-    }
-    lock.unlock().unwrap();
-    python
+    let output = Command::new("python3")
+        .arg(workspace().join("tests/python-tools.py"))
+        .arg(&dir)
+        .arg("gojsonnet")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "making the gojsonnet environment failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    dir.join("gojsonnet-venv/bin/python")
 }
 
 /// What go-jsonnet evaluates each target to, as JSON, evaluated from `root` with `jpath`.
