@@ -446,6 +446,17 @@ fn path_text(path: &Path) -> Result<&str, PersonError> {
 mod tests {
     use super::*;
 
+    /// Alice's clone of `remote`'s `main`, in `root`.
+    fn alice(root: &tempfile::TempDir, remote: &Path) -> Person {
+        Person::clone(
+            remote.to_str().expect("a UTF-8 path"),
+            "main",
+            root.path().join("alice"),
+            Identity::named("Alice"),
+        )
+        .expect("Alice's clone")
+    }
+
     fn remote_with(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
         let root = tempfile::tempdir().expect("a temporary directory");
         let remote = root.path().join("config.git");
@@ -501,13 +512,7 @@ mod tests {
         let mut permissions = fs::metadata(&hook).expect("metadata").permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
         fs::set_permissions(&hook, permissions).expect("chmod");
-        let alice = Person::clone(
-            remote.to_str().expect("a UTF-8 path"),
-            "main",
-            root.path().join("alice"),
-            Identity::named("Alice"),
-        )
-        .expect("Alice's clone");
+        let alice = alice(&root, &remote);
         let error = alice
             .commit_and_push([("a.txt", "b\n")], "Change a")
             .expect_err("the hook declines");
@@ -520,13 +525,7 @@ mod tests {
     #[test]
     fn replacing_the_files_removes_the_tracked_ones_left_out() {
         let (root, remote) = remote_with(&[("a.txt", "a\n"), ("dir/b.txt", "b\n")]);
-        let alice = Person::clone(
-            remote.to_str().expect("a UTF-8 path"),
-            "main",
-            root.path().join("alice"),
-            Identity::named("Alice"),
-        )
-        .expect("Alice's clone");
+        let alice = alice(&root, &remote);
         let mut files = alice.files().expect("files");
         files.remove("dir/b.txt");
         files.insert("c.txt".to_owned(), "c\n".to_owned());

@@ -283,6 +283,13 @@ struct InFlight {
 }
 
 impl InFlight {
+    /// Stops the job's worker after `error` (reading from it or waiting for it failed) and
+    /// says why the evaluation ended, from what the worker left behind.
+    fn died(&mut self, limits: &RenderLimits, error: &io::Error) -> EvaluationError {
+        let (status, stderr) = self.worker.stop();
+        why_it_died(&self.entrypoint, limits, &status, &stderr, error)
+    }
+
     /// Reads one frame from the job's worker, which has written something, and acts on
     /// it: a read request is served from `files` (`Ok(None)`: the job goes on), a value or an
     /// error ends the job (`Ok(Some)`, leaving the worker ready for the next one). An error of
@@ -375,14 +382,7 @@ impl ChildEvaluator {
                 Err(error) => {
                     // Polling itself failed: nothing can be served, every worker is stopped.
                     for mut job in running.drain(..) {
-                        let (status, stderr) = job.worker.stop();
-                        results[job.index] = Some(Err(why_it_died(
-                            &job.entrypoint,
-                            limits,
-                            &status,
-                            &stderr,
-                            &error,
-                        )));
+                        results[job.index] = Some(Err(job.died(limits, &error)));
                     }
                     continue;
                 }
@@ -408,14 +408,7 @@ impl ChildEvaluator {
                         }));
                     }
                     Err(error) => {
-                        let (status, stderr) = job.worker.stop();
-                        results[job.index] = Some(Err(why_it_died(
-                            &job.entrypoint,
-                            limits,
-                            &status,
-                            &stderr,
-                            &error,
-                        )));
+                        results[job.index] = Some(Err(job.died(limits, &error)));
                     }
                 }
             }

@@ -200,15 +200,14 @@ fn sigterm_mid_burst_answers_every_request_in_flight_and_exits_cleanly() {
                 );
             }
             (i, Fate::Answered(status, text)) => panic!("announcement {i}: {status} {text}"),
-            // Arrived after the listener closed: refused. Or still in the kernel's accept
-            // queue when the listener closed (a loaded machine): reset before a byte of it was
-            // read, so nothing of it happened. Never cut off after its change was made.
+            // Arrived after the listener closed (refused), still in the kernel's accept queue
+            // when it closed (reset), or accepted but not yet read when the idle connections
+            // were closed (on a loaded machine: closed, or a broken pipe while still writing):
+            // nothing of it happened. Never cut off after its change was made.
             (i, Fate::Lost(error)) => {
-                let error = error.to_lowercase();
                 assert!(
-                    error.contains("refused")
-                        || (error.contains("reset") && !on_remote.contains(&app(i))),
-                    "announcement {i} was cut off: {error}"
+                    !on_remote.contains(&app(i)),
+                    "announcement {i} was cut off after its change was made: {error}"
                 );
             }
         }

@@ -315,17 +315,35 @@ fn render_hex(value: f64, min_chars: f64, min_digits: f64, code: &Code) -> Resul
     ))
 }
 
-/// go-jsonnet's `render_float_dec`.
-#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
-fn render_float_dec(
-    value: f64,
+/// How go-jsonnet's `render_float_dec` and `render_float_sci` lay a number out: the
+/// arguments they share.
+#[derive(Debug, Clone, Copy)]
+#[allow(clippy::struct_excessive_bools)]
+struct FloatStyle {
+    /// The width to pad to with zeros.
     zero_pad: f64,
+    /// A blank before a number that is not negative.
     blank: bool,
+    /// A `+` before a number that is not negative.
     plus: bool,
+    /// A decimal point even with no digits after it.
     ensure_point: bool,
+    /// Trailing zeros of the fraction kept.
     trailing: bool,
+    /// Digits after the point.
     precision: f64,
-) -> Result<String> {
+}
+
+/// go-jsonnet's `render_float_dec`.
+fn render_float_dec(value: f64, style: FloatStyle) -> Result<String> {
+    let FloatStyle {
+        zero_pad,
+        blank,
+        plus,
+        ensure_point,
+        trailing,
+        precision,
+    } = style;
     let magnitude = value.abs();
     let denominator = finite(gomath::pow(10.0, precision))?;
     let numerator = finite(finite(magnitude * denominator)? + 0.5)?;
@@ -362,18 +380,8 @@ fn decimal_exponent(value: f64) -> Result<f64> {
     Ok(finite(finite(gomath::log(value.abs()))? / gomath::log(10.0))?.floor())
 }
 
-/// go-jsonnet's `render_float_sci`.
-#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
-fn render_float_sci(
-    value: f64,
-    zero_pad: f64,
-    blank: bool,
-    plus: bool,
-    ensure_point: bool,
-    trailing: bool,
-    caps: bool,
-    precision: f64,
-) -> Result<String> {
+/// go-jsonnet's `render_float_sci`: `E` instead of `e` with `caps`.
+fn render_float_sci(value: f64, style: FloatStyle, caps: bool) -> Result<String> {
     let exponent = decimal_exponent(value)?;
     let suffix = format!(
         "{}{}",
@@ -395,15 +403,13 @@ fn render_float_sci(
     } else {
         value / finite(gomath::pow(10.0, exponent))?
     };
-    let zeros = zero_pad - suffix.chars().count() as f64;
+    let zeros = style.zero_pad - suffix.chars().count() as f64;
     Ok(render_float_dec(
         finite(mantissa)?,
-        zeros,
-        blank,
-        plus,
-        ensure_point,
-        trailing,
-        precision,
+        FloatStyle {
+            zero_pad: zeros,
+            ..style
+        },
     )? + &suffix)
 }
 
@@ -439,6 +445,14 @@ fn format_code(
     let float_precision = precision.unwrap_or(6.0);
     let int_precision = precision.unwrap_or(0.0);
     let zero_pad = if code.zero && !code.left { width } else { 0.0 };
+    let float_style = |trailing: bool, precision: f64| FloatStyle {
+        zero_pad,
+        blank: code.blank,
+        plus: code.plus,
+        ensure_point: code.alt,
+        trailing,
+        precision,
+    };
     match code.kind {
         's' => go_to_string(value),
         'd' | 'o' => {
@@ -460,50 +474,20 @@ fn format_code(
             )
         }
         'x' => render_hex(number(value, at)?.floor(), zero_pad, int_precision, code),
-        'f' => render_float_dec(
-            number(value, at)?,
-            zero_pad,
-            code.blank,
-            code.plus,
-            code.alt,
-            true,
-            float_precision,
-        ),
+        'f' => render_float_dec(number(value, at)?, float_style(true, float_precision)),
         'e' => render_float_sci(
             number(value, at)?,
-            zero_pad,
-            code.blank,
-            code.plus,
-            code.alt,
-            true,
+            float_style(true, float_precision),
             code.caps,
-            float_precision,
         ),
         'g' => {
             let n = number(value, at)?;
             let exponent = decimal_exponent(n)?;
             if exponent < -4.0 || exponent >= float_precision {
-                render_float_sci(
-                    n,
-                    zero_pad,
-                    code.blank,
-                    code.plus,
-                    code.alt,
-                    code.alt,
-                    code.caps,
-                    float_precision - 1.0,
-                )
+                render_float_sci(n, float_style(code.alt, float_precision - 1.0), code.caps)
             } else {
                 let before_point = (exponent + 1.0).max(1.0);
-                render_float_dec(
-                    n,
-                    zero_pad,
-                    code.blank,
-                    code.plus,
-                    code.alt,
-                    code.alt,
-                    float_precision - before_point,
-                )
+                render_float_dec(n, float_style(code.alt, float_precision - before_point))
             }
         }
         'c' => match value {
