@@ -4,6 +4,7 @@ mod args;
 mod argv;
 mod commands;
 mod demo;
+mod dry_run;
 mod failure;
 mod help;
 mod isolate;

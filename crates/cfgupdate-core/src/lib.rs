@@ -44,6 +44,8 @@
 //! - [`render`]: targets rendered to Kubernetes YAML as Argo CD would, and the checks an
 //!   automatic change passes.
 //! - [`trailers`]: the `Cfgupdate-*` commit trailers written and read back.
+//! - **Dry runs**: [`dry_run()`] runs any writing operation against a [`DryRun`], which
+//!   captures its pushes as [`PlannedWrite`]s instead of sending them.
 //! - **Failures**: every error type implements [`Classify`], whose [`ErrorClass`] decides exit
 //!   codes and HTTP statuses in the adapters.
 //!
@@ -173,6 +175,7 @@
 
 mod class;
 mod clock;
+mod dry_run;
 #[cfg(feature = "render")]
 mod intent;
 mod key;
@@ -218,6 +221,9 @@ pub use repository::{
     RepositoryError, RepositoryErrorKind, StateVersion,
 };
 pub use snapshot::{Snapshot, SnapshotError};
+
+// Dry runs: any writing operation against a repository that captures its pushes.
+pub use dry_run::{DryRun, PlannedCommit, PlannedFile, PlannedState, PlannedWrite, dry_run};
 
 // Writing: CI's announcements, and how every automatic write behaves.
 #[cfg(feature = "render")]

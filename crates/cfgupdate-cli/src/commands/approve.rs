@@ -15,7 +15,7 @@ approval. The approver (`--by`) is recorded with the approval and named in the p
 commit's `Cfgupdate-Approved-By` trailer.\n\n\
 Prints the promotion commit's SHA, or `unchanged`; a sentence on stderr says what was done, or \
 why nothing was.",
-    after_help = "Example:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git --branch main   # what waits\n  cfgupdate approve --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --by alice"
+    after_help = "Example:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git --branch main   # what waits\n  cfgupdate approve --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --by alice\n\nThe same with --dry-run: print what it would record and commit, push nothing:\n  cfgupdate approve --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --by alice --dry-run"
 )]
 pub struct ApproveArgs {
     #[command(flatten)]
@@ -26,6 +26,11 @@ pub struct ApproveArgs {
     /// Who approves (default: GIT_AUTHOR_NAME, else `git config user.name`, else `cli`).
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
+    /// Print what approving would write (the approval recorded in the pipeline state, the
+    /// promotion commit it lets through: subject, trailers, changed files and their diff) and push
+    /// nothing; refusals exit as they would without it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The approver: `--by`, else the git author name of the environment, else `cli`.
@@ -60,6 +65,11 @@ pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
         approver(args.by.as_deref()).map_err(|error| Failure::invalid(format!("--by: {error}")))?;
     let options = crate::commands::state::write_options()?;
     let mut repo = args.remote.open()?;
+    if args.dry_run {
+        return crate::dry_run::show(&mut repo, |repo| {
+            approve(repo, &SystemClock, &wave, &by, &options)
+        });
+    }
     match approve(&mut repo, &SystemClock, &wave, &by, &options)
         .map_err(|error| classified(&error))?
     {

@@ -15,7 +15,7 @@ held services are left as they are, and a revision older than the source of the 
 promotion is refused as stale (exit 3).\n\n\
 Prints the promotion commit's SHA, or `unchanged` when the next wave already holds those images; \
 a sentence on stderr says what was done.",
-    after_help = "Example (the revision is a commit of the config repository, as `cfgupdate status` and\n`cfgupdate history` show them):\n  cfgupdate promote --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --from staging --revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a"
+    after_help = "Example (the revision is a commit of the config repository, as `cfgupdate status` and\n`cfgupdate history` show them):\n  cfgupdate promote --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --from staging --revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a\n\nThe same with --dry-run: print the commit it would make, push nothing:\n  cfgupdate promote --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --from staging --revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a --dry-run"
 )]
 pub struct PromoteArgs {
     #[command(flatten)]
@@ -26,6 +26,10 @@ pub struct PromoteArgs {
     /// The config revision (40 hex digits) whose image set of WAVE is promoted.
     #[arg(long, value_name = "SHA")]
     pub revision: String,
+    /// Print the commit that would be made (subject, trailers, changed files and their
+    /// diff) and push nothing; refusals exit as they would without it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
@@ -34,6 +38,12 @@ pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
     let revision = CommitId::parse(&args.revision)
         .map_err(|error| Failure::invalid(format!("--revision: {error}")))?;
     let mut repo = args.remote.open()?;
+    if args.dry_run {
+        let options = crate::commands::state::write_options()?;
+        return crate::dry_run::show(&mut repo, |repo| {
+            promote(repo, &SystemClock, &from, &revision, &options)
+        });
+    }
     match promote(
         &mut repo,
         &SystemClock,

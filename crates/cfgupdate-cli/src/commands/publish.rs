@@ -14,7 +14,7 @@ with Cfgupdate-* trailers, pushed without force. When people push to the branch 
 the images are written again on the new tip: nothing of theirs is lost.\n\n\
 Prints the new commit's SHA, or `unchanged` when the first wave already holds these images or \
 this announcement was already published; a sentence on stderr says what was done.",
-    after_help = "Example:\n  cfgupdate publish --repo git@github.com:acme/cfg-app.git --branch main \\\n    --app-commit 7d1043473d55bfa90e8530d35801d4e381bc69f0 \\\n    --image api=registry.example.com/team/api:7d10434@sha256:<64 hex>"
+    after_help = "Example:\n  cfgupdate publish --repo git@github.com:acme/cfg-app.git --branch main \\\n    --app-commit 7d1043473d55bfa90e8530d35801d4e381bc69f0 \\\n    --image api=registry.example.com/team/api:7d10434@sha256:<64 hex>\n\nThe same with --dry-run: print the commit it would make, push nothing:\n  cfgupdate publish --repo git@github.com:acme/cfg-app.git --branch main --dry-run \\\n    --app-commit 7d1043473d55bfa90e8530d35801d4e381bc69f0 \\\n    --image api=registry.example.com/team/api:7d10434@sha256:<64 hex>"
 )]
 pub struct PublishArgs {
     #[command(flatten)]
@@ -25,6 +25,10 @@ pub struct PublishArgs {
     /// A service and its new image, `SERVICE=REF` with a digest (repeatable).
     #[arg(long = "image", value_name = "SERVICE=REF", required = true)]
     pub images: Vec<ImageAssignment>,
+    /// Print the commit that would be made (subject, trailers, changed files and their
+    /// diff) and push nothing; refusals exit as they would without it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn run(args: &PublishArgs) -> Result<(), Failure> {
@@ -33,6 +37,12 @@ pub fn run(args: &PublishArgs) -> Result<(), Failure> {
     let images = image_set(&args.images)?;
     let announcement = Announcement::new(app_commit, images).map_err(|e| classified(&e))?;
     let mut repo = args.remote.open()?;
+    if args.dry_run {
+        let options = crate::commands::state::write_options()?;
+        return crate::dry_run::show(&mut repo, |repo| {
+            publish(repo, &SystemClock, &announcement, &options)
+        });
+    }
     match publish(
         &mut repo,
         &SystemClock,

@@ -11,6 +11,7 @@ mod default_branch;
 mod demo;
 mod deploy_manifests;
 mod doc_links;
+mod dry_run;
 mod edit;
 mod effect;
 mod faults_outage;
