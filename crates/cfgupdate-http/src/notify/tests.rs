@@ -510,3 +510,18 @@ fn the_cores_answers_become_events_and_nothing_is_decided_again() {
         ["push_refused"]
     );
 }
+
+#[test]
+fn the_signature_is_the_one_the_docs_python_verifier_computes() {
+    // Computed with docs/notifications.md's Python (hmac, hashlib, base64) for the secret
+    // `whsec_bm90aWZ5LWtleQ==`.
+    assert_eq!(
+        crate::auth::sign_webhook(
+            b"notify-key",
+            "msg_1",
+            1_800_000_000,
+            br#"{"event":"published"}"#
+        ),
+        "v1,sCkqe4rWyRrmddCO7+y6M734egwxak3R5Dfh+QIriyo="
+    );
+}
