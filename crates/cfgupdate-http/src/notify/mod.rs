@@ -3,8 +3,8 @@
 //! Standard Webhooks headers when `CFGUPDATE_NOTIFY_SECRET` is set, and to
 //! `CFGUPDATE_SLACK_WEBHOOK_URL` as a Slack message.
 //!
-//! - [`outcomes`] turns the core's answers into [`Event`]s (the core decided what happened);
-//! - the writer hands each event to the [`Notifier`], which puts it on every sink's bounded
+//! - `outcomes` turns the core's answers into [`Event`]s (the core decided what happened);
+//! - the writer hands each event to the `Notifier`, which puts it on every sink's bounded
 //!   queue without waiting (a full queue drops it and counts the drop), so notifications never
 //!   delay or fail the pipeline;
 //! - one worker per sink, on the service's runtime, delivers its queue in order through the
