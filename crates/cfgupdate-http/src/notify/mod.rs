@@ -12,7 +12,7 @@
 //!   backoff, and counts deliveries, failures and drops per sink kind in `/metrics`
 //!   ([`NotifyMetrics`]).
 //!
-//! The same event (kind, wave, commit, target and reason) is sent once within
+//! The same event (kind, wave, commit, images, target and reason) is sent once within
 //! [`REPEAT_WINDOW`]: several reports answered by one promotion, a refusal met again by
 //! every pass of the timer.
 //!
@@ -107,14 +107,17 @@ impl Recent {
     }
 }
 
+/// What makes two events the same: everything but the time (the images too: announcements
+/// written together share one commit and are each their own event).
 fn key_of(event: &Event) -> String {
     format!(
-        "{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+        "{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
         event.kind.name(),
         event.wave.as_ref().map(|w| w.as_str()),
         event.commit.as_ref().map(|c| c.as_str()),
         event.target,
-        event.reason
+        event.reason,
+        event.images
     )
 }
 

@@ -323,8 +323,12 @@ async fn the_same_event_within_the_window_is_sent_once() {
     let mut later = refused.clone();
     later.at = at() + REPEAT_WINDOW;
     harness.notifier.emit(later);
+    // Announcements written together share a commit, and are each their own event.
+    let web = published(1).images(&images(&[("web", &api_image().replace("api", "web"))]));
+    harness.notifier.emit(published(1));
+    harness.notifier.emit(web);
     settle(&harness).await;
-    assert_eq!(harness.fake.sent.lock().unwrap().len(), 2);
+    assert_eq!(harness.fake.sent.lock().unwrap().len(), 4);
 }
 
 #[test]
