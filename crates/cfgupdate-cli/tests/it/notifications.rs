@@ -622,3 +622,63 @@ fn a_notification_setting_that_cannot_be_used_stops_serve_naming_the_variable_no
         assert!(!stderr.contains("t0ken"), "{name}: {stderr}");
     }
 }
+
+#[test]
+fn a_stale_announcement_is_refused_and_one_for_a_held_service_held_each_with_its_images() {
+    let daemon = GitDaemon::start().unwrap();
+    let mut files = files();
+    files[0].1 = PIPELINE.replacen(
+        "targets = [\"staging-us\", \"staging-eu\"]\n",
+        "targets = [\"staging-us\", \"staging-eu\"]\nhold = [\"web\"]\n",
+        1,
+    );
+    daemon.create_remote("config.git", "master", &file_refs(&files));
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = Sink::start(Answers::FailFirst(0));
+    let mut env = all_credentials();
+    env.push(("CFGUPDATE_NOTIFY_URLS", webhook.url("/hook")));
+    let server = Server::start(Options {
+        repo: &daemon.url("config.git"),
+        cache: &dir.path().join("cache"),
+        log: dir.path().join("serve.log"),
+        env,
+        args: vec![],
+    });
+    let announce = |i: usize, service: &str, build: u64| {
+        let body = json!({
+            "app_commit": app(i),
+            "images": { service: reference(service, i) },
+            "build": { "number": build },
+        });
+        post_as(&server.at("/v1/images"), CI_TOKEN, &body.to_string())
+    };
+
+    assert_eq!(announce(1, "api", 5).status, 200);
+    let stale = announce(2, "api", 3);
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    let refused = webhook
+        .wait_for("`refused`", |r| event_of(r) == "refused")
+        .json();
+    assert_eq!(refused["wave"], "staging");
+    assert_eq!(refused["images"], json!({ "api": reference("api", 2) }));
+    assert_eq!(refused["reason"].as_str(), Some(stale.error().as_str()));
+
+    let held = announce(3, "web", 6);
+    assert_eq!(held.status, 409, "{}", held.text);
+    let event = webhook.wait_for("`held`", |r| event_of(r) == "held").json();
+    assert_eq!(event["wave"], "staging");
+    assert_eq!(event["images"], json!({ "web": reference("web", 3) }));
+    assert!(
+        event["reason"].as_str().unwrap().contains("`web`"),
+        "{event}"
+    );
+    // Unsigned without a secret, yet with an id and a timestamp to recognise repeats by.
+    let request = webhook.wait_for("`held`", |r| event_of(r) == "held");
+    assert!(request.header("webhook-id").starts_with("msg_"));
+    assert!(
+        !request
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("webhook-signature"))
+    );
+}
