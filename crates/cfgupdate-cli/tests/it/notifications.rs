@@ -682,3 +682,29 @@ fn a_stale_announcement_is_refused_and_one_for_a_held_service_held_each_with_its
             .any(|(n, _)| n.eq_ignore_ascii_case("webhook-signature"))
     );
 }
+
+#[test]
+fn events_still_queued_at_shutdown_go_out_before_serve_exits() {
+    let daemon = GitDaemon::start().unwrap();
+    let files = files();
+    daemon.create_remote("config.git", "master", &file_refs(&files));
+    let dir = tempfile::tempdir().unwrap();
+    // The first attempt fails: the event is still waiting for its retry when SIGTERM comes.
+    let webhook = Sink::start(Answers::FailFirst(1));
+    let mut env = all_credentials();
+    env.push(("CFGUPDATE_NOTIFY_URLS", webhook.url("/hook")));
+    let mut server = Server::start(Options {
+        repo: &daemon.url("config.git"),
+        cache: &dir.path().join("cache"),
+        log: dir.path().join("serve.log"),
+        env,
+        args: vec![],
+    });
+    let answer = post_as(&server.at("/v1/images"), CI_TOKEN, &announcement(1, "api"));
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    webhook.wait_for("the first attempt", |_| true);
+    assert!(server.terminate().success(), "{}", server.log());
+    let received = webhook.received();
+    assert_eq!(received.len(), 2, "the retry went out during shutdown");
+    assert!(received.iter().all(|r| event_of(r) == "published"));
+}
