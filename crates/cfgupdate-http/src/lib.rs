@@ -69,6 +69,12 @@
 //! - `GET /`: the status page for people (HTML, no script), from the same snapshot as
 //!   `/v1/status`; commits link to [`Settings::web_url`] when it is set.
 //!
+//! # Notifications
+//!
+//! Every event (a publish, a promotion, a refusal, ...) is POSTed to the sinks of
+//! [`Settings::notify`], from queues of their own that never hold up a request: see
+//! [`notify`] and docs/notifications.md.
+//!
 //! [`ErrorClass`]: cfgupdate_core::ErrorClass
 
 #![deny(missing_docs)]
@@ -81,6 +87,7 @@ mod deliveries;
 pub mod error;
 mod logged;
 pub mod metrics;
+pub mod notify;
 mod observed;
 pub mod openapi;
 mod page;

@@ -14,6 +14,8 @@
 //! | `cfgupdate_announcement_to_commit_seconds` | from an announcement's arrival to its commit on the remote |
 //! | `cfgupdate_report_to_promotion_seconds{wave}` | from the deploy report that completed a wave to the promotion into `wave` on the remote (soak and approval waits included) |
 //! | `cfgupdate_advances_total{outcome}` | the writer's own passes over the pipeline (`ok`, `error`) |
+//! | `cfgupdate_notifications_total{sink, outcome}` | notifications per sink kind (`webhook`, `slack`): `delivered`, `failed` (after the last attempt), `dropped` (its queue was full) |
+//! | `cfgupdate_notification_attempts_total{sink, outcome}` | notification delivery attempts, retries included: `ok`, `error` |
 
 use std::time::Duration;
 
@@ -99,6 +101,8 @@ pub struct Metrics {
     announcement_to_commit: Histogram,
     report_to_promotion: Family<WaveLabels, Histogram, fn() -> Histogram>,
     advances: Family<OutcomeLabels, Counter>,
+    /// The notification counters (docs/notifications.md).
+    pub(crate) notifications: crate::notify::NotifyMetrics,
 }
 
 impl Default for Metrics {
@@ -182,6 +186,7 @@ impl Metrics {
             "The service's own passes over the pipeline (soak timers, reports of other replicas)",
             advances.clone(),
         );
+        let notifications = crate::notify::NotifyMetrics::register(&mut registry);
         Self {
             registry,
             requests,
@@ -196,6 +201,7 @@ impl Metrics {
             announcement_to_commit,
             report_to_promotion,
             advances,
+            notifications,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::status::StatusCache;
 const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 use crate::metrics::Metrics;
+use crate::notify::{HttpSender, Notifier};
 use crate::observed::{Health, Observed};
 use crate::routes::{self, AppState, INSECURE_WARNING};
 use crate::settings::Settings;
@@ -33,6 +34,7 @@ use crate::writer;
 pub struct Service {
     state: AppState,
     writer: JoinHandle<()>,
+    notifier: Notifier,
 }
 
 impl Service {
@@ -54,8 +56,25 @@ impl Service {
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::default());
         let repository = Observed::new(repository, metrics.clone(), health.clone());
-        let (handle, writer) =
-            writer::spawn(repository, clock.clone(), settings.clone(), metrics.clone())?;
+        let notifier = Notifier::start(
+            &settings.notify,
+            Arc::new(
+                HttpSender::new(
+                    settings.notify.attempt_timeout,
+                    settings.notify.ca_pem.as_deref(),
+                )
+                .map_err(io::Error::other)?,
+            ),
+            clock.clone(),
+            metrics.notifications.clone(),
+        )?;
+        let (handle, writer) = writer::spawn(
+            repository,
+            clock.clone(),
+            settings.clone(),
+            metrics.clone(),
+            notifier.clone(),
+        )?;
         Ok(Self {
             state: AppState {
                 writer: handle,
@@ -70,6 +89,7 @@ impl Service {
                 clock,
             },
             writer,
+            notifier,
         })
     }
 
@@ -195,9 +215,16 @@ impl Service {
         Ok(())
     }
 
-    /// Stops the writer after it has finished what is queued, and waits for it.
+    /// Stops the writer after it has finished what is queued, and waits for it; then lets
+    /// the notifications it queued go out for up to the notification settings'
+    /// `drain_timeout`.
     pub async fn stop(self) {
-        let Service { state, writer } = self;
+        let Service {
+            state,
+            writer,
+            notifier,
+        } = self;
+        let drain = state.settings.notify.drain_timeout;
         let joined = tokio::task::spawn_blocking(move || {
             state.writer.stop();
             writer.join()
@@ -206,6 +233,7 @@ impl Service {
         if !matches!(joined, Ok(Ok(()))) {
             warn!("the writer thread ended abnormally");
         }
+        notifier.close(drain).await;
     }
 }
 

@@ -232,6 +232,8 @@ pub struct Settings {
     /// The config repository's web address, which the status page (`GET /`) links commits to
     /// (`serve --web-url`); without it, commits are shown unlinked.
     pub web_url: Option<crate::WebUrl>,
+    /// Where notifications go (docs/notifications.md); none by default.
+    pub notify: crate::notify::NotifySettings,
 }
 
 /// The bounds on what any client, authenticated or not, may cost the service, applied by
@@ -293,6 +295,7 @@ impl Default for Settings {
             webhook_ids_remembered: 10_000,
             writer_stuck_after: Duration::from_secs(300),
             web_url: None,
+            notify: crate::notify::NotifySettings::default(),
         }
     }
 }

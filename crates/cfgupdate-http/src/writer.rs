@@ -28,6 +28,7 @@ use tracing::{debug, info, warn};
 use crate::auth::Caller;
 use crate::logged::logged;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::observed::Observed;
 use crate::settings::Settings;
 
@@ -103,6 +104,7 @@ pub(crate) fn spawn(
     clock: Arc<dyn Clock + Send + Sync>,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    notifier: Notifier,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity.max(1));
     let writer = Writer {
@@ -112,6 +114,7 @@ pub(crate) fn spawn(
         metrics,
         receiver,
         next_advance: Instant::now(),
+        notifier,
     };
     let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = ended.clone();
@@ -138,6 +141,8 @@ struct Writer {
     metrics: Arc<Metrics>,
     receiver: Receiver<Job>,
     next_advance: Instant,
+    /// Where the events of the core's answers go (docs/notifications.md); never waits.
+    notifier: Notifier,
 }
 
 struct Pending {
@@ -283,7 +288,9 @@ impl Writer {
                 Ok(PublishOutcome::Unchanged) => info!(%app_commit, "unchanged"),
                 Err(error) => log_failure("publish", error),
             }
-            let _ = pending.reply.send(result);
+            // Answered first: the event costs the caller nothing.
+            let _ = pending.reply.send(result.clone());
+            self.notifier.published(&pending.announcement, &result);
         }
     }
 
@@ -337,7 +344,8 @@ impl Writer {
                 }
                 Err(error) => log_failure("deployment report", error),
             }
-            let _ = reply.send(result);
+            let _ = reply.send(result.clone());
+            self.notifier.deployment(&self.repo, &report, &result);
         }
         // One promotion is observed once, however many reports of the batch it answered.
         for (wave, completed_at) in &promoted {
@@ -381,6 +389,7 @@ impl Writer {
             }
             Err(error) => log_failure("approval", error),
         }
+        self.notifier.approval(&self.repo, &result);
         result
     }
 
@@ -388,6 +397,7 @@ impl Writer {
         let now = Instant::now();
         let result = promotion::advance(&mut self.repo, &*self.clock, &self.settings.write);
         self.note_branch(&result);
+        self.notifier.advanced(&self.repo, &result);
         match result {
             Ok(advance) => {
                 self.metrics.advance(true);

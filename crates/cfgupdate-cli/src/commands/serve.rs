@@ -40,9 +40,16 @@ Webhooks, `whsec_<base64>`). Each may be given as NAME_FILE, a file holding it (
 newline is not part of it). CFGUPDATE_TOKENS_FILE names a TOML file of [[token]] tables \
 (name, scope, sha256 of the token): each holder its own token, its name recorded as who acted. \
 A scope without a credential refuses every request.\n\n\
+Notifications (docs/notifications.md): CFGUPDATE_NOTIFY_URLS (comma separated) receive a JSON \
+POST for every event (published, promoted, approval_pending, deploy_failed, refused, held, \
+push_refused, ...), signed with Standard Webhooks headers when CFGUPDATE_NOTIFY_SECRET \
+(`whsec_<base64>`) is set; CFGUPDATE_SLACK_WEBHOOK_URL receives a Slack message for each. \
+Each may be NAME_FILE too; CFGUPDATE_NOTIFY_CA_FILE adds certificate authorities for https \
+sinks. Delivery is retried with backoff on queues of their own: it never delays or fails a \
+request.\n\n\
 On SIGTERM or Ctrl-C it stops accepting connections, answers every request in flight and exits. \
 The first line on stdout is `listening on http://ADDR`; logs go to stderr.",
-    after_help = "Example:\n  CFGUPDATE_CI_TOKEN=... CFGUPDATE_DEPLOY_TOKEN=... CFGUPDATE_ADMIN_TOKEN=... \\\n    cfgupdate serve --repo https://git.example.com/acme/cfg-app.git --branch main --listen 0.0.0.0:8080"
+    after_help = "Examples:\n  CFGUPDATE_CI_TOKEN=... CFGUPDATE_DEPLOY_TOKEN=... CFGUPDATE_ADMIN_TOKEN=... \\\n    cfgupdate serve --repo https://git.example.com/acme/cfg-app.git --branch main --listen 0.0.0.0:8080\n\n  # Every event to a webhook (signed) and to Slack, each tried 8 times at most:\n  CFGUPDATE_NOTIFY_URLS=https://hooks.example.com/cfgupdate CFGUPDATE_NOTIFY_SECRET=whsec_... \\\n  CFGUPDATE_SLACK_WEBHOOK_URL_FILE=/run/secrets/slack-url \\\n    cfgupdate serve --repo https://git.example.com/acme/cfg-app.git --notify-attempts 8"
 )]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -93,6 +100,13 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub web_url: Option<String>,
+    /// How many times each notification is tried per sink before it is given up (backoff
+    /// doubling from 1 s up to a minute, jittered).
+    #[arg(long, value_name = "N", default_value_t = cfgupdate_http::notify::NotifySettings::default().retry.attempts, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub notify_attempts: u32,
+    /// How long one notification attempt may take, connecting included (e.g. `10s`).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub notify_timeout: Duration,
     /// How log lines (on stderr) are written. The level comes from CFGUPDATE_LOG (default
     /// `info`), in the syntax of RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
@@ -120,8 +134,14 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
                 .map_err(|error| Failure::invalid(format!("--web-url: {error}")))?,
         ),
     };
+    let mut notify =
+        cfgupdate_http::notify::load(&|name| std::env::var(name).ok(), &read_secret_file)
+            .map_err(|error| Failure::invalid(error.to_string()))?;
+    notify.retry.attempts = args.notify_attempts;
+    notify.attempt_timeout = args.notify_timeout;
     let settings = Settings {
         auth,
+        notify,
         body_limit: args.body_limit,
         request_timeout: args.request_timeout,
         advance_interval: args.advance_interval,

@@ -19,6 +19,7 @@ mod faults_replicas;
 mod faults_sigkill;
 mod help;
 mod hostile_requests;
+mod notifications;
 mod openapi;
 mod promotion;
 mod publish;

@@ -1,0 +1,218 @@
+//! The core's answers as events: each outcome or error the core returns becomes at most one
+//! event, by a match on its type (the core decided what happened; nothing is decided here).
+//!
+//! **Wired today** (what the service can produce): `published` (a publish that committed),
+//! `promoted` (a promotion by a deploy report, an approval or the service's timer),
+//! `approval_pending` (a deploy report whose promotion waits at the approval gate),
+//! `deploy_failed` (a failed report, recorded), `refused` (a stale announcement; an
+//! announcement or promotion the render or effect check or the slots refused), `held` (an
+//! announcement refused because a service is held in the first wave), `push_refused` (the
+//! remote declined a push). **Not yet produced** by the core: `deferred` (freeze windows),
+//! `rolled_back` (rollback), `approval_pending` after a soak that ended on the timer (the
+//! core's `Advance` does not list the gates that wait). Wiring one is one arm in the match
+//! of the outcome that carries it, e.g.
+//! `Ok(PublishOutcome::Deferred { until, reason }) => Some(Event::new(EventKind::Deferred, at).reason(reason))`.
+
+use std::time::SystemTime;
+
+use cfgupdate_core::promotion::{
+    Advance, ApprovalOutcome, DeployReport, DeployStatus, DeploymentOutcome, Gate, PromotionError,
+    TargetSelector,
+};
+use cfgupdate_core::slots::read_wave;
+use cfgupdate_core::{
+    Announcement, Classify, CommitId, ConfigRepository, ErrorClass, ImageSet, PublishError,
+    PublishOutcome, Snapshot, WaveName,
+};
+
+use super::event::{Event, EventKind};
+
+/// What an event needs beyond the outcome, read (never decided) from the repository: the
+/// images a commit changed in a wave, and the wave a target belongs to.
+pub(crate) trait Facts {
+    /// The images of `wave` that `commit` changed (against its first parent).
+    fn images_written(&self, wave: &WaveName, commit: &CommitId) -> ImageSet;
+    /// The wave of the target a report names, by the pipeline at `revision`.
+    fn wave_of(&self, target: &TargetSelector, revision: &CommitId) -> Option<WaveName>;
+}
+
+/// The facts as the repository's cache holds them (no fetch).
+pub(crate) struct RepositoryFacts<'a>(pub(crate) &'a dyn ConfigRepository);
+
+impl RepositoryFacts<'_> {
+    fn wave_images(&self, wave: &WaveName, revision: &CommitId) -> Option<ImageSet> {
+        let snapshot = Snapshot::at(self.0, revision).ok()?;
+        let wave = snapshot.pipeline().wave(wave)?;
+        let files = snapshot.wave_files(wave).ok()?;
+        read_wave(&wave.images, &files).ok()
+    }
+}
+
+impl Facts for RepositoryFacts<'_> {
+    fn images_written(&self, wave: &WaveName, commit: &CommitId) -> ImageSet {
+        let Some(after) = self.wave_images(wave, commit) else {
+            return ImageSet::new();
+        };
+        let parent = self
+            .0
+            .log(commit, 1)
+            .ok()
+            .and_then(|log| log.into_iter().next())
+            .and_then(|info| info.parents.into_iter().next());
+        let before = parent
+            .and_then(|parent| self.wave_images(wave, &parent))
+            .unwrap_or_default();
+        after
+            .into_iter()
+            .filter(|(service, image)| before.get(service) != Some(image))
+            .collect()
+    }
+
+    fn wave_of(&self, target: &TargetSelector, revision: &CommitId) -> Option<WaveName> {
+        let snapshot = Snapshot::at(self.0, revision).ok()?;
+        let pipeline = snapshot.pipeline();
+        let name = match target {
+            TargetSelector::Name(name) => name.clone(),
+            TargetSelector::App(app) => pipeline.target_by_app(app)?.name.clone(),
+        };
+        pipeline.wave_of_target(&name).map(|wave| wave.name.clone())
+    }
+}
+
+/// The event of a publish: `published`, or the refusal it met.
+pub(crate) fn of_publish(
+    announcement: &Announcement,
+    result: &Result<PublishOutcome, PublishError>,
+    at: SystemTime,
+) -> Option<Event> {
+    let images = announcement.images();
+    let event = match result {
+        Ok(PublishOutcome::Committed { commit, wave }) => Event::new(EventKind::Published, at)
+            .wave(wave)
+            .commit(commit),
+        Ok(PublishOutcome::Unchanged) => return None,
+        Err(error) => of_publish_error(error, at)?,
+    };
+    Some(event.images(images))
+}
+
+fn of_publish_error(error: &PublishError, at: SystemTime) -> Option<Event> {
+    let event = match error {
+        PublishError::Held { wave, .. } => Event::new(EventKind::Held, at).wave(wave),
+        PublishError::Stale { wave, .. } => Event::new(EventKind::Refused, at).wave(wave),
+        // Broken files of the branch itself are not a refusal: the service answers 503 and
+        // the sender retries once a person fixes them.
+        PublishError::Slots { wave, .. } | PublishError::Render { wave, .. }
+            if !error.blames_repository() =>
+        {
+            Event::new(EventKind::Refused, at).wave(wave)
+        }
+        _ if error.class() == ErrorClass::Declined => Event::new(EventKind::PushRefused, at),
+        _ => return None,
+    };
+    Some(event.reason(error.to_string()))
+}
+
+fn of_promotion_error(error: &PromotionError, at: SystemTime) -> Option<Event> {
+    let event = match error {
+        PromotionError::Render { wave, .. } | PromotionError::Slots { wave, .. }
+            if !error.blames_repository() =>
+        {
+            Event::new(EventKind::Refused, at).wave(wave)
+        }
+        _ if error.class() == ErrorClass::Declined => Event::new(EventKind::PushRefused, at),
+        _ => return None,
+    };
+    Some(event.reason(error.to_string()))
+}
+
+fn promoted(facts: &dyn Facts, wave: &WaveName, commit: &CommitId, at: SystemTime) -> Event {
+    Event::new(EventKind::Promoted, at)
+        .wave(wave)
+        .commit(commit)
+        .images(&facts.images_written(wave, commit))
+}
+
+fn target_name(target: &TargetSelector) -> &str {
+    match target {
+        TargetSelector::Name(name) => name.as_str(),
+        TargetSelector::App(app) => app,
+    }
+}
+
+/// The events of a deploy report: `deploy_failed` for a failed one, and what it led to
+/// (`promoted`, `approval_pending`, or a refusal).
+pub(crate) fn of_deployment(
+    facts: &dyn Facts,
+    report: &DeployReport,
+    result: &Result<DeploymentOutcome, PromotionError>,
+    at: SystemTime,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    if report.status == DeployStatus::Failed && result.is_ok() {
+        let mut failed = Event::new(EventKind::DeployFailed, at)
+            .commit(&report.revision)
+            .target(target_name(&report.target));
+        if let Some(wave) = facts.wave_of(&report.target, &report.revision) {
+            failed = failed.wave(&wave);
+        }
+        if let Ok(DeploymentOutcome::Recorded { reason }) = result {
+            failed = failed.reason(reason.clone());
+        }
+        events.push(failed);
+    }
+    match result {
+        Ok(DeploymentOutcome::Promoted { commit, wave, .. }) => {
+            events.push(promoted(facts, wave, commit, at))
+        }
+        Ok(DeploymentOutcome::Pending {
+            wave,
+            gate: gate @ Gate::Approval,
+        }) => events.push(
+            Event::new(EventKind::ApprovalPending, at)
+                .wave(wave)
+                .commit(&report.revision)
+                .reason(gate.describe(wave)),
+        ),
+        Ok(DeploymentOutcome::Pending { .. } | DeploymentOutcome::Recorded { .. }) => {}
+        Err(error) => events.extend(of_promotion_error(error, at)),
+    }
+    events
+}
+
+/// The event of an approval: `promoted` when it let the promotion through.
+pub(crate) fn of_approval(
+    facts: &dyn Facts,
+    result: &Result<ApprovalOutcome, PromotionError>,
+    at: SystemTime,
+) -> Option<Event> {
+    match result {
+        Ok(ApprovalOutcome::Promoted { commit, wave, .. }) => {
+            Some(promoted(facts, wave, commit, at))
+        }
+        Ok(ApprovalOutcome::Approved { .. } | ApprovalOutcome::Unchanged { .. }) => None,
+        Err(error) => of_promotion_error(error, at),
+    }
+}
+
+/// The events of one of the service's own passes: each promotion, each refusal.
+pub(crate) fn of_advance(
+    facts: &dyn Facts,
+    result: &Result<Advance, PromotionError>,
+    at: SystemTime,
+) -> Vec<Event> {
+    match result {
+        Ok(advance) => advance
+            .promoted
+            .iter()
+            .map(|promotion| promoted(facts, &promotion.wave, &promotion.commit, at))
+            .chain(
+                advance
+                    .refused
+                    .iter()
+                    .filter_map(|error| of_promotion_error(error, at)),
+            )
+            .collect(),
+        Err(error) => of_promotion_error(error, at).into_iter().collect(),
+    }
+}
