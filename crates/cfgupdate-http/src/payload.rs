@@ -227,8 +227,14 @@ pub fn deploy_report(body: &[u8]) -> Result<DeployReport, PayloadError> {
 #[serde(deny_unknown_fields)]
 struct ApprovalBody {
     wave: String,
-    #[serde(default)]
+    /// Absent, or a string: `null` is not a revision, so it is refused as malformed.
+    #[serde(default, deserialize_with = "present")]
     revision: Option<String>,
+}
+
+/// A field that, when present, must be a string.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
 }
 
 /// What `POST /v1/approvals` asks for.
@@ -460,6 +466,11 @@ mod tests {
         assert!(matches!(
             approval(br#"{"wave": "production", "revision": "abc"}"#),
             Err(PayloadError::Invalid(message)) if message.starts_with("revision: ")
+        ));
+        // `null` is not "no revision": a client that meant one must not approve whatever waits.
+        assert!(matches!(
+            approval(br#"{"wave": "production", "revision": null}"#),
+            Err(PayloadError::Malformed(_))
         ));
         assert!(matches!(
             approval(br#"{"wave": "Prod!"}"#),
