@@ -327,6 +327,8 @@ impl Classify for PromotionError {
             PromotionError::State(problem) => problem.class(),
             PromotionError::KeyRequired => ErrorClass::Invalid,
             PromotionError::Contended { .. } => ErrorClass::Unavailable,
+            PromotionError::NoApprovalGate { .. } => ErrorClass::Invalid,
+            PromotionError::NotPending { .. } => ErrorClass::Stale,
         }
     }
 

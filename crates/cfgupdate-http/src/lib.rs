@@ -58,7 +58,8 @@
 //!   "commit", "wave"}`, or `{"result": "pending", "wave", "gate", "reason", "ready_at"?}`.
 //! - `POST /v1/approvals`: `{"result": "promoted", "commit", "wave"}`, `{"result": "approved",
 //!   "wave", "gate", "reason", "ready_at"?}` (another gate still waits) or
-//!   `{"result": "unchanged", "reason"}`.
+//!   `{"result": "unchanged", "reason"}`; with `"revision"` in the body, a candidate from
+//!   another source revision is 409 (`PromotionError::NotPending`).
 //! - `GET /v1/status`: what `cfgupdate status --json` prints, from a snapshot at most
 //!   [`Settings::status_max_age`] old.
 //! - `GET /healthz`: `{"status": "ok", "auth": "enabled" | "disabled", "warning"?}`; 503 when

@@ -227,13 +227,38 @@ pub fn deploy_report(body: &[u8]) -> Result<DeployReport, PayloadError> {
 #[serde(deny_unknown_fields)]
 struct ApprovalBody {
     wave: String,
+    /// Absent, or a string: `null` is not a revision, so it is refused as malformed.
+    #[serde(default, deserialize_with = "present")]
+    revision: Option<String>,
 }
 
-/// The wave of `POST /v1/approvals`: `{"wave": "production"}`.
-pub fn approval(body: &[u8]) -> Result<WaveName, PayloadError> {
+/// A field that, when present, must be a string.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
+}
+
+/// What `POST /v1/approvals` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRequest {
+    /// The wave whose approval gate to open.
+    pub wave: WaveName,
+    /// Only the candidate from this source revision (`"revision"`), when given.
+    pub revision: Option<CommitId>,
+}
+
+/// The body of `POST /v1/approvals`: `{"wave": "production"}`, optionally with
+/// `"revision": "<40 hex>"` (the candidate's source revision that `GET /v1/status` shows).
+pub fn approval(body: &[u8]) -> Result<ApprovalRequest, PayloadError> {
     let body: ApprovalBody =
         serde_json::from_value(serde_json::Value::Object(object(body)?)).map_err(malformed)?;
-    WaveName::parse(&body.wave).map_err(|error| PayloadError::Invalid(format!("wave: {error}")))
+    let wave = WaveName::parse(&body.wave)
+        .map_err(|error| PayloadError::Invalid(format!("wave: {error}")))?;
+    let revision = body
+        .revision
+        .as_deref()
+        .map(|text| commit("revision", text))
+        .transpose()?;
+    Ok(ApprovalRequest { wave, revision })
 }
 
 #[cfg(test)]
@@ -430,10 +455,23 @@ mod tests {
 
     #[test]
     fn an_approval_names_a_wave() {
-        assert_eq!(
-            approval(br#"{"wave": "production"}"#).unwrap().as_str(),
-            "production"
-        );
+        let request = approval(br#"{"wave": "production"}"#).unwrap();
+        assert_eq!(request.wave.as_str(), "production");
+        assert_eq!(request.revision, None);
+        let sha = "7d1043473d55bfa90e8530d35801d4e381bc69f0";
+        let request =
+            approval(format!(r#"{{"wave": "production", "revision": "{sha}"}}"#).as_bytes())
+                .unwrap();
+        assert_eq!(request.revision.unwrap().as_str(), sha);
+        assert!(matches!(
+            approval(br#"{"wave": "production", "revision": "abc"}"#),
+            Err(PayloadError::Invalid(message)) if message.starts_with("revision: ")
+        ));
+        // `null` is not "no revision": a client that meant one must not approve whatever waits.
+        assert!(matches!(
+            approval(br#"{"wave": "production", "revision": null}"#),
+            Err(PayloadError::Malformed(_))
+        ));
         assert!(matches!(
             approval(br#"{"wave": "Prod!"}"#),
             Err(PayloadError::Invalid(_))

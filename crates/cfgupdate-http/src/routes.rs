@@ -393,10 +393,11 @@ async fn post_deployments(State(state): State<AppState>, request: Request) -> Re
 
 async fn post_approvals(State(state): State<AppState>, request: Request) -> Response {
     write(state, Scope::Admin, request, |state, admitted| async move {
-        let wave = payload::approval(&admitted.body)?;
+        let payload::ApprovalRequest { wave, revision } = payload::approval(&admitted.body)?;
         let approver = admitted.caller.clone();
         let outcome = ask(&state, |reply| Job::Approve {
             wave: wave.clone(),
+            revision,
             approver,
             reply,
         })

@@ -146,6 +146,8 @@ struct StepJson<'a> {
     state: &'static str,
     reason: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    wait: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     gate: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ready_at: Option<String>,
@@ -161,6 +163,7 @@ impl<'a> From<&'a TransitionStatus> for StepJson<'a> {
             into: &step.into,
             state: step.state.as_str(),
             reason: &step.reason,
+            wait: step.wait.as_ref().map(|wait| wait.sentence()),
             gate: step.gate.as_ref().map(|gate| gate.name()),
             ready_at: step.ready_at().map(rfc3339),
             source_revision: step.source_revision.as_ref(),

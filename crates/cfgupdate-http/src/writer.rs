@@ -49,6 +49,7 @@ pub(crate) enum Job {
     },
     Approve {
         wave: WaveName,
+        revision: Option<CommitId>,
         approver: Caller,
         reply: oneshot::Sender<Result<ApprovalOutcome, PromotionError>>,
     },
@@ -231,11 +232,12 @@ impl Writer {
                 }
                 Job::Approve {
                     wave,
+                    revision,
                     approver,
                     reply,
                 } if !reply.is_closed() => {
                     self.deploy(std::mem::take(&mut reports));
-                    let _ = reply.send(self.approve(&wave, &approver));
+                    let _ = reply.send(self.approve(&wave, revision.as_ref(), &approver));
                 }
                 _ => debug!("the caller gave up before its request's turn; dropped"),
             }
@@ -353,19 +355,22 @@ impl Writer {
         }
     }
 
-    /// Approves `wave` for `approver`, the credential's name (a name the core refuses, which
-    /// the tokens file cannot hold, falls back to the default approver).
+    /// Approves `wave` (only the candidate from `revision`, when given) for `approver`, the
+    /// credential's name (a name the core refuses, which the tokens file cannot hold, falls
+    /// back to the default approver).
     fn approve(
         &mut self,
         wave: &WaveName,
+        revision: Option<&CommitId>,
         approver: &Caller,
     ) -> Result<ApprovalOutcome, PromotionError> {
         info!(%wave, approver = %logged(&approver.name), "approval");
         let by = promotion::Approver::of_credential(&approver.name);
-        let result = promotion::approve(
+        let result = promotion::approve_candidate(
             &mut self.repo,
             &*self.clock,
             wave,
+            revision,
             &by,
             &self.settings.write,
         );

@@ -1,7 +1,7 @@
 //! `cfgupdate approve`: open the approval gate into a wave for what waits there.
 
-use cfgupdate_core::WaveName;
-use cfgupdate_core::promotion::{ApprovalOutcome, Approver, approve};
+use cfgupdate_core::promotion::{ApprovalOutcome, Approver, approve_candidate};
+use cfgupdate_core::{CommitId, WaveName};
 
 use crate::failure::Failure;
 use crate::remote::{RemoteArgs, SystemClock, classified};
@@ -9,13 +9,19 @@ use crate::remote::{RemoteArgs, SystemClock, classified};
 #[derive(Debug, clap::Args)]
 #[command(
     about = "Approve the promotion that waits to enter a wave",
-    long_about = "Approve exactly the image set that waits at WAVE's approval gate (see `cfgupdate \
-status`), and promote it if no other gate still waits. A later, different image set needs its own \
-approval. The approver (`--by`) is recorded with the approval and named in the promotion \
-commit's `Cfgupdate-Approved-By` trailer.\n\n\
+    long_about = "Approve exactly the candidate that waits at WAVE's approval gate (`cfgupdate \
+status` shows its source revision and images), and promote it if no other gate still waits.\n\n\
+An approval is for one image set: only the newest approval of a wave counts, and it lapses when \
+the wave promoted from deploys another set. So a later, different candidate needs its own \
+approval, and so does the approved one again once another was deployed in between.\n\n\
+With `--revision SHA`, only the candidate from that source revision is approved: when another \
+one waits (or none does), nothing is recorded and the command exits 3 naming both revisions. \
+Use it so that what you approve is what you looked at.\n\n\
+The approver (`--by`) is recorded with the approval and named in the promotion commit's \
+`Cfgupdate-Approved-By` trailer.\n\n\
 Prints the promotion commit's SHA, or `unchanged`; a sentence on stderr says what was done, or \
-why nothing was.",
-    after_help = "Example:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git --branch main   # what waits\n  cfgupdate approve --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --by alice\n\nThe same with --dry-run: print what it would record and commit, push nothing:\n  cfgupdate approve --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --by alice --dry-run"
+why nothing was. A wave without an approval gate, or an unknown wave, exits 2.",
+    after_help = "Example:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git --branch main   # what waits\n  cfgupdate approve --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a --by alice\n\nThe same with --dry-run: print what it would record and commit, push nothing:\n  cfgupdate approve --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a --by alice --dry-run"
 )]
 pub struct ApproveArgs {
     #[command(flatten)]
@@ -23,6 +29,10 @@ pub struct ApproveArgs {
     /// The wave whose approval gate to open.
     #[arg(long, value_name = "WAVE")]
     pub wave: String,
+    /// Approve only the candidate from this source revision (40 hex digits, as `cfgupdate
+    /// status` shows it); another candidate waiting exits 3.
+    #[arg(long, value_name = "SHA")]
+    pub revision: Option<String>,
     /// Who approves (default: GIT_AUTHOR_NAME, else `git config user.name`, else `cli`).
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
@@ -61,17 +71,30 @@ fn git_user_name() -> Option<String> {
 pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
     let wave = WaveName::parse(&args.wave)
         .map_err(|error| Failure::invalid(format!("--wave: {error}")))?;
+    let revision = args
+        .revision
+        .as_deref()
+        .map(CommitId::parse)
+        .transpose()
+        .map_err(|error| Failure::invalid(format!("--revision: {error}")))?;
     let by =
         approver(args.by.as_deref()).map_err(|error| Failure::invalid(format!("--by: {error}")))?;
     let options = crate::commands::state::write_options()?;
     let mut repo = args.remote.open()?;
     if args.dry_run {
         return crate::dry_run::show(&mut repo, |repo| {
-            approve(repo, &SystemClock, &wave, &by, &options)
+            approve_candidate(repo, &SystemClock, &wave, revision.as_ref(), &by, &options)
         });
     }
-    match approve(&mut repo, &SystemClock, &wave, &by, &options)
-        .map_err(|error| classified(&error))?
+    match approve_candidate(
+        &mut repo,
+        &SystemClock,
+        &wave,
+        revision.as_ref(),
+        &by,
+        &options,
+    )
+    .map_err(|error| classified(&error))?
     {
         ApprovalOutcome::Promoted { commit, wave, .. } => {
             crate::args::say(format_args!(

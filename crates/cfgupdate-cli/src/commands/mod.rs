@@ -1,3 +1,4 @@
+pub mod advance;
 pub mod approve;
 pub mod check;
 pub mod demo;

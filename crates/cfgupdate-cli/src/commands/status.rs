@@ -14,7 +14,11 @@ use crate::remote::{RemoteArgs, SystemClock, classified};
     about = "Show each wave's images, each target's last report, and what is pending and why",
     long_about = "Fetch the config repository and show, for each wave in order, the image set it \
 holds at the branch tip, the last deploy report of each of its targets, and the step into the next \
-wave: idle, blocked (a failed deployment), waiting at a gate (soak until when, approval), or ready.",
+wave: idle, blocked (a failed deployment), waiting at a gate (soak until when, approval), or ready.\n\n\
+Every wait is one sentence: the soak left and when it ends, approval pending for a named source \
+revision, or a failed report from a target at a revision. A step with a candidate shows its \
+`source_revision` and the images it would promote (as deployed at that revision), apart from \
+the wave's own `images` at the branch tip: the same words as `--json`.",
     after_help = "Examples:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git --branch main\n  cfgupdate status --repo /srv/git/cfg-app.git --json | jq '.waves[].name'"
 )]
 pub struct StatusArgs {
@@ -83,15 +87,13 @@ pub fn human(status: &Status) -> String {
         if let Some(error) = &wave.images_error {
             let _ = writeln!(out, "  images: cannot be read: {error}");
         }
-        let width = wave
-            .images
-            .keys()
-            .map(|s| s.as_str().len())
-            .max()
-            .unwrap_or(0);
-        for (service, image) in &wave.images {
-            let _ = writeln!(out, "  {:width$}  {image}", service.as_str());
-        }
+        // The JSON's words: `images` is the wave's set at the branch tip.
+        let _ = writeln!(
+            out,
+            "  images (at the branch tip {}):",
+            status.revision.short()
+        );
+        image_lines(&mut out, "    ", &wave.images);
         if !wave.digestless.is_empty() {
             let services: Vec<&str> = wave.digestless.iter().map(|s| s.as_str()).collect();
             let verdict = if wave.pin == Pin::Tag {
@@ -119,8 +121,38 @@ pub fn human(status: &Status) -> String {
             }
         }
         if let Some(step) = &wave.promotion {
-            let _ = writeln!(out, "  -> {}: {}: {}", step.into, step.state, step.reason);
+            // What it waits for, in the one sentence the JSON's `wait` and the page show.
+            let why = step
+                .wait
+                .as_ref()
+                .map_or_else(|| step.reason.clone(), |wait| wait.sentence());
+            let _ = writeln!(out, "  -> {}: {}: {why}", step.into, step.state);
+            // The candidate: what a promotion (or an approval) would write into the next
+            // wave, as deployed at its source revision, not the tip.
+            if let Some(source) = &step.source_revision {
+                let _ = writeln!(
+                    out,
+                    "     candidate source_revision {source} (what `approve --wave {} --revision` takes)",
+                    step.into
+                );
+            }
+            if let Some(images) = &step.images {
+                let _ = writeln!(
+                    out,
+                    "     candidate images (as deployed at source_revision, to be written into {}):",
+                    step.into
+                );
+                image_lines(&mut out, "       ", images);
+            }
         }
     }
     out
+}
+
+/// One line per service, names aligned.
+fn image_lines(out: &mut String, indent: &str, images: &cfgupdate_core::ImageSet) {
+    let width = images.keys().map(|s| s.as_str().len()).max().unwrap_or(0);
+    for (service, image) in images {
+        let _ = writeln!(out, "{indent}{:width$}  {image}", service.as_str());
+    }
 }

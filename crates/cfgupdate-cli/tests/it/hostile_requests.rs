@@ -363,6 +363,15 @@ fn cases(c1: &str, state_commit: &str) -> Vec<Case> {
             "an unknown field",
             json!({"wave": "production", "force": true}),
         ),
+        // `null` is not "no revision": it would approve whatever waits.
+        (
+            "revision null",
+            json!({"wave": "production", "revision": null}),
+        ),
+        (
+            "revision a number",
+            json!({"wave": "production", "revision": 5}),
+        ),
     ] {
         cases.push(Case::post(
             format!("{approvals}: {name}"),

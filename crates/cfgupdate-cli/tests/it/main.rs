@@ -7,6 +7,7 @@
 #[path = "../serve_support/mod.rs"]
 mod serve_support;
 
+mod approvals;
 mod default_branch;
 mod demo;
 mod deploy_manifests;

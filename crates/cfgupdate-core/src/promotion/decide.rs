@@ -17,9 +17,11 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use super::approval::approval_for;
 use super::history::{AutomaticHistory, LastPromotion};
 use super::state::{PipelineState, ReportRecord};
-use super::{DeployStatus, Gate, PromotionError};
+use super::{Approver, DeployStatus, Gate, PromotionError};
+use crate::names::TargetName;
 use crate::names::{CommitId, WaveName};
 use crate::pipeline::{Pipeline, Wave};
 use crate::repository::ConfigRepository;
@@ -41,6 +43,9 @@ pub(crate) struct Candidate {
     /// When the wave became complete at these images (the report that completed it), if it
     /// did.
     pub completed_at: Option<SystemTime>,
+    /// Who approved exactly this candidate, when the wave promoted into has an approval gate
+    /// and an approval that counts (docs/promotion.md, "Approvals").
+    pub approved_by: Option<Approver>,
 }
 
 /// The state of one step of the pipeline.
@@ -48,8 +53,16 @@ pub(crate) struct Candidate {
 pub(crate) enum Transition {
     /// Nothing to promote; says why.
     Idle(String),
-    /// A failed deployment blocks promotion; says which.
+    /// Something blocks promotion; says what.
     Blocked(String),
+    /// A target's effective report is a failed deployment: promotion waits for a later
+    /// success.
+    Failed {
+        /// The target.
+        target: TargetName,
+        /// The revision whose deployment failed.
+        revision: CommitId,
+    },
     /// The candidate waits at a gate.
     Waiting(Candidate, Gate),
     /// The candidate may be promoted now.
@@ -194,10 +207,10 @@ fn completion(ctx: &mut Context<'_, '_>, source: &Wave) -> Result<Completion, Pr
         };
         let revision = &effective.report.revision;
         if effective.report.status == DeployStatus::Failed {
-            return Ok(Completion::Incomplete(Transition::Blocked(format!(
-                "target `{target}` reported a failed deployment of revision {}",
-                revision.short()
-            ))));
+            return Ok(Completion::Incomplete(Transition::Failed {
+                target: target.clone(),
+                revision: revision.clone(),
+            }));
         }
         let Some(set) = ctx.reader.wave_set(&source.name, revision)? else {
             return Ok(Completion::Incomplete(Transition::Idle(format!(
@@ -253,34 +266,47 @@ fn behind_last_promotion(
     Ok(None)
 }
 
-/// The images to write into `into` and whether there is anything new to promote.
-fn filtered(into: &Wave, set: &ImageSet) -> ImageSet {
+/// The images to write into `into`: `set` less the services held there.
+pub(crate) fn filtered(into: &Wave, set: &ImageSet) -> ImageSet {
     set.iter()
         .filter(|(service, _)| !into.hold.contains(service))
         .map(|(service, image)| (service.clone(), image.clone()))
         .collect()
 }
 
-/// Applies the gates of `into` to a candidate.
-fn gated(ctx: &Context<'_, '_>, into: &Wave, candidate: Candidate) -> Transition {
+/// Applies the gates of `into` to a candidate from `source`.
+fn gated(
+    ctx: &mut Context<'_, '_>,
+    source: &Wave,
+    into: &Wave,
+    mut candidate: Candidate,
+) -> Result<Transition, PromotionError> {
     if let Some(soak) = into.soak {
         match candidate.completed_at {
             Some(completed) if completed + soak <= ctx.now => {}
             Some(completed) => {
-                return Transition::Waiting(
+                return Ok(Transition::Waiting(
                     candidate,
                     Gate::Soak {
                         ready_at: Some(completed + soak),
                     },
-                );
+                ));
             }
-            None => return Transition::Waiting(candidate, Gate::Soak { ready_at: None }),
+            None => {
+                return Ok(Transition::Waiting(
+                    candidate,
+                    Gate::Soak { ready_at: None },
+                ));
+            }
         }
     }
-    if into.approval && !ctx.state.is_approved(&into.name, &candidate.images) {
-        return Transition::Waiting(candidate, Gate::Approval);
+    if into.approval {
+        match approval_for(ctx, source, into, &candidate.images)? {
+            Some(approval) => candidate.approved_by = approval.by.clone(),
+            None => return Ok(Transition::Waiting(candidate, Gate::Approval)),
+        }
     }
-    Transition::Ready(candidate)
+    Ok(Transition::Ready(candidate))
 }
 
 /// The step out of `source`: what its targets deployed, and whether it may move on.
@@ -330,8 +356,9 @@ pub(crate) fn evaluate(
         source_revision: newest,
         images,
         completed_at: Some(completed_at),
+        approved_by: None,
     };
-    Ok(gated(ctx, into, candidate))
+    gated(ctx, source, into, candidate)
 }
 
 /// A promotion asked for by hand: the images `source` held at `revision`. The targets need
@@ -385,8 +412,9 @@ pub(crate) fn evaluate_manual(
         source_revision: revision.clone(),
         images,
         completed_at,
+        approved_by: None,
     };
-    Ok(gated(ctx, into, candidate))
+    gated(ctx, source, into, candidate)
 }
 
 /// How long until a waiting soak gate opens, for timers.

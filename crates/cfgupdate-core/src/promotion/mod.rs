@@ -8,17 +8,22 @@
 //! wave as one commit, once the next wave's gates allow it. The rules are written out in
 //! `docs/promotion.md`.
 
+pub(crate) mod approval;
 pub(crate) mod decide;
 pub(crate) mod history;
+pub(crate) mod history_filter;
 pub(crate) mod ops;
 pub(crate) mod state;
 pub(crate) mod status;
+pub(crate) mod wait;
 
 use std::time::SystemTime;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use approval::approve_candidate;
 pub use history::{HISTORY_DEPTH, HistoryEntry};
+pub use history_filter::{End, HistoryFilter, HistoryFilterError, TimeBound, history_matching};
 pub use ops::{
     Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, Promotion, advance, approve,
     history, promote, record_deployment, record_deployments,
@@ -31,6 +36,7 @@ pub use status::{
     ReportView, STATUS_HISTORY, Status, StepState, TargetStatus, TransitionStatus, WaveStatus,
     status,
 };
+pub use wait::Wait;
 
 use crate::names::{CommitId, Known, TargetName, WaveName};
 use crate::render::RenderCheckError;
@@ -326,6 +332,32 @@ pub enum PromotionError {
         "`state reset` needs the state key (CFGUPDATE_STATE_KEY or CFGUPDATE_STATE_KEY_FILE): a state written without it could be forged by anyone who can push"
     )]
     KeyRequired,
+    /// `approve` was asked for a wave whose promotions need no approval.
+    #[error(
+        "wave `{wave}` has no approval gate (`approval = true` in its `[[wave]]` table of cfgupdate.toml): there is nothing to approve"
+    )]
+    NoApprovalGate {
+        /// The wave.
+        wave: WaveName,
+    },
+    /// `approve --revision` named a candidate that is not the one waiting for approval.
+    #[error(
+        "revision {asked} is not the candidate waiting for approval into `{wave}`: {}",
+        match pending {
+            Some(pending) => format!("the candidate waiting is revision {pending} (see `cfgupdate status`); approve that one with `--revision {pending}` if you mean it"),
+            None => format!("nothing waits for approval there ({reason})"),
+        }
+    )]
+    NotPending {
+        /// The wave approved into.
+        wave: WaveName,
+        /// The revision asked for.
+        asked: CommitId,
+        /// The source revision of the candidate that waits, if one does.
+        pending: Option<CommitId>,
+        /// Why nothing waits, when nothing does.
+        reason: String,
+    },
     /// Every push was rejected because the remote kept moving.
     #[error(
         "the remote kept moving: {attempts} pushes in a row were rejected; nothing was changed, try again"

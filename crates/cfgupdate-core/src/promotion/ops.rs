@@ -8,9 +8,7 @@ use super::decide::{
     Candidate, Context, Reader, Transition, evaluate, evaluate_manual, soak_deadline,
 };
 use super::history::{AutomaticHistory, HistoryEntry};
-use super::state::{
-    self, ApprovalRecord, CATCH_UP_EVERY, CatchUp, PipelineState, ReportRecord, millis,
-};
+use super::state::{self, CATCH_UP_EVERY, CatchUp, PipelineState, ReportRecord, millis};
 use super::{Approver, DeployReport, Gate, PromotionError, TargetSelector};
 use crate::class::{Classify, ErrorClass};
 use crate::clock::Clock;
@@ -670,9 +668,10 @@ pub fn promote(
     }
 }
 
-/// Approves what waits to enter `wave`: records the approval of exactly those images by
-/// `by`, and promotes them if no other gate still waits (the promotion commit names the
-/// approver in `Cfgupdate-Approved-By`).
+/// Approves what waits to enter `wave`: records the approval of exactly that candidate by
+/// `by`, and promotes it if no other gate still waits (the promotion commit names the approver
+/// in `Cfgupdate-Approved-By`). [`approve_candidate`](super::approve_candidate) with no
+/// revision: whatever candidate waits.
 pub fn approve(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
@@ -680,81 +679,7 @@ pub fn approve(
     by: &Approver,
     options: &WriteOptions,
 ) -> Result<ApprovalOutcome, PromotionError> {
-    let tip = repo.refresh()?;
-    let pipeline = Snapshot::at(repo, &tip)?.pipeline().clone();
-    let Some(position) = pipeline.waves.iter().position(|w| &w.name == wave) else {
-        return Err(PromotionError::UnknownWave {
-            wave: wave.to_string(),
-            known: pipeline.known_waves(wave.as_str()),
-        });
-    };
-    if position == 0 {
-        return Err(PromotionError::FirstWave { wave: wave.clone() });
-    }
-    let into = &pipeline.waves[position];
-    if !into.approval {
-        return Ok(ApprovalOutcome::Unchanged {
-            reason: format!("wave `{wave}` has no approval gate"),
-        });
-    }
-    let source = pipeline.waves[position - 1].name.clone();
-    let key = options.key.as_ref();
-    let transition = {
-        let state = state::load(repo, key, &tip)?;
-        let history = AutomaticHistory::read(repo, &tip, key)?;
-        let mut reader = Reader::new(repo);
-        let mut ctx = Context {
-            pipeline: &pipeline,
-            state: &state,
-            history: &history,
-            reader: &mut reader,
-            now: clock.now(),
-        };
-        evaluate(&mut ctx, &pipeline.waves[position - 1])?
-    };
-    let candidate = match transition {
-        Transition::Waiting(candidate, _) | Transition::Ready(candidate) => candidate,
-        other => {
-            return Ok(ApprovalOutcome::Unchanged {
-                reason: format!(
-                    "nothing waits for approval into `{wave}`: {}",
-                    reason_of(Some(&other))
-                ),
-            });
-        }
-    };
-    let record = ApprovalRecord {
-        images: candidate.images.clone(),
-        source_revision: candidate.source_revision.clone(),
-        at: millis(clock.now()),
-        by: Some(by.clone()),
-    };
-    let message = format!(
-        "Approve {} images into {wave} (by {by})",
-        candidate.images.len()
-    );
-    state::update(
-        repo,
-        clock,
-        &options.retry,
-        key,
-        &tip,
-        &message,
-        CatchUp::Along(&tip),
-        |state| state.add_approval(wave, record.clone()),
-    )?;
-    let (outcome, transition) = step(repo, clock, options, &source, Step::Approval, true, None)?;
-    Ok(match (outcome, transition) {
-        (Some(promotion), _) => ApprovalOutcome::Promoted {
-            commit: promotion.commit,
-            wave: promotion.wave,
-            completed_at: promotion.completed_at,
-        },
-        (None, Some(Transition::Waiting(_, gate))) => ApprovalOutcome::Approved { waiting: gate },
-        (None, transition) => ApprovalOutcome::Unchanged {
-            reason: reason_of(transition.as_ref()),
-        },
-    })
+    super::approval::approve_candidate(repo, clock, wave, None, by, options)
 }
 
 /// Promotes wherever a wave is complete and its next wave's gates are open (a soak gate that
@@ -819,7 +744,7 @@ pub fn history(
 }
 
 /// The promotion a step made, if any, and the last transition it saw.
-type StepResult = (Option<Promotion>, Option<Transition>);
+pub(super) type StepResult = (Option<Promotion>, Option<Transition>);
 
 /// What a planned promotion commit will be, once it lands.
 #[derive(Debug, Clone)]
@@ -831,7 +756,7 @@ struct Planned {
 
 /// How a step was asked for.
 #[derive(Debug, Clone)]
-enum Step {
+pub(super) enum Step {
     /// By a report or a timer: promote what the targets deployed.
     Automatic,
     /// By `approve`: the same, recorded as an approval's promotion.
@@ -845,7 +770,7 @@ enum Step {
 /// fetched just before (otherwise "nothing to promote" is believed only after a fetch).
 /// `on_branch`: a revision every tip planned on must hold (an unknown revision otherwise).
 #[allow(clippy::too_many_arguments)]
-fn step(
+pub(super) fn step(
     repo: &mut dyn ConfigRepository,
     clock: &dyn Clock,
     options: &WriteOptions,
@@ -932,16 +857,14 @@ fn plan_step(
                 Step::Approval => Action::Approve,
                 Step::Automatic | Step::Manual(_) => Action::Promote,
             };
-            promotion_change(repo, &snapshot, candidate, action, &history, state, options)?.map(
-                |change| {
-                    let planned = Planned {
-                        wave: candidate.into.clone(),
-                        action,
-                        completed_at: candidate.completed_at,
-                    };
-                    (change, planned)
-                },
-            )
+            promotion_change(repo, &snapshot, candidate, action, &history, options)?.map(|change| {
+                let planned = Planned {
+                    wave: candidate.into.clone(),
+                    action,
+                    completed_at: candidate.completed_at,
+                };
+                (change, planned)
+            })
         }
         _ => None,
     };
@@ -955,7 +878,6 @@ fn promotion_change(
     candidate: &Candidate,
     action: Action,
     history: &AutomaticHistory,
-    state: &PipelineState,
     options: &WriteOptions,
 ) -> Result<Option<Change>, PromotionError> {
     let pipeline = snapshot.pipeline();
@@ -979,12 +901,11 @@ fn promotion_change(
     let Some(mut write) = write else {
         return Ok(None);
     };
-    // Through an approval gate, the promotion names who approved these images.
+    // Through an approval gate, the promotion names who approved this candidate.
     let approver = into
         .approval
-        .then(|| state.approval(&into.name, &candidate.images))
-        .flatten()
-        .and_then(|approval| approval.by.as_ref());
+        .then_some(candidate.approved_by.as_ref())
+        .flatten();
     write.change.message = promotion_message(
         candidate,
         into,
@@ -1096,10 +1017,14 @@ fn deployment_outcome((outcome, transition): StepResult) -> DeploymentOutcome {
     }
 }
 
-fn reason_of(transition: Option<&Transition>) -> String {
+pub(super) fn reason_of(transition: Option<&Transition>) -> String {
     match transition {
         None => "nothing to promote".to_owned(),
         Some(Transition::Idle(reason) | Transition::Blocked(reason)) => reason.clone(),
+        Some(Transition::Failed { target, revision }) => format!(
+            "target `{target}` reported a failed deployment of revision {}",
+            revision.short()
+        ),
         Some(Transition::Waiting(candidate, gate)) => gate.describe(&candidate.into),
         Some(Transition::Ready(candidate)) => {
             format!(

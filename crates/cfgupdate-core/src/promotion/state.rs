@@ -481,29 +481,18 @@ impl PipelineState {
         true
     }
 
-    /// Adds an approval unless the same images are approved already: returns whether
-    /// anything changed.
+    /// Adds an approval as the wave's newest (the one that counts: docs/promotion.md,
+    /// "Approvals"), unless it is the newest already (the same update replayed): returns
+    /// whether anything changed.
     pub fn add_approval(&mut self, wave: &WaveName, record: ApprovalRecord) -> bool {
         let approvals = self.approvals.entry(wave.clone()).or_default();
-        if approvals.iter().any(|a| a.images == record.images) {
+        if approvals.last() == Some(&record) {
             return false;
         }
         approvals.push(record);
         let excess = approvals.len().saturating_sub(KEEP_APPROVALS);
         approvals.drain(..excess);
         true
-    }
-
-    /// Whether these exact images are approved into `wave`.
-    pub fn is_approved(&self, wave: &WaveName, images: &ImageSet) -> bool {
-        self.approval(wave, images).is_some()
-    }
-
-    /// The approval of these exact images into `wave`, if any.
-    pub fn approval(&self, wave: &WaveName, images: &ImageSet) -> Option<&ApprovalRecord> {
-        self.approvals
-            .get(wave)
-            .and_then(|list| list.iter().rev().find(|a| &a.images == images))
     }
 }
 

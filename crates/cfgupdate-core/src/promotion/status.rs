@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use super::decide::{Context, Reader, Transition, evaluate};
 use super::history::{AutomaticHistory, HistoryEntry};
 use super::state::{self, PipelineState, ReportRecord, StateStatus};
-use super::{DeployStatus, Gate, PromotionError};
+use super::{DeployStatus, Gate, PromotionError, Wait};
 use crate::clock::Clock;
 use crate::key::StateKey;
 use crate::names::{CommitId, ServiceName, TargetName, WaveName};
@@ -140,6 +140,9 @@ pub struct TransitionStatus {
     pub source_revision: Option<CommitId>,
     /// The images that would be promoted.
     pub images: Option<ImageSet>,
+    /// What the step waits for, in one sentence ([`Wait::sentence`]): a gate, or a failed
+    /// report.
+    pub wait: Option<Wait>,
 }
 
 impl TransitionStatus {
@@ -181,7 +184,12 @@ impl From<&ReportRecord> for ReportView {
     }
 }
 
-fn transition_status(into: WaveName, transition: Transition) -> TransitionStatus {
+fn transition_status(
+    source: &WaveName,
+    into: WaveName,
+    transition: Transition,
+    now: SystemTime,
+) -> TransitionStatus {
     let mut status = TransitionStatus {
         into: into.clone(),
         state: StepState::Idle,
@@ -189,12 +197,20 @@ fn transition_status(into: WaveName, transition: Transition) -> TransitionStatus
         gate: None,
         source_revision: None,
         images: None,
+        wait: Wait::of(source, &into, &transition, now),
     };
     match transition {
         Transition::Idle(reason) => status.reason = reason,
         Transition::Blocked(reason) => {
             status.state = StepState::Blocked;
             status.reason = reason;
+        }
+        Transition::Failed { target, revision } => {
+            status.state = StepState::Blocked;
+            status.reason = format!(
+                "target `{target}` reported a failed deployment of revision {}",
+                revision.short()
+            );
         }
         Transition::Waiting(candidate, gate) => {
             status.state = StepState::Waiting;
@@ -268,22 +284,30 @@ pub fn status(
         let promotion = match pipeline.next_wave(&wave.name) {
             None => None,
             Some(into) if problem.is_some() => Some(transition_status(
+                &wave.name,
                 into.name.clone(),
                 Transition::Blocked(problem.as_ref().map(|p| p.to_string()).unwrap_or_default()),
+                clock.now(),
             )),
             Some(into) => {
+                let now = clock.now();
                 let mut ctx = Context {
                     pipeline,
                     state: &state,
                     history: &history,
                     reader: &mut reader,
-                    now: clock.now(),
+                    now,
                 };
                 let transition = match evaluate(&mut ctx, wave) {
                     Ok(transition) => transition,
                     Err(error) => Transition::Blocked(error.to_string()),
                 };
-                Some(transition_status(into.name.clone(), transition))
+                Some(transition_status(
+                    &wave.name,
+                    into.name.clone(),
+                    transition,
+                    now,
+                ))
             }
         };
         waves.push(WaveStatus {

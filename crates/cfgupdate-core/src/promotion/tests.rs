@@ -630,18 +630,20 @@ fn the_approval_gate_lets_exactly_the_approved_images_through() {
 #[test]
 fn approving_a_wave_without_an_approval_gate_or_the_first_wave_says_so() {
     let mut world = World::new();
-    let outcome = approve(
+    let error = approve(
         &mut world.repo,
         &world.clock,
         &wave("internal"),
         &admin(),
         &world.options,
     )
-    .unwrap();
+    .unwrap_err();
     assert!(
-        matches!(&outcome, ApprovalOutcome::Unchanged { reason } if reason.contains("no approval gate")),
-        "{outcome:?}"
+        matches!(&error, PromotionError::NoApprovalGate { wave } if wave.as_str() == "internal"),
+        "{error:?}"
     );
+    assert_eq!(error.class(), crate::class::ErrorClass::Invalid);
+    assert!(error.to_string().contains("no approval gate"), "{error}");
     let error = approve(
         &mut world.repo,
         &world.clock,
@@ -2078,3 +2080,5 @@ fn a_push_of_both_refs_where_only_the_branch_landed_records_the_report_after() {
     );
     assert_eq!(world.images("internal")[&service("api")], image("api", 1));
 }
+
+mod per_candidate;

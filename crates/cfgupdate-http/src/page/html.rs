@@ -326,7 +326,15 @@ impl<'a> Page<'a> {
             esc(from.name.as_str(), NAME_MAX),
             esc(step.into.as_str(), NAME_MAX),
             esc(step.into.as_str(), NAME_MAX),
-            esc(&step.reason, SENTENCE_MAX)
+            // What it waits for in the one sentence status and its JSON show, else why it
+            // does not move.
+            esc(
+                &step
+                    .wait
+                    .as_ref()
+                    .map_or_else(|| step.reason.clone(), |wait| wait.sentence()),
+                SENTENCE_MAX
+            )
         );
         if let Some(left) = step.soak_left(now) {
             let _ = writeln!(

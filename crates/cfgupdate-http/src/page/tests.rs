@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use cfgupdate_core::promotion::{
     DeployStatus, Gate, HistoryEntry, ReportView, StateStatus, Status, StepState, TargetStatus,
-    TransitionStatus, WaveStatus,
+    TransitionStatus, Wait, WaveStatus,
 };
 use cfgupdate_core::{CommitId, ImageRef, Pin, ServiceName, TargetName, WaveName};
 
@@ -32,6 +32,12 @@ fn at(seconds_before_now: u64) -> SystemTime {
 
 /// Every text field that is a plain string carries `hostile`.
 fn status(hostile: &str) -> Status {
+    status_waiting(hostile, false)
+}
+
+/// [`status`], whose step waits for approval when `wait` (the wait's sentence is then shown
+/// instead of the reason).
+fn status_waiting(hostile: &str, wait: bool) -> Status {
     let service = |s: &str| ServiceName::parse(s).unwrap();
     let wave = |name: &str, images: &[(&str, u64)], promotion| WaveStatus {
         name: WaveName::parse(name).unwrap(),
@@ -72,6 +78,10 @@ fn status(hostile: &str) -> Status {
         }),
         source_revision: Some(commit(7)),
         images: Some([(service("api"), image("api", 2))].into_iter().collect()),
+        wait: wait.then(|| Wait::Approval {
+            into: WaveName::parse("production").unwrap(),
+            revision: commit(7),
+        }),
     };
     Status {
         revision: commit(9),
@@ -200,6 +210,36 @@ fn the_page_shows_waves_images_waits_reports_and_history() {
     assert!(page.contains("<th scope=\"col\">production</th>"));
     assert!(page.contains("<th scope=\"row\">api</th>"));
     assert!(page.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
+}
+
+#[test]
+fn a_wait_is_shown_in_the_sentence_status_gives_it() {
+    let status = status_waiting("text", true);
+    let page = render(
+        &status,
+        SystemTime::UNIX_EPOCH + NOW,
+        Duration::from_secs(3),
+        None,
+    );
+    let sentence = status.waves[0]
+        .promotion
+        .as_ref()
+        .unwrap()
+        .wait
+        .as_ref()
+        .unwrap()
+        .sentence();
+    assert!(sentence.contains(commit(7).as_str()), "{sentence}");
+    assert!(
+        page.contains(&format!("<p class=\"reason\">{}</p>", esc(&sentence, 1000))),
+        "{page}"
+    );
+    // Without a wait, the reason stands there.
+    assert!(page_without_wait().contains("<p class=\"reason\">text</p>"));
+}
+
+fn page_without_wait() -> String {
+    page("text", None)
 }
 
 #[test]

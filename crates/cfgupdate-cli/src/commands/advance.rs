@@ -1,0 +1,62 @@
+//! `cfgupdate advance`: run whatever is due now, as the service's timer does.
+
+use cfgupdate_core::promotion::advance;
+use cfgupdate_http::wire::rfc3339;
+
+use crate::failure::{Failure, classified, print_out};
+use crate::remote::{RemoteArgs, SystemClock};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Run whatever is due now: promotions whose soak has passed",
+    long_about = "Fetch the config repository and take every step of the pipeline that is due \
+now: a wave complete at images whose next wave's soak has passed since is promoted, without \
+waiting for another deploy report. It is the same operation `cfgupdate serve` runs on its timer, \
+for cron-driven setups without the service; running it when nothing is due changes nothing.\n\n\
+Prints each commit it made (one SHA a line, in pipeline order), or `unchanged`; a sentence on \
+stderr says what each commit did and when the next soak gate opens. A wave whose promotion is \
+refused by its own content (a slot without effect, a target that does not render) does not stop \
+the others: each refusal is printed on stderr after the commits, and the exit code is then 2.",
+    after_help = "Examples:\n  cfgupdate advance --repo https://git.example.com/acme/cfg-app.git --branch main\n  # every 5 minutes from cron:\n  */5 * * * *  cfgupdate advance --repo https://git.example.com/acme/cfg-app.git --branch main"
+)]
+pub struct AdvanceArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+pub fn run(args: &AdvanceArgs) -> Result<(), Failure> {
+    let options = crate::commands::state::write_options()?;
+    let mut repo = args.remote.open()?;
+    let done = advance(&mut repo, &SystemClock, &options).map_err(|error| classified(&error))?;
+    let mut out = String::new();
+    for promotion in &done.promoted {
+        crate::args::say(format_args!(
+            "{} into `{}`: commit {} on {}",
+            promotion.action.as_str(),
+            promotion.wave,
+            promotion.commit.short(),
+            repo.branch()
+        ));
+        out.push_str(&format!("{}\n", promotion.commit));
+    }
+    if done.promoted.is_empty() {
+        crate::args::say("nothing was due");
+        out.push_str("unchanged\n");
+    }
+    if let Some(deadline) = done.next_deadline {
+        crate::args::say(format_args!(
+            "the next soak gate opens at {}; run `cfgupdate advance` again then",
+            rfc3339(deadline)
+        ));
+    }
+    print_out(&out)?;
+    // What was promoted stands; a refusal by a wave's own content needs a person's fix.
+    let mut refusals = done.refused.iter();
+    if let Some(first) = refusals.next() {
+        for other in refusals {
+            crate::args::say(format_args!("refused: {other}"));
+        }
+        return Err(classified(first));
+    }
+    Ok(())
+}
