@@ -289,10 +289,11 @@ fn approve_dry_run_prints_the_approval_and_the_promotion_and_records_neither() {
     ];
     let stdout = assert_dry(&remote.run(&args));
     assert_eq!(remote.refs(), before, "the remote's refs did not move");
+    let first = stdout.lines().next().unwrap_or_default();
     assert!(
-        stdout.starts_with(
-            "would record in the pipeline state of master: Approve 1 images into production (by alice)\n"
-        ),
+        first.starts_with(
+            "would record in the pipeline state of master: Approve 1 images into production from revision "
+        ) && first.ends_with(" (by alice)"),
         "{stdout}"
     );
     for expected in [

@@ -219,7 +219,8 @@ fn a_dry_run_approval_records_the_approval_and_plans_the_promotion_it_lets_throu
     };
     assert_eq!(state.parent, before.1);
     assert!(
-        state.message.contains("into production (by alice)"),
+        state.message.contains("into production from revision")
+            && state.message.ends_with("(by alice)"),
         "{}",
         state.message
     );
