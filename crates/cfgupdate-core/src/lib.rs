@@ -44,6 +44,7 @@
 //! - [`render`]: targets rendered to Kubernetes YAML as Argo CD would, and the checks an
 //!   automatic change passes.
 //! - [`trailers`]: the `Cfgupdate-*` commit trailers written and read back.
+//! - [`freeze`]: a wave's freeze windows, and whether it is frozen at an instant.
 //! - **Failures**: every error type implements [`Classify`], whose [`ErrorClass`] decides exit
 //!   codes and HTTP statuses in the adapters.
 //!
@@ -173,6 +174,7 @@
 
 mod class;
 mod clock;
+pub mod freeze;
 #[cfg(feature = "render")]
 mod intent;
 mod key;
@@ -227,6 +229,8 @@ pub use key::{MIN_STATE_KEY_LEN, StateKey, StateKeyError};
 pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, publish, publish_batch,
 };
+#[cfg(feature = "render")]
+pub use publish::{DeferredRun, publish_deferred};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 

@@ -14,7 +14,9 @@ use crate::remote::{RemoteArgs, SystemClock, classified};
     about = "Show each wave's images, each target's last report, and what is pending and why",
     long_about = "Fetch the config repository and show, for each wave in order, the image set it \
 holds at the branch tip, the last deploy report of each of its targets, and the step into the next \
-wave: idle, blocked (a failed deployment), waiting at a gate (soak until when, approval), or ready.",
+wave: idle, blocked (a failed deployment), waiting at a gate (soak until when, approval, a freeze \
+window: `frozen until <RFC 3339>` and its reason), or ready. A frozen wave says so, with the \
+announcements a freeze deferred.",
     after_help = "Examples:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git --branch main\n  cfgupdate status --repo /srv/git/cfg-app.git --json | jq '.waves[].name'"
 )]
 pub struct StatusArgs {
@@ -80,6 +82,28 @@ pub fn human(status: &Status) -> String {
             format!("  [{}]", gates.join("; "))
         };
         let _ = writeln!(out, "\nwave {}{gates}", wave.name);
+        if let Some(frozen) = &wave.frozen {
+            let _ = writeln!(
+                out,
+                "  frozen until {} ({})",
+                rfc3339(frozen.until),
+                frozen.reason
+            );
+        }
+        for deferred in &wave.deferred {
+            let images: Vec<String> = deferred
+                .images
+                .iter()
+                .map(|(service, image)| format!("{service}={image}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  deferred from app {} ({}): {}",
+                deferred.app.short(),
+                rfc3339(deferred.time()),
+                images.join(", ")
+            );
+        }
         if let Some(error) = &wave.images_error {
             let _ = writeln!(out, "  images: cannot be read: {error}");
         }

@@ -126,6 +126,7 @@ fn the_contract_example_parses_to_its_values() {
                 hold: vec![],
                 approval: false,
                 pin: Pin::Digest,
+                freeze: vec![],
             },
             Wave {
                 name: wave_name("internal"),
@@ -135,6 +136,7 @@ fn the_contract_example_parses_to_its_values() {
                 hold: vec![ServiceName::parse("billing").unwrap()],
                 approval: false,
                 pin: Pin::Digest,
+                freeze: vec![],
             },
             Wave {
                 name: wave_name("production"),
@@ -144,6 +146,7 @@ fn the_contract_example_parses_to_its_values() {
                 hold: vec![],
                 approval: true,
                 pin: Pin::Digest,
+                freeze: vec![],
             },
         ]
     );

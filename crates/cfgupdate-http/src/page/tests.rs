@@ -62,6 +62,11 @@ fn status(hostile: &str) -> Status {
             },
         ],
         promotion,
+        frozen: Some(cfgupdate_core::freeze::Frozen {
+            until: at(0) + Duration::from_secs(3_600),
+            reason: hostile.to_owned(),
+        }),
+        deferred: Vec::new(),
     };
     let step = TransitionStatus {
         into: WaveName::parse("production").unwrap(),
