@@ -10,8 +10,8 @@ use super::state::PipelineState;
 use crate::names::{CommitId, ServiceName};
 use crate::slots::ImageSet;
 
-/// How many deferred announcements the state keeps: the newest image of each service is what
-/// is published, so older records only stay while they name a service no newer one does.
+/// How many deferred announcements the state keeps. Past it, a record whose every service a
+/// later one names again goes first (its images would not be published), then the oldest.
 const KEEP_DEFERRED: usize = 200;
 
 /// One announcement held back by a freeze window of the first wave.
@@ -20,7 +20,9 @@ const KEEP_DEFERRED: usize = 200;
 pub struct DeferredRecord {
     /// The app commit announced.
     pub app: CommitId,
-    /// Its images that no newer deferred announcement replaces.
+    /// Its images. Where a later deferred announcement names the same service, the later
+    /// image is the one published; the earlier one is still named in the publish commit's
+    /// trailers, so that a replay of this announcement is recognised.
     pub images: ImageSet,
     /// The CI build number, when the announcement gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,10 +46,9 @@ impl DeferredRecord {
 }
 
 impl PipelineState {
-    /// Holds back an announcement: the services it names are taken out of older deferred
-    /// records (the newest image of each service is the one published), and records left with
-    /// no image are dropped. Returns whether anything changed (the same announcement deferred
-    /// again changes nothing).
+    /// Holds back an announcement, after those deferred before it (the newest image of each
+    /// service is the one published). Returns whether anything changed: the same announcement
+    /// deferred again changes nothing.
     pub fn add_deferred(&mut self, record: DeferredRecord) -> bool {
         if self
             .deferred
@@ -56,15 +57,24 @@ impl PipelineState {
         {
             return false;
         }
-        self.drop_deferred_services(record.images.keys());
         self.deferred.push(record);
-        let excess = self.deferred.len().saturating_sub(KEEP_DEFERRED);
-        self.deferred.drain(..excess);
+        while self.deferred.len() > KEEP_DEFERRED {
+            let superseded = (0..self.deferred.len()).find(|&index| {
+                self.deferred[index].images.keys().all(|service| {
+                    self.deferred[index + 1..]
+                        .iter()
+                        .any(|later| later.images.contains_key(service))
+                })
+            });
+            self.deferred.remove(superseded.unwrap_or(0));
+        }
         true
     }
 
-    /// Takes `services` out of every deferred record (a newer image of them was deferred or
-    /// published); returns whether anything changed.
+    /// Takes `services` out of every deferred record (a newer image of them was published);
+    /// returns whether anything changed. What is taken out is remembered as published for
+    /// replay detection, as an image a batch superseded is: a replay of the announcement then
+    /// writes nothing over the newer image.
     pub fn drop_deferred_services<'s>(
         &mut self,
         services: impl IntoIterator<Item = &'s ServiceName>,
@@ -73,9 +83,23 @@ impl PipelineState {
         let mut changed = false;
         for record in &mut self.deferred {
             let before = record.images.len();
-            record
-                .images
-                .retain(|service, _| !services.contains(&service));
+            let app = record.app.clone();
+            let published = &mut self.published;
+            record.images.retain(|service, image| {
+                if !services.contains(&service) {
+                    return true;
+                }
+                let entry = published.services.entry(service.clone()).or_default();
+                let recent = super::state::RecentPublish {
+                    app: app.clone(),
+                    image: image.clone(),
+                };
+                entry.recent.retain(|r| r != &recent);
+                entry.recent.push(recent);
+                let excess = entry.recent.len().saturating_sub(super::state::KEEP_RECENT);
+                entry.recent.drain(..excess);
+                false
+            });
             changed |= record.images.len() != before;
         }
         self.deferred.retain(|record| !record.images.is_empty());
@@ -115,27 +139,37 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_deferred_image_of_each_service_is_kept() {
+    fn deferred_announcements_are_kept_in_order_and_the_same_one_once() {
         let mut state = PipelineState::default();
         assert!(state.add_deferred(record('a', &[("api", '1'), ("web", '1')], 1)));
         assert!(state.add_deferred(record('b', &[("api", '2')], 2)));
+        // The same announcement again changes nothing.
+        assert!(!state.add_deferred(record('b', &[("api", '2')], 3)));
         assert_eq!(
             state.deferred,
             vec![
-                record('a', &[("web", '1')], 1),
+                record('a', &[("api", '1'), ("web", '1')], 1),
                 record('b', &[("api", '2')], 2)
             ]
         );
-        // The same announcement again changes nothing.
-        assert!(!state.add_deferred(record('b', &[("api", '2')], 3)));
-        assert!(state.add_deferred(record('c', &[("web", '3')], 4)));
-        assert_eq!(
-            state.deferred,
-            vec![
-                record('b', &[("api", '2')], 2),
-                record('c', &[("web", '3')], 4)
-            ]
-        );
+    }
+
+    #[test]
+    fn past_the_bound_a_record_later_ones_replace_goes_first() {
+        let mut state = PipelineState::default();
+        state.add_deferred(record('a', &[("web", '1')], 0));
+        for n in 1..KEEP_DEFERRED as u64 {
+            let mut next = record('b', &[("api", '1')], n);
+            next.app = CommitId::parse(&format!("{n:040x}")).unwrap();
+            next.build_number = Some(n);
+            assert!(state.add_deferred(next));
+        }
+        assert_eq!(state.deferred.len(), KEEP_DEFERRED);
+        state.add_deferred(record('c', &[("api", '2')], 999));
+        assert_eq!(state.deferred.len(), KEEP_DEFERRED);
+        // The only record of `web` stays; the oldest record of `api` went.
+        assert_eq!(state.deferred[0], record('a', &[("web", '1')], 0));
+        assert_eq!(state.deferred[1].build_number, Some(2));
     }
 
     #[test]
@@ -150,6 +184,14 @@ mod tests {
         let web = ServiceName::parse("web").unwrap();
         assert!(state.drop_deferred_services([&web]));
         assert!(state.deferred.is_empty());
+        // What was dropped counts as published: its replay is recognised.
+        let (service, image) = image("web", '1');
+        let app = CommitId::parse(&"b".repeat(40)).unwrap();
+        assert!(
+            state
+                .published
+                .has_published(&app, &[(service, image)].into())
+        );
     }
 
     #[test]

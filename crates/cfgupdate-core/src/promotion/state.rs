@@ -44,7 +44,7 @@ const KEEP_REPORTS: usize = 50;
 const KEEP_APPROVALS: usize = 20;
 /// How many recent publishes are remembered per service to recognise a replayed announcement
 /// that carries no build information.
-const KEEP_RECENT: usize = 20;
+pub(crate) const KEEP_RECENT: usize = 20;
 /// How many new commits publishing lets pass before it writes the state forward.
 pub(crate) const CATCH_UP_EVERY: usize = 64;
 

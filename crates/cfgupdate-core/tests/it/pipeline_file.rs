@@ -399,7 +399,7 @@ fn an_unknown_key_in_a_wave_names_line_key_wave_and_the_keys_it_may_have() {
     let text = TWO_TARGETS.replace("targets =", "imagess = \"x.json\"\ntargets =");
     assert_eq!(
         message(&text),
-        "cfgupdate.toml:4: unknown key `imagess` in [[wave]] \"staging\"; expected one of name, images, targets, soak, hold, approval, pin"
+        "cfgupdate.toml:4: unknown key `imagess` in [[wave]] \"staging\"; expected one of name, images, targets, soak, hold, approval, pin, freeze"
     );
 }
 

@@ -352,6 +352,8 @@ impl Sim {
 
     fn send(&mut self, index: usize, how: Send) -> Step {
         let announcement = self.announced[index].announcement.clone();
+        // Whether it had landed before this send (a deferred announcement lands later).
+        let landed_before = self.announced[index].landed_at;
         let tip_before = self.tip();
         let wave_before = self.model.set_at(&self.repo, &tip_before, 0)?;
         let people = self.repo.people().len();
@@ -500,7 +502,7 @@ impl Sim {
             Send::Replay => {
                 // A replay of an announcement that landed (and is still within the window in
                 // which replays are recognised) makes no commit.
-                if let Some(landed) = self.announced[index].landed_at
+                if let Some(landed) = landed_before
                     && self.model.chain().len() - landed < 150
                 {
                     if answer == Answer::Committed {
@@ -1086,6 +1088,29 @@ mod the_model_catches {
             error.contains("the targets of `staging` deployed"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_publish_into_a_wave_during_its_freeze_window() {
+        let mut fixture = fixture();
+        fixture.waves[0].freeze = true;
+        let mut repo = Racing::new(fixture.clone());
+        let mut model = Model::new(fixture, &repo);
+        // The simulation's clock starts 13 minutes into an hour: inside the window.
+        let clock = sim_clock();
+        assert!(model.fixture.waves[0].frozen_at(clock.now()));
+        let spec = model.fixture.waves[0].clone();
+        let set: Set = [("api".to_owned(), reference("api", "new", '1'))].into();
+        let publish = vec![
+            ("Cfgupdate-Action", "publish".to_owned()),
+            ("Cfgupdate-Wave", "staging".to_owned()),
+            ("Cfgupdate-App-Commit", "a".repeat(40)),
+        ];
+        rogue(&mut repo, &spec, &set, publish);
+        let error = model
+            .check(&repo, clock.now(), StepKind::Publish)
+            .unwrap_err();
+        assert!(error.contains("during its freeze window"), "{error}");
     }
 
     #[test]
