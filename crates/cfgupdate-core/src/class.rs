@@ -128,7 +128,7 @@ impl Classify for PublishError {
             PublishError::Snapshot(error) => error.class(),
             PublishError::Slots { .. } => ErrorClass::Invalid,
             PublishError::Render { source, .. } => source.class(),
-            PublishError::Held { .. } => ErrorClass::Refused,
+            PublishError::Held { .. } | PublishError::Frozen { .. } => ErrorClass::Refused,
             PublishError::Stale { .. } => ErrorClass::Stale,
             PublishError::Contended { .. } => ErrorClass::Unavailable,
             PublishError::State(problem) => problem.class(),

@@ -46,6 +46,7 @@
 //! - [`trailers`]: the `Cfgupdate-*` commit trailers written and read back.
 //! - **Dry runs**: [`dry_run()`] runs any writing operation against a [`DryRun`], which
 //!   captures its pushes as [`PlannedWrite`]s instead of sending them.
+//! - [`freeze`]: a wave's freeze windows, and whether it is frozen at an instant.
 //! - **Failures**: every error type implements [`Classify`], whose [`ErrorClass`] decides exit
 //!   codes and HTTP statuses in the adapters.
 //!
@@ -176,6 +177,7 @@
 mod class;
 mod clock;
 mod dry_run;
+pub mod freeze;
 #[cfg(feature = "render")]
 mod intent;
 mod key;
@@ -233,6 +235,8 @@ pub use key::{MIN_STATE_KEY_LEN, StateKey, StateKeyError};
 pub use publish::{
     Announcement, AnnouncementError, PublishError, PublishOutcome, publish, publish_batch,
 };
+#[cfg(feature = "render")]
+pub use publish::{DeferredRun, publish_deferred};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 

@@ -37,6 +37,7 @@
 mod checks;
 mod document;
 mod duration;
+mod freeze_windows;
 mod glob;
 mod read;
 mod schema;
@@ -217,6 +218,15 @@ pub struct Wave {
     /// Whether every service written here must keep its digest (`pin`,
     /// docs/slots.md#pins-are-never-dropped).
     pub pin: Pin,
+    /// Its freeze windows (`freeze`): while one holds, nothing automatic writes here.
+    pub freeze: Vec<crate::freeze::FreezeWindow>,
+}
+
+impl Wave {
+    /// Whether the wave is frozen at `at`: until when, and why.
+    pub fn frozen_at(&self, at: std::time::SystemTime) -> Option<crate::freeze::Frozen> {
+        crate::freeze::frozen_at(&self.freeze, at)
+    }
 }
 
 /// What a wave requires of its slots' digests: the `pin` key of a `[[wave]]`.

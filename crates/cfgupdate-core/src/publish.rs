@@ -4,7 +4,12 @@
 //! remote moved on, the intent is applied again to the new tip, so a person's concurrent commit
 //! is never undone.
 
+mod deferral;
+
 use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+pub use deferral::{DeferredRun, publish_deferred};
 
 use crate::clock::Clock;
 use crate::intent::{WriteOptions, push_intent};
@@ -26,6 +31,7 @@ pub struct Announcement {
     app_commit: CommitId,
     images: ImageSet,
     build: BuildInfo,
+    override_freeze: bool,
 }
 
 /// Why an announcement was refused before anything was read.
@@ -62,7 +68,20 @@ impl Announcement {
             app_commit,
             images,
             build: BuildInfo::default(),
+            override_freeze: false,
         })
+    }
+
+    /// The same announcement, written even while the first wave is frozen (an admin's
+    /// override: the commit carries `Cfgupdate-Override: freeze`).
+    pub fn overriding_freeze(mut self) -> Self {
+        self.override_freeze = true;
+        self
+    }
+
+    /// Whether it is written even while the first wave is frozen.
+    pub fn overrides_freeze(&self) -> bool {
+        self.override_freeze
     }
 
     /// The same announcement, saying which CI build made the images: an announcement of an
@@ -101,6 +120,14 @@ pub enum PublishOutcome {
     /// The first wave already holds these images, or this announcement was already
     /// published: no commit.
     Unchanged,
+    /// The first wave is frozen: the announcement is kept in the pipeline state and its
+    /// images published when the freeze ends (the newest of each service).
+    Deferred {
+        /// When the freeze window ends.
+        until: SystemTime,
+        /// Why the wave is frozen.
+        reason: String,
+    },
 }
 
 impl PublishOutcome {
@@ -110,7 +137,7 @@ impl PublishOutcome {
             PublishOutcome::Committed { commit, .. } => {
                 Some((commit, crate::trailers::Action::Publish))
             }
-            PublishOutcome::Unchanged => None,
+            PublishOutcome::Unchanged | PublishOutcome::Deferred { .. } => None,
         }
     }
 }
@@ -176,6 +203,20 @@ pub enum PublishError {
     /// on; nothing was published.
     #[error("{0}; nothing was published")]
     State(StateProblem),
+    /// The first wave is frozen and the announcement does not override it. [`publish`]
+    /// answers this by deferring the announcement; only a write that cannot be deferred
+    /// fails with it.
+    #[error(
+        "wave `{wave}` is frozen until {} ({}); nothing was published",
+        frozen.until_rfc3339(),
+        frozen.reason
+    )]
+    Frozen {
+        /// The wave.
+        wave: WaveName,
+        /// Until when, and why.
+        frozen: crate::freeze::Frozen,
+    },
 }
 
 impl From<PromotionError> for PublishError {
@@ -206,10 +247,25 @@ pub fn publish(
     options: &WriteOptions,
 ) -> Result<PublishOutcome, PublishError> {
     ensure_state(repo, clock, options)?;
-    let pushed = push_announcements(repo, clock, &[announcement], options)?;
+    if let Some(deferred) = deferral::defer_if_frozen(repo, clock, announcement, options, false)? {
+        return Ok(deferred);
+    }
+    let pushed = match push_announcements(repo, clock, &[announcement], options) {
+        // The freeze began between the look above and the push.
+        Err(PublishError::Frozen { .. }) => {
+            if let Some(deferred) =
+                deferral::defer_if_frozen(repo, clock, announcement, options, true)?
+            {
+                return Ok(deferred);
+            }
+            push_announcements(repo, clock, &[announcement], options)?
+        }
+        pushed => pushed?,
+    };
     Ok(match pushed {
         Some((commit, planned)) => {
             write_forward(repo, clock, options, &commit, planned.behind);
+            deferral::supersede(repo, clock, options, &commit, announcement.images().keys());
             PublishOutcome::Committed {
                 commit,
                 wave: planned.wave,
@@ -290,10 +346,23 @@ pub fn publish_batch(
     if let Err(error) = ensure_state(repo, clock, options) {
         return batch.iter().map(|_| Err(error.clone())).collect();
     }
+    // While the first wave is frozen, each announcement is deferred (or refused) on its own.
+    if deferral::is_frozen(repo, clock) {
+        return batch
+            .iter()
+            .map(|announcement| publish(repo, clock, announcement, options))
+            .collect();
+    }
     let all: Vec<&Announcement> = batch.iter().collect();
     let pushed = push_announcements(repo, clock, &all, options);
     if let Ok(Some((commit, planned))) = &pushed {
         write_forward(repo, clock, options, commit, planned.behind);
+        let services = batch
+            .iter()
+            .zip(&planned.included)
+            .filter(|(_, included)| **included)
+            .flat_map(|(announcement, _)| announcement.images().keys());
+        deferral::supersede(repo, clock, options, commit, services);
     }
     match pushed {
         Ok(Some((commit, Planned { wave, included, .. }))) => included
@@ -348,19 +417,34 @@ fn push_announcements(
         options.key.as_ref(),
         false,
         |attempts| PublishError::Contended { attempts },
-        |repo, tip| plan(repo, tip, batch, options),
+        |repo, tip| plan(repo, tip, batch, options, Some(clock.now())),
     )
 }
 
+/// The commit that writes `batch` into the first wave on `tip`. `now`: the time the first
+/// wave's freeze windows are read at (`None` when deferring, which asks whether the
+/// announcement would be published were the wave not frozen).
 fn plan(
     repo: &dyn ConfigRepository,
     tip: &CommitId,
     batch: &[&Announcement],
     options: &WriteOptions,
+    now: Option<SystemTime>,
 ) -> Result<Option<(Change, Planned)>, PublishError> {
     let limits = &options.render;
     let snapshot = Snapshot::at(repo, tip)?;
     let wave = snapshot.pipeline().first_wave();
+    let frozen = now.and_then(|now| wave.frozen_at(now));
+    if let Some(frozen) = &frozen
+        && !batch
+            .iter()
+            .all(|announcement| announcement.override_freeze)
+    {
+        return Err(PublishError::Frozen {
+            wave: wave.name.clone(),
+            frozen: frozen.clone(),
+        });
+    }
     for announcement in batch {
         if let Some(service) = announcement.images.keys().find(|s| wave.hold.contains(s)) {
             return Err(PublishError::Held {
@@ -429,6 +513,12 @@ fn plan(
         .map(|(a, _)| *a)
         .collect();
     write.change.message = publish_message(&published, &wave.name, &updates, &write);
+    if frozen.is_some() {
+        write.change.message.trailers.push((
+            trailers::OVERRIDE.to_owned(),
+            trailers::OVERRIDE_FREEZE.to_owned(),
+        ));
+    }
     let change = write.change;
     let behind = protection.map_or(0, |(_, behind)| behind);
     Ok(Some((

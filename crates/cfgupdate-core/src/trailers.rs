@@ -94,6 +94,10 @@ pub const BUILD: &str = "Cfgupdate-Build";
 
 /// `Cfgupdate-Approved-By: <identity>`: who approved a promotion through an approval gate.
 pub const APPROVED_BY: &str = "Cfgupdate-Approved-By";
+/// `Cfgupdate-Override: freeze`: written inside a freeze window by an admin's override.
+pub const OVERRIDE: &str = "Cfgupdate-Override";
+/// The value of [`OVERRIDE`] for a freeze window.
+pub const OVERRIDE_FREEZE: &str = "freeze";
 /// `Cfgupdate-Seal: <hex>`: the last trailer of a commit cfgupdate wrote with a state key.
 pub const SEAL: &str = "Cfgupdate-Seal";
 

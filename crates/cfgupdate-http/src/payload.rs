@@ -56,6 +56,9 @@ struct ImagesBody {
     images: BTreeMap<String, String>,
     #[serde(default)]
     build: Option<BuildBody>,
+    /// Publish even into a frozen first wave (scope `admin` only: the route checks it).
+    #[serde(default)]
+    override_freeze: bool,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +111,15 @@ pub fn announcement(
             Some(build) => build_info(build)?,
             None => BuildInfo::default(),
         };
-        Announcement::new(app_commit, images).map(|a| a.with_build(build))
+        let override_freeze = body.override_freeze;
+        Announcement::new(app_commit, images).map(|a| {
+            let a = a.with_build(build);
+            if override_freeze {
+                a.overriding_freeze()
+            } else {
+                a
+            }
+        })
     } else {
         let Some(query) = query_app_commit else {
             return Err(PayloadError::Malformed(

@@ -337,6 +337,16 @@ async fn post_images(State(state): State<AppState>, request: Request) -> Respons
             ));
         }
         let announcement = payload::announcement(&admitted.body, query.app_commit.as_deref())?;
+        // Writing through a freeze window is an admin's decision.
+        if announcement.overrides_freeze() && admitted.caller.scope != Scope::Admin {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "`override_freeze` needs credentials of scope `admin`; these are of scope `{}`; nothing was published",
+                    admitted.caller.scope.name()
+                ),
+            ));
+        }
         let received = Instant::now();
         let outcome = ask(&state, |reply| Job::Publish {
             announcement,
@@ -350,6 +360,14 @@ async fn post_images(State(state): State<AppState>, request: Request) -> Respons
                 json!({ "result": "committed", "commit": commit.as_str(), "wave": wave.as_str() })
             }
             PublishOutcome::Unchanged => json!({ "result": "unchanged" }),
+            PublishOutcome::Deferred { until, reason } => {
+                let answer = json!({
+                    "result": "deferred",
+                    "until": crate::wire::rfc3339(until),
+                    "reason": reason,
+                });
+                return Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response());
+            }
         };
         Ok(axum::Json(answer).into_response())
     })

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use cfgupdate_core::promotion::{
-    HistoryEntry, ReportView, StateStatus, Status, TargetStatus, TransitionStatus, WaveStatus,
+    Gate, HistoryEntry, ReportView, StateStatus, Status, TargetStatus, TransitionStatus, WaveStatus,
 };
 use cfgupdate_core::{CommitId, ImageRef, ImageSet, ServiceName, TargetName, WaveName};
 use serde::Serialize;
@@ -87,6 +87,25 @@ struct WaveJson<'a> {
     digestless: &'a [ServiceName],
     targets: Vec<TargetJson<'a>>,
     promotion: Option<StepJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frozen: Option<FrozenJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    deferred: Vec<DeferredJson<'a>>,
+}
+
+/// A frozen wave: `{"until": "<RFC 3339>", "reason": "..."}`.
+#[derive(Serialize)]
+struct FrozenJson<'a> {
+    until: String,
+    reason: &'a str,
+}
+
+/// An announcement a freeze deferred: its app commit, images and when it arrived.
+#[derive(Serialize)]
+struct DeferredJson<'a> {
+    app_commit: &'a CommitId,
+    images: &'a ImageSet,
+    at: String,
 }
 
 impl<'a> From<&'a WaveStatus> for WaveJson<'a> {
@@ -102,6 +121,19 @@ impl<'a> From<&'a WaveStatus> for WaveJson<'a> {
             digestless: &wave.digestless,
             targets: wave.targets.iter().map(TargetJson::from).collect(),
             promotion: wave.promotion.as_ref().map(StepJson::from),
+            frozen: wave.frozen.as_ref().map(|frozen| FrozenJson {
+                until: rfc3339(frozen.until),
+                reason: &frozen.reason,
+            }),
+            deferred: wave
+                .deferred
+                .iter()
+                .map(|record| DeferredJson {
+                    app_commit: &record.app,
+                    images: &record.images,
+                    at: rfc3339(record.time()),
+                })
+                .collect(),
         }
     }
 }
@@ -152,6 +184,8 @@ struct StepJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ready_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    frozen_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     source_revision: Option<&'a CommitId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     images: Option<&'a ImageSet>,
@@ -166,6 +200,10 @@ impl<'a> From<&'a TransitionStatus> for StepJson<'a> {
             wait: step.wait.as_ref().map(|wait| wait.sentence()),
             gate: step.gate.as_ref().map(|gate| gate.name()),
             ready_at: step.ready_at().map(rfc3339),
+            frozen_until: match &step.gate {
+                Some(Gate::Freeze { until, .. }) => Some(rfc3339(*until)),
+                _ => None,
+            },
             source_revision: step.source_revision.as_ref(),
             images: step.images.as_ref(),
         }

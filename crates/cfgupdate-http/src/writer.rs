@@ -5,7 +5,8 @@
 //! is taken at once: all announcements among it become one `publish_batch`, one commit with
 //! each announcement's trailers, and every request is answered with its own outcome once the
 //! commit is on the remote. Between requests it runs `promotion::advance` when a soak gate it
-//! knows of opens, and every `advance_interval` to catch reports recorded by other replicas.
+//! knows of opens, and every `advance_interval` to catch reports recorded by other replicas;
+//! with it, `publish_deferred` publishes what a freeze window deferred once the window ends.
 //!
 //! Requests whose caller gave up (a timeout, a closed connection) before their turn came are
 //! dropped unstarted, so a caller that saw an error can be sure nothing of theirs is pending.
@@ -288,6 +289,10 @@ impl Writer {
                     info!(%app_commit, %commit, %wave, "published");
                 }
                 Ok(PublishOutcome::Unchanged) => info!(%app_commit, "unchanged"),
+                Ok(PublishOutcome::Deferred { until, reason }) => {
+                    info!(%app_commit, until = %crate::wire::rfc3339(*until), reason = %logged(reason), "deferred by a freeze window");
+                    self.wake_at(*until);
+                }
                 Err(error) => log_failure("publish", error),
             }
             // Answered first: the event costs the caller nothing.
@@ -419,6 +424,7 @@ impl Writer {
                 if let Some(deadline) = advance.next_deadline {
                     self.wake_at(deadline);
                 }
+                self.publish_deferred();
             }
             Err(error) => {
                 self.metrics.advance(false);
@@ -432,6 +438,33 @@ impl Writer {
                 };
                 self.next_advance = now + again;
             }
+        }
+    }
+
+    /// Publishes what a freeze window deferred, once the window ended (the core decides; this
+    /// only runs it with `advance` and wakes up when the window ends).
+    fn publish_deferred(&mut self) {
+        let result =
+            cfgupdate_core::publish_deferred(&mut self.repo, &*self.clock, &self.settings.write);
+        self.note_branch(&result);
+        match result {
+            Ok(run) => {
+                self.count_commits(
+                    run.published
+                        .iter()
+                        .map(|(commit, _)| (commit, Action::Publish)),
+                );
+                for (commit, wave) in &run.published {
+                    info!(%wave, %commit, "published what a freeze window deferred");
+                }
+                for (app_commit, error) in &run.refused {
+                    warn!(%app_commit, error = %logged(&error.to_string()), "a deferred announcement was refused when its freeze window ended");
+                }
+                if let Some(until) = run.next_due() {
+                    self.wake_at(until);
+                }
+            }
+            Err(error) => log_failure("publish deferred", &error),
         }
     }
 
@@ -456,11 +489,14 @@ impl Writer {
     }
 
     fn wake_for(&mut self, gate: &Gate) {
-        if let Gate::Soak {
-            ready_at: Some(deadline),
-        } = gate
-        {
-            self.wake_at(*deadline);
+        match gate {
+            Gate::Soak {
+                ready_at: Some(deadline),
+            }
+            | Gate::Freeze {
+                until: deadline, ..
+            } => self.wake_at(*deadline),
+            _ => {}
         }
     }
 

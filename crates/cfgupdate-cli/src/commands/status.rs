@@ -14,7 +14,9 @@ use crate::remote::{RemoteArgs, SystemClock, classified};
     about = "Show each wave's images, each target's last report, and what is pending and why",
     long_about = "Fetch the config repository and show, for each wave in order, the image set it \
 holds at the branch tip, the last deploy report of each of its targets, and the step into the next \
-wave: idle, blocked (a failed deployment), waiting at a gate (soak until when, approval), or ready.\n\n\
+wave: idle, blocked (a failed deployment), waiting at a gate (soak until when, approval, a freeze \
+window: `frozen until <RFC 3339>` and its reason), or ready. A frozen wave says so, with the \
+announcements a freeze deferred.\n\n\
 Every wait is one sentence: the soak left and when it ends, approval pending for a named source \
 revision, or a failed report from a target at a revision. A step with a candidate shows its \
 `source_revision` and the images it would promote (as deployed at that revision), apart from \
@@ -84,6 +86,28 @@ pub fn human(status: &Status) -> String {
             format!("  [{}]", gates.join("; "))
         };
         let _ = writeln!(out, "\nwave {}{gates}", wave.name);
+        if let Some(frozen) = &wave.frozen {
+            let _ = writeln!(
+                out,
+                "  frozen until {} ({})",
+                rfc3339(frozen.until),
+                frozen.reason
+            );
+        }
+        for deferred in &wave.deferred {
+            let images: Vec<String> = deferred
+                .images
+                .iter()
+                .map(|(service, image)| format!("{service}={image}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  deferred from app {} ({}): {}",
+                deferred.app.short(),
+                rfc3339(deferred.time()),
+                images.join(", ")
+            );
+        }
         if let Some(error) = &wave.images_error {
             let _ = writeln!(out, "  images: cannot be read: {error}");
         }

@@ -18,6 +18,7 @@ mod effect;
 mod faults_outage;
 mod faults_replicas;
 mod faults_sigkill;
+mod freeze;
 mod help;
 mod hostile_requests;
 mod notifications;

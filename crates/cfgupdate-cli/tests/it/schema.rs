@@ -84,6 +84,10 @@ images = { jsonnet = ["envs/prod/images.libsonnet", "envs/prod/**/*.jsonnet"] }
 targets = ["prod-us"]
 approval = true
 pin = "tag"
+freeze = [
+  { from = "2026-12-20T00:00:00Z", to = "2027-01-04T00:00:00Z", reason = "holidays" },
+  { cron = "0 17 * * FRI", duration = "63h", timezone = "Europe/Berlin", reason = "weekend" },
+]
 
 [target.staging-us]
 entrypoint = "envs/staging-us/main.jsonnet"
@@ -164,6 +168,22 @@ fn the_schema_refuses_the_shapes_the_reader_refuses() {
         (
             "an ext var that is not a string",
             EVERY_KEY.replace("region = \"us-east-1\"", "region = 1"),
+        ),
+        (
+            "a freeze window both fixed and recurring",
+            EVERY_KEY.replace("{ cron = ", "{ from = \"2026-12-20T00:00:00Z\", cron = "),
+        ),
+        (
+            "a freeze window without a reason",
+            EVERY_KEY.replace(", reason = \"holidays\"", ""),
+        ),
+        (
+            "a recurring freeze window without a duration",
+            EVERY_KEY.replace("duration = \"63h\", ", ""),
+        ),
+        (
+            "an unknown key in a freeze window",
+            EVERY_KEY.replace("reason = \"weekend\"", "reason = \"weekend\", tz = \"UTC\""),
         ),
     ];
     let mut files = Vec::new();

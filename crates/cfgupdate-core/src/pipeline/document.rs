@@ -92,8 +92,16 @@ impl<'a> Source<'a> {
 pub(super) enum Place {
     Top,
     Render,
-    Wave { number: usize, name: Option<String> },
+    Wave {
+        number: usize,
+        name: Option<String>,
+    },
     Target(String),
+    /// One entry (1-based) of a wave's `freeze` list.
+    Freeze {
+        wave: String,
+        entry: usize,
+    },
 }
 
 impl Place {
@@ -115,6 +123,9 @@ impl fmt::Display for Place {
                 name: Some(name), ..
             } => write!(f, "[[wave]] \"{name}\""),
             Place::Wave { number, name: None } => write!(f, "[[wave]] number {number}"),
+            Place::Freeze { wave, entry } => {
+                write!(f, "entry {entry} of `freeze` in [[wave]] \"{wave}\"")
+            }
             Place::Target(name) => {
                 let bare = !name.is_empty()
                     && name

@@ -13,7 +13,7 @@ use crate::path::RepoPath;
 pub(super) const TOP_KEYS: &[&str] = &["render", "wave", "target"];
 pub(super) const RENDER_KEYS: &[&str] = &["output", "jpath"];
 pub(super) const WAVE_KEYS: &[&str] = &[
-    "name", "images", "targets", "soak", "hold", "approval", "pin",
+    "name", "images", "targets", "soak", "hold", "approval", "pin", "freeze",
 ];
 pub(super) const TARGET_KEYS: &[&str] = &["entrypoint", "ext_vars", "tlas", "argocd_app"];
 
@@ -275,6 +275,11 @@ fn read_wave<'d>(
         },
     };
 
+    let freeze = match table.get("freeze") {
+        None => Vec::new(),
+        Some(value) => super::freeze_windows::read_freeze(&value, &name)?,
+    };
+
     Ok(ReadWave {
         wave: Wave {
             name,
@@ -284,6 +289,7 @@ fn read_wave<'d>(
             hold,
             approval,
             pin,
+            freeze,
         },
         place,
         name: name_value.span(),

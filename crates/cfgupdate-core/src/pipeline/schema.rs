@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::freeze_windows::FREEZE_KEYS;
 use super::read::{RENDER_KEYS, TARGET_KEYS, TOP_KEYS, WAVE_KEYS};
 
 /// `[a-z0-9][a-z0-9_.-]{0,62}`: wave and target names.
@@ -16,6 +17,8 @@ const PIPELINE_NAME: &str = "^[a-z0-9][a-z0-9_.-]{0,62}$";
 const SERVICE_NAME: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$";
 /// A duration as `soak` takes it: whole numbers with units, e.g. `30s`, `10m`, `1h30m`, `2d`.
 const DURATION: &str = "^([0-9]+(ms|s|m|h|d))+$";
+/// A freeze window's duration: as `soak`, with weeks too (`1w`, `2d15h`).
+const DURATION_FRIENDLY: &str = "^([0-9]+(ms|s|m|h|d|w))+$";
 
 /// The JSON Schema of `cfgupdate.toml`.
 pub fn schema() -> Value {
@@ -98,6 +101,7 @@ pub fn schema() -> Value {
                 "pin",
                 json!({ "enum": ["digest", "tag"], "default": "digest", "description": "`digest`: every service's slots together must carry the digest (what runs); `tag`: slots that can hold only a tag are accepted, and `status` says so." }),
             ),
+            ("freeze", freeze()),
         ],
         &["name", "images", "targets"],
         "One wave of the pipeline; waves are promoted in the order they appear.",
@@ -162,6 +166,63 @@ pub fn schema() -> Value {
     top
 }
 
+/// A wave's `freeze` list: each entry fixed (`from`, `to`) or recurring (`cron`, `duration`,
+/// `timezone`), with a `reason`; the properties are [`FREEZE_KEYS`], the shapes say which go
+/// together.
+fn freeze() -> Value {
+    let entry = object(
+        FREEZE_KEYS,
+        &[
+            (
+                "from",
+                json!({ "type": "string", "format": "date-time", "description": "A fixed window's first frozen instant, RFC 3339 with an offset (a TOML offset date-time is taken too).", "examples": ["2026-12-20T00:00:00Z"] }),
+            ),
+            (
+                "to",
+                json!({ "type": "string", "format": "date-time", "description": "A fixed window's end (the first instant no longer frozen), after `from`.", "examples": ["2027-01-04T00:00:00Z"] }),
+            ),
+            (
+                "cron",
+                json!({ "type": "string", "description": "When a recurring window starts: five cron fields (minute, hour, day of month, month, day of week; names like FRI and DEC allowed) in wall-clock time of `timezone`.", "examples": ["0 17 * * FRI"] }),
+            ),
+            (
+                "duration",
+                json!({ "type": "string", "pattern": DURATION_FRIENDLY, "description": "How long a recurring window lasts. Days and weeks are calendar days in `timezone` (a day across a daylight-saving change has 23 or 25 hours); hours and smaller units are elapsed time.", "examples": ["63h", "2d15h"] }),
+            ),
+            (
+                "timezone",
+                json!({ "type": "string", "default": "UTC", "description": "The IANA time zone `cron` and the duration's days are read in; daylight-saving changes are honoured.", "examples": ["Europe/Berlin", "America/New_York"] }),
+            ),
+            (
+                "reason",
+                json!({ "type": "string", "minLength": 1, "description": "Why the wave is frozen: `status` and the answer to a deferred announcement show it." }),
+            ),
+        ],
+        &["reason"],
+        "One freeze window: fixed (`from`, `to`) or recurring (`cron`, `duration`, `timezone`).",
+    );
+    let mut entry = entry;
+    if let Value::Object(map) = &mut entry {
+        map.insert(
+            "oneOf".into(),
+            json!([
+                { "required": ["from", "to"], "not": { "anyOf": [{ "required": ["cron"] }, { "required": ["duration"] }, { "required": ["timezone"] }] } },
+                { "required": ["cron", "duration"], "not": { "anyOf": [{ "required": ["from"] }, { "required": ["to"] }] } },
+            ]),
+        );
+    }
+    json!({
+        "type": "array",
+        "items": entry,
+        "default": [],
+        "description": "Freeze windows: while one holds, nothing automatic writes into the wave. A promotion waits; an announcement into a frozen first wave is deferred and published when the window ends. An admin may override (`--override-freeze`, `\"override_freeze\": true`).",
+        "examples": [[
+            { "from": "2026-12-20T00:00:00Z", "to": "2027-01-04T00:00:00Z", "reason": "holidays" },
+            { "cron": "0 17 * * FRI", "duration": "63h", "timezone": "Europe/Berlin", "reason": "weekend" },
+        ]],
+    })
+}
+
 /// An object schema whose properties are exactly `keys`, described by `properties`.
 fn object(
     keys: &[&str],
@@ -221,11 +282,13 @@ mod tests {
         let render = &schema["properties"]["render"];
         let wave = &schema["properties"]["wave"]["items"];
         let target = &schema["properties"]["target"]["additionalProperties"];
+        let freeze = &wave["properties"]["freeze"]["items"];
         for (table, expected) in [
             (&schema, TOP_KEYS),
             (render, RENDER_KEYS),
             (wave, WAVE_KEYS),
             (target, TARGET_KEYS),
+            (freeze, FREEZE_KEYS),
         ] {
             assert_eq!(keys(table), sorted(expected));
             assert_eq!(table["additionalProperties"], json!(false));

@@ -112,6 +112,7 @@ pub fn approve_candidate(
         history: &history,
         reader: &mut reader,
         now: clock.now(),
+        override_freeze: false,
     };
     let transition = evaluate(&mut ctx, source)?;
     let candidate: Candidate = match transition {

@@ -174,6 +174,8 @@ pub(crate) struct Context<'a, 'r> {
     pub(crate) history: &'a AutomaticHistory,
     pub(crate) reader: &'a mut Reader<'r>,
     pub(crate) now: SystemTime,
+    /// An admin's override: the next wave's freeze windows do not hold the step back.
+    pub(crate) override_freeze: bool,
 }
 
 /// Where the wave's targets stand.
@@ -306,6 +308,19 @@ fn gated(
             None => return Ok(Transition::Waiting(candidate, Gate::Approval)),
         }
     }
+    // Last: a freeze holds back only what would otherwise move now, so the gates before it
+    // (an approval a person can give during the freeze) are seen first.
+    if let Some(frozen) = into.frozen_at(ctx.now)
+        && !ctx.override_freeze
+    {
+        return Ok(Transition::Waiting(
+            candidate,
+            Gate::Freeze {
+                until: frozen.until,
+                reason: frozen.reason,
+            },
+        ));
+    }
     Ok(Transition::Ready(candidate))
 }
 
@@ -417,10 +432,11 @@ pub(crate) fn evaluate_manual(
     gated(ctx, source, into, candidate)
 }
 
-/// How long until a waiting soak gate opens, for timers.
+/// How long until a waiting soak gate opens (or a freeze window ends), for timers.
 pub(crate) fn soak_deadline(transition: &Transition) -> Option<SystemTime> {
     match transition {
         Transition::Waiting(_, Gate::Soak { ready_at }) => *ready_at,
+        Transition::Waiting(_, Gate::Freeze { until, .. }) => Some(*until),
         _ => None,
     }
 }

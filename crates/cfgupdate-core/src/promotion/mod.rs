@@ -10,6 +10,7 @@
 
 pub(crate) mod approval;
 pub(crate) mod decide;
+pub(crate) mod deferred;
 pub(crate) mod history;
 pub(crate) mod history_filter;
 pub(crate) mod ops;
@@ -22,11 +23,12 @@ use std::time::SystemTime;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use approval::approve_candidate;
+pub use deferred::DeferredRecord;
 pub use history::{HISTORY_DEPTH, HistoryEntry};
 pub use history_filter::{End, HistoryFilter, HistoryFilterError, TimeBound, history_matching};
 pub use ops::{
     Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, Promotion, advance, approve,
-    history, promote, record_deployment, record_deployments,
+    history, promote, promote_overriding_freeze, record_deployment, record_deployments,
 };
 pub use state::{
     ApprovalRecord, PipelineState, Published, PublishedService, RecentPublish, ReportRecord,
@@ -185,6 +187,14 @@ pub enum Gate {
     },
     /// The next wave needs `cfgupdate approve` for these images.
     Approval,
+    /// The next wave is frozen (docs/promotion.md#freeze-windows): the promotion waits until
+    /// the window ends.
+    Freeze {
+        /// When the window ends.
+        until: SystemTime,
+        /// Why the wave is frozen.
+        reason: String,
+    },
 }
 
 impl Gate {
@@ -193,6 +203,7 @@ impl Gate {
         match self {
             Gate::Soak { .. } => "soak",
             Gate::Approval => "approval",
+            Gate::Freeze { .. } => "freeze",
         }
     }
 
@@ -213,6 +224,10 @@ impl Gate {
                     "promotion into `{into}` waits for approval (`cfgupdate approve --wave {into}`)"
                 )
             }
+            Gate::Freeze { until, reason } => format!(
+                "promotion into `{into}` waits: frozen until {} ({reason})",
+                crate::freeze::rfc3339(*until)
+            ),
         }
     }
 }

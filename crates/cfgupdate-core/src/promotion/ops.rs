@@ -635,6 +635,30 @@ pub fn promote(
     revision: &CommitId,
     options: &WriteOptions,
 ) -> Result<PromoteOutcome, PromotionError> {
+    promote_with(repo, clock, from, revision, options, false)
+}
+
+/// [`promote`], written even while the next wave is frozen: an admin's override. The other
+/// gates still apply; a commit made inside a freeze window carries `Cfgupdate-Override:
+/// freeze`.
+pub fn promote_overriding_freeze(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    from: &WaveName,
+    revision: &CommitId,
+    options: &WriteOptions,
+) -> Result<PromoteOutcome, PromotionError> {
+    promote_with(repo, clock, from, revision, options, true)
+}
+
+fn promote_with(
+    repo: &mut dyn ConfigRepository,
+    clock: &dyn Clock,
+    from: &WaveName,
+    revision: &CommitId,
+    options: &WriteOptions,
+    override_freeze: bool,
+) -> Result<PromoteOutcome, PromotionError> {
     let tip = repo.refresh()?;
     let pipeline = Snapshot::at(repo, &tip)?.pipeline().clone();
     if pipeline.wave(from).is_none() {
@@ -649,7 +673,10 @@ pub fn promote(
         clock,
         options,
         from,
-        Step::Manual(revision.clone()),
+        Step::Manual {
+            revision: revision.clone(),
+            override_freeze,
+        },
         true,
         None,
     )?;
@@ -761,8 +788,12 @@ pub(super) enum Step {
     Automatic,
     /// By `approve`: the same, recorded as an approval's promotion.
     Approval,
-    /// By `promote`: the images of the source wave at this revision.
-    Manual(CommitId),
+    /// By `promote`: the images of the source wave at this revision; with
+    /// `override_freeze`, even into a frozen wave (an admin's override).
+    Manual {
+        revision: CommitId,
+        override_freeze: bool,
+    },
 }
 
 /// One step out of `source`, with the intent replayed on the new tip after every rejection.
@@ -846,25 +877,44 @@ fn plan_step(
         history: &history,
         reader: &mut reader,
         now: clock.now(),
+        override_freeze: matches!(
+            how,
+            Step::Manual {
+                override_freeze: true,
+                ..
+            }
+        ),
     };
     let transition = match how {
-        Step::Manual(revision) => evaluate_manual(&mut ctx, wave, revision)?,
+        Step::Manual { revision, .. } => evaluate_manual(&mut ctx, wave, revision)?,
         Step::Automatic | Step::Approval => evaluate(&mut ctx, wave)?,
     };
     let change = match &transition {
         Transition::Ready(candidate) => {
             let action = match how {
                 Step::Approval => Action::Approve,
-                Step::Automatic | Step::Manual(_) => Action::Promote,
+                Step::Automatic | Step::Manual { .. } => Action::Promote,
             };
-            promotion_change(repo, &snapshot, candidate, action, &history, options)?.map(|change| {
-                let planned = Planned {
-                    wave: candidate.into.clone(),
-                    action,
-                    completed_at: candidate.completed_at,
-                };
-                (change, planned)
-            })
+            // Written into a wave that is frozen now: only by an admin's override, and said so.
+            let overridden = pipeline
+                .wave(&candidate.into)
+                .is_some_and(|into| into.frozen_at(ctx.now).is_some());
+            promotion_change(repo, &snapshot, candidate, action, &history, options)?.map(
+                |mut change| {
+                    if overridden {
+                        change.message.trailers.push((
+                            trailers::OVERRIDE.to_owned(),
+                            trailers::OVERRIDE_FREEZE.to_owned(),
+                        ));
+                    }
+                    let planned = Planned {
+                        wave: candidate.into.clone(),
+                        action,
+                        completed_at: candidate.completed_at,
+                    };
+                    (change, planned)
+                },
+            )
         }
         _ => None,
     };

@@ -44,7 +44,7 @@ const KEEP_REPORTS: usize = 50;
 const KEEP_APPROVALS: usize = 20;
 /// How many recent publishes are remembered per service to recognise a replayed announcement
 /// that carries no build information.
-const KEEP_RECENT: usize = 20;
+pub(crate) const KEEP_RECENT: usize = 20;
 /// How many new commits publishing lets pass before it writes the state forward.
 pub(crate) const CATCH_UP_EVERY: usize = 64;
 
@@ -53,7 +53,8 @@ pub(crate) const CATCH_UP_EVERY: usize = 64;
 /// From version 3 on, a document's `mac` covers its canonical form (every key but `mac`, keys
 /// sorted, no spaces), whatever fields a later version adds: so an older cfgupdate can tell an
 /// authentic newer document (it says "upgrade") from a forged one (it says "reset").
-pub const STATE_VERSION: u32 = 3;
+/// Version 4 adds `deferred` (announcements a freeze window holds back).
+pub const STATE_VERSION: u32 = 4;
 
 /// The last format whose `mac` covers this cfgupdate's own serialisation of the document.
 const LEGACY_MAC_VERSION: u64 = 2;
@@ -131,10 +132,10 @@ pub struct PublishedService {
 }
 
 /// A timestamp written as RFC 3339 (jiff's serde support is not built in).
-mod rfc3339 {
+pub(super) mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub(super) fn serialize<S: Serializer>(
+    pub(in crate::promotion) fn serialize<S: Serializer>(
         value: &Option<jiff::Timestamp>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -144,7 +145,7 @@ mod rfc3339 {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(in crate::promotion) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<jiff::Timestamp>, D::Error> {
         let text = Option::<String>::deserialize(deserializer)?;
@@ -232,6 +233,10 @@ pub struct PipelineState {
     /// What publishing remembers.
     #[serde(default)]
     pub published: Published,
+    /// Announcements into a frozen first wave, held back until its freeze window ends,
+    /// oldest first (docs/promotion.md#freeze-windows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<super::deferred::DeferredRecord>,
     /// When this document's line of states began (the state's creation or its last reset),
     /// milliseconds since the Unix epoch: 0 in documents from before positions.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -251,6 +256,7 @@ impl Default for PipelineState {
             reports: BTreeMap::new(),
             approvals: BTreeMap::new(),
             published: Published::default(),
+            deferred: Vec::new(),
             epoch: 0,
             serial: 0,
             mac: None,

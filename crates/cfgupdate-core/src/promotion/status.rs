@@ -61,6 +61,11 @@ pub struct WaveStatus {
     pub targets: Vec<TargetStatus>,
     /// The step out of this wave into the next (`None` for the last wave).
     pub promotion: Option<TransitionStatus>,
+    /// Whether the wave is frozen now: until when, and why (docs/promotion.md#freeze-windows).
+    pub frozen: Option<crate::freeze::Frozen>,
+    /// The announcements a freeze held back, waiting to be published into this wave (only the
+    /// first wave has any), oldest first.
+    pub deferred: Vec<super::DeferredRecord>,
 }
 
 /// One target.
@@ -297,6 +302,7 @@ pub fn status(
                     history: &history,
                     reader: &mut reader,
                     now,
+                    override_freeze: false,
                 };
                 let transition = match evaluate(&mut ctx, wave) {
                     Ok(transition) => transition,
@@ -310,7 +316,14 @@ pub fn status(
                 ))
             }
         };
+        let first = pipeline.first_wave().name == wave.name;
         waves.push(WaveStatus {
+            frozen: wave.frozen_at(clock.now()),
+            deferred: if first {
+                state.deferred.clone()
+            } else {
+                Vec::new()
+            },
             name: wave.name.clone(),
             images,
             images_error,

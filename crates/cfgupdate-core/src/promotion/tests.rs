@@ -199,7 +199,7 @@ impl World {
             Announcement::new(CommitId::parse(&format!("{app:040x}")).unwrap(), set).unwrap();
         match publish(&mut self.repo, &self.clock, &announcement, &self.options).unwrap() {
             PublishOutcome::Committed { commit, .. } => commit,
-            PublishOutcome::Unchanged => panic!("publish {app} changed nothing"),
+            other => panic!("publish {app} changed nothing: {other:?}"),
         }
     }
 

@@ -30,6 +30,15 @@ pub enum Wait {
         /// The candidate's source revision: what `approve --revision` takes.
         revision: CommitId,
     },
+    /// The wave promoted into is frozen (a freeze window): the promotion waits until it ends.
+    Freeze {
+        /// The wave promoted into.
+        into: WaveName,
+        /// When the window (or the windows run together) ends.
+        until: SystemTime,
+        /// The reasons of the windows that hold.
+        reason: String,
+    },
     /// A target of the wave promoted from reported a failed deployment; promotion waits for a
     /// later success.
     FailedReport {
@@ -62,6 +71,11 @@ impl Wait {
                 into: into.clone(),
                 revision: candidate.source_revision.clone(),
             }),
+            Transition::Waiting(_, Gate::Freeze { until, reason }) => Some(Wait::Freeze {
+                into: into.clone(),
+                until: *until,
+                reason: reason.clone(),
+            }),
             Transition::Failed { target, revision } => Some(Wait::FailedReport {
                 into: into.clone(),
                 target: target.clone(),
@@ -76,6 +90,7 @@ impl Wait {
         match self {
             Wait::Soak { into, .. }
             | Wait::Approval { into, .. }
+            | Wait::Freeze { into, .. }
             | Wait::FailedReport { into, .. } => into,
         }
     }
@@ -105,6 +120,14 @@ impl Wait {
             ),
             Wait::Approval { into, revision } => format!(
                 "promotion into `{into}` waits for approval of revision {revision} (`cfgupdate approve --wave {into} --revision {revision}`)"
+            ),
+            Wait::Freeze {
+                into,
+                until,
+                reason,
+            } => format!(
+                "promotion into `{into}` waits: frozen until {} ({reason})",
+                crate::freeze::rfc3339(*until)
             ),
             Wait::FailedReport {
                 into,

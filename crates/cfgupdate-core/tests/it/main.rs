@@ -14,6 +14,7 @@ mod support;
 mod deep_jsonnet;
 mod deep_jsonnet_props;
 mod effect;
+mod freeze_windows;
 mod integration_files;
 mod json_fixtures;
 mod jsonnet_fixtures;

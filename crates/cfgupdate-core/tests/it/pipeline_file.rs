@@ -126,6 +126,7 @@ fn the_contract_example_parses_to_its_values() {
                 hold: vec![],
                 approval: false,
                 pin: Pin::Digest,
+                freeze: vec![],
             },
             Wave {
                 name: wave_name("internal"),
@@ -135,6 +136,7 @@ fn the_contract_example_parses_to_its_values() {
                 hold: vec![ServiceName::parse("billing").unwrap()],
                 approval: false,
                 pin: Pin::Digest,
+                freeze: vec![],
             },
             Wave {
                 name: wave_name("production"),
@@ -144,6 +146,7 @@ fn the_contract_example_parses_to_its_values() {
                 hold: vec![],
                 approval: true,
                 pin: Pin::Digest,
+                freeze: vec![],
             },
         ]
     );
@@ -396,7 +399,7 @@ fn an_unknown_key_in_a_wave_names_line_key_wave_and_the_keys_it_may_have() {
     let text = TWO_TARGETS.replace("targets =", "imagess = \"x.json\"\ntargets =");
     assert_eq!(
         message(&text),
-        "cfgupdate.toml:4: unknown key `imagess` in [[wave]] \"staging\"; expected one of name, images, targets, soak, hold, approval, pin"
+        "cfgupdate.toml:4: unknown key `imagess` in [[wave]] \"staging\"; expected one of name, images, targets, soak, hold, approval, pin, freeze"
     );
 }
 

@@ -4,8 +4,11 @@
 //! random steps: CI announcements (new ones, replays of earlier ones, immediate repeats, some
 //! with build numbers, some of them older), deploy reports (at the tip, at older revisions,
 //! repeated, delayed and delivered out of order, failed, at revisions that are not on the
-//! branch), approvals, time passing, `advance`, and people's commits, some of them pushed in
-//! the middle of an operation. After every step the model in `support/model.rs` checks the
+//! branch), approvals, time passing, `advance` (with the publish of what a freeze deferred),
+//! and people's commits, some of them pushed in the middle of an operation. Some waves have a
+//! freeze window (the first 20 minutes of every hour): nothing automatic may write into them
+//! then, an announcement into a frozen first wave is deferred, and `advance` publishes it once
+//! the window ended. After every step the model in `support/model.rs` checks the
 //! invariants; at the end every wave is drained to check that what was deployed moves on.
 //!
 //! `CFGUPDATE_SIM_RUNS` sets the number of sequences (default 150: about 17 s in a debug build
@@ -47,6 +50,7 @@ enum Answer {
     Committed,
     Unchanged,
     Stale,
+    Deferred,
 }
 
 /// An announcement sent, and whether it ever landed.
@@ -348,13 +352,12 @@ impl Sim {
 
     fn send(&mut self, index: usize, how: Send) -> Step {
         let announcement = self.announced[index].announcement.clone();
+        // Whether it had landed before this send (a deferred announcement lands later).
+        let landed_before = self.announced[index].landed_at;
         let tip_before = self.tip();
         let wave_before = self.model.set_at(&self.repo, &tip_before, 0)?;
         let people = self.repo.people().len();
-        if how != Send::Repeat(Answer::Committed)
-            && how != Send::Repeat(Answer::Unchanged)
-            && how != Send::Repeat(Answer::Stale)
-        {
+        if !matches!(how, Send::Repeat(_)) {
             self.maybe_race();
         }
         let result = publish(
@@ -433,14 +436,44 @@ impl Sim {
                 }
                 Answer::Unchanged
             }
+            Ok(PublishOutcome::Deferred { until, .. }) => {
+                let first = &self.fixture().waves[0];
+                if !first.frozen_at(self.clock.now()) || !automatic.is_empty() {
+                    return Err(format!(
+                        "publish answered deferred until {until:?}, but the first wave is not frozen or the branch got {automatic:?}"
+                    ));
+                }
+                if *until <= self.clock.now() {
+                    return Err(format!("deferred until {until:?}, which has passed"));
+                }
+                let state = model_mod::load_state(&self.repo)?;
+                let kept = state.deferred.iter().any(|record| {
+                    &record.app == announcement.app_commit()
+                        && record.images == *announcement.images()
+                });
+                if !kept {
+                    return Err(format!(
+                        "the deferred announcement is not in the state: {:?}",
+                        state.deferred
+                    ));
+                }
+                self.model.stats.deferred += 1;
+                Answer::Deferred
+            }
             Err(PublishError::Stale { .. }) => {
                 let Some(number) = announcement.build().number else {
                     return Err("an announcement without a build was refused as stale".into());
                 };
+                // Newer than the newest build published, or than one a freeze deferred.
+                let deferred = model_mod::load_state(&self.repo)?.deferred;
                 let newer = announcement.images().keys().any(|s| {
                     self.model
                         .highest_build(&self.repo, s.as_str())
                         .is_some_and(|held| held > number)
+                        || deferred.iter().any(|record| {
+                            record.images.contains_key(s)
+                                && record.build_number.is_some_and(|held| held > number)
+                        })
                 });
                 if !newer || !automatic.is_empty() {
                     return Err(format!(
@@ -456,6 +489,7 @@ impl Sim {
             Send::Repeat(original) => {
                 let expected = match original {
                     Answer::Stale => Answer::Stale,
+                    Answer::Deferred => Answer::Deferred,
                     Answer::Committed | Answer::Unchanged => Answer::Unchanged,
                 };
                 if answer != expected || !new.is_empty() {
@@ -468,7 +502,7 @@ impl Sim {
             Send::Replay => {
                 // A replay of an announcement that landed (and is still within the window in
                 // which replays are recognised) makes no commit.
-                if let Some(landed) = self.announced[index].landed_at
+                if let Some(landed) = landed_before
                     && self.model.chain().len() - landed < 150
                 {
                     if answer == Answer::Committed {
@@ -634,6 +668,22 @@ impl Sim {
                 if same && state_commit(&self.repo) != state_commit_before {
                     return Err("an identical repeated report made a new state commit".into());
                 }
+                if let DeploymentOutcome::Pending {
+                    wave,
+                    gate: promotion::Gate::Freeze { .. },
+                } = &outcome
+                {
+                    let frozen = self
+                        .fixture()
+                        .wave_index(wave.as_str())
+                        .is_some_and(|i| self.fixture().waves[i].frozen_at(self.clock.now()));
+                    if !frozen {
+                        return Err(format!(
+                            "a promotion waits at a freeze of `{wave}`, which is not frozen"
+                        ));
+                    }
+                    self.model.stats.frozen_waits += 1;
+                }
                 if let DeploymentOutcome::Promoted { commit, wave, .. } = &outcome {
                     let record = Record::parse(&model_mod::message_of(&self.repo, commit));
                     if !automatic.contains(commit) || record.wave.as_ref() != Some(wave) {
@@ -703,15 +753,35 @@ impl Sim {
     fn advance_step(&mut self) -> Step {
         let people = self.repo.people().len();
         self.maybe_race();
+        // As the service's timer and `cfgupdate advance` do: promote what is due, then publish
+        // what a freeze deferred once its window ended.
         let result = promotion::advance(&mut self.repo.inner, &self.clock, &self.options);
+        let deferred =
+            cfgupdate_core::publish_deferred(&mut self.repo.inner, &self.clock, &self.options);
         self.end_race(people);
-        self.note(format!("advance: {result:?}"));
+        self.note(format!("advance: {result:?}; deferred: {deferred:?}"));
         let new = self.check(StepKind::Advance)?;
         let automatic = self.automatic(&new);
+        let deferred = deferred
+            .map_err(|error| format!("publishing deferred announcements failed: {error}"))?;
+        if let Some(frozen) = &deferred.waiting
+            && !self.fixture().waves[0].frozen_at(self.clock.now())
+        {
+            return Err(format!(
+                "deferred announcements wait for a freeze that does not hold: {frozen:?}"
+            ));
+        }
+        if deferred.waiting.is_none() && deferred.remaining > 0 {
+            return Err(format!(
+                "{} announcements are still deferred after the window",
+                deferred.remaining
+            ));
+        }
         match result {
             Ok(advance) => {
-                let promoted: Vec<CommitId> =
+                let mut promoted: Vec<CommitId> =
                     advance.promoted.iter().map(|p| p.commit.clone()).collect();
+                promoted.extend(deferred.published.iter().map(|(commit, _)| commit.clone()));
                 if promoted != automatic {
                     return Err(format!(
                         "advance answered {promoted:?}, the branch got {automatic:?}"
@@ -728,6 +798,15 @@ impl Sim {
     fn drain(&mut self) -> Step {
         self.note("drain".into());
         self.draining = true;
+        // Out of every freeze window, for the whole drain (two soaks and a little).
+        let seconds = self
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let out_of_freeze = (25 * 60 + 3600 - seconds % 3600) % 3600;
+        self.clock.advance(Duration::from_secs(out_of_freeze));
+        self.advance_step()?;
         for source in 0..2 {
             let into = source + 1;
             let tip = self.tip();
@@ -891,6 +970,7 @@ fn random_sequences_of_publishes_reports_approvals_and_peoples_commits_keep_ever
     // The sequences must actually reach what the invariants are about.
     assert!(stats.publishes > 0 && stats.promotions[1] > 0 && stats.promotions[2] > 0);
     assert!(stats.soaked > 0 && stats.approved > 0 && stats.races > 0 && stats.repeats > 0);
+    assert!(stats.deferred > 0 && stats.deferred_published > 0 && stats.frozen_waits > 0);
 }
 
 /// The checks themselves must be able to fail: a commit that claims to be automatic but
@@ -908,6 +988,7 @@ mod the_model_catches {
             soak: None,
             approval: false,
             hold: Vec::new(),
+            freeze: false,
         };
         let mut waves = vec![
             wave("staging", Layout::Json, ["staging-us", "staging-eu"]),
@@ -1007,6 +1088,29 @@ mod the_model_catches {
             error.contains("the targets of `staging` deployed"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_publish_into_a_wave_during_its_freeze_window() {
+        let mut fixture = fixture();
+        fixture.waves[0].freeze = true;
+        let mut repo = Racing::new(fixture.clone());
+        let mut model = Model::new(fixture, &repo);
+        // The simulation's clock starts 13 minutes into an hour: inside the window.
+        let clock = sim_clock();
+        assert!(model.fixture.waves[0].frozen_at(clock.now()));
+        let spec = model.fixture.waves[0].clone();
+        let set: Set = [("api".to_owned(), reference("api", "new", '1'))].into();
+        let publish = vec![
+            ("Cfgupdate-Action", "publish".to_owned()),
+            ("Cfgupdate-Wave", "staging".to_owned()),
+            ("Cfgupdate-App-Commit", "a".repeat(40)),
+        ];
+        rogue(&mut repo, &spec, &set, publish);
+        let error = model
+            .check(&repo, clock.now(), StepKind::Publish)
+            .unwrap_err();
+        assert!(error.contains("during its freeze window"), "{error}");
     }
 
     #[test]

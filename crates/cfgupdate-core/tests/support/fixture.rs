@@ -61,6 +61,23 @@ pub struct WaveSpec {
     pub approval: bool,
     /// Its held services.
     pub hold: Vec<String>,
+    /// Whether it has a freeze window: the first [`FREEZE_MINUTES`] of every hour.
+    pub freeze: bool,
+}
+
+/// How many minutes of every hour a wave with a freeze window is frozen.
+pub const FREEZE_MINUTES: u64 = 20;
+
+impl WaveSpec {
+    /// Whether the wave is frozen at `now`, by the model's own arithmetic: its window (written
+    /// as a cron schedule in Europe/Berlin, whose offset is a whole number of hours) holds the
+    /// first [`FREEZE_MINUTES`] of every hour.
+    pub fn frozen_at(&self, now: std::time::SystemTime) -> bool {
+        let seconds = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.freeze && seconds % 3600 < FREEZE_MINUTES * 60
+    }
 }
 
 impl WaveSpec {
@@ -125,6 +142,7 @@ impl Fixture {
         let soak_wave = 1 + rng.below(2);
         let hold_wave = 1 + rng.below(2);
         let held = rng.pick(&SERVICES).to_string();
+        let frozen: Vec<bool> = (0..3).map(|_| rng.chance(30)).collect();
         let waves = (0..3)
             .map(|i| WaveSpec {
                 name: names[i].to_owned(),
@@ -137,6 +155,7 @@ impl Fixture {
                 } else {
                     Vec::new()
                 },
+                freeze: frozen[i],
             })
             .collect();
         let mut apps = BTreeMap::new();
@@ -213,6 +232,11 @@ impl Fixture {
             if !wave.hold.is_empty() {
                 let held: Vec<String> = wave.hold.iter().map(|s| format!("\"{s}\"")).collect();
                 text.push_str(&format!("hold = [{}]\n", held.join(", ")));
+            }
+            if wave.freeze {
+                text.push_str(&format!(
+                    "freeze = [{{ cron = \"0 * * * *\", duration = \"{FREEZE_MINUTES}m\", timezone = \"Europe/Berlin\", reason = \"simulated freeze\" }}]\n"
+                ));
             }
             text.push('\n');
         }

@@ -78,6 +78,12 @@ pub struct Stats {
     pub repeats: u64,
     /// Announcements refused as stale.
     pub stale: u64,
+    /// Announcements deferred by a freeze window of the first wave.
+    pub deferred: u64,
+    /// Publish commits of deferred announcements, once their window ended.
+    pub deferred_published: u64,
+    /// Promotions that waited at a freeze window.
+    pub frozen_waits: u64,
 }
 
 impl Stats {
@@ -97,6 +103,9 @@ impl Stats {
         self.rejections += other.rejections;
         self.repeats += other.repeats;
         self.stale += other.stale;
+        self.deferred += other.deferred;
+        self.deferred_published += other.deferred_published;
+        self.frozen_waits += other.frozen_waits;
     }
 }
 
@@ -396,6 +405,15 @@ impl Model {
         else {
             return Err(format!("it names no wave of the pipeline:\n{message}"));
         };
+        // Nothing automatic writes into a frozen wave (the check allows for the few seconds a
+        // retry's backoff moves the clock: the window held for the whole operation).
+        let spec = &self.fixture.waves[wave];
+        if spec.frozen_at(now) && spec.frozen_at(now - std::time::Duration::from_secs(10)) {
+            return Err(format!(
+                "it writes into `{}` during its freeze window:\n{message}",
+                spec.name
+            ));
+        }
         // Automation writes only the image files of the wave it names, and committed YAML.
         let written = &self.fixture.waves[wave];
         for path in changed_paths(repo, parent, id) {
@@ -448,8 +466,12 @@ impl Model {
         }
         match action.as_str() {
             trailers::PUBLISH => {
-                if wave != 0 || kind != StepKind::Publish {
+                // An announcement publishes; `advance` publishes what a freeze deferred.
+                if wave != 0 || !matches!(kind, StepKind::Publish | StepKind::Advance) {
                     return Err(format!("a publish into wave {wave} in a {kind:?} step"));
+                }
+                if kind == StepKind::Advance {
+                    self.stats.deferred_published += 1;
                 }
                 if record.app_commits.is_empty() {
                     return Err("a publish without a Cfgupdate-App-Commit trailer".into());

@@ -7,11 +7,11 @@
 //! `deploy_failed` (a failed report, recorded), `refused` (a stale announcement; an
 //! announcement or promotion the render or effect check or the slots refused), `held` (an
 //! announcement refused because a service is held in the first wave), `push_refused` (the
-//! remote declined a push). **Not yet produced** by the core: `deferred` (freeze windows),
-//! `rolled_back` (rollback), `approval_pending` after a soak that ended on the timer (the
+//! remote declined a push), `deferred` (an announcement into a frozen first wave, kept until
+//! the window ends). **Not yet produced** by the core: `rolled_back` (rollback), `approval_pending` after a soak that ended on the timer (the
 //! core's `Advance` does not list the gates that wait). Wiring one is one arm in the match
 //! of the outcome that carries it, e.g.
-//! `Ok(PublishOutcome::Deferred { until, reason }) => Some(Event::new(EventKind::Deferred, at).reason(reason))`.
+//! `Ok(PublishOutcome::Deferred { until, reason }) => Event::new(EventKind::Deferred, at)...`.
 
 use std::time::SystemTime;
 
@@ -90,6 +90,11 @@ pub(crate) fn of_publish(
         Ok(PublishOutcome::Committed { commit, wave }) => Event::new(EventKind::Published, at)
             .wave(wave)
             .commit(commit),
+        Ok(PublishOutcome::Deferred { until, reason }) => Event::new(EventKind::Deferred, at)
+            .reason(format!(
+                "frozen until {} ({reason})",
+                cfgupdate_core::freeze::rfc3339(*until)
+            )),
         Ok(PublishOutcome::Unchanged) => return None,
         Err(error) => of_publish_error(error, at)?,
     };

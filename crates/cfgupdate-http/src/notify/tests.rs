@@ -338,6 +338,8 @@ fn without_sinks_nothing_is_started_or_kept() {
     assert!(notifier.inner.is_none());
 }
 
+// https sinks need the `https` feature (the binary's default; without it they are refused).
+#[cfg(feature = "https")]
 #[test]
 fn settings_come_from_variables_or_files_and_errors_never_show_a_url() {
     let lookup = |name: &str| match name {
@@ -419,6 +421,21 @@ fn the_cores_answers_become_events_and_nothing_is_decided_again() {
         Some("published")
     );
     assert_eq!(event(Ok(PublishOutcome::Unchanged)), None);
+    let deferred = outcomes::of_publish(
+        &announcement,
+        &Ok(PublishOutcome::Deferred {
+            until: at() + std::time::Duration::from_secs(3600),
+            reason: "holidays".into(),
+        }),
+        at(),
+    )
+    .expect("a deferral is an event");
+    assert_eq!(deferred.kind.name(), "deferred");
+    let reason = deferred.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("frozen until ") && reason.ends_with("(holidays)"),
+        "{reason}"
+    );
     assert_eq!(
         event(Err(PublishError::Held {
             service: ServiceName::parse("api").unwrap(),

@@ -238,6 +238,32 @@ impl<'a> Page<'a> {
                 gates.join(" · ")
             );
         }
+        if let Some(frozen) = &wave.frozen {
+            let _ = writeln!(
+                self.out,
+                "<p class=\"note warn\">Frozen until {} ({}): nothing automatic is written here.</p>",
+                esc(&rfc3339(frozen.until), NAME_MAX),
+                esc(&frozen.reason, SENTENCE_MAX)
+            );
+        }
+        if !wave.deferred.is_empty() {
+            let apps: Vec<String> = wave
+                .deferred
+                .iter()
+                .map(|record| esc(record.app.short(), NAME_MAX))
+                .collect();
+            let services: Vec<ServiceName> = wave
+                .deferred
+                .iter()
+                .flat_map(|record| record.images.keys().cloned())
+                .collect();
+            let _ = writeln!(
+                self.out,
+                "<p class=\"note\">Deferred by a freeze, published when it ends: {} (app {}).</p>",
+                names(&services),
+                apps.join(", ")
+            );
+        }
         if !wave.digestless.is_empty() {
             let verdict = if wave.pin == Pin::Tag {
                 "written by tag, without their digest (pin = tag)"

@@ -68,6 +68,11 @@ fn status_waiting(hostile: &str, wait: bool) -> Status {
             },
         ],
         promotion,
+        frozen: Some(cfgupdate_core::freeze::Frozen {
+            until: at(0) + Duration::from_secs(3_600),
+            reason: hostile.to_owned(),
+        }),
+        deferred: Vec::new(),
     };
     let step = TransitionStatus {
         into: WaveName::parse("production").unwrap(),
