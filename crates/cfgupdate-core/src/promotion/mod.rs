@@ -10,6 +10,7 @@
 
 pub(crate) mod decide;
 pub(crate) mod history;
+pub(crate) mod holds;
 pub(crate) mod ops;
 pub(crate) mod state;
 pub(crate) mod status;
@@ -19,6 +20,10 @@ use std::time::SystemTime;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use history::{HISTORY_DEPTH, HistoryEntry};
+pub use holds::{
+    HeldBack, Hold, HoldError, Holds, ReleaseOutcome, RollbackOutcome, RollbackRequest, release,
+    rollback,
+};
 pub use ops::{
     Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, Promotion, advance, approve,
     history, promote, record_deployment, record_deployments,
@@ -28,8 +33,8 @@ pub use state::{
     StateProblem, StateStatus, UNAUTHENTICATED_WARNING, check as check_state, reset as reset_state,
 };
 pub use status::{
-    ReportView, STATUS_HISTORY, Status, StepState, TargetStatus, TransitionStatus, WaveStatus,
-    status,
+    HeldService, ReportView, STATUS_HISTORY, Status, StepState, TargetStatus, TransitionStatus,
+    WaveStatus, status,
 };
 
 use crate::names::{CommitId, Known, TargetName, WaveName};
@@ -294,6 +299,9 @@ pub enum PromotionError {
         /// The source revision of the last promotion.
         last: CommitId,
     },
+    /// Everything asked for is held in the wave by a rollback or a person's edit.
+    #[error(transparent)]
+    OnHold(#[from] holds::HeldBack),
     /// A gate refuses what was asked.
     #[error("{}", gate.describe(wave))]
     Gated {
