@@ -17,6 +17,7 @@ mod faults_outage;
 mod faults_replicas;
 mod faults_sigkill;
 mod help;
+mod holds;
 mod hostile_requests;
 mod openapi;
 mod promotion;
