@@ -128,7 +128,9 @@ impl Classify for PublishError {
             PublishError::Snapshot(error) => error.class(),
             PublishError::Slots { .. } => ErrorClass::Invalid,
             PublishError::Render { source, .. } => source.class(),
-            PublishError::Held { .. } | PublishError::Frozen { .. } => ErrorClass::Refused,
+            PublishError::Held { .. } | PublishError::Frozen { .. } | PublishError::OnHold(_) => {
+                ErrorClass::Refused
+            }
             PublishError::Stale { .. } => ErrorClass::Stale,
             PublishError::Contended { .. } => ErrorClass::Unavailable,
             PublishError::State(problem) => problem.class(),
@@ -308,6 +310,27 @@ impl Classify for RenderCheckError {
 }
 
 #[cfg(feature = "render")]
+impl Classify for crate::promotion::HoldError {
+    fn class(&self) -> ErrorClass {
+        use crate::promotion::HoldError;
+        match self {
+            HoldError::Promotion(error) => error.class(),
+            HoldError::ConfigHeld { .. } => ErrorClass::Refused,
+            HoldError::UnknownService { .. }
+            | HoldError::NotHeld { .. }
+            | HoldError::NothingHeld { .. } => ErrorClass::Invalid,
+        }
+    }
+
+    fn blames_repository(&self) -> bool {
+        match self {
+            crate::promotion::HoldError::Promotion(error) => error.blames_repository(),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(feature = "render")]
 impl Classify for PromotionError {
     fn class(&self) -> ErrorClass {
         match self {
@@ -323,7 +346,7 @@ impl Classify for PromotionError {
             | PromotionError::WaveMissingAt { .. }
             | PromotionError::Slots { .. } => ErrorClass::Invalid,
             PromotionError::Stale { .. } => ErrorClass::Stale,
-            PromotionError::Gated { .. } => ErrorClass::Refused,
+            PromotionError::Gated { .. } | PromotionError::OnHold(_) => ErrorClass::Refused,
             PromotionError::State(problem) => problem.class(),
             PromotionError::KeyRequired => ErrorClass::Invalid,
             PromotionError::Contended { .. } => ErrorClass::Unavailable,

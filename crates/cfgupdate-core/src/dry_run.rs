@@ -361,6 +361,8 @@ impl ConfigRepository for DryRun<'_> {
                 message: commit.message.render(),
                 parents: vec![commit.parent.clone()],
                 time,
+                // Not made yet: git gives it the configured author when it is.
+                author: "cfgupdate (planned)".to_owned(),
             })
             .collect();
         if log.len() < limit {

@@ -29,7 +29,8 @@ pub struct WriteOptions {
 /// Starts from the cached tip (a push against a current cache costs one round trip); `plan`
 /// returning `None` ("nothing to do") is believed only once the tip was fetched (in this call,
 /// or by the caller just before: `fetched`), so "unchanged" is never answered from a stale
-/// cache; nor is a failure of class `Invalid` (it may blame content a person has fixed since).
+/// cache; nor is a failure of class `Invalid` (it may blame content a person has fixed since)
+/// or `Refused` (a hold an admin may have released since).
 /// Gives up with `contended(attempts)` after `retry.attempts` rejections. With a state key,
 /// every commit is sealed on the parent it is built on, here and nowhere else.
 #[allow(clippy::too_many_arguments)]
@@ -52,9 +53,13 @@ pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
     let mut rejected = 0;
     loop {
         let planned = match plan(repo, &tip) {
-            // An answer that blames the repository's content comes only from a fresh fetch:
-            // a person may have fixed the branch since the cache was filled.
-            Err(error) if !fetched && error.class() == ErrorClass::Invalid => {
+            // An answer that blames the repository's content, or refuses by a hold, comes
+            // only from a fresh fetch: a person may have fixed the branch, or an admin
+            // released the hold, since the cache was filled.
+            Err(error)
+                if !fetched
+                    && matches!(error.class(), ErrorClass::Invalid | ErrorClass::Refused) =>
+            {
                 tip = repo.refresh()?;
                 fetched = true;
                 continue;

@@ -38,7 +38,13 @@ struct Commit {
     tree: Tree,
     message: String,
     time: i64,
+    author: &'static str,
 }
+
+/// The author of the commits people push ([`MemoryRepository::person_pushes`]).
+pub const PERSON: &str = "A Person <person@example.com>";
+/// The author of the commits cfgupdate pushes.
+const CFGUPDATE: &str = "cfgupdate <cfgupdate@example.com>";
 
 /// A branch on a pretend remote, and this process's possibly stale view of it.
 #[derive(Debug, Clone)]
@@ -120,12 +126,18 @@ impl MemoryRepository {
                 )
             })
             .collect();
-        let root = repo.add_commit(None, tree, "Initial commit\n".into());
+        let root = repo.add_commit(None, tree, "Initial commit\n".into(), PERSON);
         repo.remote_tip = root;
         repo
     }
 
-    fn add_commit(&mut self, parent: Option<CommitId>, tree: Tree, message: String) -> CommitId {
+    fn add_commit(
+        &mut self,
+        parent: Option<CommitId>,
+        tree: Tree,
+        message: String,
+        author: &'static str,
+    ) -> CommitId {
         let id = CommitId::parse(&format!("{:040x}", self.next_id)).expect("hex of a counter");
         let time = self.next_id as i64;
         self.next_id += 1;
@@ -136,6 +148,7 @@ impl MemoryRepository {
                 tree,
                 message,
                 time,
+                author,
             },
         );
         id
@@ -146,7 +159,7 @@ impl MemoryRepository {
         let mut tree = self.commits[&self.remote_tip].tree.clone();
         edit(&mut tree);
         let parent = self.remote_tip.clone();
-        let id = self.add_commit(Some(parent), tree, format!("{message}\n"));
+        let id = self.add_commit(Some(parent), tree, format!("{message}\n"), PERSON);
         self.remote_tip = id.clone();
         self.fresh = false;
         id
@@ -223,7 +236,12 @@ impl MemoryRepository {
     /// (a plain push: anyone who can push to the repository can do this).
     pub fn person_pushes_state(&mut self, content: &[u8]) -> CommitId {
         let parent = self.remote_state.as_ref().map(|state| state.commit.clone());
-        let id = self.add_commit(parent.clone(), Tree::new(), "Edit the state\n".to_owned());
+        let id = self.add_commit(
+            parent.clone(),
+            Tree::new(),
+            "Edit the state\n".to_owned(),
+            PERSON,
+        );
         let version = StateVersion {
             commit: id.clone(),
             parent,
@@ -385,6 +403,7 @@ impl ConfigRepository for MemoryRepository {
                 message: commit.message.clone(),
                 parents: commit.parent.iter().cloned().collect(),
                 time: commit.time,
+                author: commit.author.to_owned(),
             });
             next = commit.parent.clone();
         }
@@ -428,7 +447,12 @@ impl ConfigRepository for MemoryRepository {
             self.fresh = false;
             return Ok(PushOutcome::Rejected);
         }
-        let id = self.add_commit(Some(parent.clone()), tree, change.message.render());
+        let id = self.add_commit(
+            Some(parent.clone()),
+            tree,
+            change.message.render(),
+            CFGUPDATE,
+        );
         self.remote_tip = id.clone();
         self.local_tip = Some(id.clone());
         self.fresh = true;
@@ -458,7 +482,7 @@ impl ConfigRepository for MemoryRepository {
             self.rejections += 1;
             return Ok(PushOutcome::Rejected);
         }
-        let id = self.add_commit(parent.cloned(), Tree::new(), message.to_owned());
+        let id = self.add_commit(parent.cloned(), Tree::new(), message.to_owned(), CFGUPDATE);
         let version = StateVersion {
             commit: id.clone(),
             parent: parent.cloned(),

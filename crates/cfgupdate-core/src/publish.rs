@@ -14,8 +14,8 @@ pub use deferral::{DeferredRun, publish_deferred};
 use crate::clock::Clock;
 use crate::intent::{WriteOptions, push_intent};
 use crate::names::{CommitId, ServiceName, WaveName};
-use crate::promotion::PromotionError;
 use crate::promotion::state::{self, CATCH_UP_EVERY, CatchUp, Published, StateProblem};
+use crate::promotion::{HeldBack, Holds, PromotionError};
 use crate::reference::ImageRef;
 use crate::render::RenderCheckError;
 use crate::repository::{Change, CommitMessage, ConfigRepository, RepositoryError};
@@ -116,6 +116,9 @@ pub enum PublishOutcome {
         commit: CommitId,
         /// The wave written (the first).
         wave: WaveName,
+        /// The announced services left out because a rollback or a person's edit holds them
+        /// in the wave (docs/promotion.md#rollback-and-release).
+        skipped: Vec<ServiceName>,
     },
     /// The first wave already holds these images, or this announcement was already
     /// published: no commit.
@@ -177,6 +180,9 @@ pub enum PublishError {
         /// Why.
         source: Box<RenderCheckError>,
     },
+    /// Every service announced is held in the first wave by a rollback or a person's edit.
+    #[error(transparent)]
+    OnHold(HeldBack),
     /// The announcement is older than what the first wave holds.
     #[error(
         "stale announcement: service `{service}` is held at build {held} in wave `{wave}`, and this announcement is of the older build {announced}; nothing was published"
@@ -226,6 +232,7 @@ impl From<PromotionError> for PublishError {
             PromotionError::Snapshot(error) => PublishError::Snapshot(error),
             PromotionError::State(problem) => PublishError::State(problem),
             PromotionError::Contended { attempts } => PublishError::Contended { attempts },
+            PromotionError::OnHold(held) => PublishError::OnHold(held),
             // Reading and writing the state fails in no other way.
             other => PublishError::Repository(RepositoryError::new(
                 crate::repository::RepositoryErrorKind::Failed,
@@ -263,12 +270,13 @@ pub fn publish(
         pushed => pushed?,
     };
     Ok(match pushed {
-        Some((commit, planned)) => {
+        Some((commit, mut planned)) => {
             write_forward(repo, clock, options, &commit, planned.behind);
             deferral::supersede(repo, clock, options, &commit, announcement.images().keys());
             PublishOutcome::Committed {
                 commit,
                 wave: planned.wave,
+                skipped: planned.skipped.pop().unwrap_or_default(),
             }
         }
         None => PublishOutcome::Unchanged,
@@ -365,13 +373,23 @@ pub fn publish_batch(
         deferral::supersede(repo, clock, options, commit, services);
     }
     match pushed {
-        Ok(Some((commit, Planned { wave, included, .. }))) => included
+        Ok(Some((
+            commit,
+            Planned {
+                wave,
+                included,
+                skipped,
+                ..
+            },
+        ))) => included
             .into_iter()
-            .map(|included| {
+            .zip(skipped)
+            .map(|(included, skipped)| {
                 Ok(if included {
                     PublishOutcome::Committed {
                         commit: commit.clone(),
                         wave: wave.clone(),
+                        skipped,
                     }
                 } else {
                     PublishOutcome::Unchanged
@@ -397,6 +415,8 @@ pub fn publish_batch(
 struct Planned {
     wave: WaveName,
     included: Vec<bool>,
+    /// Each announcement's services a rollback or a person's edit holds in the wave.
+    skipped: Vec<Vec<ServiceName>>,
     behind: usize,
 }
 
@@ -460,11 +480,41 @@ fn plan(
     let files = snapshot.wave_files(wave)?;
     let before = read_wave(&wave.images, &files).unwrap_or_default();
     let mut protection: Option<(Published, usize)> = None;
+    let mut holds: Option<Holds> = None;
     let mut included = Vec::with_capacity(batch.len());
+    let mut skipped = Vec::with_capacity(batch.len());
+    let mut kept_announcements = Vec::with_capacity(batch.len());
     let mut updates = ImageSet::new();
     for announcement in batch {
         // Needed when the wave does not hold its images yet and it was not published before.
         let differs = announcement
+            .images
+            .iter()
+            .any(|(service, image)| before.get(service) != Some(image));
+        // What a rollback or a person's edit holds in the wave is left out; an announcement
+        // of nothing but held services is refused.
+        let (kept, held) = if differs {
+            let holds = match &holds {
+                Some(holds) => holds,
+                None => holds.insert(state::load(repo, options.key.as_ref(), tip)?.holds),
+            };
+            holds.split(&wave.name, &announcement.images)
+        } else {
+            (announcement.images.clone(), Vec::new())
+        };
+        if kept.is_empty() {
+            return Err(PublishError::OnHold(HeldBack {
+                wave: wave.name.clone(),
+                held,
+            }));
+        }
+        let kept = Announcement {
+            app_commit: announcement.app_commit.clone(),
+            images: kept,
+            build: announcement.build.clone(),
+            override_freeze: announcement.override_freeze,
+        };
+        let differs = kept
             .images
             .iter()
             .any(|(service, image)| before.get(service) != Some(image));
@@ -473,22 +523,20 @@ fn plan(
                 Some(protection) => protection,
                 None => protection.insert(state::protection(repo, options.key.as_ref(), tip)?),
             };
-            if published.has_published(&announcement.app_commit, &announcement.images) {
+            if published.has_published(&kept.app_commit, &kept.images) {
                 false
             } else {
+                // Stale for any service announced, held ones included, is stale.
                 refuse_stale(published, announcement, &wave.name)?;
                 true
             }
         };
         if needed {
-            updates.extend(
-                announcement
-                    .images
-                    .iter()
-                    .map(|(s, i)| (s.clone(), i.clone())),
-            );
+            updates.extend(kept.images.iter().map(|(s, i)| (s.clone(), i.clone())));
         }
         included.push(needed);
+        skipped.push(held.into_iter().map(|(service, _)| service).collect());
+        kept_announcements.push(kept);
     }
     if updates.is_empty() {
         return Ok(None);
@@ -506,11 +554,11 @@ fn plan(
     let Some(mut write) = write else {
         return Ok(None);
     };
-    let published: Vec<&Announcement> = batch
+    let published: Vec<&Announcement> = kept_announcements
         .iter()
         .zip(&included)
         .filter(|(_, needed)| **needed)
-        .map(|(a, _)| *a)
+        .map(|(a, _)| a)
         .collect();
     write.change.message = publish_message(&published, &wave.name, &updates, &write);
     if frozen.is_some() {
@@ -526,6 +574,7 @@ fn plan(
         Planned {
             wave: wave.name.clone(),
             included,
+            skipped,
             behind,
         },
     )))
@@ -726,7 +775,7 @@ entrypoint = "envs/prod/main.jsonnet"
     fn publish_writes_the_first_wave_as_one_commit_with_the_contract_trailers() {
         let mut repo = repo();
         let outcome = run(&mut repo, &announce('1', &[("api", "v2", 'b')])).unwrap();
-        let PublishOutcome::Committed { commit, wave } = outcome else {
+        let PublishOutcome::Committed { commit, wave, .. } = outcome else {
             panic!("{outcome:?}")
         };
         assert_eq!(wave.as_str(), "staging");
@@ -825,22 +874,27 @@ entrypoint = "envs/prod/main.jsonnet"
         let mut repo = repo();
         let announcement = announce('1', &[("api", "v2", 'b')]);
         run(&mut repo, &announcement).unwrap();
-        // A person puts the old image back; our cache still shows the published one.
-        repo.person_pushes("Roll api back by hand", |tree| {
+        // A person puts the old image back; our cache still shows the published one, where
+        // the announcement looks published already.
+        let person = repo.person_pushes("Roll api back by hand", |tree| {
             tree.insert(
                 RepoPath::parse("images/staging.json").unwrap(),
                 STAGING.as_bytes().to_vec(),
             );
         });
-        let outcome = run(&mut repo, &announce('3', &[("api", "v2", 'b')])).unwrap();
+        let fetches = repo.fetches;
+        // From the fresh fetch: not unchanged, but pinned by the person's edit (which stays).
+        let error = run(&mut repo, &announce('3', &[("api", "v2", 'b')])).unwrap_err();
         assert!(
-            matches!(outcome, PublishOutcome::Committed { .. }),
-            "{outcome:?}"
+            matches!(&error, PublishError::OnHold(held) if matches!(&held.held[..], [(_, crate::promotion::Hold::Edit { commit, .. })] if commit == &person)),
+            "{error:?}"
         );
-        assert!(
-            repo.remote_text("images/staging.json")
-                .unwrap()
-                .contains("api:v2@")
+        assert!(repo.fetches > fetches);
+        assert_eq!(repo.remote_tip(), &person);
+        assert_eq!(
+            repo.remote_text("images/staging.json").unwrap(),
+            STAGING,
+            "the person's edit stays"
         );
     }
 

@@ -185,6 +185,9 @@ pub struct CommitInfo {
     pub parents: Vec<CommitId>,
     /// Commit time, seconds since the Unix epoch.
     pub time: i64,
+    /// Who wrote it, `Name <email>` as the commit's author line says (people's edits that pin a
+    /// service are named by it: docs/promotion.md#peoples-edits).
+    pub author: String,
 }
 
 /// The config repository: one branch of one remote.

@@ -107,6 +107,8 @@ pub const PUBLISH: &str = "publish";
 pub const PROMOTE: &str = "promote";
 /// The action of a promotion that an approval let through.
 pub const APPROVE: &str = "approve";
+/// The action of a rollback (`cfgupdate rollback`).
+pub const ROLLBACK: &str = "rollback";
 
 /// What an automatic commit did: the value of the `Cfgupdate-Action` trailer cfgupdate writes.
 /// The core returns it with every commit it lands, so that no adapter reads it back out of a
@@ -119,15 +121,18 @@ pub enum Action {
     Promote,
     /// A promotion an approval let through ([`APPROVE`]).
     Approve,
+    /// A wave's images written back to an earlier revision's ([`ROLLBACK`]).
+    Rollback,
 }
 
 impl Action {
-    /// The trailer's value: `publish`, `promote` or `approve`.
+    /// The trailer's value: `publish`, `promote`, `approve` or `rollback`.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Publish => PUBLISH,
             Action::Promote => PROMOTE,
             Action::Approve => APPROVE,
+            Action::Rollback => ROLLBACK,
         }
     }
 }
@@ -300,6 +305,7 @@ mod tests {
             message: message.render(),
             parents: vec![parent.clone()],
             time: 0,
+            author: "cfgupdate <cfgupdate@localhost>".into(),
         }
     }
 

@@ -879,6 +879,7 @@ impl ConfigRepository for GitRepository {
                     .map(|parent| self.commit_id(parent))
                     .collect::<Result<_, _>>()?,
                 time: commit.time().seconds(),
+                author: author_line(&commit),
             });
             if commits.len() == limit {
                 break;
@@ -1021,4 +1022,14 @@ impl ConfigRepository for GitRepository {
     fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
         self.write_state_anchor(commit)
     }
+}
+
+/// `Name <email>` of a commit's author, as git shows it (lossy for names that are not UTF-8).
+fn author_line(commit: &git2::Commit<'_>) -> String {
+    let author = commit.author();
+    format!(
+        "{} <{}>",
+        String::from_utf8_lossy(author.name_bytes()),
+        String::from_utf8_lossy(author.email_bytes())
+    )
 }

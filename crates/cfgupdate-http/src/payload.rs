@@ -272,6 +272,66 @@ pub fn approval(body: &[u8]) -> Result<ApprovalRequest, PayloadError> {
     Ok(ApprovalRequest { wave, revision })
 }
 
+/// The body of `POST /v1/rollbacks` and `POST /v1/releases`: `{"wave", "to_revision",
+/// "services": [...]}` (`to_revision` only for a rollback; `services` may be left out: all).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldBody {
+    wave: String,
+    #[serde(default)]
+    to_revision: Option<String>,
+    #[serde(default)]
+    services: Vec<String>,
+}
+
+/// A wave and services of a hold body, parsed.
+fn hold_body(body: &[u8]) -> Result<(HoldBody, WaveName, Vec<ServiceName>), PayloadError> {
+    let body: HoldBody =
+        serde_json::from_value(serde_json::Value::Object(object(body)?)).map_err(malformed)?;
+    let wave = WaveName::parse(&body.wave)
+        .map_err(|error| PayloadError::Invalid(format!("wave: {error}")))?;
+    let services = body
+        .services
+        .iter()
+        .enumerate()
+        .map(|(at, name)| {
+            ServiceName::parse(name)
+                .map_err(|error| PayloadError::Invalid(format!("services[{at}]: {error}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((body, wave, services))
+}
+
+/// The rollback of `POST /v1/rollbacks`: `{"wave": "production", "to_revision": "<40 hex>",
+/// "services": ["api"]}`.
+pub fn rollback(body: &[u8]) -> Result<cfgupdate_core::promotion::RollbackRequest, PayloadError> {
+    let (body, wave, services) = hold_body(body)?;
+    let Some(revision) = body.to_revision else {
+        return Err(PayloadError::Invalid(
+            "to_revision: missing; a rollback names the earlier revision whose images it writes back".to_owned(),
+        ));
+    };
+    let to_revision = CommitId::parse(&revision)
+        .map_err(|error| PayloadError::Invalid(format!("to_revision: {error}")))?;
+    Ok(cfgupdate_core::promotion::RollbackRequest {
+        wave,
+        to_revision,
+        services,
+    })
+}
+
+/// The release of `POST /v1/releases`: `{"wave": "production", "services": ["api"]}`.
+pub fn release(body: &[u8]) -> Result<(WaveName, Vec<ServiceName>), PayloadError> {
+    let (body, wave, services) = hold_body(body)?;
+    if body.to_revision.is_some() {
+        return Err(PayloadError::Invalid(
+            "to_revision: a release takes none; it lifts the holds of the wave (or of `services`)"
+                .to_owned(),
+        ));
+    }
+    Ok((wave, services))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

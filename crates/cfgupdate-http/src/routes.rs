@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cfgupdate_core::promotion::{ApprovalOutcome, DeploymentOutcome, Gate};
+use cfgupdate_core::promotion::{ApprovalOutcome, DeploymentOutcome, Gate, RollbackOutcome};
 use cfgupdate_core::{Clock, PublishOutcome};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
@@ -58,6 +58,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/images", post(post_images))
         .route("/v1/deployments", post(post_deployments))
         .route("/v1/approvals", post(post_approvals))
+        .route("/v1/rollbacks", post(post_rollbacks))
+        .route("/v1/releases", post(post_releases))
         .route("/v1/status", get(get_status))
         .route("/", get(crate::page::get_page))
         .route("/healthz", get(healthz))
@@ -112,14 +114,14 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such endpoint: GET /openapi.json describes every endpoint (POST /v1/images, /v1/deployments, /v1/approvals; GET /v1/status, /healthz, /readyz, /metrics)",
+        "no such endpoint: GET /openapi.json describes every endpoint (POST /v1/images, /v1/deployments, /v1/approvals, /v1/rollbacks, /v1/releases; GET /v1/status, /healthz, /readyz, /metrics)",
     )
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "this endpoint does not take that method: the /v1/images, /v1/deployments and /v1/approvals endpoints take POST, the others GET",
+        "this endpoint does not take that method: the /v1/images, /v1/deployments, /v1/approvals, /v1/rollbacks and /v1/releases endpoints take POST, the others GET",
     )
 }
 
@@ -356,8 +358,16 @@ async fn post_images(State(state): State<AppState>, request: Request) -> Respons
         .await?
         .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
         let answer = match outcome {
-            PublishOutcome::Committed { commit, wave } => {
-                json!({ "result": "committed", "commit": commit.as_str(), "wave": wave.as_str() })
+            PublishOutcome::Committed {
+                commit,
+                wave,
+                skipped,
+            } => {
+                let mut answer = json!({ "result": "committed", "commit": commit.as_str(), "wave": wave.as_str() });
+                if !skipped.is_empty() {
+                    answer["skipped"] = json!(skipped.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+                }
+                answer
             }
             PublishOutcome::Unchanged => json!({ "result": "unchanged" }),
             PublishOutcome::Deferred { until, reason } => {
@@ -430,6 +440,65 @@ async fn post_approvals(State(state): State<AppState>, request: Request) -> Resp
                 json!({ "result": "unchanged", "reason": reason })
             }
         };
+        Ok(axum::Json(answer).into_response())
+    })
+    .await
+}
+
+async fn post_rollbacks(State(state): State<AppState>, request: Request) -> Response {
+    write(state, Scope::Admin, request, |state, admitted| async move {
+        let rollback = payload::rollback(&admitted.body)?;
+        let outcome = ask(&state, |reply| Job::Rollback {
+            request: rollback,
+            reply,
+        })
+        .await?
+        .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
+        let names = |held: &[cfgupdate_core::ServiceName]| {
+            held.iter()
+                .map(|s| s.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let answer = match outcome {
+            RollbackOutcome::RolledBack { commit, wave, held } => json!({
+                "result": "rolled_back",
+                "commit": commit.as_str(),
+                "wave": wave.as_str(),
+                "held": names(&held),
+            }),
+            RollbackOutcome::Unchanged { wave, held } => json!({
+                "result": "unchanged",
+                "wave": wave.as_str(),
+                "held": names(&held),
+            }),
+        };
+        Ok(axum::Json(answer).into_response())
+    })
+    .await
+}
+
+async fn post_releases(State(state): State<AppState>, request: Request) -> Response {
+    write(state, Scope::Admin, request, |state, admitted| async move {
+        let (wave, services) = payload::release(&admitted.body)?;
+        let outcome = ask(&state, |reply| Job::Release {
+            wave,
+            services,
+            reply,
+        })
+        .await?
+        .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
+        let released: Vec<Value> = outcome
+            .released
+            .iter()
+            .map(|(service, hold)| {
+                json!({ "service": service.as_str(), "kind": hold.kind(), "reason": hold.describe() })
+            })
+            .collect();
+        let answer = json!({
+            "result": "released",
+            "wave": outcome.wave.as_str(),
+            "released": released,
+        });
         Ok(axum::Json(answer).into_response())
     })
     .await

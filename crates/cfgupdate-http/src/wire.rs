@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use cfgupdate_core::promotion::{
-    Gate, HistoryEntry, ReportView, StateStatus, Status, TargetStatus, TransitionStatus, WaveStatus,
+    Gate, HeldService, HistoryEntry, Hold, ReportView, StateStatus, Status, TargetStatus,
+    TransitionStatus, WaveStatus,
 };
 use cfgupdate_core::{CommitId, ImageRef, ImageSet, ServiceName, TargetName, WaveName};
 use serde::Serialize;
@@ -85,6 +86,8 @@ struct WaveJson<'a> {
     pin: &'static str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     digestless: &'a [ServiceName],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    held: Vec<HeldJson<'a>>,
     targets: Vec<TargetJson<'a>>,
     promotion: Option<StepJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,6 +122,11 @@ impl<'a> From<&'a WaveStatus> for WaveJson<'a> {
             hold: &wave.hold,
             pin: wave.pin.as_str(),
             digestless: &wave.digestless,
+            held: wave
+                .held
+                .iter()
+                .map(|held| HeldJson::new(&wave.name, held))
+                .collect(),
             targets: wave.targets.iter().map(TargetJson::from).collect(),
             promotion: wave.promotion.as_ref().map(StepJson::from),
             frozen: wave.frozen.as_ref().map(|frozen| FrozenJson {
@@ -134,6 +142,42 @@ impl<'a> From<&'a WaveStatus> for WaveJson<'a> {
                     at: rfc3339(record.time()),
                 })
                 .collect(),
+        }
+    }
+}
+
+/// A service held in a wave: by a rollback (`to_revision`, and the rollback `commit` when the
+/// branch shows it) or by a person's edit (the `commit` and its `author`).
+#[derive(Serialize)]
+struct HeldJson<'a> {
+    service: &'a ServiceName,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit: Option<&'a CommitId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_revision: Option<&'a CommitId>,
+    since: String,
+    reason: String,
+}
+
+impl<'a> HeldJson<'a> {
+    fn new(wave: &WaveName, held: &'a HeldService) -> Self {
+        let (commit, author, to_revision) = match &held.hold {
+            Hold::Rollback { to_revision, .. } => {
+                (held.rollback_commit.as_ref(), None, Some(to_revision))
+            }
+            Hold::Edit { commit, author, .. } => (Some(commit), Some(author.as_str()), None),
+        };
+        Self {
+            service: &held.service,
+            kind: held.hold.kind(),
+            commit,
+            author,
+            to_revision,
+            since: rfc3339(held.hold.since()),
+            reason: held.describe(wave),
         }
     }
 }

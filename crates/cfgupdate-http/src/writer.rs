@@ -57,6 +57,15 @@ pub(crate) enum Job {
     Status {
         reply: oneshot::Sender<Result<Status, PromotionError>>,
     },
+    Rollback {
+        request: promotion::RollbackRequest,
+        reply: oneshot::Sender<Result<promotion::RollbackOutcome, promotion::HoldError>>,
+    },
+    Release {
+        wave: WaveName,
+        services: Vec<cfgupdate_core::ServiceName>,
+        reply: oneshot::Sender<Result<promotion::ReleaseOutcome, promotion::HoldError>>,
+    },
     /// Finish what is queued, then end.
     Stop,
 }
@@ -240,6 +249,18 @@ impl Writer {
                     self.deploy(std::mem::take(&mut reports));
                     let _ = reply.send(self.approve(&wave, revision.as_ref(), &approver));
                 }
+                Job::Rollback { request, reply } if !reply.is_closed() => {
+                    self.deploy(std::mem::take(&mut reports));
+                    let _ = reply.send(self.rollback(&request));
+                }
+                Job::Release {
+                    wave,
+                    services,
+                    reply,
+                } if !reply.is_closed() => {
+                    self.deploy(std::mem::take(&mut reports));
+                    let _ = reply.send(self.release(&wave, &services));
+                }
                 _ => debug!("the caller gave up before its request's turn; dropped"),
             }
         }
@@ -283,7 +304,7 @@ impl Writer {
         for (pending, result) in batch.into_iter().zip(results) {
             let app_commit = pending.announcement.app_commit();
             match &result {
-                Ok(PublishOutcome::Committed { commit, wave }) => {
+                Ok(PublishOutcome::Committed { commit, wave, .. }) => {
                     self.metrics
                         .announcement_committed(pending.received.elapsed());
                     info!(%app_commit, %commit, %wave, "published");
@@ -400,6 +421,45 @@ impl Writer {
             Err(error) => log_failure("approval", error),
         }
         self.notifier.approval(&self.repo, &result);
+        result
+    }
+
+    /// Rolls a wave back and holds its services (`POST /v1/rollbacks`).
+    fn rollback(
+        &mut self,
+        request: &promotion::RollbackRequest,
+    ) -> Result<promotion::RollbackOutcome, promotion::HoldError> {
+        let result =
+            promotion::rollback(&mut self.repo, &*self.clock, request, &self.settings.write);
+        self.note_branch(&result);
+        self.count_commits(result.iter().filter_map(promotion::RollbackOutcome::landed));
+        match &result {
+            Ok(outcome) => {
+                info!(wave = %request.wave, to_revision = %request.to_revision, ?outcome, "rolled back; services held")
+            }
+            Err(error) => log_failure("rollback", error),
+        }
+        result
+    }
+
+    /// Lifts holds in a wave (`POST /v1/releases`).
+    fn release(
+        &mut self,
+        wave: &WaveName,
+        services: &[cfgupdate_core::ServiceName],
+    ) -> Result<promotion::ReleaseOutcome, promotion::HoldError> {
+        let result = promotion::release(
+            &mut self.repo,
+            &*self.clock,
+            wave,
+            services,
+            &self.settings.write,
+        );
+        self.note_branch(&result);
+        match &result {
+            Ok(outcome) => info!(%wave, released = outcome.released.len(), "holds released"),
+            Err(error) => log_failure("release", error),
+        }
         result
     }
 

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod deployed;
 pub mod edit;
 pub mod history;
+pub mod hold;
 pub mod promote;
 pub mod publish;
 pub mod render;

@@ -64,13 +64,23 @@ pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
     )
     .map_err(|error| classified(&error))?
     {
-        PromoteOutcome::Promoted { commit, wave } => {
+        PromoteOutcome::Promoted {
+            commit,
+            wave,
+            skipped,
+        } => {
             crate::args::say(format_args!(
                 "promoted what `{from}` held at {} into `{wave}`: commit {} on {}",
                 revision.short(),
                 commit.short(),
                 repo.branch()
             ));
+            if !skipped.is_empty() {
+                crate::args::say(format_args!(
+                    "skipped {}: held in `{wave}` (`cfgupdate status` says by what; `cfgupdate release` lifts it)",
+                    crate::args::listed(skipped.iter())
+                ));
+            }
             crate::failure::print_out(&format!("{commit}\n"))?
         }
         PromoteOutcome::Unchanged { reason } => {

@@ -61,13 +61,27 @@ pub fn run(args: &PublishArgs) -> Result<(), Failure> {
         &announcement,
         &crate::commands::state::write_options()?,
     ) {
-        Ok(PublishOutcome::Committed { commit, wave }) => {
+        Ok(PublishOutcome::Committed {
+            commit,
+            wave,
+            skipped,
+        }) => {
+            let published = announcement
+                .images()
+                .keys()
+                .filter(|service| !skipped.contains(service));
             say(format_args!(
                 "published {} into `{wave}`: commit {} on {}",
-                listed(announcement.images().keys()),
+                listed(published),
                 commit.short(),
                 repo.branch()
             ));
+            if !skipped.is_empty() {
+                say(format_args!(
+                    "skipped {}: held in `{wave}` (`cfgupdate status` says by what; `cfgupdate release` lifts it)",
+                    listed(skipped.iter())
+                ));
+            }
             crate::failure::print_out(&format!("{commit}\n"))?
         }
         Ok(PublishOutcome::Unchanged) => {

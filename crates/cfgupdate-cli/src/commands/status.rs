@@ -127,6 +127,14 @@ pub fn human(status: &Status) -> String {
             };
             let _ = writeln!(out, "  {}: {verdict}", services.join(", "));
         }
+        for held in &wave.held {
+            let _ = writeln!(
+                out,
+                "  held: {} (since {})",
+                held.describe(&wave.name),
+                rfc3339(held.hold.since())
+            );
+        }
         for target in &wave.targets {
             match &target.last_report {
                 Some(report) => {

@@ -20,6 +20,7 @@ mod faults_replicas;
 mod faults_sigkill;
 mod freeze;
 mod help;
+mod holds;
 mod hostile_requests;
 mod notifications;
 mod openapi;

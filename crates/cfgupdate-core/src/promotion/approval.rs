@@ -16,7 +16,7 @@
 use super::decide::{Candidate, Context, Reader, Transition, evaluate, filtered};
 use super::history::AutomaticHistory;
 use super::ops::{ApprovalOutcome, Step, reason_of, step};
-use super::state::{self, ApprovalRecord, CatchUp, millis};
+use super::state::{self, ApprovalRecord, CatchUp, PipelineState, millis};
 use super::{Approver, PromotionError};
 use crate::clock::Clock;
 use crate::intent::WriteOptions;
@@ -49,7 +49,14 @@ pub(crate) fn approval_for<'a>(
             .flatten()
             .filter(|report| report.at > newest.at);
         for report in later {
-            if deployed_another_set(ctx.reader, source, into, &report.revision, images)? {
+            if deployed_another_set(
+                ctx.reader,
+                ctx.state,
+                source,
+                into,
+                &report.revision,
+                images,
+            )? {
                 return Ok(None);
             }
         }
@@ -61,13 +68,14 @@ pub(crate) fn approval_for<'a>(
 /// into `into`: less the held services).
 fn deployed_another_set(
     reader: &mut Reader<'_>,
+    state: &PipelineState,
     source: &Wave,
     into: &Wave,
     revision: &CommitId,
     images: &ImageSet,
 ) -> Result<bool, PromotionError> {
     Ok(match reader.wave_set(&source.name, revision)? {
-        Some(set) => &filtered(into, &set) != images,
+        Some(set) => &filtered(state, into, &set).0 != images,
         // The wave did not exist there: nothing of it was deployed.
         None => false,
     })

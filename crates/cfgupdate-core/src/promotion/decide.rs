@@ -19,10 +19,10 @@ use std::time::SystemTime;
 
 use super::approval::approval_for;
 use super::history::{AutomaticHistory, LastPromotion};
+use super::holds::{HeldBack, Hold};
 use super::state::{PipelineState, ReportRecord};
 use super::{Approver, DeployStatus, Gate, PromotionError};
-use crate::names::TargetName;
-use crate::names::{CommitId, WaveName};
+use crate::names::{CommitId, ServiceName, TargetName, WaveName};
 use crate::pipeline::{Pipeline, Wave};
 use crate::repository::ConfigRepository;
 use crate::slots::ImageSet;
@@ -40,6 +40,8 @@ pub(crate) struct Candidate {
     pub source_revision: CommitId,
     /// The images to write: the source wave's set at that revision, less held services.
     pub images: ImageSet,
+    /// The services left out because a rollback or a person's edit holds them in `into`.
+    pub held: Vec<(ServiceName, Hold)>,
     /// When the wave became complete at these images (the report that completed it), if it
     /// did.
     pub completed_at: Option<SystemTime>,
@@ -268,12 +270,19 @@ fn behind_last_promotion(
     Ok(None)
 }
 
-/// The images to write into `into`: `set` less the services held there.
-pub(crate) fn filtered(into: &Wave, set: &ImageSet) -> ImageSet {
-    set.iter()
+/// The images to write into `into`: the set less the services `hold` names in the pipeline
+/// file; then split into what may be written and what a rollback or a person's edit holds.
+pub(crate) fn filtered(
+    state: &PipelineState,
+    into: &Wave,
+    set: &ImageSet,
+) -> (ImageSet, Vec<(ServiceName, Hold)>) {
+    let configured: ImageSet = set
+        .iter()
         .filter(|(service, _)| !into.hold.contains(service))
         .map(|(service, image)| (service.clone(), image.clone()))
-        .collect()
+        .collect();
+    state.holds.split(&into.name, &configured)
 }
 
 /// Applies the gates of `into` to a candidate from `source`.
@@ -352,14 +361,28 @@ pub(crate) fn evaluate(
             into.name
         )));
     }
-    let images = filtered(into, &set);
+    let (images, held) = filtered(ctx.state, into, &set);
     if images.is_empty() {
-        return Ok(Transition::Idle(format!(
+        let mut reason = format!(
             "every service of wave `{}` is held in wave `{}`",
             source.name, into.name
-        )));
+        );
+        if !held.is_empty() {
+            reason.push_str(&format!(": {}", super::holds::held_phrase(&held)));
+        }
+        return Ok(Transition::Idle(reason));
     }
-    if last.as_ref().is_some_and(|last| last.images == images) {
+    // Services held now are compared as left out of the last promotion too: what it wrote of
+    // the others is what stands.
+    if last.as_ref().is_some_and(|last| {
+        let written: ImageSet = last
+            .images
+            .iter()
+            .filter(|(service, _)| !held.iter().any(|(h, _)| h == *service))
+            .map(|(service, image)| (service.clone(), image.clone()))
+            .collect();
+        written == images
+    }) {
         return Ok(Transition::Idle(format!(
             "the images wave `{}` deployed were already promoted into `{}`",
             source.name, into.name
@@ -370,6 +393,7 @@ pub(crate) fn evaluate(
         into: into.name.clone(),
         source_revision: newest,
         images,
+        held,
         completed_at: Some(completed_at),
         approved_by: None,
     };
@@ -405,8 +429,15 @@ pub(crate) fn evaluate_manual(
             last: last.source_revision.clone(),
         });
     }
-    let images = filtered(into, &set);
+    let (images, held) = filtered(ctx.state, into, &set);
     if images.is_empty() {
+        if !held.is_empty() {
+            // All that was asked for is held by a rollback or a person's edit: refused.
+            return Err(PromotionError::OnHold(HeldBack {
+                wave: into.name.clone(),
+                held,
+            }));
+        }
         return Ok(Transition::Idle(format!(
             "every service of wave `{}` is held in wave `{}`",
             source.name, into.name
@@ -426,6 +457,7 @@ pub(crate) fn evaluate_manual(
         into: into.name.clone(),
         source_revision: revision.clone(),
         images,
+        held,
         completed_at,
         approved_by: None,
     };

@@ -120,6 +120,16 @@ impl AutomaticHistory {
         })
     }
 
+    /// The newest rollback of `service` in `wave` that cfgupdate wrote.
+    pub(crate) fn last_rollback(&self, wave: &WaveName, service: &ServiceName) -> Option<CommitId> {
+        self.trusted().find_map(|(info, record)| {
+            (record.action.as_deref() == Some(trailers::ROLLBACK)
+                && record.wave.as_ref() == Some(wave)
+                && record.images.contains_key(service))
+            .then(|| info.id.clone())
+        })
+    }
+
     /// The app commit that each image reference was built from, as far as the automatic
     /// commits say.
     pub(crate) fn app_commits(&self) -> BTreeMap<ImageRef, CommitId> {

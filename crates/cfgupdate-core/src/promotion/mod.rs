@@ -13,6 +13,7 @@ pub(crate) mod decide;
 pub(crate) mod deferred;
 pub(crate) mod history;
 pub(crate) mod history_filter;
+pub(crate) mod holds;
 pub(crate) mod ops;
 pub(crate) mod state;
 pub(crate) mod status;
@@ -26,6 +27,10 @@ pub use approval::approve_candidate;
 pub use deferred::DeferredRecord;
 pub use history::{HISTORY_DEPTH, HistoryEntry};
 pub use history_filter::{End, HistoryFilter, HistoryFilterError, TimeBound, history_matching};
+pub use holds::{
+    HeldBack, Hold, HoldError, Holds, ReleaseOutcome, RollbackOutcome, RollbackRequest, release,
+    rollback,
+};
 pub use ops::{
     Advance, ApprovalOutcome, DeploymentOutcome, PromoteOutcome, Promotion, advance, approve,
     history, promote, promote_overriding_freeze, record_deployment, record_deployments,
@@ -35,8 +40,8 @@ pub use state::{
     StateProblem, StateStatus, UNAUTHENTICATED_WARNING, check as check_state, reset as reset_state,
 };
 pub use status::{
-    ReportView, STATUS_HISTORY, Status, StepState, TargetStatus, TransitionStatus, WaveStatus,
-    status,
+    HeldService, ReportView, STATUS_HISTORY, Status, StepState, TargetStatus, TransitionStatus,
+    WaveStatus, status,
 };
 pub use wait::Wait;
 
@@ -315,6 +320,9 @@ pub enum PromotionError {
         /// The source revision of the last promotion.
         last: CommitId,
     },
+    /// Everything asked for is held in the wave by a rollback or a person's edit.
+    #[error(transparent)]
+    OnHold(#[from] holds::HeldBack),
     /// A gate refuses what was asked.
     #[error("{}", gate.describe(wave))]
     Gated {

@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::intent::WriteOptions;
 use crate::intent::push_intent;
 use crate::key::StateKey;
-use crate::names::{CommitId, TargetName, WaveName};
+use crate::names::{CommitId, ServiceName, TargetName, WaveName};
 use crate::pipeline::{Pipeline, Wave};
 use crate::repository::{
     Change, CommitMessage, ConfigRepository, PairOutcome, PushOutcome, RepositoryError,
@@ -72,6 +72,8 @@ pub enum PromoteOutcome {
         commit: CommitId,
         /// The wave promoted into.
         wave: WaveName,
+        /// The services left out because a rollback or a person's edit holds them there.
+        skipped: Vec<ServiceName>,
     },
     /// Nothing to write, for the reason given.
     Unchanged {
@@ -681,9 +683,17 @@ fn promote_with(
         None,
     )?;
     match (outcome, transition) {
-        (Some(promotion), _) => Ok(PromoteOutcome::Promoted {
+        (Some(promotion), transition) => Ok(PromoteOutcome::Promoted {
             commit: promotion.commit,
             wave: promotion.wave,
+            skipped: match transition {
+                Some(Transition::Ready(candidate)) => candidate
+                    .held
+                    .into_iter()
+                    .map(|(service, _)| service)
+                    .collect(),
+                _ => Vec::new(),
+            },
         }),
         (None, Some(Transition::Waiting(candidate, gate))) => Err(PromotionError::Gated {
             wave: candidate.into,
@@ -988,6 +998,13 @@ fn promotion_message(
         let held: Vec<&str> = into.hold.iter().map(|s| s.as_str()).collect();
         notes.push(format!("Held in {}: {}.", into.name, held.join(", ")));
     }
+    if !candidate.held.is_empty() {
+        notes.push(format!(
+            "Left as they are in {} until `cfgupdate release`: {}.",
+            into.name,
+            super::holds::held_phrase(&candidate.held)
+        ));
+    }
     let body = write.body(&candidate.images, &notes);
     let mut trailers = vec![
         (trailers::ACTION.to_owned(), action.as_str().to_owned()),
@@ -1108,7 +1125,7 @@ fn resolve_target(
 }
 
 /// A reported or requested revision must be a commit of the branch.
-fn check_on_branch(
+pub(crate) fn check_on_branch(
     repo: &dyn ConfigRepository,
     revision: &CommitId,
     tip: &CommitId,

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::history::HISTORY_DEPTH;
+use super::holds::{self, Holds};
 use super::{Approver, DeployStatus, PromotionError};
 use crate::clock::Clock;
 use crate::key::StateKey;
@@ -53,7 +54,8 @@ pub(crate) const CATCH_UP_EVERY: usize = 64;
 /// From version 3 on, a document's `mac` covers its canonical form (every key but `mac`, keys
 /// sorted, no spaces), whatever fields a later version adds: so an older cfgupdate can tell an
 /// authentic newer document (it says "upgrade") from a forged one (it says "reset").
-/// Version 4 adds `deferred` (announcements a freeze window holds back).
+/// Version 4 adds `deferred` (announcements a freeze window holds back) and `holds` (services
+/// held in a wave by a rollback or a person's edit).
 pub const STATE_VERSION: u32 = 4;
 
 /// The last format whose `mac` covers this cfgupdate's own serialisation of the document.
@@ -237,6 +239,9 @@ pub struct PipelineState {
     /// oldest first (docs/promotion.md#freeze-windows).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deferred: Vec<super::deferred::DeferredRecord>,
+    /// Services held in a wave by a rollback or a person's edit (version 4 on).
+    #[serde(default, skip_serializing_if = "Holds::is_empty")]
+    pub holds: Holds,
     /// When this document's line of states began (the state's creation or its last reset),
     /// milliseconds since the Unix epoch: 0 in documents from before positions.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -257,6 +262,7 @@ impl Default for PipelineState {
             approvals: BTreeMap::new(),
             published: Published::default(),
             deferred: Vec::new(),
+            holds: Holds::default(),
             epoch: 0,
             serial: 0,
             mac: None,
@@ -520,7 +526,9 @@ pub(crate) fn load(
     key: Option<&StateKey>,
     tip: &CommitId,
 ) -> Result<PipelineState, PromotionError> {
-    Ok(read(repo, key, tip)?.1)
+    let mut state = read(repo, key, tip)?.1;
+    state.holds = holds::catch_up(repo, key, tip, &state.holds)?;
+    Ok(state)
 }
 
 /// The stored version and the checked state.
@@ -839,6 +847,7 @@ pub(crate) fn prepare(
     // A state that does not exist yet is written at once: see `publish::ensure_state`.
     let due = matches!(catch_up_to, CatchUp::Push(_, every) if read >= every) || version.is_none();
     state.published = published;
+    state.holds = holds::catch_up(repo, key, to, &state.holds)?;
     if !update(&mut state) && !due {
         return Ok((state, None));
     }
@@ -918,6 +927,12 @@ pub fn reset(
         let (published, _) = catch_up(repo, &tip, Some(key), &Published::default())?;
         let state = PipelineState {
             published,
+            // People's edits count from the reset on; earlier holds and pins are dropped.
+            holds: Holds {
+                tip: Some(tip.clone()),
+                managed: true,
+                ..Holds::default()
+            },
             epoch: reset_epoch(repo, clock, key, &tip)?,
             serial: 0,
             ..PipelineState::default()

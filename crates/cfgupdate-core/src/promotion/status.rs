@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use super::decide::{Context, Reader, Transition, evaluate};
 use super::history::{AutomaticHistory, HistoryEntry};
+use super::holds::Hold;
 use super::state::{self, PipelineState, ReportRecord, StateStatus};
 use super::{DeployStatus, Gate, PromotionError, Wait};
 use crate::clock::Clock;
@@ -57,6 +58,8 @@ pub struct WaveStatus {
     /// with `pin = "tag"`; with `pin = "digest"` writing them is refused and `check` reports
     /// them).
     pub digestless: Vec<ServiceName>,
+    /// Services a rollback or a person's edit holds in it, until `cfgupdate release`.
+    pub held: Vec<HeldService>,
     /// Its targets.
     pub targets: Vec<TargetStatus>,
     /// The step out of this wave into the next (`None` for the last wave).
@@ -66,6 +69,33 @@ pub struct WaveStatus {
     /// The announcements a freeze held back, waiting to be published into this wave (only the
     /// first wave has any), oldest first.
     pub deferred: Vec<super::DeferredRecord>,
+}
+
+/// A service held in a wave by a rollback or a person's edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldService {
+    /// The service.
+    pub service: ServiceName,
+    /// What holds it.
+    pub hold: Hold,
+    /// For a rollback: the rollback commit, when the branch's newest commits show it.
+    pub rollback_commit: Option<CommitId>,
+}
+
+impl HeldService {
+    /// One sentence: what holds the service, and how to lift it.
+    pub fn describe(&self, wave: &WaveName) -> String {
+        let what = match (&self.hold, &self.rollback_commit) {
+            (Hold::Rollback { .. }, Some(commit)) => {
+                format!("{} (commit {})", self.hold.describe(), commit.short())
+            }
+            _ => self.hold.describe(),
+        };
+        format!(
+            "`{}` is {what}; automation leaves it in `{wave}` until `cfgupdate release --wave {wave} --service {}`",
+            self.service, self.service
+        )
+    }
 }
 
 /// One target.
@@ -317,6 +347,18 @@ pub fn status(
             }
         };
         let first = pipeline.first_wave().name == wave.name;
+        let held = state
+            .holds
+            .in_wave(&wave.name)
+            .map(|(service, hold)| HeldService {
+                service: service.clone(),
+                hold: hold.clone(),
+                rollback_commit: match hold {
+                    Hold::Rollback { .. } => history.last_rollback(&wave.name, service),
+                    Hold::Edit { .. } => None,
+                },
+            })
+            .collect();
         waves.push(WaveStatus {
             frozen: wave.frozen_at(clock.now()),
             deferred: if first {
@@ -325,6 +367,7 @@ pub fn status(
                 Vec::new()
             },
             name: wave.name.clone(),
+            held,
             images,
             images_error,
             soak: wave.soak,

@@ -18,7 +18,7 @@ use crate::reference::ImageRef;
 use crate::slots::ImageSet;
 use crate::trailers::{BuildInfo, Record};
 
-const PIPELINE: &str = r#"[render]
+pub(super) const PIPELINE: &str = r#"[render]
 output = "generated/{target}"
 
 [[wave]]
@@ -55,19 +55,19 @@ entrypoint = "envs/prod/main.jsonnet"
 
 const SERVICES: [&str; 3] = ["api", "web", "billing"];
 
-fn reference(service: &str, n: u64) -> String {
+pub(super) fn reference(service: &str, n: u64) -> String {
     format!("reg.example.com/{service}:v{n}@sha256:{n:064x}")
 }
 
-fn image(service: &str, n: u64) -> ImageRef {
+pub(super) fn image(service: &str, n: u64) -> ImageRef {
     ImageRef::parse(&reference(service, n)).unwrap()
 }
 
-fn service(name: &str) -> ServiceName {
+pub(super) fn service(name: &str) -> ServiceName {
     ServiceName::parse(name).unwrap()
 }
 
-fn wave(name: &str) -> WaveName {
+pub(super) fn wave(name: &str) -> WaveName {
     WaveName::parse(name).unwrap()
 }
 
@@ -75,7 +75,7 @@ fn admin() -> Approver {
     Approver::parse("alice").unwrap()
 }
 
-fn target(name: &str) -> TargetSelector {
+pub(super) fn target(name: &str) -> TargetSelector {
     TargetSelector::Name(TargetName::parse(name).unwrap())
 }
 
@@ -148,15 +148,15 @@ fn files(pipeline: &str) -> Vec<(String, String)> {
 }
 
 /// A pipeline with a repository, a clock the test moves, and short-hands for the operations.
-struct World {
-    repo: MemoryRepository,
+pub(super) struct World {
+    pub(super) repo: MemoryRepository,
     now: Arc<AtomicU64>,
-    clock: MockClock,
-    options: WriteOptions,
+    pub(super) clock: MockClock,
+    pub(super) options: WriteOptions,
 }
 
 impl World {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::with_pipeline(PIPELINE)
     }
 
@@ -181,7 +181,7 @@ impl World {
         }
     }
 
-    fn pass(&self, duration: Duration) {
+    pub(super) fn pass(&self, duration: Duration) {
         self.now
             .fetch_add(duration.as_millis() as u64, Ordering::SeqCst);
     }
@@ -190,7 +190,7 @@ impl World {
         SystemTime::UNIX_EPOCH + Duration::from_millis(self.now.load(Ordering::SeqCst))
     }
 
-    fn publish(&mut self, app: u64, images: &[(&str, u64)]) -> CommitId {
+    pub(super) fn publish(&mut self, app: u64, images: &[(&str, u64)]) -> CommitId {
         let set: ImageSet = images
             .iter()
             .map(|(s, n)| (service(s), image(s, *n)))
@@ -203,7 +203,7 @@ impl World {
         }
     }
 
-    fn report(
+    pub(super) fn report(
         &mut self,
         who: &str,
         revision: &CommitId,
@@ -217,12 +217,12 @@ impl World {
         record_deployment(&mut self.repo, &self.clock, &report, &self.options).unwrap()
     }
 
-    fn deploy_staging(&mut self, revision: &CommitId) -> DeploymentOutcome {
+    pub(super) fn deploy_staging(&mut self, revision: &CommitId) -> DeploymentOutcome {
         self.report("staging-us", revision, DeployStatus::Succeeded);
         self.report("staging-eu", revision, DeployStatus::Succeeded)
     }
 
-    fn images(&mut self, name: &str) -> ImageSet {
+    pub(super) fn images(&mut self, name: &str) -> ImageSet {
         let status = status(&mut self.repo, &self.clock, self.options.key.as_ref()).unwrap();
         let wave = status
             .waves
@@ -233,16 +233,16 @@ impl World {
         wave.images
     }
 
-    fn commits(&self) -> usize {
+    pub(super) fn commits(&self) -> usize {
         self.repo.remote_history().len()
     }
 
-    fn last_record(&self) -> Record {
+    pub(super) fn last_record(&self) -> Record {
         Record::parse(&self.repo.remote_history()[0].1)
     }
 }
 
-fn set(images: &[(&str, u64)]) -> ImageSet {
+pub(super) fn set(images: &[(&str, u64)]) -> ImageSet {
     images
         .iter()
         .map(|(s, n)| (service(s), image(s, *n)))
@@ -926,12 +926,12 @@ fn an_announcement_of_an_older_build_is_refused_as_stale() {
 // --- State and trailers only cfgupdate can write
 // (docs/promotion.md#state-only-cfgupdate-can-write)
 
-fn state_key() -> crate::key::StateKey {
+pub(super) fn state_key() -> crate::key::StateKey {
     crate::key::StateKey::new(b"a state key of the test suite").unwrap()
 }
 
 impl World {
-    fn keyed(pipeline: &str) -> Self {
+    pub(super) fn keyed(pipeline: &str) -> Self {
         let mut world = Self::with_pipeline(pipeline);
         world.options.key = Some(state_key());
         world
@@ -942,7 +942,7 @@ impl World {
         serde_json::from_slice(&self.repo.remote_state().unwrap().content).unwrap()
     }
 
-    fn announce(
+    pub(super) fn announce(
         &mut self,
         app: u64,
         images: &[(&str, u64)],
@@ -962,7 +962,7 @@ impl World {
         publish(&mut self.repo, &self.clock, &announcement, &self.options)
     }
 
-    fn staging_api(&self) -> String {
+    pub(super) fn staging_api(&self) -> String {
         self.repo.remote_text("images/staging.json").unwrap()
     }
 }

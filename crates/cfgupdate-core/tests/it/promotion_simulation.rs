@@ -5,10 +5,12 @@
 //! with build numbers, some of them older), deploy reports (at the tip, at older revisions,
 //! repeated, delayed and delivered out of order, failed, at revisions that are not on the
 //! branch), approvals, time passing, `advance` (with the publish of what a freeze deferred),
-//! and people's commits, some of them pushed in the middle of an operation. Some waves have a
-//! freeze window (the first 20 minutes of every hour): nothing automatic may write into them
-//! then, an announcement into a frozen first wave is deferred, and `advance` publishes it once
-//! the window ended. After every step the model in `support/model.rs` checks the
+//! rollbacks and releases, and people's commits (whose image edits pin), some of them pushed in
+//! the middle of an operation. Some waves have a freeze window (the first 20 minutes of every
+//! hour): nothing automatic may write into them then, an announcement into a frozen first wave
+//! is deferred, and `advance` publishes it once the window ended. Among the invariants: nothing
+//! held or pinned is ever written automatically. After every step the model in
+//! `support/model.rs` checks the
 //! invariants; at the end every wave is drained to check that what was deployed moves on.
 //!
 //! `CFGUPDATE_SIM_RUNS` sets the number of sequences (default 150: about 17 s in a debug build
@@ -18,6 +20,7 @@
 
 use crate::support;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
 use cfgupdate_core::promotion::{
@@ -51,6 +54,8 @@ enum Answer {
     Unchanged,
     Stale,
     Deferred,
+    /// Every service announced is held in the first wave.
+    Held,
 }
 
 /// An announcement sent, and whether it ever landed.
@@ -278,7 +283,7 @@ impl Sim {
     }
 
     fn step(&mut self) -> Step {
-        match self.rng.weighted(&[12, 4, 40, 7, 12, 10, 13]) {
+        match self.rng.weighted(&[12, 4, 40, 7, 12, 10, 13, 4, 6]) {
             0 => self.publish_new(),
             1 => self.publish_replay(),
             2 => self.report_step(),
@@ -294,6 +299,8 @@ impl Sim {
                 self.check(StepKind::Quiet).map(drop)
             }
             5 => self.advance_step(),
+            7 => self.rollback_step(),
+            8 => self.release_step(),
             _ => {
                 let edit = self.random_edit();
                 let id = self.repo.person_pushes(&edit);
@@ -381,7 +388,11 @@ impl Sim {
         let automatic = self.automatic(&new);
         let app = announcement.app_commit().clone();
         let answer = match &result {
-            Ok(PublishOutcome::Committed { commit, wave }) => {
+            Ok(PublishOutcome::Committed {
+                commit,
+                wave,
+                skipped,
+            }) => {
                 if wave.as_str() != self.fixture().waves[0].name
                     || automatic != vec![commit.clone()]
                 {
@@ -389,11 +400,31 @@ impl Sim {
                         "publish answered {commit} into {wave}, the branch got {automatic:?}"
                     ));
                 }
+                // Exactly the held services were skipped.
+                let held = self.model.holds.get(&0).cloned().unwrap_or_default();
+                let expected: Vec<&ServiceName> = announcement
+                    .images()
+                    .keys()
+                    .filter(|s| held.contains(s.as_str()))
+                    .collect();
+                if skipped.iter().collect::<Vec<_>>() != expected {
+                    return Err(format!(
+                        "publish skipped {skipped:?}, but {expected:?} of it are held"
+                    ));
+                }
+                let partial = !skipped.is_empty();
+                if partial {
+                    self.model.stats.held_back += 1;
+                }
+                let again = self.model.partial_apps.contains(&app);
                 let record = Record::parse(&model_mod::message_of(&self.repo, commit));
                 if !record.app_commits.contains(&app) {
                     return Err("the publish commit does not name its app commit".into());
                 }
-                if !self.model.committed_apps.insert(app.clone()) {
+                if partial {
+                    self.model.partial_apps.insert(app.clone());
+                }
+                if !self.model.committed_apps.insert(app.clone()) && !again {
                     return Err(format!(
                         "app commit {} answered committed twice",
                         app.short()
@@ -424,9 +455,11 @@ impl Sim {
                     ));
                 }
                 if how == Send::New {
+                    let held = self.model.holds.get(&0).cloned().unwrap_or_default();
                     let holds_all = announcement
                         .images()
                         .iter()
+                        .filter(|(s, _)| !held.contains(s.as_str()))
                         .all(|(s, i)| wave_before.get(s.as_str()) == Some(&i.as_str().to_owned()));
                     if !holds_all {
                         return Err(format!(
@@ -483,6 +516,20 @@ impl Sim {
                 self.model.stats.stale += 1;
                 Answer::Stale
             }
+            Err(PublishError::OnHold(_)) => {
+                let held = self.model.holds.get(&0).cloned().unwrap_or_default();
+                let all_held = announcement
+                    .images()
+                    .keys()
+                    .all(|s| held.contains(s.as_str()));
+                if !all_held || !automatic.is_empty() {
+                    return Err(format!(
+                        "refused as held, but only {held:?} are held in the first wave, or committed {automatic:?}"
+                    ));
+                }
+                self.model.stats.held_back += 1;
+                Answer::Held
+            }
             Err(error) => return Err(format!("publish failed: {error}")),
         };
         match how {
@@ -490,6 +537,7 @@ impl Sim {
                 let expected = match original {
                     Answer::Stale => Answer::Stale,
                     Answer::Deferred => Answer::Deferred,
+                    Answer::Held => Answer::Held,
                     Answer::Committed | Answer::Unchanged => Answer::Unchanged,
                 };
                 if answer != expected || !new.is_empty() {
@@ -502,8 +550,10 @@ impl Sim {
             Send::Replay => {
                 // A replay of an announcement that landed (and is still within the window in
                 // which replays are recognised) makes no commit.
+                // (One that left held services out may land again once they are released.)
                 if let Some(landed) = landed_before
                     && self.model.chain().len() - landed < 150
+                    && !self.model.partial_apps.contains(&app)
                 {
                     if answer == Answer::Committed {
                         return Err(
@@ -793,6 +843,138 @@ impl Sim {
         }
     }
 
+    /// An admin rolls a wave back to what it held at an earlier commit (all of its services or
+    /// some), which writes exactly those images and holds them.
+    fn rollback_step(&mut self) -> Step {
+        let wave = self.rng.below(3);
+        let chain = self.model.chain().to_vec();
+        let to = chain[self.rng.below(chain.len())].clone();
+        // What the pipeline file holds there stays out of it.
+        let then = self.fixture().waves[wave].unheld(&self.model.set_at(&self.repo, &to, wave)?);
+        let mut services: Vec<String> = Vec::new();
+        if self.rng.chance(60) {
+            for service in then.keys() {
+                if self.rng.chance(50) {
+                    services.push(service.clone());
+                }
+            }
+        }
+        let held: Vec<String> = if services.is_empty() {
+            then.keys().cloned().collect()
+        } else {
+            services.clone()
+        };
+        let request = promotion::RollbackRequest {
+            wave: WaveName::parse(&self.fixture().waves[wave].name).unwrap(),
+            to_revision: to.clone(),
+            services: services
+                .iter()
+                .map(|s| ServiceName::parse(s).unwrap())
+                .collect(),
+        };
+        let people = self.repo.people().len();
+        self.maybe_race();
+        let result =
+            promotion::rollback(&mut self.repo.inner, &self.clock, &request, &self.options);
+        self.end_race(people);
+        self.note(format!(
+            "rollback {} to {} {services:?}: {result:?}",
+            request.wave,
+            self.short(&to)
+        ));
+        let new = self.check(StepKind::Rollback)?;
+        let automatic = self.automatic(&new);
+        let answered: Vec<String> = match &result {
+            Ok(promotion::RollbackOutcome::RolledBack { commit, held, .. }) => {
+                if automatic != vec![commit.clone()] {
+                    return Err(format!(
+                        "rollback answered {commit}, the branch got {automatic:?}"
+                    ));
+                }
+                held.iter().map(|s| s.to_string()).collect()
+            }
+            Ok(promotion::RollbackOutcome::Unchanged { held, .. }) => {
+                if !automatic.is_empty() {
+                    return Err(format!(
+                        "rollback answered unchanged, the branch got {automatic:?}"
+                    ));
+                }
+                held.iter().map(|s| s.to_string()).collect()
+            }
+            Err(error) => return Err(format!("rollback failed: {error}")),
+        };
+        if answered != held {
+            return Err(format!("rollback held {answered:?}, asked for {held:?}"));
+        }
+        // The wave holds what it held then, for those services (unless a person changed one
+        // in the middle of the rollback, which then pins it).
+        let now = self.model.set_at(&self.repo, &self.tip(), wave)?;
+        let raced = self.repo.people().len() > people;
+        for service in held.iter().filter(|_| !raced) {
+            if now.get(service) != then.get(service) {
+                return Err(format!(
+                    "after the rollback `{service}` is {:?}, it was {:?} at {}",
+                    now.get(service),
+                    then.get(service),
+                    self.short(&to)
+                ));
+            }
+        }
+        self.model.holds.entry(wave).or_default().extend(held);
+        Ok(())
+    }
+
+    /// An admin releases a wave's holds (all, or one service); the engine releases exactly
+    /// what the model knows to be held there, and refuses a wave where nothing is.
+    fn release_step(&mut self) -> Step {
+        let wave = self.rng.below(3);
+        let held = self.model.holds.get(&wave).cloned().unwrap_or_default();
+        let one = (!held.is_empty() && self.rng.chance(40))
+            .then(|| held.iter().nth(self.rng.below(held.len())).cloned())
+            .flatten();
+        let services: Vec<ServiceName> =
+            one.iter().map(|s| ServiceName::parse(s).unwrap()).collect();
+        let name = WaveName::parse(&self.fixture().waves[wave].name).unwrap();
+        let result = promotion::release(
+            &mut self.repo.inner,
+            &self.clock,
+            &name,
+            &services,
+            &self.options,
+        );
+        self.note(format!("release {name} {one:?}: {result:?}"));
+        let new = self.check(StepKind::Release)?;
+        if !new.is_empty() {
+            return Err(format!("a release changed the branch: {new:?}"));
+        }
+        match result {
+            Ok(outcome) => {
+                let released: BTreeSet<String> = outcome
+                    .released
+                    .iter()
+                    .map(|(s, _)| s.to_string())
+                    .collect();
+                let expected: BTreeSet<String> = match &one {
+                    Some(service) => [service.clone()].into(),
+                    None => held.clone(),
+                };
+                if released != expected {
+                    return Err(format!(
+                        "released {released:?} in `{name}`, but the model holds {held:?} there and asked for {one:?}"
+                    ));
+                }
+                let holds = self.model.holds.entry(wave).or_default();
+                holds.retain(|s| !released.contains(s));
+                self.model.stats.releases += released.len() as u64;
+                Ok(())
+            }
+            Err(promotion::HoldError::NothingHeld { .. }) if held.is_empty() => Ok(()),
+            Err(error) => Err(format!(
+                "release failed with {held:?} held in `{name}`: {error}"
+            )),
+        }
+    }
+
     /// Every wave's targets deploy the tip, the gates open, and what they deployed must move on
     /// unless exactly it was promoted already.
     fn drain(&mut self) -> Step {
@@ -813,6 +995,7 @@ impl Sim {
             let deployed = self.model.set_at(&self.repo, &tip, source)?;
             let spec = self.fixture().waves[into].clone();
             let already = self.last_promoted_images(into);
+            let _ = &spec;
             for target in self.fixture().waves[source].targets.clone() {
                 let report = DeployReport {
                     target: TargetSelector::Name(TargetName::parse(&target).unwrap()),
@@ -827,8 +1010,9 @@ impl Sim {
             }
             self.advance_step()?;
             let now = self.model.set_at(&self.repo, &self.tip(), into)?;
-            let expected = spec.unheld(&deployed);
-            if spec.unheld(&now) != expected && already.as_ref() != Some(&expected) {
+            let expected = self.model.free(into, &deployed);
+            let already = already.map(|set| self.model.free(into, &set));
+            if self.model.free(into, &now) != expected && already.as_ref() != Some(&expected) {
                 return Err(format!(
                     "after every target of `{}` deployed {:?} and the gates opened, `{}` holds {now:?}",
                     self.fixture().waves[source].name,
@@ -971,6 +1155,7 @@ fn random_sequences_of_publishes_reports_approvals_and_peoples_commits_keep_ever
     assert!(stats.publishes > 0 && stats.promotions[1] > 0 && stats.promotions[2] > 0);
     assert!(stats.soaked > 0 && stats.approved > 0 && stats.races > 0 && stats.repeats > 0);
     assert!(stats.deferred > 0 && stats.deferred_published > 0 && stats.frozen_waits > 0);
+    assert!(stats.rollbacks > 0 && stats.pins > 0 && stats.releases > 0 && stats.held_back > 0);
 }
 
 /// The checks themselves must be able to fail: a commit that claims to be automatic but

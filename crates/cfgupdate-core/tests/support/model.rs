@@ -47,6 +47,10 @@ pub enum StepKind {
     Approve,
     /// `advance`.
     Advance,
+    /// `rollback` (a rollback commit may land only here).
+    Rollback,
+    /// `release` (a change of the state only).
+    Release,
     /// Nothing the engine saw (time, a person's push, a delayed hook).
     Quiet,
 }
@@ -84,6 +88,14 @@ pub struct Stats {
     pub deferred_published: u64,
     /// Promotions that waited at a freeze window.
     pub frozen_waits: u64,
+    /// Rollback commits.
+    pub rollbacks: u64,
+    /// Services a person's edit pinned.
+    pub pins: u64,
+    /// Holds released.
+    pub releases: u64,
+    /// Services skipped, or announcements and promotions refused, because they were held.
+    pub held_back: u64,
 }
 
 impl Stats {
@@ -106,6 +118,10 @@ impl Stats {
         self.deferred += other.deferred;
         self.deferred_published += other.deferred_published;
         self.frozen_waits += other.frozen_waits;
+        self.rollbacks += other.rollbacks;
+        self.pins += other.pins;
+        self.releases += other.releases;
+        self.held_back += other.held_back;
     }
 }
 
@@ -138,6 +154,14 @@ pub struct Model {
     /// App commits whose publish answered "committed".
     pub committed_apps: BTreeSet<CommitId>,
     approvals: BTreeMap<WaveName, Vec<ApprovalRecord>>,
+    /// The services a rollback or a person's edit holds, by wave: known from the steps the
+    /// simulation took and the people's commits on the branch, not from the engine.
+    pub holds: BTreeMap<usize, BTreeSet<String>>,
+    /// Whether cfgupdate has written to the branch yet (people's edits pin from then on).
+    managed: bool,
+    /// App commits whose publish left held services out: after a release, a replay of them
+    /// may land once more (with what was left out).
+    pub partial_apps: BTreeSet<CommitId>,
     /// The counts.
     pub stats: Stats,
 }
@@ -156,6 +180,9 @@ impl Model {
             publish_commits: BTreeMap::new(),
             committed_apps: BTreeSet::new(),
             approvals: BTreeMap::new(),
+            holds: BTreeMap::new(),
+            managed: false,
+            partial_apps: BTreeSet::new(),
             stats: Stats::default(),
         };
         for path in super::fixture::PEOPLE_FILES {
@@ -194,6 +221,17 @@ impl Model {
     /// The branch, oldest first.
     pub fn chain(&self) -> &[CommitId] {
         &self.chain
+    }
+
+    /// `set` less what wave `wave` holds: its `hold` and what a rollback or a person's edit
+    /// holds there.
+    pub fn free(&self, wave: usize, set: &Set) -> Set {
+        let held = self.holds.get(&wave);
+        self.fixture.waves[wave]
+            .unheld(set)
+            .into_iter()
+            .filter(|(service, _)| !held.is_some_and(|held| held.contains(service)))
+            .collect()
     }
 
     /// The image set of wave `wave` at `revision`, read by the fixture's own readers.
@@ -328,6 +366,22 @@ impl Model {
             let parent = self.chain[position - 1].clone();
             if people.contains(id) {
                 self.stats.people += 1;
+                // A person's change of a wave's image pins that service there.
+                if self.managed {
+                    for wave in 0..self.fixture.waves.len() {
+                        let before = self.set_at(repo, &parent, wave)?;
+                        let after = self.set_at(repo, id, wave)?;
+                        let services: BTreeSet<&String> =
+                            before.keys().chain(after.keys()).collect();
+                        for service in services {
+                            if before.get(service) != after.get(service)
+                                && self.holds.entry(wave).or_default().insert(service.clone())
+                            {
+                                self.stats.pins += 1;
+                            }
+                        }
+                    }
+                }
                 for path in changed_paths(repo, &parent, id) {
                     if !self.fixture.owns(&path) {
                         let text = repo
@@ -343,6 +397,7 @@ impl Model {
             }
             self.check_automatic(repo, &parent, id, now, kind)
                 .map_err(|e| format!("automatic commit {} ({}): {e}", id.short(), position))?;
+            self.managed = true;
         }
         // No person's change is lost.
         for person in &repo.people() {
@@ -363,7 +418,7 @@ impl Model {
         }
         // Every announcement lands at most once, and every one answered "committed" once.
         for (app, count) in &self.publish_commits {
-            if *count > 1 {
+            if *count > 1 + usize::from(self.partial_apps.contains(app)) {
                 return Err(format!(
                     "app commit {} was published {count} times",
                     app.short()
@@ -449,6 +504,26 @@ impl Model {
             .iter()
             .map(|(s, i)| (s.to_string(), i.as_str().to_owned()))
             .collect();
+        // Nothing held or pinned is ever written automatically: a rollback writes only the
+        // services it names (and then holds them).
+        let rollback = action == trailers::ROLLBACK;
+        for (index, held) in &self.holds {
+            let before = self.set_at(repo, parent, *index)?;
+            let after = self.set_at(repo, id, *index)?;
+            for service in held {
+                if rollback && *index == wave && images.contains_key(service) {
+                    continue;
+                }
+                if before.get(service) != after.get(service) {
+                    return Err(format!(
+                        "`{service}`, held in `{}`, changed from {:?} to {:?}",
+                        self.fixture.waves[*index].name,
+                        before.get(service),
+                        after.get(service)
+                    ));
+                }
+            }
+        }
         // The wave written changes in exactly the services the trailers name: a person's
         // edit of another service (even one pushed while cfgupdate worked) stays.
         let mut expected = self.set_at(repo, parent, wave)?;
@@ -489,6 +564,37 @@ impl Model {
                     }
                 }
                 self.stats.publishes += 1;
+                Ok(())
+            }
+            trailers::ROLLBACK => {
+                if kind != StepKind::Rollback {
+                    return Err(format!("a rollback in a {kind:?} step"));
+                }
+                // Exactly what the wave held at the revision rolled back to.
+                let Some(to) = record.source_revision.as_ref() else {
+                    return Err("a rollback without Cfgupdate-Source-Revision".into());
+                };
+                if self
+                    .position(to)
+                    .is_none_or(|at| at > self.position[parent])
+                {
+                    return Err(format!(
+                        "it rolls back to {}, not an earlier commit",
+                        to.short()
+                    ));
+                }
+                let then = self.set_at(repo, to, wave)?;
+                for (service, image) in &images {
+                    if then.get(service) != Some(image) {
+                        return Err(format!(
+                            "it writes {service}={image}, but `{}` held {:?} at {}",
+                            written.name,
+                            then.get(service),
+                            to.short()
+                        ));
+                    }
+                }
+                self.stats.rollbacks += 1;
                 Ok(())
             }
             trailers::PROMOTE | trailers::APPROVE => {
@@ -579,7 +685,7 @@ impl Model {
         }
         self.last_source[into] = Some(revision.clone());
         // Exactly the images the source wave held at the source revision, less held ones.
-        let at_source = spec.unheld(&self.set_at(repo, &revision, source)?);
+        let at_source = self.free(into, &self.set_at(repo, &revision, source)?);
         if images != at_source {
             return Err(format!(
                 "it promotes {images:?}, but `{}` held {at_source:?} at {}",
@@ -587,7 +693,7 @@ impl Model {
                 revision.short()
             ));
         }
-        let written = spec.unheld(&self.set_at(repo, id, into)?);
+        let written = self.free(into, &self.set_at(repo, id, into)?);
         if written != images {
             return Err(format!(
                 "the wave holds {written:?} after promoting {images:?}"
@@ -600,7 +706,7 @@ impl Model {
                 self.fixture.waves[source].name
             ));
         };
-        if spec.unheld(&completion.set) != images {
+        if self.free(into, &completion.set) != images {
             return Err(format!(
                 "the targets of `{}` deployed {:?}, not the promoted {images:?}",
                 self.fixture.waves[source].name, completion.set
@@ -662,7 +768,6 @@ impl Model {
                     ));
                 }
                 let into = self.fixture.wave_index(wave.as_str()).unwrap();
-                let spec = &self.fixture.waves[into];
                 let approved: Set = approval
                     .images
                     .iter()
@@ -670,7 +775,7 @@ impl Model {
                     .collect();
                 let deployed = self
                     .completion(repo, into - 1)?
-                    .map(|c| spec.unheld(&c.set));
+                    .map(|c| self.free(into, &c.set));
                 if deployed.as_ref() != Some(&approved) {
                     return Err(format!(
                         "approved {approved:?} into `{wave}`, but the wave before it deployed {deployed:?}"

@@ -87,7 +87,7 @@ pub(crate) fn of_publish(
 ) -> Option<Event> {
     let images = announcement.images();
     let event = match result {
-        Ok(PublishOutcome::Committed { commit, wave }) => Event::new(EventKind::Published, at)
+        Ok(PublishOutcome::Committed { commit, wave, .. }) => Event::new(EventKind::Published, at)
             .wave(wave)
             .commit(commit),
         Ok(PublishOutcome::Deferred { until, reason }) => Event::new(EventKind::Deferred, at)

@@ -416,7 +416,8 @@ fn the_cores_answers_become_events_and_nothing_is_decided_again() {
     assert_eq!(
         event(Ok(PublishOutcome::Committed {
             commit: commit(1),
-            wave: wave("staging")
+            wave: wave("staging"),
+            skipped: Vec::new(),
         })),
         Some("published")
     );

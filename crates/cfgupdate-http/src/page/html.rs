@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use cfgupdate_core::adapter::is_hidden;
-use cfgupdate_core::promotion::StepState;
 use cfgupdate_core::promotion::{
     DeployStatus, HistoryEntry, Status, TargetStatus, TransitionStatus, WaveStatus,
 };
+use cfgupdate_core::promotion::{Hold, StepState};
 use cfgupdate_core::{CommitId, ImageRef, Pin, ServiceName};
 
 use super::{REFRESH, WebUrl};
@@ -283,6 +283,7 @@ impl<'a> Page<'a> {
                 esc(error, SENTENCE_MAX)
             );
         }
+        self.held(wave);
         let _ = writeln!(
             self.out,
             "<h4 id=\"targets-{index}\">Targets</h4>\n<ul class=\"targets\" aria-labelledby=\"targets-{index}\">"
@@ -291,6 +292,36 @@ impl<'a> Page<'a> {
             self.target(target, now);
         }
         self.out.push_str("</ul>\n</section>\n");
+    }
+
+    /// The services a rollback or a person's edit holds in the wave: what holds each (the
+    /// rollback and its commit, or the person's commit and its author) and since when.
+    fn held(&mut self, wave: &WaveStatus) {
+        for held in &wave.held {
+            let by = match (&held.hold, &held.rollback_commit) {
+                (Hold::Rollback { to_revision, .. }, commit) => format!(
+                    "rolled back to {}{}",
+                    self.commit(to_revision),
+                    commit
+                        .as_ref()
+                        .map(|c| format!(" by commit {}", self.commit(c)))
+                        .unwrap_or_default()
+                ),
+                (Hold::Edit { commit, author, .. }, _) => format!(
+                    "pinned by {}'s edit, commit {}",
+                    esc(author, SENTENCE_MAX),
+                    self.commit(commit)
+                ),
+            };
+            let _ = writeln!(
+                self.out,
+                "<p class=\"note warn\"><strong>{}</strong> is held: {by}, since {}; automation leaves it until <code>cfgupdate release --wave {} --service {}</code>.</p>",
+                esc(held.service.as_str(), NAME_MAX),
+                esc(&rfc3339(held.hold.since()), NAME_MAX),
+                esc(wave.name.as_str(), NAME_MAX),
+                esc(held.service.as_str(), NAME_MAX)
+            );
+        }
     }
 
     fn target(&mut self, target: &TargetStatus, now: SystemTime) {
@@ -427,7 +458,7 @@ for its full reference.</caption>\n<thead><tr><th scope=\"col\">Service</th>",
                     Some(image) => self.out.push_str(&full_image(image)),
                     None => self.out.push_str("<span class=\"absent\">none</span>"),
                 }
-                if wave.hold.contains(service) {
+                if wave.hold.contains(service) || wave.held.iter().any(|h| &h.service == service) {
                     self.out.push_str(" <span class=\"badge warn\">held</span>");
                 }
                 self.out.push_str("</td>");

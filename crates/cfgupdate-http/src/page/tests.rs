@@ -51,6 +51,15 @@ fn status_waiting(hostile: &str, wait: bool) -> Status {
         hold: vec![service("billing")],
         pin: Pin::Tag,
         digestless: vec![service("api")],
+        held: vec![cfgupdate_core::promotion::HeldService {
+            service: service("web"),
+            hold: cfgupdate_core::promotion::Hold::Edit {
+                commit: commit(7),
+                author: hostile.to_owned(),
+                time: 1_800_000_000,
+            },
+            rollback_commit: None,
+        }],
         targets: vec![
             TargetStatus {
                 name: TargetName::parse(&format!("{name}-us")).unwrap(),
