@@ -130,6 +130,7 @@ impl Classify for PublishError {
             PublishError::Render { source, .. } => source.class(),
             PublishError::Held { .. } => ErrorClass::Refused,
             PublishError::Stale { .. } => ErrorClass::Stale,
+            PublishError::Evicted { .. } => ErrorClass::Refused,
             PublishError::Contended { .. } => ErrorClass::Unavailable,
             PublishError::State(problem) => problem.class(),
         }

@@ -192,6 +192,8 @@ mod secret;
 mod shown;
 pub mod slots;
 mod snapshot;
+#[cfg(feature = "render")]
+pub mod strict;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trailers;
@@ -205,6 +207,7 @@ pub use reference::{Digest, ImageRef, JoinError, NAME_MAX_LEN, Part, ReferenceEr
 pub use slots::{ImageSet, SlotError};
 
 // The pipeline file.
+pub use pipeline::StrictConfig;
 pub use pipeline::{
     DurationError, ImageSetLayout, ImageSetMatcher, PIPELINE_FILE, Pin, Pipeline, PipelineError,
     RenderConfig, Target, Wave, parse_duration, schema as pipeline_schema,

@@ -40,9 +40,11 @@ mod duration;
 mod glob;
 mod read;
 mod schema;
+mod strict_table;
 
 pub use duration::{DurationError, parse_duration};
 pub use schema::schema;
+pub use strict_table::StrictConfig;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -265,6 +267,8 @@ pub struct Pipeline {
     pub waves: Vec<Wave>,
     /// Every target, by name.
     pub targets: BTreeMap<TargetName, Target>,
+    /// The `[strict]` table, if present: automatic commits wait on its branch for CI.
+    pub strict: Option<StrictConfig>,
 }
 
 impl Pipeline {
@@ -282,6 +286,7 @@ impl Pipeline {
                 .into_iter()
                 .map(|target| (target.target.name.clone(), target.target))
                 .collect(),
+            strict: read.strict,
         })
     }
 
