@@ -1,5 +1,7 @@
 pub mod approve;
+pub mod auto_queue;
 pub mod check;
+pub mod checked;
 pub mod demo;
 pub mod deployed;
 pub mod edit;

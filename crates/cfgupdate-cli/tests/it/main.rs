@@ -34,5 +34,6 @@ mod serve_pipeline;
 mod serve_reports;
 mod state_trust;
 mod status_page;
+mod strict_mode;
 mod suggestions;
 mod transports;
