@@ -30,6 +30,7 @@ use crate::logged::logged;
 use crate::metrics::Metrics;
 use crate::observed::Observed;
 use crate::settings::Settings;
+use cfgupdate_core::strict::{CheckOutcome, CheckReport, Strict, StrictError};
 
 /// A soak deadline is acted on this long after it passes, so that the core, reading the
 /// clock again, sees the gate open.
@@ -53,6 +54,11 @@ pub(crate) enum Job {
     },
     Status {
         reply: oneshot::Sender<Result<Status, PromotionError>>,
+    },
+    /// A CI result for a strict mode commit (docs/strict.md).
+    Check {
+        report: CheckReport,
+        reply: oneshot::Sender<Result<CheckOutcome, StrictError>>,
     },
     /// Finish what is queued, then end.
     Stop,
@@ -105,6 +111,7 @@ pub(crate) fn spawn(
     metrics: Arc<Metrics>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity.max(1));
+    let repo = Strict::new(repo, clock.clone(), settings.write);
     let writer = Writer {
         repo,
         clock,
@@ -132,7 +139,9 @@ pub(crate) fn spawn(
 }
 
 struct Writer {
-    repo: Observed,
+    /// Every automatic commit goes through strict mode's auto branch when the main branch's
+    /// `cfgupdate.toml` turns it on.
+    repo: Strict<Observed>,
     clock: Arc<dyn Clock + Send + Sync>,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
@@ -232,6 +241,10 @@ impl Writer {
                     self.deploy(std::mem::take(&mut reports));
                     let _ = reply.send(self.approve(&wave, &approver));
                 }
+                Job::Check { report, reply } if !reply.is_closed() => {
+                    self.deploy(std::mem::take(&mut reports));
+                    let _ = reply.send(self.check(&report));
+                }
                 _ => debug!("the caller gave up before its request's turn; dropped"),
             }
         }
@@ -239,8 +252,10 @@ impl Writer {
         statuses.retain(|reply| !reply.is_closed());
         if !statuses.is_empty() {
             // Everything queued with them has been written: one read answers them all.
+            // The waves as the main branch holds them (what Argo CD deploys), also in strict
+            // mode.
             let status = promotion::status(
-                &mut self.repo,
+                self.repo.inner_mut(),
                 &*self.clock,
                 self.settings.write.key.as_ref(),
             );
@@ -343,6 +358,33 @@ impl Writer {
         for (wave, completed_at) in &promoted {
             self.observe_promotion(wave, *completed_at);
         }
+    }
+
+    /// Acts on a CI result for a strict mode commit.
+    fn check(&mut self, report: &CheckReport) -> Result<CheckOutcome, StrictError> {
+        let result = self.repo.record_check(report);
+        match &result {
+            Ok(CheckOutcome::Accepted { main, changes }) => {
+                info!(commit = %main, accepted = changes.len(), "CI passed; main fast-forwarded")
+            }
+            Ok(CheckOutcome::Evicted {
+                eviction,
+                auto,
+                dropped,
+            }) => info!(
+                evicted = %eviction.commit,
+                reason = %logged(&eviction.reason),
+                auto = %auto,
+                dropped = dropped.len(),
+                "CI failed; change evicted"
+            ),
+            Ok(CheckOutcome::Recorded) => info!(commit = %report.commit, "CI result recorded"),
+            Ok(CheckOutcome::Ignored(why)) => {
+                info!(commit = %report.commit, reason = why.reason(), "CI result changed nothing")
+            }
+            Err(error) => log_failure("CI result", error),
+        }
+        result
     }
 
     /// Approves `wave` for `approver`, the credential's name (a name the core refuses, which

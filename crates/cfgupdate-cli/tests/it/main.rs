@@ -27,6 +27,7 @@ mod render_isolation;
 mod said;
 mod schema;
 mod serve_api;
+mod serve_checks;
 mod serve_crash;
 mod serve_declined;
 mod serve_limits;
