@@ -30,7 +30,7 @@ use crate::logged::logged;
 use crate::metrics::Metrics;
 use crate::observed::Observed;
 use crate::settings::Settings;
-use cfgupdate_core::strict::{CheckOutcome, CheckReport, Strict, StrictError};
+use cfgupdate_core::strict::{AutoQueue, CheckOutcome, CheckReport, Strict, StrictError};
 
 /// A soak deadline is acted on this long after it passes, so that the core, reading the
 /// clock again, sees the gate open.
@@ -53,7 +53,7 @@ pub(crate) enum Job {
         reply: oneshot::Sender<Result<ApprovalOutcome, PromotionError>>,
     },
     Status {
-        reply: oneshot::Sender<Result<Status, PromotionError>>,
+        reply: oneshot::Sender<Result<(Status, Option<AutoQueue>), PromotionError>>,
     },
     /// A CI result for a strict mode commit (docs/strict.md).
     Check {
@@ -253,12 +253,15 @@ impl Writer {
         if !statuses.is_empty() {
             // Everything queued with them has been written: one read answers them all.
             // The waves as the main branch holds them (what Argo CD deploys), also in strict
-            // mode.
+            // mode, and its auto queue (a fetch that fails here is reported by the status').
+            let _ = cfgupdate_core::ConfigRepository::refresh(&mut self.repo);
+            let queue = self.repo.queue().ok().flatten();
             let status = promotion::status(
                 self.repo.inner_mut(),
                 &*self.clock,
                 self.settings.write.key.as_ref(),
-            );
+            )
+            .map(|status| (status, queue));
             self.note_branch(&status);
             for reply in statuses {
                 let _ = reply.send(status.clone());

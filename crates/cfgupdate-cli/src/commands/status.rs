@@ -36,12 +36,10 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
     let status =
         status(repo.inner_mut(), &SystemClock, key.as_ref()).map_err(|error| classified(&error))?;
     if args.json {
-        let mut text = cfgupdate_http::wire::status_json(&status).map_err(|error| {
-            Failure::operational(format!("cannot write the status as JSON: {error}"))
-        })?;
-        if let Some(queue) = &queue {
-            text = with_strict(&text, queue)?;
-        }
+        let text =
+            cfgupdate_http::wire::status_json_with(&status, queue.as_ref()).map_err(|error| {
+                Failure::operational(format!("cannot write the status as JSON: {error}"))
+            })?;
         print_out(&text)
     } else {
         let mut text = human(&status);
@@ -50,23 +48,6 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
         }
         print_out(&text)
     }
-}
-
-/// The status document with strict mode's `strict` member added.
-fn with_strict(text: &str, queue: &cfgupdate_core::strict::AutoQueue) -> Result<String, Failure> {
-    let cannot = |error: serde_json::Error| {
-        Failure::operational(format!("cannot write the status as JSON: {error}"))
-    };
-    let mut document: serde_json::Value = serde_json::from_str(text).map_err(cannot)?;
-    if let Some(object) = document.as_object_mut() {
-        object.insert(
-            "strict".to_owned(),
-            crate::commands::auto_queue::json(queue),
-        );
-    }
-    let mut text = serde_json::to_string_pretty(&document).map_err(cannot)?;
-    text.push('\n');
-    Ok(text)
 }
 
 /// The status as a person reads it.

@@ -92,6 +92,13 @@ fn ci_results_arrive_as_cfgupdates_shape_or_githubs_signed_status_event() {
 
     let answer = post_as(&url, CI_TOKEN, &check(&good, "pending"));
     assert_eq!(answer.json(), json!({ "result": "recorded" }));
+    // GET /v1/status shows the queue as `cfgupdate status --json` does.
+    let status = get(&server.at("/v1/status")).json();
+    let pending = status["strict"]["pending"].as_array().unwrap().clone();
+    assert_eq!(pending.len(), 2, "{status:#}");
+    assert_eq!(pending[1]["commit"], good.as_str());
+    assert_eq!(pending[1]["ci"], "pending");
+    assert_eq!(status["strict"]["main"], main.as_str());
 
     // GitHub's status event, signed: red for the first change.
     let event = json!({
