@@ -44,6 +44,8 @@
 //! - [`render`]: targets rendered to Kubernetes YAML as Argo CD would, and the checks an
 //!   automatic change passes.
 //! - [`trailers`]: the `Cfgupdate-*` commit trailers written and read back.
+//! - [`strict`]: strict mode, where automatic commits wait on an auto branch until the config
+//!   repository's CI passed them ([`strict::Strict`]).
 //! - **Failures**: every error type implements [`Classify`], whose [`ErrorClass`] decides exit
 //!   codes and HTTP statuses in the adapters.
 //!
