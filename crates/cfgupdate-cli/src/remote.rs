@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use cfgupdate_core::strict::Strict;
 use cfgupdate_git::{Author, Branch, Credentials, GitOptions, GitRepository, RemoteUrl};
 
 use crate::failure::Failure;
@@ -42,8 +43,20 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    /// Opens the cache of the remote (cloning it on first use).
-    pub fn open(&self) -> Result<GitRepository, Failure> {
+    /// Opens the cache of the remote (cloning it on first use), wrapped so that every
+    /// automatic commit goes through strict mode's auto branch when the main branch's
+    /// `cfgupdate.toml` turns it on (docs/strict.md); it dereferences to the git repository.
+    pub fn open(&self) -> Result<Strict<GitRepository>, Failure> {
+        let git = self.open_git()?;
+        let options = cfgupdate_core::WriteOptions {
+            key: crate::commands::state::state_key()?,
+            ..crate::isolate::write_options()?
+        };
+        Ok(Strict::new(git, std::sync::Arc::new(SystemClock), options))
+    }
+
+    /// Opens the cache of the remote (cloning it on first use), as it is.
+    pub fn open_git(&self) -> Result<GitRepository, Failure> {
         let remote = RemoteUrl::parse(&self.repo).map_err(Failure::invalid)?;
         if remote.has_credentials() {
             eprintln!("cfgupdate: warning: {}", credentials_warning(&remote));

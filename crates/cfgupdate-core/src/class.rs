@@ -132,6 +132,7 @@ impl Classify for PublishError {
                 ErrorClass::Refused
             }
             PublishError::Stale { .. } => ErrorClass::Stale,
+            PublishError::Evicted { .. } => ErrorClass::Refused,
             PublishError::Contended { .. } => ErrorClass::Unavailable,
             PublishError::State(problem) => problem.class(),
         }

@@ -47,6 +47,8 @@
 //! - **Dry runs**: [`dry_run()`] runs any writing operation against a [`DryRun`], which
 //!   captures its pushes as [`PlannedWrite`]s instead of sending them.
 //! - [`freeze`]: a wave's freeze windows, and whether it is frozen at an instant.
+//! - [`strict`]: strict mode, where automatic commits wait on an auto branch until the config
+//!   repository's CI passed them ([`strict::Strict`]).
 //! - **Failures**: every error type implements [`Classify`], whose [`ErrorClass`] decides exit
 //!   codes and HTTP statuses in the adapters.
 //!
@@ -197,6 +199,8 @@ mod secret;
 mod shown;
 pub mod slots;
 mod snapshot;
+#[cfg(feature = "render")]
+pub mod strict;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trailers;
@@ -210,6 +214,7 @@ pub use reference::{Digest, ImageRef, JoinError, NAME_MAX_LEN, Part, ReferenceEr
 pub use slots::{ImageSet, SlotError};
 
 // The pipeline file.
+pub use pipeline::StrictConfig;
 pub use pipeline::{
     DurationError, ImageSetLayout, ImageSetMatcher, PIPELINE_FILE, Pin, Pipeline, PipelineError,
     RenderConfig, Target, Wave, parse_duration, schema as pipeline_schema,

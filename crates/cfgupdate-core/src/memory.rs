@@ -90,6 +90,10 @@ pub struct MemoryRepository {
     races: Vec<Race>,
     /// The commits those people pushed, in order.
     raced: Vec<CommitId>,
+    /// The remote's side branches (strict mode's auto branch), by name.
+    remote_sides: BTreeMap<String, CommitId>,
+    /// The side branches as last fetched (`None`: fetched, and absent).
+    local_sides: BTreeMap<String, Option<CommitId>>,
 }
 
 impl MemoryRepository {
@@ -116,6 +120,8 @@ impl MemoryRepository {
             reject: 0,
             races: Vec::new(),
             raced: Vec::new(),
+            remote_sides: BTreeMap::new(),
+            local_sides: BTreeMap::new(),
         };
         let tree = files
             .iter()
@@ -270,6 +276,34 @@ impl MemoryRepository {
     /// A person deletes the remote's state ref.
     pub fn person_deletes_state(&mut self) {
         self.remote_state = None;
+    }
+
+    /// The remote's side branch `branch` (strict mode's auto branch), if it exists.
+    pub fn remote_side(&self, branch: &str) -> Option<&CommitId> {
+        self.remote_sides.get(branch)
+    }
+
+    /// A file at any commit the remote holds, as text.
+    pub fn text_at(&self, commit: &CommitId, path: &str) -> Option<String> {
+        let path = RepoPath::parse(path).ok()?;
+        let bytes = self.commits.get(commit)?.tree.get(&path)?;
+        String::from_utf8(bytes.clone()).ok()
+    }
+
+    /// The tree `change` makes of `parent`'s.
+    fn apply(&self, parent: &CommitId, change: &Change) -> Result<Tree, RepositoryError> {
+        let mut tree = self.commit(parent)?.tree.clone();
+        for (path, file) in &change.files {
+            match file {
+                FileChange::Write(bytes) => {
+                    tree.insert(path.clone(), bytes.clone());
+                }
+                FileChange::Delete => {
+                    tree.remove(path);
+                }
+            }
+        }
+        Ok(tree)
     }
 
     /// The remote's state document, if any.
@@ -548,6 +582,97 @@ impl ConfigRepository for MemoryRepository {
 
     fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
         Ok(self.anchor.borrow().clone())
+    }
+
+    fn side_tip(&self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        Ok(self.local_sides.get(branch).cloned().flatten())
+    }
+
+    fn refresh_side(&mut self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        self.check_online()?;
+        self.fetches += 1;
+        let tip = self.remote_sides.get(branch).cloned();
+        self.local_sides.insert(branch.to_owned(), tip.clone());
+        Ok(tip)
+    }
+
+    fn create_commit(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<CommitId, RepositoryError> {
+        let tree = self.apply(parent, change)?;
+        if tree == self.commit(parent)?.tree {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::Failed,
+                "refusing to make a commit that changes nothing",
+            ));
+        }
+        Ok(self.add_commit(
+            Some(parent.clone()),
+            tree,
+            change.message.render(),
+            CFGUPDATE,
+        ))
+    }
+
+    fn set_side(
+        &mut self,
+        branch: &str,
+        expected: Option<&CommitId>,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.run_races();
+        self.check_online()?;
+        self.pushes += 1;
+        self.commit(to)?;
+        if self.rejects_this_push() {
+            return Ok(PushOutcome::Rejected);
+        }
+        if self.remote_sides.get(branch) != expected {
+            self.rejections += 1;
+            self.local_sides.remove(branch);
+            return Ok(PushOutcome::Rejected);
+        }
+        self.remote_sides.insert(branch.to_owned(), to.clone());
+        self.local_sides.insert(branch.to_owned(), Some(to.clone()));
+        Ok(PushOutcome::Pushed(to.clone()))
+    }
+
+    fn fast_forward(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.run_races();
+        self.check_online()?;
+        if !self.is_ancestor(expected, to)? {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::Failed,
+                format!(
+                    "refusing to move the branch to {}: it does not descend from {}",
+                    to.short(),
+                    expected.short()
+                ),
+            ));
+        }
+        self.pushes += 1;
+        self.branch_pushes += 1;
+        if let Some(message) = &self.decline_branch {
+            return Err(declined(message));
+        }
+        if self.rejects_this_push() {
+            return Ok(PushOutcome::Rejected);
+        }
+        if expected != &self.remote_tip {
+            self.rejections += 1;
+            self.fresh = false;
+            return Ok(PushOutcome::Rejected);
+        }
+        self.remote_tip = to.clone();
+        self.local_tip = Some(to.clone());
+        self.fresh = true;
+        Ok(PushOutcome::Pushed(to.clone()))
     }
 
     fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {

@@ -41,9 +41,11 @@ mod freeze_windows;
 mod glob;
 mod read;
 mod schema;
+mod strict_table;
 
 pub use duration::{DurationError, parse_duration};
 pub use schema::schema;
+pub use strict_table::StrictConfig;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -275,6 +277,8 @@ pub struct Pipeline {
     pub waves: Vec<Wave>,
     /// Every target, by name.
     pub targets: BTreeMap<TargetName, Target>,
+    /// The `[strict]` table, if present: automatic commits wait on its branch for CI.
+    pub strict: Option<StrictConfig>,
 }
 
 impl Pipeline {
@@ -292,6 +296,7 @@ impl Pipeline {
                 .into_iter()
                 .map(|target| (target.target.name.clone(), target.target))
                 .collect(),
+            strict: read.strict,
         })
     }
 

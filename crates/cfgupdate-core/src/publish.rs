@@ -223,6 +223,19 @@ pub enum PublishError {
         /// Until when, and why.
         frozen: crate::freeze::Frozen,
     },
+    /// Strict mode: the config repository's CI failed this announcement's change before, and
+    /// an evicted announcement stays evicted (docs/strict.md).
+    #[error(
+        "app commit {app_commit}'s images were evicted from the auto branch ({reason}, commit {commit}); an evicted announcement stays evicted: nothing was published"
+    )]
+    Evicted {
+        /// The app commit announced.
+        app_commit: CommitId,
+        /// The auto branch commit CI failed.
+        commit: CommitId,
+        /// Why it was evicted.
+        reason: String,
+    },
 }
 
 impl From<PromotionError> for PublishError {
@@ -523,6 +536,7 @@ fn plan(
                 Some(protection) => protection,
                 None => protection.insert(state::protection(repo, options.key.as_ref(), tip)?),
             };
+            crate::strict::refuse_evicted(repo, options.key.as_ref(), tip, announcement)?;
             if published.has_published(&kept.app_commit, &kept.images) {
                 false
             } else {

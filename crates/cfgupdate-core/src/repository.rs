@@ -301,6 +301,72 @@ pub trait ConfigRepository {
     /// returned or [`ConfigRepository::push_state`] pushed): the repository stores it and keeps
     /// that commit, and decides nothing about it. Only the core moves it, and only forward.
     fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError>;
+
+    // Strict mode's second branch (docs/strict.md): the auto branch, where automatic commits
+    // wait for the config repository's CI. A repository that cannot hold one answers every
+    // call below with an error of kind `Failed` that says so.
+
+    /// The tip of the side branch `branch` as last fetched, or `None` when the remote has no
+    /// such branch (or it was never fetched).
+    fn side_tip(&self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        Err(no_side_branch(branch))
+    }
+
+    /// Fetches the side branch `branch` and returns its tip, `None` when the remote has none.
+    fn refresh_side(&mut self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        Err(no_side_branch(branch))
+    }
+
+    /// Builds one commit with `change` on top of `parent` and keeps it locally, pushing
+    /// nothing: [`ConfigRepository::set_side`] then puts it on the side branch. Reads
+    /// ([`ConfigRepository::read_file`], [`ConfigRepository::log`], ...) see it at once.
+    fn create_commit(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<CommitId, RepositoryError> {
+        let _ = (parent, change);
+        Err(no_side_branch("auto"))
+    }
+
+    /// Points the side branch `branch` at `to` (a commit this repository holds), by force if
+    /// need be, as a compare-and-swap: only when the remote's branch still is `expected`
+    /// (`None`: the branch must not exist yet); [`PushOutcome::Rejected`] otherwise. Never
+    /// used on the main branch: the side branch is cfgupdate's own.
+    #[allow(clippy::needless_lifetimes)]
+    fn set_side<'a>(
+        &mut self,
+        branch: &str,
+        expected: Option<&'a CommitId>,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let _ = (expected, to);
+        Err(no_side_branch(branch))
+    }
+
+    /// Fast-forwards the main branch from `expected` to `to`, a descendant of `expected` that
+    /// this repository holds (from the side branch), without force and as a compare-and-swap:
+    /// [`PushOutcome::Rejected`] when the remote's main branch is no longer `expected`. A `to`
+    /// that does not descend from `expected` is an error of kind `Failed`: no push is made.
+    fn fast_forward(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let _ = (expected, to);
+        Err(no_side_branch("auto"))
+    }
+}
+
+/// The answer of a repository that cannot hold a side branch.
+fn no_side_branch(branch: &str) -> RepositoryError {
+    RepositoryError::new(
+        RepositoryErrorKind::Failed,
+        format!(
+            "this repository cannot hold the side branch `{}` that strict mode needs",
+            crate::shown::shown(branch)
+        ),
+    )
 }
 
 #[cfg(test)]

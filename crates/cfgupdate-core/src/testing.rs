@@ -227,6 +227,39 @@ impl ConfigRepository for SharedRepository {
         self.with(|r| r.state_anchor())
     }
 
+    fn side_tip(&self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        self.with(|r| r.side_tip(branch))
+    }
+
+    fn refresh_side(&mut self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        self.with(|r| r.refresh_side(branch))
+    }
+
+    fn create_commit(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<CommitId, RepositoryError> {
+        self.with(|r| r.create_commit(parent, change))
+    }
+
+    fn set_side(
+        &mut self,
+        branch: &str,
+        expected: Option<&CommitId>,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.pushing(Push::Branch, |r| r.set_side(branch, expected, to))
+    }
+
+    fn fast_forward(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.pushing(Push::Branch, |r| r.fast_forward(expected, to))
+    }
+
     fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
         self.with(|r| r.set_state_anchor(commit))
     }

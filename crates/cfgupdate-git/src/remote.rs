@@ -96,12 +96,16 @@ pub(crate) enum Expect {
     /// Exactly this commit, and a ref the remote no longer has is [`Pushed::Missing`]: a
     /// branch is never created (nor re-created) by a push.
     Existing(Oid),
+    /// Exactly this commit (or no ref for `None`), and the new value need not descend from
+    /// it: strict mode's auto branch, cfgupdate's own, which a rebuild replaces. Still a
+    /// compare-and-swap: only the value the push expects is ever replaced.
+    Replacing(Option<Oid>),
 }
 
 impl Expect {
     fn value(self) -> Option<Oid> {
         match self {
-            Expect::Exactly(value) => value,
+            Expect::Exactly(value) | Expect::Replacing(value) => value,
             Expect::Existing(value) => Some(value),
         }
     }
@@ -184,6 +188,39 @@ pub(crate) fn fetch(
     track(repo, &tracking_ref(branch), fetched.tip)?;
     track(repo, &state_tracking_ref(branch), fetched.state)?;
     Ok(fetched)
+}
+
+/// Fetches the side branch `side` (strict mode's auto branch) into its tracking ref, and
+/// returns its tip, `None` when the remote has no such branch (the tracking ref is then gone).
+pub(crate) fn fetch_side(
+    repo: &Repository,
+    url: &RemoteUrl,
+    credentials: &Credentials,
+    side: &Branch,
+) -> Result<Option<Oid>, git2::Error> {
+    let mut remote = repo.remote_anonymous(url.for_libgit2())?;
+    let headers = headers(credentials, url);
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut options = FetchOptions::new();
+    options
+        .remote_callbacks(callbacks(credentials, url, !headers.is_empty()))
+        .proxy_options(proxy())
+        .custom_headers(&header_refs)
+        .download_tags(AutotagOption::None)
+        .update_fetchhead(false);
+    remote.fetch(
+        &[format!("+refs/heads/{side}:{}", tracking_ref(side))],
+        Some(&mut options),
+        Some("cfgupdate: fetch the auto branch"),
+    )?;
+    let advertised = advertised_refs(&remote)?;
+    let name = format!("refs/heads/{side}");
+    let tip = advertised
+        .iter()
+        .find(|(advertised, _)| advertised.as_slice() == name.as_bytes())
+        .map(|(_, oid)| *oid);
+    track(repo, &tracking_ref(side), tip)?;
+    Ok(tip)
 }
 
 /// The refs the remote advertised on the last connection, by name as the server sent it
@@ -398,7 +435,9 @@ pub(crate) fn push_refs(
         if let Some(outline) = outline {
             let kept: Vec<&str> = refs
                 .iter()
-                .filter(|(_, _, expect)| matches!(expect, Expect::Exactly(_)))
+                .filter(|(_, _, expect)| {
+                    matches!(expect, Expect::Exactly(_) | Expect::Replacing(_))
+                })
                 .map(|(_, destination, _)| *destination)
                 .collect();
             // SAFETY: `raw_remote` is the remote being pushed through, connected (this is
@@ -412,10 +451,14 @@ pub(crate) fn push_refs(
         .remote_callbacks(callbacks)
         .proxy_options(proxy())
         .custom_headers(&header_refs);
-    // No `+`: the remote's refs only ever move forward.
+    // No `+`: the remote's refs only ever move forward, but for the auto branch a rebuild
+    // replaces (its old value checked all the same, above and by the server).
     let refspecs: Vec<String> = refs
         .iter()
-        .map(|(source, destination, _)| format!("{source}:{destination}"))
+        .map(|(source, destination, expect)| match expect {
+            Expect::Replacing(_) => format!("+{source}:{destination}"),
+            _ => format!("{source}:{destination}"),
+        })
         .collect();
     let pushed = remote.push(&refspecs, Some(&mut options));
     drop(options);

@@ -24,6 +24,7 @@ use crate::url::{RemoteUrl, Transport};
 use RepositoryErrorKind::{Declined, Failed, NotFound, Unavailable};
 
 mod outline;
+mod side;
 mod state;
 
 /// How long connecting to a remote may take before it counts as unavailable. libgit2 would
@@ -1021,6 +1022,41 @@ impl ConfigRepository for GitRepository {
 
     fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
         self.write_state_anchor(commit)
+    }
+
+    fn side_tip(&self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        self.read_side_tip(branch)
+    }
+
+    fn refresh_side(&mut self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        self.fetch_side_branch(branch)
+    }
+
+    fn create_commit(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<CommitId, RepositoryError> {
+        self.make_commit(parent, change)
+    }
+
+    /// One push with a forced refspec whose old value is still checked, on the connection and
+    /// by the server: a compare-and-swap that may move the auto branch anywhere.
+    fn set_side(
+        &mut self,
+        branch: &str,
+        expected: Option<&CommitId>,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.replace_side(branch, expected, to)
+    }
+
+    fn fast_forward(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.fast_forward_main(expected, to)
     }
 }
 

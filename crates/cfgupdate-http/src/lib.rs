@@ -82,6 +82,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod auth;
+mod checks;
 mod connections;
 pub mod credentials;
 mod deliveries;

@@ -285,4 +285,42 @@ impl ConfigRepository for Observed {
     fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
         self.inner.set_state_anchor(commit)
     }
+
+    fn side_tip(&self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        self.inner.side_tip(branch)
+    }
+
+    fn refresh_side(&mut self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        self.metrics.fetch();
+        let result = self.inner.refresh_side(branch);
+        self.remote(result)
+    }
+
+    fn create_commit(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<CommitId, RepositoryError> {
+        self.inner.create_commit(parent, change)
+    }
+
+    /// Counted as a branch push: strict mode's automatic commits land on the auto branch.
+    fn set_side(
+        &mut self,
+        branch: &str,
+        expected: Option<&CommitId>,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let result = self.inner.set_side(branch, expected, to);
+        self.pushed(PushRef::Branch, result)
+    }
+
+    fn fast_forward(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let result = self.inner.fast_forward(expected, to);
+        self.pushed(PushRef::Branch, result)
+    }
 }

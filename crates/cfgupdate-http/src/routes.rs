@@ -60,6 +60,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/approvals", post(post_approvals))
         .route("/v1/rollbacks", post(post_rollbacks))
         .route("/v1/releases", post(post_releases))
+        .route("/v1/checks", post(post_checks))
         .route("/v1/status", get(get_status))
         .route("/", get(crate::page::get_page))
         .route("/healthz", get(healthz))
@@ -114,7 +115,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such endpoint: GET /openapi.json describes every endpoint (POST /v1/images, /v1/deployments, /v1/approvals, /v1/rollbacks, /v1/releases; GET /v1/status, /healthz, /readyz, /metrics)",
+        "no such endpoint: GET /openapi.json describes every endpoint (POST /v1/images, /v1/deployments, /v1/approvals, /v1/rollbacks, /v1/releases, /v1/checks; GET /v1/status, /healthz, /readyz, /metrics)",
     )
 }
 
@@ -500,6 +501,18 @@ async fn post_releases(State(state): State<AppState>, request: Request) -> Respo
             "released": released,
         });
         Ok(axum::Json(answer).into_response())
+    })
+    .await
+}
+
+/// `POST /v1/checks` (scope `ci`): a CI result for a strict mode commit (docs/strict.md).
+async fn post_checks(State(state): State<AppState>, request: Request) -> Response {
+    write(state, Scope::Ci, request, |state, admitted| async move {
+        let report = crate::checks::report(&admitted.body)?;
+        let outcome = ask(&state, |reply| Job::Check { report, reply })
+            .await?
+            .map_err(|error| ApiError::classified(&error, state.settings.retry_after))?;
+        Ok(axum::Json(crate::checks::answer(&outcome)).into_response())
     })
     .await
 }

@@ -127,7 +127,7 @@ impl StatusCache {
         // Counted before asking: a write answered while this read waits makes it outdated.
         let writes = self.writes.load(std::sync::atomic::Ordering::SeqCst);
         let answer = match ask(state, |reply| Job::Status { reply }).await {
-            Ok(Ok(status)) => crate::wire::status_json(&status)
+            Ok(Ok((status, queue))) => crate::wire::status_json_with(&status, queue.as_ref())
                 .map(|json| Arc::new(Read { status, json }))
                 .map_err(|error| {
                     ApiError::new(

@@ -21,6 +21,61 @@ pub fn status_json(status: &Status) -> Result<String, serde_json::Error> {
     pretty(&StatusJson::from(status))
 }
 
+/// The status with strict mode's auto queue as its `strict` member (docs/strict.md), as
+/// `cfgupdate status --json` prints it and `GET /v1/status` answers; without a queue (strict
+/// mode off), exactly [`status_json`].
+pub fn status_json_with(
+    status: &Status,
+    queue: Option<&cfgupdate_core::strict::AutoQueue>,
+) -> Result<String, serde_json::Error> {
+    let Some(queue) = queue else {
+        return status_json(status);
+    };
+    let mut document = serde_json::to_value(StatusJson::from(status))?;
+    if let serde_json::Value::Object(object) = &mut document {
+        object.insert("strict".to_owned(), strict_json(queue));
+    }
+    pretty(&document)
+}
+
+/// The auto queue as the status' `strict` member.
+pub fn strict_json(queue: &cfgupdate_core::strict::AutoQueue) -> serde_json::Value {
+    use cfgupdate_core::strict::EvictionKind;
+    use serde_json::{Value, json};
+    let images = |images: &std::collections::BTreeMap<
+        cfgupdate_core::ServiceName,
+        cfgupdate_core::ImageRef,
+    >| {
+        images
+            .iter()
+            .map(|(s, i)| (s.to_string(), Value::from(i.to_string())))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    json!({
+        "branch": queue.branch,
+        "main": queue.main.as_str(),
+        "auto": queue.auto.as_ref().map(|c| c.as_str()),
+        "pending": queue.changes.iter().map(|change| json!({
+            "commit": change.commit.as_str(),
+            "subject": change.subject,
+            "action": change.action,
+            "wave": change.wave.as_ref().map(|w| w.as_str()),
+            "images": images(&change.images),
+            "ci": change.ci.as_ref().map(|c| c.state.as_str()),
+            "context": change.ci.as_ref().map(|c| c.context.as_str()),
+        })).collect::<Vec<_>>(),
+        "evicted": queue.evicted.iter().map(|e| json!({
+            "commit": e.commit.as_str(),
+            "subject": e.subject,
+            "action": e.action,
+            "wave": e.wave.as_ref().map(|w| w.as_str()),
+            "images": images(&e.images),
+            "kind": match e.kind { EvictionKind::Failed => "failed", EvictionKind::Dropped => "dropped" },
+            "reason": e.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// The automatic commits as `cfgupdate history --json` prints them: pretty JSON ending in a
 /// newline.
 pub fn history_json(entries: &[HistoryEntry]) -> Result<String, serde_json::Error> {

@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::observed::Observed;
 use crate::settings::Settings;
+use cfgupdate_core::strict::{AutoQueue, CheckOutcome, CheckReport, Strict, StrictError};
 
 /// A soak deadline is acted on this long after it passes, so that the core, reading the
 /// clock again, sees the gate open.
@@ -55,7 +56,12 @@ pub(crate) enum Job {
         reply: oneshot::Sender<Result<ApprovalOutcome, PromotionError>>,
     },
     Status {
-        reply: oneshot::Sender<Result<Status, PromotionError>>,
+        reply: oneshot::Sender<Result<(Status, Option<AutoQueue>), PromotionError>>,
+    },
+    /// A CI result for a strict mode commit (docs/strict.md).
+    Check {
+        report: CheckReport,
+        reply: oneshot::Sender<Result<CheckOutcome, StrictError>>,
     },
     Rollback {
         request: promotion::RollbackRequest,
@@ -118,6 +124,7 @@ pub(crate) fn spawn(
     notifier: Notifier,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity.max(1));
+    let repo = Strict::new(repo, clock.clone(), settings.write);
     let writer = Writer {
         repo,
         clock,
@@ -146,7 +153,9 @@ pub(crate) fn spawn(
 }
 
 struct Writer {
-    repo: Observed,
+    /// Every automatic commit goes through strict mode's auto branch when the main branch's
+    /// `cfgupdate.toml` turns it on.
+    repo: Strict<Observed>,
     clock: Arc<dyn Clock + Send + Sync>,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
@@ -261,6 +270,10 @@ impl Writer {
                     self.deploy(std::mem::take(&mut reports));
                     let _ = reply.send(self.release(&wave, &services));
                 }
+                Job::Check { report, reply } if !reply.is_closed() => {
+                    self.deploy(std::mem::take(&mut reports));
+                    let _ = reply.send(self.check(&report));
+                }
                 _ => debug!("the caller gave up before its request's turn; dropped"),
             }
         }
@@ -268,11 +281,16 @@ impl Writer {
         statuses.retain(|reply| !reply.is_closed());
         if !statuses.is_empty() {
             // Everything queued with them has been written: one read answers them all.
+            // The waves as the main branch holds them (what Argo CD deploys), also in strict
+            // mode, and its auto queue (a fetch that fails here is reported by the status').
+            let _ = cfgupdate_core::ConfigRepository::refresh(&mut self.repo);
+            let queue = self.repo.queue().ok().flatten();
             let status = promotion::status(
-                &mut self.repo,
+                self.repo.inner_mut(),
                 &*self.clock,
                 self.settings.write.key.as_ref(),
-            );
+            )
+            .map(|status| (status, queue));
             self.note_branch(&status);
             for reply in statuses {
                 let _ = reply.send(status.clone());
@@ -381,6 +399,34 @@ impl Writer {
         }
     }
 
+    /// Acts on a CI result for a strict mode commit.
+    fn check(&mut self, report: &CheckReport) -> Result<CheckOutcome, StrictError> {
+        let result = self.repo.record_check(report);
+        self.notifier.checked(&result);
+        match &result {
+            Ok(CheckOutcome::Accepted { main, changes }) => {
+                info!(commit = %main, accepted = changes.len(), "CI passed; main fast-forwarded")
+            }
+            Ok(CheckOutcome::Evicted {
+                eviction,
+                auto,
+                dropped,
+            }) => info!(
+                evicted = %eviction.commit,
+                reason = %logged(&eviction.reason),
+                auto = %auto,
+                dropped = dropped.len(),
+                "CI failed; change evicted"
+            ),
+            Ok(CheckOutcome::Recorded) => info!(commit = %report.commit, "CI result recorded"),
+            Ok(CheckOutcome::Ignored(why)) => {
+                info!(commit = %report.commit, reason = why.reason(), "CI result changed nothing")
+            }
+            Err(error) => log_failure("CI result", error),
+        }
+        result
+    }
+
     /// Approves `wave` (only the candidate from `revision`, when given) for `approver`, the
     /// credential's name (a name the core refuses, which the tokens file cannot hold, falls
     /// back to the default approver).
@@ -433,6 +479,7 @@ impl Writer {
             promotion::rollback(&mut self.repo, &*self.clock, request, &self.settings.write);
         self.note_branch(&result);
         self.count_commits(result.iter().filter_map(promotion::RollbackOutcome::landed));
+        self.notifier.rolled_back(&self.repo, &result);
         match &result {
             Ok(outcome) => {
                 info!(wave = %request.wave, to_revision = %request.to_revision, ?outcome, "rolled back; services held")

@@ -115,6 +115,15 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
             let _ = writeln!(out, "    {service} = {image}");
         }
     }
+    if let Some(queue) = repo.queue().map_err(|error| classified(&error))? {
+        for eviction in &queue.evicted {
+            let _ = writeln!(
+                out,
+                "{}",
+                crate::commands::auto_queue::eviction_line(eviction)
+            );
+        }
+    }
     if entries.is_empty() {
         out.push_str(if filter == HistoryFilter::default() {
             "no automatic commits yet\n"

@@ -1,6 +1,8 @@
 pub mod advance;
 pub mod approve;
+pub mod auto_queue;
 pub mod check;
+pub mod checked;
 pub mod demo;
 pub mod deployed;
 pub mod edit;

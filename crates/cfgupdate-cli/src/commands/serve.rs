@@ -158,7 +158,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     // Without --branch the remote's HEAD is asked once, here (or, when the remote cannot be
     // reached now, at the first fetch that reaches it): the service keeps that branch for as
     // long as it runs, even when the remote's HEAD changes later.
-    let repository = args.remote.open()?;
+    let repository = args.remote.open_git()?;
     if repository.branch_origin() == cfgupdate_git::BranchOrigin::Pending {
         tracing::warn!(
             "{} could not be asked which branch its HEAD names (it is unreachable); asking again at each fetch until it answers, or pass --branch",

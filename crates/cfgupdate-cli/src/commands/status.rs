@@ -35,15 +35,24 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
     let key = crate::commands::state::state_key()?;
     crate::commands::state::warn_if_unauthenticated(key.as_ref());
     let mut repo = args.remote.open()?;
+    // Strict mode: the auto branch brought up to date; the waves shown are the main branch's
+    // (what Argo CD deploys), the auto queue after them.
+    cfgupdate_core::ConfigRepository::refresh(&mut repo).map_err(|error| classified(&error))?;
+    let queue = repo.queue().map_err(|error| classified(&error))?;
     let status =
-        status(&mut repo, &SystemClock, key.as_ref()).map_err(|error| classified(&error))?;
+        status(repo.inner_mut(), &SystemClock, key.as_ref()).map_err(|error| classified(&error))?;
     if args.json {
-        let text = cfgupdate_http::wire::status_json(&status).map_err(|error| {
-            Failure::operational(format!("cannot write the status as JSON: {error}"))
-        })?;
+        let text =
+            cfgupdate_http::wire::status_json_with(&status, queue.as_ref()).map_err(|error| {
+                Failure::operational(format!("cannot write the status as JSON: {error}"))
+            })?;
         print_out(&text)
     } else {
-        print_out(&human(&status))
+        let mut text = human(&status);
+        if let Some(queue) = &queue {
+            text.push_str(&crate::commands::auto_queue::human(queue));
+        }
+        print_out(&text)
     }
 }
 

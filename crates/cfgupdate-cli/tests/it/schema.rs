@@ -66,6 +66,9 @@ const EVERY_KEY: &str = r#"
 output = "generated/{target}"
 jpath = ["lib", "vendor"]
 
+[strict]
+branch = "auto"
+
 [[wave]]
 name = "staging"
 images = "images/staging.json"

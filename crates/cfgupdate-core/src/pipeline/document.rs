@@ -92,6 +92,7 @@ impl<'a> Source<'a> {
 pub(super) enum Place {
     Top,
     Render,
+    Strict,
     Wave {
         number: usize,
         name: Option<String>,
@@ -119,6 +120,7 @@ impl fmt::Display for Place {
         match self {
             Place::Top => f.write_str("the top level of the file"),
             Place::Render => f.write_str("[render]"),
+            Place::Strict => f.write_str("[strict]"),
             Place::Wave {
                 name: Some(name), ..
             } => write!(f, "[[wave]] \"{name}\""),

@@ -10,7 +10,7 @@ use super::{ImageSetLayout, Pin, PipelineError, RenderConfig, Target, Wave};
 use crate::names::{NameError, ServiceName, TargetName, WaveName};
 use crate::path::RepoPath;
 
-pub(super) const TOP_KEYS: &[&str] = &["render", "wave", "target"];
+pub(super) const TOP_KEYS: &[&str] = &["render", "wave", "target", "strict"];
 pub(super) const RENDER_KEYS: &[&str] = &["output", "jpath"];
 pub(super) const WAVE_KEYS: &[&str] = &[
     "name", "images", "targets", "soak", "hold", "approval", "pin", "freeze",
@@ -24,6 +24,8 @@ pub(super) struct ReadFile {
     pub(super) waves: Vec<ReadWave>,
     /// In file order.
     pub(super) targets: Vec<ReadTarget>,
+    /// The `[strict]` table (docs/strict.md).
+    pub(super) strict: Option<super::StrictConfig>,
 }
 
 #[derive(Debug)]
@@ -108,10 +110,15 @@ pub(super) fn read_file<'d>(
                 .collect::<Result<_, _>>()?
         }
     };
+    let strict = top
+        .get("strict")
+        .map(|value| super::strict_table::read_strict(&value))
+        .transpose()?;
     Ok(ReadFile {
         render,
         waves,
         targets,
+        strict,
     })
 }
 

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::freeze_windows::FREEZE_KEYS;
 use super::read::{RENDER_KEYS, TARGET_KEYS, TOP_KEYS, WAVE_KEYS};
+use super::strict_table::STRICT_KEYS;
 
 /// `[a-z0-9][a-z0-9_.-]{0,62}`: wave and target names.
 const PIPELINE_NAME: &str = "^[a-z0-9][a-z0-9_.-]{0,62}$";
@@ -135,10 +136,25 @@ pub fn schema() -> Value {
         &["entrypoint"],
         "One target: what Argo CD renders and deploys as one Application.",
     );
+    let strict = object(
+        STRICT_KEYS,
+        &[(
+            "branch",
+            json!({
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._/-]{0,199}$",
+                "description": "The auto branch: every automatic commit lands here, on top of the main branch, and the main branch is fast-forwarded to it once the config repository's CI passed the commit (docs/strict.md). cfgupdate's own: it may force-update it; nobody deploys it.",
+                "examples": ["auto"],
+            }),
+        )],
+        &["branch"],
+        "Optional: strict mode. Automatic commits reach the branch Argo CD watches only once CI said yes (docs/strict.md).",
+    );
     let mut top = object(
         TOP_KEYS,
         &[
             ("render", render),
+            ("strict", strict),
             (
                 "wave",
                 json!({ "type": "array", "items": wave, "minItems": 1, "description": "The waves, first to last." }),
@@ -283,8 +299,10 @@ mod tests {
         let wave = &schema["properties"]["wave"]["items"];
         let target = &schema["properties"]["target"]["additionalProperties"];
         let freeze = &wave["properties"]["freeze"]["items"];
+        let strict = &schema["properties"]["strict"];
         for (table, expected) in [
             (&schema, TOP_KEYS),
+            (strict, STRICT_KEYS),
             (render, RENDER_KEYS),
             (wave, WAVE_KEYS),
             (target, TARGET_KEYS),

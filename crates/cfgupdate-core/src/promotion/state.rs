@@ -252,6 +252,9 @@ pub struct PipelineState {
     /// The document's authentication (hex HMAC-SHA256), when written with a state key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
+    /// Strict mode's CI results and evictions (docs/strict.md).
+    #[serde(default, skip_serializing_if = "crate::strict::StrictRecord::is_empty")]
+    pub strict: crate::strict::StrictRecord,
 }
 
 impl Default for PipelineState {
@@ -266,6 +269,7 @@ impl Default for PipelineState {
             epoch: 0,
             serial: 0,
             mac: None,
+            strict: crate::strict::StrictRecord::default(),
         }
     }
 }

@@ -30,3 +30,4 @@ mod render_incremental;
 mod render_regenerate;
 mod render_workers;
 mod render_yaml_roundtrip;
+mod strict_simulation;

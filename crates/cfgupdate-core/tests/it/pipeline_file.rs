@@ -407,7 +407,7 @@ fn an_unknown_key_in_a_wave_names_line_key_wave_and_the_keys_it_may_have() {
 fn unknown_keys_are_refused_in_every_table() {
     assert_eq!(
         message(&format!("waves = []\n{TWO_TARGETS}")),
-        "cfgupdate.toml:1: unknown key `waves` at the top level of the file; expected one of render, wave, target"
+        "cfgupdate.toml:1: unknown key `waves` at the top level of the file; expected one of render, wave, target, strict"
     );
     assert_eq!(
         message(&format!(

@@ -94,6 +94,16 @@ impl Remote {
         repository
     }
 
+    /// A second cfgupdate repository on this remote, with a cache of its own (another
+    /// replica), opened and refreshed.
+    pub fn open_other(remote: &Remote) -> GitRepository {
+        use cfgupdate_core::ConfigRepository;
+        let cache = remote.cache.path().join("other");
+        let mut repository = GitRepository::open(options(&remote.url, &cache)).unwrap();
+        repository.refresh().unwrap();
+        repository
+    }
+
     /// Someone else with a clone of the remote.
     pub fn person(&self, name: &str) -> Person {
         Person::clone(&self.url, BRANCH, name)

@@ -14,6 +14,7 @@ mod maintenance;
 mod pack;
 mod push;
 mod reads;
+mod side;
 mod state;
 // Real https and ssh servers: only with both transports built (as the binary builds them).
 #[cfg(all(feature = "https", feature = "ssh"))]

@@ -37,8 +37,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use cfgupdate_core::promotion::{
-    Advance, ApprovalOutcome, DeployReport, DeploymentOutcome, PromotionError,
+    Advance, ApprovalOutcome, DeployReport, DeploymentOutcome, HoldError, PromotionError,
+    RollbackOutcome,
 };
+use cfgupdate_core::strict::{CheckOutcome, StrictError};
 use cfgupdate_core::{Announcement, Clock, ConfigRepository, PublishError, PublishOutcome};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::task::JoinHandle;
@@ -243,6 +245,28 @@ impl Notifier {
     ) {
         if let Some(at) = self.now() {
             outcomes::of_approval(&RepositoryFacts(repo), result, at)
+                .into_iter()
+                .for_each(|event| self.emit(event));
+        }
+    }
+
+    /// A rollback's event.
+    pub(crate) fn rolled_back(
+        &self,
+        repo: &dyn ConfigRepository,
+        result: &Result<RollbackOutcome, HoldError>,
+    ) {
+        if let Some(at) = self.now() {
+            outcomes::of_rollback(&RepositoryFacts(repo), result, at)
+                .into_iter()
+                .for_each(|event| self.emit(event));
+        }
+    }
+
+    /// A strict mode CI result's events.
+    pub(crate) fn checked(&self, result: &Result<CheckOutcome, StrictError>) {
+        if let Some(at) = self.now() {
+            outcomes::of_check(result, at)
                 .into_iter()
                 .for_each(|event| self.emit(event));
         }

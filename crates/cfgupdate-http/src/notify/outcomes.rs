@@ -8,7 +8,9 @@
 //! announcement or promotion the render or effect check or the slots refused), `held` (an
 //! announcement refused because a service is held in the first wave), `push_refused` (the
 //! remote declined a push), `deferred` (an announcement into a frozen first wave, kept until
-//! the window ends). **Not yet produced** by the core: `rolled_back` (rollback), `approval_pending` after a soak that ended on the timer (the
+//! the window ends), `rolled_back` (a rollback that wrote a commit), `refused` also for a
+//! strict mode change CI failed (evicted) or a rebuild dropped. **Not yet produced** by the
+//! core: `approval_pending` after a soak that ended on the timer (the
 //! core's `Advance` does not list the gates that wait). Wiring one is one arm in the match
 //! of the outcome that carries it, e.g.
 //! `Ok(PublishOutcome::Deferred { until, reason }) => Event::new(EventKind::Deferred, at)...`.
@@ -16,13 +18,14 @@
 use std::time::SystemTime;
 
 use cfgupdate_core::promotion::{
-    Advance, ApprovalOutcome, DeployReport, DeployStatus, DeploymentOutcome, Gate, PromotionError,
-    TargetSelector,
+    Advance, ApprovalOutcome, DeployReport, DeployStatus, DeploymentOutcome, Gate, HoldError,
+    PromotionError, RollbackOutcome, TargetSelector,
 };
 use cfgupdate_core::slots::read_wave;
+use cfgupdate_core::strict::{CheckOutcome, StrictError};
 use cfgupdate_core::{
     Announcement, Classify, CommitId, ConfigRepository, ErrorClass, ImageSet, PublishError,
-    PublishOutcome, Snapshot, WaveName,
+    PublishOutcome, ServiceName, Snapshot, WaveName,
 };
 
 use super::event::{Event, EventKind};
@@ -220,4 +223,52 @@ pub(crate) fn of_advance(
             .collect(),
         Err(error) => of_promotion_error(error, at).into_iter().collect(),
     }
+}
+
+/// A rollback's event: `rolled_back` when it wrote a commit (holding alone changes no image).
+pub(crate) fn of_rollback(
+    facts: &dyn Facts,
+    result: &Result<RollbackOutcome, HoldError>,
+    at: SystemTime,
+) -> Option<Event> {
+    match result {
+        Ok(RollbackOutcome::RolledBack { commit, wave, held }) => Some(
+            Event::new(EventKind::RolledBack, at)
+                .wave(wave)
+                .commit(commit)
+                .images(&facts.images_written(wave, commit))
+                .reason(format!(
+                    "held until `cfgupdate release`: {}",
+                    held.iter()
+                        .map(ServiceName::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+        ),
+        Ok(RollbackOutcome::Unchanged { .. }) | Err(_) => None,
+    }
+}
+
+/// A strict mode CI result's events: `refused` for the change CI failed and for each change
+/// the rebuild dropped.
+pub(crate) fn of_check(result: &Result<CheckOutcome, StrictError>, at: SystemTime) -> Vec<Event> {
+    let Ok(CheckOutcome::Evicted {
+        eviction, dropped, ..
+    }) = result
+    else {
+        return Vec::new();
+    };
+    std::iter::once(eviction.as_ref())
+        .chain(dropped)
+        .map(|eviction| {
+            let event = Event::new(EventKind::Refused, at)
+                .commit(&eviction.commit)
+                .images(&eviction.images)
+                .reason(eviction.reason.clone());
+            match &eviction.wave {
+                Some(wave) => event.wave(wave),
+                None => event,
+            }
+        })
+        .collect()
 }

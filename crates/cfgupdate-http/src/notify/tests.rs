@@ -547,3 +547,55 @@ fn the_signature_is_the_one_the_docs_python_verifier_computes() {
         "v1,sCkqe4rWyRrmddCO7+y6M734egwxak3R5Dfh+QIriyo="
     );
 }
+
+#[test]
+fn a_rollback_that_wrote_a_commit_is_rolled_back_and_one_that_only_held_is_nothing() {
+    let facts = Stated {
+        images: images(&[("api", &api_image())]),
+        wave: None,
+    };
+    let api = ServiceName::parse("api").unwrap();
+    let rolled = Ok(cfgupdate_core::promotion::RollbackOutcome::RolledBack {
+        commit: commit(4),
+        wave: wave("production"),
+        held: vec![api.clone()],
+    });
+    let event = outcomes::of_rollback(&facts, &rolled, at()).expect("an event");
+    assert_eq!(event.kind.name(), "rolled_back");
+    assert_eq!(event.images, facts.images);
+    assert_eq!(
+        event.reason.as_deref(),
+        Some("held until `cfgupdate release`: api")
+    );
+    let held_only = Ok(cfgupdate_core::promotion::RollbackOutcome::Unchanged {
+        wave: wave("production"),
+        held: vec![api],
+    });
+    assert!(outcomes::of_rollback(&facts, &held_only, at()).is_none());
+}
+
+#[test]
+fn a_strict_eviction_and_each_change_its_rebuild_dropped_are_refused_events() {
+    use cfgupdate_core::strict::{CheckOutcome, Eviction, EvictionKind};
+    let eviction = |n: u8, kind: EvictionKind, reason: &str| Eviction {
+        commit: commit(n),
+        subject: "Publish api".into(),
+        action: "publish".into(),
+        wave: Some(wave("staging")),
+        images: images(&[("api", &api_image())]),
+        app_commits: vec![commit(9)],
+        kind,
+        reason: reason.into(),
+        at: 0,
+    };
+    let result = Ok(CheckOutcome::Evicted {
+        eviction: Box::new(eviction(5, EvictionKind::Failed, "CI `lint` failed")),
+        auto: commit(6),
+        dropped: vec![eviction(7, EvictionKind::Dropped, "a person set api")],
+    });
+    let events = outcomes::of_check(&result, at());
+    assert_eq!(kinds(&events), ["refused", "refused"]);
+    assert_eq!(events[0].reason.as_deref(), Some("CI `lint` failed"));
+    assert_eq!(events[1].reason.as_deref(), Some("a person set api"));
+    assert!(outcomes::of_check(&Ok(CheckOutcome::Recorded), at()).is_empty());
+}

@@ -1,0 +1,300 @@
+//! Strict mode through the real binary against a real `git daemon` (docs/strict.md): automatic
+//! commits wait on the auto branch, `cfgupdate checked` fast-forwards main on green and evicts
+//! on red, people's pushes to main lose nothing, and stale or racing results never put a
+//! commit CI did not pass on main.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::thread;
+
+use cfgupdate_tests::{GitDaemon, Person, git, try_git};
+
+const PIPELINE: &str = r#"[strict]
+branch = "auto"
+
+[[wave]]
+name = "staging"
+images = "images/staging.json"
+targets = ["staging"]
+
+[target.staging]
+entrypoint = "staging.jsonnet"
+"#;
+
+const KEY: &str = "a state key of the strict mode tests";
+
+fn reference(service: &str, i: usize) -> String {
+    format!("reg.example.com/{service}:v{i}@sha256:{i:064x}")
+}
+
+struct Remote {
+    _daemon: GitDaemon,
+    bare: std::path::PathBuf,
+    url: String,
+    cache: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new() -> Self {
+        let daemon = GitDaemon::start().unwrap();
+        let images = format!(
+            "{{\n  \"api\": \"{}\",\n  \"web\": \"{}\"\n}}\n",
+            reference("api", 1),
+            reference("web", 1)
+        );
+        let app = "local i = import 'images/staging.json';\n{ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: s }, spec: { containers: [{ name: s, image: i[s] }] } } for s in std.objectFields(i)] }\n";
+        let bare = daemon.create_remote(
+            "config.git",
+            "master",
+            &[
+                ("cfgupdate.toml", PIPELINE),
+                ("images/staging.json", &images),
+                ("staging.jsonnet", app),
+            ],
+        );
+        let url = daemon.url("config.git");
+        Self {
+            _daemon: daemon,
+            bare,
+            url,
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run_in(&self, cache: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_cfgupdate"))
+            .args(args)
+            .args(["--repo", &self.url])
+            .env("CFGUPDATE_CACHE_DIR", cache)
+            .env("CFGUPDATE_STATE_KEY", KEY)
+            .output()
+            .expect("the binary runs")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_in(self.cache.path(), args)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    fn publish(&self, app: usize, service: &str, i: usize) -> String {
+        self.ok(&[
+            "publish",
+            "--app-commit",
+            &format!("{app:040x}"),
+            "--image",
+            &format!("{service}={}", reference(service, i)),
+        ])
+    }
+
+    fn checked(&self, commit: &str, state: &str) -> String {
+        self.ok(&[
+            "checked",
+            "--commit",
+            commit,
+            "--state",
+            state,
+            "--context",
+            "kubeconform",
+        ])
+    }
+
+    fn main(&self) -> String {
+        git(&self.bare, &["rev-parse", "master"])
+    }
+
+    fn auto(&self) -> String {
+        git(&self.bare, &["rev-parse", "auto"])
+    }
+
+    fn show(&self, revision: &str, path: &str) -> String {
+        git(&self.bare, &["show", &format!("{revision}:{path}")])
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    fn fsck(&self) {
+        let fsck = try_git(&self.bare, &["fsck", "--strict", "--no-progress"]);
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+    }
+}
+
+#[test]
+fn green_fast_forwards_main_and_red_evicts_while_the_later_change_is_replayed_and_accepted() {
+    let remote = Remote::new();
+    let main = remote.main();
+    let bad = remote.publish(0xa1, "api", 2);
+    let good = remote.publish(0xa2, "web", 2);
+    assert_eq!(remote.main(), main, "main waits for CI");
+    assert_eq!(remote.auto(), good);
+
+    assert_eq!(remote.checked(&good, "pending"), "unchanged");
+    let status = remote.status();
+    let pending = status["strict"]["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 2, "{status:#}");
+    assert_eq!(pending[0]["commit"], bad.as_str());
+    assert_eq!(pending[1]["ci"], "pending");
+    assert_eq!(pending[1]["context"], "kubeconform");
+
+    // Red: the first change is evicted, the second replayed on main.
+    let auto = remote.checked(&bad, "failure");
+    assert_eq!(auto, remote.auto());
+    assert_ne!(auto, good);
+    assert_eq!(remote.main(), main);
+    assert_eq!(git(&remote.bare, &["rev-parse", &format!("{auto}^")]), main);
+    let staging = remote.show(&auto, "images/staging.json");
+    assert!(
+        staging.contains(&reference("web", 2)) && staging.contains(&reference("api", 1)),
+        "{staging}"
+    );
+    let status = remote.status();
+    assert_eq!(status["strict"]["pending"].as_array().unwrap().len(), 1);
+    let evicted = status["strict"]["evicted"].as_array().unwrap();
+    assert_eq!(evicted.len(), 1, "{status:#}");
+    assert_eq!(evicted[0]["commit"], bad.as_str());
+    assert_eq!(evicted[0]["kind"], "failed");
+    let history = remote.ok(&["history"]);
+    assert!(
+        history.contains(&format!("evicted {}", &bad[..7])),
+        "{history}"
+    );
+
+    // The green that comes for the old second commit is stale: nothing moves.
+    assert_eq!(remote.checked(&good, "success"), "unchanged");
+    assert_eq!(remote.main(), main);
+
+    // Green for the replayed commit: main is fast-forwarded to it, the same commit.
+    assert_eq!(remote.checked(&auto, "success"), auto);
+    assert_eq!(remote.main(), auto);
+    let staging = remote.show("master", "images/staging.json");
+    assert!(staging.contains(&reference("web", 2)) && !staging.contains(&reference("api", 2)));
+    assert_eq!(
+        remote.status()["strict"]["pending"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // The evicted announcement stays evicted.
+    let output = remote.run(&[
+        "publish",
+        "--app-commit",
+        &format!("{:040x}", 0xa1),
+        "--image",
+        &format!("api={}", reference("api", 2)),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stays evicted"));
+    remote.fsck();
+}
+
+#[test]
+fn a_persons_push_to_main_while_changes_wait_loses_nothing_and_a_stale_green_changes_nothing() {
+    let remote = Remote::new();
+    let first = remote.publish(0xb1, "api", 2);
+    let person = Person::clone(&remote.url, "master", "person");
+    person.write("README.md", "by hand\n");
+    person.commit("A person's commit");
+    let theirs = person.push();
+    let second = remote.publish(0xb2, "web", 2);
+    // The auto branch was rebuilt on the person's commit, both changes on it.
+    assert_eq!(remote.main(), theirs);
+    let auto = remote.auto();
+    assert_eq!(auto, second);
+    assert_eq!(
+        git(
+            &remote.bare,
+            &["rev-list", "--count", &format!("{theirs}..{auto}")]
+        ),
+        "2"
+    );
+    // A green for the first commit, no longer on auto, changes nothing.
+    assert_eq!(remote.checked(&first, "success"), "unchanged");
+    assert_eq!(remote.main(), theirs);
+    assert_eq!(remote.checked(&second, "success"), second);
+    assert_eq!(remote.main(), second);
+    assert_eq!(remote.show("master", "README.md"), "by hand");
+    let staging = remote.show("master", "images/staging.json");
+    assert!(staging.contains(&reference("web", 2)) && staging.contains(&reference("api", 2)));
+    // Commits cfgupdate never wrote on main: main only moved forward.
+    assert!(
+        try_git(
+            &remote.bare,
+            &["merge-base", "--is-ancestor", &theirs, "master"]
+        )
+        .status
+        .success()
+    );
+    remote.fsck();
+}
+
+#[test]
+fn two_replicas_receiving_contradicting_results_at_once_never_put_a_failed_change_on_main() {
+    for round in 0..3 {
+        let remote = Remote::new();
+        let main = remote.main();
+        let bad = remote.publish(0xc0 + round, "api", 2 + round);
+        let later = remote.publish(0xd0 + round, "web", 2 + round);
+        let caches = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let outputs: Vec<Output> = thread::scope(|scope| {
+            let red = scope.spawn(|| {
+                remote.run_in(
+                    caches[0].path(),
+                    &["checked", "--commit", &bad, "--state", "failure"],
+                )
+            });
+            let green = scope.spawn(|| {
+                remote.run_in(
+                    caches[1].path(),
+                    &["checked", "--commit", &later, "--state", "success"],
+                )
+            });
+            vec![red.join().unwrap(), green.join().unwrap()]
+        });
+        for output in &outputs {
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let status = remote.status();
+        let evicted = status["strict"]["evicted"].as_array().unwrap();
+        let now = remote.main();
+        if now == main {
+            // The red came first: the change is evicted once, the green was stale.
+            assert_eq!(evicted.len(), 1, "round {round}: {status:#}");
+            assert_eq!(evicted[0]["commit"], bad.as_str());
+            assert!(
+                !remote
+                    .show("auto", "images/staging.json")
+                    .contains(&reference("api", 2 + round))
+            );
+        } else {
+            // The green came first: main is the commit CI passed, and the red is stale.
+            assert_eq!(now, later, "round {round}");
+            assert!(evicted.is_empty(), "round {round}: {status:#}");
+        }
+        remote.fsck();
+    }
+}

@@ -1,0 +1,257 @@
+//! CI results: green fast-forwards the main branch to the commit, red evicts the commit's
+//! change and rebuilds the auto branch without it, pending is recorded. The decision is
+//! recorded in the pipeline state first (a compare-and-swap every replica goes through), and
+//! the branches follow it.
+
+use super::Strict;
+use super::record::{CheckRecord, CheckState, Eviction, EvictionKind};
+use super::replay::pending;
+use crate::class::{Classify, ErrorClass};
+use crate::names::CommitId;
+use crate::promotion::PromotionError;
+use crate::promotion::state;
+use crate::repository::{ConfigRepository, PushOutcome, RepositoryError};
+use crate::shown::shown;
+
+/// A CI result for one commit of the auto branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// The commit CI checked.
+    pub commit: CommitId,
+    /// What it said.
+    pub state: CheckState,
+    /// CI's name for the check (may be empty).
+    pub context: String,
+}
+
+/// Why a CI result changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    /// The main branch's `cfgupdate.toml` has no `[strict]` table.
+    NotStrict,
+    /// The commit is not on the auto branch (any more): it was rebuilt since, or CI checked
+    /// another branch. A stale result changes nothing.
+    NotPending,
+    /// The main branch holds the commit already.
+    Accepted,
+    /// The commit's change was evicted already.
+    Evicted,
+    /// A red result for a commit that a later green result already brought onto the main
+    /// branch, or a green result for a commit whose change is behind an evicted one: the
+    /// first decision recorded stands.
+    Decided,
+}
+
+impl Ignored {
+    /// One sentence for the answer.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Ignored::NotStrict => {
+                "strict mode is off: cfgupdate.toml on the main branch has no [strict] table"
+            }
+            Ignored::NotPending => {
+                "the commit is not waiting on the auto branch (it was rebuilt since, or it is not an automatic change)"
+            }
+            Ignored::Accepted => "the main branch holds the commit already",
+            Ignored::Evicted => "the commit's change was evicted already",
+            Ignored::Decided => {
+                "another CI result about the same change was acted on first; this one changes nothing"
+            }
+        }
+    }
+}
+
+/// What became of a CI result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// `pending`: recorded for `status`.
+    Recorded,
+    /// Green: the main branch now is `main` (the commit), and these changes were accepted.
+    Accepted {
+        /// The main branch's new tip.
+        main: CommitId,
+        /// The subjects of the automatic changes accepted, oldest first.
+        changes: Vec<String>,
+    },
+    /// Red: the commit's change was evicted (reported once, here) and the auto branch was
+    /// rebuilt without it; `dropped` are later changes that no longer applied.
+    Evicted {
+        /// The change evicted.
+        eviction: Box<Eviction>,
+        /// The auto branch's new tip.
+        auto: CommitId,
+        /// Changes the rebuild dropped.
+        dropped: Vec<Eviction>,
+    },
+    /// Nothing changed, and why.
+    Ignored(Ignored),
+}
+
+/// Why a CI result could not be acted on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrictError {
+    /// The repository or the pipeline state failed.
+    #[error(transparent)]
+    Promotion(#[from] PromotionError),
+    /// The commit is not known to the repository at all.
+    #[error(
+        "commit {commit} is not in the config repository (not on the main branch nor on the auto branch)"
+    )]
+    UnknownCommit {
+        /// The commit as given.
+        commit: String,
+    },
+}
+
+impl From<RepositoryError> for StrictError {
+    fn from(error: RepositoryError) -> Self {
+        StrictError::Promotion(PromotionError::Repository(error))
+    }
+}
+
+impl Classify for StrictError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            StrictError::Promotion(error) => error.class(),
+            StrictError::UnknownCommit { .. } => ErrorClass::Invalid,
+        }
+    }
+}
+
+impl<R: ConfigRepository> Strict<R> {
+    /// Acts on a CI result for an auto branch commit (docs/strict.md).
+    pub fn record_check(&mut self, report: &CheckReport) -> Result<CheckOutcome, StrictError> {
+        let mut dropped = self.sync()?;
+        let Some(_) = self.auto_branch() else {
+            return Ok(CheckOutcome::Ignored(Ignored::NotStrict));
+        };
+        let main = self.main_tip().cloned().expect("a sync sets the main tip");
+        let commit = &report.commit;
+        let known = |repo: &Self| match repo.inner().is_ancestor(commit, commit) {
+            Ok(_) => Ok(true),
+            Err(error) if error.kind == crate::repository::RepositoryErrorKind::NotFound => {
+                Ok(false)
+            }
+            Err(error) => Err(error),
+        };
+        if !known(self)? {
+            return Err(StrictError::UnknownCommit {
+                commit: shown(commit.as_str()),
+            });
+        }
+        if self.inner().is_ancestor(commit, &main)? {
+            return Ok(CheckOutcome::Ignored(Ignored::Accepted));
+        }
+        let Some(side) = self.side_tip_fetched().cloned() else {
+            return Ok(CheckOutcome::Ignored(Ignored::NotPending));
+        };
+        let chain = pending(self.inner(), &side, &main)?;
+        let Some(position) = chain.commits.iter().position(|c| &c.id == commit) else {
+            let record = self.record(&main);
+            return Ok(CheckOutcome::Ignored(if record.is_evicted(commit) {
+                Ignored::Evicted
+            } else {
+                Ignored::NotPending
+            }));
+        };
+        let now = state::millis(self.clock().now());
+        let check = CheckRecord {
+            commit: commit.clone(),
+            state: report.state,
+            context: report.context.clone(),
+            at: now,
+        };
+        match report.state {
+            CheckState::Pending => {
+                self.update_record("Record a CI result", |r| r.add_check(check.clone()))?;
+                Ok(CheckOutcome::Recorded)
+            }
+            CheckState::Success => {
+                // Everything up to the commit: refused when any of it was evicted meanwhile.
+                let up_to: Vec<CommitId> = chain.commits[..=position]
+                    .iter()
+                    .map(|c| c.id.clone())
+                    .collect();
+                let mut decided = false;
+                self.update_record("Accept a commit CI passed", |r| {
+                    decided = up_to.iter().any(|c| r.is_evicted(c));
+                    if decided {
+                        return false;
+                    }
+                    let mut changed = r.add_check(check.clone());
+                    if r.accepted.as_ref() != Some(commit) {
+                        r.accepted = Some(commit.clone());
+                        changed = true;
+                    }
+                    changed
+                })?;
+                if decided {
+                    return Ok(CheckOutcome::Ignored(Ignored::Decided));
+                }
+                match self.inner_mut().fast_forward(&main, commit)? {
+                    PushOutcome::Pushed(_) => {}
+                    PushOutcome::Rejected => {
+                        // Another replica moved it there, or a person moved the main branch
+                        // (the auto branch is then rebuilt and goes to CI again).
+                        self.sync()?;
+                        let now_main = self.main_tip().cloned().expect("synced");
+                        if !self.inner().is_ancestor(commit, &now_main)? {
+                            return Ok(CheckOutcome::Ignored(Ignored::NotPending));
+                        }
+                    }
+                }
+                self.sync()?;
+                Ok(CheckOutcome::Accepted {
+                    main: commit.clone(),
+                    changes: chain.commits[..=position]
+                        .iter()
+                        .map(|c| c.message.lines().next().unwrap_or_default().to_owned())
+                        .collect(),
+                })
+            }
+            CheckState::Failure => {
+                // The commit and the ones built on it: a green result for any of them that
+                // was accepted first makes this one stale.
+                let from: Vec<CommitId> = chain.commits[position..]
+                    .iter()
+                    .map(|c| c.id.clone())
+                    .collect();
+                let failed = &chain.commits[position];
+                let reason = if report.context.is_empty() {
+                    "the config repository's CI failed it".to_owned()
+                } else {
+                    format!(
+                        "the config repository's CI failed it ({})",
+                        shown(&report.context)
+                    )
+                };
+                let eviction =
+                    Eviction::of(commit, &failed.message, EvictionKind::Failed, reason, now);
+                let mut outcome = None;
+                self.update_record("Evict a change CI failed", |r| {
+                    if r.accepted.as_ref().is_some_and(|a| from.contains(a)) {
+                        outcome = Some(Ignored::Decided);
+                        return false;
+                    }
+                    if r.is_evicted(commit) {
+                        outcome = Some(Ignored::Evicted);
+                        return false;
+                    }
+                    outcome = None;
+                    r.add_check(check.clone());
+                    r.add_eviction(eviction.clone())
+                })?;
+                if let Some(ignored) = outcome {
+                    return Ok(CheckOutcome::Ignored(ignored));
+                }
+                dropped.extend(self.sync()?);
+                let auto = self.side_tip_fetched().cloned().unwrap_or(main);
+                Ok(CheckOutcome::Evicted {
+                    eviction: Box::new(eviction),
+                    auto,
+                    dropped,
+                })
+            }
+        }
+    }
+}

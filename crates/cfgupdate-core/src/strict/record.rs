@@ -1,0 +1,207 @@
+//! What strict mode keeps in the pipeline state document: the CI results received, the
+//! changes evicted or dropped from the auto branch (each reported once), and the newest commit
+//! accepted, so that replicas agree on every decision through the state's compare-and-swap.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{CommitId, ServiceName, WaveName};
+use crate::reference::ImageRef;
+use crate::trailers::Record;
+
+/// How many CI results and evictions are kept: enough for `status` and `history`, small
+/// enough to fetch in every call.
+const KEEP_CHECKS: usize = 100;
+const KEEP_EVICTIONS: usize = 100;
+
+/// A CI result's state, as `POST /v1/checks` and GitHub's `status` event name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckState {
+    /// CI passed the commit: the main branch is fast-forwarded to it.
+    Success,
+    /// CI failed the commit: its change is evicted.
+    Failure,
+    /// CI is still running: recorded, changes nothing.
+    Pending,
+}
+
+impl CheckState {
+    /// The word of the API: `success`, `failure` or `pending`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckState::Success => "success",
+            CheckState::Failure => "failure",
+            CheckState::Pending => "pending",
+        }
+    }
+
+    /// Reads the API's word; GitHub's `error` is a failure.
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "success" => Some(CheckState::Success),
+            "failure" | "error" => Some(CheckState::Failure),
+            "pending" => Some(CheckState::Pending),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for CheckState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One CI result as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRecord {
+    /// The auto branch's commit CI checked.
+    pub commit: CommitId,
+    /// What CI said.
+    pub state: CheckState,
+    /// CI's name for the check (GitHub's `context`), empty when it gave none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub context: String,
+    /// When cfgupdate received it, milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// Why a change left the auto branch without reaching the main branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvictionKind {
+    /// The config repository's CI failed its commit.
+    Failed,
+    /// The auto branch was rebuilt on a main branch a person changed, and the change no
+    /// longer applies there (the person set those images, or removed the wave or service).
+    Dropped,
+}
+
+/// A change evicted from (or dropped by a rebuild of) the auto branch: what it wanted, read
+/// from its commit's trailers, and why it left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eviction {
+    /// The auto branch's commit that carried the change.
+    pub commit: CommitId,
+    /// Its subject line.
+    pub subject: String,
+    /// Its `Cfgupdate-Action` (`publish`, `promote`, ...), empty when it had none.
+    #[serde(default)]
+    pub action: String,
+    /// The wave it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<WaveName>,
+    /// The images it wrote.
+    #[serde(default)]
+    pub images: BTreeMap<ServiceName, ImageRef>,
+    /// The app commits it named (an evicted announcement stays evicted: see
+    /// [`StrictRecord::evicted_announcement`]).
+    #[serde(default)]
+    pub app_commits: Vec<CommitId>,
+    /// Evicted by CI, or dropped by a rebuild.
+    pub kind: EvictionKind,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// When, milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl Eviction {
+    /// The eviction of the commit `commit` (whose message is `message`) for `reason`.
+    pub(crate) fn of(
+        commit: &CommitId,
+        message: &str,
+        kind: EvictionKind,
+        reason: String,
+        at: u64,
+    ) -> Self {
+        let record = Record::parse(message);
+        Self {
+            commit: commit.clone(),
+            subject: message.lines().next().unwrap_or_default().to_owned(),
+            action: record.action.unwrap_or_default(),
+            wave: record.wave,
+            images: record.images,
+            app_commits: record.app_commits,
+            kind,
+            reason,
+            at,
+        }
+    }
+}
+
+/// Strict mode's part of the pipeline state document (`strict`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrictRecord {
+    /// CI results received, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckRecord>,
+    /// Changes evicted or dropped, oldest first; each is recorded (and so reported) once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evicted: Vec<Eviction>,
+    /// The newest auto commit CI passed that the main branch is (being) fast-forwarded to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<CommitId>,
+}
+
+impl StrictRecord {
+    /// Whether there is nothing in it (the state document then leaves it out).
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty() && self.evicted.is_empty() && self.accepted.is_none()
+    }
+
+    /// Records a CI result; returns whether anything changed (the same result again does not).
+    pub(crate) fn add_check(&mut self, check: CheckRecord) -> bool {
+        if self.checks.iter().any(|c| {
+            c.commit == check.commit && c.state == check.state && c.context == check.context
+        }) {
+            return false;
+        }
+        self.checks.push(check);
+        let excess = self.checks.len().saturating_sub(KEEP_CHECKS);
+        self.checks.drain(..excess);
+        true
+    }
+
+    /// Records an eviction unless its commit's is recorded already: returns whether it was
+    /// new (and so is to be reported).
+    pub(crate) fn add_eviction(&mut self, eviction: Eviction) -> bool {
+        if self.is_evicted(&eviction.commit) {
+            return false;
+        }
+        self.evicted.push(eviction);
+        let excess = self.evicted.len().saturating_sub(KEEP_EVICTIONS);
+        self.evicted.drain(..excess);
+        true
+    }
+
+    /// Whether the change of `commit` was evicted or dropped.
+    pub fn is_evicted(&self, commit: &CommitId) -> bool {
+        self.evicted.iter().any(|e| &e.commit == commit)
+    }
+
+    /// The latest CI result for `commit`, if any.
+    pub fn check_of(&self, commit: &CommitId) -> Option<&CheckRecord> {
+        self.checks.iter().rev().find(|c| &c.commit == commit)
+    }
+
+    /// The eviction by CI of a publish of exactly these images for `app`, if there was one:
+    /// such an announcement stays evicted, and its replay is refused.
+    pub fn evicted_announcement(
+        &self,
+        app: &CommitId,
+        images: &BTreeMap<ServiceName, ImageRef>,
+    ) -> Option<&Eviction> {
+        self.evicted.iter().rev().find(|e| {
+            e.kind == EvictionKind::Failed
+                && e.action == crate::trailers::PUBLISH
+                && e.app_commits.contains(app)
+                && images.iter().all(|(s, i)| e.images.get(s) == Some(i))
+        })
+    }
+}

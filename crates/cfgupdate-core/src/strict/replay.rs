@@ -1,0 +1,240 @@
+//! The auto branch's pending changes, and their replay on a new main branch: each change's
+//! intent, read from its trailers (these images into that wave), written again through the
+//! same wave write and render checks every automatic change passes. A diff is never rebased.
+
+use std::collections::BTreeMap;
+
+use super::Eviction;
+use super::record::{EvictionKind, StrictRecord};
+use crate::intent::{WriteOptions, seal};
+use crate::names::{CommitId, WaveName};
+use crate::promotion::state::STATE_TRAILER;
+use crate::repository::{CommitInfo, CommitMessage, ConfigRepository, RepositoryError};
+use crate::slots::ImageSet;
+use crate::slots::wave::read_wave;
+use crate::snapshot::Snapshot;
+use crate::trailers::{self, Record};
+use crate::wave_write::{WaveWriteError, write_into_wave};
+
+/// How many commits of the auto branch are searched for the main branch: more automatic
+/// changes than this waiting for CI at once is not a queue but an outage.
+pub(crate) const QUEUE_DEPTH: usize = 256;
+
+/// The auto branch's commits that the main branch does not hold, oldest first, and where
+/// they leave the main branch's history (`None`: nowhere within [`QUEUE_DEPTH`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub(crate) base: Option<CommitId>,
+    pub(crate) commits: Vec<CommitInfo>,
+}
+
+/// The commits of `side` that `main` does not hold.
+pub(crate) fn pending(
+    repo: &dyn ConfigRepository,
+    side: &CommitId,
+    main: &CommitId,
+) -> Result<Pending, RepositoryError> {
+    let mut commits = Vec::new();
+    let mut base = None;
+    for commit in repo.log(side, QUEUE_DEPTH)? {
+        if repo.is_ancestor(&commit.id, main)? {
+            base = Some(commit.id);
+            break;
+        }
+        commits.push(commit);
+    }
+    commits.reverse();
+    Ok(Pending { base, commits })
+}
+
+/// The auto branch rebuilt: its new tip, and the changes that no longer apply.
+pub(crate) struct Rebuilt {
+    pub(crate) tip: CommitId,
+    pub(crate) dropped: Vec<Eviction>,
+}
+
+/// Replays the changes of `chain` that were not evicted on `main`, each as its own commit
+/// (created, not pushed). A service a person changed in a wave on the main branch since the
+/// changes were made (between `chain.base` and `main`) is left as the person set it.
+pub(crate) fn replay(
+    repo: &mut dyn ConfigRepository,
+    options: &WriteOptions,
+    main: &CommitId,
+    chain: &Pending,
+    record: &StrictRecord,
+    now: u64,
+) -> Result<Rebuilt, RepositoryError> {
+    let key = options.key.as_ref();
+    let mut tip = main.clone();
+    let mut dropped = Vec::new();
+    let mut person_set: BTreeMap<WaveName, ImageSet> = BTreeMap::new();
+    for commit in &chain.commits {
+        if record.is_evicted(&commit.id) {
+            continue;
+        }
+        let drop = |reason: String| {
+            Eviction::of(
+                &commit.id,
+                &commit.message,
+                EvictionKind::Dropped,
+                reason,
+                now,
+            )
+        };
+        if !trailers::is_trusted(commit, key) {
+            dropped.push(drop(
+                "it was not written by cfgupdate (its seal does not check), so nothing of it is replayed".to_owned(),
+            ));
+            continue;
+        }
+        let intent = Record::parse(&commit.message);
+        let (Some(wave_name), false) = (&intent.wave, intent.images.is_empty()) else {
+            dropped.push(drop(
+                "its trailers name no wave and images to write again".to_owned(),
+            ));
+            continue;
+        };
+        match replay_one(
+            repo,
+            options,
+            &tip,
+            commit,
+            &intent,
+            wave_name,
+            chain,
+            main,
+            &mut person_set,
+        )? {
+            Ok(commit) => tip = commit,
+            Err(reason) => dropped.push(drop(reason)),
+        }
+    }
+    Ok(Rebuilt { tip, dropped })
+}
+
+/// Replays one change on `tip`: the new commit, or why the change no longer applies.
+#[allow(clippy::too_many_arguments)]
+fn replay_one(
+    repo: &mut dyn ConfigRepository,
+    options: &WriteOptions,
+    tip: &CommitId,
+    commit: &CommitInfo,
+    intent: &Record,
+    wave_name: &WaveName,
+    chain: &Pending,
+    main: &CommitId,
+    person_set: &mut BTreeMap<WaveName, ImageSet>,
+) -> Result<Result<CommitId, String>, RepositoryError> {
+    let snapshot = match Snapshot::at(repo, tip) {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            return Ok(Err(format!(
+                "the main branch's files cannot be used: {error}"
+            )));
+        }
+    };
+    let Some(wave) = snapshot.pipeline().wave(wave_name) else {
+        return Ok(Err(format!(
+            "wave `{wave_name}` is no longer in cfgupdate.toml on the main branch"
+        )));
+    };
+    let wave = wave.clone();
+    if !person_set.contains_key(wave_name) {
+        let changed = people_changes(repo, chain.base.as_ref(), main, &wave)?;
+        person_set.insert(wave_name.clone(), changed);
+    }
+    let changed_by_people = &person_set[wave_name];
+    let mut images = ImageSet::new();
+    let mut left = Vec::new();
+    for (service, image) in &intent.images {
+        if changed_by_people.contains_key(service) {
+            left.push(service.to_string());
+        } else if wave.hold.contains(service) {
+            left.push(format!("{service} (on hold)"));
+        } else {
+            images.insert(service.clone(), image.clone());
+        }
+    }
+    if images.is_empty() {
+        return Ok(Err(format!(
+            "a person set {} in wave `{wave_name}` on the main branch since",
+            left.join(", ")
+        )));
+    }
+    let files = match snapshot.wave_files(&wave) {
+        Ok(files) => files,
+        Err(error) => return Ok(Err(format!("it no longer applies: {error}"))),
+    };
+    let before = read_wave(&wave.images, &files).unwrap_or_default();
+    let write = match write_into_wave(repo, tip, &wave, &files, before, &images, &options.render) {
+        Ok(Some(write)) => write,
+        Ok(None) => {
+            return Ok(Err(format!(
+                "wave `{wave_name}` on the main branch holds its images already"
+            )));
+        }
+        Err(WaveWriteError::Slots(error)) => {
+            return Ok(Err(format!("it no longer applies: {error}")));
+        }
+        Err(WaveWriteError::Render(error)) => {
+            return Ok(Err(format!(
+                "it no longer passes the render check: {error}"
+            )));
+        }
+    };
+    let mut change = write.change.clone();
+    let subject = commit.message.lines().next().unwrap_or_default().to_owned();
+    let mut note = Vec::new();
+    if !left.is_empty() {
+        note.push(format!(
+            "Replayed on the main branch without {}, which a person set there since.",
+            left.join(", ")
+        ));
+    }
+    change.message = CommitMessage {
+        subject,
+        body: write.body(&images, &note),
+        trailers: CommitMessage::parse_trailers(&commit.message)
+            .into_iter()
+            .filter(|(name, value)| {
+                name != trailers::SEAL
+                    && name != STATE_TRAILER
+                    && !(name == trailers::IMAGE
+                        && value.split_once('=').is_some_and(|(s, _)| {
+                            left.iter().any(|l| l.split(' ').next() == Some(s))
+                        }))
+            })
+            .collect(),
+    };
+    seal(repo, options.key.as_ref(), tip, &mut change);
+    Ok(Ok(repo.create_commit(tip, &change)?))
+}
+
+/// The services whose image in `wave` differs between `base` (where the pending changes
+/// left the main branch) and `main`: a person set them since.
+fn people_changes(
+    repo: &dyn ConfigRepository,
+    base: Option<&CommitId>,
+    main: &CommitId,
+    wave: &crate::pipeline::Wave,
+) -> Result<ImageSet, RepositoryError> {
+    let Some(base) = base else {
+        return Ok(ImageSet::new());
+    };
+    if base == main {
+        return Ok(ImageSet::new());
+    }
+    let images_at = |revision: &CommitId| -> ImageSet {
+        Snapshot::at(repo, revision)
+            .ok()
+            .and_then(|snapshot| snapshot.wave_files(wave).ok())
+            .and_then(|files| read_wave(&wave.images, &files).ok())
+            .unwrap_or_default()
+    };
+    let before = images_at(base);
+    let after = images_at(main);
+    Ok(after
+        .into_iter()
+        .filter(|(service, image)| before.get(service) != Some(image))
+        .collect())
+}

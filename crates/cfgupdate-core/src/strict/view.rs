@@ -1,0 +1,460 @@
+//! [`Strict`]: the repository whose branch is the auto branch while strict mode is on.
+
+use std::sync::Arc;
+
+use super::record::{Eviction, StrictRecord};
+use super::replay::{Pending, pending, replay};
+use crate::clock::Clock;
+use crate::intent::WriteOptions;
+use crate::names::CommitId;
+use crate::path::RepoPath;
+use crate::promotion::PromotionError;
+use crate::promotion::state::{self, CatchUp};
+use crate::repository::{
+    Change, CommitInfo, ConfigRepository, PairOutcome, PushOutcome, RepositoryError,
+    RepositoryErrorKind, StateVersion,
+};
+use crate::snapshot::Snapshot;
+
+/// How many times a fetch tries to bring the auto branch up to date while other processes
+/// move it or the main branch.
+const SYNC_ATTEMPTS: u32 = 8;
+
+/// A [`ConfigRepository`] that routes automatic commits through strict mode's auto branch
+/// when the main branch's `cfgupdate.toml` has a `[strict]` table, and passes everything
+/// through otherwise. It dereferences to the repository it wraps.
+///
+/// ```
+/// use std::sync::Arc;
+/// use cfgupdate_core::strict::Strict;
+/// use cfgupdate_core::{ConfigRepository, MemoryRepository, SystemClock, WriteOptions};
+///
+/// let pipeline = "[strict]\nbranch = \"auto\"\n\n[[wave]]\nname = \"staging\"\nimages = \"i.json\"\ntargets = [\"s\"]\n\n[target.s]\nentrypoint = \"s.jsonnet\"\n";
+/// let memory = MemoryRepository::new(&[("cfgupdate.toml", pipeline)]);
+/// let mut repo = Strict::new(memory, Arc::new(SystemClock), WriteOptions::default());
+/// let tip = repo.refresh()?;
+/// assert_eq!(repo.auto_branch(), Some("auto"));
+/// // Nothing waits yet: the auto branch's view is the main branch.
+/// assert_eq!(&tip, repo.inner().remote_tip());
+/// # Ok::<(), cfgupdate_core::RepositoryError>(())
+/// ```
+pub struct Strict<R> {
+    inner: R,
+    clock: Arc<dyn Clock + Send + Sync>,
+    options: WriteOptions,
+    /// The auto branch's name while strict mode is on, as the main branch said at the last
+    /// fetch; `None` inside when it is off; `None` outside before the first fetch.
+    mode: Option<Option<String>>,
+    /// The main branch's tip at the last fetch.
+    main: Option<CommitId>,
+    /// The auto branch on the remote as last fetched or pushed (`None`: it does not exist).
+    side: Option<CommitId>,
+    /// The view's tip: the auto branch's when changes wait, else the main branch's.
+    view: Option<CommitId>,
+    /// Whether `side` is known to be current.
+    side_fresh: bool,
+}
+
+impl<R> std::ops::Deref for Strict<R> {
+    type Target = R;
+    fn deref(&self) -> &R {
+        &self.inner
+    }
+}
+
+impl<R> std::ops::DerefMut for Strict<R> {
+    fn deref_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+}
+
+impl<R: ConfigRepository> Strict<R> {
+    /// Wraps `inner`; `options` (retry, render limits and key) are those of the writes made
+    /// through it, which a rebuild of the auto branch uses as well.
+    pub fn new(inner: R, clock: Arc<dyn Clock + Send + Sync>, options: WriteOptions) -> Self {
+        Self {
+            inner,
+            clock,
+            options,
+            mode: None,
+            main: None,
+            side: None,
+            view: None,
+            side_fresh: false,
+        }
+    }
+
+    /// The repository wrapped.
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
+    /// The repository wrapped, to read the main branch as it is (`status` shows the waves
+    /// as Argo CD deploys them).
+    pub fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// The repository wrapped, unwrapped.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// The auto branch while strict mode is on (as of the last fetch).
+    pub fn auto_branch(&self) -> Option<&str> {
+        self.mode.as_ref().and_then(|mode| mode.as_deref())
+    }
+
+    /// The main branch's tip as of the last fetch.
+    pub fn main_tip(&self) -> Option<&CommitId> {
+        self.main.as_ref()
+    }
+
+    /// The auto branch's tip on the remote as of the last fetch (`None`: absent).
+    pub fn side_tip_fetched(&self) -> Option<&CommitId> {
+        self.side.as_ref()
+    }
+
+    /// The options of the writes made through it.
+    pub fn options(&self) -> &WriteOptions {
+        &self.options
+    }
+
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// The strict mode `cfgupdate.toml` at `main` asks for: `Ok(None)` when off, an error
+    /// when the file cannot be read (then nothing is decided from it).
+    fn mode_at(&self, main: &CommitId) -> Result<Option<String>, ()> {
+        match Snapshot::at(&self.inner, main) {
+            Ok(snapshot) => Ok(snapshot
+                .pipeline()
+                .strict
+                .as_ref()
+                .map(|s| s.branch.clone())),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// The mode as last fetched, or, before any fetch, as the cached main branch says.
+    fn mode_now(&self) -> Result<Option<String>, RepositoryError> {
+        if let Some(mode) = &self.mode {
+            return Ok(mode.clone());
+        }
+        let main = self.inner.tip()?;
+        self.mode_at(&main).map_err(|()| not_fetched())
+    }
+
+    /// The strict mode part of the pipeline state as last fetched (empty when the state
+    /// cannot be acted on: a rebuild then decides only from the branches).
+    pub(crate) fn record(&self, tip: &CommitId) -> StrictRecord {
+        state::load(&self.inner, self.options.key.as_ref(), tip)
+            .map(|state| state.strict)
+            .unwrap_or_default()
+    }
+
+    /// Records `update` in the pipeline state (replayed on the newest state after a
+    /// rejection); `update` returns whether it changed anything.
+    pub(crate) fn update_record(
+        &mut self,
+        message: &str,
+        mut update: impl FnMut(&mut StrictRecord) -> bool,
+    ) -> Result<StrictRecord, PromotionError> {
+        let main = match &self.main {
+            Some(main) => main.clone(),
+            None => self.inner.refresh()?,
+        };
+        let clock = self.clock.clone();
+        let state = state::update(
+            &mut self.inner,
+            &*clock,
+            &self.options.retry,
+            self.options.key.as_ref(),
+            &main,
+            message,
+            CatchUp::Along(&main),
+            |state| update(&mut state.strict),
+        )?;
+        Ok(state.strict)
+    }
+
+    /// Fetches both branches and brings the auto branch up to "main plus the pending
+    /// changes": rolls forward an accepted commit whose fast-forward did not happen, and
+    /// rebuilds when the main branch moved or a pending change was evicted. Returns the
+    /// changes a rebuild dropped (each recorded once in the state).
+    pub(crate) fn sync(&mut self) -> Result<Vec<Eviction>, PromotionError> {
+        let mut dropped = Vec::new();
+        for _ in 0..SYNC_ATTEMPTS {
+            let main = self.inner.refresh()?;
+            self.main = Some(main.clone());
+            let branch = match self.mode_at(&main) {
+                Ok(mode) => {
+                    self.mode = Some(mode.clone());
+                    mode
+                }
+                // A broken pipeline file: the mode stays what it was (off before the first
+                // fetch; the write reading the same file fails then anyway).
+                Err(()) => self.mode.clone().flatten(),
+            };
+            let Some(branch) = branch else {
+                self.side = None;
+                self.view = None;
+                return Ok(dropped);
+            };
+            let side = self.inner.refresh_side(&branch)?;
+            self.side = side.clone();
+            self.side_fresh = true;
+            let Some(side) = side else {
+                self.view = Some(main);
+                return Ok(dropped);
+            };
+            let record = self.record(&main);
+            let chain = pending(&self.inner, &side, &main)?;
+            // An accepted commit the main branch was not moved to yet (the process that
+            // accepted it stopped between the two pushes): move it now.
+            if let Some(accepted) = &record.accepted
+                && chain.base.as_ref() == Some(&main)
+                && chain.commits.iter().any(|c| &c.id == accepted)
+            {
+                match self.inner.fast_forward(&main, accepted)? {
+                    PushOutcome::Pushed(_) | PushOutcome::Rejected => continue,
+                }
+            }
+            let key = self.options.key.as_ref();
+            let clean = chain.base.as_ref() == Some(&main)
+                && chain
+                    .commits
+                    .iter()
+                    .all(|c| !record.is_evicted(&c.id) && crate::trailers::is_trusted(c, key));
+            if clean {
+                self.view = Some(if chain.commits.is_empty() { main } else { side });
+                return Ok(dropped);
+            }
+            let rebuilt = self.rebuild(&main, &chain, &record)?;
+            if !rebuilt.dropped.is_empty() {
+                let now = state::millis(self.clock.now());
+                let mut fresh = Vec::new();
+                self.update_record("Record the changes dropped from the auto branch", |r| {
+                    fresh.clear();
+                    for drop in &rebuilt.dropped {
+                        let mut drop = drop.clone();
+                        drop.at = now;
+                        if r.add_eviction(drop.clone()) {
+                            fresh.push(drop);
+                        }
+                    }
+                    !fresh.is_empty()
+                })?;
+                dropped.extend(fresh);
+            }
+            match self.inner.set_side(&branch, Some(&side), &rebuilt.tip)? {
+                PushOutcome::Pushed(_) => {
+                    self.side = Some(rebuilt.tip.clone());
+                    self.view = Some(rebuilt.tip);
+                    return Ok(dropped);
+                }
+                PushOutcome::Rejected => continue,
+            }
+        }
+        Err(PromotionError::Contended {
+            attempts: SYNC_ATTEMPTS,
+        })
+    }
+
+    fn rebuild(
+        &mut self,
+        main: &CommitId,
+        chain: &Pending,
+        record: &StrictRecord,
+    ) -> Result<super::replay::Rebuilt, RepositoryError> {
+        let options = self.options;
+        let now = state::millis(self.clock.now());
+        replay(&mut self.inner, &options, main, chain, record, now)
+    }
+}
+
+fn not_fetched() -> RepositoryError {
+    RepositoryError::new(
+        RepositoryErrorKind::NotFound,
+        "the branches were not fetched yet",
+    )
+}
+
+fn as_repository_error(error: PromotionError) -> RepositoryError {
+    match error {
+        PromotionError::Repository(error) => error,
+        PromotionError::Contended { attempts } => RepositoryError::new(
+            RepositoryErrorKind::Unavailable,
+            format!(
+                "the auto branch kept moving: {attempts} attempts to bring it up to date were rejected; try again"
+            ),
+        ),
+        other => RepositoryError::new(
+            RepositoryErrorKind::Failed,
+            format!("the auto branch could not be brought up to date: {other}"),
+        ),
+    }
+}
+
+impl<R: ConfigRepository> ConfigRepository for Strict<R> {
+    fn tip(&self) -> Result<CommitId, RepositoryError> {
+        match self.mode_now()? {
+            None => self.inner.tip(),
+            Some(_) => self.view.clone().ok_or_else(not_fetched),
+        }
+    }
+
+    fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
+        self.sync().map_err(as_repository_error)?;
+        match &self.view {
+            Some(view) => Ok(view.clone()),
+            None => self.inner.tip(),
+        }
+    }
+
+    fn is_fresh(&self) -> bool {
+        self.inner.is_fresh() && (self.auto_branch().is_none() || self.side_fresh)
+    }
+
+    fn read_file(
+        &self,
+        revision: &CommitId,
+        path: &RepoPath,
+    ) -> Result<Option<Vec<u8>>, RepositoryError> {
+        self.inner.read_file(revision, path)
+    }
+
+    fn list_files(
+        &self,
+        revision: &CommitId,
+        under: &str,
+    ) -> Result<Vec<RepoPath>, RepositoryError> {
+        self.inner.list_files(revision, under)
+    }
+
+    fn is_ancestor(
+        &self,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, RepositoryError> {
+        self.inner.is_ancestor(ancestor, descendant)
+    }
+
+    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
+        self.inner.log(from, limit)
+    }
+
+    fn commit_and_push(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let Some(branch) = self.mode_now()? else {
+            return self.inner.commit_and_push(parent, change);
+        };
+        if self.view.as_ref() != Some(parent) || !self.side_fresh {
+            // Built on something else than the auto branch as fetched: fetch and replan.
+            self.side_fresh = false;
+            return Ok(PushOutcome::Rejected);
+        }
+        let commit = self.inner.create_commit(parent, change)?;
+        let expected = self.side.clone();
+        match self.inner.set_side(&branch, expected.as_ref(), &commit)? {
+            PushOutcome::Pushed(_) => {
+                self.side = Some(commit.clone());
+                self.view = Some(commit.clone());
+                Ok(PushOutcome::Pushed(commit))
+            }
+            PushOutcome::Rejected => {
+                self.side_fresh = false;
+                Ok(PushOutcome::Rejected)
+            }
+        }
+    }
+
+    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.inner.state()
+    }
+
+    fn push_state(
+        &mut self,
+        parent: Option<&CommitId>,
+        content: &[u8],
+        message: &str,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.inner.push_state(parent, content, message)
+    }
+
+    fn push_with_state(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        if self.mode_now()?.is_none() {
+            return self.inner.push_with_state(
+                parent,
+                change,
+                state_parent,
+                state_content,
+                state_message,
+            );
+        }
+        // The state first, then the auto branch: the order of the trait's default.
+        let state = match self
+            .inner
+            .push_state(state_parent, state_content, state_message)?
+        {
+            PushOutcome::Pushed(state) => state,
+            PushOutcome::Rejected => return Ok(PairOutcome::Rejected),
+        };
+        Ok(match self.commit_and_push(parent, change)? {
+            PushOutcome::Pushed(commit) => PairOutcome::Pushed { commit, state },
+            PushOutcome::Rejected => PairOutcome::StateOnly(state),
+        })
+    }
+
+    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
+        self.inner.state_anchor()
+    }
+
+    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
+        self.inner.set_state_anchor(commit)
+    }
+
+    fn side_tip(&self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        self.inner.side_tip(branch)
+    }
+
+    fn refresh_side(&mut self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
+        self.inner.refresh_side(branch)
+    }
+
+    fn create_commit(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<CommitId, RepositoryError> {
+        self.inner.create_commit(parent, change)
+    }
+
+    fn set_side(
+        &mut self,
+        branch: &str,
+        expected: Option<&CommitId>,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.inner.set_side(branch, expected, to)
+    }
+
+    fn fast_forward(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.inner.fast_forward(expected, to)
+    }
+}

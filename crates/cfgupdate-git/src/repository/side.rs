@@ -1,0 +1,234 @@
+//! Strict mode's second branch (docs/strict.md): the auto branch, fetched into its own
+//! tracking ref, replaced by a compare-and-swap push (it is cfgupdate's own), and the main
+//! branch fast-forwarded to one of its commits, never by force.
+
+use cfgupdate_core::{Change, CommitId, PushOutcome, RepositoryError};
+use git2::Oid;
+
+use super::{Failed, GitRepository, NotFound, declined, lock};
+use crate::options::Branch;
+use crate::remote::{self, Expect, Pushed};
+
+/// The local ref that keeps the newest commit made for the auto branch and not yet pushed
+/// (each made on the one before, so the whole chain stays reachable in the cache).
+const CREATED_REF: &str = "refs/cfgupdate-local/created";
+
+impl GitRepository {
+    /// `name` as a branch other than the main one.
+    fn side_branch(&self, name: &str) -> Result<Branch, RepositoryError> {
+        let branch = Branch::parse(name).map_err(|error| {
+            self.describe()
+                .error(Failed, &format!("the auto branch: {error}"))
+        })?;
+        if branch == self.options.branch {
+            return Err(self.describe().error(
+                Failed,
+                &format!(
+                    "the auto branch `{branch}` of [strict] is the branch Argo CD watches; name another one in cfgupdate.toml"
+                ),
+            ));
+        }
+        Ok(branch)
+    }
+
+    pub(super) fn read_side_tip(&self, name: &str) -> Result<Option<CommitId>, RepositoryError> {
+        let branch = self.side_branch(name)?;
+        match self.repo.refname_to_id(&remote::tracking_ref(&branch)) {
+            Ok(id) => Ok(Some(self.commit_id(id)?)),
+            Err(error) if error.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(error) => Err(self.describe().local(
+                &format!("cannot read the auto branch `{branch}` in the cache"),
+                &error,
+            )),
+        }
+    }
+
+    pub(super) fn fetch_side_branch(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<CommitId>, RepositoryError> {
+        let branch = self.side_branch(name)?;
+        let _lock = lock(&self.location, self.describe())?;
+        let tip = remote::fetch_side(
+            &self.repo,
+            &self.options.remote,
+            &self.options.credentials,
+            &branch,
+        )
+        .map_err(|error| {
+            self.describe().remote(
+                &format!(
+                    "cannot fetch the auto branch `{branch}` from {}",
+                    self.options.remote
+                ),
+                &error,
+            )
+        })?;
+        tip.map(|id| self.commit_id(id)).transpose()
+    }
+
+    pub(super) fn make_commit(
+        &mut self,
+        parent: &CommitId,
+        change: &Change,
+    ) -> Result<CommitId, RepositoryError> {
+        let _lock = lock(&self.location, self.describe())?;
+        let parent_commit = self.commit(parent)?;
+        let parent_tree = self.tree(&parent_commit)?;
+        let url = &self.options.remote;
+        let building = |error: git2::Error| {
+            self.describe().local(
+                &format!(
+                    "cannot build the commit on {} for the auto branch of {url}",
+                    parent.short()
+                ),
+                &error,
+            )
+        };
+        let tree_id = self.build_tree(&parent_tree, change).map_err(building)?;
+        if tree_id == parent_tree.id() {
+            return Err(self.describe().error(
+                Failed,
+                &format!(
+                    "the change for the auto branch of {url} leaves {} as it is, and an empty commit is never made",
+                    parent.short()
+                ),
+            ));
+        }
+        let tree = self.repo.find_tree(tree_id).map_err(building)?;
+        let signature = self.signature().map_err(building)?;
+        let id = self
+            .repo
+            .commit(
+                None,
+                &signature,
+                &signature,
+                &change.message.render(),
+                &tree,
+                &[&parent_commit],
+            )
+            .map_err(building)?;
+        self.repo
+            .reference(CREATED_REF, id, true, "cfgupdate: made for the auto branch")
+            .map_err(building)?;
+        self.commit_id(id)
+    }
+
+    pub(super) fn replace_side(
+        &mut self,
+        name: &str,
+        expected: Option<&CommitId>,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let branch = self.side_branch(name)?;
+        let _lock = lock(&self.location, self.describe())?;
+        let id = self.commit(to)?.id();
+        let expected = expected.map(|e| self.oid(e)).transpose()?;
+        let outgoing = remote::outgoing_ref(&branch);
+        let destination = format!("refs/heads/{branch}");
+        self.point(&outgoing, id)?;
+        let pushed = remote::push(
+            &self.repo,
+            &self.options.remote,
+            &self.options.credentials,
+            &outgoing,
+            &destination,
+            Expect::Replacing(expected),
+            None,
+        );
+        self.landed(&branch, &destination, id, pushed)
+    }
+
+    pub(super) fn fast_forward_main(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+    ) -> Result<PushOutcome, RepositoryError> {
+        self.branch_known()?;
+        let _lock = lock(&self.location, self.describe())?;
+        let id = self.commit(to)?.id();
+        let old = self.commit(expected)?.id();
+        let descends = id == old
+            || self.repo.graph_descendant_of(id, old).map_err(|error| {
+                self.describe()
+                    .local("cannot tell whether the move is a fast-forward", &error)
+            })?;
+        if !descends {
+            return Err(self.describe().error(
+                Failed,
+                &format!(
+                    "refusing to move branch `{}` to {}: it does not descend from {}, and the branch is never forced",
+                    self.options.branch,
+                    to.short(),
+                    expected.short()
+                ),
+            ));
+        }
+        let branch = self.options.branch.clone();
+        let outgoing = remote::outgoing_ref(&branch);
+        let destination = format!("refs/heads/{branch}");
+        self.point(&outgoing, id)?;
+        let pushed = remote::push(
+            &self.repo,
+            &self.options.remote,
+            &self.options.credentials,
+            &outgoing,
+            &destination,
+            Expect::Existing(old),
+            None,
+        );
+        self.last_rejection = None;
+        self.branch_pushed(id, pushed)
+    }
+
+    /// Points the local ref `name` at `id`.
+    fn point(&self, name: &str, id: Oid) -> Result<(), RepositoryError> {
+        self.repo
+            .reference(name, id, true, "cfgupdate: outgoing")
+            .map(drop)
+            .map_err(|error| {
+                self.describe().local(
+                    &format!("cannot point `{name}` at {id} in the cache"),
+                    &error,
+                )
+            })
+    }
+
+    /// What became of a push of `id` to the auto branch; its tracking ref follows.
+    fn landed(
+        &mut self,
+        branch: &Branch,
+        destination: &str,
+        id: Oid,
+        pushed: Result<Pushed, git2::Error>,
+    ) -> Result<PushOutcome, RepositoryError> {
+        let url = &self.options.remote;
+        match pushed {
+            Ok(Pushed::Accepted) => {
+                let _ = self.repo.reference(
+                    &remote::tracking_ref(branch),
+                    id,
+                    true,
+                    "cfgupdate: pushed the auto branch",
+                );
+                Ok(PushOutcome::Pushed(self.commit_id(id)?))
+            }
+            Ok(Pushed::Moved(reason)) => {
+                self.last_rejection = Some(self.describe().redact(&reason));
+                Ok(PushOutcome::Rejected)
+            }
+            Ok(Pushed::Missing) => Err(self.describe().error(
+                NotFound,
+                &format!("the auto branch `{branch}` of {url} is gone"),
+            )),
+            Ok(Pushed::Declined(reason)) => {
+                self.last_rejection = Some(self.describe().redact(&reason));
+                Err(declined(self.describe(), &reason, destination))
+            }
+            Err(error) => Err(self.describe().remote(
+                &format!("cannot push {id} to the auto branch `{branch}` of {url}"),
+                &error,
+            )),
+        }
+    }
+}
