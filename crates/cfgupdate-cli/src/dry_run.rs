@@ -17,6 +17,7 @@
 
 use std::fmt::{self, Write as _};
 
+use cfgupdate_core::strict::Strict;
 use cfgupdate_core::{Classify, ConfigRepository, PlannedCommit, PlannedFile, PlannedWrite};
 use cfgupdate_git::GitRepository;
 
@@ -26,7 +27,7 @@ use crate::remote::SystemClock;
 /// Runs `operation` as a dry run on `repo` and prints what it would push (stdout) and that
 /// nothing was pushed (stderr). Its error, if any, is returned as the real command returns it.
 pub fn show<T, E>(
-    repo: &mut GitRepository,
+    repo: &mut Strict<GitRepository>,
     operation: impl FnOnce(&mut dyn ConfigRepository) -> Result<T, E>,
 ) -> Result<(), Failure>
 where

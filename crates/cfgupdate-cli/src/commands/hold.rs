@@ -21,7 +21,7 @@ Prints the rollback commit's SHA, or `unchanged` when WAVE already held those im
 are placed all the same); a sentence on stderr says what is held. An unknown wave, a revision \
 that is not on the branch, or a service WAVE did not hold at SHA is refused (exit 2) and nothing \
 changes.",
-    after_help = "Examples (the revision is a commit of the config repository, as `cfgupdate history` shows them):\n  # production back to what it ran yesterday, every service:\n  cfgupdate rollback --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --to-revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a\n  # only api; later, let automation write it again:\n  cfgupdate rollback --repo https://git.example.com/acme/cfg-app.git --wave production \\\n    --to-revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a --service api\n  cfgupdate release --repo https://git.example.com/acme/cfg-app.git --wave production --service api"
+    after_help = "Examples (the revision is a commit of the config repository, as `cfgupdate history` shows them):\n  # production back to what it ran yesterday, every service:\n  cfgupdate rollback --repo https://git.example.com/acme/cfg-app.git --branch main \\\n    --wave production --to-revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a\n  # only api; later, let automation write it again:\n  cfgupdate rollback --repo https://git.example.com/acme/cfg-app.git --wave production \\\n    --to-revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a --service api\n  cfgupdate release --repo https://git.example.com/acme/cfg-app.git --wave production --service api\n\nThe same with --dry-run: print the commit and state record it would make, push nothing:\n  cfgupdate rollback --repo https://git.example.com/acme/cfg-app.git --wave production \\\n    --to-revision 3f0c2a9e1d4b5c6a7f8e9d0c1b2a3f4e5d6c7b8a --dry-run"
 )]
 pub struct RollbackArgs {
     #[command(flatten)]
@@ -35,6 +35,10 @@ pub struct RollbackArgs {
     /// Roll back only this service (repeatable; default: every service WAVE held at SHA).
     #[arg(long = "service", value_name = "SERVICE")]
     pub services: Vec<String>,
+    /// Print the commit and the state record that would be made, and push nothing; refusals
+    /// exit as they would without it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,7 +50,7 @@ the wave's image by hand (`cfgupdate status` names both). The next publish or pr
 those services again. A change of the pipeline state only: no commit.\n\n\
 Prints `unchanged` on stdout (nothing is committed to the branch) and names what it released on \
 stderr. A wave where nothing is held, or a service that is not held there, is refused (exit 2).",
-    after_help = "Examples:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git   # what is held, and by what\n  cfgupdate release --repo https://git.example.com/acme/cfg-app.git --wave production\n  cfgupdate release --repo https://git.example.com/acme/cfg-app.git --wave staging --service api"
+    after_help = "Examples:\n  cfgupdate status --repo https://git.example.com/acme/cfg-app.git   # what is held, and by what\n  cfgupdate release --repo https://git.example.com/acme/cfg-app.git --wave production\n  cfgupdate release --repo https://git.example.com/acme/cfg-app.git --wave staging --service api\n  cfgupdate release --repo https://git.example.com/acme/cfg-app.git --wave production --dry-run   # preview"
 )]
 pub struct ReleaseArgs {
     #[command(flatten)]
@@ -57,6 +61,10 @@ pub struct ReleaseArgs {
     /// Release only this service (repeatable; default: every service held in WAVE).
     #[arg(long = "service", value_name = "SERVICE")]
     pub services: Vec<String>,
+    /// Print the state record that would be made, and push nothing; refusals exit as they
+    /// would without it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 fn services(given: &[String]) -> Result<Vec<ServiceName>, Failure> {
@@ -82,6 +90,11 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Failure> {
     };
     let options = crate::commands::state::write_options()?;
     let mut repo = args.remote.open()?;
+    if args.dry_run {
+        return crate::dry_run::show(&mut repo, |repo| {
+            rollback(repo, &SystemClock, &request, &options)
+        });
+    }
     let outcome =
         rollback(&mut repo, &SystemClock, &request, &options).map_err(|e| classified(&e))?;
     let revision = request.to_revision.short();
@@ -110,6 +123,11 @@ pub fn run_release(args: &ReleaseArgs) -> Result<(), Failure> {
     let services = services(&args.services)?;
     let options = crate::commands::state::write_options()?;
     let mut repo = args.remote.open()?;
+    if args.dry_run {
+        return crate::dry_run::show(&mut repo, |repo| {
+            release(repo, &SystemClock, &wave, &services, &options)
+        });
+    }
     let ReleaseOutcome { wave, released } =
         release(&mut repo, &SystemClock, &wave, &services, &options).map_err(|e| classified(&e))?;
     let what: Vec<String> = released

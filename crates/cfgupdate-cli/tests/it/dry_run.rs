@@ -1,4 +1,4 @@
-//! `--dry-run` on `publish`, `promote` and `approve`, through the real binary against a real
+//! `--dry-run` on `publish`, `promote`, `approve`, `rollback` and `release`, through the real binary against a real
 //! `git daemon`: the commit that would be made is printed (subject, trailers, changed files
 //! and their diff), it is the commit the real command then makes, and the remote's refs, the
 //! branch and `refs/cfgupdate/state/*` alike, are byte-identical before and after. A refused
@@ -362,4 +362,55 @@ fn a_refused_dry_run_exits_as_the_real_command_and_moves_nothing() {
         assert_eq!(error(&dry), error(&real), "{args:?}");
         assert!(dry.stdout.is_empty(), "{args:?}: {dry:?}");
     }
+}
+
+#[test]
+fn rollback_and_release_dry_runs_print_what_they_would_do_and_move_nothing() {
+    let remote = Remote::new();
+    let first = remote.publish(1, false);
+    assert!(first.status.success(), "{first:?}");
+    let first = String::from_utf8(first.stdout).unwrap().trim().to_owned();
+    let second = remote.publish(2, false);
+    assert!(second.status.success(), "{second:?}");
+
+    // Staging back to what it held at the first publish: the rollback commit, not pushed.
+    let before = remote.refs();
+    let stdout = assert_dry(&remote.run(&[
+        "rollback",
+        "--wave",
+        "staging",
+        "--to-revision",
+        &first,
+        "--dry-run",
+    ]));
+    assert_eq!(remote.refs(), before, "the remote's refs did not move");
+    for expected in [
+        "    Cfgupdate-Action: rollback\n",
+        "    Cfgupdate-Wave: staging\n",
+        " M images/staging.json\n",
+        &format!("-  \"api\": \"{}\"\n", reference(2)),
+        &format!("+  \"api\": \"{}\"\n", reference(1)),
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in:\n{stdout}");
+    }
+    let printed = printed_message(&stdout);
+    remote.ok(&["rollback", "--wave", "staging", "--to-revision", &first]);
+    assert_eq!(remote.head_message().trim(), printed);
+
+    // Releasing the hold: a state record only, not pushed; the hold stays.
+    let before = remote.refs();
+    let stdout = assert_dry(&remote.run(&["release", "--wave", "staging", "--dry-run"]));
+    assert_eq!(remote.refs(), before, "the remote's refs did not move");
+    assert!(
+        stdout.starts_with("would record in the pipeline state of master: "),
+        "{stdout}"
+    );
+    let held = remote.run(&[
+        "publish",
+        "--app-commit",
+        &format!("{:040x}", 3),
+        "--image",
+        &format!("api={}", reference(3)),
+    ]);
+    assert_eq!(held.status.code(), Some(3), "still held: {held:?}");
 }
