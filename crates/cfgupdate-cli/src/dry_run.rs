@@ -14,10 +14,14 @@
 //!
 //! A refusal or a failure exits as the real command would (the same sentence, the same exit
 //! code), after printing what would have been written before it.
+//!
+//! It runs on the plain git repository, never through strict mode's wrapper: bringing the auto
+//! branch up to date pushes (a rebuild, a fast-forward of the main branch), which a dry run
+//! must never do. In strict mode the preview therefore shows the change as a commit on the main
+//! branch; the real command makes the same change as a commit on the auto branch.
 
 use std::fmt::{self, Write as _};
 
-use cfgupdate_core::strict::Strict;
 use cfgupdate_core::{Classify, ConfigRepository, PlannedCommit, PlannedFile, PlannedWrite};
 use cfgupdate_git::GitRepository;
 
@@ -27,7 +31,7 @@ use crate::remote::SystemClock;
 /// Runs `operation` as a dry run on `repo` and prints what it would push (stdout) and that
 /// nothing was pushed (stderr). Its error, if any, is returned as the real command returns it.
 pub fn show<T, E>(
-    repo: &mut Strict<GitRepository>,
+    repo: &mut GitRepository,
     operation: impl FnOnce(&mut dyn ConfigRepository) -> Result<T, E>,
 ) -> Result<(), Failure>
 where

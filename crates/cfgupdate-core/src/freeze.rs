@@ -88,6 +88,9 @@ pub enum FreezeSchedule {
     },
 }
 
+/// The longest recurring window, in days (of 24 hours).
+const MAX_RECURRING_DAYS: u64 = 366;
+
 /// A recurring window's length: whole calendar days (weeks count as seven) and elapsed time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreezeDuration {
@@ -117,6 +120,15 @@ impl FreezeDuration {
             .ok()
             .and_then(|d| Duration::try_from(d).ok())
             .ok_or(DurationError::Overflow)?;
+        // Longer windows would only be written by mistake, and the window maths (searching back
+        // as far as a window lasts) must stay bounded whatever the file says.
+        let seconds = u64::try_from(days)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(86_400)
+            .saturating_add(elapsed.as_secs());
+        if seconds > MAX_RECURRING_DAYS * 86_400 {
+            return Err(DurationError::TooLongForFreeze);
+        }
         Ok(Self {
             text: text.to_owned(),
             days,
@@ -406,7 +418,9 @@ fn latest_start(
 }
 
 fn within(bound: DateTime, wall: DateTime, days: u32) -> bool {
-    wall.checked_sub(Span::new().days(i64::from(days)))
+    Span::new()
+        .try_days(i64::from(days))
+        .and_then(|span| wall.checked_sub(span))
         .is_ok_and(|earliest| bound >= earliest)
 }
 
@@ -415,7 +429,7 @@ fn within(bound: DateTime, wall: DateTime, days: u32) -> bool {
 fn end_of(start: Timestamp, duration: &FreezeDuration, zone: &TimeZone) -> Option<Timestamp> {
     let zoned = start.to_zoned_datetime(zone.clone());
     let after_days = zoned
-        .checked_add(Span::new().days(i64::from(duration.days)))
+        .checked_add(Span::new().try_days(i64::from(duration.days)).ok()?)
         .ok()?;
     let elapsed = SignedDuration::try_from(duration.elapsed).ok()?;
     after_days.timestamp().checked_add(elapsed).ok()

@@ -8,10 +8,11 @@ use crate::remote::{RemoteArgs, SystemClock};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Run whatever is due now: promotions whose soak has passed",
+    about = "Run whatever is due now: promotions whose soak has passed, announcements a freeze deferred",
     long_about = "Fetch the config repository and take every step of the pipeline that is due \
 now: a wave complete at images whose next wave's soak has passed since is promoted, without \
-waiting for another deploy report. It is the same operation `cfgupdate serve` runs on its timer, \
+waiting for another deploy report; and once the first wave's freeze window ended, the newest \
+deferred images of each service are published. It is the same operation `cfgupdate serve` runs on its timer, \
 for cron-driven setups without the service; running it when nothing is due changes nothing.\n\n\
 Prints each commit it made (one SHA a line, in pipeline order), or `unchanged`; a sentence on \
 stderr says what each commit did and when the next soak gate opens. A wave whose promotion is \
@@ -39,7 +40,33 @@ pub fn run(args: &AdvanceArgs) -> Result<(), Failure> {
         ));
         out.push_str(&format!("{}\n", promotion.commit));
     }
-    if done.promoted.is_empty() {
+    // What a freeze window deferred, once the window ended: the core's own pass, as the
+    // service's timer runs it after `advance`.
+    let deferred = cfgupdate_core::publish_deferred(&mut repo, &SystemClock, &options)
+        .map_err(|error| classified(&error))?;
+    for (commit, wave) in &deferred.published {
+        crate::args::say(format_args!(
+            "published into `{wave}` what a freeze window deferred: commit {} on {}",
+            commit.short(),
+            repo.branch()
+        ));
+        out.push_str(&format!("{commit}\n"));
+    }
+    for (app_commit, error) in &deferred.refused {
+        crate::args::say(format_args!(
+            "a deferred announcement (app commit {}) was refused now that its window ended, and forgotten: {error}",
+            app_commit.short()
+        ));
+    }
+    if let Some(frozen) = &deferred.waiting {
+        crate::args::say(format_args!(
+            "{} announcement(s) stay deferred: the first wave is frozen until {} ({})",
+            deferred.remaining,
+            rfc3339(frozen.until),
+            cfgupdate_core::adapter::shown(&frozen.reason)
+        ));
+    }
+    if done.promoted.is_empty() && deferred.published.is_empty() {
         crate::args::say("nothing was due");
         out.push_str("unchanged\n");
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use cfgupdate_tests::GitDaemon;
+use cfgupdate_tests::{GitDaemon, git};
 use serde_json::json;
 use serve_support::*;
 
@@ -156,4 +156,47 @@ fn the_service_answers_202_and_publishes_what_it_deferred_when_the_window_ends()
         "status without deferred images",
         || get(&server.at("/v1/status")).json()["waves"][0]["deferred"].is_null(),
     );
+}
+
+#[test]
+fn cfgupdate_advance_publishes_what_a_freeze_deferred_once_the_window_ended() {
+    let daemon = GitDaemon::start().unwrap();
+    let seconds = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let end =
+        cfgupdate_core::freeze::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds + 6));
+    let files = frozen_files(&end);
+    let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
+    let url = daemon.url("config.git");
+    let cache = tempfile::tempdir().unwrap();
+    let (app1, image1) = (app(1), format!("api={}", reference("api", 1)));
+    let output = cfgupdate(&publish_args(&url, &app1, &image1), cache.path());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("deferred until {end}\n"),
+        "{output:?}"
+    );
+    let before = subjects(&bare);
+
+    // Still frozen: nothing is due, and it says until when.
+    let output = cfgupdate(&["advance", "--repo", &url], cache.path());
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "unchanged\n");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("stay deferred"),
+        "{output:?}"
+    );
+    assert_eq!(subjects(&bare), before);
+
+    // After the window: cron's next `advance` publishes it, one publish commit.
+    std::thread::sleep(Duration::from_secs(7));
+    let output = cfgupdate(&["advance", "--repo", &url], cache.path());
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!(printed.len(), 40, "{output:?}");
+    let staging = git(&bare, &["show", "master:envs/staging/images.libsonnet"]);
+    assert!(staging.contains(&reference("api", 1)), "{staging}");
+    assert_eq!(git(&bare, &["rev-parse", "master"]).trim(), printed);
 }

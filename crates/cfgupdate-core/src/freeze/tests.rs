@@ -201,3 +201,20 @@ fn bad_windows_name_the_key_and_the_value() {
     );
     assert!(FreezeWindow::recurring("0 17 * * *", "1h", None, " ").is_err());
 }
+
+#[test]
+fn a_recurring_window_longer_than_a_year_is_refused_and_never_reaches_the_window_maths() {
+    // These panicked in jiff's day arithmetic (out of its range) at the first look at the
+    // wave, which in the service killed the writer.
+    for duration in ["7304484d", "175307616h", "60w", "367d", "366d1h"] {
+        let error = FreezeWindow::recurring("* * * * *", duration, None, "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("lasts at most 366 days"),
+            "{duration}: {error}"
+        );
+    }
+    let year = [FreezeWindow::recurring("0 0 1 1 *", "366d", None, "a year").unwrap()];
+    assert!(frozen_at(&year, t("2027-06-01T00:00:00Z")).is_some());
+}

@@ -49,6 +49,11 @@ pub enum DurationError {
     /// It does not fit in a duration.
     #[error("it is too long to represent")]
     Overflow,
+    /// A recurring freeze window longer than a year (write one that long as a fixed window).
+    #[error(
+        "a recurring freeze window lasts at most 366 days; write a longer one as a fixed window (`from` and `to`)"
+    )]
+    TooLongForFreeze,
 }
 
 /// Parses a duration such as `1h30m` or `500ms`.
