@@ -11,7 +11,7 @@
 //! field a comma-separated list of `*`, a value, a range `a-b`, each optionally with a step
 //! `/n` (`a/n` meaning `a-max/n`). Names are case-insensitive. As in Vixie cron, when both the
 //! day of month and the day of week are restricted (neither starts with `*`), a day matching
-//! either one matches.
+//! either one matches; when either starts with `*` (`*/2` too), a day must match both.
 
 use std::fmt;
 
@@ -262,11 +262,13 @@ impl CronSchedule {
         }
         let day = self.days & (1 << date.day()) != 0;
         let weekday = self.weekdays & (1 << date.weekday().to_sunday_zero_offset()) != 0;
-        match (self.days_star, self.weekdays_star) {
-            (false, false) => day || weekday,
-            (true, false) => weekday,
-            (false, true) => day,
-            (true, true) => true,
+        // Vixie cron: a field starting with `*` (`*`, `*/2`) makes the two fields both
+        // required (a bare `*` has every bit, so the other one alone decides); two restricted
+        // fields match on either.
+        if self.days_star || self.weekdays_star {
+            day && weekday
+        } else {
+            day || weekday
         }
     }
 
@@ -318,6 +320,28 @@ mod tests {
 
     fn at(text: &str) -> DateTime {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_stepped_star_in_either_day_field_requires_both_as_vixie_cron_does() {
+        let fires = |cron: &str, date: &str| {
+            CronSchedule::parse(cron)
+                .unwrap()
+                .matches_date(date.parse().unwrap())
+        };
+        // Every other day of the month, not every day.
+        assert!(fires("0 0 */2 * *", "2026-12-01"));
+        assert!(!fires("0 0 */2 * *", "2026-12-02"));
+        // Every other weekday (Sunday, Tuesday, ...), not every day.
+        assert!(fires("0 17 * * */2", "2026-12-01")); // a Tuesday
+        assert!(!fires("0 17 * * */2", "2026-12-02")); // a Wednesday
+        // Fridays that are also among the days 1, 8, 15, 22, 29: not every Friday.
+        assert!(fires("0 17 */7 * FRI", "2027-01-01")); // Friday the 1st
+        assert!(!fires("0 17 */7 * FRI", "2026-12-04")); // Friday the 4th
+        // Two restricted fields: either.
+        assert!(fires("0 17 1 * FRI", "2026-12-04"));
+        assert!(fires("0 17 1 * FRI", "2026-12-01"));
+        assert!(!fires("0 17 1 * FRI", "2026-12-02"));
     }
 
     #[test]

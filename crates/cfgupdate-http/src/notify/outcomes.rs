@@ -88,11 +88,19 @@ pub(crate) fn of_publish(
     result: &Result<PublishOutcome, PublishError>,
     at: SystemTime,
 ) -> Option<Event> {
-    let images = announcement.images();
+    let mut images = announcement.images().clone();
     let event = match result {
-        Ok(PublishOutcome::Committed { commit, wave, .. }) => Event::new(EventKind::Published, at)
-            .wave(wave)
-            .commit(commit),
+        Ok(PublishOutcome::Committed {
+            commit,
+            wave,
+            skipped,
+        }) => {
+            // What the commit wrote: the services a hold kept out are not in it.
+            images.retain(|service, _| !skipped.contains(service));
+            Event::new(EventKind::Published, at)
+                .wave(wave)
+                .commit(commit)
+        }
         Ok(PublishOutcome::Deferred { until, reason }) => Event::new(EventKind::Deferred, at)
             .reason(format!(
                 "frozen until {} ({reason})",
@@ -101,12 +109,13 @@ pub(crate) fn of_publish(
         Ok(PublishOutcome::Unchanged) => return None,
         Err(error) => of_publish_error(error, at)?,
     };
-    Some(event.images(images))
+    Some(event.images(&images))
 }
 
 fn of_publish_error(error: &PublishError, at: SystemTime) -> Option<Event> {
     let event = match error {
         PublishError::Held { wave, .. } => Event::new(EventKind::Held, at).wave(wave),
+        PublishError::OnHold(held) => Event::new(EventKind::Held, at).wave(&held.wave),
         PublishError::Stale { wave, .. } => Event::new(EventKind::Refused, at).wave(wave),
         // Broken files of the branch itself are not a refusal: the service answers 503 and
         // the sender retries once a person fixes them.

@@ -599,3 +599,41 @@ fn a_strict_eviction_and_each_change_its_rebuild_dropped_are_refused_events() {
     assert_eq!(events[1].reason.as_deref(), Some("a person set api"));
     assert!(outcomes::of_check(&Ok(CheckOutcome::Recorded), at()).is_empty());
 }
+
+#[test]
+fn a_publish_held_back_by_a_rollback_is_held_and_a_published_event_lists_only_what_was_written() {
+    use cfgupdate_core::promotion::{HeldBack, Hold};
+    let announcement = Announcement::new(
+        commit(9),
+        images(&[("api", &api_image()), ("web", &api_image())]),
+    )
+    .unwrap();
+    let web = ServiceName::parse("web").unwrap();
+    let held = Err(PublishError::OnHold(HeldBack {
+        wave: wave("staging"),
+        held: vec![(
+            web.clone(),
+            Hold::Rollback {
+                to_revision: commit(2),
+                at: 0,
+            },
+        )],
+    }));
+    let event = outcomes::of_publish(&announcement, &held, at()).expect("an event");
+    assert_eq!(event.kind.name(), "held");
+    let written = Ok(PublishOutcome::Committed {
+        commit: commit(3),
+        wave: wave("staging"),
+        skipped: vec![web],
+    });
+    let event = outcomes::of_publish(&announcement, &written, at()).expect("an event");
+    assert_eq!(event.kind.name(), "published");
+    assert_eq!(
+        event
+            .images
+            .keys()
+            .map(ServiceName::as_str)
+            .collect::<Vec<_>>(),
+        ["api"]
+    );
+}
