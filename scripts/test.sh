@@ -2,7 +2,7 @@
 # The whole test suite: what README.md names and what CI (.ci/run) runs, nothing else.
 #
 #   1. the documentation builds without a warning (every public item documented, every
-#      intra-doc link resolving), beside the tests (step 2) in `target/side`;
+#      intra-doc link resolving);
 #   2. every test of the workspace: unit, property, fixture and integration tests against a
 #      real `git daemon`, https, sshd, Chromium and go-jsonnet, and the examples/embed crate;
 #   3. the core without its default `render` feature (what an embedder that only edits slots
@@ -20,29 +20,11 @@ target="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target"
 python3 tests/python-tools.py "$target" >"$target/python-tools.log" 2>&1 &
 tools=$!
+trap 'kill "$tools" 2>/dev/null || true' EXIT
 
-# The documentation and the core without `render` are built and checked beside the workspace's
-# tests, in a target directory of their own (no lock shared with the test build): most of the
-# tests' time is spent waiting for servers, timers and browsers, and these builds fill it.
-side="$target/side"
-(
-  RUSTDOCFLAGS="-D warnings" CARGO_TARGET_DIR="$side" cargo doc --workspace --no-deps &&
-    CARGO_TARGET_DIR="$side" cargo test -p cfgupdate-core --no-default-features --lib
-) >"$target/side.log" 2>&1 &
-checks=$!
-trap 'kill "$tools" "$checks" 2>/dev/null || true' EXIT
-
-status=0
-cargo test --workspace "$@" || status=$?
-if ! wait "$checks"; then
-  echo "error: the documentation, or the core without its render feature, failed:" >&2
-  status=1
-fi
-# Shown whatever happened: what the documentation and the core-only tests said.
-cat "$target/side.log"
-if [ "$status" != 0 ]; then
-  exit "$status"
-fi
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+cargo test --workspace "$@"
+cargo test -p cfgupdate-core --no-default-features --lib
 
 # The tests made what they needed themselves if this failed; say so, but what they said counts.
 if ! wait "$tools"; then
