@@ -461,9 +461,13 @@ impl Model {
             return Err(format!("it names no wave of the pipeline:\n{message}"));
         };
         // Nothing automatic writes into a frozen wave (the check allows for the few seconds a
-        // retry's backoff moves the clock: the window held for the whole operation).
+        // retry's backoff moves the clock: the window held for the whole operation). A
+        // rollback is not automatic: an admin asks for it, and a freeze is when it is needed.
         let spec = &self.fixture.waves[wave];
-        if spec.frozen_at(now) && spec.frozen_at(now - std::time::Duration::from_secs(10)) {
+        if action != trailers::ROLLBACK
+            && spec.frozen_at(now)
+            && spec.frozen_at(now - std::time::Duration::from_secs(10))
+        {
             return Err(format!(
                 "it writes into `{}` during its freeze window:\n{message}",
                 spec.name
