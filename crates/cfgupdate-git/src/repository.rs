@@ -458,15 +458,32 @@ impl GitRepository {
     /// it. The caller holds the cache's lock.
     fn build_commit(&self, parent: &CommitId, change: &Change) -> Result<Oid, RepositoryError> {
         let branch = &self.options.branch;
-        let url = &self.options.remote;
+        let target = format!("branch `{branch}` of {}", self.options.remote);
+        self.build_commit_at(
+            parent,
+            change,
+            &target,
+            &remote::outgoing_ref(branch),
+            "cfgupdate: outgoing",
+        )
+    }
+
+    /// Builds the commit of `change` on `parent` in the cache (never an empty one) and points
+    /// `reference` at it, so it stays reachable; `target` names what it is for in errors
+    /// ("branch `main` of URL"). The caller holds the cache's lock.
+    pub(super) fn build_commit_at(
+        &self,
+        parent: &CommitId,
+        change: &Change,
+        target: &str,
+        reference: &str,
+        log: &str,
+    ) -> Result<Oid, RepositoryError> {
         let parent_commit = self.commit(parent)?;
         let parent_tree = self.tree(&parent_commit)?;
         let building = |error: git2::Error| {
             self.describe().local(
-                &format!(
-                    "cannot build the commit on {} for branch `{branch}` of {url}",
-                    parent.short()
-                ),
+                &format!("cannot build the commit on {} for {target}", parent.short()),
                 &error,
             )
         };
@@ -475,7 +492,7 @@ impl GitRepository {
             return Err(self.describe().error(
                 Failed,
                 &format!(
-                    "the change for branch `{branch}` of {url} leaves {} as it is, and an empty commit is never pushed",
+                    "the change for {target} leaves {} as it is, and an empty commit is never made",
                     parent.short()
                 ),
             ));
@@ -494,17 +511,11 @@ impl GitRepository {
             )
             .map_err(building)?;
         self.repo
-            .reference(
-                &remote::outgoing_ref(branch),
-                id,
-                true,
-                "cfgupdate: outgoing",
-            )
+            .reference(reference, id, true, log)
             .map_err(building)?;
         drop(tree);
         drop(parent_tree);
         drop(parent_commit);
-
         Ok(id)
     }
 

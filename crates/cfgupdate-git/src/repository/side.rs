@@ -73,44 +73,14 @@ impl GitRepository {
         change: &Change,
     ) -> Result<CommitId, RepositoryError> {
         let _lock = lock(&self.location, self.describe())?;
-        let parent_commit = self.commit(parent)?;
-        let parent_tree = self.tree(&parent_commit)?;
-        let url = &self.options.remote;
-        let building = |error: git2::Error| {
-            self.describe().local(
-                &format!(
-                    "cannot build the commit on {} for the auto branch of {url}",
-                    parent.short()
-                ),
-                &error,
-            )
-        };
-        let tree_id = self.build_tree(&parent_tree, change).map_err(building)?;
-        if tree_id == parent_tree.id() {
-            return Err(self.describe().error(
-                Failed,
-                &format!(
-                    "the change for the auto branch of {url} leaves {} as it is, and an empty commit is never made",
-                    parent.short()
-                ),
-            ));
-        }
-        let tree = self.repo.find_tree(tree_id).map_err(building)?;
-        let signature = self.signature().map_err(building)?;
-        let id = self
-            .repo
-            .commit(
-                None,
-                &signature,
-                &signature,
-                &change.message.render(),
-                &tree,
-                &[&parent_commit],
-            )
-            .map_err(building)?;
-        self.repo
-            .reference(CREATED_REF, id, true, "cfgupdate: made for the auto branch")
-            .map_err(building)?;
+        let target = format!("the auto branch of {}", self.options.remote);
+        let id = self.build_commit_at(
+            parent,
+            change,
+            &target,
+            CREATED_REF,
+            "cfgupdate: made for the auto branch",
+        )?;
         self.commit_id(id)
     }
 
