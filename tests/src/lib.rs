@@ -28,25 +28,45 @@
 //! alice.commit_and_push(&[("README.md", "hello\n")], "Add a README");
 //! ```
 
-mod daemon;
 mod delay;
-mod git;
-mod https;
-mod person;
-mod process;
-mod python;
-mod remote;
 mod rng;
-mod sshd;
-mod tls;
 
-pub use daemon::GitDaemon;
 pub use delay::DelayProxy;
-pub use git::{git, try_git};
-pub use https::{HTTPS_USERNAME, HttpsGitServer};
-pub use person::Person;
-pub use python::python_venv;
-pub use remote::{create_bare_remote, install_hook, rev_parse};
 pub use rng::Rng;
+
+// The servers, remotes and the scripted person (feature `servers`, on by default): the core's
+// tests need only the seeded random source above, and without this feature they build no git.
+#[cfg(feature = "servers")]
+mod daemon;
+#[cfg(feature = "servers")]
+mod git;
+#[cfg(feature = "servers")]
+mod https;
+#[cfg(feature = "servers")]
+mod person;
+#[cfg(feature = "servers")]
+mod process;
+#[cfg(feature = "servers")]
+mod python;
+#[cfg(feature = "servers")]
+mod remote;
+#[cfg(feature = "servers")]
+mod sshd;
+#[cfg(feature = "servers")]
+mod tls;
+#[cfg(feature = "servers")]
+pub use daemon::GitDaemon;
+#[cfg(feature = "servers")]
+pub use git::{git, try_git};
+#[cfg(feature = "servers")]
+pub use https::{HTTPS_USERNAME, HttpsGitServer};
+#[cfg(feature = "servers")]
+pub use person::Person;
+#[cfg(feature = "servers")]
+pub use python::python_venv;
+#[cfg(feature = "servers")]
+pub use remote::{create_bare_remote, install_hook, rev_parse};
+#[cfg(feature = "servers")]
 pub use sshd::{SshServer, new_ed25519_key};
+#[cfg(feature = "servers")]
 pub use tls::{ServerCertificate, TestPki};

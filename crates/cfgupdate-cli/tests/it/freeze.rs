@@ -96,107 +96,139 @@ fn publish_into_a_frozen_first_wave_is_deferred_with_exit_0_and_an_override_writ
     assert_eq!(subjects(&bare).len(), before.len() + 1);
 }
 
-#[test]
-fn the_service_answers_202_and_publishes_what_it_deferred_when_the_window_ends() {
-    let daemon = GitDaemon::start().unwrap();
-    // The window ends a few seconds after the service starts.
+/// The end of a window `span` from now, as the config writes it, and as a time.
+fn window_ending_in(span: Duration) -> (String, SystemTime) {
     let seconds = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let end =
-        cfgupdate_core::freeze::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds + 8));
-    let files = frozen_files(&end);
-    let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
-    let dir = tempfile::tempdir().unwrap();
-    let url = daemon.url("config.git");
-    let server = Server::start(Options {
-        repo: &url,
-        cache: &dir.path().join("cache"),
-        log: dir.path().join("serve.log"),
-        env: all_credentials(),
-        args: vec![],
+    let end = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds) + span;
+    (cfgupdate_core::freeze::rfc3339(end), end)
+}
+
+/// Runs `attempt` with windows ending ever later until the steps it takes while frozen were all
+/// done before the window ended. On a loaded machine, starting servers can outlast a short
+/// window; a result that differs while the window was certainly still open fails the test,
+/// because `attempt` asserts on what it saw once the window is known to have been open.
+fn with_a_window_that_outlasts_the_setup(attempt: impl Fn(&str, SystemTime) -> bool) {
+    for span in [8, 30, 120] {
+        let (end, at) = window_ending_in(Duration::from_secs(span));
+        if attempt(&end, at) {
+            return;
+        }
+        eprintln!("the window of {span} s ended before the frozen steps were done; longer");
+    }
+    panic!("even a window of 120 s ended before the frozen steps were done");
+}
+
+#[test]
+fn the_service_answers_202_and_publishes_what_it_deferred_when_the_window_ends() {
+    with_a_window_that_outlasts_the_setup(|end, at| {
+        let daemon = GitDaemon::start().unwrap();
+        let files = frozen_files(end);
+        let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
+        let dir = tempfile::tempdir().unwrap();
+        let url = daemon.url("config.git");
+        let server = Server::start(Options {
+            repo: &url,
+            cache: &dir.path().join("cache"),
+            log: dir.path().join("serve.log"),
+            env: all_credentials(),
+            args: vec![],
+        });
+        let images = server.at("/v1/images");
+        let before = subjects(&bare);
+
+        let first = post_as(&images, CI_TOKEN, &announcement(3, "api"));
+        // A newer image of the same service replaces it; the same again changes nothing.
+        let newer = post_as(&images, CI_TOKEN, &announcement(4, "api"));
+        let again = post_as(&images, CI_TOKEN, &announcement(4, "api"));
+        let written_while_frozen = subjects(&bare);
+        // Writing through the freeze is an admin's decision.
+        let mut body: serde_json::Value = serde_json::from_str(&announcement(5, "web")).unwrap();
+        body["override_freeze"] = json!(true);
+        let overriding = post_as(&images, CI_TOKEN, &body.to_string());
+        if SystemTime::now() >= at {
+            return false;
+        }
+        assert_eq!(first.status, 202, "{first:?}");
+        assert_eq!(
+            first.json(),
+            json!({ "result": "deferred", "until": end, "reason": "release freeze" })
+        );
+        assert_eq!(newer.status, 202, "{newer:?}");
+        assert_eq!(again.status, 202, "{again:?}");
+        assert_eq!(
+            written_while_frozen, before,
+            "nothing is written while frozen"
+        );
+        assert_eq!(overriding.status, 403, "{overriding:?}");
+        assert!(
+            overriding.error().contains("scope `admin`"),
+            "{overriding:?}"
+        );
+
+        // When the window ends, the service's own timer publishes the newest deferred image.
+        eventually(Duration::from_secs(180), "the deferred publish", || {
+            subjects(&bare).len() > before.len()
+        });
+        let apps = trailer_values(&bare, "Cfgupdate-App-Commit");
+        assert!(apps.contains(&app(4)), "{apps:?}\n{}", server.log());
+        // The newest deferred image is what the wave holds.
+        let images = cfgupdate_tests::git(&bare, &["show", "master:envs/staging/images.libsonnet"]);
+        assert!(images.contains(&reference("api", 4)), "{images}");
+        assert!(!images.contains(&reference("api", 3)), "{images}");
+        assert!(trailer_values(&bare, "Cfgupdate-Override").is_empty());
+        eventually(
+            Duration::from_secs(30),
+            "status without deferred images",
+            || get(&server.at("/v1/status")).json()["waves"][0]["deferred"].is_null(),
+        );
+        true
     });
-    let images = server.at("/v1/images");
-    let before = subjects(&bare);
-
-    let answer = post_as(&images, CI_TOKEN, &announcement(3, "api"));
-    assert_eq!(answer.status, 202, "{answer:?}");
-    assert_eq!(
-        answer.json(),
-        json!({ "result": "deferred", "until": end, "reason": "release freeze" })
-    );
-    // A newer image of the same service replaces it; the same again changes nothing.
-    let answer = post_as(&images, CI_TOKEN, &announcement(4, "api"));
-    assert_eq!(answer.status, 202, "{answer:?}");
-    let answer = post_as(&images, CI_TOKEN, &announcement(4, "api"));
-    assert_eq!(answer.status, 202, "{answer:?}");
-    assert_eq!(subjects(&bare), before, "nothing is written while frozen");
-
-    // Writing through the freeze is an admin's decision.
-    let mut body: serde_json::Value = serde_json::from_str(&announcement(5, "web")).unwrap();
-    body["override_freeze"] = json!(true);
-    let answer = post_as(&images, CI_TOKEN, &body.to_string());
-    assert_eq!(answer.status, 403, "{answer:?}");
-    assert!(answer.error().contains("scope `admin`"), "{answer:?}");
-
-    // When the window ends, the service's own timer publishes the newest deferred image.
-    eventually(Duration::from_secs(60), "the deferred publish", || {
-        subjects(&bare).len() > before.len()
-    });
-    let apps = trailer_values(&bare, "Cfgupdate-App-Commit");
-    assert!(apps.contains(&app(4)), "{apps:?}\n{}", server.log());
-    // The newest deferred image is what the wave holds.
-    let images = cfgupdate_tests::git(&bare, &["show", "master:envs/staging/images.libsonnet"]);
-    assert!(images.contains(&reference("api", 4)), "{images}");
-    assert!(!images.contains(&reference("api", 3)), "{images}");
-    assert!(trailer_values(&bare, "Cfgupdate-Override").is_empty());
-    eventually(
-        Duration::from_secs(30),
-        "status without deferred images",
-        || get(&server.at("/v1/status")).json()["waves"][0]["deferred"].is_null(),
-    );
 }
 
 #[test]
 fn cfgupdate_advance_publishes_what_a_freeze_deferred_once_the_window_ended() {
-    let daemon = GitDaemon::start().unwrap();
-    let seconds = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let end =
-        cfgupdate_core::freeze::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds + 6));
-    let files = frozen_files(&end);
-    let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
-    let url = daemon.url("config.git");
-    let cache = tempfile::tempdir().unwrap();
-    let (app1, image1) = (app(1), format!("api={}", reference("api", 1)));
-    let output = cfgupdate(&publish_args(&url, &app1, &image1), cache.path());
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        format!("deferred until {end}\n"),
-        "{output:?}"
-    );
-    let before = subjects(&bare);
+    with_a_window_that_outlasts_the_setup(|end, at| {
+        let daemon = GitDaemon::start().unwrap();
+        let files = frozen_files(end);
+        let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
+        let url = daemon.url("config.git");
+        let cache = tempfile::tempdir().unwrap();
+        let (app1, image1) = (app(1), format!("api={}", reference("api", 1)));
+        let published = cfgupdate(&publish_args(&url, &app1, &image1), cache.path());
+        let before = subjects(&bare);
+        // Still frozen: nothing is due, and it says until when.
+        let early = cfgupdate(&["advance", "--repo", &url], cache.path());
+        let written_while_frozen = subjects(&bare);
+        if SystemTime::now() >= at {
+            return false;
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&published.stdout),
+            format!("deferred until {end}\n"),
+            "{published:?}"
+        );
+        assert!(early.status.success(), "{early:?}");
+        assert_eq!(String::from_utf8_lossy(&early.stdout), "unchanged\n");
+        assert!(
+            String::from_utf8_lossy(&early.stderr).contains("stay deferred"),
+            "{early:?}"
+        );
+        assert_eq!(written_while_frozen, before);
 
-    // Still frozen: nothing is due, and it says until when.
-    let output = cfgupdate(&["advance", "--repo", &url], cache.path());
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "unchanged\n");
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("stay deferred"),
-        "{output:?}"
-    );
-    assert_eq!(subjects(&bare), before);
-
-    // After the window: cron's next `advance` publishes it, one publish commit.
-    std::thread::sleep(Duration::from_secs(7));
-    let output = cfgupdate(&["advance", "--repo", &url], cache.path());
-    assert!(output.status.success(), "{output:?}");
-    let printed = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    assert_eq!(printed.len(), 40, "{output:?}");
-    let staging = git(&bare, &["show", "master:envs/staging/images.libsonnet"]);
-    assert!(staging.contains(&reference("api", 1)), "{staging}");
-    assert_eq!(git(&bare, &["rev-parse", "master"]).trim(), printed);
+        // After the window: cron's next `advance` publishes it, one publish commit.
+        if let Ok(left) = at.duration_since(SystemTime::now()) {
+            std::thread::sleep(left + Duration::from_secs(1));
+        }
+        let output = cfgupdate(&["advance", "--repo", &url], cache.path());
+        assert!(output.status.success(), "{output:?}");
+        let printed = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        assert_eq!(printed.len(), 40, "{output:?}");
+        let staging = git(&bare, &["show", "master:envs/staging/images.libsonnet"]);
+        assert!(staging.contains(&reference("api", 1)), "{staging}");
+        assert_eq!(git(&bare, &["rev-parse", "master"]).trim(), printed);
+        true
+    });
 }
