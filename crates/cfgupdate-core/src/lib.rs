@@ -179,6 +179,8 @@
 mod class;
 mod clock;
 mod dry_run;
+#[cfg(feature = "render")]
+mod due;
 pub mod freeze;
 #[cfg(feature = "render")]
 mod intent;
@@ -233,6 +235,8 @@ pub use snapshot::{Snapshot, SnapshotError};
 pub use dry_run::{DryRun, PlannedCommit, PlannedFile, PlannedState, PlannedWrite, dry_run};
 
 // Writing: CI's announcements, and how every automatic write behaves.
+#[cfg(feature = "render")]
+pub use due::{Due, run_due};
 #[cfg(feature = "render")]
 pub use intent::WriteOptions;
 pub use key::{MIN_STATE_KEY_LEN, StateKey, StateKeyError};

@@ -4,9 +4,10 @@
 //! works through a bounded queue. Whatever queued up while it was busy (a push in flight, say)
 //! is taken at once: all announcements among it become one `publish_batch`, one commit with
 //! each announcement's trailers, and every request is answered with its own outcome once the
-//! commit is on the remote. Between requests it runs `promotion::advance` when a soak gate it
-//! knows of opens, and every `advance_interval` to catch reports recorded by other replicas;
-//! with it, `publish_deferred` publishes what a freeze window deferred once the window ends.
+//! commit is on the remote. Between requests it runs everything due (`run_due`: the
+//! promotions, then what a freeze window deferred once the window ended) when a soak gate or
+//! a freeze it knows of ends, and every `advance_interval` to catch reports recorded by other
+//! replicas.
 //!
 //! Requests whose caller gave up (a timeout, a closed connection) before their turn came are
 //! dropped unstarted, so a caller that saw an error can be sure nothing of theirs is pending.
@@ -21,7 +22,8 @@ use cfgupdate_core::promotion::{
 };
 use cfgupdate_core::trailers::Action;
 use cfgupdate_core::{
-    Announcement, Classify, Clock, CommitId, ErrorClass, PublishError, PublishOutcome, WaveName,
+    Announcement, Classify, Clock, CommitId, DeferredRun, ErrorClass, PublishError, PublishOutcome,
+    WaveName,
 };
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
@@ -512,11 +514,14 @@ impl Writer {
 
     fn advance(&mut self) {
         let now = Instant::now();
-        let result = promotion::advance(&mut self.repo, &*self.clock, &self.settings.write);
+        // Everything due, in the order the core decides: promotions, then what a freeze
+        // window deferred once it ended.
+        let result = cfgupdate_core::run_due(&mut self.repo, &*self.clock, &self.settings.write);
         self.note_branch(&result);
-        self.notifier.advanced(&self.repo, &result);
+        self.notifier.due(&self.repo, &result);
         match result {
-            Ok(advance) => {
+            Ok(due) => {
+                let advance = &due.advance;
                 self.metrics.advance(true);
                 self.next_advance = now + self.settings.advance_interval;
                 self.count_commits(advance.promoted.iter().map(|p| (&p.commit, p.action)));
@@ -531,7 +536,7 @@ impl Writer {
                 if let Some(deadline) = advance.next_deadline {
                     self.wake_at(deadline);
                 }
-                self.publish_deferred();
+                self.deferred_published(&due.deferred);
             }
             Err(error) => {
                 self.metrics.advance(false);
@@ -548,12 +553,10 @@ impl Writer {
         }
     }
 
-    /// Publishes what a freeze window deferred, once the window ended (the core decides; this
-    /// only runs it with `advance` and wakes up when the window ends).
-    fn publish_deferred(&mut self) {
-        let result =
-            cfgupdate_core::publish_deferred(&mut self.repo, &*self.clock, &self.settings.write);
-        self.note_branch(&result);
+    /// Logs and counts what the deferred announcements' run of a pass did, and wakes up when
+    /// the freeze that holds the rest back ends.
+    fn deferred_published(&mut self, result: &Result<DeferredRun, PublishError>) {
+        self.note_branch(result);
         match result {
             Ok(run) => {
                 self.count_commits(
@@ -571,7 +574,7 @@ impl Writer {
                     self.wake_at(until);
                 }
             }
-            Err(error) => log_failure("publish deferred", &error),
+            Err(error) => log_failure("publish deferred", error),
         }
     }
 

@@ -1,6 +1,6 @@
 //! `cfgupdate advance`: run whatever is due now, as the service's timer does.
 
-use cfgupdate_core::promotion::advance;
+use cfgupdate_core::run_due;
 use cfgupdate_http::wire::rfc3339;
 
 use crate::failure::{Failure, classified, print_out};
@@ -28,7 +28,9 @@ pub struct AdvanceArgs {
 pub fn run(args: &AdvanceArgs) -> Result<(), Failure> {
     let options = crate::commands::state::write_options()?;
     let mut repo = args.remote.open()?;
-    let done = advance(&mut repo, &SystemClock, &options).map_err(|error| classified(&error))?;
+    // Everything due, in the order the core decides: promotions, then what a freeze deferred.
+    let due = run_due(&mut repo, &SystemClock, &options).map_err(|error| classified(&error))?;
+    let done = &due.advance;
     let mut out = String::new();
     for promotion in &done.promoted {
         crate::args::say(format_args!(
@@ -40,10 +42,7 @@ pub fn run(args: &AdvanceArgs) -> Result<(), Failure> {
         ));
         out.push_str(&format!("{}\n", promotion.commit));
     }
-    // What a freeze window deferred, once the window ended: the core's own pass, as the
-    // service's timer runs it after `advance`.
-    let deferred = cfgupdate_core::publish_deferred(&mut repo, &SystemClock, &options)
-        .map_err(|error| classified(&error))?;
+    let deferred = due.deferred.as_ref().map_err(classified)?;
     for (commit, wave) in &deferred.published {
         crate::args::say(format_args!(
             "published into `{wave}` what a freeze window deferred: commit {} on {}",
@@ -66,7 +65,7 @@ pub fn run(args: &AdvanceArgs) -> Result<(), Failure> {
             cfgupdate_core::adapter::shown(&frozen.reason)
         ));
     }
-    if done.promoted.is_empty() && deferred.published.is_empty() {
+    if due.is_unchanged() {
         crate::args::say("nothing was due");
         out.push_str("unchanged\n");
     }

@@ -4,6 +4,7 @@
 //! and `cfgupdate serve` answers 202 and publishes the deferred images itself when the window
 //! ends.
 
+use crate::notifications::{Answers, Sink, event_of};
 use crate::serve_support;
 
 use std::path::Path;
@@ -129,11 +130,14 @@ fn the_service_answers_202_and_publishes_what_it_deferred_when_the_window_ends()
         let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
         let dir = tempfile::tempdir().unwrap();
         let url = daemon.url("config.git");
+        let webhook = Sink::start(Answers::FailFirst(0));
+        let mut env = all_credentials();
+        env.push(("CFGUPDATE_NOTIFY_URLS", webhook.url("/hook")));
         let server = Server::start(Options {
             repo: &url,
             cache: &dir.path().join("cache"),
             log: dir.path().join("serve.log"),
-            env: all_credentials(),
+            env,
             args: vec![],
         });
         let images = server.at("/v1/images");
@@ -179,6 +183,14 @@ fn the_service_answers_202_and_publishes_what_it_deferred_when_the_window_ends()
         assert!(images.contains(&reference("api", 4)), "{images}");
         assert!(!images.contains(&reference("api", 3)), "{images}");
         assert!(trailer_values(&bare, "Cfgupdate-Override").is_empty());
+        // Subscribers hear of it: a `published` event for the commit, with what it wrote.
+        let tip = git(&bare, &["rev-parse", "master"]).trim().to_owned();
+        let published = webhook
+            .wait_for("`published`", |r| event_of(r) == "published")
+            .json();
+        assert_eq!(published["commit"], json!(tip), "{published}");
+        assert_eq!(published["wave"], "staging");
+        assert_eq!(published["images"]["api"], json!(reference("api", 4)));
         eventually(
             Duration::from_secs(30),
             "status without deferred images",

@@ -30,7 +30,7 @@ fn whsec() -> String {
 
 /// A request a sink received.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     target: String,
     headers: Vec<(String, String)>,
     body: String,
@@ -45,14 +45,14 @@ impl Received {
             .unwrap_or_else(|| panic!("no {name} in {:?}", self.headers))
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
 
 /// How a sink answers.
 #[derive(Clone, Copy)]
-enum Answers {
+pub(crate) enum Answers {
     /// 503 to the first `n` requests, 204 after.
     FailFirst(usize),
     /// Reads the request and never answers (the connection stays open).
@@ -60,7 +60,7 @@ enum Answers {
 }
 
 /// A local HTTP sink on a thread, recording what it receives.
-struct Sink {
+pub(crate) struct Sink {
     port: u16,
     received: Arc<Mutex<Vec<Received>>>,
 }
@@ -70,7 +70,7 @@ trait Connection: Read + Write + Send + 'static {}
 impl<T: Read + Write + Send + 'static> Connection for T {}
 
 impl Sink {
-    fn start(answers: Answers) -> Sink {
+    pub(crate) fn start(answers: Answers) -> Sink {
         Self::start_with(answers, |stream| Some(Box::new(stream)))
     }
 
@@ -117,7 +117,7 @@ impl Sink {
         Sink { port, received }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -126,7 +126,7 @@ impl Sink {
     }
 
     /// Waits until a request satisfies `check`, and returns it.
-    fn wait_for(&self, what: &str, check: impl Fn(&Received) -> bool) -> Received {
+    pub(crate) fn wait_for(&self, what: &str, check: impl Fn(&Received) -> bool) -> Received {
         let mut found = None;
         eventually(Duration::from_secs(60), what, || {
             found = self.received().into_iter().find(|r| check(r));
@@ -198,7 +198,7 @@ fn metric(server: &Server, series: &str) -> f64 {
         .unwrap()
 }
 
-fn event_of(received: &Received) -> String {
+pub(crate) fn event_of(received: &Received) -> String {
     received.json()["event"]
         .as_str()
         .unwrap_or_default()

@@ -9,7 +9,7 @@ use cfgupdate_core::promotion::{self, Gate, PromoteOutcome, PromotionError};
 use cfgupdate_core::testing::ManualClock;
 use cfgupdate_core::{
     Announcement, CommitId, ConfigRepository, ImageRef, ImageSet, MemoryRepository, PublishOutcome,
-    ServiceName, StateKey, WaveName, WriteOptions, publish, publish_deferred,
+    ServiceName, StateKey, WaveName, WriteOptions, publish, publish_deferred, run_due,
 };
 
 /// Staging is frozen from Friday 17:00 in Berlin for two calendar days and 15 hours (until
@@ -282,5 +282,38 @@ fn a_bad_window_is_refused_naming_the_wave_the_entry_and_the_value() {
             .to_string()
             .contains("`cron` is `0 17 * * FRY`, which is not a cron schedule: the day of week field `FRY` names `FRY`"),
         "{error}"
+    );
+}
+
+#[test]
+fn one_pass_of_what_is_due_publishes_what_a_freeze_deferred_once_the_window_ended() {
+    let mut repo = repository();
+    let options = options();
+    let clock = ManualClock::at(at("2026-03-28T12:00:00Z"));
+    let before = repo.remote_tip().clone();
+    let deferred = publish(&mut repo, &clock, &announcement('a', "v2", '2'), &options).unwrap();
+    assert!(
+        matches!(deferred, PublishOutcome::Deferred { .. }),
+        "{deferred:?}"
+    );
+
+    // Inside the window: nothing is due, and the pass says until when.
+    let due = run_due(&mut repo, &clock, &options).unwrap();
+    assert!(due.is_unchanged(), "{due:?}");
+    let run = due.deferred.as_ref().unwrap();
+    assert_eq!(run.next_due(), Some(at("2026-03-30T06:00:00Z")));
+    assert_eq!(repo.remote_tip(), &before);
+
+    // After it: the same pass the service's timer and `cfgupdate advance` run publishes it.
+    let clock = ManualClock::at(at("2026-03-30T06:00:00Z"));
+    let due = run_due(&mut repo, &clock, &options).unwrap();
+    assert!(!due.is_unchanged(), "{due:?}");
+    let run = due.deferred.unwrap();
+    assert_eq!(run.published.len(), 1, "{run:?}");
+    assert_eq!(repo.remote_tip(), &run.published[0].0);
+    assert!(
+        repo.remote_text("images/staging.json")
+            .unwrap()
+            .contains(&reference("v2", '2'))
     );
 }

@@ -37,11 +37,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use cfgupdate_core::promotion::{
-    Advance, ApprovalOutcome, DeployReport, DeploymentOutcome, HoldError, PromotionError,
-    RollbackOutcome,
+    ApprovalOutcome, DeployReport, DeploymentOutcome, HoldError, PromotionError, RollbackOutcome,
 };
 use cfgupdate_core::strict::{CheckOutcome, StrictError};
-use cfgupdate_core::{Announcement, Clock, ConfigRepository, PublishError, PublishOutcome};
+use cfgupdate_core::{Announcement, Clock, ConfigRepository, Due, PublishError, PublishOutcome};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -272,14 +271,10 @@ impl Notifier {
         }
     }
 
-    /// The events of one of the writer's own passes.
-    pub(crate) fn advanced(
-        &self,
-        repo: &dyn ConfigRepository,
-        result: &Result<Advance, PromotionError>,
-    ) {
+    /// The events of one of the writer's own passes (promotions, and what a freeze deferred).
+    pub(crate) fn due(&self, repo: &dyn ConfigRepository, result: &Result<Due, PromotionError>) {
         if let Some(at) = self.now() {
-            outcomes::of_advance(&RepositoryFacts(repo), result, at)
+            outcomes::of_due(&RepositoryFacts(repo), result, at)
                 .into_iter()
                 .for_each(|event| self.emit(event));
         }

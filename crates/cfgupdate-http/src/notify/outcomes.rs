@@ -18,13 +18,13 @@
 use std::time::SystemTime;
 
 use cfgupdate_core::promotion::{
-    Advance, ApprovalOutcome, DeployReport, DeployStatus, DeploymentOutcome, Gate, HoldError,
+    ApprovalOutcome, DeployReport, DeployStatus, DeploymentOutcome, Gate, HoldError,
     PromotionError, RollbackOutcome, TargetSelector,
 };
 use cfgupdate_core::slots::read_wave;
 use cfgupdate_core::strict::{CheckOutcome, StrictError};
 use cfgupdate_core::{
-    Announcement, Classify, CommitId, ConfigRepository, ErrorClass, ImageSet, PublishError,
+    Announcement, Classify, CommitId, ConfigRepository, Due, ErrorClass, ImageSet, PublishError,
     PublishOutcome, ServiceName, Snapshot, WaveName,
 };
 
@@ -212,26 +212,46 @@ pub(crate) fn of_approval(
     }
 }
 
-/// The events of one of the service's own passes: each promotion, each refusal.
-pub(crate) fn of_advance(
+/// The events of one of the service's own passes: each promotion, each refusal, and each
+/// publish of what a freeze window deferred (`published`), or the refusal it met.
+pub(crate) fn of_due(
     facts: &dyn Facts,
-    result: &Result<Advance, PromotionError>,
+    result: &Result<Due, PromotionError>,
     at: SystemTime,
 ) -> Vec<Event> {
-    match result {
-        Ok(advance) => advance
-            .promoted
-            .iter()
-            .map(|promotion| promoted(facts, &promotion.wave, &promotion.commit, at))
-            .chain(
-                advance
-                    .refused
+    let due = match result {
+        Ok(due) => due,
+        Err(error) => return of_promotion_error(error, at).into_iter().collect(),
+    };
+    let advance = &due.advance;
+    let mut events: Vec<Event> = advance
+        .promoted
+        .iter()
+        .map(|promotion| promoted(facts, &promotion.wave, &promotion.commit, at))
+        .chain(
+            advance
+                .refused
+                .iter()
+                .filter_map(|error| of_promotion_error(error, at)),
+        )
+        .collect();
+    match &due.deferred {
+        Ok(run) => {
+            events.extend(run.published.iter().map(|(commit, wave)| {
+                Event::new(EventKind::Published, at)
+                    .wave(wave)
+                    .commit(commit)
+                    .images(&facts.images_written(wave, commit))
+            }));
+            events.extend(
+                run.refused
                     .iter()
-                    .filter_map(|error| of_promotion_error(error, at)),
-            )
-            .collect(),
-        Err(error) => of_promotion_error(error, at).into_iter().collect(),
+                    .filter_map(|(_, error)| of_publish_error(error, at)),
+            );
+        }
+        Err(error) => events.extend(of_publish_error(error, at)),
     }
+    events
 }
 
 /// A rollback's event: `rolled_back` when it wrote a commit (holding alone changes no image).

@@ -12,8 +12,8 @@ use cfgupdate_core::promotion::{
 };
 use cfgupdate_core::testing::ManualClock;
 use cfgupdate_core::{
-    Announcement, CommitId, ImageRef, ImageSet, PublishError, PublishOutcome, RepositoryError,
-    RepositoryErrorKind, RetryPolicy, ServiceName, TargetName, WaveName,
+    Announcement, CommitId, DeferredRun, Due, ImageRef, ImageSet, PublishError, PublishOutcome,
+    RepositoryError, RepositoryErrorKind, RetryPolicy, ServiceName, TargetName, WaveName,
 };
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -522,13 +522,28 @@ fn the_cores_answers_become_events_and_nothing_is_decided_again() {
         next_deadline: None,
         refused: vec![PromotionError::Contended { attempts: 3 }],
     };
-    assert!(outcomes::of_advance(&facts, &Ok(advance), at()).is_empty());
+    let due = Due {
+        advance,
+        deferred: Ok(DeferredRun::default()),
+    };
+    assert!(outcomes::of_due(&facts, &Ok(due), at()).is_empty());
+    // What a freeze deferred, published when the window ended, is a `published` event.
+    let due = Due {
+        advance: Advance::default(),
+        deferred: Ok(DeferredRun {
+            published: vec![(commit(8), wave("staging"))],
+            ..DeferredRun::default()
+        }),
+    };
+    let events = outcomes::of_due(&facts, &Ok(due), at());
+    assert_eq!(kinds(&events), ["published"]);
+    assert_eq!(events[0].commit, Some(commit(8)));
     let declined = Err(PromotionError::Repository(RepositoryError::new(
         RepositoryErrorKind::Declined,
         "hook said no",
     )));
     assert_eq!(
-        kinds(&outcomes::of_advance(&facts, &declined, at())),
+        kinds(&outcomes::of_due(&facts, &declined, at())),
         ["push_refused"]
     );
 }
