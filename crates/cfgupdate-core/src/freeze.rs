@@ -393,8 +393,21 @@ fn latest_start(
         .unwrap_or(0)
         .saturating_add(u32::try_from(duration.elapsed.as_secs() / 86_400).unwrap_or(u32::MAX))
         .saturating_add(SLACK_DAYS);
-    let earliest_close = wall.checked_sub(Span::new().hours(FOLD_HOURS)).ok()?;
-    let mut bound = wall.checked_add(Span::new().hours(FOLD_HOURS)).ok()?;
+    // Away from a change of the zone's offset, wall-clock time maps onto instants in order:
+    // the latest start at or before `wall` is the answer, found in one step (a schedule firing
+    // every minute would otherwise be walked minute by minute through the fold hours, on every
+    // look at the wave).
+    let folds = near_offset_change(zone, at);
+    let earliest_close = if folds {
+        wall.checked_sub(Span::new().hours(FOLD_HOURS)).ok()?
+    } else {
+        wall
+    };
+    let mut bound = if folds {
+        wall.checked_add(Span::new().hours(FOLD_HOURS)).ok()?
+    } else {
+        wall
+    };
     let mut best: Option<Timestamp> = None;
     while let Some(start) = cron.latest_at_or_before(bound, search_days) {
         if let Ok(instant) = zone.to_zoned_datetime(start).map(|z| z.timestamp())
@@ -402,7 +415,7 @@ fn latest_start(
         {
             best = Some(best.map_or(instant, |best| best.max(instant)));
         }
-        if best.is_some() && start < earliest_close {
+        if best.is_some() && (start < earliest_close || (!folds && start <= wall)) {
             break;
         }
         bound = match start.checked_sub(Span::new().minutes(1)) {
@@ -415,6 +428,16 @@ fn latest_start(
         }
     }
     best
+}
+
+/// Whether `zone`'s offset from UTC changes within [`FOLD_HOURS`] of `at` (a daylight saving
+/// transition, say), where wall-clock minutes are skipped or repeated.
+fn near_offset_change(zone: &TimeZone, at: Timestamp) -> bool {
+    let offset = zone.to_offset(at);
+    [-FOLD_HOURS, FOLD_HOURS].into_iter().any(|hours| {
+        at.checked_add(SignedDuration::from_hours(hours))
+            .map_or(true, |then| zone.to_offset(then) != offset)
+    })
 }
 
 fn within(bound: DateTime, wall: DateTime, days: u32) -> bool {

@@ -218,3 +218,57 @@ fn a_recurring_window_longer_than_a_year_is_refused_and_never_reaches_the_window
     let year = [FreezeWindow::recurring("0 0 1 1 *", "366d", None, "a year").unwrap()];
     assert!(frozen_at(&year, t("2027-06-01T00:00:00Z")).is_some());
 }
+
+#[test]
+fn a_schedule_firing_every_few_minutes_holds_exactly_in_its_windows_near_and_away_from_a_clock_change()
+ {
+    // Every 7 minutes (at :00, :07, ... :56 of each hour) for 3 minutes, in a zone whose clocks
+    // fall back on 2026-10-25 at 03:00 CEST (01:00Z): away from the change, the latest start is
+    // found in one step; near it, every start of the repeated hour is compared.
+    let window =
+        [FreezeWindow::recurring("*/7 * * * *", "3m", Some("Europe/Berlin"), "short").unwrap()];
+    for day in ["2026-06-10", "2026-10-25"] {
+        for hour in 0..4 {
+            for minute in 0..60 {
+                let at = format!("{day}T{hour:02}:{minute:02}:30Z");
+                let wall = t(&at);
+                let local = Timestamp::try_from(wall)
+                    .unwrap()
+                    .to_zoned_datetime(TimeZoneDatabase::bundled().get("Europe/Berlin").unwrap());
+                // The repeated hour's second pass (02:xx CET): its minutes' starts are their
+                // first pass, an hour earlier, so nothing of it is frozen.
+                let second_pass = local.hour() == 2 && local.offset().seconds() == 3_600;
+                let expected = local.minute() % 7 < 3 && !second_pass;
+                let frozen = frozen_at(&window, wall);
+                assert_eq!(
+                    frozen.is_some(),
+                    expected,
+                    "{at} (local {local}): {frozen:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn thirty_two_windows_firing_every_minute_are_answered_and_chained() {
+    let windows: Vec<FreezeWindow> = (0..32)
+        .map(|i| {
+            FreezeWindow::recurring(
+                "* * * * *",
+                "2m",
+                Some("America/New_York"),
+                &format!("w{i}"),
+            )
+            .unwrap()
+        })
+        .collect();
+    // Frozen without end: reported as frozen until the last of the chained windows.
+    let frozen = frozen_at(&windows, t("2026-11-01T05:30:00Z")).unwrap();
+    assert!(
+        frozen.until > t("2026-11-01T05:31:00Z"),
+        "{}",
+        frozen.until_rfc3339()
+    );
+    assert!(frozen.reason.starts_with("w0; w1"), "{}", frozen.reason);
+}

@@ -12,6 +12,11 @@ use crate::names::WaveName;
 /// `timezone` for a recurring one; `reason` for both.
 pub(super) const FREEZE_KEYS: &[&str] = &["from", "to", "cron", "duration", "timezone", "reason"];
 
+/// The most freeze windows a wave may have: every write into the wave and every status looks
+/// at each of them, on the service's one writer, so a file in the config repository must not
+/// be able to make that look slow.
+pub(crate) const MAX_FREEZE_WINDOWS: usize = 32;
+
 pub(super) fn read_freeze(
     value: &Value<'_, '_>,
     wave: &WaveName,
@@ -22,6 +27,12 @@ pub(super) fn read_freeze(
         ));
     };
     let src = value.src();
+    if items.len() > MAX_FREEZE_WINDOWS {
+        return Err(value.error(format_args!(
+            "`freeze` of [[wave]] \"{wave}\" has {} windows; at most {MAX_FREEZE_WINDOWS} are allowed (every write into the wave looks at each): join windows that follow each other, or use one cron schedule for a repeating freeze",
+            items.len()
+        )));
+    }
     let mut windows = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let entry = index + 1;

@@ -230,8 +230,9 @@ fn freeze() -> Value {
     json!({
         "type": "array",
         "items": entry,
+        "maxItems": super::freeze_windows::MAX_FREEZE_WINDOWS,
         "default": [],
-        "description": "Freeze windows: while one holds, nothing automatic writes into the wave. A promotion waits; an announcement into a frozen first wave is deferred and published when the window ends. An admin may override (`--override-freeze`, `\"override_freeze\": true`).",
+        "description": "Freeze windows (at most 32 per wave): while one holds, nothing automatic writes into the wave. A promotion waits; an announcement into a frozen first wave is deferred and published when the window ends. An admin may override (`--override-freeze`, `\"override_freeze\": true`).",
         "examples": [[
             { "from": "2026-12-20T00:00:00Z", "to": "2027-01-04T00:00:00Z", "reason": "holidays" },
             { "cron": "0 17 * * FRI", "duration": "63h", "timezone": "Europe/Berlin", "reason": "weekend" },

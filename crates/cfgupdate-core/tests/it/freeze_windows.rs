@@ -317,3 +317,22 @@ fn one_pass_of_what_is_due_publishes_what_a_freeze_deferred_once_the_window_ende
             .contains(&reference("v2", '2'))
     );
 }
+
+#[test]
+fn a_wave_with_more_than_32_freeze_windows_is_refused_naming_the_wave_and_the_count() {
+    let window = "  { cron = \"* * * * *\", duration = \"2m\", reason = \"busy\" },\n";
+    let with = |count: usize| {
+        PIPELINE.replacen(
+            "freeze = [\n",
+            &format!("freeze = [\n{}", window.repeat(count)),
+            1,
+        )
+    };
+    // 31 added to the one there: 32, the most a wave may have.
+    assert!(cfgupdate_core::Pipeline::parse("cfgupdate.toml", &with(31)).is_ok());
+    let error = cfgupdate_core::Pipeline::parse("cfgupdate.toml", &with(32)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cfgupdate.toml:6: `freeze` of [[wave]] \"staging\" has 33 windows; at most 32 are allowed (every write into the wave looks at each): join windows that follow each other, or use one cron schedule for a repeating freeze"
+    );
+}
