@@ -31,6 +31,15 @@
       'state-key': 'CFGUPDATE_STATE_KEY_FILE',
       'git-token': 'CFGUPDATE_GIT_TOKEN_FILE',
     },
+    // Keys the same Secret may also hold, for what is optional: add them with
+    // `secretKeys+: { 'notify-secret': 'CFGUPDATE_NOTIFY_SECRET_FILE' }` (docs/deploy.md):
+    //   'notify-urls'       CFGUPDATE_NOTIFY_URLS_FILE        webhooks for every event (docs/notifications.md)
+    //   'notify-secret'     CFGUPDATE_NOTIFY_SECRET_FILE      their signing secret, `whsec_<base64>`
+    //   'slack-webhook-url' CFGUPDATE_SLACK_WEBHOOK_URL_FILE  a Slack message for each event
+    //   'ci-hmac-secret'    CFGUPDATE_CI_HMAC_SECRET_FILE     GitHub webhooks signed for the `ci` scope
+    //   'ci-webhook-secret' CFGUPDATE_CI_WEBHOOK_SECRET_FILE  Standard Webhooks signed for the `ci` scope
+    //   'ssh-key'           CFGUPDATE_SSH_KEY                 the key for ssh remotes (the variable names a file)
+    //   'ssh-known-hosts'   CFGUPDATE_SSH_KNOWN_HOSTS         the host keys it accepts (a file too)
     // Extra environment variables (plain values), e.g. CFGUPDATE_GIT_USERNAME.
     env: {},
     resources: {

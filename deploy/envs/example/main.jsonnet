@@ -8,4 +8,9 @@ service.objects({
   branch: 'main',
   image: images.cfgupdate,
   env: { CFGUPDATE_GIT_USERNAME: 'x-access-token' },
+  // Every event to a signed webhook (docs/notifications.md): two more keys of the Secret.
+  secretKeys+: {
+    'notify-urls': 'CFGUPDATE_NOTIFY_URLS_FILE',
+    'notify-secret': 'CFGUPDATE_NOTIFY_SECRET_FILE',
+  },
 })
