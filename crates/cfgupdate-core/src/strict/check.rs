@@ -64,7 +64,9 @@ impl Ignored {
 /// What became of a CI result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckOutcome {
-    /// `pending`: recorded for `status`.
+    /// Recorded for `status`, nothing else: `pending` or `error`, a `success` while other
+    /// checks of the commit are still pending (or, with `contexts`, have not passed yet), or
+    /// a result of a check `contexts` does not name.
     Recorded,
     /// Green: the main branch now is `main` (the commit), and these changes were accepted.
     Accepted {
@@ -161,8 +163,15 @@ impl<R: ConfigRepository> Strict<R> {
             context: report.context.clone(),
             at: now,
         };
+        // With `contexts`, only the checks it names decide; without, every check does.
+        let required = self.required_contexts(&main);
+        let decides = required.is_empty() || required.contains(&report.context);
         match report.state {
-            CheckState::Pending => {
+            CheckState::Pending | CheckState::Error => {
+                self.update_record("Record a CI result", |r| r.add_check(check.clone()))?;
+                Ok(CheckOutcome::Recorded)
+            }
+            CheckState::Failure if !decides => {
                 self.update_record("Record a CI result", |r| r.add_check(check.clone()))?;
                 Ok(CheckOutcome::Recorded)
             }
@@ -173,12 +182,19 @@ impl<R: ConfigRepository> Strict<R> {
                     .map(|c| c.id.clone())
                     .collect();
                 let mut decided = false;
+                let mut waiting = false;
                 self.update_record("Accept a commit CI passed", |r| {
                     decided = up_to.iter().any(|c| r.is_evicted(c));
                     if decided {
                         return false;
                     }
                     let mut changed = r.add_check(check.clone());
+                    // Other checks of the commit still pending, failed or missing: recorded,
+                    // and the last of them to pass accepts it.
+                    waiting = r.verdict(commit, &required).is_err();
+                    if waiting {
+                        return changed;
+                    }
                     if r.accepted.as_ref() != Some(commit) {
                         r.accepted = Some(commit.clone());
                         changed = true;
@@ -187,6 +203,9 @@ impl<R: ConfigRepository> Strict<R> {
                 })?;
                 if decided {
                     return Ok(CheckOutcome::Ignored(Ignored::Decided));
+                }
+                if waiting {
+                    return Ok(CheckOutcome::Recorded);
                 }
                 match self.inner_mut().fast_forward(&main, commit)? {
                     PushOutcome::Pushed(_) => {}

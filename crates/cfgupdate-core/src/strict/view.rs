@@ -137,6 +137,21 @@ impl<R: ConfigRepository> Strict<R> {
         }
     }
 
+    /// The CI checks `[strict] contexts` at `main` requires (empty: none named, or the file
+    /// cannot be read).
+    pub(crate) fn required_contexts(&self, main: &CommitId) -> Vec<String> {
+        Snapshot::at(&self.inner, main)
+            .ok()
+            .and_then(|snapshot| {
+                snapshot
+                    .pipeline()
+                    .strict
+                    .as_ref()
+                    .map(|s| s.contexts.clone())
+            })
+            .unwrap_or_default()
+    }
+
     /// The mode as last fetched, or, before any fetch, as the cached main branch says.
     fn mode_now(&self) -> Result<Option<String>, RepositoryError> {
         if let Some(mode) = &self.mode {
