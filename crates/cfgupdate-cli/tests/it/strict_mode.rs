@@ -298,3 +298,54 @@ fn two_replicas_receiving_contradicting_results_at_once_never_put_a_failed_chang
         remote.fsck();
     }
 }
+
+/// A rollback placed while a publish of the same service waits for CI holds the service: the
+/// green that CI sends for the publish's commit does not bring it onto the main branch, and the
+/// rebuilt auto branch no longer writes it (docs/strict.md).
+#[test]
+fn a_green_result_does_not_bring_a_change_held_by_a_later_rollback_onto_main() {
+    let remote = Remote::new();
+    let main = remote.main();
+    let publish = remote.publish(0xe1, "api", 2);
+    let output = remote.run(&[
+        "rollback",
+        "--wave",
+        "staging",
+        "--to-revision",
+        &main,
+        "--service",
+        "api",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(remote.main(), main, "the rollback waits on auto too");
+
+    assert_eq!(remote.checked(&publish, "success"), "unchanged");
+    assert_eq!(remote.main(), main, "main did not move");
+    assert!(
+        !remote
+            .show("master", "images/staging.json")
+            .contains(&reference("api", 2))
+    );
+    assert!(
+        !remote
+            .show("auto", "images/staging.json")
+            .contains(&reference("api", 2))
+    );
+    let status = remote.status();
+    let evicted = status["strict"]["evicted"].as_array().unwrap();
+    let dropped = evicted
+        .iter()
+        .find(|e| e["commit"] == publish.as_str())
+        .unwrap_or_else(|| panic!("the publish is not reported: {status:#}"));
+    assert_eq!(dropped["kind"], "dropped");
+    let reason = dropped["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("held in wave `staging`") && reason.contains(&main[..7]),
+        "{reason}"
+    );
+    remote.fsck();
+}

@@ -4,6 +4,7 @@
 //! the branches follow it.
 
 use super::Strict;
+use super::gate::{Gate, gate};
 use super::record::{CheckRecord, CheckState, Eviction, EvictionKind};
 use super::replay::pending;
 use crate::class::{Classify, ErrorClass};
@@ -12,6 +13,7 @@ use crate::promotion::PromotionError;
 use crate::promotion::state;
 use crate::repository::{ConfigRepository, PushOutcome, RepositoryError};
 use crate::shown::shown;
+use crate::snapshot::Snapshot;
 
 /// A CI result for one commit of the auto branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +36,16 @@ pub enum Ignored {
     NotPending,
     /// The main branch holds the commit already.
     Accepted,
-    /// The commit's change was evicted already.
+    /// The commit's change was evicted, or dropped by a rebuild, already.
     Evicted,
     /// A red result for a commit that a later green result already brought onto the main
     /// branch, or a green result for a commit whose change is behind an evicted one: the
     /// first decision recorded stands.
     Decided,
+    /// A green result for a commit holding a change that a hold or a freeze window placed
+    /// since it was queued now keeps off the main branch: the change was dropped from the
+    /// auto branch (`status` says why), and the rest goes to CI again.
+    Held,
 }
 
 impl Ignored {
@@ -53,9 +59,14 @@ impl Ignored {
                 "the commit is not waiting on the auto branch (it was rebuilt since, or it is not an automatic change)"
             }
             Ignored::Accepted => "the main branch holds the commit already",
-            Ignored::Evicted => "the commit's change was evicted already",
+            Ignored::Evicted => {
+                "the commit's change was evicted or dropped already (status says why)"
+            }
             Ignored::Decided => {
                 "another CI result about the same change was acted on first; this one changes nothing"
+            }
+            Ignored::Held => {
+                "a change up to the commit is held (a rollback or a person's edit) or its wave is frozen since it was queued: the main branch did not move, and the auto branch was rebuilt without it (status says why)"
             }
         }
     }
@@ -181,9 +192,29 @@ impl<R: ConfigRepository> Strict<R> {
                     .iter()
                     .map(|c| c.id.clone())
                     .collect();
+                let messages: Vec<&str> = chain.commits[..=position]
+                    .iter()
+                    .map(|c| c.message.as_str())
+                    .collect();
+                let pipeline = Snapshot::at(self.inner(), &main)
+                    .ok()
+                    .map(|snapshot| snapshot.pipeline().clone());
+                let at = self.clock().now();
                 let mut decided = false;
                 let mut waiting = false;
-                self.update_record("Accept a commit CI passed", |r| {
+                let mut held = false;
+                self.update_state("Accept a commit CI passed", |state| {
+                    // Holds as the newest state has them: one placed since the fetch makes
+                    // this push of the state rejected, and the check runs again on it.
+                    held = pipeline.as_ref().is_some_and(|pipeline| {
+                        messages
+                            .iter()
+                            .any(|m| gate(m, pipeline, &state.holds, at) != Gate::Open)
+                    });
+                    if held {
+                        return false;
+                    }
+                    let r = &mut state.strict;
                     decided = up_to.iter().any(|c| r.is_evicted(c));
                     if decided {
                         return false;
@@ -201,6 +232,11 @@ impl<R: ConfigRepository> Strict<R> {
                     }
                     changed
                 })?;
+                if held {
+                    // The rebuild drops it, and records why.
+                    self.sync()?;
+                    return Ok(CheckOutcome::Ignored(Ignored::Held));
+                }
                 if decided {
                     return Ok(CheckOutcome::Ignored(Ignored::Decided));
                 }

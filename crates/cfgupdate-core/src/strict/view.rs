@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
+use super::gate::{Gate, defer_again, gate};
 use super::record::{Eviction, StrictRecord};
-use super::replay::{Pending, pending, replay};
+use super::replay::{Gates, Pending, pending, replay};
 use crate::clock::Clock;
 use crate::intent::WriteOptions;
 use crate::names::CommitId;
 use crate::path::RepoPath;
 use crate::promotion::PromotionError;
+use crate::promotion::holds::Holds;
+use crate::promotion::state::PipelineState;
 use crate::promotion::state::{self, CatchUp};
 use crate::repository::{
     Change, CommitInfo, ConfigRepository, PairOutcome, PushOutcome, RepositoryError,
@@ -169,6 +172,12 @@ impl<R: ConfigRepository> Strict<R> {
             .unwrap_or_default()
     }
 
+    /// The pipeline state as last fetched, holds caught up to `main` (empty when the state
+    /// cannot be acted on: a rebuild then decides only from the branches).
+    pub(crate) fn state_at(&self, main: &CommitId) -> PipelineState {
+        state::load(&self.inner, self.options.key.as_ref(), main).unwrap_or_default()
+    }
+
     /// Records `update` in the pipeline state (replayed on the newest state after a
     /// rejection); `update` returns whether it changed anything.
     pub(crate) fn update_record(
@@ -176,6 +185,17 @@ impl<R: ConfigRepository> Strict<R> {
         message: &str,
         mut update: impl FnMut(&mut StrictRecord) -> bool,
     ) -> Result<StrictRecord, PromotionError> {
+        Ok(self
+            .update_state(message, |state| update(&mut state.strict))?
+            .strict)
+    }
+
+    /// As [`Strict::update_record`], with the whole state (holds, deferred announcements).
+    pub(crate) fn update_state(
+        &mut self,
+        message: &str,
+        mut update: impl FnMut(&mut PipelineState) -> bool,
+    ) -> Result<PipelineState, PromotionError> {
         let main = match &self.main {
             Some(main) => main.clone(),
             None => self.inner.refresh()?,
@@ -189,9 +209,9 @@ impl<R: ConfigRepository> Strict<R> {
             &main,
             message,
             CatchUp::Along(&main),
-            |state| update(&mut state.strict),
+            |state| update(state),
         )?;
-        Ok(state.strict)
+        Ok(state)
     }
 
     /// Fetches both branches and brings the auto branch up to "main plus the pending
@@ -224,7 +244,8 @@ impl<R: ConfigRepository> Strict<R> {
                 self.view = Some(main);
                 return Ok(dropped);
             };
-            let record = self.record(&main);
+            let state = self.state_at(&main);
+            let record = &state.strict;
             let chain = pending(&self.inner, &side, &main)?;
             // An accepted commit the main branch was not moved to yet (the process that
             // accepted it stopped between the two pushes): move it now.
@@ -237,27 +258,41 @@ impl<R: ConfigRepository> Strict<R> {
                 }
             }
             let key = self.options.key.as_ref();
+            let pipeline = Snapshot::at(&self.inner, &main)
+                .ok()
+                .map(|snapshot| snapshot.pipeline().clone());
+            let now = self.clock.now();
+            // A change held or frozen since it was queued goes no further (docs/strict.md).
+            let open = |c: &CommitInfo| {
+                pipeline
+                    .as_ref()
+                    .is_none_or(|p| gate(&c.message, p, &state.holds, now) == Gate::Open)
+            };
             let clean = chain.base.as_ref() == Some(&main)
-                && chain
-                    .commits
-                    .iter()
-                    .all(|c| !record.is_evicted(&c.id) && crate::trailers::is_trusted(c, key));
+                && chain.commits.iter().all(|c| {
+                    !record.is_evicted(&c.id) && crate::trailers::is_trusted(c, key) && open(c)
+                });
             if clean {
                 self.view = Some(if chain.commits.is_empty() { main } else { side });
                 return Ok(dropped);
             }
-            let rebuilt = self.rebuild(&main, &chain, &record)?;
+            let rebuilt = self.rebuild(&main, &chain, record, &state.holds)?;
             if !rebuilt.dropped.is_empty() {
                 let now = state::millis(self.clock.now());
                 let mut fresh = Vec::new();
-                self.update_record("Record the changes dropped from the auto branch", |r| {
+                self.update_state("Record the changes dropped from the auto branch", |state| {
                     fresh.clear();
                     for drop in &rebuilt.dropped {
                         let mut drop = drop.clone();
                         drop.at = now;
-                        if r.add_eviction(drop.clone()) {
+                        if state.strict.add_eviction(drop.clone()) {
                             fresh.push(drop);
                         }
+                    }
+                    // A publish a freeze dropped waits for the window's end with the
+                    // announcements deferred on arrival (once: with its drop's record).
+                    if !fresh.is_empty() {
+                        defer_again(state, &rebuilt.deferred);
                     }
                     !fresh.is_empty()
                 })?;
@@ -282,10 +317,15 @@ impl<R: ConfigRepository> Strict<R> {
         main: &CommitId,
         chain: &Pending,
         record: &StrictRecord,
+        holds: &Holds,
     ) -> Result<super::replay::Rebuilt, RepositoryError> {
         let options = self.options;
-        let now = state::millis(self.clock.now());
-        replay(&mut self.inner, &options, main, chain, record, now)
+        let gates = Gates {
+            holds,
+            now: self.clock.now(),
+        };
+        let now = state::millis(gates.now);
+        replay(&mut self.inner, &options, main, chain, record, &gates, now)
     }
 }
 
