@@ -349,3 +349,80 @@ fn a_green_result_does_not_bring_a_change_held_by_a_later_rollback_onto_main() {
     );
     remote.fsck();
 }
+
+/// Someone who can push the auto branch replaces cfgupdate's commit with one of the same
+/// parent and the very same (sealed) message, and other files: CI's green for it leaves the
+/// main branch where it was, the auto branch is rebuilt from the change's trailers, and
+/// `status` names the commit (docs/strict.md).
+#[test]
+fn a_green_result_for_a_forged_commit_on_auto_leaves_main_where_it_was() {
+    let remote = Remote::new();
+    let main = remote.main();
+    let publish = remote.publish(0xf1, "api", 2);
+    let mallory = Person::clone(&remote.url, "auto", "mallory");
+    let evil = format!("reg.example.com/api:evil@sha256:{}", "e".repeat(64));
+    mallory.write(
+        "images/staging.json",
+        &format!(
+            "{{\n  \"api\": \"{evil}\",\n  \"web\": \"{}\"\n}}\n",
+            reference("web", 1)
+        ),
+    );
+    mallory.git(&["add", "-A"]);
+    let tree = mallory.git(&["write-tree"]);
+    let raw = try_git(mallory.dir(), &["cat-file", "commit", &publish]).stdout;
+    let raw = String::from_utf8(raw).unwrap();
+    let (_, message) = raw.split_once("\n\n").unwrap();
+    let file = mallory.dir().join("../message.txt");
+    std::fs::write(&file, message).unwrap();
+    let forged = mallory.git(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        &main,
+        "-F",
+        file.to_str().unwrap(),
+    ]);
+    assert_ne!(forged, publish);
+    let again = try_git(mallory.dir(), &["cat-file", "commit", &forged]).stdout;
+    assert!(
+        String::from_utf8(again).unwrap().ends_with(message),
+        "the very same message"
+    );
+    mallory.git(&[
+        "push",
+        "--force",
+        "origin",
+        &format!("{forged}:refs/heads/auto"),
+    ]);
+    assert_eq!(remote.auto(), forged);
+
+    assert_eq!(remote.checked(&forged, "success"), "unchanged");
+    assert_eq!(remote.main(), main, "main did not move");
+    assert!(
+        !remote
+            .show("master", "images/staging.json")
+            .contains("evil")
+    );
+    let auto = remote.auto();
+    assert_ne!(auto, forged, "the auto branch was rebuilt");
+    let staging = remote.show(&auto, "images/staging.json");
+    assert!(
+        staging.contains(&reference("api", 2)) && !staging.contains("evil"),
+        "{staging}"
+    );
+    let status = remote.status();
+    let evicted = status["strict"]["evicted"].as_array().unwrap();
+    let incident = evicted
+        .iter()
+        .find(|e| e["commit"] == forged.as_str())
+        .unwrap_or_else(|| panic!("the forged commit is not reported: {status:#}"));
+    assert!(
+        incident["reason"].as_str().unwrap().contains(&forged[..12]),
+        "{incident:#}"
+    );
+    // The rebuilt commit is cfgupdate's own: its green moves main.
+    assert_eq!(remote.checked(&auto, "success"), auto);
+    assert_eq!(remote.main(), auto);
+    remote.fsck();
+}

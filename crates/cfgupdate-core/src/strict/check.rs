@@ -46,6 +46,11 @@ pub enum Ignored {
     /// since it was queued now keeps off the main branch: the change was dropped from the
     /// auto branch (`status` says why), and the rest goes to CI again.
     Held,
+    /// A green result for a commit that is, or is built on, a commit cfgupdate did not make
+    /// (someone else rewrote the auto branch, even with a sealed message copied from one of
+    /// cfgupdate's commits): the main branch did not move, and the auto branch was rebuilt
+    /// from the changes' trailers; `status` names the commit.
+    Untrusted,
 }
 
 impl Ignored {
@@ -64,6 +69,9 @@ impl Ignored {
             }
             Ignored::Decided => {
                 "another CI result about the same change was acted on first; this one changes nothing"
+            }
+            Ignored::Untrusted => {
+                "a commit up to this one is not one cfgupdate made (someone else rewrote the auto branch): the main branch did not move, and the auto branch was rebuilt from the changes' trailers (status names the commit)"
             }
             Ignored::Held => {
                 "a change up to the commit is held (a rollback or a person's edit) or its wave is frozen since it was queued: the main branch did not move, and the auto branch was rebuilt without it (status says why)"
@@ -200,10 +208,20 @@ impl<R: ConfigRepository> Strict<R> {
                     .ok()
                     .map(|snapshot| snapshot.pipeline().clone());
                 let at = self.clock().now();
+                let verify = self.options().key.is_some();
                 let mut decided = false;
                 let mut waiting = false;
                 let mut held = false;
+                let mut untrusted = None;
                 self.update_state("Accept a commit CI passed", |state| {
+                    // Only through commits cfgupdate made: a commit someone else pushed there
+                    // may pair a sealed message with other files.
+                    untrusted = verify
+                        .then(|| up_to.iter().find(|c| !state.strict.is_built(c)).cloned())
+                        .flatten();
+                    if untrusted.is_some() {
+                        return false;
+                    }
                     // Holds as the newest state has them: one placed since the fetch makes
                     // this push of the state rejected, and the check runs again on it.
                     held = pipeline.as_ref().is_some_and(|pipeline| {
@@ -230,8 +248,31 @@ impl<R: ConfigRepository> Strict<R> {
                         r.accepted = Some(commit.clone());
                         changed = true;
                     }
+                    // On the main branch from now on: no longer waiting.
+                    changed |= r.note_built(std::iter::empty(), &up_to);
                     changed
                 })?;
+                if let Some(forged) = untrusted {
+                    self.sync_with(true)?;
+                    let message = chain
+                        .commits
+                        .iter()
+                        .find(|c| c.id == forged)
+                        .map(|c| c.message.as_str())
+                        .unwrap_or_default();
+                    let reason = format!(
+                        "commit {} on the auto branch is not one cfgupdate made (someone else rewrote the branch; its files may not be what its message says): the main branch was not moved to it, and the auto branch was rebuilt from the changes' trailers",
+                        forged.short()
+                    );
+                    let incident =
+                        Eviction::of(&forged, message, EvictionKind::Dropped, reason, now);
+                    // After the rebuild: the change itself was replayed, only this commit left.
+                    self.update_record(
+                        "Report a commit on the auto branch cfgupdate did not make",
+                        |r| r.add_eviction(incident.clone()),
+                    )?;
+                    return Ok(CheckOutcome::Ignored(Ignored::Untrusted));
+                }
                 if held {
                     // The rebuild drops it, and records why.
                     self.sync()?;

@@ -14,6 +14,11 @@ use crate::trailers::Record;
 /// enough to fetch in every call.
 const KEEP_CHECKS: usize = 100;
 const KEEP_EVICTIONS: usize = 100;
+/// How many ids of commits made for the auto branch are kept at most. Ids leave when their
+/// commit is accepted or the branch is rebuilt without it; this bound only catches ids of
+/// commits whose push was rejected, far above any queue (an id left out makes its commit's
+/// green result rebuild the branch, nothing worse).
+const KEEP_BUILT: usize = 4096;
 
 /// A CI result's state, as `POST /v1/checks` and GitHub's `status` event name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -158,12 +163,45 @@ pub struct StrictRecord {
     /// The newest auto commit CI passed that the main branch is (being) fast-forwarded to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<CommitId>,
+    /// The commits cfgupdate made for the auto branch and that are not accepted yet, recorded
+    /// before each is pushed (with a state key only): the main branch is fast-forwarded only
+    /// through these, so a commit someone else put on the auto branch, even with a sealed
+    /// message copied from one of cfgupdate's, never reaches it (docs/strict.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub built: Vec<CommitId>,
 }
 
 impl StrictRecord {
     /// Whether there is nothing in it (the state document then leaves it out).
     pub fn is_empty(&self) -> bool {
-        self.checks.is_empty() && self.evicted.is_empty() && self.accepted.is_none()
+        self.checks.is_empty()
+            && self.evicted.is_empty()
+            && self.accepted.is_none()
+            && self.built.is_empty()
+    }
+
+    /// Whether cfgupdate made `commit` for the auto branch (and it is not accepted yet).
+    pub fn is_built(&self, commit: &CommitId) -> bool {
+        self.built.contains(commit)
+    }
+
+    /// Records the commits `made` for the auto branch and forgets `gone` (accepted, or no
+    /// longer on the rebuilt branch); returns whether anything changed.
+    pub(crate) fn note_built<'a>(
+        &mut self,
+        made: impl IntoIterator<Item = &'a CommitId>,
+        gone: &[CommitId],
+    ) -> bool {
+        let before = self.built.clone();
+        self.built.retain(|c| !gone.contains(c));
+        for commit in made {
+            if !self.built.contains(commit) {
+                self.built.push(commit.clone());
+            }
+        }
+        let excess = self.built.len().saturating_sub(KEEP_BUILT);
+        self.built.drain(..excess);
+        self.built != before
     }
 
     /// Records a CI result, replacing the result recorded for the same commit and check (a

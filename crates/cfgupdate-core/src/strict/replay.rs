@@ -54,6 +54,8 @@ pub(crate) fn pending(
 /// announcements of publishes a freeze dropped, to defer until the window ends.
 pub(crate) struct Rebuilt {
     pub(crate) tip: CommitId,
+    /// The commits made, oldest first.
+    pub(crate) made: Vec<CommitId>,
     pub(crate) dropped: Vec<Eviction>,
     pub(crate) deferred: Vec<DeferredRecord>,
 }
@@ -80,6 +82,7 @@ pub(crate) fn replay(
 ) -> Result<Rebuilt, RepositoryError> {
     let key = options.key.as_ref();
     let mut tip = main.clone();
+    let mut made = Vec::new();
     let mut dropped = Vec::new();
     let mut deferred = Vec::new();
     let mut person_set: BTreeMap<WaveName, ImageSet> = BTreeMap::new();
@@ -144,12 +147,16 @@ pub(crate) fn replay(
             &held,
             &mut person_set,
         )? {
-            Ok(commit) => tip = commit,
+            Ok(commit) => {
+                made.push(commit.clone());
+                tip = commit;
+            }
             Err(reason) => dropped.push(drop(reason)),
         }
     }
     Ok(Rebuilt {
         tip,
+        made,
         dropped,
         deferred,
     })

@@ -439,3 +439,4 @@ fn a_red_result_recorded_by_another_replica_first_makes_a_later_green_stale() {
 // The fixes of review (docs/strict.md), each with the scenario that showed the gap.
 mod contexts;
 mod gates;
+mod trust;

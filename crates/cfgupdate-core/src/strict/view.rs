@@ -216,9 +216,16 @@ impl<R: ConfigRepository> Strict<R> {
 
     /// Fetches both branches and brings the auto branch up to "main plus the pending
     /// changes": rolls forward an accepted commit whose fast-forward did not happen, and
-    /// rebuilds when the main branch moved or a pending change was evicted. Returns the
-    /// changes a rebuild dropped (each recorded once in the state).
+    /// rebuilds when the main branch moved, a pending change was evicted, or one is held or
+    /// frozen now. Returns the changes a rebuild dropped (each recorded once in the state).
     pub(crate) fn sync(&mut self) -> Result<Vec<Eviction>, PromotionError> {
+        self.sync_with(false)
+    }
+
+    /// As [`Strict::sync`]; with `force`, the auto branch is rebuilt from the changes'
+    /// trailers even when nothing else calls for it (a commit on it is not one cfgupdate
+    /// made).
+    pub(crate) fn sync_with(&mut self, force: bool) -> Result<Vec<Eviction>, PromotionError> {
         let mut dropped = Vec::new();
         for _ in 0..SYNC_ATTEMPTS {
             let main = self.inner.refresh()?;
@@ -272,15 +279,24 @@ impl<R: ConfigRepository> Strict<R> {
                 && chain.commits.iter().all(|c| {
                     !record.is_evicted(&c.id) && crate::trailers::is_trusted(c, key) && open(c)
                 });
-            if clean {
+            if clean && !force {
                 self.view = Some(if chain.commits.is_empty() { main } else { side });
                 return Ok(dropped);
             }
             let rebuilt = self.rebuild(&main, &chain, record, &state.holds)?;
-            if !rebuilt.dropped.is_empty() {
+            // With a key, the commits made are recorded before they are pushed: only those
+            // may reach the main branch.
+            let made: &[CommitId] = if self.options.key.is_some() {
+                &rebuilt.made
+            } else {
+                &[]
+            };
+            let gone: Vec<CommitId> = chain.commits.iter().map(|c| c.id.clone()).collect();
+            if !rebuilt.dropped.is_empty() || !made.is_empty() {
                 let now = state::millis(self.clock.now());
                 let mut fresh = Vec::new();
-                self.update_state("Record the changes dropped from the auto branch", |state| {
+                self.update_state("Rebuild the auto branch", |state| {
+                    let noted = state.strict.note_built(made, &gone);
                     fresh.clear();
                     for drop in &rebuilt.dropped {
                         let mut drop = drop.clone();
@@ -294,7 +310,7 @@ impl<R: ConfigRepository> Strict<R> {
                     if !fresh.is_empty() {
                         defer_again(state, &rebuilt.deferred);
                     }
-                    !fresh.is_empty()
+                    noted || !fresh.is_empty()
                 })?;
                 dropped.extend(fresh);
             }
@@ -414,6 +430,14 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
             return Ok(PushOutcome::Rejected);
         }
         let commit = self.inner.create_commit(parent, change)?;
+        if self.options.key.is_some() {
+            // Recorded before the push: the main branch only ever moves through commits
+            // cfgupdate made (docs/strict.md#what-is-stored).
+            self.update_record("Record a commit made for the auto branch", |r| {
+                r.note_built([&commit], &[])
+            })
+            .map_err(as_repository_error)?;
+        }
         let expected = self.side.clone();
         match self.inner.set_side(&branch, expected.as_ref(), &commit)? {
             PushOutcome::Pushed(_) => {
