@@ -19,35 +19,56 @@ use crate::snapshot::Snapshot;
 use crate::trailers::{self, Record};
 use crate::wave_write::{WaveWriteError, write_into_wave};
 
-/// How many commits of the auto branch are searched for the main branch: more automatic
-/// changes than this waiting for CI at once is not a queue but an outage.
-pub(crate) const QUEUE_DEPTH: usize = 256;
+/// How many commits of the auto branch are read at first when looking for where it leaves
+/// the main branch; each further page reads four times as many, so a queue of any length is
+/// read whole at a cost that follows its length.
+const FIRST_PAGE: usize = 256;
+
+/// The most commits of the auto branch ever read: far above any queue (each waiting change
+/// is one commit), it bounds the work when the auto branch shares no history with the main
+/// branch (someone pushed an unrelated history there).
+const MAX_QUEUE: usize = 65_536;
 
 /// The auto branch's commits that the main branch does not hold, oldest first, and where
-/// they leave the main branch's history (`None`: nowhere within [`QUEUE_DEPTH`]).
+/// they leave the main branch's history (`None`: nowhere within [`MAX_QUEUE`] commits, the
+/// auto branch shares no history with it).
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
     pub(crate) base: Option<CommitId>,
     pub(crate) commits: Vec<CommitInfo>,
 }
 
-/// The commits of `side` that `main` does not hold.
+/// The commits of `side` that `main` does not hold, however many there are.
 pub(crate) fn pending(
     repo: &dyn ConfigRepository,
     side: &CommitId,
     main: &CommitId,
 ) -> Result<Pending, RepositoryError> {
-    let mut commits = Vec::new();
-    let mut base = None;
-    for commit in repo.log(side, QUEUE_DEPTH)? {
-        if repo.is_ancestor(&commit.id, main)? {
-            base = Some(commit.id);
-            break;
+    let mut commits: Vec<CommitInfo> = Vec::new();
+    let mut limit = FIRST_PAGE;
+    loop {
+        let log = repo.log(side, limit)?;
+        let complete = log.len() < limit;
+        // The commits of earlier pages were looked at already: they are not on main.
+        for commit in log.into_iter().skip(commits.len()) {
+            if repo.is_ancestor(&commit.id, main)? {
+                commits.reverse();
+                return Ok(Pending {
+                    base: Some(commit.id),
+                    commits,
+                });
+            }
+            commits.push(commit);
         }
-        commits.push(commit);
+        if complete || limit >= MAX_QUEUE {
+            commits.reverse();
+            return Ok(Pending {
+                base: None,
+                commits,
+            });
+        }
+        limit = limit.saturating_mul(4).min(MAX_QUEUE);
     }
-    commits.reverse();
-    Ok(Pending { base, commits })
 }
 
 /// The auto branch rebuilt: its new tip, the changes that no longer apply, and the

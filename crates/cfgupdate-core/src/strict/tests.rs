@@ -438,5 +438,6 @@ fn a_red_result_recorded_by_another_replica_first_makes_a_later_green_stale() {
 
 // The fixes of review (docs/strict.md), each with the scenario that showed the gap.
 mod contexts;
+mod depth;
 mod gates;
 mod trust;
