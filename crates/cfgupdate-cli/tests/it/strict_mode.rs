@@ -426,3 +426,63 @@ fn a_green_result_for_a_forged_commit_on_auto_leaves_main_where_it_was() {
     assert_eq!(remote.main(), auto);
     remote.fsck();
 }
+
+/// A freeze window a person adds to the main branch while a publish waits on auto: the
+/// publish leaves the auto branch (status says until when), joins the deferred announcements,
+/// and `cfgupdate advance` publishes it again, on auto, once the window ended (docs/strict.md).
+#[test]
+fn a_publish_waiting_when_a_freeze_begins_is_deferred_and_published_again_after_it() {
+    use std::time::{Duration, SystemTime};
+    let remote = Remote::new();
+    let publish = remote.publish(0xe2, "api", 2);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let end =
+        cfgupdate_core::freeze::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(now + 8));
+    let person = Person::clone(&remote.url, "master", "person");
+    person.write(
+        "cfgupdate.toml",
+        &PIPELINE.replace(
+            "targets = [\"staging\"]\n",
+            &format!(
+                "targets = [\"staging\"]\nfreeze = [{{ from = \"2020-01-01T00:00:00Z\", to = \"{end}\", reason = \"release party\" }}]\n"
+            ),
+        ),
+    );
+    person.commit("Freeze staging for the release party");
+    let theirs = person.push();
+
+    assert_eq!(remote.checked(&publish, "success"), "unchanged");
+    assert_eq!(remote.main(), theirs, "main did not move");
+    assert_eq!(remote.auto(), theirs, "nothing waits on auto any more");
+    let status = remote.status();
+    let evicted = status["strict"]["evicted"].as_array().unwrap();
+    assert_eq!(evicted.len(), 1, "{status:#}");
+    assert_eq!(evicted[0]["commit"], publish.as_str());
+    let reason = evicted[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("frozen until {end} (release party)"))
+            && reason.contains("deferred"),
+        "{reason}"
+    );
+
+    std::thread::sleep(Duration::from_secs(9));
+    let printed = remote.ok(&["advance"]);
+    assert_eq!(printed.len(), 40, "{printed}");
+    assert_eq!(remote.auto(), printed, "published again, on auto");
+    assert_eq!(remote.main(), theirs);
+    assert!(
+        remote
+            .show("auto", "images/staging.json")
+            .contains(&reference("api", 2))
+    );
+    assert_eq!(remote.checked(&printed, "success"), printed);
+    assert!(
+        remote
+            .show("master", "images/staging.json")
+            .contains(&reference("api", 2))
+    );
+    remote.fsck();
+}
