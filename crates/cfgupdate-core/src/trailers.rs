@@ -16,7 +16,10 @@
 //! between the two pushes. What the seal does not cover is the tree: someone who can rewrite
 //! the branch could pair a sealed message with other file contents on the same parent, but
 //! that needs replacing cfgupdate's commit (a force push), which the branch's protection is
-//! for; the trailers then still say only what cfgupdate decided at that point.
+//! for; the trailers then still say only what cfgupdate decided at that point. Strict mode's
+//! auto branch, which cfgupdate force-updates, does not rely on that protection: the main
+//! branch is moved only through commits whose ids the authenticated state records cfgupdate
+//! made (a state push per commit there, where nothing is deployed while it waits).
 
 use std::collections::BTreeMap;
 

@@ -52,7 +52,7 @@ pub(crate) fn report(body: &[u8]) -> Result<CheckReport, PayloadError> {
     let state_text = text("state", true)?.unwrap_or_default();
     let state = CheckState::parse(state_text).ok_or_else(|| {
         PayloadError::Invalid(format!(
-            "`state` is `{}`; it must be success, failure or pending (GitHub's error counts as failure)",
+            "`state` is `{}`; it must be success, failure or pending (or GitHub's error, recorded like pending)",
             shown(state_text)
         ))
     })?;
@@ -106,7 +106,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(github.commit.as_str(), sha);
-        assert_eq!(github.state, CheckState::Failure);
+        // GitHub's `error` (the check could not run) is no verdict: recorded like pending.
+        assert_eq!(github.state, CheckState::Error);
         assert!(matches!(
             report(format!("{{\"commit\":\"{sha}\",\"state\":\"success\",\"extra\":1}}").as_bytes()),
             Err(PayloadError::Malformed(m)) if m.contains("unknown field `extra`")

@@ -56,7 +56,7 @@ pub fn run(args: &CheckedArgs) -> Result<(), Failure> {
     let out = match outcome {
         CheckOutcome::Recorded => {
             say(format_args!(
-                "recorded: CI is still checking {}",
+                "recorded the result for {}: it moves nothing until every check that decides passed (`status` shows them)",
                 report.commit.short()
             ));
             "unchanged\n".to_owned()

@@ -68,6 +68,7 @@ jpath = ["lib", "vendor"]
 
 [strict]
 branch = "auto"
+contexts = ["kubeconform", "policy"]
 
 [[wave]]
 name = "staging"
@@ -183,6 +184,14 @@ fn the_schema_refuses_the_shapes_the_reader_refuses() {
         (
             "a recurring freeze window without a duration",
             EVERY_KEY.replace("duration = \"63h\", ", ""),
+        ),
+        (
+            "a CI check named twice in contexts",
+            EVERY_KEY.replace("\"kubeconform\", \"policy\"", "\"policy\", \"policy\""),
+        ),
+        (
+            "an empty CI check name in contexts",
+            EVERY_KEY.replace("\"kubeconform\", \"policy\"", "\"kubeconform\", \"\""),
         ),
         (
             "an unknown key in a freeze window",

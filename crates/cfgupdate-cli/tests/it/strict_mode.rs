@@ -298,3 +298,191 @@ fn two_replicas_receiving_contradicting_results_at_once_never_put_a_failed_chang
         remote.fsck();
     }
 }
+
+/// A rollback placed while a publish of the same service waits for CI holds the service: the
+/// green that CI sends for the publish's commit does not bring it onto the main branch, and the
+/// rebuilt auto branch no longer writes it (docs/strict.md).
+#[test]
+fn a_green_result_does_not_bring_a_change_held_by_a_later_rollback_onto_main() {
+    let remote = Remote::new();
+    let main = remote.main();
+    let publish = remote.publish(0xe1, "api", 2);
+    let output = remote.run(&[
+        "rollback",
+        "--wave",
+        "staging",
+        "--to-revision",
+        &main,
+        "--service",
+        "api",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(remote.main(), main, "the rollback waits on auto too");
+
+    assert_eq!(remote.checked(&publish, "success"), "unchanged");
+    assert_eq!(remote.main(), main, "main did not move");
+    assert!(
+        !remote
+            .show("master", "images/staging.json")
+            .contains(&reference("api", 2))
+    );
+    assert!(
+        !remote
+            .show("auto", "images/staging.json")
+            .contains(&reference("api", 2))
+    );
+    let status = remote.status();
+    let evicted = status["strict"]["evicted"].as_array().unwrap();
+    let dropped = evicted
+        .iter()
+        .find(|e| e["commit"] == publish.as_str())
+        .unwrap_or_else(|| panic!("the publish is not reported: {status:#}"));
+    assert_eq!(dropped["kind"], "dropped");
+    let reason = dropped["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("held in wave `staging`") && reason.contains(&main[..7]),
+        "{reason}"
+    );
+    remote.fsck();
+}
+
+/// Someone who can push the auto branch replaces cfgupdate's commit with one of the same
+/// parent and the very same (sealed) message, and other files: CI's green for it leaves the
+/// main branch where it was, the auto branch is rebuilt from the change's trailers, and
+/// `status` names the commit (docs/strict.md).
+#[test]
+fn a_green_result_for_a_forged_commit_on_auto_leaves_main_where_it_was() {
+    let remote = Remote::new();
+    let main = remote.main();
+    let publish = remote.publish(0xf1, "api", 2);
+    let mallory = Person::clone(&remote.url, "auto", "mallory");
+    let evil = format!("reg.example.com/api:evil@sha256:{}", "e".repeat(64));
+    mallory.write(
+        "images/staging.json",
+        &format!(
+            "{{\n  \"api\": \"{evil}\",\n  \"web\": \"{}\"\n}}\n",
+            reference("web", 1)
+        ),
+    );
+    mallory.git(&["add", "-A"]);
+    let tree = mallory.git(&["write-tree"]);
+    let raw = try_git(mallory.dir(), &["cat-file", "commit", &publish]).stdout;
+    let raw = String::from_utf8(raw).unwrap();
+    let (_, message) = raw.split_once("\n\n").unwrap();
+    let file = mallory.dir().join("../message.txt");
+    std::fs::write(&file, message).unwrap();
+    let forged = mallory.git(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        &main,
+        "-F",
+        file.to_str().unwrap(),
+    ]);
+    assert_ne!(forged, publish);
+    let again = try_git(mallory.dir(), &["cat-file", "commit", &forged]).stdout;
+    assert!(
+        String::from_utf8(again).unwrap().ends_with(message),
+        "the very same message"
+    );
+    mallory.git(&[
+        "push",
+        "--force",
+        "origin",
+        &format!("{forged}:refs/heads/auto"),
+    ]);
+    assert_eq!(remote.auto(), forged);
+
+    assert_eq!(remote.checked(&forged, "success"), "unchanged");
+    assert_eq!(remote.main(), main, "main did not move");
+    assert!(
+        !remote
+            .show("master", "images/staging.json")
+            .contains("evil")
+    );
+    let auto = remote.auto();
+    assert_ne!(auto, forged, "the auto branch was rebuilt");
+    let staging = remote.show(&auto, "images/staging.json");
+    assert!(
+        staging.contains(&reference("api", 2)) && !staging.contains("evil"),
+        "{staging}"
+    );
+    let status = remote.status();
+    let evicted = status["strict"]["evicted"].as_array().unwrap();
+    let incident = evicted
+        .iter()
+        .find(|e| e["commit"] == forged.as_str())
+        .unwrap_or_else(|| panic!("the forged commit is not reported: {status:#}"));
+    assert!(
+        incident["reason"].as_str().unwrap().contains(&forged[..12]),
+        "{incident:#}"
+    );
+    // The rebuilt commit is cfgupdate's own: its green moves main.
+    assert_eq!(remote.checked(&auto, "success"), auto);
+    assert_eq!(remote.main(), auto);
+    remote.fsck();
+}
+
+/// A freeze window a person adds to the main branch while a publish waits on auto: the
+/// publish leaves the auto branch (status says until when), joins the deferred announcements,
+/// and `cfgupdate advance` publishes it again, on auto, once the window ended (docs/strict.md).
+#[test]
+fn a_publish_waiting_when_a_freeze_begins_is_deferred_and_published_again_after_it() {
+    use std::time::{Duration, SystemTime};
+    let remote = Remote::new();
+    let publish = remote.publish(0xe2, "api", 2);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let end =
+        cfgupdate_core::freeze::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(now + 8));
+    let person = Person::clone(&remote.url, "master", "person");
+    person.write(
+        "cfgupdate.toml",
+        &PIPELINE.replace(
+            "targets = [\"staging\"]\n",
+            &format!(
+                "targets = [\"staging\"]\nfreeze = [{{ from = \"2020-01-01T00:00:00Z\", to = \"{end}\", reason = \"release party\" }}]\n"
+            ),
+        ),
+    );
+    person.commit("Freeze staging for the release party");
+    let theirs = person.push();
+
+    assert_eq!(remote.checked(&publish, "success"), "unchanged");
+    assert_eq!(remote.main(), theirs, "main did not move");
+    assert_eq!(remote.auto(), theirs, "nothing waits on auto any more");
+    let status = remote.status();
+    let evicted = status["strict"]["evicted"].as_array().unwrap();
+    assert_eq!(evicted.len(), 1, "{status:#}");
+    assert_eq!(evicted[0]["commit"], publish.as_str());
+    let reason = evicted[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("frozen until {end} (release party)"))
+            && reason.contains("deferred"),
+        "{reason}"
+    );
+
+    std::thread::sleep(Duration::from_secs(9));
+    let printed = remote.ok(&["advance"]);
+    assert_eq!(printed.len(), 40, "{printed}");
+    assert_eq!(remote.auto(), printed, "published again, on auto");
+    assert_eq!(remote.main(), theirs);
+    assert!(
+        remote
+            .show("auto", "images/staging.json")
+            .contains(&reference("api", 2))
+    );
+    assert_eq!(remote.checked(&printed, "success"), printed);
+    assert!(
+        remote
+            .show("master", "images/staging.json")
+            .contains(&reference("api", 2))
+    );
+    remote.fsck();
+}

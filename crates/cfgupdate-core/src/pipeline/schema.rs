@@ -138,15 +138,28 @@ pub fn schema() -> Value {
     );
     let strict = object(
         STRICT_KEYS,
-        &[(
-            "branch",
-            json!({
-                "type": "string",
-                "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._/-]{0,199}$",
-                "description": "The auto branch: every automatic commit lands here, on top of the main branch, and the main branch is fast-forwarded to it once the config repository's CI passed the commit (docs/strict.md). cfgupdate's own: it may force-update it; nobody deploys it.",
-                "examples": ["auto"],
-            }),
-        )],
+        &[
+            (
+                "branch",
+                json!({
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._/-]{0,199}$",
+                    "description": "The auto branch: every automatic commit lands here, on top of the main branch, and the main branch is fast-forwarded to it once the config repository's CI passed the commit (docs/strict.md). cfgupdate's own: it may force-update it; nobody deploys it.",
+                    "examples": ["auto"],
+                }),
+            ),
+            (
+                "contexts",
+                json!({
+                    "type": "array",
+                    "items": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S" },
+                    "minItems": 1,
+                    "uniqueItems": true,
+                    "description": "The CI checks (`context` of `POST /v1/checks`, `--context` of `cfgupdate checked`, GitHub's commit status context) that must all report success for a commit before the main branch is fast-forwarded to it. Results of other checks are recorded and shown, and never decide. Without it, any check's success accepts a commit once no other check recorded for that commit is pending or failed (docs/strict.md).",
+                    "examples": [["kubeconform", "policy"]],
+                }),
+            ),
+        ],
         &["branch"],
         "Optional: strict mode. Automatic commits reach the branch Argo CD watches only once CI said yes (docs/strict.md).",
     );

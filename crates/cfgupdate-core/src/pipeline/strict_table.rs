@@ -7,10 +7,13 @@ use super::document::{Place, Table, Value};
 use crate::shown::shown;
 
 /// The keys `[strict]` takes.
-pub(super) const STRICT_KEYS: &[&str] = &["branch"];
+pub(super) const STRICT_KEYS: &[&str] = &["branch", "contexts"];
 
 /// The longest branch name `[strict] branch` takes.
 const BRANCH_MAX_LEN: usize = 200;
+
+/// The longest CI check name `[strict] contexts` takes (GitHub's `context` is at most 255).
+const CONTEXT_MAX_LEN: usize = 255;
 
 /// The `[strict]` table: with it, every automatic commit lands on [`StrictConfig::branch`]
 /// first, and reaches the main branch only once the config repository's own CI passed it
@@ -20,6 +23,11 @@ pub struct StrictConfig {
     /// The auto branch's name (without `refs/heads/`), e.g. `auto`: the main branch plus the
     /// automatic changes not yet accepted. It is cfgupdate's own; nobody deploys it.
     pub branch: String,
+    /// The CI checks (GitHub's `context`s) that must all report `success` for a commit before
+    /// the main branch is fast-forwarded to it (`contexts`); empty: any check's `success`
+    /// accepts a commit once no other check recorded for it is pending or failed. Results of
+    /// checks not named here are recorded and shown, and never decide.
+    pub contexts: Vec<String>,
 }
 
 pub(super) fn read_strict(value: &Value<'_, '_>) -> Result<StrictConfig, PipelineError> {
@@ -41,9 +49,48 @@ pub(super) fn read_strict(value: &Value<'_, '_>) -> Result<StrictConfig, Pipelin
             shown(name)
         )));
     }
+    let contexts = match table.get("contexts") {
+        None => Vec::new(),
+        Some(value) => read_contexts(&value)?,
+    };
     Ok(StrictConfig {
         branch: name.to_owned(),
+        contexts,
     })
+}
+
+/// `contexts`: CI check names, each given once, none empty.
+fn read_contexts(value: &Value<'_, '_>) -> Result<Vec<String>, PipelineError> {
+    let mut contexts: Vec<String> = Vec::new();
+    for (index, (name, span)) in value.strings()?.into_iter().enumerate() {
+        let error = |detail: String| value.src().error_at(&span, detail);
+        if name.trim().is_empty() {
+            return Err(error(format!(
+                "item {} of `contexts` in [strict] is empty; name each CI check as it reports itself (`--context` of `cfgupdate checked`, GitHub's `context`), such as \"kubeconform\"",
+                index + 1
+            )));
+        }
+        if name.chars().count() > CONTEXT_MAX_LEN || name.chars().any(char::is_control) {
+            return Err(error(format!(
+                "item {} of `contexts` in [strict] is `{}`, which is not a CI check name: at most {CONTEXT_MAX_LEN} characters, no control characters",
+                index + 1,
+                shown(name)
+            )));
+        }
+        if contexts.iter().any(|known| known == name) {
+            return Err(error(format!(
+                "`contexts` in [strict] lists `{}` twice",
+                shown(name)
+            )));
+        }
+        contexts.push(name.to_owned());
+    }
+    if contexts.is_empty() {
+        return Err(value.error(
+            "`contexts` in [strict] is empty; leave the key out to let any check's success accept a commit, or name the checks that must all pass",
+        ));
+    }
+    Ok(contexts)
 }
 
 /// The rules of `git check-ref-format --branch`, narrowed to the characters a branch name
@@ -94,8 +141,48 @@ mod tests {
     #[test]
     fn a_strict_table_names_the_auto_branch() {
         let pipeline = parse("[strict]\nbranch = \"cfgupdate/auto\"").unwrap();
-        assert_eq!(pipeline.strict.unwrap().branch, "cfgupdate/auto");
+        let strict = pipeline.strict.unwrap();
+        assert_eq!(strict.branch, "cfgupdate/auto");
+        assert!(strict.contexts.is_empty());
         assert_eq!(parse("").unwrap().strict, None);
+        let pipeline =
+            parse("[strict]\nbranch = \"auto\"\ncontexts = [\"kubeconform\", \"policy\"]").unwrap();
+        assert_eq!(pipeline.strict.unwrap().contexts, ["kubeconform", "policy"]);
+    }
+
+    #[test]
+    fn bad_contexts_are_refused_naming_the_value() {
+        let contexts =
+            |list: &str| parse(&format!("[strict]\nbranch = \"auto\"\ncontexts = {list}"));
+        assert_eq!(
+            contexts("[\"kubeconform\", \"policy\", \"kubeconform\"]").unwrap_err(),
+            "cfgupdate.toml:3: `contexts` in [strict] lists `kubeconform` twice"
+        );
+        assert!(
+            contexts("[\"kubeconform\", \" \"]")
+                .unwrap_err()
+                .starts_with("cfgupdate.toml:3: item 2 of `contexts` in [strict] is empty"),
+        );
+        assert!(
+            contexts("[]")
+                .unwrap_err()
+                .starts_with("cfgupdate.toml:3: `contexts` in [strict] is empty"),
+        );
+        assert!(
+            contexts("[\"a\\u0007b\"]")
+                .unwrap_err()
+                .contains("which is not a CI check name"),
+        );
+        assert!(
+            contexts("\"kubeconform\"")
+                .unwrap_err()
+                .contains("must be an array of strings"),
+        );
+        assert!(
+            contexts("[\"ci\", 3]")
+                .unwrap_err()
+                .contains("item 2 is the integer 3")
+        );
     }
 
     #[test]
@@ -106,7 +193,7 @@ mod tests {
         );
         assert_eq!(
             parse("[strict]\nbranche = \"auto\"").unwrap_err(),
-            "cfgupdate.toml:2: unknown key `branche` in [strict]; expected one of branch"
+            "cfgupdate.toml:2: unknown key `branche` in [strict]; expected one of branch, contexts"
         );
         assert!(
             parse("[strict]\n")

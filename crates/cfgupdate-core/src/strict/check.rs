@@ -4,6 +4,7 @@
 //! the branches follow it.
 
 use super::Strict;
+use super::gate::{Gate, gate};
 use super::record::{CheckRecord, CheckState, Eviction, EvictionKind};
 use super::replay::pending;
 use crate::class::{Classify, ErrorClass};
@@ -12,6 +13,7 @@ use crate::promotion::PromotionError;
 use crate::promotion::state;
 use crate::repository::{ConfigRepository, PushOutcome, RepositoryError};
 use crate::shown::shown;
+use crate::snapshot::Snapshot;
 
 /// A CI result for one commit of the auto branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +36,21 @@ pub enum Ignored {
     NotPending,
     /// The main branch holds the commit already.
     Accepted,
-    /// The commit's change was evicted already.
+    /// The commit's change was evicted, or dropped by a rebuild, already.
     Evicted,
     /// A red result for a commit that a later green result already brought onto the main
     /// branch, or a green result for a commit whose change is behind an evicted one: the
     /// first decision recorded stands.
     Decided,
+    /// A green result for a commit holding a change that a hold or a freeze window placed
+    /// since it was queued now keeps off the main branch: the change was dropped from the
+    /// auto branch (`status` says why), and the rest goes to CI again.
+    Held,
+    /// A green result for a commit that is, or is built on, a commit cfgupdate did not make
+    /// (someone else rewrote the auto branch, even with a sealed message copied from one of
+    /// cfgupdate's commits): the main branch did not move, and the auto branch was rebuilt
+    /// from the changes' trailers; `status` names the commit.
+    Untrusted,
 }
 
 impl Ignored {
@@ -53,9 +64,17 @@ impl Ignored {
                 "the commit is not waiting on the auto branch (it was rebuilt since, or it is not an automatic change)"
             }
             Ignored::Accepted => "the main branch holds the commit already",
-            Ignored::Evicted => "the commit's change was evicted already",
+            Ignored::Evicted => {
+                "the commit's change was evicted or dropped already (status says why)"
+            }
             Ignored::Decided => {
                 "another CI result about the same change was acted on first; this one changes nothing"
+            }
+            Ignored::Untrusted => {
+                "a commit up to this one is not one cfgupdate made (someone else rewrote the auto branch): the main branch did not move, and the auto branch was rebuilt from the changes' trailers (status names the commit)"
+            }
+            Ignored::Held => {
+                "a change up to the commit is held (a rollback or a person's edit) or its wave is frozen since it was queued: the main branch did not move, and the auto branch was rebuilt without it (status says why)"
             }
         }
     }
@@ -64,7 +83,9 @@ impl Ignored {
 /// What became of a CI result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckOutcome {
-    /// `pending`: recorded for `status`.
+    /// Recorded for `status`, nothing else: `pending` or `error`, a `success` while other
+    /// checks of the commit are still pending (or, with `contexts`, have not passed yet), or
+    /// a result of a check `contexts` does not name.
     Recorded,
     /// Green: the main branch now is `main` (the commit), and these changes were accepted.
     Accepted {
@@ -161,8 +182,15 @@ impl<R: ConfigRepository> Strict<R> {
             context: report.context.clone(),
             at: now,
         };
+        // With `contexts`, only the checks it names decide; without, every check does.
+        let required = self.required_contexts(&main);
+        let decides = required.is_empty() || required.contains(&report.context);
         match report.state {
-            CheckState::Pending => {
+            CheckState::Pending | CheckState::Error => {
+                self.update_record("Record a CI result", |r| r.add_check(check.clone()))?;
+                Ok(CheckOutcome::Recorded)
+            }
+            CheckState::Failure if !decides => {
                 self.update_record("Record a CI result", |r| r.add_check(check.clone()))?;
                 Ok(CheckOutcome::Recorded)
             }
@@ -172,21 +200,89 @@ impl<R: ConfigRepository> Strict<R> {
                     .iter()
                     .map(|c| c.id.clone())
                     .collect();
+                let messages: Vec<&str> = chain.commits[..=position]
+                    .iter()
+                    .map(|c| c.message.as_str())
+                    .collect();
+                let pipeline = Snapshot::at(self.inner(), &main)
+                    .ok()
+                    .map(|snapshot| snapshot.pipeline().clone());
+                let at = self.clock().now();
+                let verify = self.options().key.is_some();
                 let mut decided = false;
-                self.update_record("Accept a commit CI passed", |r| {
+                let mut waiting = false;
+                let mut held = false;
+                let mut untrusted = None;
+                self.update_state("Accept a commit CI passed", |state| {
+                    // Only through commits cfgupdate made: a commit someone else pushed there
+                    // may pair a sealed message with other files.
+                    untrusted = verify
+                        .then(|| up_to.iter().find(|c| !state.strict.is_built(c)).cloned())
+                        .flatten();
+                    if untrusted.is_some() {
+                        return false;
+                    }
+                    // Holds as the newest state has them: one placed since the fetch makes
+                    // this push of the state rejected, and the check runs again on it.
+                    held = pipeline.as_ref().is_some_and(|pipeline| {
+                        messages
+                            .iter()
+                            .any(|m| gate(m, pipeline, &state.holds, at) != Gate::Open)
+                    });
+                    if held {
+                        return false;
+                    }
+                    let r = &mut state.strict;
                     decided = up_to.iter().any(|c| r.is_evicted(c));
                     if decided {
                         return false;
                     }
                     let mut changed = r.add_check(check.clone());
+                    // Other checks of the commit still pending, failed or missing: recorded,
+                    // and the last of them to pass accepts it.
+                    waiting = r.verdict(commit, &required).is_err();
+                    if waiting {
+                        return changed;
+                    }
                     if r.accepted.as_ref() != Some(commit) {
                         r.accepted = Some(commit.clone());
                         changed = true;
                     }
+                    // On the main branch from now on: no longer waiting.
+                    changed |= r.note_built(std::iter::empty(), &up_to);
                     changed
                 })?;
+                if let Some(forged) = untrusted {
+                    self.sync_with(true)?;
+                    let message = chain
+                        .commits
+                        .iter()
+                        .find(|c| c.id == forged)
+                        .map(|c| c.message.as_str())
+                        .unwrap_or_default();
+                    let reason = format!(
+                        "commit {} on the auto branch is not one cfgupdate made (someone else rewrote the branch; its files may not be what its message says): the main branch was not moved to it, and the auto branch was rebuilt from the changes' trailers",
+                        forged.short()
+                    );
+                    let incident =
+                        Eviction::of(&forged, message, EvictionKind::Dropped, reason, now);
+                    // After the rebuild: the change itself was replayed, only this commit left.
+                    self.update_record(
+                        "Report a commit on the auto branch cfgupdate did not make",
+                        |r| r.add_eviction(incident.clone()),
+                    )?;
+                    return Ok(CheckOutcome::Ignored(Ignored::Untrusted));
+                }
+                if held {
+                    // The rebuild drops it, and records why.
+                    self.sync()?;
+                    return Ok(CheckOutcome::Ignored(Ignored::Held));
+                }
                 if decided {
                     return Ok(CheckOutcome::Ignored(Ignored::Decided));
+                }
+                if waiting {
+                    return Ok(CheckOutcome::Recorded);
                 }
                 match self.inner_mut().fast_forward(&main, commit)? {
                     PushOutcome::Pushed(_) => {}

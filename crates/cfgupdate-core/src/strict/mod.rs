@@ -17,6 +17,7 @@
 //! so two replicas can never act on contradicting results.
 
 mod check;
+mod gate;
 mod queue;
 mod record;
 mod replay;

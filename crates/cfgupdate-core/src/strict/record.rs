@@ -14,37 +14,53 @@ use crate::trailers::Record;
 /// enough to fetch in every call.
 const KEEP_CHECKS: usize = 100;
 const KEEP_EVICTIONS: usize = 100;
+/// How many ids of commits made for the auto branch are kept at most. Ids leave when their
+/// commit is accepted or the branch is rebuilt without it; this bound only catches ids of
+/// commits whose push was rejected, far above any queue (an id left out makes its commit's
+/// green result rebuild the branch, nothing worse).
+const KEEP_BUILT: usize = 4096;
 
 /// A CI result's state, as `POST /v1/checks` and GitHub's `status` event name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckState {
-    /// CI passed the commit: the main branch is fast-forwarded to it.
+    /// CI passed the commit: once no other check holds it back, the main branch is
+    /// fast-forwarded to it.
     Success,
     /// CI failed the commit: its change is evicted.
     Failure,
-    /// CI is still running: recorded, changes nothing.
+    /// CI is still running: recorded, and a `success` of another check waits for it.
     Pending,
+    /// GitHub's `error`: the check could not run (its infrastructure failed), which says
+    /// nothing about the commit. Recorded and treated as [`CheckState::Pending`]: no verdict.
+    Error,
 }
 
 impl CheckState {
-    /// The word of the API: `success`, `failure` or `pending`.
+    /// The word of the API: `success`, `failure`, `pending` or `error`.
     pub fn as_str(self) -> &'static str {
         match self {
             CheckState::Success => "success",
             CheckState::Failure => "failure",
             CheckState::Pending => "pending",
+            CheckState::Error => "error",
         }
     }
 
-    /// Reads the API's word; GitHub's `error` is a failure.
+    /// Reads the API's word (GitHub's `error` included).
     pub fn parse(word: &str) -> Option<Self> {
         match word {
             "success" => Some(CheckState::Success),
-            "failure" | "error" => Some(CheckState::Failure),
+            "failure" => Some(CheckState::Failure),
             "pending" => Some(CheckState::Pending),
+            "error" => Some(CheckState::Error),
             _ => None,
         }
+    }
+
+    /// Whether the check has not said yet whether the commit is good (`pending`, `error`).
+    pub fn is_open(self) -> bool {
+        matches!(self, CheckState::Pending | CheckState::Error)
     }
 }
 
@@ -147,25 +163,106 @@ pub struct StrictRecord {
     /// The newest auto commit CI passed that the main branch is (being) fast-forwarded to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<CommitId>,
+    /// The commits cfgupdate made for the auto branch and that are not accepted yet, recorded
+    /// before each is pushed (with a state key only): the main branch is fast-forwarded only
+    /// through these, so a commit someone else put on the auto branch, even with a sealed
+    /// message copied from one of cfgupdate's, never reaches it (docs/strict.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub built: Vec<CommitId>,
 }
 
 impl StrictRecord {
     /// Whether there is nothing in it (the state document then leaves it out).
     pub fn is_empty(&self) -> bool {
-        self.checks.is_empty() && self.evicted.is_empty() && self.accepted.is_none()
+        self.checks.is_empty()
+            && self.evicted.is_empty()
+            && self.accepted.is_none()
+            && self.built.is_empty()
     }
 
-    /// Records a CI result; returns whether anything changed (the same result again does not).
+    /// Whether cfgupdate made `commit` for the auto branch (and it is not accepted yet).
+    pub fn is_built(&self, commit: &CommitId) -> bool {
+        self.built.contains(commit)
+    }
+
+    /// Records the commits `made` for the auto branch and forgets `gone` (accepted, or no
+    /// longer on the rebuilt branch); returns whether anything changed.
+    pub(crate) fn note_built<'a>(
+        &mut self,
+        made: impl IntoIterator<Item = &'a CommitId>,
+        gone: &[CommitId],
+    ) -> bool {
+        let before = self.built.clone();
+        self.built.retain(|c| !gone.contains(c));
+        for commit in made {
+            if !self.built.contains(commit) {
+                self.built.push(commit.clone());
+            }
+        }
+        let excess = self.built.len().saturating_sub(KEEP_BUILT);
+        self.built.drain(..excess);
+        self.built != before
+    }
+
+    /// Records a CI result, replacing the result recorded for the same commit and check (a
+    /// check's newest result is the one that counts); returns whether anything changed (the
+    /// same result again does not).
     pub(crate) fn add_check(&mut self, check: CheckRecord) -> bool {
-        if self.checks.iter().any(|c| {
-            c.commit == check.commit && c.state == check.state && c.context == check.context
-        }) {
+        let same = |c: &CheckRecord| c.commit == check.commit && c.context == check.context;
+        if self
+            .checks
+            .iter()
+            .any(|c| same(c) && c.state == check.state)
+        {
             return false;
         }
+        self.checks.retain(|c| !same(c));
         self.checks.push(check);
         let excess = self.checks.len().saturating_sub(KEEP_CHECKS);
         self.checks.drain(..excess);
         true
+    }
+
+    /// The newest result of each check recorded for `commit`, by check name.
+    pub fn checks_of(&self, commit: &CommitId) -> BTreeMap<&str, &CheckRecord> {
+        self.checks
+            .iter()
+            .filter(|c| &c.commit == commit)
+            .map(|c| (c.context.as_str(), c))
+            .collect()
+    }
+
+    /// Whether the results recorded for `commit` accept it (docs/strict.md#several-checks):
+    /// with `required` checks, each of them reported `success` (other checks never decide);
+    /// without, some check reported `success` and none is `pending`, `failure` or `error`.
+    /// `Err` names the checks still holding it back, with their state (`None`: no result yet).
+    pub fn verdict<'a>(
+        &'a self,
+        commit: &CommitId,
+        required: &'a [String],
+    ) -> Result<(), Vec<(&'a str, Option<CheckState>)>> {
+        let newest = self.checks_of(commit);
+        let waiting: Vec<(&str, Option<CheckState>)> = if required.is_empty() {
+            if !newest.values().any(|c| c.state == CheckState::Success) {
+                return Err(vec![("", None)]);
+            }
+            newest
+                .iter()
+                .filter(|(_, c)| c.state != CheckState::Success)
+                .map(|(name, c)| (*name, Some(c.state)))
+                .collect()
+        } else {
+            required
+                .iter()
+                .map(|name| (name.as_str(), newest.get(name.as_str()).map(|c| c.state)))
+                .filter(|(_, state)| *state != Some(CheckState::Success))
+                .collect()
+        };
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting)
+        }
     }
 
     /// Records an eviction unless its commit's is recorded already: returns whether it was

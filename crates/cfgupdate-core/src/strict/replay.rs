@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 
 use super::Eviction;
+use super::gate::{Gate, deferred_of, gate};
 use super::record::{EvictionKind, StrictRecord};
 use crate::intent::{WriteOptions, seal};
-use crate::names::{CommitId, WaveName};
+use crate::names::{CommitId, ServiceName, WaveName};
+use crate::promotion::DeferredRecord;
+use crate::promotion::holds::{Hold, Holds, held_phrase};
 use crate::promotion::state::STATE_TRAILER;
 use crate::repository::{CommitInfo, CommitMessage, ConfigRepository, RepositoryError};
 use crate::slots::ImageSet;
@@ -16,58 +19,99 @@ use crate::snapshot::Snapshot;
 use crate::trailers::{self, Record};
 use crate::wave_write::{WaveWriteError, write_into_wave};
 
-/// How many commits of the auto branch are searched for the main branch: more automatic
-/// changes than this waiting for CI at once is not a queue but an outage.
-pub(crate) const QUEUE_DEPTH: usize = 256;
+/// How many commits of the auto branch are read at first when looking for where it leaves
+/// the main branch; each further page reads four times as many, so a queue of any length is
+/// read whole at a cost that follows its length.
+const FIRST_PAGE: usize = 256;
+
+/// The most commits of the auto branch ever read: far above any queue (each waiting change
+/// is one commit), it bounds the work when the auto branch shares no history with the main
+/// branch (someone pushed an unrelated history there).
+const MAX_QUEUE: usize = 65_536;
 
 /// The auto branch's commits that the main branch does not hold, oldest first, and where
-/// they leave the main branch's history (`None`: nowhere within [`QUEUE_DEPTH`]).
+/// they leave the main branch's history (`None`: nowhere within [`MAX_QUEUE`] commits, the
+/// auto branch shares no history with it).
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
     pub(crate) base: Option<CommitId>,
     pub(crate) commits: Vec<CommitInfo>,
 }
 
-/// The commits of `side` that `main` does not hold.
+/// The commits of `side` that `main` does not hold, however many there are.
 pub(crate) fn pending(
     repo: &dyn ConfigRepository,
     side: &CommitId,
     main: &CommitId,
 ) -> Result<Pending, RepositoryError> {
-    let mut commits = Vec::new();
-    let mut base = None;
-    for commit in repo.log(side, QUEUE_DEPTH)? {
-        if repo.is_ancestor(&commit.id, main)? {
-            base = Some(commit.id);
-            break;
+    let mut commits: Vec<CommitInfo> = Vec::new();
+    let mut limit = FIRST_PAGE;
+    loop {
+        let log = repo.log(side, limit)?;
+        let complete = log.len() < limit;
+        // The commits of earlier pages were looked at already: they are not on main.
+        for commit in log.into_iter().skip(commits.len()) {
+            if repo.is_ancestor(&commit.id, main)? {
+                commits.reverse();
+                return Ok(Pending {
+                    base: Some(commit.id),
+                    commits,
+                });
+            }
+            commits.push(commit);
         }
-        commits.push(commit);
+        if complete || limit >= MAX_QUEUE {
+            commits.reverse();
+            return Ok(Pending {
+                base: None,
+                commits,
+            });
+        }
+        limit = limit.saturating_mul(4).min(MAX_QUEUE);
     }
-    commits.reverse();
-    Ok(Pending { base, commits })
 }
 
-/// The auto branch rebuilt: its new tip, and the changes that no longer apply.
+/// The auto branch rebuilt: its new tip, the changes that no longer apply, and the
+/// announcements of publishes a freeze dropped, to defer until the window ends.
 pub(crate) struct Rebuilt {
     pub(crate) tip: CommitId,
+    /// The commits made, oldest first.
+    pub(crate) made: Vec<CommitId>,
     pub(crate) dropped: Vec<Eviction>,
+    pub(crate) deferred: Vec<DeferredRecord>,
+}
+
+/// What a replay asks of each change besides whether it still applies: the holds of the
+/// pipeline state and the freeze windows at `now` ([`super::gate`]).
+pub(crate) struct Gates<'a> {
+    pub(crate) holds: &'a Holds,
+    pub(crate) now: std::time::SystemTime,
 }
 
 /// Replays the changes of `chain` that were not evicted on `main`, each as its own commit
 /// (created, not pushed). A service a person changed in a wave on the main branch since the
-/// changes were made (between `chain.base` and `main`) is left as the person set it.
+/// changes were made (between `chain.base` and `main`) is left as the person set it; a
+/// service held now is left out, and a change into a wave frozen now is dropped (`gates`).
 pub(crate) fn replay(
     repo: &mut dyn ConfigRepository,
     options: &WriteOptions,
     main: &CommitId,
     chain: &Pending,
     record: &StrictRecord,
+    gates: &Gates<'_>,
     now: u64,
 ) -> Result<Rebuilt, RepositoryError> {
     let key = options.key.as_ref();
     let mut tip = main.clone();
+    let mut made = Vec::new();
     let mut dropped = Vec::new();
+    let mut deferred = Vec::new();
     let mut person_set: BTreeMap<WaveName, ImageSet> = BTreeMap::new();
+    // The pipeline file as the main branch has it (automatic changes never write it); when
+    // it cannot be read, each replay below says so.
+    let pipeline = Snapshot::at(repo, main)
+        .ok()
+        .map(|snapshot| snapshot.pipeline().clone());
     for commit in &chain.commits {
         if record.is_evicted(&commit.id) {
             continue;
@@ -94,6 +138,24 @@ pub(crate) fn replay(
             ));
             continue;
         };
+        let gate = match &pipeline {
+            Some(pipeline) => gate(&commit.message, pipeline, gates.holds, gates.now),
+            None => Gate::Open,
+        };
+        // Into a frozen wave: dropped, and a publish deferred. Held services are left out
+        // below, after what a person set (which says more about why).
+        let held = match gate {
+            Gate::Frozen { .. } => {
+                let action = intent.action.as_deref().unwrap_or_default();
+                if let Some(reason) = gate.drop_reason(action) {
+                    deferred.extend(deferred_of(&commit.message, now));
+                    dropped.push(drop(reason));
+                }
+                continue;
+            }
+            Gate::Held { held, .. } => held,
+            Gate::Open => Vec::new(),
+        };
         match replay_one(
             repo,
             options,
@@ -103,13 +165,22 @@ pub(crate) fn replay(
             wave_name,
             chain,
             main,
+            &held,
             &mut person_set,
         )? {
-            Ok(commit) => tip = commit,
+            Ok(commit) => {
+                made.push(commit.clone());
+                tip = commit;
+            }
             Err(reason) => dropped.push(drop(reason)),
         }
     }
-    Ok(Rebuilt { tip, dropped })
+    Ok(Rebuilt {
+        tip,
+        made,
+        dropped,
+        deferred,
+    })
 }
 
 /// Replays one change on `tip`: the new commit, or why the change no longer applies.
@@ -123,6 +194,7 @@ fn replay_one(
     wave_name: &WaveName,
     chain: &Pending,
     main: &CommitId,
+    held: &[(ServiceName, Hold)],
     person_set: &mut BTreeMap<WaveName, ImageSet>,
 ) -> Result<Result<CommitId, String>, RepositoryError> {
     let snapshot = match Snapshot::at(repo, tip) {
@@ -145,21 +217,46 @@ fn replay_one(
     }
     let changed_by_people = &person_set[wave_name];
     let mut images = ImageSet::new();
-    let mut left = Vec::new();
+    // Services left out: by a person's change or `hold` in the file, and by a hold placed
+    // since the change was queued.
+    let mut left: Vec<ServiceName> = Vec::new();
+    let mut by_people = Vec::new();
+    let mut by_holds = Vec::new();
     for (service, image) in &intent.images {
         if changed_by_people.contains_key(service) {
-            left.push(service.to_string());
+            by_people.push(service.to_string());
         } else if wave.hold.contains(service) {
-            left.push(format!("{service} (on hold)"));
+            by_people.push(format!("{service} (on hold)"));
+        } else if let Some((_, hold)) = held.iter().find(|(s, _)| s == service) {
+            by_holds.push(format!("{service} ({})", hold.describe()));
         } else {
             images.insert(service.clone(), image.clone());
+            continue;
         }
+        left.push(service.clone());
     }
     if images.is_empty() {
-        return Ok(Err(format!(
-            "a person set {} in wave `{wave_name}` on the main branch since",
-            left.join(", ")
-        )));
+        return Ok(Err(if by_holds.is_empty() {
+            format!(
+                "a person set {} in wave `{wave_name}` on the main branch since",
+                by_people.join(", ")
+            )
+        } else if by_people.is_empty() {
+            format!(
+                "every service it writes is held in wave `{wave_name}` since it was queued: {}",
+                held_phrase(held)
+            )
+        } else {
+            format!(
+                "nothing of it is left to write in wave `{wave_name}`: {}",
+                by_people
+                    .iter()
+                    .map(|s| format!("{s}, set by a person since"))
+                    .chain(by_holds.iter().map(|s| format!("{s}, held since")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }));
     }
     let files = match snapshot.wave_files(&wave) {
         Ok(files) => files,
@@ -185,10 +282,16 @@ fn replay_one(
     let mut change = write.change.clone();
     let subject = commit.message.lines().next().unwrap_or_default().to_owned();
     let mut note = Vec::new();
-    if !left.is_empty() {
+    if !by_people.is_empty() {
         note.push(format!(
             "Replayed on the main branch without {}, which a person set there since.",
-            left.join(", ")
+            by_people.join(", ")
+        ));
+    }
+    if !by_holds.is_empty() {
+        note.push(format!(
+            "Replayed without {}, held in the wave since the change was queued.",
+            by_holds.join(", ")
         ));
     }
     change.message = CommitMessage {
@@ -200,9 +303,9 @@ fn replay_one(
                 name != trailers::SEAL
                     && name != STATE_TRAILER
                     && !(name == trailers::IMAGE
-                        && value.split_once('=').is_some_and(|(s, _)| {
-                            left.iter().any(|l| l.split(' ').next() == Some(s))
-                        }))
+                        && value
+                            .split_once('=')
+                            .is_some_and(|(s, _)| left.iter().any(|l| l.as_str() == s)))
             })
             .collect(),
     };

@@ -435,3 +435,9 @@ fn a_red_result_recorded_by_another_replica_first_makes_a_later_green_stale() {
     assert_eq!(repo.inner().remote_tip(), &main);
     assert_eq!(repo.queue().unwrap().unwrap().changes.len(), 1);
 }
+
+// The fixes of review (docs/strict.md), each with the scenario that showed the gap.
+mod contexts;
+mod depth;
+mod gates;
+mod trust;

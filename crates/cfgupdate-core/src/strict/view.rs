@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
+use super::gate::{Gate, defer_again, gate};
 use super::record::{Eviction, StrictRecord};
-use super::replay::{Pending, pending, replay};
+use super::replay::{Gates, Pending, pending, replay};
 use crate::clock::Clock;
 use crate::intent::WriteOptions;
 use crate::names::CommitId;
 use crate::path::RepoPath;
 use crate::promotion::PromotionError;
+use crate::promotion::holds::Holds;
+use crate::promotion::state::PipelineState;
 use crate::promotion::state::{self, CatchUp};
 use crate::repository::{
     Change, CommitInfo, ConfigRepository, PairOutcome, PushOutcome, RepositoryError,
@@ -137,6 +140,21 @@ impl<R: ConfigRepository> Strict<R> {
         }
     }
 
+    /// The CI checks `[strict] contexts` at `main` requires (empty: none named, or the file
+    /// cannot be read).
+    pub(crate) fn required_contexts(&self, main: &CommitId) -> Vec<String> {
+        Snapshot::at(&self.inner, main)
+            .ok()
+            .and_then(|snapshot| {
+                snapshot
+                    .pipeline()
+                    .strict
+                    .as_ref()
+                    .map(|s| s.contexts.clone())
+            })
+            .unwrap_or_default()
+    }
+
     /// The mode as last fetched, or, before any fetch, as the cached main branch says.
     fn mode_now(&self) -> Result<Option<String>, RepositoryError> {
         if let Some(mode) = &self.mode {
@@ -154,6 +172,12 @@ impl<R: ConfigRepository> Strict<R> {
             .unwrap_or_default()
     }
 
+    /// The pipeline state as last fetched, holds caught up to `main` (empty when the state
+    /// cannot be acted on: a rebuild then decides only from the branches).
+    pub(crate) fn state_at(&self, main: &CommitId) -> PipelineState {
+        state::load(&self.inner, self.options.key.as_ref(), main).unwrap_or_default()
+    }
+
     /// Records `update` in the pipeline state (replayed on the newest state after a
     /// rejection); `update` returns whether it changed anything.
     pub(crate) fn update_record(
@@ -161,6 +185,17 @@ impl<R: ConfigRepository> Strict<R> {
         message: &str,
         mut update: impl FnMut(&mut StrictRecord) -> bool,
     ) -> Result<StrictRecord, PromotionError> {
+        Ok(self
+            .update_state(message, |state| update(&mut state.strict))?
+            .strict)
+    }
+
+    /// As [`Strict::update_record`], with the whole state (holds, deferred announcements).
+    pub(crate) fn update_state(
+        &mut self,
+        message: &str,
+        mut update: impl FnMut(&mut PipelineState) -> bool,
+    ) -> Result<PipelineState, PromotionError> {
         let main = match &self.main {
             Some(main) => main.clone(),
             None => self.inner.refresh()?,
@@ -174,16 +209,23 @@ impl<R: ConfigRepository> Strict<R> {
             &main,
             message,
             CatchUp::Along(&main),
-            |state| update(&mut state.strict),
+            |state| update(state),
         )?;
-        Ok(state.strict)
+        Ok(state)
     }
 
     /// Fetches both branches and brings the auto branch up to "main plus the pending
     /// changes": rolls forward an accepted commit whose fast-forward did not happen, and
-    /// rebuilds when the main branch moved or a pending change was evicted. Returns the
-    /// changes a rebuild dropped (each recorded once in the state).
+    /// rebuilds when the main branch moved, a pending change was evicted, or one is held or
+    /// frozen now. Returns the changes a rebuild dropped (each recorded once in the state).
     pub(crate) fn sync(&mut self) -> Result<Vec<Eviction>, PromotionError> {
+        self.sync_with(false)
+    }
+
+    /// As [`Strict::sync`]; with `force`, the auto branch is rebuilt from the changes'
+    /// trailers even when nothing else calls for it (a commit on it is not one cfgupdate
+    /// made).
+    pub(crate) fn sync_with(&mut self, force: bool) -> Result<Vec<Eviction>, PromotionError> {
         let mut dropped = Vec::new();
         for _ in 0..SYNC_ATTEMPTS {
             let main = self.inner.refresh()?;
@@ -209,7 +251,8 @@ impl<R: ConfigRepository> Strict<R> {
                 self.view = Some(main);
                 return Ok(dropped);
             };
-            let record = self.record(&main);
+            let state = self.state_at(&main);
+            let record = &state.strict;
             let chain = pending(&self.inner, &side, &main)?;
             // An accepted commit the main branch was not moved to yet (the process that
             // accepted it stopped between the two pushes): move it now.
@@ -222,29 +265,52 @@ impl<R: ConfigRepository> Strict<R> {
                 }
             }
             let key = self.options.key.as_ref();
+            let pipeline = Snapshot::at(&self.inner, &main)
+                .ok()
+                .map(|snapshot| snapshot.pipeline().clone());
+            let now = self.clock.now();
+            // A change held or frozen since it was queued goes no further (docs/strict.md).
+            let open = |c: &CommitInfo| {
+                pipeline
+                    .as_ref()
+                    .is_none_or(|p| gate(&c.message, p, &state.holds, now) == Gate::Open)
+            };
             let clean = chain.base.as_ref() == Some(&main)
-                && chain
-                    .commits
-                    .iter()
-                    .all(|c| !record.is_evicted(&c.id) && crate::trailers::is_trusted(c, key));
-            if clean {
+                && chain.commits.iter().all(|c| {
+                    !record.is_evicted(&c.id) && crate::trailers::is_trusted(c, key) && open(c)
+                });
+            if clean && !force {
                 self.view = Some(if chain.commits.is_empty() { main } else { side });
                 return Ok(dropped);
             }
-            let rebuilt = self.rebuild(&main, &chain, &record)?;
-            if !rebuilt.dropped.is_empty() {
+            let rebuilt = self.rebuild(&main, &chain, record, &state.holds)?;
+            // With a key, the commits made are recorded before they are pushed: only those
+            // may reach the main branch.
+            let made: &[CommitId] = if self.options.key.is_some() {
+                &rebuilt.made
+            } else {
+                &[]
+            };
+            let gone: Vec<CommitId> = chain.commits.iter().map(|c| c.id.clone()).collect();
+            if !rebuilt.dropped.is_empty() || !made.is_empty() {
                 let now = state::millis(self.clock.now());
                 let mut fresh = Vec::new();
-                self.update_record("Record the changes dropped from the auto branch", |r| {
+                self.update_state("Rebuild the auto branch", |state| {
+                    let noted = state.strict.note_built(made, &gone);
                     fresh.clear();
                     for drop in &rebuilt.dropped {
                         let mut drop = drop.clone();
                         drop.at = now;
-                        if r.add_eviction(drop.clone()) {
+                        if state.strict.add_eviction(drop.clone()) {
                             fresh.push(drop);
                         }
                     }
-                    !fresh.is_empty()
+                    // A publish a freeze dropped waits for the window's end with the
+                    // announcements deferred on arrival (once: with its drop's record).
+                    if !fresh.is_empty() {
+                        defer_again(state, &rebuilt.deferred);
+                    }
+                    noted || !fresh.is_empty()
                 })?;
                 dropped.extend(fresh);
             }
@@ -267,10 +333,15 @@ impl<R: ConfigRepository> Strict<R> {
         main: &CommitId,
         chain: &Pending,
         record: &StrictRecord,
+        holds: &Holds,
     ) -> Result<super::replay::Rebuilt, RepositoryError> {
         let options = self.options;
-        let now = state::millis(self.clock.now());
-        replay(&mut self.inner, &options, main, chain, record, now)
+        let gates = Gates {
+            holds,
+            now: self.clock.now(),
+        };
+        let now = state::millis(gates.now);
+        replay(&mut self.inner, &options, main, chain, record, &gates, now)
     }
 }
 
@@ -359,6 +430,14 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
             return Ok(PushOutcome::Rejected);
         }
         let commit = self.inner.create_commit(parent, change)?;
+        if self.options.key.is_some() {
+            // Recorded before the push: the main branch only ever moves through commits
+            // cfgupdate made (docs/strict.md#what-is-stored).
+            self.update_record("Record a commit made for the auto branch", |r| {
+                r.note_built([&commit], &[])
+            })
+            .map_err(as_repository_error)?;
+        }
         let expected = self.side.clone();
         match self.inner.set_side(&branch, expected.as_ref(), &commit)? {
             PushOutcome::Pushed(_) => {
