@@ -55,8 +55,11 @@ pub(crate) const CATCH_UP_EVERY: usize = 64;
 /// sorted, no spaces), whatever fields a later version adds: so an older cfgupdate can tell an
 /// authentic newer document (it says "upgrade") from a forged one (it says "reset").
 /// Version 4 adds `deferred` (announcements a freeze window holds back) and `holds` (services
-/// held in a wave by a rollback or a person's edit).
-pub const STATE_VERSION: u32 = 4;
+/// held in a wave by a rollback or a person's edit). Version 5 adds `strict.built` (the ids
+/// of the auto branch's commits strict mode made, the only ones it fast-forwards main to), so
+/// that a cfgupdate from before it says "upgrade" during a rolling upgrade instead of finding
+/// the document unreadable.
+pub const STATE_VERSION: u32 = 5;
 
 /// The last format whose `mac` covers this cfgupdate's own serialisation of the document.
 const LEGACY_MAC_VERSION: u64 = 2;

@@ -350,7 +350,7 @@ fn with_a_key_an_unsealed_commit_in_cfgupdate_s_name_pins_and_holds_are_authenti
     world.release("staging", &[]).unwrap();
     let document: serde_json::Value =
         serde_json::from_slice(&world.repo.remote_state().unwrap().content).unwrap();
-    assert_eq!(document["version"], 4);
+    assert_eq!(document["version"], crate::promotion::state::STATE_VERSION);
     assert!(document["mac"].is_string());
     assert!(document["holds"]["tip"].is_string(), "{document}");
     world.announce(2, &[("api", 2)], None).unwrap();
