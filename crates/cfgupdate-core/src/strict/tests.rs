@@ -435,3 +435,5 @@ fn a_red_result_recorded_by_another_replica_first_makes_a_later_green_stale() {
     assert_eq!(repo.inner().remote_tip(), &main);
     assert_eq!(repo.queue().unwrap().unwrap().changes.len(), 1);
 }
+
+mod latency;
