@@ -220,6 +220,26 @@ pub fn example_files() -> Result<BTreeMap<String, String>, Failure> {
     Ok(files)
 }
 
+/// The auto branch of the strict mode demo (`cfgupdate demo --strict`).
+pub const AUTO_BRANCH: &str = "auto";
+
+/// The table that turns strict mode on (docs/strict.md).
+const STRICT_TABLE: &str = "\n# Strict mode: automatic commits wait on branch `auto` until this repository's CI passed them.\n\
+[strict]\nbranch = \"auto\"\n";
+
+/// The example repository with strict mode on: the same files, and `[strict]` in
+/// `cfgupdate.toml`.
+pub fn strict_example_files() -> Result<BTreeMap<String, String>, Failure> {
+    let mut files = example_files()?;
+    let pipeline = files
+        .get_mut("cfgupdate.toml")
+        .ok_or_else(|| Failure::invalid("the example repository has no cfgupdate.toml"))?;
+    // After the comment line, before [render]: a table of its own like every other.
+    let at = pipeline.find("\n[render]").unwrap_or(0);
+    pipeline.insert_str(at, STRICT_TABLE);
+    Ok(files)
+}
+
 /// Renders every target of the repository in `files` with cfgupdate's renderer and makes each
 /// output directory hold exactly its render, as `cfgupdate render --write` would.
 pub fn render_into(files: &mut BTreeMap<String, String>) -> Result<(), Failure> {
@@ -282,6 +302,25 @@ mod tests {
     fn the_generated_repository_passes_cfgupdate_check() {
         let files = example_files().unwrap();
         assert_eq!(check(&files), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_strict_repository_turns_strict_mode_on_and_passes_cfgupdate_check() {
+        let files = strict_example_files().unwrap();
+        assert_eq!(check(&files), Vec::<String>::new());
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_str()))
+            .collect();
+        let mut repo = MemoryRepository::new(&borrowed);
+        let tip = repo.refresh().unwrap();
+        let none = BTreeMap::new();
+        let pipeline = read_pipeline(&RevisionFiles::new(&repo, &tip, &none), "test").unwrap();
+        assert_eq!(
+            pipeline.strict.map(|strict| strict.branch),
+            Some(AUTO_BRANCH.to_owned())
+        );
+        assert_eq!(pipeline.waves.len(), 3);
     }
 
     #[test]

@@ -76,12 +76,12 @@ impl HttpService {
         }
     }
 
-    fn post(
+    fn send(
         &self,
         path: &str,
         headers: &[(&str, String)],
         body: &Value,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         let body = body.to_string();
         let mut request = self
             .agent
@@ -90,8 +90,25 @@ impl HttpService {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let response = request.send(body.as_bytes());
+        request.send(body.as_bytes())
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &Value,
+    ) -> Result<Answer, Failure> {
+        let response = self.send(path, headers, body);
         self.answer(path, response)
+    }
+
+    /// A body signed as CI signs it.
+    fn signed(body: &Value) -> Vec<(&'static str, String)> {
+        vec![(
+            "X-Hub-Signature-256",
+            sign(CI_HMAC_SECRET.as_bytes(), body.to_string().as_bytes()),
+        )]
     }
 
     fn get(&self, path: &str) -> Result<Value, Failure> {
@@ -156,8 +173,7 @@ impl Service for HttpService {
         images: &BTreeMap<String, String>,
     ) -> Result<Answer, Failure> {
         let body = json!({ "app_commit": app_commit, "images": images });
-        let signature = sign(CI_HMAC_SECRET.as_bytes(), body.to_string().as_bytes());
-        self.post("/v1/images", &[("X-Hub-Signature-256", signature)], &body)
+        self.post("/v1/images", &Self::signed(&body), &body)
     }
 
     fn report(
@@ -215,5 +231,74 @@ impl Service for HttpService {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// `POST /v1/checks`, signed as CI signs its announcements (scope `ci`).
+    fn check(&mut self, commit: &str, state: &str, context: &str) -> Result<Answer, Failure> {
+        let body = json!({ "commit": commit, "state": state, "context": context });
+        self.post("/v1/checks", &Self::signed(&body), &body)
+    }
+
+    fn auto_queue(&mut self) -> Result<Value, Failure> {
+        let status = self.get("/v1/status")?;
+        match &status["strict"] {
+            Value::Object(_) => Ok(status["strict"].clone()),
+            _ => Err(Failure::operational(
+                "GET /v1/status shows no auto queue: strict mode is off in the demo's repository",
+            )),
+        }
+    }
+
+    /// Watches the auto queue of `GET /v1/status` (a write of the service's own timer makes
+    /// the next read fresh).
+    fn await_queued(&mut self, wave: &str, limit: Duration) -> Result<String, Failure> {
+        let started = Instant::now();
+        loop {
+            let queue = self.auto_queue()?;
+            let queued = queue["pending"].as_array().and_then(|pending| {
+                pending
+                    .iter()
+                    .find(|change| change["wave"] == wave)
+                    .and_then(|change| change["commit"].as_str().map(str::to_owned))
+            });
+            if let Some(commit) = queued {
+                return Ok(commit);
+            }
+            if started.elapsed() >= limit {
+                return Err(Failure::operational(format!(
+                    "the service queued no change into `{wave}` on the auto branch within {} s",
+                    limit.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn announce_refused(
+        &mut self,
+        app_commit: &str,
+        images: &BTreeMap<String, String>,
+    ) -> Result<String, Failure> {
+        let path = "/v1/images";
+        let body = json!({ "app_commit": app_commit, "images": images });
+        let mut response = self
+            .send(path, &Self::signed(&body), &body)
+            .map_err(|error| {
+                Failure::operational(format!("{}{path} could not be reached: {error}", self.base))
+            })?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().map_err(|error| {
+            Failure::operational(format!("{path}: the answer could not be read: {error}"))
+        })?;
+        let sentence = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|json| json["error"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        if status != 409 {
+            return Err(Failure::operational(format!(
+                "the demo expected the service to refuse the announcement (409), but it answered {status}: {sentence}"
+            )));
+        }
+        Ok(sentence)
     }
 }

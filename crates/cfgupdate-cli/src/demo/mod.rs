@@ -6,11 +6,13 @@
 //! hand edit in between (a scripted [`Person`] of `cfgupdate_git::person`); the soak gate into internal opens; internal deploys; a person
 //! approves production; production deploys; CI replays its announcement. CI, Argo CD and the
 //! approver talk to the service through [`service::Service`]. At the end, the history and
-//! where to look.
+//! where to look. With `--strict`, [`strict`] tells the story of strict mode instead.
 
+pub mod ci;
 pub mod example;
 pub mod http;
 pub mod service;
+pub mod strict;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -363,10 +365,12 @@ pub fn play<W: Write>(
     Ok(())
 }
 
-/// The history of the branch, newest first, and where to look.
+/// The history of the branch, newest first, and where to look. In strict mode `kept_off` are
+/// the changes CI evicted (as `status` shows them).
 pub fn epilogue<W: Write>(
     place: &Place,
     observer: &mut Observer,
+    kept_off: Option<&[String]>,
     narrator: &mut Narrator<W>,
 ) -> Result<(), Failure> {
     let automatic: BTreeMap<String, (String, String)> = history(&mut observer.repo, 100, None)
@@ -406,6 +410,12 @@ pub fn epilogue<W: Write>(
     narrator
         .say("Each automatic commit carries Cfgupdate-* trailers: the action, the wave, the app")?;
     narrator.say("commits, and for promotions the wave and revision the images came from.")?;
+    if let Some(kept_off) = kept_off {
+        narrator.heading("Kept off the branch by the config repository's CI (strict mode)")?;
+        for line in kept_off {
+            narrator.say(line)?;
+        }
+    }
 
     let remote = place.remote.display();
     narrator.heading("Where to look")?;
@@ -416,6 +426,12 @@ pub fn epilogue<W: Write>(
     narrator.say(&format!(
         "git --git-dir {remote} show {BRANCH}      (a promotion and its trailers)"
     ))?;
+    if kept_off.is_some() {
+        narrator.say(&format!(
+            "git --git-dir {remote} log {}      (strict mode's auto branch)",
+            example::AUTO_BRANCH
+        ))?;
+    }
     narrator.say(&format!("cfgupdate history --repo {remote}"))?;
     narrator.say(&format!("cfgupdate status --repo {remote}"))?;
     narrator.say(&format!("git clone {remote} && cfgupdate check -C cfg-app"))?;
@@ -431,6 +447,7 @@ pub fn prologue<W: Write>(
     place: &Place,
     initial: &str,
     service: &dyn Service,
+    strict: bool,
     narrator: &mut Narrator<W>,
 ) -> Result<(), Failure> {
     let n = narrator;
@@ -461,6 +478,25 @@ pub fn prologue<W: Write>(
         "so reviewers see the real manifests. Every wave runs app commit {}.",
         short(FIRST_APP_COMMIT)
     ))?;
+    if strict {
+        n.heading("Strict mode")?;
+        n.say(&format!(
+            "cfgupdate.toml says `[strict] branch = \"{}\"`: every automatic commit (publish, promote,",
+            example::AUTO_BRANCH
+        ))?;
+        n.say(&format!(
+            "approve) lands on branch `{}` first, which is {BRANCH} plus the changes not yet accepted.",
+            example::AUTO_BRANCH
+        ))?;
+        n.say("The config repository's own CI checks each of its commits and reports the result")?;
+        n.say(&format!(
+            "(POST /v1/checks, or `cfgupdate checked`): green fast-forwards {BRANCH}, red evicts the change."
+        ))?;
+        n.say(&format!(
+            "The demo plays that CI: a policy check that every Deployment runs an image of {}.",
+            ci::ADMITTED
+        ))?;
+    }
     n.heading("The service")?;
     for line in format!("CI and Argo CD talk to {}", service.describe()).lines() {
         n.say(line)?;
@@ -468,11 +504,16 @@ pub fn prologue<W: Write>(
     Ok(())
 }
 
-/// The whole demo under `parent` (the system's temporary directory by default).
-pub fn run(parent: Option<&Path>) -> Result<(), Failure> {
+/// The whole demo under `parent` (the system's temporary directory by default); with
+/// `strict`, the story of strict mode.
+pub fn run(parent: Option<&Path>, strict: bool) -> Result<(), Failure> {
     let started = Instant::now();
     let place = Place::create(parent)?;
-    let files = example::example_files()?;
+    let files = if strict {
+        example::strict_example_files()?
+    } else {
+        example::example_files()?
+    };
     let initial = person::create_remote(
         &place.remote,
         BRANCH,
@@ -490,10 +531,15 @@ pub fn run(parent: Option<&Path>) -> Result<(), Failure> {
     };
     let stdout = std::io::stdout();
     let mut narrator = Narrator::new(stdout.lock());
-    prologue(&place, &initial, &service, &mut narrator)?;
-    play(&place, &mut service, &mut observer, &mut narrator)?;
+    prologue(&place, &initial, &service, strict, &mut narrator)?;
+    let kept_off = if strict {
+        Some(strict::play(&mut service, &mut observer, &mut narrator)?)
+    } else {
+        play(&place, &mut service, &mut observer, &mut narrator)?;
+        None
+    };
     service.stop()?;
-    epilogue(&place, &mut observer, &mut narrator)?;
+    epilogue(&place, &mut observer, kept_off.as_deref(), &mut narrator)?;
     narrator.line(&format!(
         "\nThe demo took {:.1} s.",
         started.elapsed().as_secs_f64()

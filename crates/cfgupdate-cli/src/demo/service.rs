@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::failure::Failure;
 
@@ -36,6 +37,12 @@ pub struct Answer {
     /// Why nothing moved, when the service says.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Strict mode: the auto branch commit a red CI result evicted.
+    #[serde(default)]
+    pub evicted: Option<String>,
+    /// Strict mode: the subjects of the changes a green CI result accepted.
+    #[serde(default)]
+    pub accepted: Vec<String>,
 }
 
 /// The service as CI, Argo CD and an approver see it.
@@ -64,4 +71,25 @@ pub trait Service {
     /// Waits, at most `limit`, until the promotion into `wave` that waits for its soak time has
     /// been made, and returns it.
     fn await_soak(&mut self, wave: &str, limit: Duration) -> Result<Answer, Failure>;
+
+    /// Strict mode: the config repository's CI result (`success`, `failure` or `pending`) for
+    /// a commit of the auto branch, under the check's name `context`.
+    fn check(&mut self, commit: &str, state: &str, context: &str) -> Result<Answer, Failure>;
+
+    /// Strict mode: the auto queue as the status shows it (the `strict` member of
+    /// `GET /v1/status`).
+    fn auto_queue(&mut self) -> Result<Value, Failure>;
+
+    /// Strict mode: waits, at most `limit`, until the auto queue holds an automatic change
+    /// into `wave` (the service's timer makes the promotion when a soak gate opens), and
+    /// returns its commit.
+    fn await_queued(&mut self, wave: &str, limit: Duration) -> Result<String, Failure>;
+
+    /// An announcement the service is expected to refuse (`409`): the sentence it answers
+    /// with.
+    fn announce_refused(
+        &mut self,
+        app_commit: &str,
+        images: &BTreeMap<String, String>,
+    ) -> Result<String, Failure>;
 }

@@ -142,7 +142,14 @@ impl Classify for StrictError {
 impl<R: ConfigRepository> Strict<R> {
     /// Acts on a CI result for an auto branch commit (docs/strict.md).
     pub fn record_check(&mut self, report: &CheckReport) -> Result<CheckOutcome, StrictError> {
-        let mut dropped = self.sync()?;
+        // A green result for a change this process knows to wait is decided without a fetch
+        // first (the pushes after it are compare-and-swaps); anything else fetches.
+        let mut dropped =
+            if report.state == CheckState::Success && self.knows_pending(&report.commit) {
+                Vec::new()
+            } else {
+                self.sync()?
+            };
         let Some(_) = self.auto_branch() else {
             return Ok(CheckOutcome::Ignored(Ignored::NotStrict));
         };
@@ -285,7 +292,8 @@ impl<R: ConfigRepository> Strict<R> {
                     return Ok(CheckOutcome::Recorded);
                 }
                 match self.inner_mut().fast_forward(&main, commit)? {
-                    PushOutcome::Pushed(_) => {}
+                    // The auto branch did not move: nothing to fetch.
+                    PushOutcome::Pushed(_) => self.fast_forwarded(commit),
                     PushOutcome::Rejected => {
                         // Another replica moved it there, or a person moved the main branch
                         // (the auto branch is then rebuilt and goes to CI again).
@@ -294,9 +302,9 @@ impl<R: ConfigRepository> Strict<R> {
                         if !self.inner().is_ancestor(commit, &now_main)? {
                             return Ok(CheckOutcome::Ignored(Ignored::NotPending));
                         }
+                        self.sync()?;
                     }
                 }
-                self.sync()?;
                 Ok(CheckOutcome::Accepted {
                     main: commit.clone(),
                     changes: chain.commits[..=position]

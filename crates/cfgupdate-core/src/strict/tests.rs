@@ -441,3 +441,5 @@ mod contexts;
 mod depth;
 mod gates;
 mod trust;
+// A green result decides without a fetch when this process knows the change is waiting.
+mod latency;

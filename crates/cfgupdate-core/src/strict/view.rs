@@ -345,6 +345,51 @@ impl<R: ConfigRepository> Strict<R> {
     }
 }
 
+/// What spares a green CI result the fetches around it (docs/benchmarks.md, issue 14): the
+/// decision is taken on the branches as this process last fetched or pushed them when they are
+/// known current, as a publish is planned on its cache. Every step after it is a
+/// compare-and-swap (the state, then the main branch), so a change made elsewhere meanwhile is
+/// found out there: a rejected state push takes the decision again on the fetched state, a
+/// rejected fast-forward fetches the branches.
+impl<R: ConfigRepository> Strict<R> {
+    /// Whether `commit` waits on the auto branch as last fetched or pushed by this process,
+    /// and a fetch now would change nothing this process knows of: strict mode is on, the
+    /// main branch and the auto branch are current as far as this process knows, the auto
+    /// branch is built on the main branch, no change on it was evicted or is untrusted, and
+    /// no accepted commit waits to be rolled forward.
+    pub(super) fn knows_pending(&self, commit: &CommitId) -> bool {
+        let (Some(Some(_)), Some(main), Some(side)) = (&self.mode, &self.main, &self.side) else {
+            return false;
+        };
+        if !self.side_fresh || !self.inner.is_fresh() {
+            return false;
+        }
+        let Ok(chain) = pending(&self.inner, side, main) else {
+            return false;
+        };
+        let record = self.record(main);
+        let key = self.options.key.as_ref();
+        chain.base.as_ref() == Some(main)
+            && chain.commits.iter().any(|c| &c.id == commit)
+            && !chain
+                .commits
+                .iter()
+                .any(|c| record.accepted.as_ref() == Some(&c.id))
+            && chain
+                .commits
+                .iter()
+                .all(|c| !record.is_evicted(&c.id) && crate::trailers::is_trusted(c, key))
+    }
+
+    /// Takes note that this process fast-forwarded the main branch to `commit`, a commit of
+    /// the auto branch: the auto branch did not move (the changes after `commit` still wait
+    /// on it, now built on the main branch), so nothing needs fetching.
+    pub(super) fn fast_forwarded(&mut self, commit: &CommitId) {
+        self.main = Some(commit.clone());
+        self.view = Some(self.side.clone().unwrap_or_else(|| commit.clone()));
+    }
+}
+
 fn not_fetched() -> RepositoryError {
     RepositoryError::new(
         RepositoryErrorKind::NotFound,
