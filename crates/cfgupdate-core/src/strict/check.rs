@@ -121,7 +121,7 @@ impl Classify for StrictError {
 impl<R: ConfigRepository> Strict<R> {
     /// Acts on a CI result for an auto branch commit (docs/strict.md).
     pub fn record_check(&mut self, report: &CheckReport) -> Result<CheckOutcome, StrictError> {
-        let mut dropped = self.sync()?;
+        self.sync_noting()?;
         let Some(_) = self.auto_branch() else {
             return Ok(CheckOutcome::Ignored(Ignored::NotStrict));
         };
@@ -193,14 +193,14 @@ impl<R: ConfigRepository> Strict<R> {
                     PushOutcome::Rejected => {
                         // Another replica moved it there, or a person moved the main branch
                         // (the auto branch is then rebuilt and goes to CI again).
-                        self.sync()?;
+                        self.sync_noting()?;
                         let now_main = self.main_tip().cloned().expect("synced");
                         if !self.inner().is_ancestor(commit, &now_main)? {
                             return Ok(CheckOutcome::Ignored(Ignored::NotPending));
                         }
                     }
                 }
-                self.sync()?;
+                self.sync_noting()?;
                 Ok(CheckOutcome::Accepted {
                     main: commit.clone(),
                     changes: chain.commits[..=position]
@@ -244,7 +244,7 @@ impl<R: ConfigRepository> Strict<R> {
                 if let Some(ignored) = outcome {
                     return Ok(CheckOutcome::Ignored(ignored));
                 }
-                dropped.extend(self.sync()?);
+                let dropped = self.sync()?;
                 let auto = self.side_tip_fetched().cloned().unwrap_or(main);
                 Ok(CheckOutcome::Evicted {
                     eviction: Box::new(eviction),

@@ -53,6 +53,9 @@ pub struct Strict<R> {
     view: Option<CommitId>,
     /// Whether `side` is known to be current.
     side_fresh: bool,
+    /// Changes rebuilds dropped that this process recorded first and no answer carried yet:
+    /// [`Strict::take_dropped`] hands each out once.
+    unreported: Vec<Eviction>,
 }
 
 impl<R> std::ops::Deref for Strict<R> {
@@ -81,6 +84,7 @@ impl<R: ConfigRepository> Strict<R> {
             side: None,
             view: None,
             side_fresh: false,
+            unreported: Vec::new(),
         }
     }
 
@@ -262,6 +266,24 @@ impl<R: ConfigRepository> Strict<R> {
         })
     }
 
+    /// [`Strict::sync`], keeping the changes it dropped for [`Strict::take_dropped`]: every
+    /// fetch (the one each command and each request starts with) may rebuild the auto branch.
+    pub(crate) fn sync_noting(&mut self) -> Result<(), PromotionError> {
+        let dropped = self.sync()?;
+        self.unreported.extend(dropped);
+        Ok(())
+    }
+
+    /// The changes a rebuild of the auto branch dropped (a person set the image, or removed
+    /// the wave or the service) during this repository's fetches since the last call, and that
+    /// no [`CheckOutcome::Evicted`](super::CheckOutcome::Evicted) carried. Each drop is
+    /// recorded in the pipeline state by a compare-and-swap, and only the process whose record
+    /// landed first gets it here, so a drop is handed out once across every replica and
+    /// command: the service sends its `refused` notification for each.
+    pub fn take_dropped(&mut self) -> Vec<Eviction> {
+        std::mem::take(&mut self.unreported)
+    }
+
     fn rebuild(
         &mut self,
         main: &CommitId,
@@ -306,7 +328,7 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
     }
 
     fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
-        self.sync().map_err(as_repository_error)?;
+        self.sync_noting().map_err(as_repository_error)?;
         match &self.view {
             Some(view) => Ok(view.clone()),
             None => self.inner.tip(),
