@@ -40,7 +40,7 @@ use cfgupdate_core::promotion::{
     Advance, ApprovalOutcome, DeployReport, DeploymentOutcome, HoldError, PromotionError,
     RollbackOutcome,
 };
-use cfgupdate_core::strict::{CheckOutcome, StrictError};
+use cfgupdate_core::strict::{CheckOutcome, Eviction, StrictError};
 use cfgupdate_core::{Announcement, Clock, ConfigRepository, PublishError, PublishOutcome};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::task::JoinHandle;
@@ -267,6 +267,19 @@ impl Notifier {
     pub(crate) fn checked(&self, result: &Result<CheckOutcome, StrictError>) {
         if let Some(at) = self.now() {
             outcomes::of_check(result, at)
+                .into_iter()
+                .for_each(|event| self.emit(event));
+        }
+    }
+
+    /// The `refused` events of the changes rebuilds of the auto branch dropped during the
+    /// writer's fetches (each handed out once, to the process that recorded it).
+    pub(crate) fn dropped(&self, dropped: &[Eviction]) {
+        if dropped.is_empty() {
+            return;
+        }
+        if let Some(at) = self.now() {
+            outcomes::of_dropped(dropped, at)
                 .into_iter()
                 .for_each(|event| self.emit(event));
         }
