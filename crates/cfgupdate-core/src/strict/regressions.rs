@@ -241,3 +241,35 @@ fn a_change_dropped_by_the_fetch_a_green_result_starts_with_is_handed_out() {
     assert_eq!(handed[0].commit, moot);
     assert!(repo.take_dropped().is_empty());
 }
+
+/// A write planned on the main branch as last fetched went onto the auto branch even when a
+/// person had pushed to the main branch since (a push there is never rejected for it): the
+/// next rebuild then took the person's earlier edit for one made since the change, and
+/// dropped a change announced after it.
+#[test]
+fn a_change_announced_after_a_persons_push_is_written_on_it_not_dropped() {
+    let mut repo = Strict::new(memory(), clock(), options());
+    announce(&mut repo, 0xd1, "web", 2);
+    // A person sets api by hand; cfgupdate has not fetched since.
+    let person = repo.inner_mut().person_pushes("Set api by hand", |tree| {
+        tree.insert(
+            RepoPath::parse("images/staging.json").unwrap(),
+            image_file(7, 1).into_bytes(),
+        );
+    });
+    // Then api is announced: it is written on the person's commit.
+    let commit = announce(&mut repo, 0xd2, "api", 3);
+    assert!(repo.is_ancestor(&person, &commit).unwrap());
+    repo.refresh().unwrap();
+    let queue = repo.queue().unwrap().unwrap();
+    assert!(queue.evicted.is_empty(), "{:?}", queue.evicted);
+    assert!(repo.take_dropped().is_empty());
+    assert_eq!(queue.changes.len(), 2);
+    let auto = queue.auto.unwrap();
+    assert!(
+        repo.inner()
+            .text_at(&auto, "images/staging.json")
+            .unwrap()
+            .contains(&reference("api", 3))
+    );
+}

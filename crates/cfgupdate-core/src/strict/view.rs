@@ -284,6 +284,15 @@ impl<R: ConfigRepository> Strict<R> {
         std::mem::take(&mut self.unreported)
     }
 
+    /// Whether the main branch moved since the last fetch. A push to the auto branch is
+    /// never rejected because a person pushed to the main branch, so a write planned on an
+    /// older fetch looks before it lands: else the next rebuild takes what the person set
+    /// before the change for a change of theirs made since, and drops it.
+    fn main_moved(&mut self) -> Result<bool, RepositoryError> {
+        let remote = self.inner.refresh()?;
+        Ok(self.main.as_ref() != Some(&remote))
+    }
+
     fn rebuild(
         &mut self,
         main: &CommitId,
@@ -375,7 +384,7 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
         let Some(branch) = self.mode_now()? else {
             return self.inner.commit_and_push(parent, change);
         };
-        if self.view.as_ref() != Some(parent) || !self.side_fresh {
+        if self.view.as_ref() != Some(parent) || !self.side_fresh || self.main_moved()? {
             // Built on something else than the auto branch as fetched: fetch and replan.
             self.side_fresh = false;
             return Ok(PushOutcome::Rejected);
