@@ -273,3 +273,47 @@ fn a_change_announced_after_a_persons_push_is_written_on_it_not_dropped() {
             .contains(&reference("api", 3))
     );
 }
+
+/// Whether a person's edit pins a service depended on whether the state happened to be
+/// written between cfgupdate's first change (still waiting on the auto branch) and the edit:
+/// the look across the rebuild took the old auto branch's commits for commits of cfgupdate's
+/// before the edit, though the rebuilt history puts them after it.
+#[test]
+fn whether_an_edit_pins_does_not_depend_on_a_state_write_before_it() {
+    let held_api = |report_between: bool| {
+        let clock = clock();
+        let options = options();
+        let mut repo = Strict::new(memory(), clock.clone(), options);
+        announce(&mut repo, 0xe1, "web", 2);
+        if report_between {
+            let main = repo.inner().remote_tip().clone();
+            promotion::record_deployment(
+                &mut repo,
+                &*clock,
+                &promotion::DeployReport {
+                    target: promotion::TargetSelector::Name(
+                        crate::names::TargetName::parse("staging").unwrap(),
+                    ),
+                    revision: main,
+                    status: promotion::DeployStatus::Succeeded,
+                },
+                &options,
+            )
+            .unwrap();
+        }
+        repo.inner_mut().person_pushes("Set api by hand", |tree| {
+            tree.insert(
+                RepoPath::parse("images/staging.json").unwrap(),
+                image_file(7, 1).into_bytes(),
+            );
+        });
+        repo.refresh().unwrap();
+        let tip = repo.tip().unwrap();
+        state::load(repo.inner(), options.key.as_ref(), &tip)
+            .unwrap()
+            .holds
+            .get(&staging(), &ServiceName::parse("api").unwrap())
+            .is_some()
+    };
+    assert_eq!(held_api(true), held_api(false));
+}
