@@ -1812,6 +1812,50 @@ mod the_model_catches {
     }
 
     #[test]
+    fn a_commit_on_main_in_strict_mode_that_ci_never_passed() {
+        let mut fixture = fixture();
+        fixture.strict = true;
+        let clock = Arc::new(sim_clock());
+        let mut repo = Racing::with(fixture.clone(), clock.clone(), WriteOptions::default());
+        let mut model = Model::new(fixture, &repo);
+        model.strict = true;
+        let images = ImageSet::from([(
+            ServiceName::parse("api").unwrap(),
+            ImageRef::parse(&reference("api", "new", '1')).unwrap(),
+        )]);
+        let announcement =
+            Announcement::new(CommitId::parse(&"a".repeat(40)).unwrap(), images).unwrap();
+        let Ok(PublishOutcome::Committed { commit, .. }) = publish(
+            &mut repo.inner,
+            &*clock,
+            &announcement,
+            &WriteOptions::default(),
+        ) else {
+            panic!("not committed");
+        };
+        model.created.insert(
+            commit.clone(),
+            Created {
+                kind: StepKind::Publish,
+                now: clock.now(),
+                reports: 0,
+                holds: Default::default(),
+                approvals: Default::default(),
+            },
+        );
+        // CI failed it; main is moved to it anyway, behind the engine's back.
+        let main = repo.inner.remote_tip().clone();
+        model.ci.push(CiResult {
+            commit: commit.clone(),
+            state: CheckState::Failure,
+            main_before: main.clone(),
+        });
+        repo.inner.inner_mut().fast_forward(&main, &commit).unwrap();
+        let error = model.check(&repo, clock.now(), StepKind::Ci).unwrap_err();
+        assert!(error.contains("CI passed neither"), "{error}");
+    }
+
+    #[test]
     fn a_change_to_a_held_service() {
         let (mut repo, mut model, clock) = start();
         model.fixture.waves[2].hold = vec!["worker".into()];
