@@ -317,3 +317,47 @@ fn whether_an_edit_pins_does_not_depend_on_a_state_write_before_it() {
     };
     assert_eq!(held_api(true), held_api(false));
 }
+
+/// Removing `[strict]` from the main branch's `cfgupdate.toml` left the changes waiting on the
+/// auto branch there, silently: strict mode off means automatic commits go to the main branch,
+/// so they land there as ordinary automatic commits.
+#[test]
+fn turning_strict_mode_off_lands_the_waiting_changes_on_main() {
+    let mut repo = Strict::new(memory(), clock(), options());
+    let first = announce(&mut repo, 0xf1, "api", 2);
+    announce(&mut repo, 0xf2, "web", 3);
+    let person = repo
+        .inner_mut()
+        .person_pushes("Turn strict mode off", |tree| {
+            tree.insert(
+                RepoPath::parse("cfgupdate.toml").unwrap(),
+                PIPELINE
+                    .replace("[strict]\nbranch = \"auto\"\n", "")
+                    .into_bytes(),
+            );
+        });
+    repo.refresh().unwrap();
+    assert_eq!(repo.auto_branch(), None);
+    assert!(repo.queue().unwrap().is_none());
+    let main = repo.inner().remote_tip().clone();
+    assert!(repo.is_ancestor(&person, &main).unwrap());
+    assert!(
+        !repo.is_ancestor(&first, &main).unwrap(),
+        "replayed, not merged"
+    );
+    let images = repo.inner().remote_text("images/staging.json").unwrap();
+    assert!(images.contains(&reference("api", 2)), "{images}");
+    assert!(images.contains(&reference("web", 3)), "{images}");
+    let log = repo.log(&main, 3).unwrap();
+    assert_eq!(log[2].id, person);
+    assert!(
+        log[..2]
+            .iter()
+            .all(|c| c.message.contains("Cfgupdate-Action: publish"))
+    );
+    assert_eq!(repo.inner().remote_side("auto"), Some(&main));
+    assert!(repo.take_dropped().is_empty());
+    // Fetching again changes nothing.
+    repo.refresh().unwrap();
+    assert_eq!(repo.inner().remote_tip(), &main);
+}

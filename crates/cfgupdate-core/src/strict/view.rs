@@ -56,6 +56,9 @@ pub struct Strict<R> {
     /// Changes rebuilds dropped that this process recorded first and no answer carried yet:
     /// [`Strict::take_dropped`] hands each out once.
     unreported: Vec<Eviction>,
+    /// The auto branch of a strict mode the main branch turned off, while changes waiting
+    /// there are still to land on the main branch.
+    turned_off: Option<String>,
 }
 
 impl<R> std::ops::Deref for Strict<R> {
@@ -85,6 +88,7 @@ impl<R: ConfigRepository> Strict<R> {
             view: None,
             side_fresh: false,
             unreported: Vec::new(),
+            turned_off: None,
         }
     }
 
@@ -192,6 +196,7 @@ impl<R: ConfigRepository> Strict<R> {
         for _ in 0..SYNC_ATTEMPTS {
             let main = self.inner.refresh()?;
             self.main = Some(main.clone());
+            let was = self.auto_branch().map(str::to_owned);
             let branch = match self.mode_at(&main) {
                 Ok(mode) => {
                     self.mode = Some(mode.clone());
@@ -204,6 +209,15 @@ impl<R: ConfigRepository> Strict<R> {
             let Some(branch) = branch else {
                 self.side = None;
                 self.view = None;
+                if let Some(was) = was {
+                    self.turned_off = Some(was);
+                }
+                if let Some(old) = self.turned_off.clone() {
+                    if self.land_waiting(&old, &main)? {
+                        continue;
+                    }
+                    self.turned_off = None;
+                }
                 return Ok(dropped);
             };
             let side = self.inner.refresh_side(&branch)?;
@@ -291,6 +305,46 @@ impl<R: ConfigRepository> Strict<R> {
     fn main_moved(&mut self) -> Result<bool, RepositoryError> {
         let remote = self.inner.refresh()?;
         Ok(self.main.as_ref() != Some(&remote))
+    }
+
+    /// Strict mode was turned off (the main branch's `cfgupdate.toml` lost its `[strict]`
+    /// table): automatic commits go to the main branch again, so the changes still waiting on
+    /// the auto branch `old` are replayed onto it as ordinary automatic commits, and the auto
+    /// branch is moved to the result. Returns whether anything was pushed (or a push was
+    /// rejected): then the branches are fetched again.
+    fn land_waiting(&mut self, old: &str, main: &CommitId) -> Result<bool, PromotionError> {
+        let Some(side) = self.inner.refresh_side(old)? else {
+            return Ok(false);
+        };
+        let chain = pending(&self.inner, &side, main)?;
+        if chain.commits.is_empty() {
+            return Ok(false);
+        }
+        let record = self.record(main);
+        let rebuilt = self.rebuild(main, &chain, &record)?;
+        if !rebuilt.dropped.is_empty() {
+            let now = state::millis(self.clock.now());
+            let mut fresh = Vec::new();
+            self.update_record("Record the changes dropped from the auto branch", |r| {
+                fresh.clear();
+                for drop in &rebuilt.dropped {
+                    let mut drop = drop.clone();
+                    drop.at = now;
+                    if r.add_eviction(drop.clone()) {
+                        fresh.push(drop);
+                    }
+                }
+                !fresh.is_empty()
+            })?;
+            self.unreported.extend(fresh);
+        }
+        if &rebuilt.tip != main
+            && let PushOutcome::Rejected = self.inner.fast_forward(main, &rebuilt.tip)?
+        {
+            return Ok(true);
+        }
+        self.inner.set_side(old, Some(&side), &rebuilt.tip)?;
+        Ok(true)
     }
 
     fn rebuild(
