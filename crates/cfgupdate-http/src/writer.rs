@@ -183,6 +183,7 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {
                     self.repo.health().writer_busy(true);
                     self.advance();
+                    self.report_dropped();
                     self.observe_state();
                     self.repo.health().writer_busy(false);
                     continue;
@@ -201,11 +202,13 @@ impl Writer {
                 // Stopping: answer whatever was queued behind the stop, then end.
                 let rest: Vec<Job> = self.receiver.try_iter().collect();
                 self.handle(rest);
+                self.report_dropped();
                 break;
             }
             if Instant::now() >= self.next_advance {
                 self.advance();
             }
+            self.report_dropped();
             self.observe_state();
             self.repo.health().writer_busy(false);
         }
@@ -579,6 +582,17 @@ impl Writer {
     }
 
     /// Tells `/readyz` whether the state as last fetched is acted on (no fetch).
+    /// Sends `refused` for each change a rebuild of the auto branch dropped during this
+    /// writer's fetches (a person set its image, or removed its wave or service): the core
+    /// hands each drop to the one process whose record of it landed first.
+    fn report_dropped(&mut self) {
+        let dropped = self.repo.take_dropped();
+        for drop in &dropped {
+            info!(commit = %drop.commit, reason = %logged(&drop.reason), "a rebuild of the auto branch dropped a change");
+        }
+        self.notifier.dropped(&dropped);
+    }
+
     fn observe_state(&self) {
         if let Ok(state) = promotion::check_state(&self.repo, self.settings.write.key.as_ref()) {
             self.repo.note_state(state.problem);

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use cfgupdate_tests::{GitDaemon, git, install_hook};
+use cfgupdate_tests::{GitDaemon, Person, git, install_hook};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use serve_support::*;
@@ -707,4 +707,88 @@ fn events_still_queued_at_shutdown_go_out_before_serve_exits() {
     let received = webhook.received();
     assert_eq!(received.len(), 2, "the retry went out during shutdown");
     assert!(received.iter().all(|r| event_of(r) == "published"));
+}
+
+#[test]
+fn a_change_a_persons_push_made_moot_is_refused_once_by_one_of_two_replicas() {
+    let daemon = GitDaemon::start().unwrap();
+    let mut files = files();
+    files[0].1 = format!("[strict]\nbranch = \"auto\"\n\n{}", files[0].1);
+    daemon.create_remote("config.git", "master", &file_refs(&files));
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = Sink::start(Answers::FailFirst(0));
+    let url = daemon.url("config.git");
+    let servers: Vec<Server> = (0..2)
+        .map(|i| {
+            let mut env = all_credentials();
+            env.push(("CFGUPDATE_NOTIFY_URLS", webhook.url("/hook")));
+            Server::start(Options {
+                repo: &url,
+                cache: &dir.path().join(format!("cache-{i}")),
+                log: dir.path().join(format!("serve-{i}.log")),
+                env,
+                args: vec![],
+            })
+        })
+        .collect();
+    let publish_to = |server: &Server, i: usize, service: &str| {
+        let answer = post_as(
+            &server.at("/v1/images"),
+            CI_TOKEN,
+            &announcement(i, service),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json()["commit"].as_str().unwrap().to_owned()
+    };
+    let moot = publish_to(&servers[0], 1, "api");
+    publish_to(&servers[0], 2, "web");
+    // A person sets api in staging on the main branch: the change waiting for it is moot.
+    let person = Person::clone(&url, "master", "person");
+    let images = files
+        .iter()
+        .find(|(path, _)| path == "envs/staging/images.libsonnet")
+        .unwrap()
+        .1
+        .replace(&zero("api"), &reference("api", 99));
+    person.write("envs/staging/images.libsonnet", &images);
+    person.commit("Set api by hand");
+    person.push();
+    // Both replicas fetch (each status request does), a few times.
+    for _ in 0..3 {
+        for server in &servers {
+            assert_eq!(get(&server.at("/v1/status")).status, 200);
+        }
+    }
+    let refused = webhook
+        .wait_for("`refused` for the dropped change", |r| {
+            event_of(r) == "refused" && r.json()["commit"] == moot.as_str()
+        })
+        .json();
+    assert_eq!(refused["wave"], "staging");
+    assert_eq!(refused["images"], json!({ "api": reference("api", 1) }));
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a person set api"),
+        "{refused}"
+    );
+    // Once, whichever replica recorded the drop: more fetches send nothing more about it.
+    // Each replica's events go out in order, so once each one's later `published` arrived,
+    // anything it sent about the drop has too.
+    for server in &servers {
+        assert_eq!(get(&server.at("/v1/status")).status, 200);
+    }
+    for (server, (i, service)) in servers.iter().zip([(3, "worker"), (4, "cron")]) {
+        publish_to(server, i, service);
+        webhook.wait_for("`published` of a later change", |r| {
+            event_of(r) == "published" && r.json()["images"][service].is_string()
+        });
+    }
+    let about_moot = webhook
+        .received()
+        .iter()
+        .filter(|r| event_of(r) == "refused" && r.json()["commit"] == moot.as_str())
+        .count();
+    assert_eq!(about_moot, 1, "{:?}", webhook.received());
 }

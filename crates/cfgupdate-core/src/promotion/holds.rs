@@ -648,9 +648,10 @@ fn written_by_cfgupdate(commit: &CommitInfo, key: Option<&StateKey>) -> bool {
 
 /// `base` brought up to `tip`: every person's edit of a wave's image among the commits since
 /// `base.tip` pins that service there (the newest edit names it). Before any commit
-/// cfgupdate wrote, nothing pins: the first look (and a look after the branch was rewritten)
-/// reads the newest [`HISTORY_DEPTH`] commits and counts edits after the first commit of
-/// cfgupdate's among them.
+/// cfgupdate wrote, nothing pins: the first look (and a look after the branch was rewritten
+/// where the commit looked at last is unknown) reads the newest [`HISTORY_DEPTH`] commits and
+/// counts edits after the first commit of cfgupdate's among them. A look whose last tip left
+/// the branch (strict mode's auto branch, rebuilt) goes on from where the two histories part.
 pub(crate) fn catch_up(
     repo: &dyn ConfigRepository,
     key: Option<&StateKey>,
@@ -679,9 +680,26 @@ pub(crate) fn catch_up(
         Some(since) => ancestry(since, tip)?,
         None => false,
     };
-    let commits = since(repo, tip, base.tip.as_ref().filter(|_| on_branch))?;
+    // The commit looked from: the last look's tip, or, when that left the branch (strict
+    // mode's auto branch is rebuilt whenever the main branch moves or a change is evicted),
+    // where the two histories part. Reading the newest commits instead would find again the
+    // edits seen before, and pin again a service someone released since.
+    let from = match &base.tip {
+        Some(since) if on_branch => Some(since.clone()),
+        Some(since) => fork_point(repo, tip, since, &ancestry)?,
+        None => None,
+    };
+    let commits = since(repo, tip, from.as_ref())?;
     let mut holds = base.clone();
-    let mut active = on_branch && base.managed;
+    // Edits count from the first commit of cfgupdate's in the branch's history. Across a
+    // fork, the last look may have counted one the new history no longer holds (a change
+    // that waited on the auto branch, replayed after a person's commit): the fork point's own
+    // history decides.
+    let mut active = match &from {
+        Some(_) if on_branch => base.managed,
+        Some(fork) => base.managed && wrote_before(repo, key, fork)?,
+        None => false,
+    };
     let mut reader = Reader::new(repo);
     for commit in commits.iter().rev() {
         if written_by_cfgupdate(commit, key) {
@@ -706,6 +724,60 @@ pub(crate) fn catch_up(
     holds.tip = Some(tip.clone());
     holds.managed = active;
     Ok(holds)
+}
+
+/// The newest commit of `tip`'s history (within [`HISTORY_DEPTH`]) that `anchor`'s history
+/// holds too: where a look at `anchor` and one at `tip` part. `None` when there is none, or
+/// the repository does not know `anchor` (another process's fetch saw it): then nothing can
+/// be said of what was looked at.
+fn fork_point(
+    repo: &dyn ConfigRepository,
+    tip: &CommitId,
+    anchor: &CommitId,
+    ancestry: &dyn Fn(&CommitId, &CommitId) -> Result<bool, RepositoryError>,
+) -> Result<Option<CommitId>, RepositoryError> {
+    if !ancestry(anchor, anchor)? {
+        return Ok(None);
+    }
+    let mut limit = state::CATCH_UP_EVERY;
+    let mut checked = 0;
+    loop {
+        let log = repo.log(tip, limit)?;
+        for commit in &log[checked.min(log.len())..] {
+            if ancestry(&commit.id, anchor)? {
+                return Ok(Some(commit.id.clone()));
+            }
+        }
+        if log.len() < limit || limit >= HISTORY_DEPTH {
+            return Ok(None);
+        }
+        checked = log.len();
+        limit = limit.saturating_mul(4).min(HISTORY_DEPTH);
+    }
+}
+
+/// Whether `commit`'s history (within [`HISTORY_DEPTH`]) holds a commit cfgupdate wrote.
+fn wrote_before(
+    repo: &dyn ConfigRepository,
+    key: Option<&StateKey>,
+    commit: &CommitId,
+) -> Result<bool, RepositoryError> {
+    let mut limit = state::CATCH_UP_EVERY;
+    let mut checked = 0;
+    loop {
+        let log = repo.log(commit, limit)?;
+        if log[checked.min(log.len())..]
+            .iter()
+            .any(|c| written_by_cfgupdate(c, key))
+        {
+            return Ok(true);
+        }
+        if log.len() < limit || limit >= HISTORY_DEPTH {
+            return Ok(false);
+        }
+        checked = log.len();
+        limit = limit.saturating_mul(4).min(HISTORY_DEPTH);
+    }
 }
 
 /// The commits after `since` up to `tip`, newest first (the newest [`HISTORY_DEPTH`] when

@@ -143,13 +143,11 @@ impl<R: ConfigRepository> Strict<R> {
     /// Acts on a CI result for an auto branch commit (docs/strict.md).
     pub fn record_check(&mut self, report: &CheckReport) -> Result<CheckOutcome, StrictError> {
         // A green result for a change this process knows to wait is decided without a fetch
-        // first (the pushes after it are compare-and-swaps); anything else fetches.
-        let mut dropped =
-            if report.state == CheckState::Success && self.knows_pending(&report.commit) {
-                Vec::new()
-            } else {
-                self.sync()?
-            };
+        // first (the pushes after it are compare-and-swaps); anything else fetches, noting
+        // what a rebuild drops on the way (`take_dropped`).
+        if !(report.state == CheckState::Success && self.knows_pending(&report.commit)) {
+            self.sync_noting()?;
+        }
         let Some(_) = self.auto_branch() else {
             return Ok(CheckOutcome::Ignored(Ignored::NotStrict));
         };
@@ -281,8 +279,8 @@ impl<R: ConfigRepository> Strict<R> {
                     return Ok(CheckOutcome::Ignored(Ignored::Untrusted));
                 }
                 if held {
-                    // The rebuild drops it, and records why.
-                    self.sync()?;
+                    // The rebuild drops it, records why, and hands it out once (`take_dropped`).
+                    self.sync_noting()?;
                     return Ok(CheckOutcome::Ignored(Ignored::Held));
                 }
                 if decided {
@@ -297,12 +295,12 @@ impl<R: ConfigRepository> Strict<R> {
                     PushOutcome::Rejected => {
                         // Another replica moved it there, or a person moved the main branch
                         // (the auto branch is then rebuilt and goes to CI again).
-                        self.sync()?;
+                        self.sync_noting()?;
                         let now_main = self.main_tip().cloned().expect("synced");
                         if !self.inner().is_ancestor(commit, &now_main)? {
                             return Ok(CheckOutcome::Ignored(Ignored::NotPending));
                         }
-                        self.sync()?;
+                        self.sync_noting()?;
                     }
                 }
                 Ok(CheckOutcome::Accepted {
@@ -348,7 +346,7 @@ impl<R: ConfigRepository> Strict<R> {
                 if let Some(ignored) = outcome {
                     return Ok(CheckOutcome::Ignored(ignored));
                 }
-                dropped.extend(self.sync()?);
+                let dropped = self.sync()?;
                 let auto = self.side_tip_fetched().cloned().unwrap_or(main);
                 Ok(CheckOutcome::Evicted {
                     eviction: Box::new(eviction),

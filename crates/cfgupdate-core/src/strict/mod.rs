@@ -24,6 +24,8 @@ mod replay;
 mod view;
 
 #[cfg(test)]
+mod regressions;
+#[cfg(test)]
 mod tests;
 
 pub use check::{CheckOutcome, CheckReport, Ignored, StrictError};

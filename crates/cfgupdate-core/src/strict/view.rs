@@ -56,6 +56,12 @@ pub struct Strict<R> {
     view: Option<CommitId>,
     /// Whether `side` is known to be current.
     side_fresh: bool,
+    /// Changes rebuilds dropped that this process recorded first and no answer carried yet:
+    /// [`Strict::take_dropped`] hands each out once.
+    unreported: Vec<Eviction>,
+    /// The auto branch of a strict mode the main branch turned off, while changes waiting
+    /// there are still to land on the main branch.
+    turned_off: Option<String>,
 }
 
 impl<R> std::ops::Deref for Strict<R> {
@@ -84,6 +90,8 @@ impl<R: ConfigRepository> Strict<R> {
             side: None,
             view: None,
             side_fresh: false,
+            unreported: Vec::new(),
+            turned_off: None,
         }
     }
 
@@ -230,6 +238,7 @@ impl<R: ConfigRepository> Strict<R> {
         for _ in 0..SYNC_ATTEMPTS {
             let main = self.inner.refresh()?;
             self.main = Some(main.clone());
+            let was = self.auto_branch().map(str::to_owned);
             let branch = match self.mode_at(&main) {
                 Ok(mode) => {
                     self.mode = Some(mode.clone());
@@ -242,6 +251,15 @@ impl<R: ConfigRepository> Strict<R> {
             let Some(branch) = branch else {
                 self.side = None;
                 self.view = None;
+                if let Some(was) = was {
+                    self.turned_off = Some(was);
+                }
+                if let Some(old) = self.turned_off.clone() {
+                    if self.land_waiting(&old, &main)? {
+                        continue;
+                    }
+                    self.turned_off = None;
+                }
                 return Ok(dropped);
             };
             let side = self.inner.refresh_side(&branch)?;
@@ -326,6 +344,73 @@ impl<R: ConfigRepository> Strict<R> {
         Err(PromotionError::Contended {
             attempts: SYNC_ATTEMPTS,
         })
+    }
+
+    /// [`Strict::sync`], keeping the changes it dropped for [`Strict::take_dropped`]: every
+    /// fetch (the one each command and each request starts with) may rebuild the auto branch.
+    pub(crate) fn sync_noting(&mut self) -> Result<(), PromotionError> {
+        let dropped = self.sync()?;
+        self.unreported.extend(dropped);
+        Ok(())
+    }
+
+    /// The changes a rebuild of the auto branch dropped (a person set the image, or removed
+    /// the wave or the service) during this repository's fetches since the last call, and that
+    /// no [`CheckOutcome::Evicted`](super::CheckOutcome::Evicted) carried. Each drop is
+    /// recorded in the pipeline state by a compare-and-swap, and only the process whose record
+    /// landed first gets it here, so a drop is handed out once across every replica and
+    /// command: the service sends its `refused` notification for each.
+    pub fn take_dropped(&mut self) -> Vec<Eviction> {
+        std::mem::take(&mut self.unreported)
+    }
+
+    /// Whether the main branch moved since the last fetch. A push to the auto branch is
+    /// never rejected because a person pushed to the main branch, so a write planned on an
+    /// older fetch looks before it lands: else the next rebuild takes what the person set
+    /// before the change for a change of theirs made since, and drops it.
+    fn main_moved(&mut self) -> Result<bool, RepositoryError> {
+        let remote = self.inner.refresh()?;
+        Ok(self.main.as_ref() != Some(&remote))
+    }
+
+    /// Strict mode was turned off (the main branch's `cfgupdate.toml` lost its `[strict]`
+    /// table): automatic commits go to the main branch again, so the changes still waiting on
+    /// the auto branch `old` are replayed onto it as ordinary automatic commits, and the auto
+    /// branch is moved to the result. Returns whether anything was pushed (or a push was
+    /// rejected): then the branches are fetched again.
+    fn land_waiting(&mut self, old: &str, main: &CommitId) -> Result<bool, PromotionError> {
+        let Some(side) = self.inner.refresh_side(old)? else {
+            return Ok(false);
+        };
+        let chain = pending(&self.inner, &side, main)?;
+        if chain.commits.is_empty() {
+            return Ok(false);
+        }
+        let record = self.record(main);
+        let rebuilt = self.rebuild(main, &chain, &record)?;
+        if !rebuilt.dropped.is_empty() {
+            let now = state::millis(self.clock.now());
+            let mut fresh = Vec::new();
+            self.update_record("Record the changes dropped from the auto branch", |r| {
+                fresh.clear();
+                for drop in &rebuilt.dropped {
+                    let mut drop = drop.clone();
+                    drop.at = now;
+                    if r.add_eviction(drop.clone()) {
+                        fresh.push(drop);
+                    }
+                }
+                !fresh.is_empty()
+            })?;
+            self.unreported.extend(fresh);
+        }
+        if &rebuilt.tip != main
+            && let PushOutcome::Rejected = self.inner.fast_forward(main, &rebuilt.tip)?
+        {
+            return Ok(true);
+        }
+        self.inner.set_side(old, Some(&side), &rebuilt.tip)?;
+        Ok(true)
     }
 
     fn rebuild(
@@ -422,7 +507,7 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
     }
 
     fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
-        self.sync().map_err(as_repository_error)?;
+        self.sync_noting().map_err(as_repository_error)?;
         match &self.view {
             Some(view) => Ok(view.clone()),
             None => self.inner.tip(),
@@ -469,7 +554,7 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
         let Some(branch) = self.mode_now()? else {
             return self.inner.commit_and_push(parent, change);
         };
-        if self.view.as_ref() != Some(parent) || !self.side_fresh {
+        if self.view.as_ref() != Some(parent) || !self.side_fresh || self.main_moved()? {
             // Built on something else than the auto branch as fetched: fetch and replan.
             self.side_fresh = false;
             return Ok(PushOutcome::Rejected);

@@ -17,26 +17,38 @@
 //! on two busy cores; the engine's renders dominate, and 2,000 take about 4.5 minutes),
 //! `CFGUPDATE_SIM_STEPS` the steps per sequence (default 40), and `CFGUPDATE_SIM_SEED` runs one
 //! seed alone, printing every step. A failure prints its seed and the steps that led to it.
+//!
+//! The same sequences run in strict mode too (issue 14, docs/strict.md; the second test):
+//! automatic commits wait on the auto branch, random CI results (green, red, pending, stale)
+//! decide what reaches the main branch, and each automatic commit is checked when it reaches
+//! it, as it was made. Every sequence goes through `Strict`, as the commands and the service
+//! do; without `[strict]` it passes everything through.
 
 use crate::support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use cfgupdate_core::promotion::{
     self, ApprovalOutcome, DeployReport, DeployStatus, DeploymentOutcome, PromotionError,
     TargetSelector,
 };
+use cfgupdate_core::strict::{CheckOutcome, CheckReport, CheckState, Eviction, EvictionKind};
 use cfgupdate_core::trailers::{BuildInfo, Record};
 use cfgupdate_core::{
-    Announcement, Clock, CommitId, ImageRef, ImageSet, PublishError, PublishOutcome, ServiceName,
-    StateKey, TargetName, WaveName, WriteOptions, publish,
+    Announcement, Clock, CommitId, ConfigRepository, ImageRef, ImageSet, PublishError,
+    PublishOutcome, ServiceName, StateKey, TargetName, WaveName, WriteOptions, publish,
 };
 
 use cfgupdate_core::testing::ManualClock;
 use cfgupdate_tests::Rng;
-use support::fixture::{Fixture, PEOPLE_FILES, SERVICES, SOAK, reference, settings_file};
-use support::model::{self as model_mod, Model, Report, Stats, StepKind, millis, state_commit};
+use support::fixture::{
+    AUTO_BRANCH, Fixture, PEOPLE_FILES, SERVICES, SOAK, reference, settings_file,
+};
+use support::model::{
+    self as model_mod, CiResult, Created, Model, Report, Stats, StepKind, millis, state_commit,
+};
 use support::racing::{HumanChange, HumanEdit, Racing};
 
 /// The simulation's clock: a fixed start with sub-second digits, so that retry jitter varies.
@@ -45,6 +57,10 @@ fn sim_clock() -> ManualClock {
 }
 
 const DEFAULT_RUNS: u64 = 150;
+/// Strict mode's sequences: fewer (each runs CI results and rebuilds besides), from seeds of
+/// their own.
+const DEFAULT_STRICT_RUNS: u64 = 100;
+const STRICT_SEEDS: u64 = 1_000_000;
 const DEFAULT_STEPS: usize = 40;
 
 /// How an announcement's answer came out, for comparing a repeat with the original.
@@ -56,6 +72,8 @@ enum Answer {
     Deferred,
     /// Every service announced is held in the first wave.
     Held,
+    /// Strict mode: CI failed the announcement's change before; it stays evicted.
+    Evicted,
 }
 
 /// An announcement sent, and whether it ever landed.
@@ -76,7 +94,7 @@ enum Send {
 struct Sim {
     rng: Rng,
     repo: Racing,
-    clock: ManualClock,
+    clock: Arc<ManualClock>,
     model: Model,
     options: WriteOptions,
     announced: Vec<Announced>,
@@ -88,30 +106,44 @@ struct Sim {
     verbose: bool,
     /// No person pushes while the waves are drained, so that what moves can be predicted.
     draining: bool,
+    /// Strict mode (docs/strict.md): automatic commits wait on the auto branch for the
+    /// simulated CI's results.
+    strict: bool,
+    /// Strict mode: the commits waiting on the auto branch after the last step.
+    waited: BTreeSet<CommitId>,
+    /// Strict mode: the automatic commits the last step's operation made on the auto branch
+    /// (a rebuild's replays left out).
+    made: Vec<CommitId>,
+    /// Strict mode: how many times each evicted or dropped change was reported, by commit.
+    reported: BTreeMap<CommitId, usize>,
 }
 
 type Step = Result<(), String>;
 
 impl Sim {
-    fn new(seed: u64, verbose: bool) -> Self {
+    fn new(seed: u64, verbose: bool, strict: bool) -> Self {
         // The seed is mixed as the simulation always did, so a seed names the same run as before.
         let mut rng = Rng::new(seed ^ 0x5DEE_CE66_D1CE_5EED);
         // Every other sequence runs with a state key: sealed commits, authenticated state.
         let key = seed
             .is_multiple_of(2)
             .then(|| StateKey::new(b"the simulation's state key").expect("long enough"));
-        let fixture = Fixture::random(&mut rng);
-        let repo = Racing::new(fixture.clone());
-        let model = Model::new(fixture, &repo);
+        let mut fixture = Fixture::random(&mut rng);
+        fixture.strict = strict;
+        let clock = Arc::new(sim_clock());
+        let options = WriteOptions {
+            key,
+            ..WriteOptions::default()
+        };
+        let repo = Racing::with(fixture.clone(), clock.clone(), options);
+        let mut model = Model::new(fixture, &repo);
+        model.strict = strict;
         Self {
             rng,
             repo,
-            clock: sim_clock(),
+            clock,
             model,
-            options: WriteOptions {
-                key,
-                ..WriteOptions::default()
-            },
+            options,
             announced: Vec::new(),
             last_publish: None,
             delayed: Vec::new(),
@@ -120,6 +152,10 @@ impl Sim {
             log: Vec::new(),
             verbose,
             draining: false,
+            strict,
+            waited: BTreeSet::new(),
+            made: Vec::new(),
+            reported: BTreeMap::new(),
         }
     }
 
@@ -147,7 +183,13 @@ impl Sim {
 
     /// Checks the invariants after a step; returns the commits it added.
     fn check(&mut self, kind: StepKind) -> Result<Vec<CommitId>, String> {
+        if self.strict {
+            self.track_auto(kind)?;
+        }
         let new = self.model.check(&self.repo, self.clock.now(), kind)?;
+        if self.strict {
+            self.check_reported()?;
+        }
         for id in &new {
             let message = model_mod::message_of(&self.repo, id);
             let subject = message.lines().next().unwrap_or_default().to_owned();
@@ -157,8 +199,12 @@ impl Sim {
         Ok(new)
     }
 
-    /// Automatic commits among `new`.
+    /// Automatic commits among `new`; in strict mode, those the step's operation made on the
+    /// auto branch.
     fn automatic(&self, new: &[CommitId]) -> Vec<CommitId> {
+        if self.strict {
+            return self.made.clone();
+        }
         let people = self.repo.people();
         new.iter()
             .filter(|id| !people.contains(id))
@@ -238,7 +284,7 @@ impl Sim {
         if self.options.key.is_none() {
             return Ok(());
         }
-        let mut forged = self.repo.inner.clone();
+        let mut forged = self.repo.inner.inner().clone();
         let Some(current) = forged.remote_state().cloned() else {
             return Ok(());
         };
@@ -264,7 +310,7 @@ impl Sim {
             }
         }
         forged.person_pushes_state(&serde_json::to_vec(&doc).map_err(|e| e.to_string())?);
-        let result = promotion::advance(&mut forged, &self.clock, &self.options);
+        let result = promotion::advance(&mut forged, &*self.clock, &self.options);
         if !matches!(
             result,
             Err(PromotionError::State(
@@ -283,7 +329,14 @@ impl Sim {
     }
 
     fn step(&mut self) -> Step {
-        match self.rng.weighted(&[12, 4, 40, 7, 12, 10, 13, 4, 6]) {
+        // Strict mode adds CI results: without them nothing automatic reaches the main branch.
+        let weights: &[u64] = if self.strict {
+            &[12, 4, 40, 7, 12, 10, 13, 4, 6, 30]
+        } else {
+            &[12, 4, 40, 7, 12, 10, 13, 4, 6]
+        };
+        match self.rng.weighted(weights) {
+            9 => self.ci_step(),
             0 => self.publish_new(),
             1 => self.publish_replay(),
             2 => self.report_step(),
@@ -369,7 +422,7 @@ impl Sim {
         }
         let result = publish(
             &mut self.repo.inner,
-            &self.clock,
+            &*self.clock,
             &announcement,
             &self.options,
         );
@@ -401,7 +454,7 @@ impl Sim {
                     ));
                 }
                 // Exactly the held services were skipped.
-                let held = self.model.holds.get(&0).cloned().unwrap_or_default();
+                let held = self.engine_holds(0);
                 let expected: Vec<&ServiceName> = announcement
                     .images()
                     .keys()
@@ -430,9 +483,17 @@ impl Sim {
                         app.short()
                     ));
                 }
-                let position = self.model.position(commit).unwrap();
+                // In strict mode the commit waits on the auto branch: it lands (on the main
+                // branch) later, or never. The stale protection is checked without it.
+                let position = match self.model.position(commit) {
+                    Some(position) => position,
+                    None if self.strict => self.model.chain().len(),
+                    None => return Err(format!("publish answered {commit}, not on the branch")),
+                };
                 // Stale protection: never a build older than the newest published one.
-                if let Some(number) = announcement.build().number {
+                if let Some(number) = announcement.build().number
+                    && !self.strict
+                {
                     for service in announcement.images().keys() {
                         if let Some(held) =
                             self.model
@@ -455,7 +516,15 @@ impl Sim {
                     ));
                 }
                 if how == Send::New {
-                    let held = self.model.holds.get(&0).cloned().unwrap_or_default();
+                    // In strict mode, the first wave as the auto branch holds it (what waits
+                    // for CI counts), as the operation left it.
+                    let wave_before = if self.strict {
+                        let view = self.view_tip();
+                        self.model.set_at(&self.repo, &view, 0)?
+                    } else {
+                        wave_before.clone()
+                    };
+                    let held = self.engine_holds(0);
                     let holds_all = announcement
                         .images()
                         .iter()
@@ -517,7 +586,7 @@ impl Sim {
                 Answer::Stale
             }
             Err(PublishError::OnHold(_)) => {
-                let held = self.model.holds.get(&0).cloned().unwrap_or_default();
+                let held = self.engine_holds(0);
                 let all_held = announcement
                     .images()
                     .keys()
@@ -530,11 +599,28 @@ impl Sim {
                 self.model.stats.held_back += 1;
                 Answer::Held
             }
+            Err(PublishError::Evicted { .. }) if self.strict => {
+                // Only an announcement whose change CI failed, reported so.
+                let state = model_mod::load_state(&self.repo)?;
+                let failed = state.strict.evicted.iter().any(|e| {
+                    e.kind == EvictionKind::Failed
+                        && e.app_commits.contains(&app)
+                        && self.reported.get(&e.commit) == Some(&1)
+                });
+                if !failed || !automatic.is_empty() {
+                    return Err(format!(
+                        "refused as evicted, but CI never failed a change of app {} (or committed {automatic:?})",
+                        app.short()
+                    ));
+                }
+                Answer::Evicted
+            }
             Err(error) => return Err(format!("publish failed: {error}")),
         };
         match how {
             Send::Repeat(original) => {
                 let expected = match original {
+                    Answer::Evicted => Answer::Evicted,
                     Answer::Stale => Answer::Stale,
                     Answer::Deferred => Answer::Deferred,
                     Answer::Held => Answer::Held,
@@ -684,7 +770,7 @@ impl Sim {
         }
         let at = millis(self.clock.now());
         let result =
-            promotion::record_deployment(&mut self.repo.inner, &self.clock, report, &self.options);
+            promotion::record_deployment(&mut self.repo.inner, &*self.clock, report, &self.options);
         self.end_race(people);
         let line = format!(
             "{}report {target} {} {:?}: {result:?}",
@@ -776,7 +862,7 @@ impl Sim {
         let approver = promotion::Approver::parse("simulated admin").map_err(|e| e.to_string())?;
         let result = promotion::approve(
             &mut self.repo.inner,
-            &self.clock,
+            &*self.clock,
             &wave,
             &approver,
             &self.options,
@@ -805,9 +891,9 @@ impl Sim {
         self.maybe_race();
         // As the service's timer and `cfgupdate advance` do: promote what is due, then publish
         // what a freeze deferred once its window ended.
-        let result = promotion::advance(&mut self.repo.inner, &self.clock, &self.options);
+        let result = promotion::advance(&mut self.repo.inner, &*self.clock, &self.options);
         let deferred =
-            cfgupdate_core::publish_deferred(&mut self.repo.inner, &self.clock, &self.options);
+            cfgupdate_core::publish_deferred(&mut self.repo.inner, &*self.clock, &self.options);
         self.end_race(people);
         self.note(format!("advance: {result:?}; deferred: {deferred:?}"));
         let new = self.check(StepKind::Advance)?;
@@ -875,7 +961,7 @@ impl Sim {
         let people = self.repo.people().len();
         self.maybe_race();
         let result =
-            promotion::rollback(&mut self.repo.inner, &self.clock, &request, &self.options);
+            promotion::rollback(&mut self.repo.inner, &*self.clock, &request, &self.options);
         self.end_race(people);
         self.note(format!(
             "rollback {} to {} {services:?}: {result:?}",
@@ -908,7 +994,8 @@ impl Sim {
         }
         // The wave holds what it held then, for those services (unless a person changed one
         // in the middle of the rollback, which then pins it).
-        let now = self.model.set_at(&self.repo, &self.tip(), wave)?;
+        let view = self.view_tip();
+        let now = self.model.set_at(&self.repo, &view, wave)?;
         let raced = self.repo.people().len() > people;
         for service in held.iter().filter(|_| !raced) {
             if now.get(service) != then.get(service) {
@@ -919,6 +1006,9 @@ impl Sim {
                     self.short(&to)
                 ));
             }
+        }
+        for service in &held {
+            self.model.pinned_by.remove(&(wave, service.clone()));
         }
         self.model.holds.entry(wave).or_default().extend(held);
         Ok(())
@@ -937,7 +1027,7 @@ impl Sim {
         let name = WaveName::parse(&self.fixture().waves[wave].name).unwrap();
         let result = promotion::release(
             &mut self.repo.inner,
-            &self.clock,
+            &*self.clock,
             &name,
             &services,
             &self.options,
@@ -989,6 +1079,7 @@ impl Sim {
         let out_of_freeze = (25 * 60 + 3600 - seconds % 3600) % 3600;
         self.clock.advance(Duration::from_secs(out_of_freeze));
         self.advance_step()?;
+        self.settle()?;
         for source in 0..2 {
             let into = source + 1;
             let tip = self.tip();
@@ -1009,6 +1100,7 @@ impl Sim {
                 self.approve_step()?;
             }
             self.advance_step()?;
+            self.settle()?;
             let now = self.model.set_at(&self.repo, &self.tip(), into)?;
             let expected = self.model.free(into, &deployed);
             let already = already.map(|set| self.model.free(into, &set));
@@ -1022,6 +1114,299 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// What holds services in wave `wave` as the engine could know it: in strict mode a push
+    /// to the auto branch is never rejected because the main branch moved, so an operation
+    /// decides on the main branch as it last fetched it, and a pin by a person's commit pushed
+    /// since counts only from its next fetch (the rebuild then leaves that service out).
+    fn engine_holds(&self, wave: usize) -> BTreeSet<String> {
+        let held = self.model.holds.get(&wave).cloned().unwrap_or_default();
+        let Some(seen) = self.repo.inner.main_tip().filter(|_| self.strict).cloned() else {
+            return held;
+        };
+        held.into_iter()
+            .filter(
+                |service| match self.model.pinned_by.get(&(wave, service.clone())) {
+                    Some(commit) => self.repo.is_ancestor(commit, &seen).unwrap_or(false),
+                    None => true,
+                },
+            )
+            .collect()
+    }
+
+    /// Strict mode: the commits waiting on the auto branch as the remote holds it, oldest
+    /// first (after a person's push, on a main branch the next fetch rebuilds it on).
+    fn waiting(&self) -> Vec<CommitId> {
+        let Some(auto) = self.repo.remote_side(AUTO_BRANCH).cloned() else {
+            return Vec::new();
+        };
+        let main = self.tip();
+        let mut waiting = Vec::new();
+        for commit in self.repo.log(&auto, 1000).unwrap() {
+            if self.repo.is_ancestor(&commit.id, &main).unwrap() {
+                break;
+            }
+            waiting.push(commit.id);
+        }
+        waiting.reverse();
+        waiting
+    }
+
+    /// The tip automatic writes see: in strict mode the auto branch's while it is built on
+    /// the main branch, else the main branch's.
+    fn view_tip(&self) -> CommitId {
+        let main = self.tip();
+        match self.repo.remote_side(AUTO_BRANCH) {
+            Some(auto) if self.strict && self.repo.is_ancestor(&main, auto).unwrap() => {
+                auto.clone()
+            }
+            _ => main,
+        }
+    }
+
+    /// What identifies a change across a rebuild's replay (which keeps subject and trailers,
+    /// less the images a person set since).
+    fn signature(&self, id: &CommitId) -> String {
+        let message = model_mod::message_of(&self.repo, id);
+        let record = Record::parse(&message);
+        format!(
+            "{}\n{:?} {:?} {:?} {:?}",
+            message.lines().next().unwrap_or_default(),
+            record.action,
+            record.wave,
+            record.app_commits,
+            record.source_revision
+        )
+    }
+
+    /// Strict mode, after every step: the commits new on the auto branch (each either made by
+    /// the step's operation, or a rebuild's replay of a change that left it in the step), what
+    /// each was made under, and the drops the fetches handed out.
+    fn track_auto(&mut self, kind: StepKind) -> Step {
+        let dropped = self.repo.inner.take_dropped();
+        for drop in &dropped {
+            self.note(format!(
+                "    dropped {}: {}",
+                drop.commit.short(),
+                drop.reason
+            ));
+        }
+        self.count_reported(dropped.iter())?;
+        let waiting = self.waiting();
+        let main = self.tip();
+        let mut originals: BTreeMap<String, (Created, CommitId)> = BTreeMap::new();
+        for id in &self.waited {
+            // A change that left without a replay (evicted or dropped) has none.
+            if !waiting.contains(id)
+                && !self.reported.contains_key(id)
+                && !self.repo.is_ancestor(id, &main).unwrap()
+                && let Some(created) = self.model.created.get(id)
+            {
+                originals.insert(self.signature(id), (created.clone(), id.clone()));
+            }
+        }
+        self.made.clear();
+        let mut approvals = None;
+        for id in &waiting {
+            if self.model.created.contains_key(id) {
+                continue;
+            }
+            let created = match originals.remove(&self.signature(id)) {
+                Some((mut original, was)) => {
+                    self.model.stats.replayed += 1;
+                    // Replayed without services a person set on the main branch since: like
+                    // held ones, they are left alone (checked so when it lands), and, like a
+                    // publish that left held services out, a replay of its announcement may
+                    // land what was left out.
+                    let now = Record::parse(&model_mod::message_of(&self.repo, id));
+                    let then = Record::parse(&model_mod::message_of(&self.repo, &was));
+                    let left: BTreeSet<String> = then
+                        .images
+                        .keys()
+                        .filter(|s| !now.images.contains_key(*s))
+                        .map(|s| s.to_string())
+                        .collect();
+                    let wave = now
+                        .wave
+                        .as_ref()
+                        .and_then(|w| self.fixture().wave_index(w.as_str()));
+                    if let (false, Some(wave)) = (left.is_empty(), wave) {
+                        original.holds.entry(wave).or_default().extend(left);
+                        self.model.partial_apps.extend(now.app_commits);
+                    }
+                    original
+                }
+                None => {
+                    self.made.push(id.clone());
+                    if approvals.is_none() {
+                        approvals = Some(model_mod::load_state(&self.repo)?.approvals);
+                    }
+                    Created {
+                        kind,
+                        now: self.clock.now(),
+                        reports: self.model.reports.len(),
+                        holds: self.model.holds.clone(),
+                        approvals: approvals.clone().unwrap_or_default(),
+                    }
+                }
+            };
+            self.model.created.insert(id.clone(), created);
+        }
+        self.waited = waiting.into_iter().collect();
+        Ok(())
+    }
+
+    /// Counts evictions and drops reported; one reported twice is an error.
+    fn count_reported<'a>(&mut self, reported: impl Iterator<Item = &'a Eviction>) -> Step {
+        for eviction in reported {
+            let count = self.reported.entry(eviction.commit.clone()).or_default();
+            *count += 1;
+            if *count > 1 {
+                return Err(format!(
+                    "the eviction of {} was reported {count} times",
+                    eviction.commit.short()
+                ));
+            }
+            match eviction.kind {
+                EvictionKind::Failed => self.model.stats.evicted += 1,
+                EvictionKind::Dropped => {
+                    self.model.stats.dropped += 1;
+                    // Dropped, not refused: a replay of its announcement may land it.
+                    self.model
+                        .partial_apps
+                        .extend(eviction.app_commits.iter().cloned());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Strict mode: every change the state records as evicted or dropped was reported, once.
+    fn check_reported(&self) -> Step {
+        let state = model_mod::load_state(&self.repo)?;
+        for eviction in &state.strict.evicted {
+            let count = self.reported.get(&eviction.commit).copied().unwrap_or(0);
+            if count != 1 {
+                return Err(format!(
+                    "{} ({}) is recorded {:?} ({}) but was reported {count} times",
+                    eviction.commit.short(),
+                    eviction.subject,
+                    eviction.kind,
+                    eviction.reason
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Strict mode: CI reports a result: mostly for a commit waiting on the auto branch, now
+    /// and then for one that no longer waits (a stale result); success, failure or pending.
+    fn ci_step(&mut self) -> Step {
+        let waiting = self.waiting();
+        let commit = if !waiting.is_empty() && self.rng.chance(85) {
+            waiting[self.rng.below(waiting.len())].clone()
+        } else if !self.model.created.is_empty() {
+            let seen: Vec<CommitId> = self.model.created.keys().cloned().collect();
+            self.rng.pick(&seen).clone()
+        } else {
+            self.note("CI has nothing to check".into());
+            return self.check(StepKind::Quiet).map(drop);
+        };
+        let state = match self.rng.weighted(&[55, 25, 20]) {
+            0 => CheckState::Success,
+            1 => CheckState::Failure,
+            _ => CheckState::Pending,
+        };
+        let people = self.repo.people().len();
+        self.maybe_race();
+        let result = self.send_check(&commit, state);
+        self.end_race(people);
+        result
+    }
+
+    /// Sends one CI result and checks its answer.
+    fn send_check(&mut self, commit: &CommitId, state: CheckState) -> Step {
+        let main_before = self.tip();
+        let waited = self.waiting().contains(commit);
+        self.model.ci.push(CiResult {
+            commit: commit.clone(),
+            state,
+            main_before: main_before.clone(),
+        });
+        let result = self.repo.inner.record_check(&CheckReport {
+            commit: commit.clone(),
+            state,
+            context: "simulated-ci".into(),
+        });
+        self.note(format!(
+            "CI says {state} for {}: {result:?}",
+            commit.short()
+        ));
+        let outcome = result.map_err(|error| format!("the CI result failed: {error}"))?;
+        if let CheckOutcome::Evicted {
+            eviction, dropped, ..
+        } = &outcome
+        {
+            self.count_reported(std::iter::once(&**eviction).chain(dropped))?;
+        }
+        let new = self.check(StepKind::Ci)?;
+        let people = self.repo.people();
+        let automatic: Vec<&CommitId> = new.iter().filter(|id| !people.contains(id)).collect();
+        match &outcome {
+            CheckOutcome::Accepted { main, changes } => {
+                if state != CheckState::Success || !waited {
+                    return Err(format!(
+                        "a {state} result for a commit that did not wait moved main to {main}"
+                    ));
+                }
+                if main != commit
+                    || !self.repo.is_ancestor(main, &self.tip()).unwrap()
+                    || changes.is_empty()
+                {
+                    return Err(format!(
+                        "accepted {changes:?} up to {main}, but main is at {}",
+                        self.tip()
+                    ));
+                }
+                self.model.stats.ci_accepted += 1;
+            }
+            CheckOutcome::Evicted { eviction, .. } => {
+                if state != CheckState::Failure || &eviction.commit != commit || !waited {
+                    return Err(format!("a {state} result evicted {}", eviction.commit));
+                }
+                if !automatic.is_empty() {
+                    return Err(format!("an eviction moved main to {automatic:?}"));
+                }
+            }
+            CheckOutcome::Recorded => {
+                if state != CheckState::Pending || !automatic.is_empty() {
+                    return Err(format!("a {state} result was only recorded, or moved main"));
+                }
+            }
+            CheckOutcome::Ignored(why) => {
+                if !automatic.is_empty() {
+                    return Err(format!("an ignored result ({why:?}) moved main"));
+                }
+                self.model.stats.stale_results += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Strict mode: CI passes whatever waits, so that what the engine wrote reaches the main
+    /// branch (the drain's checks read it there).
+    fn settle(&mut self) -> Step {
+        if !self.strict {
+            return Ok(());
+        }
+        for _ in 0..10 {
+            let Some(last) = self.waiting().last().cloned() else {
+                return Ok(());
+            };
+            self.send_check(&last, CheckState::Success)?;
+        }
+        Err("the auto branch never drained".into())
     }
 
     /// The images of the last promotion into wave `into`, from the branch's trailers.
@@ -1044,8 +1429,8 @@ impl Sim {
 }
 
 /// Runs one sequence; on failure, the error names the seed and lists the steps.
-fn run(seed: u64, steps: usize, verbose: bool) -> Result<Stats, String> {
-    let mut sim = Sim::new(seed, verbose);
+fn run(seed: u64, steps: usize, verbose: bool, strict: bool) -> Result<Stats, String> {
+    let mut sim = Sim::new(seed, verbose, strict);
     let layouts: Vec<String> = sim
         .fixture()
         .waves
@@ -1066,7 +1451,9 @@ fn run(seed: u64, steps: usize, verbose: bool) -> Result<Stats, String> {
         })
         .collect();
     let render = sim.fixture().render_output;
-    sim.note(format!("pipeline: {layouts:?}, committed YAML: {render}"));
+    sim.note(format!(
+        "pipeline: {layouts:?}, committed YAML: {render}, strict: {strict}"
+    ));
     let rejections = sim.repo.inner.rejections;
     let mut outcome = Ok(());
     for step in 0..steps {
@@ -1082,6 +1469,11 @@ fn run(seed: u64, steps: usize, verbose: bool) -> Result<Stats, String> {
     if outcome.is_ok() {
         outcome = sim.drain();
     }
+    if outcome.is_ok() {
+        outcome = sim
+            .settle()
+            .and_then(|()| sim.check(StepKind::Quiet).map(drop));
+    }
     match outcome {
         Ok(()) => {
             let mut stats = sim.model.stats.clone();
@@ -1092,7 +1484,12 @@ fn run(seed: u64, steps: usize, verbose: bool) -> Result<Stats, String> {
         }
         Err(error) if verbose => Err(format!("seed {seed} failed: {error}")),
         Err(error) => Err(format!(
-            "seed {seed} failed (rerun with CFGUPDATE_SIM_SEED={seed}): {error}\nsteps:\n{}",
+            "seed {seed} failed (rerun with {}={seed}): {error}\nsteps:\n{}",
+            if strict {
+                "CFGUPDATE_STRICT_SIM_SEED"
+            } else {
+                "CFGUPDATE_SIM_SEED"
+            },
             sim.log.join("\n")
         )),
     }
@@ -1106,14 +1503,14 @@ fn env_number(name: &str) -> Option<u64> {
 }
 
 /// Runs seeds `first..first + runs` on `threads` threads; returns the merged counts.
-fn run_many(first: u64, runs: u64, steps: usize, threads: u64) -> Stats {
+fn run_many(first: u64, runs: u64, steps: usize, threads: u64, strict: bool) -> Stats {
     let handles: Vec<_> = (0..threads)
         .map(|thread| {
             std::thread::spawn(move || {
                 let mut stats = Stats::default();
                 let mut seed = first + thread;
                 while seed < first + runs {
-                    match run(seed, steps, false) {
+                    match run(seed, steps, false, strict) {
                         Ok(one) => stats.add(&one),
                         Err(error) => panic!("{error}"),
                     }
@@ -1137,14 +1534,14 @@ fn run_many(first: u64, runs: u64, steps: usize, threads: u64) -> Stats {
 fn random_sequences_of_publishes_reports_approvals_and_peoples_commits_keep_every_invariant() {
     let steps = env_number("CFGUPDATE_SIM_STEPS").map_or(DEFAULT_STEPS, |s| s as usize);
     if let Some(seed) = env_number("CFGUPDATE_SIM_SEED") {
-        if let Err(error) = run(seed, steps, true) {
+        if let Err(error) = run(seed, steps, true, false) {
             panic!("{error}");
         }
         return;
     }
     let runs = env_number("CFGUPDATE_SIM_RUNS").unwrap_or(DEFAULT_RUNS);
     let started = Instant::now();
-    let stats = run_many(0, runs, steps, 2);
+    let stats = run_many(0, runs, steps, 2, false);
     eprintln!(
         "promotion simulation: {} sequences, {} steps in {:.1?}: {stats:?}",
         stats.sequences,
@@ -1156,6 +1553,40 @@ fn random_sequences_of_publishes_reports_approvals_and_peoples_commits_keep_ever
     assert!(stats.soaked > 0 && stats.approved > 0 && stats.races > 0 && stats.repeats > 0);
     assert!(stats.deferred > 0 && stats.deferred_published > 0 && stats.frozen_waits > 0);
     assert!(stats.rollbacks > 0 && stats.pins > 0 && stats.releases > 0 && stats.held_back > 0);
+}
+
+/// Strict mode (issue 14): the same random steps with `[strict]` on, plus CI results (green,
+/// red, pending, for waiting commits and stale ones) and people's pushes while changes wait.
+/// Every invariant above holds on the main branch, checked for each automatic commit as it was
+/// made when it reaches it; and the main branch only ever holds automatic commits CI passed
+/// (green for it or a commit built on it, before CI failed any change they hold), and every
+/// evicted or dropped change is reported exactly once (by the CI result's answer or by
+/// `Strict::take_dropped` after the fetch that dropped it).
+///
+/// `CFGUPDATE_STRICT_SIM_RUNS` sets the number of sequences (default 100),
+/// `CFGUPDATE_STRICT_SIM_SEED` runs one seed alone, printing every step.
+#[test]
+fn strict_mode_sequences_keep_every_invariant_and_main_holds_only_what_ci_passed() {
+    let steps = env_number("CFGUPDATE_SIM_STEPS").map_or(DEFAULT_STEPS, |s| s as usize);
+    if let Some(seed) = env_number("CFGUPDATE_STRICT_SIM_SEED") {
+        if let Err(error) = run(seed, steps, true, true) {
+            panic!("{error}");
+        }
+        return;
+    }
+    let runs = env_number("CFGUPDATE_STRICT_SIM_RUNS").unwrap_or(DEFAULT_STRICT_RUNS);
+    let started = Instant::now();
+    let stats = run_many(STRICT_SEEDS, runs, steps, 2, true);
+    eprintln!(
+        "strict simulation: {} sequences, {} steps in {:.1?}: {stats:?}",
+        stats.sequences,
+        stats.steps,
+        started.elapsed()
+    );
+    assert!(stats.publishes > 0 && stats.promotions[1] > 0 && stats.promotions[2] > 0);
+    assert!(stats.ci_accepted > 0 && stats.evicted > 0 && stats.dropped > 0);
+    assert!(stats.replayed > 0 && stats.stale_results > 0 && stats.races > 0);
+    assert!(stats.pins > 0 && stats.rollbacks > 0 && stats.releases > 0);
 }
 
 /// The checks themselves must be able to fail: a commit that claims to be automatic but
@@ -1186,6 +1617,7 @@ mod the_model_catches {
             waves,
             render_output: false,
             apps: Default::default(),
+            strict: false,
         }
     }
 
@@ -1377,6 +1809,50 @@ mod the_model_catches {
             .check(&repo, clock.now(), StepKind::Publish)
             .unwrap_err();
         assert!(error.contains("writes docs/runbook.md"), "{error}");
+    }
+
+    #[test]
+    fn a_commit_on_main_in_strict_mode_that_ci_never_passed() {
+        let mut fixture = fixture();
+        fixture.strict = true;
+        let clock = Arc::new(sim_clock());
+        let mut repo = Racing::with(fixture.clone(), clock.clone(), WriteOptions::default());
+        let mut model = Model::new(fixture, &repo);
+        model.strict = true;
+        let images = ImageSet::from([(
+            ServiceName::parse("api").unwrap(),
+            ImageRef::parse(&reference("api", "new", '1')).unwrap(),
+        )]);
+        let announcement =
+            Announcement::new(CommitId::parse(&"a".repeat(40)).unwrap(), images).unwrap();
+        let Ok(PublishOutcome::Committed { commit, .. }) = publish(
+            &mut repo.inner,
+            &*clock,
+            &announcement,
+            &WriteOptions::default(),
+        ) else {
+            panic!("not committed");
+        };
+        model.created.insert(
+            commit.clone(),
+            Created {
+                kind: StepKind::Publish,
+                now: clock.now(),
+                reports: 0,
+                holds: Default::default(),
+                approvals: Default::default(),
+            },
+        );
+        // CI failed it; main is moved to it anyway, behind the engine's back.
+        let main = repo.inner.remote_tip().clone();
+        model.ci.push(CiResult {
+            commit: commit.clone(),
+            state: CheckState::Failure,
+            main_before: main.clone(),
+        });
+        repo.inner.inner_mut().fast_forward(&main, &commit).unwrap();
+        let error = model.check(&repo, clock.now(), StepKind::Ci).unwrap_err();
+        assert!(error.contains("CI passed neither"), "{error}");
     }
 
     #[test]

@@ -111,7 +111,13 @@ pub struct Fixture {
     pub render_output: bool,
     /// Targets with an `argocd_app` of their own.
     pub apps: BTreeMap<String, String>,
+    /// Whether `[strict]` is on (docs/strict.md): automatic commits wait on the branch
+    /// [`AUTO_BRANCH`] until the simulated CI passed them.
+    pub strict: bool,
 }
+
+/// Strict mode's auto branch, when the fixture turns it on.
+pub const AUTO_BRANCH: &str = "auto";
 
 /// A reference of `service` with this tag and digest character.
 pub fn reference(service: &str, tag: &str, digest: char) -> String {
@@ -165,6 +171,7 @@ impl Fixture {
             waves,
             render_output: rng.chance(50),
             apps,
+            strict: false,
         }
     }
 
@@ -205,6 +212,9 @@ impl Fixture {
     /// The pipeline file.
     pub fn pipeline_toml(&self) -> String {
         let mut text = String::new();
+        if self.strict {
+            text.push_str(&format!("[strict]\nbranch = \"{AUTO_BRANCH}\"\n\n"));
+        }
         if self.render_output {
             text.push_str("[render]\noutput = \"generated/{target}\"\njpath = [\"lib\"]\n\n");
         }

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cfgupdate_core::ConfigRepository;
 use cfgupdate_core::promotion::{ApprovalRecord, PipelineState};
+use cfgupdate_core::strict::CheckState;
 use cfgupdate_core::trailers::{self, Record};
 use cfgupdate_core::{CommitId, RepoPath, WaveName};
 
@@ -53,6 +54,38 @@ pub enum StepKind {
     Release,
     /// Nothing the engine saw (time, a person's push, a delayed hook).
     Quiet,
+    /// A CI result for a commit of the auto branch (strict mode): the only step in which an
+    /// automatic commit reaches the main branch.
+    Ci,
+}
+
+/// Strict mode: what an automatic commit seen on the auto branch was made under (a rebuild's
+/// replay keeps its original's). Its checks run when it reaches the main branch, against
+/// this: the step and time that made it, the reports and holds known then, the approvals the
+/// state held then.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The step that made it.
+    pub kind: StepKind,
+    /// When.
+    pub now: SystemTime,
+    /// How many reports the engine had accepted.
+    pub reports: usize,
+    /// What rollbacks and people's edits held.
+    pub holds: BTreeMap<usize, BTreeSet<String>>,
+    /// The approvals in the state.
+    pub approvals: BTreeMap<WaveName, Vec<ApprovalRecord>>,
+}
+
+/// Strict mode: a CI result the simulation sent.
+#[derive(Debug, Clone)]
+pub struct CiResult {
+    /// The commit it is about.
+    pub commit: CommitId,
+    /// What CI said.
+    pub state: CheckState,
+    /// The main branch's tip when it was sent.
+    pub main_before: CommitId,
 }
 
 /// How much happened, to show the simulation is not vacuous.
@@ -96,6 +129,16 @@ pub struct Stats {
     pub releases: u64,
     /// Services skipped, or announcements and promotions refused, because they were held.
     pub held_back: u64,
+    /// Strict mode: green results that moved the main branch.
+    pub ci_accepted: u64,
+    /// Strict mode: changes CI failed (evicted).
+    pub evicted: u64,
+    /// Strict mode: changes a rebuild of the auto branch dropped.
+    pub dropped: u64,
+    /// Strict mode: changes a rebuild replayed onto a new main branch.
+    pub replayed: u64,
+    /// Strict mode: CI results about commits no longer waiting (changing nothing).
+    pub stale_results: u64,
 }
 
 impl Stats {
@@ -122,6 +165,11 @@ impl Stats {
         self.pins += other.pins;
         self.releases += other.releases;
         self.held_back += other.held_back;
+        self.ci_accepted += other.ci_accepted;
+        self.evicted += other.evicted;
+        self.dropped += other.dropped;
+        self.replayed += other.replayed;
+        self.stale_results += other.stale_results;
     }
 }
 
@@ -164,6 +212,17 @@ pub struct Model {
     pub partial_apps: BTreeSet<CommitId>,
     /// The counts.
     pub stats: Stats,
+    /// Whether the pipeline is in strict mode: automatic commits reach the branch (the main
+    /// branch) only by a CI result, and are checked then against what they were made under.
+    pub strict: bool,
+    /// Strict mode: what each automatic commit seen on the auto branch was made under.
+    pub created: BTreeMap<CommitId, Created>,
+    /// Strict mode: the CI results sent, in order.
+    pub ci: Vec<CiResult>,
+    /// While a commit that waited on the auto branch is checked: what it was made under.
+    as_of: Option<Created>,
+    /// The person's commit that last pinned each service, by wave and service.
+    pub pinned_by: BTreeMap<(usize, String), CommitId>,
 }
 
 impl Model {
@@ -184,6 +243,11 @@ impl Model {
             managed: false,
             partial_apps: BTreeSet::new(),
             stats: Stats::default(),
+            strict: false,
+            created: BTreeMap::new(),
+            ci: Vec::new(),
+            as_of: None,
+            pinned_by: BTreeMap::new(),
         };
         for path in super::fixture::PEOPLE_FILES {
             model
@@ -226,7 +290,7 @@ impl Model {
     /// `set` less what wave `wave` holds: its `hold` and what a rollback or a person's edit
     /// holds there.
     pub fn free(&self, wave: usize, set: &Set) -> Set {
-        let held = self.holds.get(&wave);
+        let held = self.holds_in_force().get(&wave);
         self.fixture.waves[wave]
             .unheld(set)
             .into_iter()
@@ -293,9 +357,25 @@ impl Model {
         Ok(common.map(|set| (set, revisions)))
     }
 
+    /// The holds a commit is checked against: those of when it was made.
+    fn holds_in_force(&self) -> &BTreeMap<usize, BTreeSet<String>> {
+        self.as_of
+            .as_ref()
+            .map_or(&self.holds, |created| &created.holds)
+    }
+
     /// Where wave `wave` stands after every report so far, and since when.
     pub fn completion(&self, repo: &Racing, wave: usize) -> Result<Option<Completion>, String> {
-        let all = self.reports.len();
+        self.completion_upto(repo, wave, self.reports.len())
+    }
+
+    /// Where wave `wave` stood after the first `all` reports, and since when.
+    fn completion_upto(
+        &self,
+        repo: &Racing,
+        wave: usize,
+        all: usize,
+    ) -> Result<Option<Completion>, String> {
         let Some((set, revisions)) = self.complete_at(repo, wave, all)? else {
             return Ok(None);
         };
@@ -332,10 +412,12 @@ impl Model {
         })?
     }
 
-    /// The highest build number any publish commit recorded for `service`.
+    /// The highest build number any publish commit recorded for `service` (in strict mode,
+    /// also those seen on the auto branch: a build published there counts, whatever CI says).
     pub fn highest_build(&self, repo: &Racing, service: &str) -> Option<u64> {
         self.chain
             .iter()
+            .chain(self.created.keys())
             .filter_map(|id| {
                 let record = Record::parse(&message_of(repo, id));
                 (record.action.as_deref() == Some(trailers::PUBLISH))
@@ -360,6 +442,7 @@ impl Model {
         kind: StepKind,
     ) -> Result<Vec<CommitId>, String> {
         let new = self.sync_chain(repo)?;
+        let holds_before = self.holds.clone();
         let people = repo.people();
         for id in &new {
             let position = self.position[id];
@@ -374,10 +457,11 @@ impl Model {
                         let services: BTreeSet<&String> =
                             before.keys().chain(after.keys()).collect();
                         for service in services {
-                            if before.get(service) != after.get(service)
-                                && self.holds.entry(wave).or_default().insert(service.clone())
-                            {
-                                self.stats.pins += 1;
+                            if before.get(service) != after.get(service) {
+                                self.pinned_by.insert((wave, service.clone()), id.clone());
+                                if self.holds.entry(wave).or_default().insert(service.clone()) {
+                                    self.stats.pins += 1;
+                                }
                             }
                         }
                     }
@@ -395,8 +479,12 @@ impl Model {
                 }
                 continue;
             }
-            self.check_automatic(repo, &parent, id, now, kind)
-                .map_err(|e| format!("automatic commit {} ({}): {e}", id.short(), position))?;
+            let checked = if self.strict {
+                self.check_landed(repo, &parent, id, kind)
+            } else {
+                self.check_automatic(repo, &parent, id, now, kind)
+            };
+            checked.map_err(|e| format!("automatic commit {} ({}): {e}", id.short(), position))?;
             self.managed = true;
         }
         // No person's change is lost.
@@ -426,7 +514,11 @@ impl Model {
             }
         }
         for app in &self.committed_apps {
-            if self.publish_commits.get(app) != Some(&1) {
+            // In strict mode a publish answered committed waits for CI, which may fail it.
+            // One a rebuild's replay left services out of may land once more, with them.
+            let count = self.publish_commits.get(app).copied().unwrap_or(0);
+            let partial = self.strict && self.partial_apps.contains(app);
+            if count != 1 && !(self.strict && count == 0) && !(partial && count == 2) {
                 return Err(format!(
                     "publish of app commit {} answered committed but the branch has {:?} publish commits for it",
                     app.short(),
@@ -434,8 +526,78 @@ impl Model {
                 ));
             }
         }
-        self.check_approvals(repo, kind)?;
+        if self.strict {
+            // In strict mode a person's push to the main branch never makes cfgupdate's
+            // writes (to the auto branch and the state) start over: an approval made while
+            // one was pushed is checked against the holds the engine could know of.
+            self.as_of = Some(Created {
+                kind,
+                now,
+                reports: self.reports.len(),
+                holds: holds_before,
+                approvals: BTreeMap::new(),
+            });
+        }
+        let approvals = self.check_approvals(repo, kind);
+        self.as_of = None;
+        approvals?;
         Ok(new)
+    }
+
+    /// Strict mode: an automatic commit reached the main branch. Only a CI result moves it
+    /// there, only to a commit CI passed (it, or one built on it, before CI failed any change
+    /// they hold), and the commit was seen waiting on the auto branch: it is checked as when
+    /// it was made.
+    fn check_landed(
+        &mut self,
+        repo: &Racing,
+        parent: &CommitId,
+        id: &CommitId,
+        kind: StepKind,
+    ) -> Result<(), String> {
+        if kind != StepKind::Ci {
+            return Err(format!(
+                "it reached the main branch in a {kind:?} step, not by a CI result"
+            ));
+        }
+        let Some(created) = self.created.get(id).cloned() else {
+            return Err("it reached the main branch without waiting on the auto branch".into());
+        };
+        self.passed_by_ci(repo, id)?;
+        self.as_of = Some(created.clone());
+        let checked = self.check_automatic(repo, parent, id, created.now, created.kind);
+        self.as_of = None;
+        checked
+    }
+
+    /// Whether CI passed `id`: a green result for it or a commit built on it, sent before any
+    /// red result for a change that green commit holds (while that change waited).
+    fn passed_by_ci(&self, repo: &Racing, id: &CommitId) -> Result<(), String> {
+        let holds = |ancestor: &CommitId, descendant: &CommitId| {
+            repo.inner
+                .is_ancestor(ancestor, descendant)
+                .unwrap_or(false)
+        };
+        for (at, green) in self.ci.iter().enumerate() {
+            if green.state != CheckState::Success || !holds(id, &green.commit) {
+                continue;
+            }
+            let failed_before = self.ci[..at].iter().any(|red| {
+                red.state == CheckState::Failure
+                    && holds(&red.commit, &green.commit)
+                    && !holds(&red.commit, &red.main_before)
+            });
+            if !failed_before {
+                return Ok(());
+            }
+        }
+        Err(format!(
+            "CI passed neither it nor a commit built on it (before failing a change they hold); the results sent: {:?}",
+            self.ci
+                .iter()
+                .map(|r| format!("{} {}", r.commit.short(), r.state))
+                .collect::<Vec<_>>()
+        ))
     }
 
     fn check_automatic(
@@ -511,7 +673,7 @@ impl Model {
         // Nothing held or pinned is ever written automatically: a rollback writes only the
         // services it names (and then holds them).
         let rollback = action == trailers::ROLLBACK;
-        for (index, held) in &self.holds {
+        for (index, held) in self.holds_in_force() {
             let before = self.set_at(repo, parent, *index)?;
             let after = self.set_at(repo, id, *index)?;
             for service in held {
@@ -703,8 +865,12 @@ impl Model {
                 "the wave holds {written:?} after promoting {images:?}"
             ));
         }
-        // Only what every target of the source wave deployed.
-        let Some(completion) = self.completion(repo, source)? else {
+        // Only what every target of the source wave deployed (when it was made).
+        let reports = self
+            .as_of
+            .as_ref()
+            .map_or(self.reports.len(), |created| created.reports);
+        let Some(completion) = self.completion_upto(repo, source, reports)? else {
             return Err(format!(
                 "not every target of `{}` has a successful effective report",
                 self.fixture.waves[source].name
@@ -735,17 +901,21 @@ impl Model {
             self.stats.soaked += 1;
         }
         if spec.approval {
-            let state = load_state(repo)?;
-            let approved = state
-                .approvals
+            let approvals = match &self.as_of {
+                Some(created) => created.approvals.clone(),
+                None => load_state(repo)?.approvals,
+            };
+            let approved = approvals
                 .get(&WaveName::parse(&spec.name).unwrap())
                 .is_some_and(|list| {
                     list.iter().any(|a| {
-                        a.images
+                        let approved: Set = a
+                            .images
                             .iter()
                             .map(|(s, i)| (s.to_string(), i.as_str().to_owned()))
-                            .collect::<Set>()
-                            == images
+                            .collect();
+                        // In strict mode a rebuild's replay leaves out what a person set since.
+                        approved == images || (self.strict && self.free(into, &approved) == images)
                     })
                 });
             if !approved {

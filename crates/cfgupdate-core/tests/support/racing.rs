@@ -1,8 +1,10 @@
 //! People's commits, and a repository in which a person can push in the middle of an operation:
 //! between cfgupdate's read of the tip and its push, as happens with a real remote.
 
-use cfgupdate_core::CommitId;
-use cfgupdate_core::RepoPath;
+use std::sync::Arc;
+
+use cfgupdate_core::strict::Strict;
+use cfgupdate_core::{Clock, CommitId, RepoPath, SystemClock, WriteOptions};
 use cfgupdate_core::{MemoryRepository, Tree};
 
 use super::fixture::{Fixture, read_set, write_set};
@@ -70,11 +72,13 @@ impl HumanEdit {
 }
 
 /// The simulation's repository: the in-memory remote, whose race hook has a person push at the
-/// next push cfgupdate attempts (branch or state), just before it; it dereferences to the
-/// [`MemoryRepository`], which the operations under test are given.
+/// next push cfgupdate attempts (branch or state), just before it, wrapped as every command
+/// and the service wrap theirs: in strict mode's [`Strict`], which passes everything through
+/// unless the pipeline turns strict mode on. It dereferences to the [`MemoryRepository`]; the
+/// operations under test are given `inner`.
 pub struct Racing {
     /// The remote and cfgupdate's view of it.
-    pub inner: MemoryRepository,
+    pub inner: Strict<MemoryRepository>,
     /// The pipeline, to apply image edits.
     pub fixture: Fixture,
     /// The people's commits pushed directly (not raced in), in order.
@@ -84,13 +88,23 @@ pub struct Racing {
 impl Racing {
     /// A repository holding the fixture's files.
     pub fn new(fixture: Fixture) -> Self {
+        Self::with(fixture, Arc::new(SystemClock), WriteOptions::default())
+    }
+
+    /// A repository holding the fixture's files, whose strict mode (when the fixture turns it
+    /// on) writes with `options` and keeps time by `clock`.
+    pub fn with(
+        fixture: Fixture,
+        clock: Arc<dyn Clock + Send + Sync>,
+        options: WriteOptions,
+    ) -> Self {
         let files = fixture.files();
         let borrowed: Vec<(&str, &str)> = files
             .iter()
             .map(|(p, t)| (p.as_str(), t.as_str()))
             .collect();
         Self {
-            inner: MemoryRepository::new(&borrowed),
+            inner: Strict::new(MemoryRepository::new(&borrowed), clock, options),
             fixture,
             direct: Vec::new(),
         }
@@ -128,12 +142,12 @@ impl std::ops::Deref for Racing {
     type Target = MemoryRepository;
 
     fn deref(&self) -> &MemoryRepository {
-        &self.inner
+        self.inner.inner()
     }
 }
 
 impl std::ops::DerefMut for Racing {
     fn deref_mut(&mut self) -> &mut MemoryRepository {
-        &mut self.inner
+        self.inner.inner_mut()
     }
 }

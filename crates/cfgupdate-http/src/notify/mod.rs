@@ -39,7 +39,7 @@ use std::time::{Duration, SystemTime};
 use cfgupdate_core::promotion::{
     ApprovalOutcome, DeployReport, DeploymentOutcome, HoldError, PromotionError, RollbackOutcome,
 };
-use cfgupdate_core::strict::{CheckOutcome, StrictError};
+use cfgupdate_core::strict::{CheckOutcome, Eviction, StrictError};
 use cfgupdate_core::{Announcement, Clock, ConfigRepository, Due, PublishError, PublishOutcome};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::task::JoinHandle;
@@ -266,6 +266,19 @@ impl Notifier {
     pub(crate) fn checked(&self, result: &Result<CheckOutcome, StrictError>) {
         if let Some(at) = self.now() {
             outcomes::of_check(result, at)
+                .into_iter()
+                .for_each(|event| self.emit(event));
+        }
+    }
+
+    /// The `refused` events of the changes rebuilds of the auto branch dropped during the
+    /// writer's fetches (each handed out once, to the process that recorded it).
+    pub(crate) fn dropped(&self, dropped: &[Eviction]) {
+        if dropped.is_empty() {
+            return;
+        }
+        if let Some(at) = self.now() {
+            outcomes::of_dropped(dropped, at)
                 .into_iter()
                 .for_each(|event| self.emit(event));
         }

@@ -9,7 +9,8 @@
 //! announcement refused because a service is held in the first wave), `push_refused` (the
 //! remote declined a push), `deferred` (an announcement into a frozen first wave, kept until
 //! the window ends), `rolled_back` (a rollback that wrote a commit), `refused` also for a
-//! strict mode change CI failed (evicted) or a rebuild dropped. **Not yet produced** by the
+//! strict mode change CI failed (evicted) or a rebuild dropped (the rebuild a red result
+//! caused, or one during any fetch, once a person moved the main branch). **Not yet produced** by the
 //! core: `approval_pending` after a soak that ended on the timer (the
 //! core's `Advance` does not list the gates that wait). Wiring one is one arm in the match
 //! of the outcome that carries it, e.g.
@@ -22,7 +23,7 @@ use cfgupdate_core::promotion::{
     PromotionError, RollbackOutcome, TargetSelector,
 };
 use cfgupdate_core::slots::read_wave;
-use cfgupdate_core::strict::{CheckOutcome, StrictError};
+use cfgupdate_core::strict::{CheckOutcome, Eviction, StrictError};
 use cfgupdate_core::{
     Announcement, Classify, CommitId, ConfigRepository, Due, ErrorClass, ImageSet, PublishError,
     PublishOutcome, ServiceName, Snapshot, WaveName,
@@ -289,15 +290,26 @@ pub(crate) fn of_check(result: &Result<CheckOutcome, StrictError>, at: SystemTim
     };
     std::iter::once(eviction.as_ref())
         .chain(dropped)
-        .map(|eviction| {
-            let event = Event::new(EventKind::Refused, at)
-                .commit(&eviction.commit)
-                .images(&eviction.images)
-                .reason(eviction.reason.clone());
-            match &eviction.wave {
-                Some(wave) => event.wave(wave),
-                None => event,
-            }
-        })
+        .map(|eviction| of_eviction(eviction, at))
         .collect()
+}
+
+/// The `refused` events of the changes a rebuild of the auto branch dropped during a fetch
+/// (`Strict::take_dropped`: each is handed to one process once).
+pub(crate) fn of_dropped(dropped: &[Eviction], at: SystemTime) -> Vec<Event> {
+    dropped
+        .iter()
+        .map(|eviction| of_eviction(eviction, at))
+        .collect()
+}
+
+fn of_eviction(eviction: &Eviction, at: SystemTime) -> Event {
+    let event = Event::new(EventKind::Refused, at)
+        .commit(&eviction.commit)
+        .images(&eviction.images)
+        .reason(eviction.reason.clone());
+    match &eviction.wave {
+        Some(wave) => event.wave(wave),
+        None => event,
+    }
 }
