@@ -386,8 +386,9 @@ impl<R: ConfigRepository> Strict<R> {
         if chain.commits.is_empty() {
             return Ok(false);
         }
-        let record = self.record(main);
-        let rebuilt = self.rebuild(main, &chain, &record)?;
+        // Holds and freeze windows count here as in every rebuild.
+        let state = self.state_at(main);
+        let rebuilt = self.rebuild(main, &chain, &state.strict, &state.holds)?;
         if !rebuilt.dropped.is_empty() {
             let now = state::millis(self.clock.now());
             let mut fresh = Vec::new();
