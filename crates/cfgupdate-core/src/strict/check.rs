@@ -142,14 +142,34 @@ impl Classify for StrictError {
 impl<R: ConfigRepository> Strict<R> {
     /// Acts on a CI result for an auto branch commit (docs/strict.md).
     pub fn record_check(&mut self, report: &CheckReport) -> Result<CheckOutcome, StrictError> {
-        // A green result for a change this process knows to wait is decided without a fetch
-        // first (the pushes after it are compare-and-swaps); anything else fetches, noting
-        // what a rebuild drops on the way (`take_dropped`).
-        if !(report.state == CheckState::Success && self.knows_pending(&report.commit)) {
-            self.sync_noting()?;
+        // A green result for a change this process knows to wait is first decided without a
+        // fetch (the pushes after it are compare-and-swaps). Only what a push confirmed is
+        // taken from that pass (the acceptance, or the result recorded while other checks
+        // wait): a refusal decided on what this process last saw (held, untrusted, decided
+        // already) is decided again on freshly fetched branches, so that knowledge gone stale
+        // never refuses a change nor rebuilds the branch.
+        if report.state == CheckState::Success
+            && self.knows_pending(&report.commit)
+            && let Some(outcome) = self.decide(report, false)?
+        {
+            return Ok(outcome);
         }
+        // Anything else fetches, noting what a rebuild drops on the way (`take_dropped`).
+        self.sync_noting()?;
+        Ok(self
+            .decide(report, true)?
+            .unwrap_or(CheckOutcome::Ignored(Ignored::NotPending)))
+    }
+
+    /// Decides a CI result on the branches as last fetched (`fetched`) or as this process last
+    /// saw them; `None` (only when not `fetched`) asks for a decision on fetched branches.
+    fn decide(
+        &mut self,
+        report: &CheckReport,
+        fetched: bool,
+    ) -> Result<Option<CheckOutcome>, StrictError> {
         let Some(_) = self.auto_branch() else {
-            return Ok(CheckOutcome::Ignored(Ignored::NotStrict));
+            return Ok(Some(CheckOutcome::Ignored(Ignored::NotStrict)));
         };
         let main = self.main_tip().cloned().expect("a sync sets the main tip");
         let commit = &report.commit;
@@ -166,19 +186,19 @@ impl<R: ConfigRepository> Strict<R> {
             });
         }
         if self.inner().is_ancestor(commit, &main)? {
-            return Ok(CheckOutcome::Ignored(Ignored::Accepted));
+            return Ok(Some(CheckOutcome::Ignored(Ignored::Accepted)));
         }
         let Some(side) = self.side_tip_fetched().cloned() else {
-            return Ok(CheckOutcome::Ignored(Ignored::NotPending));
+            return Ok(Some(CheckOutcome::Ignored(Ignored::NotPending)));
         };
         let chain = pending(self.inner(), &side, &main)?;
         let Some(position) = chain.commits.iter().position(|c| &c.id == commit) else {
             let record = self.record(&main);
-            return Ok(CheckOutcome::Ignored(if record.is_evicted(commit) {
+            return Ok(Some(CheckOutcome::Ignored(if record.is_evicted(commit) {
                 Ignored::Evicted
             } else {
                 Ignored::NotPending
-            }));
+            })));
         };
         let now = state::millis(self.clock().now());
         let check = CheckRecord {
@@ -193,11 +213,11 @@ impl<R: ConfigRepository> Strict<R> {
         match report.state {
             CheckState::Pending | CheckState::Error => {
                 self.update_record("Record a CI result", |r| r.add_check(check.clone()))?;
-                Ok(CheckOutcome::Recorded)
+                Ok(Some(CheckOutcome::Recorded))
             }
             CheckState::Failure if !decides => {
                 self.update_record("Record a CI result", |r| r.add_check(check.clone()))?;
-                Ok(CheckOutcome::Recorded)
+                Ok(Some(CheckOutcome::Recorded))
             }
             CheckState::Success => {
                 // Everything up to the commit: refused when any of it was evicted meanwhile.
@@ -209,9 +229,14 @@ impl<R: ConfigRepository> Strict<R> {
                     .iter()
                     .map(|c| c.message.as_str())
                     .collect();
-                let pipeline = Snapshot::at(self.inner(), &main)
-                    .ok()
-                    .map(|snapshot| snapshot.pipeline().clone());
+                // The main branch's pipeline decides the holds and freeze windows: when it cannot
+                // be read, nothing is accepted (an error, not a check skipped).
+                let pipeline = Some(
+                    Snapshot::at(self.inner(), &main)
+                        .map_err(PromotionError::from)?
+                        .pipeline()
+                        .clone(),
+                );
                 let at = self.clock().now();
                 let verify = self.options().key.is_some();
                 let mut decided = false;
@@ -219,6 +244,11 @@ impl<R: ConfigRepository> Strict<R> {
                 let mut held = false;
                 let mut untrusted = None;
                 self.update_state("Accept a commit CI passed", |state| {
+                    // A change up to it evicted meanwhile: this result is stale.
+                    decided = up_to.iter().any(|c| state.strict.is_evicted(c));
+                    if decided {
+                        return false;
+                    }
                     // Only through commits cfgupdate made: a commit someone else pushed there
                     // may pair a sealed message with other files.
                     untrusted = verify
@@ -238,10 +268,6 @@ impl<R: ConfigRepository> Strict<R> {
                         return false;
                     }
                     let r = &mut state.strict;
-                    decided = up_to.iter().any(|c| r.is_evicted(c));
-                    if decided {
-                        return false;
-                    }
                     let mut changed = r.add_check(check.clone());
                     // Other checks of the commit still pending, failed or missing: recorded,
                     // and the last of them to pass accepts it.
@@ -257,8 +283,14 @@ impl<R: ConfigRepository> Strict<R> {
                     changed |= r.note_built(std::iter::empty(), &up_to);
                     changed
                 })?;
+                // No push confirmed a refusal: taken on what this process last saw, it is
+                // decided again on fetched branches.
+                if !fetched && (decided || held || untrusted.is_some()) {
+                    return Ok(None);
+                }
                 if let Some(forged) = untrusted {
-                    self.sync_with(true)?;
+                    let dropped = self.sync_with(true)?;
+                    self.note_dropped(dropped);
                     let message = chain
                         .commits
                         .iter()
@@ -276,18 +308,18 @@ impl<R: ConfigRepository> Strict<R> {
                         "Report a commit on the auto branch cfgupdate did not make",
                         |r| r.add_eviction(incident.clone()),
                     )?;
-                    return Ok(CheckOutcome::Ignored(Ignored::Untrusted));
+                    return Ok(Some(CheckOutcome::Ignored(Ignored::Untrusted)));
                 }
                 if held {
                     // The rebuild drops it, records why, and hands it out once (`take_dropped`).
                     self.sync_noting()?;
-                    return Ok(CheckOutcome::Ignored(Ignored::Held));
+                    return Ok(Some(CheckOutcome::Ignored(Ignored::Held)));
                 }
                 if decided {
-                    return Ok(CheckOutcome::Ignored(Ignored::Decided));
+                    return Ok(Some(CheckOutcome::Ignored(Ignored::Decided)));
                 }
                 if waiting {
-                    return Ok(CheckOutcome::Recorded);
+                    return Ok(Some(CheckOutcome::Recorded));
                 }
                 match self.inner_mut().fast_forward(&main, commit)? {
                     // The auto branch did not move: nothing to fetch.
@@ -298,18 +330,17 @@ impl<R: ConfigRepository> Strict<R> {
                         self.sync_noting()?;
                         let now_main = self.main_tip().cloned().expect("synced");
                         if !self.inner().is_ancestor(commit, &now_main)? {
-                            return Ok(CheckOutcome::Ignored(Ignored::NotPending));
+                            return Ok(Some(CheckOutcome::Ignored(Ignored::NotPending)));
                         }
-                        self.sync_noting()?;
                     }
                 }
-                Ok(CheckOutcome::Accepted {
+                Ok(Some(CheckOutcome::Accepted {
                     main: commit.clone(),
                     changes: chain.commits[..=position]
                         .iter()
                         .map(|c| c.message.lines().next().unwrap_or_default().to_owned())
                         .collect(),
-                })
+                }))
             }
             CheckState::Failure => {
                 // The commit and the ones built on it: a green result for any of them that
@@ -344,15 +375,15 @@ impl<R: ConfigRepository> Strict<R> {
                     r.add_eviction(eviction.clone())
                 })?;
                 if let Some(ignored) = outcome {
-                    return Ok(CheckOutcome::Ignored(ignored));
+                    return Ok(Some(CheckOutcome::Ignored(ignored)));
                 }
                 let dropped = self.sync()?;
                 let auto = self.side_tip_fetched().cloned().unwrap_or(main);
-                Ok(CheckOutcome::Evicted {
+                Ok(Some(CheckOutcome::Evicted {
                     eviction: Box::new(eviction),
                     auto,
                     dropped,
-                })
+                }))
             }
         }
     }

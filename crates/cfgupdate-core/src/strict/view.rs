@@ -310,7 +310,10 @@ impl<R: ConfigRepository> Strict<R> {
                 &[]
             };
             let gone: Vec<CommitId> = chain.commits.iter().map(|c| c.id.clone()).collect();
-            if !rebuilt.dropped.is_empty() || !made.is_empty() {
+            // With a key, the ids of the commits left behind are forgotten too, even when the
+            // rebuild made nothing (the last waiting change was evicted, say).
+            let forget = self.options.key.is_some() && !gone.is_empty();
+            if !rebuilt.dropped.is_empty() || !made.is_empty() || forget {
                 let now = state::millis(self.clock.now());
                 let mut fresh = Vec::new();
                 self.update_state("Rebuild the auto branch", |state| {
@@ -364,6 +367,11 @@ impl<R: ConfigRepository> Strict<R> {
         std::mem::take(&mut self.unreported)
     }
 
+    /// Keeps drops a rebuild returned for [`Strict::take_dropped`] to hand out.
+    pub(crate) fn note_dropped(&mut self, dropped: Vec<Eviction>) {
+        self.unreported.extend(dropped);
+    }
+
     /// Whether the main branch moved since the last fetch. A push to the auto branch is
     /// never rejected because a person pushed to the main branch, so a write planned on an
     /// older fetch looks before it lands: else the next rebuild takes what the person set
@@ -389,22 +397,28 @@ impl<R: ConfigRepository> Strict<R> {
         // Holds and freeze windows count here as in every rebuild.
         let state = self.state_at(main);
         let rebuilt = self.rebuild(main, &chain, &state.strict, &state.holds)?;
-        if !rebuilt.dropped.is_empty() {
-            let now = state::millis(self.clock.now());
-            let mut fresh = Vec::new();
-            self.update_record("Record the changes dropped from the auto branch", |r| {
-                fresh.clear();
-                for drop in &rebuilt.dropped {
-                    let mut drop = drop.clone();
-                    drop.at = now;
-                    if r.add_eviction(drop.clone()) {
-                        fresh.push(drop);
-                    }
+        let gone: Vec<CommitId> = chain.commits.iter().map(|c| c.id.clone()).collect();
+        let now = state::millis(self.clock.now());
+        let mut fresh = Vec::new();
+        self.update_state("Record the changes dropped from the auto branch", |state| {
+            // The waiting commits' ids are no longer needed: strict mode is off.
+            let noted = state.strict.note_built(std::iter::empty(), &gone);
+            fresh.clear();
+            for drop in &rebuilt.dropped {
+                let mut drop = drop.clone();
+                drop.at = now;
+                if state.strict.add_eviction(drop.clone()) {
+                    fresh.push(drop);
                 }
-                !fresh.is_empty()
-            })?;
-            self.unreported.extend(fresh);
-        }
+            }
+            // A publish a freeze dropped waits for the window's end with the announcements
+            // deferred on arrival, as in every rebuild.
+            if !fresh.is_empty() {
+                defer_again(state, &rebuilt.deferred);
+            }
+            noted || !fresh.is_empty()
+        })?;
+        self.unreported.extend(fresh);
         if &rebuilt.tip != main
             && let PushOutcome::Rejected = self.inner.fast_forward(main, &rebuilt.tip)?
         {

@@ -282,7 +282,18 @@ fn a_hold_placed_while_a_green_result_is_being_accepted_keeps_the_change_off_mai
         !armed.load(Ordering::SeqCst),
         "the other replica rolled back"
     );
-    assert_eq!(outcome, CheckOutcome::Ignored(Ignored::Held));
+    // Found held on what this process last saw, the result is decided again after a fetch,
+    // whose rebuild drops the change for the hold: the answer says it was dropped, and the
+    // drop is handed out once, with its reason, for the `refused` notification.
+    assert_eq!(outcome, CheckOutcome::Ignored(Ignored::Evicted));
+    // (The other replica's rollback, queued behind it, is moot once it is gone: dropped too.)
+    let dropped = repo.take_dropped();
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d.commit == commit && d.reason.contains("held")),
+        "{dropped:?}"
+    );
     assert_eq!(
         shared.with(|r| r.remote_tip().clone()),
         main,

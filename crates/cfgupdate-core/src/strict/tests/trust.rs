@@ -163,3 +163,70 @@ fn the_ids_of_accepted_and_replaced_commits_leave_the_record() {
     let main = repo.inner().remote_tip().clone();
     assert!(repo.record(&main).built.is_empty());
 }
+
+/// Review of the merged code: a green result this process decided on what it last saw (no
+/// fetch) found the commit missing from the record of built commits because another replica
+/// had accepted it meanwhile; it took that for a forged commit, rebuilt the whole queue and
+/// reported an incident. A refusal is now decided again on fetched branches.
+#[test]
+fn a_stale_green_for_a_commit_another_replica_accepted_is_no_incident_and_rebuilds_nothing() {
+    use crate::testing::SharedRepository;
+    let clock = clock();
+    let shared = SharedRepository::new(memory(PIPELINE));
+    let mut a = Strict::new(shared.clone(), clock.clone(), options(true));
+    let mut b = Strict::new(shared.clone(), clock.clone(), options(true));
+    let options = *b.options();
+    // Replica B queues X; replica A queues Z on top of it and CI passes Z there first.
+    let x = match publish(&mut b, &*clock, &announcement(0x71, "api", 2), &options).unwrap() {
+        PublishOutcome::Committed { commit, .. } => commit,
+        other => panic!("not committed: {other:?}"),
+    };
+    let z = match publish(&mut a, &*clock, &announcement(0x72, "web", 2), &options).unwrap() {
+        PublishOutcome::Committed { commit, .. } => commit,
+        other => panic!("not committed: {other:?}"),
+    };
+    let report = |commit: &CommitId| CheckReport {
+        commit: commit.clone(),
+        state: CheckState::Success,
+        context: "ci/kubeconform".into(),
+    };
+    assert!(matches!(
+        a.record_check(&report(&z)).unwrap(),
+        CheckOutcome::Accepted { .. }
+    ));
+    let state_before = shared.with(|repo| repo.remote_state().map(|s| s.content.clone()));
+    let auto_before = shared.with(|repo| repo.remote_side("auto").cloned());
+    // CI's status for X arrives late at replica B, which still sees X waiting.
+    assert_eq!(
+        b.record_check(&report(&x)).unwrap(),
+        CheckOutcome::Ignored(Ignored::Accepted)
+    );
+    assert_eq!(shared.with(|repo| repo.remote_tip().clone()), z);
+    assert_eq!(
+        shared.with(|repo| repo.remote_side("auto").cloned()),
+        auto_before,
+        "the auto branch was not rebuilt"
+    );
+    assert_eq!(
+        shared.with(|repo| repo.remote_state().map(|s| s.content.clone())),
+        state_before,
+        "no incident recorded"
+    );
+    assert!(b.take_dropped().is_empty());
+}
+
+/// Review of the merged code: the record of built commits only shrank when a rebuild dropped
+/// or made something, so the id of the last waiting change CI failed stayed in it for good.
+#[test]
+fn the_id_of_a_commit_a_rebuild_left_behind_is_forgotten_even_when_it_made_nothing() {
+    let (mut repo, _) = strict(true);
+    let x = announce(&mut repo, 0x81, "api", 2);
+    let main = repo.main_tip().unwrap().clone();
+    assert!(repo.state_at(&main).strict.is_built(&x));
+    assert!(matches!(
+        check(&mut repo, &x, CheckState::Failure),
+        CheckOutcome::Evicted { .. }
+    ));
+    let main = repo.main_tip().unwrap().clone();
+    assert!(!repo.state_at(&main).strict.is_built(&x));
+}
