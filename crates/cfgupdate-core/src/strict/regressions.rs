@@ -361,3 +361,50 @@ fn turning_strict_mode_off_lands_the_waiting_changes_on_main() {
     repo.refresh().unwrap();
     assert_eq!(repo.inner().remote_tip(), &main);
 }
+
+/// Review of the merged code: when strict mode was turned off in the same commit that froze
+/// the first wave, the waiting publish was dropped for the freeze (as every rebuild drops it)
+/// but, unlike every rebuild, never deferred: it was reported as waiting for the window's end
+/// and then never published.
+#[test]
+fn a_waiting_publish_dropped_by_a_freeze_when_strict_mode_is_turned_off_is_deferred() {
+    let clock = clock();
+    let mut repo = Strict::new(memory(), clock.clone(), options());
+    announce(&mut repo, 0xf3, "api", 2);
+    let until = "2027-03-01T00:00:00Z";
+    repo.inner_mut()
+        .person_pushes("Turn strict mode off and freeze staging", |tree| {
+            let pipeline = PIPELINE.replace("[strict]\nbranch = \"auto\"\n", "").replace(
+                "targets = [\"staging\"]\n",
+                &format!(
+                    "targets = [\"staging\"]\nfreeze = [{{ from = \"2000-01-01T00:00:00Z\", to = \"{until}\", reason = \"audit\" }}]\n"
+                ),
+            );
+            tree.insert(RepoPath::parse("cfgupdate.toml").unwrap(), pipeline.into_bytes());
+        });
+    repo.refresh().unwrap();
+    let dropped = repo.take_dropped();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    let main = repo.inner().remote_tip().clone();
+    let state = repo.state_at(&main);
+    assert_eq!(state.deferred.len(), 1, "{:?}", state.deferred);
+    assert!(
+        !repo
+            .inner()
+            .remote_text("images/staging.json")
+            .unwrap()
+            .contains(&reference("api", 2))
+    );
+    // When the window ends, the deferred publish lands.
+    let after =
+        ManualClock::at(SystemTime::try_from(until.parse::<jiff::Timestamp>().unwrap()).unwrap());
+    let options = *repo.options();
+    let run = crate::publish_deferred(&mut repo, &after, &options).unwrap();
+    assert_eq!(run.published.len(), 1, "{run:?}");
+    assert!(
+        repo.inner()
+            .remote_text("images/staging.json")
+            .unwrap()
+            .contains(&reference("api", 2))
+    );
+}
