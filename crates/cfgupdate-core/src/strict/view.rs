@@ -314,26 +314,13 @@ impl<R: ConfigRepository> Strict<R> {
             // rebuild made nothing (the last waiting change was evicted, say).
             let forget = self.options.key.is_some() && !gone.is_empty();
             if !rebuilt.dropped.is_empty() || !made.is_empty() || forget {
-                let now = state::millis(self.clock.now());
-                let mut fresh = Vec::new();
-                self.update_state("Rebuild the auto branch", |state| {
-                    let noted = state.strict.note_built(made, &gone);
-                    fresh.clear();
-                    for drop in &rebuilt.dropped {
-                        let mut drop = drop.clone();
-                        drop.at = now;
-                        if state.strict.add_eviction(drop.clone()) {
-                            fresh.push(drop);
-                        }
-                    }
-                    // A publish a freeze dropped waits for the window's end with the
-                    // announcements deferred on arrival (once: with its drop's record).
-                    if !fresh.is_empty() {
-                        defer_again(state, &rebuilt.deferred);
-                    }
-                    noted || !fresh.is_empty()
-                })?;
-                dropped.extend(fresh);
+                let made = made.to_vec();
+                dropped.extend(self.record_rebuild(
+                    "Rebuild the auto branch",
+                    &rebuilt,
+                    &made,
+                    &gone,
+                )?);
             }
             match self.inner.set_side(&branch, Some(&side), &rebuilt.tip)? {
                 PushOutcome::Pushed(_) => {
@@ -397,27 +384,14 @@ impl<R: ConfigRepository> Strict<R> {
         // Holds and freeze windows count here as in every rebuild.
         let state = self.state_at(main);
         let rebuilt = self.rebuild(main, &chain, &state.strict, &state.holds)?;
+        // The waiting commits' ids are no longer needed: strict mode is off.
         let gone: Vec<CommitId> = chain.commits.iter().map(|c| c.id.clone()).collect();
-        let now = state::millis(self.clock.now());
-        let mut fresh = Vec::new();
-        self.update_state("Record the changes dropped from the auto branch", |state| {
-            // The waiting commits' ids are no longer needed: strict mode is off.
-            let noted = state.strict.note_built(std::iter::empty(), &gone);
-            fresh.clear();
-            for drop in &rebuilt.dropped {
-                let mut drop = drop.clone();
-                drop.at = now;
-                if state.strict.add_eviction(drop.clone()) {
-                    fresh.push(drop);
-                }
-            }
-            // A publish a freeze dropped waits for the window's end with the announcements
-            // deferred on arrival, as in every rebuild.
-            if !fresh.is_empty() {
-                defer_again(state, &rebuilt.deferred);
-            }
-            noted || !fresh.is_empty()
-        })?;
+        let fresh = self.record_rebuild(
+            "Record the changes dropped from the auto branch",
+            &rebuilt,
+            &[],
+            &gone,
+        )?;
         self.unreported.extend(fresh);
         if &rebuilt.tip != main
             && let PushOutcome::Rejected = self.inner.fast_forward(main, &rebuilt.tip)?
@@ -426,6 +400,37 @@ impl<R: ConfigRepository> Strict<R> {
         }
         self.inner.set_side(old, Some(&side), &rebuilt.tip)?;
         Ok(true)
+    }
+
+    /// Records what a rebuild did in the pipeline state: the ids of the commits it `made`
+    /// (with a key) and of those it left behind (`gone`), and the changes it dropped, each
+    /// once (a publish a freeze dropped joins the announcements deferred on arrival, with its
+    /// drop's record). Returns the drops this process recorded first.
+    fn record_rebuild(
+        &mut self,
+        message: &str,
+        rebuilt: &super::replay::Rebuilt,
+        made: &[CommitId],
+        gone: &[CommitId],
+    ) -> Result<Vec<Eviction>, PromotionError> {
+        let now = state::millis(self.clock.now());
+        let mut fresh = Vec::new();
+        self.update_state(message, |state| {
+            let noted = state.strict.note_built(made, gone);
+            fresh.clear();
+            for drop in &rebuilt.dropped {
+                let mut drop = drop.clone();
+                drop.at = now;
+                if state.strict.add_eviction(drop.clone()) {
+                    fresh.push(drop);
+                }
+            }
+            if !fresh.is_empty() {
+                defer_again(state, &rebuilt.deferred);
+            }
+            noted || !fresh.is_empty()
+        })?;
+        Ok(fresh)
     }
 
     fn rebuild(
