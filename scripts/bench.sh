@@ -30,26 +30,10 @@ commits=${COMMITS:-20000}
 criterion=${CRITERION:-1}
 root=$PWD
 
-# CFGUPDATE_BIN measures another build (an older commit's, say) instead of this tree's.
-if [ -n "${CFGUPDATE_BIN:-}" ]; then
-  bin=$CFGUPDATE_BIN
-else
-  cargo build --release -q -p cfgupdate-cli
-  bin=${CARGO_TARGET_DIR:-$root/target}/release/cfgupdate
-fi
-
+# The daemon, the services' cleanup, load(), and the build measured ($bin: CFGUPDATE_BIN or
+# this tree's release build).
 source "$root/scripts/lib-bench.sh"
-
-service_pids=()
-stop_services() {
-  for pid in "${service_pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
-trap 'stop_services; cleanup' EXIT
-
-load() { cut -d' ' -f1-3 /proc/loadavg; }
+release_binary
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(rustc --version), load average at start $(load)"
 
 # The remotes: one per contender, all from the same seed, on the one daemon.

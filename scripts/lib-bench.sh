@@ -1,6 +1,19 @@
-# Shared by the benchmark scripts: a throwaway work directory, a `git daemon` on 127.0.0.1
-# serving "$work/srv", and the small config repository the publish benchmarks use.
-# Source it after `set -euo pipefail`; it defines $work, $port, digest() and now().
+# Shared by the benchmark scripts: the build measured, a throwaway work directory, a `git
+# daemon` on 127.0.0.1 serving "$work/srv", the small config repository the publish benchmarks
+# use, and the services' cleanup. Source it after `set -euo pipefail`; it defines
+# release_binary() (sets $bin), $work, $port, service_pids (each `cfgupdate serve` added to it
+# is stopped on exit), load(), digest() and now().
+
+# Sets $bin to the build measured: CFGUPDATE_BIN (an older commit's, say), or this tree's
+# release build, built first.
+release_binary() {
+  if [ -n "${CFGUPDATE_BIN:-}" ]; then
+    bin=$CFGUPDATE_BIN
+  else
+    cargo build --release -q -p cfgupdate-cli
+    bin=${CARGO_TARGET_DIR:-$PWD/target}/release/cfgupdate
+  fi
+}
 
 work=$(mktemp -d)
 daemon_pid=
@@ -8,7 +21,16 @@ cleanup() {
   if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
-trap cleanup EXIT
+service_pids=()
+stop_services() {
+  for pid in "${service_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap 'stop_services; cleanup' EXIT
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/srv" "$work/seed"
