@@ -227,7 +227,7 @@ pub use clock::{Clock, SystemClock};
 pub use memory::{MemoryRepository, Tree};
 pub use repository::{
     Change, CommitInfo, CommitMessage, ConfigRepository, FileChange, PairOutcome, PushOutcome,
-    RepositoryError, RepositoryErrorKind, StateVersion,
+    RepositoryError, RepositoryErrorKind, StateVersion, state_then_fast_forward,
 };
 pub use snapshot::{Snapshot, SnapshotError};
 

@@ -77,7 +77,8 @@ pub struct MemoryRepository {
     /// When set, the remote declines every push to the state ref with this message.
     pub decline_state: Option<String>,
     /// When set, a push of both refs ([`ConfigRepository::push_with_state`]) is not atomic:
-    /// each ref lands when it still is what it was built on, as libgit2 pushes. Otherwise
+    /// each ref lands when it still is what it was built on, as libgit2 pushes, and
+    /// [`ConfigRepository::fast_forward_with_state`] makes two pushes in order. Otherwise
     /// both land or neither does.
     pub non_atomic: bool,
     /// How many of the next pushes are rejected as stale ([`reject_next_pushes`]).
@@ -537,47 +538,43 @@ impl ConfigRepository for MemoryRepository {
         state_content: &[u8],
         state_message: &str,
     ) -> Result<PairOutcome, RepositoryError> {
-        self.run_races();
-        self.check_online()?;
-        let (pushes, branch_pushes, rejections) =
-            (self.pushes + 1, self.branch_pushes + 1, self.rejections);
-        self.pushes = pushes;
-        self.branch_pushes = branch_pushes;
-        if self.rejects_this_push() {
-            return Ok(PairOutcome::Rejected);
+        self.push_pair(
+            parent,
+            state_parent,
+            state_content,
+            state_message,
+            |trial| trial.commit_and_push(parent, change),
+        )
+    }
+
+    /// One atomic push of both refs (the two pushes in order with `non_atomic`, as an
+    /// adapter whose remote cannot take an atomic push makes them): counted once in `pushes`
+    /// and in `branch_pushes`.
+    fn fast_forward_with_state(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        if self.non_atomic {
+            return crate::repository::state_then_fast_forward(
+                self,
+                expected,
+                to,
+                state_parent,
+                state_content,
+                state_message,
+            );
         }
-        let mut trial = self.clone();
-        // The pair is one push: the trial's two pushes do not count against the hooks.
-        trial.reject = 0;
-        let state = trial.push_state(state_parent, state_content, state_message)?;
-        let branch = trial.commit_and_push(parent, change)?;
-        let outcome = match (state, branch) {
-            (PushOutcome::Pushed(state), PushOutcome::Pushed(commit)) => {
-                PairOutcome::Pushed { commit, state }
-            }
-            (PushOutcome::Pushed(state), PushOutcome::Rejected) if self.non_atomic => {
-                PairOutcome::StateOnly(state)
-            }
-            (PushOutcome::Rejected, PushOutcome::Pushed(commit)) if self.non_atomic => {
-                PairOutcome::BranchOnly(commit)
-            }
-            _ => PairOutcome::Rejected,
-        };
-        if outcome == PairOutcome::Rejected {
-            self.rejections = rejections + 1;
-            if parent != &self.remote_tip {
-                self.fresh = false;
-            }
-        } else {
-            let reject = self.reject;
-            *self = trial;
-            self.reject = reject;
-            self.pushes = pushes;
-            self.branch_pushes = branch_pushes;
-            self.rejections =
-                rejections + usize::from(!matches!(outcome, PairOutcome::Pushed { .. }));
-        }
-        Ok(outcome)
+        self.push_pair(
+            expected,
+            state_parent,
+            state_content,
+            state_message,
+            |trial| trial.fast_forward(expected, to),
+        )
     }
 
     fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
@@ -684,5 +681,60 @@ impl ConfigRepository for MemoryRepository {
         })?;
         *self.anchor.borrow_mut() = Some(version);
         Ok(())
+    }
+}
+
+impl MemoryRepository {
+    /// A state push and a branch push (`branch`, run on a copy, built on `parent`) as one:
+    /// both land or neither, unless `non_atomic` (then each as it went).
+    fn push_pair(
+        &mut self,
+        parent: &CommitId,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+        branch: impl FnOnce(&mut MemoryRepository) -> Result<PushOutcome, RepositoryError>,
+    ) -> Result<PairOutcome, RepositoryError> {
+        self.run_races();
+        self.check_online()?;
+        let (pushes, branch_pushes, rejections) =
+            (self.pushes + 1, self.branch_pushes + 1, self.rejections);
+        self.pushes = pushes;
+        self.branch_pushes = branch_pushes;
+        if self.rejects_this_push() {
+            return Ok(PairOutcome::Rejected);
+        }
+        let mut trial = self.clone();
+        // The pair is one push: the trial's two pushes do not count against the hooks.
+        trial.reject = 0;
+        let state = trial.push_state(state_parent, state_content, state_message)?;
+        let branch = branch(&mut trial)?;
+        let outcome = match (state, branch) {
+            (PushOutcome::Pushed(state), PushOutcome::Pushed(commit)) => {
+                PairOutcome::Pushed { commit, state }
+            }
+            (PushOutcome::Pushed(state), PushOutcome::Rejected) if self.non_atomic => {
+                PairOutcome::StateOnly(state)
+            }
+            (PushOutcome::Rejected, PushOutcome::Pushed(commit)) if self.non_atomic => {
+                PairOutcome::BranchOnly(commit)
+            }
+            _ => PairOutcome::Rejected,
+        };
+        if outcome == PairOutcome::Rejected {
+            self.rejections = rejections + 1;
+            if parent != &self.remote_tip {
+                self.fresh = false;
+            }
+        } else {
+            let reject = self.reject;
+            *self = trial;
+            self.reject = reject;
+            self.pushes = pushes;
+            self.branch_pushes = branch_pushes;
+            self.rejections =
+                rejections + usize::from(!matches!(outcome, PairOutcome::Pushed { .. }));
+        }
+        Ok(outcome)
     }
 }

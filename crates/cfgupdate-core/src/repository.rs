@@ -356,6 +356,56 @@ pub trait ConfigRepository {
         let _ = (expected, to);
         Err(no_side_branch("auto"))
     }
+
+    /// Fast-forwards the main branch from `expected` to `to` (as
+    /// [`ConfigRepository::fast_forward`]) together with a state commit (`state_content` on
+    /// top of `state_parent`, as [`ConfigRepository::push_state`]), each a compare-and-swap on
+    /// what it was built on. The branch never lands without the state: the answer is never
+    /// [`PairOutcome::BranchOnly`]. An adapter that can sends both as one atomic push (both
+    /// land, or neither: [`PairOutcome::Pushed`] or [`PairOutcome::Rejected`]).
+    ///
+    /// The default (and an adapter whose remote cannot take an atomic push) makes the two
+    /// pushes in order, [`state_then_fast_forward`]: the state first, and the branch only once
+    /// the state landed ([`PairOutcome::StateOnly`] when the branch was then rejected).
+    #[allow(clippy::needless_lifetimes)]
+    fn fast_forward_with_state<'a>(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+        state_parent: Option<&'a CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        state_then_fast_forward(
+            self,
+            expected,
+            to,
+            state_parent,
+            state_content,
+            state_message,
+        )
+    }
+}
+
+/// [`ConfigRepository::fast_forward_with_state`] as two pushes in order: the state, then,
+/// only once it landed, the fast-forward. What the default does, and what an adapter falls
+/// back to when its remote cannot take an atomic push.
+pub fn state_then_fast_forward<R: ConfigRepository + ?Sized>(
+    repo: &mut R,
+    expected: &CommitId,
+    to: &CommitId,
+    state_parent: Option<&CommitId>,
+    state_content: &[u8],
+    state_message: &str,
+) -> Result<PairOutcome, RepositoryError> {
+    let state = match repo.push_state(state_parent, state_content, state_message)? {
+        PushOutcome::Pushed(state) => state,
+        PushOutcome::Rejected => return Ok(PairOutcome::Rejected),
+    };
+    Ok(match repo.fast_forward(expected, to)? {
+        PushOutcome::Pushed(commit) => PairOutcome::Pushed { commit, state },
+        PushOutcome::Rejected => PairOutcome::StateOnly(state),
+    })
 }
 
 /// The answer of a repository that cannot hold a side branch.

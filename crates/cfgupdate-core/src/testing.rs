@@ -88,7 +88,8 @@ pub enum Push {
     Branch,
     /// The state ref ([`ConfigRepository::push_state`]).
     State,
-    /// Both at once ([`ConfigRepository::push_with_state`]).
+    /// Both at once ([`ConfigRepository::push_with_state`],
+    /// [`ConfigRepository::fast_forward_with_state`]).
     Both,
 }
 
@@ -258,6 +259,19 @@ impl ConfigRepository for SharedRepository {
         to: &CommitId,
     ) -> Result<PushOutcome, RepositoryError> {
         self.pushing(Push::Branch, |r| r.fast_forward(expected, to))
+    }
+
+    fn fast_forward_with_state(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        self.pushing(Push::Both, |r| {
+            r.fast_forward_with_state(expected, to, state_parent, state_content, state_message)
+        })
     }
 
     fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {

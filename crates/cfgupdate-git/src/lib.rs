@@ -127,6 +127,7 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+mod atomic;
 mod cache;
 mod checkout;
 mod credentials;

@@ -10,6 +10,7 @@ use git2::{
 
 use cfgupdate_core::adapter::shown;
 
+use crate::atomic;
 use crate::credentials::Credentials;
 use crate::options::Branch;
 use crate::trust;
@@ -374,6 +375,36 @@ pub(crate) fn push_refs(
     refs: &[(&str, &str, Expect)],
     outline: Option<Oid>,
 ) -> Result<Vec<Pushed>, git2::Error> {
+    push_refs_with(repo, url, credentials, refs, outline, None)
+}
+
+/// As [`push_refs`], as one atomic push: the server applies every update or none (see
+/// [`crate::atomic`]). `None` when the remote cannot be asked for one (a local path, or a
+/// server that does not offer it): then nothing was sent.
+pub(crate) fn push_refs_atomic(
+    repo: &Repository,
+    url: &RemoteUrl,
+    credentials: &Credentials,
+    refs: &[(&str, &str, Expect)],
+    outline: Option<Oid>,
+) -> Result<Option<Vec<Pushed>>, git2::Error> {
+    let Some(session) = atomic::Session::start(url.transport()) else {
+        return Ok(None);
+    };
+    match push_refs_with(repo, url, credentials, refs, outline, Some(&session)) {
+        Err(_) if session.offered() == Some(false) => Ok(None),
+        pushed => pushed.map(Some),
+    }
+}
+
+fn push_refs_with(
+    repo: &Repository,
+    url: &RemoteUrl,
+    credentials: &Credentials,
+    refs: &[(&str, &str, Expect)],
+    outline: Option<Oid>,
+    atomic: Option<&atomic::Session>,
+) -> Result<Vec<Pushed>, git2::Error> {
     let mut remote = repo.remote_anonymous(url.for_libgit2())?;
     let raw_remote = {
         use git2::Binding;
@@ -460,7 +491,11 @@ pub(crate) fn push_refs(
             _ => format!("{source}:{destination}"),
         })
         .collect();
-    let pushed = remote.push(&refspecs, Some(&mut options));
+    let pushed = match atomic {
+        None => remote.push(&refspecs, Some(&mut options)),
+        // SAFETY: `raw_remote` is `remote`'s, alive for the call.
+        Some(_) => unsafe { push_atomically(raw_remote, &refspecs, &options) },
+    };
     drop(options);
     if let Some((index, outcome)) = stopped.into_inner() {
         let mut outcome = Some(outcome);
@@ -502,6 +537,39 @@ pub(crate) fn push_refs(
         .collect()
 }
 
+/// `git2::Remote::push`, with the remote's `transport` callback set to [`atomic::transport`]
+/// (git2 has no setter for it). The caller holds an [`atomic::Session`].
+///
+/// # Safety
+///
+/// `remote` must be a live remote for the length of the call.
+unsafe fn push_atomically(
+    remote: *mut libgit2_sys::git_remote,
+    refspecs: &[String],
+    options: &PushOptions<'_>,
+) -> Result<(), git2::Error> {
+    use git2::Binding;
+    let strings = refspecs
+        .iter()
+        .map(|refspec| std::ffi::CString::new(refspec.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| git2::Error::from_str("a refspec holds a NUL byte"))?;
+    let pointers: Vec<*const std::ffi::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+    let array = libgit2_sys::git_strarray {
+        strings: pointers.as_ptr().cast_mut().cast(),
+        count: pointers.len(),
+    };
+    let mut raw_options = options.raw();
+    raw_options.callbacks.transport = Some(atomic::transport);
+    // SAFETY: `array` and `raw_options` (whose callbacks point into `options`) outlive the
+    // call, which is synchronous.
+    let code = unsafe { libgit2_sys::git_remote_push(remote, &array, &raw_options) };
+    if code < 0 {
+        return Err(git2::Error::last_error(code));
+    }
+    Ok(())
+}
+
 /// The most of the server's own messages kept while pushing.
 const SIDEBAND_LIMIT: usize = 16 * 1024;
 
@@ -518,6 +586,10 @@ fn is_race(status: &str) -> bool {
             "stale info",
             "fetch first",
             "non-fast-forward",
+            // An atomic push: one ref failed (a race, or a refusal the server reports for
+            // that ref), so the server applied none (git's `receive-pack`).
+            "atomic push failure",
+            "atomic transaction failed",
         ]
         .iter()
         .any(|race| status.contains(race))

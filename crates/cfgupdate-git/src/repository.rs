@@ -102,6 +102,9 @@ pub struct GitRepository {
     fresh: bool,
     rebuilt: Option<String>,
     last_rejection: Option<String>,
+    /// Whether the remote refused an atomic push (a local path, or a server that does not
+    /// offer it): strict mode's fast-forward then goes as two pushes, without asking again.
+    atomic_refused: bool,
     /// Fetches and pushes since the open: every [`MAINTAIN_EVERY`]th looks after the cache.
     writes: u32,
     /// The in-memory backend of `repo`'s object database holding a push's outline (see
@@ -186,6 +189,7 @@ impl GitRepository {
             fresh: false,
             rebuilt,
             last_rejection: None,
+            atomic_refused: false,
             writes: 0,
             scratch: None,
             last_root: Cell::new(None),
@@ -1068,6 +1072,17 @@ impl ConfigRepository for GitRepository {
         to: &CommitId,
     ) -> Result<PushOutcome, RepositoryError> {
         self.fast_forward_main(expected, to)
+    }
+
+    fn fast_forward_with_state(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        self.fast_forward_main_with_state(expected, to, state_parent, state_content, state_message)
     }
 }
 

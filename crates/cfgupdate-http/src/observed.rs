@@ -239,29 +239,27 @@ impl ConfigRepository for Observed {
         let result =
             self.inner
                 .push_with_state(parent, change, state_parent, state_content, state_message);
-        let pair = match result {
-            Ok(pair) => pair,
-            Err(error) => {
-                let _ = self.pushed(PushRef::Branch, Err(error.clone()));
-                return Err(error);
-            }
-        };
-        let (state, branch) = match &pair {
-            PairOutcome::Pushed { commit, state } => (
-                PushOutcome::Pushed(state.clone()),
-                PushOutcome::Pushed(commit.clone()),
-            ),
-            PairOutcome::StateOnly(state) => {
-                (PushOutcome::Pushed(state.clone()), PushOutcome::Rejected)
-            }
-            PairOutcome::BranchOnly(commit) => {
-                (PushOutcome::Rejected, PushOutcome::Pushed(commit.clone()))
-            }
-            PairOutcome::Rejected => (PushOutcome::Rejected, PushOutcome::Rejected),
-        };
-        self.pushed(PushRef::State, Ok(state))?;
-        self.pushed(PushRef::Branch, Ok(branch))?;
-        Ok(pair)
+        self.pair_pushed(result)
+    }
+
+    /// One push of both refs (atomic when the remote takes it), counted as what became of
+    /// each.
+    fn fast_forward_with_state(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        let result = self.inner.fast_forward_with_state(
+            expected,
+            to,
+            state_parent,
+            state_content,
+            state_message,
+        );
+        self.pair_pushed(result)
     }
 
     fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
@@ -322,5 +320,37 @@ impl ConfigRepository for Observed {
     ) -> Result<PushOutcome, RepositoryError> {
         let result = self.inner.fast_forward(expected, to);
         self.pushed(PushRef::Branch, result)
+    }
+}
+
+impl Observed {
+    /// Counts what became of each ref of a push of both.
+    fn pair_pushed(
+        &mut self,
+        result: Result<PairOutcome, RepositoryError>,
+    ) -> Result<PairOutcome, RepositoryError> {
+        let pair = match result {
+            Ok(pair) => pair,
+            Err(error) => {
+                let _ = self.pushed(PushRef::Branch, Err(error.clone()));
+                return Err(error);
+            }
+        };
+        let (state, branch) = match &pair {
+            PairOutcome::Pushed { commit, state } => (
+                PushOutcome::Pushed(state.clone()),
+                PushOutcome::Pushed(commit.clone()),
+            ),
+            PairOutcome::StateOnly(state) => {
+                (PushOutcome::Pushed(state.clone()), PushOutcome::Rejected)
+            }
+            PairOutcome::BranchOnly(commit) => {
+                (PushOutcome::Rejected, PushOutcome::Pushed(commit.clone()))
+            }
+            PairOutcome::Rejected => (PushOutcome::Rejected, PushOutcome::Rejected),
+        };
+        self.pushed(PushRef::State, Ok(state))?;
+        self.pushed(PushRef::Branch, Ok(branch))?;
+        Ok(pair)
     }
 }

@@ -11,7 +11,8 @@ use crate::class::{Classify, ErrorClass};
 use crate::names::CommitId;
 use crate::promotion::PromotionError;
 use crate::promotion::state;
-use crate::repository::{ConfigRepository, PushOutcome, RepositoryError};
+use crate::promotion::state::PipelineState;
+use crate::repository::{ConfigRepository, PairOutcome, PushOutcome, RepositoryError};
 use crate::shown::shown;
 use crate::snapshot::Snapshot;
 
@@ -139,7 +140,40 @@ impl Classify for StrictError {
     }
 }
 
+/// The message of the state commit that records an acceptance.
+const ACCEPT: &str = "Accept a commit CI passed";
+
+/// What a green result comes to on a given state.
+enum Verdict {
+    /// Accepted: the main branch moves to the commit.
+    Accept,
+    /// Recorded while other checks of the commit wait.
+    Waiting,
+    /// A change up to the commit was evicted meanwhile.
+    Decided,
+    /// A commit up to it is not one cfgupdate made.
+    Untrusted(CommitId),
+    /// A change up to it is held or frozen now.
+    Held,
+}
+
 impl<R: ConfigRepository> Strict<R> {
+    /// After the fast-forward to `commit` (whose acceptance the state records) was rejected:
+    /// another replica moved the main branch there, or a person moved it (the auto branch is
+    /// then rebuilt and goes to CI again). `None` when the main branch holds `commit` now.
+    fn fast_forward_rejected(
+        &mut self,
+        commit: &CommitId,
+    ) -> Result<Option<CheckOutcome>, StrictError> {
+        self.sync_noting()?;
+        let now_main = self.main_tip().cloned().expect("synced");
+        if self.inner().is_ancestor(commit, &now_main)? {
+            Ok(None)
+        } else {
+            Ok(Some(CheckOutcome::Ignored(Ignored::NotPending)))
+        }
+    }
+
     /// Acts on a CI result for an auto branch commit (docs/strict.md).
     pub fn record_check(&mut self, report: &CheckReport) -> Result<CheckOutcome, StrictError> {
         // A green result for a change this process knows to wait is first decided without a
@@ -239,41 +273,36 @@ impl<R: ConfigRepository> Strict<R> {
                 );
                 let at = self.clock().now();
                 let verify = self.options().key.is_some();
-                let mut decided = false;
-                let mut waiting = false;
-                let mut held = false;
-                let mut untrusted = None;
-                self.update_state("Accept a commit CI passed", |state| {
+                // The decision, on a state: whether it changed the state, and what it is.
+                let judge = |state: &mut PipelineState| -> (bool, Verdict) {
                     // A change up to it evicted meanwhile: this result is stale.
-                    decided = up_to.iter().any(|c| state.strict.is_evicted(c));
-                    if decided {
-                        return false;
+                    if up_to.iter().any(|c| state.strict.is_evicted(c)) {
+                        return (false, Verdict::Decided);
                     }
                     // Only through commits cfgupdate made: a commit someone else pushed there
                     // may pair a sealed message with other files.
-                    untrusted = verify
+                    if let Some(forged) = verify
                         .then(|| up_to.iter().find(|c| !state.strict.is_built(c)).cloned())
-                        .flatten();
-                    if untrusted.is_some() {
-                        return false;
+                        .flatten()
+                    {
+                        return (false, Verdict::Untrusted(forged));
                     }
                     // Holds as the newest state has them: one placed since the fetch makes
                     // this push of the state rejected, and the check runs again on it.
-                    held = pipeline.as_ref().is_some_and(|pipeline| {
+                    let held = pipeline.as_ref().is_some_and(|pipeline| {
                         messages
                             .iter()
                             .any(|m| gate(m, pipeline, &state.holds, at) != Gate::Open)
                     });
                     if held {
-                        return false;
+                        return (false, Verdict::Held);
                     }
                     let r = &mut state.strict;
                     let mut changed = r.add_check(check.clone());
                     // Other checks of the commit still pending, failed or missing: recorded,
                     // and the last of them to pass accepts it.
-                    waiting = r.verdict(commit, &required).is_err();
-                    if waiting {
-                        return changed;
+                    if r.verdict(commit, &required).is_err() {
+                        return (changed, Verdict::Waiting);
                     }
                     if r.accepted.as_ref() != Some(commit) {
                         r.accepted = Some(commit.clone());
@@ -281,66 +310,113 @@ impl<R: ConfigRepository> Strict<R> {
                     }
                     // On the main branch from now on: no longer waiting.
                     changed |= r.note_built(std::iter::empty(), &up_to);
-                    changed
-                })?;
-                // No push confirmed a refusal: taken on what this process last saw, it is
-                // decided again on fetched branches.
-                if !fetched && (decided || held || untrusted.is_some()) {
-                    return Ok(None);
-                }
-                if let Some(forged) = untrusted {
-                    let dropped = self.sync_with(true)?;
-                    self.note_dropped(dropped);
-                    let message = chain
-                        .commits
-                        .iter()
-                        .find(|c| c.id == forged)
-                        .map(|c| c.message.as_str())
-                        .unwrap_or_default();
-                    let reason = format!(
-                        "commit {} on the auto branch is not one cfgupdate made (someone else rewrote the branch; its files may not be what its message says): the main branch was not moved to it, and the auto branch was rebuilt from the changes' trailers",
-                        forged.short()
-                    );
-                    let incident =
-                        Eviction::of(&forged, message, EvictionKind::Dropped, reason, now);
-                    // After the rebuild: the change itself was replayed, only this commit left.
-                    self.update_record(
-                        "Report a commit on the auto branch cfgupdate did not make",
-                        |r| r.add_eviction(incident.clone()),
-                    )?;
-                    return Ok(Some(CheckOutcome::Ignored(Ignored::Untrusted)));
-                }
-                if held {
-                    // The rebuild drops it, records why, and hands it out once (`take_dropped`).
-                    self.sync_noting()?;
-                    return Ok(Some(CheckOutcome::Ignored(Ignored::Held)));
-                }
-                if decided {
-                    return Ok(Some(CheckOutcome::Ignored(Ignored::Decided)));
-                }
-                if waiting {
-                    return Ok(Some(CheckOutcome::Recorded));
-                }
-                match self.inner_mut().fast_forward(&main, commit)? {
-                    // The auto branch did not move: nothing to fetch.
-                    PushOutcome::Pushed(_) => self.fast_forwarded(commit),
-                    PushOutcome::Rejected => {
-                        // Another replica moved it there, or a person moved the main branch
-                        // (the auto branch is then rebuilt and goes to CI again).
-                        self.sync_noting()?;
-                        let now_main = self.main_tip().cloned().expect("synced");
-                        if !self.inner().is_ancestor(commit, &now_main)? {
-                            return Ok(Some(CheckOutcome::Ignored(Ignored::NotPending)));
-                        }
-                    }
-                }
-                Ok(Some(CheckOutcome::Accepted {
+                    (changed, Verdict::Accept)
+                };
+                let accepted = || CheckOutcome::Accepted {
                     main: commit.clone(),
                     changes: chain.commits[..=position]
                         .iter()
                         .map(|c| c.message.lines().next().unwrap_or_default().to_owned())
                         .collect(),
-                }))
+                };
+                // Accepting: the decision and the fast-forward in one push, atomic where the
+                // remote takes one (else the state first, and the branch only once it landed).
+                let mut verdict = Verdict::Accept;
+                let prepared = self.prepare_state(&main, &mut |state| {
+                    let (changed, judged) = judge(state);
+                    verdict = judged;
+                    changed
+                })?;
+                let together = match (&verdict, prepared) {
+                    (Verdict::Accept, Some(prepared)) => {
+                        Some(self.inner_mut().fast_forward_with_state(
+                            &main,
+                            commit,
+                            prepared.parent.as_ref(),
+                            &prepared.content,
+                            ACCEPT,
+                        )?)
+                    }
+                    _ => None,
+                };
+                match together {
+                    Some(PairOutcome::Pushed { state, .. }) => {
+                        self.state_landed(&state);
+                        self.fast_forwarded(commit);
+                        return Ok(Some(accepted()));
+                    }
+                    Some(PairOutcome::StateOnly(state)) => {
+                        self.state_landed(&state);
+                        return Ok(self
+                            .fast_forward_rejected(commit)?
+                            .or_else(|| Some(accepted())));
+                    }
+                    // The main branch moved without the state (a remote that did not apply
+                    // the push atomically): the decision is recorded after it.
+                    Some(PairOutcome::BranchOnly(_)) => {
+                        self.update_state(ACCEPT, |state| judge(state).0)?;
+                        self.fast_forwarded(commit);
+                        return Ok(Some(accepted()));
+                    }
+                    // The state or the main branch moved since this process looked: decided
+                    // again on fetched branches.
+                    Some(PairOutcome::Rejected) if !fetched => return Ok(None),
+                    Some(PairOutcome::Rejected) | None => {}
+                }
+                // The decision alone (a refusal, a result recorded while other checks wait,
+                // an acceptance already recorded, or a pair push rejected on fetched
+                // branches), replayed on the newest state until it lands.
+                self.update_state(ACCEPT, |state| {
+                    let (changed, judged) = judge(state);
+                    verdict = judged;
+                    changed
+                })?;
+                // No push confirmed a refusal: taken on what this process last saw, it is
+                // decided again on fetched branches.
+                if !fetched && !matches!(verdict, Verdict::Accept | Verdict::Waiting) {
+                    return Ok(None);
+                }
+                match verdict {
+                    Verdict::Untrusted(forged) => {
+                        let dropped = self.sync_with(true)?;
+                        self.note_dropped(dropped);
+                        let message = chain
+                            .commits
+                            .iter()
+                            .find(|c| c.id == forged)
+                            .map(|c| c.message.as_str())
+                            .unwrap_or_default();
+                        let reason = format!(
+                            "commit {} on the auto branch is not one cfgupdate made (someone else rewrote the branch; its files may not be what its message says): the main branch was not moved to it, and the auto branch was rebuilt from the changes' trailers",
+                            forged.short()
+                        );
+                        let incident =
+                            Eviction::of(&forged, message, EvictionKind::Dropped, reason, now);
+                        // After the rebuild: the change itself was replayed, only this commit left.
+                        self.update_record(
+                            "Report a commit on the auto branch cfgupdate did not make",
+                            |r| r.add_eviction(incident.clone()),
+                        )?;
+                        Ok(Some(CheckOutcome::Ignored(Ignored::Untrusted)))
+                    }
+                    Verdict::Held => {
+                        // The rebuild drops it, records why, and hands it out once (`take_dropped`).
+                        self.sync_noting()?;
+                        Ok(Some(CheckOutcome::Ignored(Ignored::Held)))
+                    }
+                    Verdict::Decided => Ok(Some(CheckOutcome::Ignored(Ignored::Decided))),
+                    Verdict::Waiting => Ok(Some(CheckOutcome::Recorded)),
+                    Verdict::Accept => match self.inner_mut().fast_forward(&main, commit)? {
+                        // The auto branch did not move: nothing to fetch.
+                        PushOutcome::Pushed(_) => {
+                            self.fast_forwarded(commit);
+                            Ok(Some(accepted()))
+                        }
+                        PushOutcome::Rejected => Ok(self
+                            .fast_forward_rejected(commit)?
+                            .or_else(|| Some(accepted()))),
+                    },
+                }
             }
             CheckState::Failure => {
                 // The commit and the ones built on it: a green result for any of them that

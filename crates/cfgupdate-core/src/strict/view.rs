@@ -222,6 +222,30 @@ impl<R: ConfigRepository> Strict<R> {
         Ok(state)
     }
 
+    /// `update` applied to the pipeline state as last fetched along the main branch `main`,
+    /// in memory ([`state::prepare`]): the document to push, or `None` when nothing changed.
+    pub(crate) fn prepare_state(
+        &self,
+        main: &CommitId,
+        update: &mut dyn FnMut(&mut PipelineState) -> bool,
+    ) -> Result<Option<state::PreparedState>, PromotionError> {
+        let key = self.options.key.as_ref();
+        let (_, prepared) = state::prepare(
+            &self.inner,
+            &*self.clock,
+            key,
+            main,
+            CatchUp::Along(main),
+            update,
+        )?;
+        Ok(prepared)
+    }
+
+    /// Takes note that the state commit `commit` this process pushed landed.
+    pub(crate) fn state_landed(&self, commit: &CommitId) {
+        state::landed(&self.inner, self.options.key.as_ref(), commit);
+    }
+
     /// Fetches both branches and brings the auto branch up to "main plus the pending
     /// changes": rolls forward an accepted commit whose fast-forward did not happen, and
     /// rebuilds when the main branch moved, a pending change was evicted, or one is held or
@@ -685,5 +709,17 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
         to: &CommitId,
     ) -> Result<PushOutcome, RepositoryError> {
         self.inner.fast_forward(expected, to)
+    }
+
+    fn fast_forward_with_state(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        self.inner
+            .fast_forward_with_state(expected, to, state_parent, state_content, state_message)
     }
 }

@@ -2,7 +2,9 @@
 //! tracking ref, replaced by a compare-and-swap push (it is cfgupdate's own), and the main
 //! branch fast-forwarded to one of its commits, never by force.
 
-use cfgupdate_core::{Change, CommitId, PushOutcome, RepositoryError};
+use cfgupdate_core::{
+    Change, CommitId, PairOutcome, PushOutcome, RepositoryError, state_then_fast_forward,
+};
 use git2::Oid;
 
 use super::{Failed, GitRepository, NotFound, declined, lock};
@@ -116,6 +118,130 @@ impl GitRepository {
     ) -> Result<PushOutcome, RepositoryError> {
         self.branch_known()?;
         let _lock = lock(&self.location, self.describe())?;
+        let (old, id) = self.fast_forward_ids(expected, to)?;
+        let branch = self.options.branch.clone();
+        let outgoing = remote::outgoing_ref(&branch);
+        let destination = format!("refs/heads/{branch}");
+        self.point(&outgoing, id)?;
+        let pushed = remote::push(
+            &self.repo,
+            &self.options.remote,
+            &self.options.credentials,
+            &outgoing,
+            &destination,
+            Expect::Existing(old),
+            None,
+        );
+        self.last_rejection = None;
+        self.branch_pushed(id, pushed)
+    }
+
+    /// [`ConfigRepository::fast_forward_with_state`]: one atomic push of the main branch's
+    /// fast-forward and the state commit when the remote takes one (see `crate::atomic`),
+    /// else the two pushes in order ([`state_then_fast_forward`]), and from then on for this
+    /// handle.
+    ///
+    /// [`ConfigRepository::fast_forward_with_state`]: cfgupdate_core::ConfigRepository::fast_forward_with_state
+    pub(super) fn fast_forward_main_with_state(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<PairOutcome, RepositoryError> {
+        if self.atomic_refused {
+            return state_then_fast_forward(
+                self,
+                expected,
+                to,
+                state_parent,
+                state_content,
+                state_message,
+            );
+        }
+        self.branch_known()?;
+        let lock = lock(&self.location, self.describe())?;
+        let (old, id) = self.fast_forward_ids(expected, to)?;
+        self.now_and_then_maintain();
+        let (state_id, state_expected) =
+            self.build_state_commit(state_parent, state_content, state_message)?;
+        let main = self.options.branch.clone();
+        let (outgoing, destination) = (remote::outgoing_ref(&main), format!("refs/heads/{main}"));
+        let (state_outgoing, state_destination) =
+            (remote::state_outgoing_ref(&main), remote::state_ref(&main));
+        self.point(&outgoing, id)?;
+        let pushed = remote::push_refs_atomic(
+            &self.repo,
+            &self.options.remote,
+            &self.options.credentials,
+            &[
+                (
+                    &state_outgoing,
+                    &state_destination,
+                    Expect::Exactly(state_expected),
+                ),
+                (&outgoing, &destination, Expect::Existing(old)),
+            ],
+            None,
+        );
+        self.last_rejection = None;
+        let (state, branch) = match pushed {
+            Ok(None) => {
+                // Nothing was sent: the remote cannot take an atomic push.
+                drop(lock);
+                self.atomic_refused = true;
+                return state_then_fast_forward(
+                    self,
+                    expected,
+                    to,
+                    state_parent,
+                    state_content,
+                    state_message,
+                );
+            }
+            Ok(Some(mut pushed)) if pushed.len() == 2 => {
+                let branch = pushed.pop().map(Ok);
+                let state = pushed.pop().map(Ok);
+                (state, branch)
+            }
+            Ok(Some(_)) => (None, None),
+            // Whether the remote took both or neither is unknown (the same for both refs).
+            Err(error) => (
+                Some(Err(git2::Error::from_str(error.message()))),
+                Some(Err(error)),
+            ),
+        };
+        let (Some(state), Some(branch)) = (state, branch) else {
+            return Err(self.describe().error(
+                Failed,
+                &format!(
+                    "the push to branch `{main}` of {} reported on neither ref",
+                    self.options.remote
+                ),
+            ));
+        };
+        // Each ref's tracking ref follows what became of it before any error is returned.
+        let state = self.state_pushed(state_id, state);
+        let branch = self.branch_pushed(id, branch)?;
+        Ok(match (state?, branch) {
+            (PushOutcome::Pushed(state), PushOutcome::Pushed(commit)) => {
+                PairOutcome::Pushed { commit, state }
+            }
+            (PushOutcome::Pushed(state), PushOutcome::Rejected) => PairOutcome::StateOnly(state),
+            // Never from a remote that applied the push atomically; said as it is.
+            (PushOutcome::Rejected, PushOutcome::Pushed(commit)) => PairOutcome::BranchOnly(commit),
+            (PushOutcome::Rejected, PushOutcome::Rejected) => PairOutcome::Rejected,
+        })
+    }
+
+    /// The commits of a fast-forward of the main branch from `expected` to `to`, checked to
+    /// be one (`to` descends from `expected`): no push is made otherwise.
+    fn fast_forward_ids(
+        &self,
+        expected: &CommitId,
+        to: &CommitId,
+    ) -> Result<(Oid, Oid), RepositoryError> {
         let id = self.commit(to)?.id();
         let old = self.commit(expected)?.id();
         let descends = id == old
@@ -134,21 +260,7 @@ impl GitRepository {
                 ),
             ));
         }
-        let branch = self.options.branch.clone();
-        let outgoing = remote::outgoing_ref(&branch);
-        let destination = format!("refs/heads/{branch}");
-        self.point(&outgoing, id)?;
-        let pushed = remote::push(
-            &self.repo,
-            &self.options.remote,
-            &self.options.credentials,
-            &outgoing,
-            &destination,
-            Expect::Existing(old),
-            None,
-        );
-        self.last_rejection = None;
-        self.branch_pushed(id, pushed)
+        Ok((old, id))
     }
 
     /// Points the local ref `name` at `id`.

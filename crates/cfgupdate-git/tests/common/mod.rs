@@ -183,3 +183,181 @@ pub fn unpack_all(git_dir: &Path) {
         }
     }
 }
+
+/// Someone else moves the remote's ref `name` (in the bare repository `bare`, as another
+/// replica's or a person's push would) to a new commit on top of it with the same tree.
+pub fn move_behind(bare: &Path, name: &str, subject: &str) -> String {
+    let old = cfgupdate_tests::git(bare, &["rev-parse", name]);
+    let tree = format!("{old}^{{tree}}");
+    let new = cfgupdate_tests::git(
+        bare,
+        &[
+            IDENTITY[0],
+            IDENTITY[1],
+            IDENTITY[2],
+            IDENTITY[3],
+            "commit-tree",
+            &tree,
+            "-p",
+            &old,
+            "-m",
+            subject,
+        ],
+    );
+    cfgupdate_tests::git(bare, &["update-ref", name, &new, &old]);
+    new
+}
+
+/// Who writes the commits made in the bare remote.
+const IDENTITY: [&str; 4] = [
+    "-c",
+    "user.name=Someone",
+    "-c",
+    "user.email=someone@example.com",
+];
+
+/// A commit on top of the remote's `name` with the same tree, made in `bare` without moving
+/// anything.
+pub fn commit_on(bare: &Path, name: &str, subject: &str) -> String {
+    let old = cfgupdate_tests::git(bare, &["rev-parse", name]);
+    let tree = format!("{old}^{{tree}}");
+    cfgupdate_tests::git(
+        bare,
+        &[
+            IDENTITY[0],
+            IDENTITY[1],
+            IDENTITY[2],
+            IDENTITY[3],
+            "commit-tree",
+            &tree,
+            "-p",
+            &old,
+            "-m",
+            subject,
+        ],
+    )
+}
+
+/// Makes the next push that reaches `bare`'s `receive-pack` find its ref `name` moved to
+/// `value` after it advertised the refs and before it updates them: its `pre-receive` hook
+/// moves it, as another replica's push landing in that window would.
+pub fn race_inside_next_push(bare: &Path, name: &str, value: &str) {
+    cfgupdate_tests::install_hook(
+        bare,
+        "pre-receive",
+        "#!/bin/sh\ncat >/dev/null\nif [ -f race ]; then\n  read -r name value < race\n  rm -f race\n  env -u GIT_QUARANTINE_PATH git update-ref \"$name\" \"$value\"\nfi\n",
+    );
+    std::fs::write(bare.join("race"), format!("{name} {value}\n")).unwrap();
+}
+
+/// What `fast_forward_with_state` comes to on `repository` (opened on `bare`'s remote).
+///
+/// The state or the main branch is moved before the push, then (with `raced`) inside it,
+/// between the advertisement and the update (`bare` must then be served by `receive-pack`).
+/// With the state moved, nothing lands, the main branch included; with the main branch
+/// moved, the state does not land either when the remote takes atomic pushes (`atomic`),
+/// and lands alone (two pushes in order) when it does not. With both current, both land.
+pub fn fast_forward_with_state_lands_both_or_neither(
+    repository: &mut GitRepository,
+    bare: &Path,
+    raced: bool,
+    atomic: bool,
+) {
+    use cfgupdate_core::{ConfigRepository, PairOutcome, PushOutcome};
+    let state_ref = format!("refs/cfgupdate/state/{BRANCH}");
+    let head = format!("refs/heads/{BRANCH}");
+    let remote = |name: &str| cfgupdate_tests::git(bare, &["rev-parse", name]);
+    let first = repository.push_state(None, b"zero", "Zero").unwrap();
+    assert!(matches!(first, PushOutcome::Pushed(_)), "{first:?}");
+    // Moved before the push, then (with `raced`) inside it.
+    let mut made = 0;
+    for inside in [false, true] {
+        if inside && !raced {
+            break;
+        }
+        for (name, subject) in [
+            (&state_ref, "Another replica's state"),
+            (&head, "A person's commit"),
+        ] {
+            let main = repository.refresh().unwrap();
+            let state = repository.state().unwrap().unwrap().commit;
+            made += 1;
+            let target = repository
+                .create_commit(
+                    &main,
+                    &change(
+                        &[("images/staging.json", &format!("{made}\n"))],
+                        &[],
+                        "Auto",
+                    ),
+                )
+                .unwrap();
+            let auto = repository.refresh_side("auto").unwrap();
+            assert_eq!(
+                repository.set_side("auto", auto.as_ref(), &target).unwrap(),
+                PushOutcome::Pushed(target.clone())
+            );
+            let (state_was, head_was) = (remote(&state_ref), remote(&head));
+            let moved = if inside {
+                let moved = commit_on(bare, name, subject);
+                race_inside_next_push(bare, name, &moved);
+                moved
+            } else {
+                move_behind(bare, name, subject)
+            };
+            let outcome = repository
+                .fast_forward_with_state(&main, &target, Some(&state), b"mine", "Mine")
+                .unwrap();
+            let context = format!("{name} moved (inside the push: {inside})");
+            assert!(
+                !bare.join("race").exists(),
+                "{context}: the hook did not run"
+            );
+            // The main branch never moves to `target` here.
+            if name == &head {
+                assert_eq!(remote(&head), moved, "{context}");
+            } else {
+                assert_eq!(remote(&head), head_was, "{context}: {outcome:?}");
+                assert_eq!(remote(&state_ref), moved, "{context}");
+            }
+            match outcome {
+                PairOutcome::Rejected if name == &head => {
+                    assert_eq!(remote(&state_ref), state_was, "{context}");
+                }
+                PairOutcome::Rejected => {}
+                // Only without an atomic push, and only for a moved main branch: the state's
+                // own push landed before.
+                PairOutcome::StateOnly(landed) if !atomic && name == &head => {
+                    assert_eq!(remote(&state_ref), landed.as_str(), "{context}");
+                }
+                other => panic!("{context}: {other:?}"),
+            }
+        }
+    }
+
+    // Both current: both land.
+    let main = repository.refresh().unwrap();
+    let state = repository.state().unwrap().unwrap().commit;
+    let second = repository
+        .create_commit(
+            &main,
+            &change(&[("images/staging.json", "2\n")], &[], "Second"),
+        )
+        .unwrap();
+    let auto = repository.refresh_side("auto").unwrap();
+    assert_eq!(
+        repository.set_side("auto", auto.as_ref(), &second).unwrap(),
+        PushOutcome::Pushed(second.clone())
+    );
+    let outcome = repository
+        .fast_forward_with_state(&main, &second, Some(&state), b"accepted", "Accept")
+        .unwrap();
+    let PairOutcome::Pushed { commit, state } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(commit, second);
+    assert_eq!(remote(&head), second.as_str());
+    assert_eq!(remote(&state_ref), state.as_str());
+    assert_eq!(repository.tip().unwrap(), second);
+    assert_eq!(repository.state().unwrap().unwrap().content, b"accepted");
+}

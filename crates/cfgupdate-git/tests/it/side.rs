@@ -4,7 +4,7 @@
 use crate::common;
 
 use cfgupdate_core::{ConfigRepository, PushOutcome, RepositoryErrorKind};
-use common::{BOTH, BRANCH, Remote, change};
+use common::{BOTH, BRANCH, Remote, Served, change};
 
 const FILES: &[(&str, &str)] = &[("images/staging.json", "{\"api\": \"a\"}\n")];
 
@@ -112,6 +112,26 @@ fn the_auto_branch_is_created_replaced_by_compare_and_swap_and_main_fast_forward
         assert_eq!(remote.tip(), theirs);
         assert_eq!(remote.git(&["rev-parse", BRANCH]), theirs);
     }
+}
+
+#[test]
+fn main_is_fast_forwarded_with_the_state_in_one_atomic_push_or_not_at_all() {
+    // Over git daemon, changes inside the push included; a local path has no receive-pack
+    // (libgit2 updates its refs itself), so only changes made before the push.
+    let remote = Remote::new(Served::Daemon, FILES);
+    let mut repo = remote.open();
+    common::fast_forward_with_state_lands_both_or_neither(&mut repo, &remote.bare, true, true);
+    let remote = Remote::new(Served::Path, FILES);
+    let mut repo = remote.open();
+    common::fast_forward_with_state_lands_both_or_neither(&mut repo, &remote.bare, false, false);
+}
+
+#[test]
+fn a_server_that_does_not_offer_atomic_pushes_gets_the_state_then_the_fast_forward() {
+    let remote = Remote::new(Served::Daemon, FILES);
+    remote.git(&["config", "receive.advertiseAtomic", "false"]);
+    let mut repo = remote.open();
+    common::fast_forward_with_state_lands_both_or_neither(&mut repo, &remote.bare, true, false);
 }
 
 #[test]

@@ -162,6 +162,19 @@ fn a_ca_file_that_holds_no_certificate_is_named() {
     );
 }
 
+#[test]
+fn https_fast_forwards_main_with_the_state_in_one_atomic_push() {
+    let server = HttpsGitServer::start(ServerCertificate::Valid).unwrap();
+    let bare = server.create_remote("config.git", BRANCH, FILES);
+    let cache = tempfile::tempdir().unwrap();
+    let mut repository = open(
+        &server.url("config.git"),
+        cache.path(),
+        https_credentials(&server, server.token()),
+    );
+    common::fast_forward_with_state_lands_both_or_neither(&mut repository, &bare, true, true);
+}
+
 /// A known_hosts file in `dir` holding `lines`.
 fn known_hosts(dir: &Path, lines: &[String]) -> std::path::PathBuf {
     let path = dir.join("known_hosts");
@@ -188,6 +201,20 @@ fn ssh_with_the_deploy_key_and_a_known_host_fetches_and_pushes() {
     );
     let pushed = publish_once(&mut repository).unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     assert_eq!(rev_parse(&bare, BRANCH), pushed);
+}
+
+#[test]
+fn ssh_fast_forwards_main_with_the_state_in_one_atomic_push() {
+    let server = SshServer::start().unwrap();
+    let bare = server.create_remote("config.git", BRANCH, FILES);
+    let cache = tempfile::tempdir().unwrap();
+    let hosts = known_hosts(cache.path(), &[server.known_hosts_line()]);
+    let mut repository = open(
+        &server.url("config.git"),
+        cache.path(),
+        ssh_credentials(&server, &hosts),
+    );
+    common::fast_forward_with_state_lands_both_or_neither(&mut repository, &bare, true, true);
 }
 
 #[test]

@@ -240,7 +240,8 @@ fn a_hold_placed_while_a_green_result_is_being_accepted_keeps_the_change_off_mai
     let hook = {
         let (other, armed) = (other.clone(), armed.clone());
         move |push: Push| {
-            if push == Push::State && armed.swap(false, Ordering::SeqCst) {
+            // The decision's push: alone, or with the fast-forward.
+            if matches!(push, Push::State | Push::Both) && armed.swap(false, Ordering::SeqCst) {
                 let mut other = other.lock().unwrap();
                 other.refresh().unwrap();
                 let main = other.main_tip().unwrap().clone();

@@ -1,12 +1,28 @@
 //! A green result's cost (docs/benchmarks.md, issue 14): decided on the branches this process
-//! knows current, it fetches nothing and pushes the state, then the main branch; a change made
-//! elsewhere meanwhile is found out by those compare-and-swap pushes.
+//! knows current, it fetches nothing and pushes the state and the main branch in one atomic
+//! push (two in order where the remote cannot take one); a change made elsewhere meanwhile is
+//! found out by those compare-and-swaps.
 
 use super::*;
 
 #[test]
-fn a_green_result_for_a_change_this_process_queued_fetches_nothing_and_pushes_twice() {
+fn a_green_result_for_a_change_this_process_queued_fetches_nothing_and_pushes_once() {
+    green_cost(
+        true,
+        (1, 1),
+        "the state and the main branch, in one atomic push",
+    );
+}
+
+#[test]
+fn without_an_atomic_push_a_green_result_pushes_the_state_then_the_main_branch() {
+    green_cost(false, (2, 1), "the state, then the main branch");
+}
+
+/// A green result's fetches and pushes, on a remote that takes atomic pushes or not.
+fn green_cost(atomic: bool, expected: (usize, usize), what: &str) {
     let (mut repo, _) = strict(true);
+    repo.inner_mut().non_atomic = !atomic;
     let commit = announce(&mut repo, 0xe1, "api", 2);
     let (fetches, pushes, branch_pushes) = (
         repo.inner().fetches,
@@ -25,8 +41,8 @@ fn a_green_result_for_a_change_this_process_queued_fetches_nothing_and_pushes_tw
             repo.inner().pushes - pushes,
             repo.inner().branch_pushes - branch_pushes
         ),
-        (2, 1),
-        "the state, then the main branch"
+        expected,
+        "{what}"
     );
     // The view is what a fetch would show: nothing waits, and the next change is built on
     // the main branch.
