@@ -241,16 +241,22 @@ impl<R: ConfigRepository> Strict<R> {
             context: report.context.clone(),
             at: now,
         };
+        // The commits still waiting: only their results are kept.
+        let live: Vec<CommitId> = chain.commits.iter().map(|c| c.id.clone()).collect();
         // With `contexts`, only the checks it names decide; without, every check does.
         let required = self.required_contexts(&main);
         let decides = required.is_empty() || required.contains(&report.context);
         match report.state {
             CheckState::Pending | CheckState::Error => {
-                self.update_record("Record a CI result", |r| r.add_check(check.clone()))?;
+                self.update_record("Record a CI result", |r| {
+                    r.add_check(check.clone(), &live, &required)
+                })?;
                 Ok(Some(CheckOutcome::Recorded))
             }
             CheckState::Failure if !decides => {
-                self.update_record("Record a CI result", |r| r.add_check(check.clone()))?;
+                self.update_record("Record a CI result", |r| {
+                    r.add_check(check.clone(), &live, &required)
+                })?;
                 Ok(Some(CheckOutcome::Recorded))
             }
             CheckState::Success => {
@@ -298,7 +304,7 @@ impl<R: ConfigRepository> Strict<R> {
                         return (false, Verdict::Held);
                     }
                     let r = &mut state.strict;
-                    let mut changed = r.add_check(check.clone());
+                    let mut changed = r.add_check(check.clone(), &live, &required);
                     // Other checks of the commit still pending, failed or missing: recorded,
                     // and the last of them to pass accepts it.
                     if r.verdict(commit, &required).is_err() {
@@ -447,7 +453,7 @@ impl<R: ConfigRepository> Strict<R> {
                         return false;
                     }
                     outcome = None;
-                    r.add_check(check.clone());
+                    r.add_check(check.clone(), &live, &required);
                     r.add_eviction(eviction.clone())
                 })?;
                 if let Some(ignored) = outcome {

@@ -10,9 +10,14 @@ use crate::names::{CommitId, ServiceName, WaveName};
 use crate::reference::ImageRef;
 use crate::trailers::Record;
 
-/// How many CI results and evictions are kept: enough for `status` and `history`, small
-/// enough to fetch in every call.
-const KEEP_CHECKS: usize = 100;
+/// How many CI results are kept per commit (one per check, the newest). Only results for
+/// commits still waiting on the auto branch are kept at all, so the whole is bounded by the
+/// queue. A result that holds its commit back is never pushed out by another (see
+/// [`StrictRecord::add_check`]): a caller posting results for made-up checks cannot flush the
+/// one that keeps a commit off the main branch.
+const KEEP_CHECKS_PER_COMMIT: usize = 32;
+/// How many evictions are kept: enough for `status` and `history`, small enough to fetch in
+/// every call.
 const KEEP_EVICTIONS: usize = 100;
 /// How many ids of commits made for the auto branch are kept at most. Ids leave when their
 /// commit is accepted or the branch is rebuilt without it; this bound only catches ids of
@@ -207,19 +212,55 @@ impl StrictRecord {
     /// Records a CI result, replacing the result recorded for the same commit and check (a
     /// check's newest result is the one that counts); returns whether anything changed (the
     /// same result again does not).
-    pub(crate) fn add_check(&mut self, check: CheckRecord) -> bool {
+    ///
+    /// Results for commits not in `live` (no longer waiting on the auto branch) are dropped.
+    /// A commit keeps at most [`KEEP_CHECKS_PER_COMMIT`] results: to make room for a new check,
+    /// the oldest result that cannot hold the commit back goes (with `required` checks, one of
+    /// a check they do not name; without, a `success`); when every kept result may hold it
+    /// back, the new check is not kept (the commit is held back all the same).
+    pub(crate) fn add_check(
+        &mut self,
+        check: CheckRecord,
+        live: &[CommitId],
+        required: &[String],
+    ) -> bool {
         let same = |c: &CheckRecord| c.commit == check.commit && c.context == check.context;
+        let before = self.checks.len();
+        self.checks
+            .retain(|c| c.commit == check.commit || live.contains(&c.commit));
+        let changed = self.checks.len() != before;
         if self
             .checks
             .iter()
             .any(|c| same(c) && c.state == check.state)
         {
-            return false;
+            return changed;
         }
+        let replaced = self.checks.len();
         self.checks.retain(|c| !same(c));
+        let known = self.checks.len() != replaced;
+        let of_commit = self
+            .checks
+            .iter()
+            .filter(|c| c.commit == check.commit)
+            .count();
+        if !known && of_commit >= KEEP_CHECKS_PER_COMMIT {
+            let harmless = |c: &CheckRecord| {
+                c.commit == check.commit
+                    && if required.is_empty() {
+                        c.state == CheckState::Success
+                    } else {
+                        !required.contains(&c.context)
+                    }
+            };
+            match self.checks.iter().position(harmless) {
+                Some(oldest) => {
+                    self.checks.remove(oldest);
+                }
+                None => return changed,
+            }
+        }
         self.checks.push(check);
-        let excess = self.checks.len().saturating_sub(KEEP_CHECKS);
-        self.checks.drain(..excess);
         true
     }
 

@@ -162,3 +162,65 @@ fn a_checks_newest_result_replaces_its_earlier_one() {
         CheckState::Success
     );
 }
+
+/// Results of 200 made-up checks for `commit`, each passing.
+fn flood(repo: &mut Strict<MemoryRepository>, commit: &CommitId) {
+    for n in 0..200 {
+        assert_eq!(
+            report(repo, commit, CheckState::Success, &format!("made-up-{n}")),
+            CheckOutcome::Recorded,
+            "made-up check {n}"
+        );
+    }
+}
+
+#[test]
+fn results_of_made_up_checks_never_push_out_the_one_that_holds_a_commit_back() {
+    let (mut repo, _) = strict(true);
+    let main = repo.inner().remote_tip().clone();
+    let commit = announce(&mut repo, 0x3a, "api", 2);
+    report(&mut repo, &commit, CheckState::Pending, "policy");
+    flood(&mut repo, &commit);
+    // `policy` still runs: a pass of another check accepts nothing.
+    assert_eq!(
+        report(&mut repo, &commit, CheckState::Success, "kubeconform"),
+        CheckOutcome::Recorded
+    );
+    assert_eq!(repo.inner().remote_tip(), &main);
+    let record = repo.record(&main);
+    assert_eq!(
+        record.checks_of(&commit)["policy"].state,
+        CheckState::Pending
+    );
+    assert!(record.checks_of(&commit).len() <= 32, "bounded per commit");
+    let outcome = report(&mut repo, &commit, CheckState::Success, "policy");
+    assert!(
+        matches!(outcome, CheckOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    // Accepted: its results are no longer kept once another commit's result comes.
+    let next = announce(&mut repo, 0x3b, "web", 2);
+    report(&mut repo, &next, CheckState::Pending, "policy");
+    let record = repo.record(&commit);
+    assert!(record.checks_of(&commit).is_empty());
+    assert_eq!(record.checks_of(&next).len(), 1);
+}
+
+#[test]
+fn with_contexts_results_of_other_checks_never_push_out_a_named_check_that_passed() {
+    let mut repo = with_contexts("[\"kubeconform\", \"policy\"]");
+    let main = repo.refresh().unwrap();
+    let commit = announce(&mut repo, 0x3c, "api", 2);
+    assert_eq!(
+        report(&mut repo, &commit, CheckState::Success, "policy"),
+        CheckOutcome::Recorded
+    );
+    flood(&mut repo, &commit);
+    assert_eq!(repo.inner().remote_tip(), &main);
+    let outcome = report(&mut repo, &commit, CheckState::Success, "kubeconform");
+    assert!(
+        matches!(outcome, CheckOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(repo.inner().remote_tip(), &commit);
+}
