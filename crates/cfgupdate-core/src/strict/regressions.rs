@@ -408,3 +408,51 @@ fn a_waiting_publish_dropped_by_a_freeze_when_strict_mode_is_turned_off_is_defer
             .contains(&reference("api", 2))
     );
 }
+
+/// Review of issue 14: a drop recorded in the state by a rebuild whose push to the auto
+/// branch then failed was handed out by nobody (the record made the other replicas skip it,
+/// and the error lost it here).
+#[test]
+fn a_drop_recorded_before_the_auto_branch_push_failed_is_still_handed_out_once() {
+    use crate::testing::Push;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let shared = SharedRepository::new(memory());
+    let armed = Arc::new(AtomicBool::new(false));
+    let hook = {
+        let (shared, armed) = (shared.clone(), armed.clone());
+        move |push: Push| {
+            // The rebuild's record landed; the network goes before its auto branch push.
+            if push == Push::Branch && armed.swap(false, Ordering::SeqCst) {
+                shared.with(|r| r.offline = true);
+            }
+        }
+    };
+    let mut repo = Strict::new(shared.clone().before_each_push(hook), clock(), options());
+    repo.refresh().unwrap();
+    announce(&mut repo, 0x71, "api", 2);
+    announce(&mut repo, 0x72, "web", 2);
+    // A person sets api themselves: the next rebuild drops that change.
+    shared.with(|r| {
+        r.person_pushes("Pin api by hand", |tree| {
+            tree.insert(
+                RepoPath::parse("images/staging.json").unwrap(),
+                image_file(7, 1).into_bytes(),
+            );
+        })
+    });
+    armed.store(true, Ordering::SeqCst);
+    assert!(repo.refresh().is_err(), "the auto branch push failed");
+    let dropped = repo.take_dropped();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert!(
+        dropped[0].reason.contains("a person set api"),
+        "{dropped:?}"
+    );
+    // Recorded once: back online, nobody hands it out again.
+    shared.with(|r| r.offline = false);
+    repo.refresh().unwrap();
+    assert!(repo.take_dropped().is_empty());
+    let mut other = Strict::new(shared.clone(), clock(), options());
+    other.refresh().unwrap();
+    assert!(other.take_dropped().is_empty());
+}

@@ -259,6 +259,23 @@ impl<R: ConfigRepository> Strict<R> {
     /// made).
     pub(crate) fn sync_with(&mut self, force: bool) -> Result<Vec<Eviction>, PromotionError> {
         let mut dropped = Vec::new();
+        match self.sync_into(force, &mut dropped) {
+            Ok(()) => Ok(dropped),
+            // Drops recorded before the failure were recorded once, for this process to hand
+            // out: kept for `take_dropped`, never lost with the error.
+            Err(error) => {
+                self.unreported.extend(dropped);
+                Err(error)
+            }
+        }
+    }
+
+    /// [`Strict::sync_with`], adding each drop to `dropped` as soon as it is recorded.
+    fn sync_into(
+        &mut self,
+        force: bool,
+        dropped: &mut Vec<Eviction>,
+    ) -> Result<(), PromotionError> {
         for _ in 0..SYNC_ATTEMPTS {
             let main = self.inner.refresh()?;
             self.main = Some(main.clone());
@@ -284,14 +301,14 @@ impl<R: ConfigRepository> Strict<R> {
                     }
                     self.turned_off = None;
                 }
-                return Ok(dropped);
+                return Ok(());
             };
             let side = self.inner.refresh_side(&branch)?;
             self.side = side.clone();
             self.side_fresh = true;
             let Some(side) = side else {
                 self.view = Some(main);
-                return Ok(dropped);
+                return Ok(());
             };
             let state = self.state_at(&main);
             let record = &state.strict;
@@ -323,7 +340,7 @@ impl<R: ConfigRepository> Strict<R> {
                 });
             if clean && !force {
                 self.view = Some(if chain.commits.is_empty() { main } else { side });
-                return Ok(dropped);
+                return Ok(());
             }
             let rebuilt = self.rebuild(&main, &chain, record, &state.holds)?;
             // With a key, the commits made are recorded before they are pushed: only those
@@ -350,7 +367,7 @@ impl<R: ConfigRepository> Strict<R> {
                 PushOutcome::Pushed(_) => {
                     self.side = Some(rebuilt.tip.clone());
                     self.view = Some(rebuilt.tip);
-                    return Ok(dropped);
+                    return Ok(());
                 }
                 PushOutcome::Rejected => continue,
             }
