@@ -8,6 +8,48 @@ use cfgupdate_git::{Author, Branch, Credentials, GitOptions, GitRepository, Remo
 
 use crate::failure::Failure;
 
+/// The repository a command works on ([`RemoteArgs::open`]): strict mode's view of the git
+/// repository. When the command ends, whatever way, it says on stderr which waiting automatic
+/// changes its fetches dropped from the auto branch (a person set the image, removed the
+/// service, held or froze it). Each drop is recorded once in the pipeline state, and only the
+/// process that recorded it hands it out: the service sends its `refused` notification for the
+/// drops it records, and the CLI, which sends none, says so here (`status` shows them too).
+pub struct Opened(Strict<GitRepository>);
+
+impl std::ops::Deref for Opened {
+    type Target = Strict<GitRepository>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Opened {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        for dropped in self.0.take_dropped() {
+            eprintln!("cfgupdate: {}", dropped_line(&dropped));
+        }
+    }
+}
+
+/// One line about a change dropped from the auto branch; what came from a commit message is
+/// escaped.
+fn dropped_line(dropped: &cfgupdate_core::strict::Eviction) -> String {
+    use cfgupdate_core::adapter::shown;
+    format!(
+        "dropped from the auto branch: \"{}\" (commit {}): {}",
+        shown(&dropped.subject),
+        dropped.commit.short(),
+        shown(&dropped.reason)
+    )
+}
+
 /// Which remote, which branch, and where the local cache lives.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArgs {
@@ -46,13 +88,17 @@ impl RemoteArgs {
     /// Opens the cache of the remote (cloning it on first use), wrapped so that every
     /// automatic commit goes through strict mode's auto branch when the main branch's
     /// `cfgupdate.toml` turns it on (docs/strict.md); it dereferences to the git repository.
-    pub fn open(&self) -> Result<Strict<GitRepository>, Failure> {
+    pub fn open(&self) -> Result<Opened, Failure> {
         let git = self.open_git()?;
         let options = cfgupdate_core::WriteOptions {
             key: crate::commands::state::state_key()?,
             ..crate::isolate::write_options()?
         };
-        Ok(Strict::new(git, std::sync::Arc::new(SystemClock), options))
+        Ok(Opened(Strict::new(
+            git,
+            std::sync::Arc::new(SystemClock),
+            options,
+        )))
     }
 
     /// Opens the cache of the remote (cloning it on first use), as it is.

@@ -29,7 +29,7 @@ pub fn run(args: &AdvanceArgs) -> Result<(), Failure> {
     let options = crate::commands::state::write_options()?;
     let mut repo = args.remote.open()?;
     // Everything due, in the order the core decides: promotions, then what a freeze deferred.
-    let due = run_due(&mut repo, &SystemClock, &options).map_err(|error| classified(&error))?;
+    let due = run_due(&mut *repo, &SystemClock, &options).map_err(|error| classified(&error))?;
     let done = &due.advance;
     let mut out = String::new();
     for promotion in &done.promoted {

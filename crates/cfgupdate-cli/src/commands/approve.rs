@@ -87,7 +87,7 @@ pub fn run(args: &ApproveArgs) -> Result<(), Failure> {
         });
     }
     match approve_candidate(
-        &mut repo,
+        &mut *repo,
         &SystemClock,
         &wave,
         revision.as_ref(),

@@ -67,7 +67,7 @@ pub fn run(args: &DeployedArgs) -> Result<(), Failure> {
     };
     let mut repo = args.remote.open()?;
     let outcome = record_deployment(
-        &mut repo,
+        &mut *repo,
         &SystemClock,
         &report,
         &crate::commands::state::write_options()?,

@@ -79,7 +79,7 @@ pub fn run(args: &HistoryArgs) -> Result<(), Failure> {
     let key = crate::commands::state::state_key()?;
     crate::commands::state::warn_if_unauthenticated(key.as_ref());
     let mut repo = args.remote.open()?;
-    let entries = history_matching(&mut repo, &filter, args.limit, key.as_ref())
+    let entries = history_matching(&mut *repo, &filter, args.limit, key.as_ref())
         .map_err(|error| classified(&error))?;
     if args.json {
         let text = cfgupdate_http::wire::history_json(&entries).map_err(|error| {

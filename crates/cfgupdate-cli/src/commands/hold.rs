@@ -96,7 +96,7 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Failure> {
         });
     }
     let outcome =
-        rollback(&mut repo, &SystemClock, &request, &options).map_err(|e| classified(&e))?;
+        rollback(&mut *repo, &SystemClock, &request, &options).map_err(|e| classified(&e))?;
     let revision = request.to_revision.short();
     match outcome {
         RollbackOutcome::RolledBack { commit, wave, held } => {
@@ -129,7 +129,8 @@ pub fn run_release(args: &ReleaseArgs) -> Result<(), Failure> {
         });
     }
     let ReleaseOutcome { wave, released } =
-        release(&mut repo, &SystemClock, &wave, &services, &options).map_err(|e| classified(&e))?;
+        release(&mut *repo, &SystemClock, &wave, &services, &options)
+            .map_err(|e| classified(&e))?;
     let what: Vec<String> = released
         .iter()
         .map(|(service, hold)| format!("{service} ({})", hold.describe()))

@@ -56,7 +56,7 @@ pub fn run(args: &PromoteArgs) -> Result<(), Failure> {
         });
     }
     match promote(
-        &mut repo,
+        &mut *repo,
         &SystemClock,
         &from,
         &revision,

@@ -56,7 +56,7 @@ pub fn run(args: &PublishArgs) -> Result<(), Failure> {
         });
     }
     match publish(
-        &mut repo,
+        &mut *repo,
         &SystemClock,
         &announcement,
         &crate::commands::state::write_options()?,

@@ -59,7 +59,7 @@ pub fn run(args: &StateArgs) -> Result<(), Failure> {
             }
             let mut repo = reset.remote.open()?;
             let commit = reset_state(
-                &mut repo,
+                &mut *repo,
                 &SystemClock,
                 options.key.as_ref(),
                 &options.retry,

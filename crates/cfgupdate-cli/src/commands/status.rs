@@ -37,7 +37,7 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
     let mut repo = args.remote.open()?;
     // Strict mode: the auto branch brought up to date; the waves shown are the main branch's
     // (what Argo CD deploys), the auto queue after them.
-    cfgupdate_core::ConfigRepository::refresh(&mut repo).map_err(|error| classified(&error))?;
+    cfgupdate_core::ConfigRepository::refresh(&mut *repo).map_err(|error| classified(&error))?;
     let queue = repo.queue().map_err(|error| classified(&error))?;
     let status =
         status(repo.inner_mut(), &SystemClock, key.as_ref()).map_err(|error| classified(&error))?;

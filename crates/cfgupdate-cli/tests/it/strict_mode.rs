@@ -486,3 +486,50 @@ fn a_publish_waiting_when_a_freeze_begins_is_deferred_and_published_again_after_
     );
     remote.fsck();
 }
+
+/// Review of issue 14: a change a command's fetch dropped from the auto branch was recorded
+/// in the state for that process to hand out, and the CLI never did: nobody said it.
+#[test]
+fn a_command_whose_fetch_drops_a_waiting_change_says_so_once_on_stderr() {
+    let remote = Remote::new();
+    remote.publish(0xd1, "api", 2);
+    remote.publish(0xd2, "web", 2);
+    // A person sets api themselves.
+    let person = Person::clone(&remote.url, "master", "person");
+    let images = format!(
+        "{{\n  \"api\": \"{}\",\n  \"web\": \"{}\"\n}}\n",
+        reference("api", 7),
+        reference("web", 1)
+    );
+    person.write("images/staging.json", &images);
+    person.commit("Pin api by hand");
+    person.push();
+    let output = remote.run(&["status"]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("dropped from the auto branch"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("cfgupdate: dropped from the auto branch: \"")
+            && lines[0].contains("api")
+            && lines[0].contains("a person set api"),
+        "{stderr}"
+    );
+    // Handed out once: the next command says nothing more.
+    let again = remote.run(&["status"]);
+    assert!(again.status.success());
+    assert!(
+        !String::from_utf8_lossy(&again.stderr).contains("dropped"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        remote.status()["strict"]["evicted"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
