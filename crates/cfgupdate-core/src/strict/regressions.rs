@@ -456,3 +456,73 @@ fn a_drop_recorded_before_the_auto_branch_push_failed_is_still_handed_out_once()
     other.refresh().unwrap();
     assert!(other.take_dropped().is_empty());
 }
+
+/// Review of issue 14: two replicas landing the waiting changes when strict mode is turned
+/// off. One that fetched between the other's fast-forward of main and its move of the auto
+/// branch replayed the changes again on the main branch that already held them, found them
+/// moot, and reported them dropped: changes that landed, said to be refused.
+#[test]
+fn two_replicas_landing_the_waiting_changes_report_nothing_dropped_and_land_each_once() {
+    use crate::testing::Push;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // The other replica lands everything before this one's first, then second, push.
+    for before in 1..=2 {
+        let shared = SharedRepository::new(memory());
+        let other = Arc::new(Mutex::new(Strict::new(shared.clone(), clock(), options())));
+        let countdown = Arc::new(AtomicUsize::new(0));
+        let hook = {
+            let (other, countdown) = (other.clone(), countdown.clone());
+            move |push: Push| {
+                if push == Push::Branch
+                    && countdown.load(Ordering::SeqCst) > 0
+                    && countdown.fetch_sub(1, Ordering::SeqCst) == 1
+                {
+                    other.lock().unwrap().refresh().unwrap();
+                }
+            }
+        };
+        let mut repo = Strict::new(shared.clone().before_each_push(hook), clock(), options());
+        repo.refresh().unwrap();
+        announce(&mut repo, 0xa1, "api", 2);
+        announce(&mut repo, 0xa2, "web", 3);
+        other.lock().unwrap().refresh().unwrap();
+        shared.with(|r| {
+            r.person_pushes("Turn strict mode off", |tree| {
+                tree.insert(
+                    RepoPath::parse("cfgupdate.toml").unwrap(),
+                    PIPELINE
+                        .replace("[strict]\nbranch = \"auto\"\n", "")
+                        .into_bytes(),
+                );
+            })
+        });
+        countdown.store(before, Ordering::SeqCst);
+        repo.refresh().unwrap();
+        assert_eq!(countdown.load(Ordering::SeqCst), 0, "the other replica ran");
+        let context = format!("the other replica before push {before}");
+        assert!(repo.take_dropped().is_empty(), "{context}");
+        assert!(other.lock().unwrap().take_dropped().is_empty(), "{context}");
+        let main = shared.with(|r| r.remote_tip().clone());
+        let record = state::load(&shared, options().key.as_ref(), &main)
+            .unwrap()
+            .strict;
+        assert!(record.evicted.is_empty(), "{context}: {:?}", record.evicted);
+        let images = shared.with(|r| r.remote_text("images/staging.json").unwrap());
+        assert!(images.contains(&reference("api", 2)), "{context}: {images}");
+        assert!(images.contains(&reference("web", 3)), "{context}: {images}");
+        // Each change landed once: two automatic commits after the person's.
+        let log = shared.with(|r| r.log(&main, 3).unwrap());
+        assert!(
+            log[..2]
+                .iter()
+                .all(|c| c.message.contains("Cfgupdate-Action: publish")),
+            "{context}: {log:?}"
+        );
+        assert!(
+            log[2].message.starts_with("Turn strict mode off"),
+            "{context}"
+        );
+        assert_eq!(shared.with(|r| r.remote_side("auto").cloned()), Some(main));
+    }
+}

@@ -323,21 +323,7 @@ impl<R: ConfigRepository> Strict<R> {
                     PushOutcome::Pushed(_) | PushOutcome::Rejected => continue,
                 }
             }
-            let key = self.options.key.as_ref();
-            let pipeline = Snapshot::at(&self.inner, &main)
-                .ok()
-                .map(|snapshot| snapshot.pipeline().clone());
-            let now = self.clock.now();
-            // A change held or frozen since it was queued goes no further (docs/strict.md).
-            let open = |c: &CommitInfo| {
-                pipeline
-                    .as_ref()
-                    .is_none_or(|p| gate(&c.message, p, &state.holds, now) == Gate::Open)
-            };
-            let clean = chain.base.as_ref() == Some(&main)
-                && chain.commits.iter().all(|c| {
-                    !record.is_evicted(&c.id) && crate::trailers::is_trusted(c, key) && open(c)
-                });
+            let clean = self.stands(&chain, &main, &state);
             if clean && !force {
                 self.view = Some(if chain.commits.is_empty() { main } else { side });
                 return Ok(());
@@ -422,8 +408,15 @@ impl<R: ConfigRepository> Strict<R> {
         if chain.commits.is_empty() {
             return Ok(false);
         }
-        // Holds and freeze windows count here as in every rebuild.
         let state = self.state_at(main);
+        // Built on the main branch as it stands (another replica that lands them moved the
+        // auto branch there first, or a process stopped between its two pushes): the main
+        // branch only moves to it. Rejected or not, the branches are fetched again.
+        if self.stands(&chain, main, &state) {
+            self.inner.fast_forward(main, &side)?;
+            return Ok(true);
+        }
+        // Holds and freeze windows count here as in every rebuild.
         let rebuilt = self.rebuild(main, &chain, &state.strict, &state.holds)?;
         // The waiting commits' ids are no longer needed: strict mode is off.
         let gone: Vec<CommitId> = chain.commits.iter().map(|c| c.id.clone()).collect();
@@ -434,13 +427,37 @@ impl<R: ConfigRepository> Strict<R> {
             &gone,
         )?;
         self.unreported.extend(fresh);
-        if &rebuilt.tip != main
-            && let PushOutcome::Rejected = self.inner.fast_forward(main, &rebuilt.tip)?
-        {
+        // The auto branch first, a compare-and-swap: of replicas landing at once, the one whose
+        // push lands goes on, and the others find its rebuild built on the main branch (the
+        // drops each recorded are the same, recorded once). Replaying again on a main branch
+        // that already held the changes would report them dropped.
+        if let PushOutcome::Rejected = self.inner.set_side(old, Some(&side), &rebuilt.tip)? {
             return Ok(true);
         }
-        self.inner.set_side(old, Some(&side), &rebuilt.tip)?;
+        if &rebuilt.tip != main {
+            self.inner.fast_forward(main, &rebuilt.tip)?;
+        }
         Ok(true)
+    }
+
+    /// Whether the waiting `chain` stands as it is: built on `main`, and no change on it
+    /// evicted, made by someone else (with a key), or held or frozen now (docs/strict.md).
+    fn stands(&self, chain: &Pending, main: &CommitId, state: &PipelineState) -> bool {
+        let key = self.options.key.as_ref();
+        let pipeline = Snapshot::at(&self.inner, main)
+            .ok()
+            .map(|snapshot| snapshot.pipeline().clone());
+        let now = self.clock.now();
+        // A change held or frozen since it was queued goes no further.
+        let open = |c: &CommitInfo| {
+            pipeline
+                .as_ref()
+                .is_none_or(|p| gate(&c.message, p, &state.holds, now) == Gate::Open)
+        };
+        chain.base.as_ref() == Some(main)
+            && chain.commits.iter().all(|c| {
+                !state.strict.is_evicted(&c.id) && crate::trailers::is_trusted(c, key) && open(c)
+            })
     }
 
     /// Records what a rebuild did in the pipeline state: the ids of the commits it `made`
