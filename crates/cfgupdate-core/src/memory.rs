@@ -312,6 +312,19 @@ impl MemoryRepository {
         self.remote_state.as_ref()
     }
 
+    /// The first state document of the remote's state ref (the one the others were written
+    /// on, one after the other), if any.
+    pub fn first_state(&self) -> Option<&StateVersion> {
+        let mut version = self.remote_state.as_ref()?;
+        while let Some(parent) = &version.parent {
+            match self.state_versions.get(parent) {
+                Some(older) => version = older,
+                None => break,
+            }
+        }
+        Some(version)
+    }
+
     /// The remote branch's tip.
     pub fn remote_tip(&self) -> &CommitId {
         &self.remote_tip

@@ -691,13 +691,13 @@ pub(crate) fn catch_up(
     };
     let commits = since(repo, tip, from.as_ref())?;
     let mut holds = base.clone();
-    // Edits count from the first commit of cfgupdate's in the branch's history. Across a
-    // fork, the last look may have counted one the new history no longer holds (a change
-    // that waited on the auto branch, replayed after a person's commit): the fork point's own
-    // history decides.
+    // Edits count once cfgupdate manages the branch: from the state's first write on (the
+    // last look says so), or, on a first look, from the first commit of cfgupdate's in the
+    // branch's history. Across a fork (strict mode's auto branch, rebuilt) as along the
+    // branch: an edit made since is a person's edit whether or not a commit of cfgupdate's
+    // reached the main branch before it (in strict mode, one does only once CI passed it).
     let mut active = match &from {
-        Some(_) if on_branch => base.managed,
-        Some(fork) => base.managed && wrote_before(repo, key, fork)?,
+        Some(_) => base.managed,
         None => false,
     };
     let mut reader = Reader::new(repo);
@@ -750,30 +750,6 @@ fn fork_point(
         }
         if log.len() < limit || limit >= HISTORY_DEPTH {
             return Ok(None);
-        }
-        checked = log.len();
-        limit = limit.saturating_mul(4).min(HISTORY_DEPTH);
-    }
-}
-
-/// Whether `commit`'s history (within [`HISTORY_DEPTH`]) holds a commit cfgupdate wrote.
-fn wrote_before(
-    repo: &dyn ConfigRepository,
-    key: Option<&StateKey>,
-    commit: &CommitId,
-) -> Result<bool, RepositoryError> {
-    let mut limit = state::CATCH_UP_EVERY;
-    let mut checked = 0;
-    loop {
-        let log = repo.log(commit, limit)?;
-        if log[checked.min(log.len())..]
-            .iter()
-            .any(|c| written_by_cfgupdate(c, key))
-        {
-            return Ok(true);
-        }
-        if log.len() < limit || limit >= HISTORY_DEPTH {
-            return Ok(false);
         }
         checked = log.len();
         limit = limit.saturating_mul(4).min(HISTORY_DEPTH);

@@ -861,6 +861,11 @@ pub(crate) fn prepare(
     if version.is_none() {
         state.epoch = millis(clock.now());
         state.serial = 0;
+        // cfgupdate manages the branch from here on: people's edits after this commit count
+        // (docs/promotion.md#peoples-edits), also before a commit of cfgupdate's is on the
+        // branch, as in strict mode until CI passed the first one. What set the pipeline up
+        // before it pins nothing.
+        state.holds.managed = true;
     }
     state.serial = state.serial.saturating_add(1);
     let parent = version.map(|v| v.commit);

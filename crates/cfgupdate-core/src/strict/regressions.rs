@@ -248,15 +248,30 @@ fn a_change_dropped_by_the_fetch_a_green_result_starts_with_is_handed_out() {
 /// dropped a change announced after it.
 #[test]
 fn a_change_announced_after_a_persons_push_is_written_on_it_not_dropped() {
-    let mut repo = Strict::new(memory(), clock(), options());
+    let shared = SharedRepository::new(memory());
+    let mut repo = Strict::new(shared.clone(), clock(), options());
     announce(&mut repo, 0xd1, "web", 2);
     // A person sets api by hand; cfgupdate has not fetched since.
-    let person = repo.inner_mut().person_pushes("Set api by hand", |tree| {
-        tree.insert(
-            RepoPath::parse("images/staging.json").unwrap(),
-            image_file(7, 1).into_bytes(),
-        );
+    let person = shared.with(|r| {
+        r.person_pushes("Set api by hand", |tree| {
+            tree.insert(
+                RepoPath::parse("images/staging.json").unwrap(),
+                image_file(7, 1).into_bytes(),
+            );
+        })
     });
+    // The edit pins api; someone releases it from another process.
+    let mut other = Strict::new(shared.clone(), clock(), options());
+    let options = *other.options();
+    let released = promotion::release(
+        &mut other,
+        &*clock(),
+        &staging(),
+        &[ServiceName::parse("api").unwrap()],
+        &options,
+    )
+    .unwrap();
+    assert_eq!(released.released.len(), 1);
     // Then api is announced: it is written on the person's commit.
     let commit = announce(&mut repo, 0xd2, "api", 3);
     assert!(repo.is_ancestor(&person, &commit).unwrap());
@@ -266,12 +281,8 @@ fn a_change_announced_after_a_persons_push_is_written_on_it_not_dropped() {
     assert!(repo.take_dropped().is_empty());
     assert_eq!(queue.changes.len(), 2);
     let auto = queue.auto.unwrap();
-    assert!(
-        repo.inner()
-            .text_at(&auto, "images/staging.json")
-            .unwrap()
-            .contains(&reference("api", 3))
-    );
+    let images = shared.with(|r| r.text_at(&auto, "images/staging.json").unwrap());
+    assert!(images.contains(&reference("api", 3)), "{images}");
 }
 
 /// Whether a person's edit pins a service depended on whether the state happened to be
@@ -525,4 +536,46 @@ fn two_replicas_landing_the_waiting_changes_report_nothing_dropped_and_land_each
         );
         assert_eq!(shared.with(|r| r.remote_side("auto").cloned()), Some(main));
     }
+}
+
+/// Review of issue 14: people's edits count from the first commit of cfgupdate's on the
+/// branch, and in strict mode cfgupdate's commits reach the main branch only once CI passed
+/// them, so an edit made before the first did pinned nothing: the next publish wrote over an
+/// image a person had set by hand.
+#[test]
+fn an_edit_made_before_cfgupdates_first_change_reached_main_pins_its_service() {
+    let mut repo = Strict::new(memory(), clock(), options());
+    repo.refresh().unwrap();
+    // cfgupdate's first change waits on the auto branch; the state exists from now on.
+    announce(&mut repo, 0xe5, "api", 2);
+    let edit = repo
+        .inner_mut()
+        .person_pushes("Keep web at 7 by hand", |tree| {
+            tree.insert(
+                RepoPath::parse("images/staging.json").unwrap(),
+                image_file(1, 7).into_bytes(),
+            );
+        });
+    repo.refresh().unwrap();
+    assert!(web_is_held(&repo), "the person's edit pins web");
+    let images = ImageSet::from([(
+        ServiceName::parse("web").unwrap(),
+        ImageRef::parse(&reference("web", 3)).unwrap(),
+    )]);
+    let announcement =
+        Announcement::new(CommitId::parse(&"e6".repeat(20)).unwrap(), images).unwrap();
+    let options = *repo.options();
+    let refused = publish(&mut repo, &*clock(), &announcement, &options);
+    assert!(
+        matches!(refused, Err(crate::publish::PublishError::OnHold(_))),
+        "{refused:?}"
+    );
+    assert!(
+        repo.inner()
+            .text_at(&repo.tip().unwrap(), "images/staging.json")
+            .unwrap()
+            .contains(&reference("web", 7))
+    );
+    // The commits that set the pipeline up before cfgupdate's first state pin nothing.
+    let _ = edit;
 }

@@ -207,6 +207,12 @@ pub struct Model {
     pub holds: BTreeMap<usize, BTreeSet<String>>,
     /// Whether cfgupdate has written to the branch yet (people's edits pin from then on).
     managed: bool,
+    /// The position on the branch from which cfgupdate manages it: where its first pipeline
+    /// state was written (the branch commit that state looked at, or in strict mode the main
+    /// branch commit the auto branch it looked at was built on). People's edits after it pin.
+    managed_from: Option<usize>,
+    /// The positions of people's commits seen before cfgupdate managed the branch.
+    unpinned: Vec<usize>,
     /// App commits whose publish left held services out: after a release, a replay of them
     /// may land once more (with what was left out).
     pub partial_apps: BTreeSet<CommitId>,
@@ -241,6 +247,8 @@ impl Model {
             approvals: BTreeMap::new(),
             holds: BTreeMap::new(),
             managed: false,
+            managed_from: None,
+            unpinned: Vec::new(),
             partial_apps: BTreeSet::new(),
             stats: Stats::default(),
             strict: false,
@@ -275,6 +283,36 @@ impl Model {
         }
         self.chain = chain;
         Ok(new)
+    }
+
+    /// Pins, in every wave, each service whose image the person's commit `id` changed from
+    /// `parent`.
+    fn pin_edits(&mut self, repo: &Racing, id: &CommitId, parent: &CommitId) -> Result<(), String> {
+        for wave in 0..self.fixture.waves.len() {
+            let before = self.set_at(repo, parent, wave)?;
+            let after = self.set_at(repo, id, wave)?;
+            let services: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+            for service in services {
+                if before.get(service) != after.get(service) {
+                    self.pinned_by.insert((wave, service.clone()), id.clone());
+                    if self.holds.entry(wave).or_default().insert(service.clone()) {
+                        self.stats.pins += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where cfgupdate began to manage the branch: the position of the newest branch commit
+    /// that the commit its first state document looked at (`holds.tip`) holds.
+    fn first_state_position(&self, repo: &Racing) -> Option<usize> {
+        let first = repo.inner.inner().first_state()?;
+        let document: serde_json::Value = serde_json::from_slice(&first.content).ok()?;
+        let tip = CommitId::parse(document["holds"]["tip"].as_str()?).ok()?;
+        self.chain
+            .iter()
+            .rposition(|id| repo.inner.inner().is_ancestor(id, &tip).unwrap_or(false))
     }
 
     /// The position of a commit on the branch (0 is the first commit).
@@ -444,27 +482,30 @@ impl Model {
         let new = self.sync_chain(repo)?;
         let holds_before = self.holds.clone();
         let people = repo.people();
+        if self.managed_from.is_none() {
+            self.managed_from = self.first_state_position(repo);
+            // The first state looked at a commit before people's edits that landed before
+            // it was written: they pin too.
+            if let Some(from) = self.managed_from {
+                for position in std::mem::take(&mut self.unpinned) {
+                    if position > from {
+                        let id = self.chain[position].clone();
+                        let parent = self.chain[position - 1].clone();
+                        self.pin_edits(repo, &id, &parent)?;
+                    }
+                }
+            }
+        }
         for id in &new {
             let position = self.position[id];
             let parent = self.chain[position - 1].clone();
             if people.contains(id) {
                 self.stats.people += 1;
                 // A person's change of a wave's image pins that service there.
-                if self.managed {
-                    for wave in 0..self.fixture.waves.len() {
-                        let before = self.set_at(repo, &parent, wave)?;
-                        let after = self.set_at(repo, id, wave)?;
-                        let services: BTreeSet<&String> =
-                            before.keys().chain(after.keys()).collect();
-                        for service in services {
-                            if before.get(service) != after.get(service) {
-                                self.pinned_by.insert((wave, service.clone()), id.clone());
-                                if self.holds.entry(wave).or_default().insert(service.clone()) {
-                                    self.stats.pins += 1;
-                                }
-                            }
-                        }
-                    }
+                if self.managed || self.managed_from.is_some_and(|from| position > from) {
+                    self.pin_edits(repo, id, &parent)?;
+                } else {
+                    self.unpinned.push(position);
                 }
                 for path in changed_paths(repo, &parent, id) {
                     if !self.fixture.owns(&path) {

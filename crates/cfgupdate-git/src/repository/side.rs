@@ -96,18 +96,7 @@ impl GitRepository {
         let _lock = lock(&self.location, self.describe())?;
         let id = self.commit(to)?.id();
         let expected = expected.map(|e| self.oid(e)).transpose()?;
-        let outgoing = remote::outgoing_ref(&branch);
-        let destination = format!("refs/heads/{branch}");
-        self.point(&outgoing, id)?;
-        let pushed = remote::push(
-            &self.repo,
-            &self.options.remote,
-            &self.options.credentials,
-            &outgoing,
-            &destination,
-            Expect::Replacing(expected),
-            None,
-        );
+        let (destination, pushed) = self.push_to(&branch, id, Expect::Replacing(expected))?;
         self.landed(&branch, &destination, id, pushed)
     }
 
@@ -120,18 +109,7 @@ impl GitRepository {
         let _lock = lock(&self.location, self.describe())?;
         let (old, id) = self.fast_forward_ids(expected, to)?;
         let branch = self.options.branch.clone();
-        let outgoing = remote::outgoing_ref(&branch);
-        let destination = format!("refs/heads/{branch}");
-        self.point(&outgoing, id)?;
-        let pushed = remote::push(
-            &self.repo,
-            &self.options.remote,
-            &self.options.credentials,
-            &outgoing,
-            &destination,
-            Expect::Existing(old),
-            None,
-        );
+        let (_, pushed) = self.push_to(&branch, id, Expect::Existing(old))?;
         self.last_rejection = None;
         self.branch_pushed(id, pushed)
     }
@@ -150,18 +128,36 @@ impl GitRepository {
         state_content: &[u8],
         state_message: &str,
     ) -> Result<PairOutcome, RepositoryError> {
-        if self.atomic_refused {
-            return state_then_fast_forward(
-                self,
-                expected,
-                to,
-                state_parent,
-                state_content,
-                state_message,
-            );
+        if !self.atomic_refused {
+            let atomic =
+                self.atomic_fast_forward(expected, to, state_parent, state_content, state_message)?;
+            if let Some(outcome) = atomic {
+                return Ok(outcome);
+            }
+            self.atomic_refused = true;
         }
+        state_then_fast_forward(
+            self,
+            expected,
+            to,
+            state_parent,
+            state_content,
+            state_message,
+        )
+    }
+
+    /// The atomic push of [`GitRepository::fast_forward_main_with_state`]; `None` when the
+    /// remote cannot take one (nothing was sent).
+    fn atomic_fast_forward(
+        &mut self,
+        expected: &CommitId,
+        to: &CommitId,
+        state_parent: Option<&CommitId>,
+        state_content: &[u8],
+        state_message: &str,
+    ) -> Result<Option<PairOutcome>, RepositoryError> {
         self.branch_known()?;
-        let lock = lock(&self.location, self.describe())?;
+        let _lock = lock(&self.location, self.describe())?;
         let (old, id) = self.fast_forward_ids(expected, to)?;
         self.now_and_then_maintain();
         let (state_id, state_expected) =
@@ -187,19 +183,8 @@ impl GitRepository {
         );
         self.last_rejection = None;
         let (state, branch) = match pushed {
-            Ok(None) => {
-                // Nothing was sent: the remote cannot take an atomic push.
-                drop(lock);
-                self.atomic_refused = true;
-                return state_then_fast_forward(
-                    self,
-                    expected,
-                    to,
-                    state_parent,
-                    state_content,
-                    state_message,
-                );
-            }
+            // Nothing was sent: the remote cannot take an atomic push.
+            Ok(None) => return Ok(None),
             Ok(Some(mut pushed)) if pushed.len() == 2 => {
                 let branch = pushed.pop().map(Ok);
                 let state = pushed.pop().map(Ok);
@@ -224,7 +209,7 @@ impl GitRepository {
         // Each ref's tracking ref follows what became of it before any error is returned.
         let state = self.state_pushed(state_id, state);
         let branch = self.branch_pushed(id, branch)?;
-        Ok(match (state?, branch) {
+        Ok(Some(match (state?, branch) {
             (PushOutcome::Pushed(state), PushOutcome::Pushed(commit)) => {
                 PairOutcome::Pushed { commit, state }
             }
@@ -232,7 +217,7 @@ impl GitRepository {
             // Never from a remote that applied the push atomically; said as it is.
             (PushOutcome::Rejected, PushOutcome::Pushed(commit)) => PairOutcome::BranchOnly(commit),
             (PushOutcome::Rejected, PushOutcome::Rejected) => PairOutcome::Rejected,
-        })
+        }))
     }
 
     /// The commits of a fast-forward of the main branch from `expected` to `to`, checked to
@@ -261,6 +246,29 @@ impl GitRepository {
             ));
         }
         Ok((old, id))
+    }
+
+    /// Pushes `id` to the remote's `refs/heads/<branch>` (from its outgoing ref, pointed at
+    /// `id`) as `expect` requires; returns the destination and what became of the push.
+    fn push_to(
+        &self,
+        branch: &Branch,
+        id: Oid,
+        expect: Expect,
+    ) -> Result<(String, Result<Pushed, git2::Error>), RepositoryError> {
+        let outgoing = remote::outgoing_ref(branch);
+        let destination = format!("refs/heads/{branch}");
+        self.point(&outgoing, id)?;
+        let pushed = remote::push(
+            &self.repo,
+            &self.options.remote,
+            &self.options.credentials,
+            &outgoing,
+            &destination,
+            expect,
+            None,
+        );
+        Ok((destination, pushed))
     }
 
     /// Points the local ref `name` at `id`.

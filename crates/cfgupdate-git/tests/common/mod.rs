@@ -188,22 +188,7 @@ pub fn unpack_all(git_dir: &Path) {
 /// replica's or a person's push would) to a new commit on top of it with the same tree.
 pub fn move_behind(bare: &Path, name: &str, subject: &str) -> String {
     let old = cfgupdate_tests::git(bare, &["rev-parse", name]);
-    let tree = format!("{old}^{{tree}}");
-    let new = cfgupdate_tests::git(
-        bare,
-        &[
-            IDENTITY[0],
-            IDENTITY[1],
-            IDENTITY[2],
-            IDENTITY[3],
-            "commit-tree",
-            &tree,
-            "-p",
-            &old,
-            "-m",
-            subject,
-        ],
-    );
+    let new = commit_on(bare, name, subject);
     cfgupdate_tests::git(bare, &["update-ref", name, &new, &old]);
     new
 }
