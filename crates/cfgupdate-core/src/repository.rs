@@ -387,6 +387,133 @@ pub trait ConfigRepository {
     }
 }
 
+/// Implements the calls of [`ConfigRepository`] that only read (`read_file`, `list_files`,
+/// `is_ancestor`, `log`, `state`, `state_anchor`, `side_tip`) and `set_state_anchor` by passing
+/// them to the repository in the field `$inner`, inside an `impl ConfigRepository` block: for
+/// a wrapper that changes how a repository writes or fetches, not what it reads (strict mode's
+/// view, the service's metrics). The wrapper writes the other calls itself.
+///
+/// ```
+/// use cfgupdate_core::{
+///     Change, CommitId, ConfigRepository, MemoryRepository, PushOutcome, RepositoryError,
+///     forward_reads,
+/// };
+///
+/// /// Counts the pushes of the repository it wraps.
+/// struct Counting {
+///     inner: MemoryRepository,
+///     pushes: usize,
+/// }
+///
+/// impl ConfigRepository for Counting {
+///     forward_reads!(inner);
+///
+///     fn tip(&self) -> Result<CommitId, RepositoryError> {
+///         self.inner.tip()
+///     }
+///     fn refresh(&mut self) -> Result<CommitId, RepositoryError> {
+///         self.inner.refresh()
+///     }
+///     fn is_fresh(&self) -> bool {
+///         self.inner.is_fresh()
+///     }
+///     fn commit_and_push(
+///         &mut self,
+///         parent: &CommitId,
+///         change: &Change,
+///     ) -> Result<PushOutcome, RepositoryError> {
+///         self.pushes += 1;
+///         self.inner.commit_and_push(parent, change)
+///     }
+///     fn push_state(
+///         &mut self,
+///         parent: Option<&CommitId>,
+///         content: &[u8],
+///         message: &str,
+///     ) -> Result<PushOutcome, RepositoryError> {
+///         self.pushes += 1;
+///         self.inner.push_state(parent, content, message)
+///     }
+/// }
+///
+/// let mut counting = Counting { inner: MemoryRepository::new(&[("a.txt", "a\n")]), pushes: 0 };
+/// let tip = counting.refresh().unwrap();
+/// assert!(counting.log(&tip, 1).unwrap().len() == 1);
+/// assert_eq!(counting.pushes, 0);
+/// ```
+#[macro_export]
+macro_rules! forward_reads {
+    ($inner:ident) => {
+        fn read_file(
+            &self,
+            revision: &$crate::CommitId,
+            path: &$crate::RepoPath,
+        ) -> ::std::result::Result<
+            ::std::option::Option<::std::vec::Vec<u8>>,
+            $crate::RepositoryError,
+        > {
+            self.$inner.read_file(revision, path)
+        }
+
+        fn list_files(
+            &self,
+            revision: &$crate::CommitId,
+            under: &str,
+        ) -> ::std::result::Result<::std::vec::Vec<$crate::RepoPath>, $crate::RepositoryError> {
+            self.$inner.list_files(revision, under)
+        }
+
+        fn is_ancestor(
+            &self,
+            ancestor: &$crate::CommitId,
+            descendant: &$crate::CommitId,
+        ) -> ::std::result::Result<bool, $crate::RepositoryError> {
+            self.$inner.is_ancestor(ancestor, descendant)
+        }
+
+        fn log(
+            &self,
+            from: &$crate::CommitId,
+            limit: usize,
+        ) -> ::std::result::Result<::std::vec::Vec<$crate::CommitInfo>, $crate::RepositoryError> {
+            self.$inner.log(from, limit)
+        }
+
+        fn state(
+            &self,
+        ) -> ::std::result::Result<
+            ::std::option::Option<$crate::StateVersion>,
+            $crate::RepositoryError,
+        > {
+            self.$inner.state()
+        }
+
+        fn state_anchor(
+            &self,
+        ) -> ::std::result::Result<
+            ::std::option::Option<$crate::StateVersion>,
+            $crate::RepositoryError,
+        > {
+            self.$inner.state_anchor()
+        }
+
+        fn set_state_anchor(
+            &self,
+            commit: &$crate::CommitId,
+        ) -> ::std::result::Result<(), $crate::RepositoryError> {
+            self.$inner.set_state_anchor(commit)
+        }
+
+        fn side_tip(
+            &self,
+            branch: &str,
+        ) -> ::std::result::Result<::std::option::Option<$crate::CommitId>, $crate::RepositoryError>
+        {
+            self.$inner.side_tip(branch)
+        }
+    };
+}
+
 /// [`ConfigRepository::fast_forward_with_state`] as two pushes in order: the state, then,
 /// only once it landed, the fast-forward. What the default does, and what an adapter falls
 /// back to when its remote cannot take an atomic push.

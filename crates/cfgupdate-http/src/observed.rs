@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cfgupdate_core::{Change, CommitInfo, PairOutcome, PushOutcome, StateVersion};
-use cfgupdate_core::{CommitId, ConfigRepository, RepoPath, RepositoryError, RepositoryErrorKind};
+use cfgupdate_core::{Change, PairOutcome, PushOutcome};
+use cfgupdate_core::{CommitId, ConfigRepository, RepositoryError, RepositoryErrorKind};
 
 use crate::metrics::{Metrics, PushRef};
 
@@ -176,6 +176,8 @@ impl Observed {
 }
 
 impl ConfigRepository for Observed {
+    cfgupdate_core::forward_reads!(inner);
+
     fn tip(&self) -> Result<CommitId, RepositoryError> {
         self.inner.tip()
     }
@@ -188,34 +190,6 @@ impl ConfigRepository for Observed {
 
     fn is_fresh(&self) -> bool {
         self.inner.is_fresh()
-    }
-
-    fn read_file(
-        &self,
-        revision: &CommitId,
-        path: &RepoPath,
-    ) -> Result<Option<Vec<u8>>, RepositoryError> {
-        self.inner.read_file(revision, path)
-    }
-
-    fn list_files(
-        &self,
-        revision: &CommitId,
-        under: &str,
-    ) -> Result<Vec<RepoPath>, RepositoryError> {
-        self.inner.list_files(revision, under)
-    }
-
-    fn is_ancestor(
-        &self,
-        ancestor: &CommitId,
-        descendant: &CommitId,
-    ) -> Result<bool, RepositoryError> {
-        self.inner.is_ancestor(ancestor, descendant)
-    }
-
-    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
-        self.inner.log(from, limit)
     }
 
     fn commit_and_push(
@@ -262,10 +236,6 @@ impl ConfigRepository for Observed {
         self.pair_pushed(result)
     }
 
-    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.inner.state()
-    }
-
     fn push_state(
         &mut self,
         parent: Option<&CommitId>,
@@ -274,18 +244,6 @@ impl ConfigRepository for Observed {
     ) -> Result<PushOutcome, RepositoryError> {
         let result = self.inner.push_state(parent, content, message);
         self.pushed(PushRef::State, result)
-    }
-
-    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.inner.state_anchor()
-    }
-
-    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
-        self.inner.set_state_anchor(commit)
-    }
-
-    fn side_tip(&self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
-        self.inner.side_tip(branch)
     }
 
     fn refresh_side(&mut self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {

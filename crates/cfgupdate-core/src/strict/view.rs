@@ -8,14 +8,13 @@ use super::replay::{Gates, Pending, pending, replay};
 use crate::clock::Clock;
 use crate::intent::WriteOptions;
 use crate::names::CommitId;
-use crate::path::RepoPath;
 use crate::promotion::PromotionError;
 use crate::promotion::holds::Holds;
 use crate::promotion::state::PipelineState;
 use crate::promotion::state::{self, CatchUp};
 use crate::repository::{
     Change, CommitInfo, ConfigRepository, PairOutcome, PushOutcome, RepositoryError,
-    RepositoryErrorKind, StateVersion,
+    RepositoryErrorKind,
 };
 use crate::snapshot::Snapshot;
 
@@ -577,6 +576,8 @@ fn as_repository_error(error: PromotionError) -> RepositoryError {
 }
 
 impl<R: ConfigRepository> ConfigRepository for Strict<R> {
+    crate::forward_reads!(inner);
+
     fn tip(&self) -> Result<CommitId, RepositoryError> {
         match self.mode_now()? {
             None => self.inner.tip(),
@@ -594,34 +595,6 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
 
     fn is_fresh(&self) -> bool {
         self.inner.is_fresh() && (self.auto_branch().is_none() || self.side_fresh)
-    }
-
-    fn read_file(
-        &self,
-        revision: &CommitId,
-        path: &RepoPath,
-    ) -> Result<Option<Vec<u8>>, RepositoryError> {
-        self.inner.read_file(revision, path)
-    }
-
-    fn list_files(
-        &self,
-        revision: &CommitId,
-        under: &str,
-    ) -> Result<Vec<RepoPath>, RepositoryError> {
-        self.inner.list_files(revision, under)
-    }
-
-    fn is_ancestor(
-        &self,
-        ancestor: &CommitId,
-        descendant: &CommitId,
-    ) -> Result<bool, RepositoryError> {
-        self.inner.is_ancestor(ancestor, descendant)
-    }
-
-    fn log(&self, from: &CommitId, limit: usize) -> Result<Vec<CommitInfo>, RepositoryError> {
-        self.inner.log(from, limit)
     }
 
     fn commit_and_push(
@@ -658,10 +631,6 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
                 Ok(PushOutcome::Rejected)
             }
         }
-    }
-
-    fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.inner.state()
     }
 
     fn push_state(
@@ -702,18 +671,6 @@ impl<R: ConfigRepository> ConfigRepository for Strict<R> {
             PushOutcome::Pushed(commit) => PairOutcome::Pushed { commit, state },
             PushOutcome::Rejected => PairOutcome::StateOnly(state),
         })
-    }
-
-    fn state_anchor(&self) -> Result<Option<StateVersion>, RepositoryError> {
-        self.inner.state_anchor()
-    }
-
-    fn set_state_anchor(&self, commit: &CommitId) -> Result<(), RepositoryError> {
-        self.inner.set_state_anchor(commit)
-    }
-
-    fn side_tip(&self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
-        self.inner.side_tip(branch)
     }
 
     fn refresh_side(&mut self, branch: &str) -> Result<Option<CommitId>, RepositoryError> {
