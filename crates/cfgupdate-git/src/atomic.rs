@@ -50,6 +50,8 @@ unsafe extern "C" {
 
 /// The capability a client sends to have its ref updates applied all or none.
 const ATOMIC: &[u8] = b"atomic";
+/// A flush packet alone.
+const FLUSH: &[u8] = b"0000";
 /// The most of the advertisement kept while looking for its capabilities (they are on its
 /// first ref line, after at most http's `# service=` line).
 const ADVERTISEMENT_LIMIT: usize = 64 * 1024;
@@ -98,7 +100,7 @@ impl Drop for Session {
 
 /// The remote's `transport` callback for an atomic push (`git_remote_callbacks.transport`):
 /// libgit2's smart transport over the wrapped subtransport of the session's scheme. Without a
-/// session it makes none, and libgit2 picks its own transport.
+/// session (never: it is set only for a push that holds one) the push fails.
 pub(crate) extern "C" fn transport(
     out: *mut *mut raw::git_transport,
     owner: *mut raw::git_remote,
@@ -108,7 +110,10 @@ pub(crate) extern "C" fn transport(
         Some(Transport::Git) => &GIT,
         Some(Transport::Https) => &HTTP,
         Some(Transport::Ssh) => &SSH,
-        Some(Transport::Local) | None => return 0,
+        // Never without a session: fail rather than push without asking for atomicity.
+        Some(Transport::Local) | None => {
+            return fail("an atomic push was asked for outside of one (cfgupdate's bug)");
+        }
     };
     // SAFETY: `out` and `owner` come from libgit2 for this very call; the definition is a
     // static, so it outlives the transport that keeps a pointer to it.
@@ -222,8 +227,10 @@ extern "C" fn action(
     url: *const c_char,
     service: raw::git_smart_service_t,
 ) -> c_int {
+    // The streams keep this pointer itself (not one derived from a reference made here).
+    let wrapper_ptr = subtransport.cast::<Wrapper>();
     // SAFETY: libgit2 passes back the subtransport `wrap` made; `inner` is libgit2's own.
-    let wrapper = unsafe { &mut *subtransport.cast::<Wrapper>() };
+    let wrapper = unsafe { &mut *wrapper_ptr };
     let Some(inner_action) = (unsafe { (*wrapper.inner).action }) else {
         return fail("the transport has no action");
     };
@@ -231,6 +238,12 @@ extern "C" fn action(
     let acted = inner_action(&mut inner, wrapper.inner, url, service);
     if acted < 0 {
         return acted;
+    }
+    // A new connection reads its own advertisement, and its first write is its own.
+    if service == raw::GIT_SERVICE_RECEIVEPACK_LS || service == raw::GIT_SERVICE_UPLOADPACK_LS {
+        wrapper.wrote = false;
+        wrapper.advertisement.clear();
+        OFFERED.set(None);
     }
     // SAFETY: `wrapper.stream` is null or a live stream of this wrapper (a stream clears it
     // when freed).
@@ -247,7 +260,7 @@ extern "C" fn action(
             free: Some(free_stream),
         },
         inner,
-        wrapper,
+        wrapper: wrapper_ptr,
     }));
     wrapper.stream = stream;
     // SAFETY: as above.
@@ -317,14 +330,20 @@ extern "C" fn write(
     if wrapper.wrote {
         return inner_write(stream.inner, buffer, length);
     }
+    // SAFETY: libgit2 hands `length` bytes at `buffer`.
+    let data = unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), length) };
+    // A lone flush before any command is the goodbye libgit2 sends when it closes a
+    // connection that pushed nothing (an error before the commands, a push it refused
+    // itself): it changes nothing on the server, and failing it would hide that error.
+    if data == FLUSH {
+        return inner_write(stream.inner, buffer, length);
+    }
     wrapper.wrote = true;
     if OFFERED.get() != Some(true) {
         return fail(
             "the remote does not offer atomic pushes (git's receive-pack 2.4 or later does): nothing was sent",
         );
     }
-    // SAFETY: libgit2 hands `length` bytes at `buffer`.
-    let data = unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), length) };
     match with_atomic(data) {
         Some(commands) => inner_write(stream.inner, commands.as_ptr().cast(), commands.len()),
         None => fail("the push's update commands could not be read to ask for an atomic push"),

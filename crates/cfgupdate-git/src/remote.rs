@@ -565,7 +565,12 @@ unsafe fn push_atomically(
     // call, which is synchronous.
     let code = unsafe { libgit2_sys::git_remote_push(remote, &array, &raw_options) };
     if code < 0 {
-        return Err(git2::Error::last_error(code));
+        let error = git2::Error::last_error(code);
+        // A callback that panicked left its panic with git2, which raises it on the next
+        // failing call (`git2::Remote::push` does so at once): one that cannot succeed raises
+        // it here, not at some later call.
+        let _ = git2::Oid::from_str("");
+        return Err(error);
     }
     Ok(())
 }

@@ -241,21 +241,19 @@ impl<R: ConfigRepository> Strict<R> {
             context: report.context.clone(),
             at: now,
         };
-        // The commits still waiting: only their results are kept.
-        let live: Vec<CommitId> = chain.commits.iter().map(|c| c.id.clone()).collect();
         // With `contexts`, only the checks it names decide; without, every check does.
         let required = self.required_contexts(&main);
         let decides = required.is_empty() || required.contains(&report.context);
         match report.state {
             CheckState::Pending | CheckState::Error => {
                 self.update_record("Record a CI result", |r| {
-                    r.add_check(check.clone(), &live, &required)
+                    r.add_check(check.clone(), &required)
                 })?;
                 Ok(Some(CheckOutcome::Recorded))
             }
             CheckState::Failure if !decides => {
                 self.update_record("Record a CI result", |r| {
-                    r.add_check(check.clone(), &live, &required)
+                    r.add_check(check.clone(), &required)
                 })?;
                 Ok(Some(CheckOutcome::Recorded))
             }
@@ -304,7 +302,7 @@ impl<R: ConfigRepository> Strict<R> {
                         return (false, Verdict::Held);
                     }
                     let r = &mut state.strict;
-                    let mut changed = r.add_check(check.clone(), &live, &required);
+                    let mut changed = r.add_check(check.clone(), &required);
                     // Other checks of the commit still pending, failed or missing: recorded,
                     // and the last of them to pass accepts it.
                     if r.verdict(commit, &required).is_err() {
@@ -314,8 +312,10 @@ impl<R: ConfigRepository> Strict<R> {
                         r.accepted = Some(commit.clone());
                         changed = true;
                     }
-                    // On the main branch from now on: no longer waiting.
+                    // On the main branch from now on: no longer waiting, and their results
+                    // no longer needed.
                     changed |= r.note_built(std::iter::empty(), &up_to);
+                    changed |= r.forget_checks(&up_to);
                     (changed, Verdict::Accept)
                 };
                 let accepted = || CheckOutcome::Accepted {
@@ -453,7 +453,8 @@ impl<R: ConfigRepository> Strict<R> {
                         return false;
                     }
                     outcome = None;
-                    r.add_check(check.clone(), &live, &required);
+                    // Evicted, and the commits built on it rebuilt: their results go.
+                    r.forget_checks(&from);
                     r.add_eviction(eviction.clone())
                 })?;
                 if let Some(ignored) = outcome {

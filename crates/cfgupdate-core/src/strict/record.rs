@@ -10,12 +10,17 @@ use crate::names::{CommitId, ServiceName, WaveName};
 use crate::reference::ImageRef;
 use crate::trailers::Record;
 
-/// How many CI results are kept per commit (one per check, the newest). Only results for
-/// commits still waiting on the auto branch are kept at all, so the whole is bounded by the
-/// queue. A result that holds its commit back is never pushed out by another (see
-/// [`StrictRecord::add_check`]): a caller posting results for made-up checks cannot flush the
-/// one that keeps a commit off the main branch.
+/// How many CI results are kept per commit (one per check, the newest). A result that holds
+/// its commit back is never pushed out by another (see [`StrictRecord::add_check`]): a caller
+/// posting results for made-up checks cannot flush the one that keeps a commit off the main
+/// branch.
 const KEEP_CHECKS_PER_COMMIT: usize = 32;
+/// How many commits' results are kept. Results leave when their commit is accepted or evicted;
+/// this bound only catches those of commits a rebuild left behind, and pushes out the commit
+/// whose newest result is the oldest (results are only ever recorded for commits waiting on
+/// the auto branch, so a live commit loses its results only after this many others got
+/// results since).
+const KEEP_CHECKED_COMMITS: usize = 256;
 /// How many evictions are kept: enough for `status` and `history`, small enough to fetch in
 /// every call.
 const KEEP_EVICTIONS: usize = 100;
@@ -213,32 +218,23 @@ impl StrictRecord {
     /// check's newest result is the one that counts); returns whether anything changed (the
     /// same result again does not).
     ///
-    /// Results for commits not in `live` (no longer waiting on the auto branch) are dropped.
     /// A commit keeps at most [`KEEP_CHECKS_PER_COMMIT`] results: to make room for a new check,
     /// the oldest result that cannot hold the commit back goes (with `required` checks, one of
     /// a check they do not name; without, a `success`); when every kept result may hold it
-    /// back, the new check is not kept (the commit is held back all the same).
-    pub(crate) fn add_check(
-        &mut self,
-        check: CheckRecord,
-        live: &[CommitId],
-        required: &[String],
-    ) -> bool {
+    /// back, the new check is not kept (the commit is held back all the same). At most
+    /// [`KEEP_CHECKED_COMMITS`] commits keep results.
+    pub(crate) fn add_check(&mut self, check: CheckRecord, required: &[String]) -> bool {
         let same = |c: &CheckRecord| c.commit == check.commit && c.context == check.context;
-        let before = self.checks.len();
-        self.checks
-            .retain(|c| c.commit == check.commit || live.contains(&c.commit));
-        let changed = self.checks.len() != before;
         if self
             .checks
             .iter()
             .any(|c| same(c) && c.state == check.state)
         {
-            return changed;
+            return false;
         }
-        let replaced = self.checks.len();
+        let before = self.checks.len();
         self.checks.retain(|c| !same(c));
-        let known = self.checks.len() != replaced;
+        let known = self.checks.len() != before;
         let of_commit = self
             .checks
             .iter()
@@ -257,11 +253,45 @@ impl StrictRecord {
                 Some(oldest) => {
                     self.checks.remove(oldest);
                 }
-                None => return changed,
+                None => return known,
             }
+        }
+        if of_commit == 0 {
+            self.make_room_for_a_commit();
         }
         self.checks.push(check);
         true
+    }
+
+    /// Drops the results of the commit whose newest result is the oldest, while
+    /// [`KEEP_CHECKED_COMMITS`] commits have results.
+    fn make_room_for_a_commit(&mut self) {
+        loop {
+            let mut newest: BTreeMap<&CommitId, u64> = BTreeMap::new();
+            for c in &self.checks {
+                let at = newest.entry(&c.commit).or_insert(c.at);
+                *at = (*at).max(c.at);
+            }
+            if newest.len() < KEEP_CHECKED_COMMITS {
+                return;
+            }
+            let Some(stalest) = newest
+                .into_iter()
+                .min_by_key(|(_, at)| *at)
+                .map(|(commit, _)| commit.clone())
+            else {
+                return;
+            };
+            self.checks.retain(|c| c.commit != stalest);
+        }
+    }
+
+    /// Forgets the results of `commits` (accepted or evicted: no longer waiting); returns
+    /// whether any were kept.
+    pub(crate) fn forget_checks(&mut self, commits: &[CommitId]) -> bool {
+        let before = self.checks.len();
+        self.checks.retain(|c| !commits.contains(&c.commit));
+        self.checks.len() != before
     }
 
     /// The newest result of each check recorded for `commit`, by check name.

@@ -86,7 +86,7 @@ fn strict(key: bool) -> (Strict<MemoryRepository>, Arc<ManualClock>) {
     )
 }
 
-fn announce(repo: &mut Strict<MemoryRepository>, app: u8, service: &str, n: u64) -> CommitId {
+fn announce<R: ConfigRepository>(repo: &mut Strict<R>, app: u8, service: &str, n: u64) -> CommitId {
     let announcement = announcement(app, service, n);
     let options = *repo.options();
     let clock = clock();

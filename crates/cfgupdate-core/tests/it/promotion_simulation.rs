@@ -801,7 +801,12 @@ impl Sim {
                 let same = latest_before
                     .as_ref()
                     .is_some_and(|l| l.revision == report.revision && l.status == report.status);
-                if same && state_commit(&self.repo) != state_commit_before {
+                // (In strict mode the report's fetch may rebuild the auto branch, which records
+                // what it dropped or made in the state: a state commit of strict mode's own.)
+                if same
+                    && state_commit(&self.repo) != state_commit_before
+                    && state.strict == state_before.strict
+                {
                     return Err("an identical repeated report made a new state commit".into());
                 }
                 if let DeploymentOutcome::Pending {
@@ -828,7 +833,10 @@ impl Sim {
                 }
                 if repeat {
                     self.model.stats.repeats += 1;
-                    if !new.is_empty() || state_commit(&self.repo) != state_commit_before {
+                    // (A state commit of strict mode's own, from the fetch's rebuild, aside.)
+                    let moved = state_commit(&self.repo) != state_commit_before
+                        && state.strict == state_before.strict;
+                    if !new.is_empty() || moved {
                         return Err(format!(
                             "an immediately repeated report made commits {new:?} (state moved: {})",
                             state_commit(&self.repo) != state_commit_before

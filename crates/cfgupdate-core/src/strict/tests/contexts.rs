@@ -198,12 +198,97 @@ fn results_of_made_up_checks_never_push_out_the_one_that_holds_a_commit_back() {
         matches!(outcome, CheckOutcome::Accepted { .. }),
         "{outcome:?}"
     );
-    // Accepted: its results are no longer kept once another commit's result comes.
-    let next = announce(&mut repo, 0x3b, "web", 2);
-    report(&mut repo, &next, CheckState::Pending, "policy");
+    // Accepted: its results are no longer kept.
     let record = repo.record(&commit);
     assert!(record.checks_of(&commit).is_empty());
-    assert_eq!(record.checks_of(&next).len(), 1);
+    let next = announce(&mut repo, 0x3b, "web", 2);
+    report(&mut repo, &next, CheckState::Pending, "policy");
+    assert_eq!(repo.record(&commit).checks_of(&next).len(), 1);
+}
+
+/// Review of this change: results were kept only for the commits waiting in the view of the
+/// process recording one, also when its push of the state was rejected and it recorded again
+/// on the newest state, so another replica's result for a commit it did not know yet was
+/// dropped (and a later pass of another check accepted that commit while one still ran).
+#[test]
+fn a_result_recorded_by_another_replica_meanwhile_is_kept() {
+    use crate::testing::{Push, SharedRepository};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let shared = SharedRepository::new(memory(PIPELINE));
+    let other = Arc::new(Mutex::new(Strict::new(
+        shared.clone(),
+        clock(),
+        options(true),
+    )));
+    let later: Arc<Mutex<Option<CommitId>>> = Arc::new(Mutex::new(None));
+    let armed = Arc::new(AtomicBool::new(false));
+    let hook = {
+        let (other, later, armed) = (other.clone(), later.clone(), armed.clone());
+        move |push: Push| {
+            // This process is about to record its result: the other replica queues a change
+            // and records a pending check for it first.
+            if matches!(push, Push::State | Push::Both) && armed.swap(false, Ordering::SeqCst) {
+                let mut other = other.lock().unwrap();
+                let commit = announce(&mut other, 0x3e, "web", 2);
+                other
+                    .record_check(&CheckReport {
+                        commit: commit.clone(),
+                        state: CheckState::Pending,
+                        context: "test".into(),
+                    })
+                    .unwrap();
+                *later.lock().unwrap() = Some(commit);
+            }
+        }
+    };
+    let mut repo = Strict::new(
+        shared.clone().before_each_push(hook),
+        clock(),
+        options(true),
+    );
+    repo.refresh().unwrap();
+    let first = announce(&mut repo, 0x3d, "api", 2);
+    armed.store(true, Ordering::SeqCst);
+    report_on(&mut repo, &first, CheckState::Pending, "test");
+    let second = later
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the other replica acted");
+    let main = shared.with(|r| r.remote_tip().clone());
+    let record = repo.record(&main);
+    assert_eq!(record.checks_of(&first)["test"].state, CheckState::Pending);
+    assert_eq!(
+        record.checks_of(&second).get("test").map(|c| c.state),
+        Some(CheckState::Pending),
+        "the other replica's result was dropped"
+    );
+    // So a pass of another check does not accept the second commit while `test` runs.
+    let outcome = other
+        .lock()
+        .unwrap()
+        .record_check(&CheckReport {
+            commit: second.clone(),
+            state: CheckState::Success,
+            context: "lint".into(),
+        })
+        .unwrap();
+    assert_eq!(outcome, CheckOutcome::Recorded);
+}
+
+fn report_on<R: ConfigRepository>(
+    repo: &mut Strict<R>,
+    commit: &CommitId,
+    state: CheckState,
+    context: &str,
+) -> CheckOutcome {
+    repo.record_check(&CheckReport {
+        commit: commit.clone(),
+        state,
+        context: context.into(),
+    })
+    .unwrap()
 }
 
 #[test]
