@@ -1212,7 +1212,10 @@ impl Sim {
         self.count_reported(dropped.iter())?;
         let waiting = self.waiting();
         let main = self.tip();
-        let mut originals: BTreeMap<String, (Created, CommitId)> = BTreeMap::new();
+        // Changes with the same signature (two rollbacks to the same revision) may wait at
+        // once: each signature keeps its originals in order.
+        let mut originals: BTreeMap<String, std::collections::VecDeque<(Created, CommitId)>> =
+            BTreeMap::new();
         for id in &self.waited {
             // A change that left without a replay (evicted or dropped) has none.
             if !waiting.contains(id)
@@ -1220,7 +1223,10 @@ impl Sim {
                 && !self.repo.is_ancestor(id, &main).unwrap()
                 && let Some(created) = self.model.created.get(id)
             {
-                originals.insert(self.signature(id), (created.clone(), id.clone()));
+                originals
+                    .entry(self.signature(id))
+                    .or_default()
+                    .push_back((created.clone(), id.clone()));
             }
         }
         self.made.clear();
@@ -1229,7 +1235,10 @@ impl Sim {
             if self.model.created.contains_key(id) {
                 continue;
             }
-            let created = match originals.remove(&self.signature(id)) {
+            let original = originals
+                .get_mut(&self.signature(id))
+                .and_then(|queue| queue.pop_front());
+            let created = match original {
                 Some((mut original, was)) => {
                     self.model.stats.replayed += 1;
                     // Replayed without services a person set on the main branch since: like

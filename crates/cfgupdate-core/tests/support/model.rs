@@ -211,6 +211,8 @@ pub struct Model {
     /// state was written (the branch commit that state looked at, or in strict mode the main
     /// branch commit the auto branch it looked at was built on). People's edits after it pin.
     managed_from: Option<usize>,
+    /// While approvals are checked: the holds after the step's new commits.
+    holds_after: Option<BTreeMap<usize, BTreeSet<String>>>,
     /// The positions of people's commits seen before cfgupdate managed the branch.
     unpinned: Vec<usize>,
     /// App commits whose publish left held services out: after a release, a replay of them
@@ -248,6 +250,7 @@ impl Model {
             holds: BTreeMap::new(),
             managed: false,
             managed_from: None,
+            holds_after: None,
             unpinned: Vec::new(),
             partial_apps: BTreeSet::new(),
             stats: Stats::default(),
@@ -568,10 +571,12 @@ impl Model {
                 ));
             }
         }
-        if self.strict {
-            // In strict mode a person's push to the main branch never makes cfgupdate's
-            // writes (to the auto branch and the state) start over: an approval made while
-            // one was pushed is checked against the holds the engine could know of.
+        // An approval is a write of the state alone (and in strict mode every write goes to
+        // the auto branch and the state): a person's push to the branch during it does not
+        // make it start over, so it is checked against the holds the engine could know of,
+        // before the step's new commits or after them (a push that came before its fetch).
+        self.holds_after = Some(self.holds.clone());
+        {
             self.as_of = Some(Created {
                 kind,
                 now,
@@ -582,6 +587,7 @@ impl Model {
         }
         let approvals = self.check_approvals(repo, kind);
         self.as_of = None;
+        self.holds_after = None;
         approvals?;
         Ok(new)
     }
@@ -989,10 +995,23 @@ impl Model {
                     .iter()
                     .map(|(s, i)| (s.to_string(), i.as_str().to_owned()))
                     .collect();
-                let deployed = self
-                    .completion(repo, into - 1)?
-                    .map(|c| self.free(into, &c.set));
-                if deployed.as_ref() != Some(&approved) {
+                let completion = self.completion(repo, into - 1)?;
+                let deployed = completion.as_ref().map(|c| self.free(into, &c.set));
+                // The same with the holds the step's new commits placed.
+                let after = match (&completion, &self.holds_after) {
+                    (Some(c), Some(holds)) => {
+                        let held = holds.get(&into);
+                        Some(
+                            self.fixture.waves[into]
+                                .unheld(&c.set)
+                                .into_iter()
+                                .filter(|(s, _)| !held.is_some_and(|h| h.contains(s)))
+                                .collect::<Set>(),
+                        )
+                    }
+                    _ => None,
+                };
+                if deployed.as_ref() != Some(&approved) && after.as_ref() != Some(&approved) {
                     return Err(format!(
                         "approved {approved:?} into `{wave}`, but the wave before it deployed {deployed:?}"
                     ));
