@@ -4,8 +4,8 @@
 
 use super::*;
 
-fn report(
-    repo: &mut Strict<MemoryRepository>,
+fn report<R: ConfigRepository>(
+    repo: &mut Strict<R>,
     commit: &CommitId,
     state: CheckState,
     context: &str,
@@ -250,7 +250,7 @@ fn a_result_recorded_by_another_replica_meanwhile_is_kept() {
     repo.refresh().unwrap();
     let first = announce(&mut repo, 0x3d, "api", 2);
     armed.store(true, Ordering::SeqCst);
-    report_on(&mut repo, &first, CheckState::Pending, "test");
+    report(&mut repo, &first, CheckState::Pending, "test");
     let second = later
         .lock()
         .unwrap()
@@ -275,20 +275,6 @@ fn a_result_recorded_by_another_replica_meanwhile_is_kept() {
         })
         .unwrap();
     assert_eq!(outcome, CheckOutcome::Recorded);
-}
-
-fn report_on<R: ConfigRepository>(
-    repo: &mut Strict<R>,
-    commit: &CommitId,
-    state: CheckState,
-    context: &str,
-) -> CheckOutcome {
-    repo.record_check(&CheckReport {
-        commit: commit.clone(),
-        state,
-        context: context.into(),
-    })
-    .unwrap()
 }
 
 #[test]
