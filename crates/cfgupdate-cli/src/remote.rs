@@ -176,3 +176,32 @@ pub use crate::failure::classified;
 
 /// The real clock: the core's own, the one type through which anything reads the system clock.
 pub use cfgupdate_core::SystemClock;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cfgupdate_core::CommitId;
+    use cfgupdate_core::strict::{Eviction, EvictionKind};
+
+    #[test]
+    fn a_dropped_change_from_a_message_someone_else_wrote_is_shown_escaped_on_one_line() {
+        let dropped = Eviction {
+            commit: CommitId::parse(&"ab".repeat(20)).unwrap(),
+            subject: "Publish api\u{1b}[2J\rnow".to_owned(),
+            action: "publish".to_owned(),
+            wave: None,
+            images: Default::default(),
+            app_commits: Vec::new(),
+            kind: EvictionKind::Dropped,
+            reason: "a person set api\nin staging".to_owned(),
+            at: 0,
+        };
+        let line = dropped_line(&dropped);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(
+            line.starts_with("dropped from the auto branch: \"Publish api"),
+            "{line}"
+        );
+        assert!(line.contains("(commit abababa"), "{line}");
+    }
+}
