@@ -15,7 +15,8 @@ waiting for another deploy report; and once the first wave's freeze window ended
 deferred images of each service are published. It is the same operation `cfgupdate serve` runs on its timer, \
 for cron-driven setups without the service; running it when nothing is due changes nothing.\n\n\
 Prints each commit it made (one SHA a line, in pipeline order), or `unchanged`; a sentence on \
-stderr says what each commit did and when the next soak gate opens. A wave whose promotion is \
+stderr says what each commit did, which promotion now waits for approval since its soak ended \
+(said once, by whichever run or service noticed it first), and when the next soak gate opens. A wave whose promotion is \
 refused by its own content (a slot without effect, a target that does not render) does not stop \
 the others: each refusal is printed on stderr after the commits, and the exit code is then 2.",
     after_help = "Examples:\n  cfgupdate advance --repo https://git.example.com/acme/cfg-app.git --branch main\n  # every 5 minutes from cron:\n  */5 * * * *  cfgupdate advance --repo https://git.example.com/acme/cfg-app.git --branch main"
@@ -63,6 +64,12 @@ pub fn run(args: &AdvanceArgs) -> Result<(), Failure> {
             deferred.remaining,
             rfc3339(frozen.until),
             cfgupdate_core::adapter::shown(&frozen.reason)
+        ));
+    }
+    for (wave, revision) in &done.awaiting_approval {
+        crate::args::say(format_args!(
+            "the soak before `{wave}` ended: its promotion of revision {} waits for approval (`cfgupdate approve --wave {wave}`)",
+            revision.short()
         ));
     }
     if due.is_unchanged() {

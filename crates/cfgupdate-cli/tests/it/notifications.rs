@@ -792,3 +792,58 @@ fn a_change_a_persons_push_made_moot_is_refused_once_by_one_of_two_replicas() {
         .count();
     assert_eq!(about_moot, 1, "{:?}", webhook.received());
 }
+
+/// A wave behind a soak and an approval: the report that completes the wave before it says
+/// "soak", so the service's own pass says `approval_pending` once the soak ended, and once.
+#[test]
+fn a_soak_that_ends_into_an_approval_gate_sends_approval_pending_once() {
+    let daemon = GitDaemon::start().unwrap();
+    let mut files = files();
+    for (path, text) in &mut files {
+        if path == "cfgupdate.toml" {
+            *text = text.replace("soak = \"2s\"", "soak = \"2s\"\napproval = true");
+        }
+    }
+    let bare = daemon.create_remote("config.git", "master", &file_refs(&files));
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = Sink::start(Answers::FailFirst(0));
+    let mut env = all_credentials();
+    env.push(("CFGUPDATE_NOTIFY_URLS", webhook.url("/hooks")));
+    let server = Server::start(Options {
+        repo: &daemon.url("config.git"),
+        cache: &dir.path().join("cache"),
+        log: dir.path().join("serve.log"),
+        env,
+        args: vec![],
+    });
+    let answer = post_as(&server.at("/v1/images"), CI_TOKEN, &announcement(1, "api"));
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let c1 = answer.json()["commit"].as_str().unwrap().to_owned();
+    for target in ["staging-us", "staging-eu"] {
+        let body = json!({ "target": target, "revision": c1, "status": "succeeded" });
+        let answer = post_as(
+            &server.at("/v1/deployments"),
+            DEPLOY_TOKEN,
+            &body.to_string(),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let pending = webhook.wait_for("`approval_pending` after the soak", |r| {
+        event_of(r) == "approval_pending"
+    });
+    let body = pending.json();
+    assert_eq!(
+        (body["wave"].as_str(), body["commit"].as_str()),
+        (Some("internal"), Some(c1.as_str()))
+    );
+    // Nothing was promoted, and the next passes do not say it again.
+    thread::sleep(Duration::from_secs(4));
+    let events: Vec<String> = webhook.received().iter().map(event_of).collect();
+    assert_eq!(
+        events.iter().filter(|e| *e == "approval_pending").count(),
+        1,
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| e == "promoted"), "{events:?}");
+    assert_eq!(git(&bare, &["rev-parse", "master"]).trim(), c1);
+}

@@ -153,6 +153,12 @@ pub struct Advance {
     /// check, its slots), in pipeline order: each is reported here and the other waves still
     /// advance.
     pub refused: Vec<PromotionError>,
+    /// The waves whose soak ended and whose promotion now waits for approval, each with the
+    /// revision waiting (what `approve --revision` takes), in pipeline order. Each wait is
+    /// listed once: by the pass whose record of it in the pipeline state landed first, across
+    /// processes. (A wait with no soak before it is said by the report that completed the
+    /// wave: [`DeploymentOutcome::Pending`].)
+    pub awaiting_approval: Vec<(WaveName, CommitId)>,
 }
 
 /// Records a post-deploy hook's report, then promotes out of the target's wave if the report
@@ -729,6 +735,7 @@ pub fn advance(
     let tip = repo.refresh()?;
     let pipeline = Snapshot::at(repo, &tip)?.pipeline().clone();
     let mut advance = Advance::default();
+    let mut waits: Vec<(WaveName, CommitId)> = Vec::new();
     for wave in &pipeline.waves {
         if pipeline.next_wave(&wave.name).is_none() {
             continue;
@@ -752,20 +759,45 @@ pub fn advance(
             advance.next_deadline =
                 Some(advance.next_deadline.map_or(deadline, |d| d.min(deadline)));
         }
+        // A soak that ended leaves the promotion waiting for approval: nobody's report said so.
+        if let Some(Transition::Waiting(candidate, Gate::Approval)) = &transition
+            && pipeline
+                .wave(&candidate.into)
+                .is_some_and(|into| into.soak.is_some())
+        {
+            waits.push((candidate.into.clone(), candidate.source_revision.clone()));
+        }
     }
-    // Record the publishes since the state last did, once there are enough of them, so a
-    // publish reads only a few commits however long nobody else wrote the state.
+    // Record the waits for approval not recorded yet (the processes that landed the record
+    // list them), and the publishes since the state last did, once there are enough of them,
+    // so a publish reads only a few commits however long nobody else wrote the state.
     let tip = repo.tip()?;
+    let message = if waits.is_empty() {
+        "Record the publishes"
+    } else {
+        "Record a promotion waiting for approval"
+    };
+    let mut noted = Vec::new();
     state::update(
         repo,
         clock,
         &options.retry,
         options.key.as_ref(),
         &tip,
-        "Record the publishes",
+        message,
         CatchUp::Push(&tip, CATCH_UP_EVERY),
-        |_| false,
+        |state| {
+            noted.clear();
+            for (wave, revision) in &waits {
+                if state.awaiting.get(wave) != Some(revision) {
+                    state.awaiting.insert(wave.clone(), revision.clone());
+                    noted.push((wave.clone(), revision.clone()));
+                }
+            }
+            !noted.is_empty()
+        },
     )?;
+    advance.awaiting_approval = noted;
     Ok(advance)
 }
 

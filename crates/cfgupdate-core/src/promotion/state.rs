@@ -59,7 +59,7 @@ pub(crate) const CATCH_UP_EVERY: usize = 64;
 /// of the auto branch's commits strict mode made, the only ones it fast-forwards main to), so
 /// that a cfgupdate from before it says "upgrade" during a rolling upgrade instead of finding
 /// the document unreadable.
-pub const STATE_VERSION: u32 = 5;
+pub const STATE_VERSION: u32 = 6;
 
 /// The last format whose `mac` covers this cfgupdate's own serialisation of the document.
 const LEGACY_MAC_VERSION: u64 = 2;
@@ -258,6 +258,11 @@ pub struct PipelineState {
     /// Strict mode's CI results and evictions (docs/strict.md).
     #[serde(default, skip_serializing_if = "crate::strict::StrictRecord::is_empty")]
     pub strict: crate::strict::StrictRecord,
+    /// By wave promoted into: the source revision whose promotion was last announced as
+    /// waiting for approval once its soak ended (version 6 on), so that the announcement is
+    /// made once, by the process whose record of it landed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub awaiting: BTreeMap<WaveName, CommitId>,
 }
 
 impl Default for PipelineState {
@@ -273,6 +278,7 @@ impl Default for PipelineState {
             serial: 0,
             mac: None,
             strict: crate::strict::StrictRecord::default(),
+            awaiting: BTreeMap::new(),
         }
     }
 }

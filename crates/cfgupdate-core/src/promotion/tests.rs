@@ -561,6 +561,66 @@ fn the_soak_gate_waits_then_opens_without_another_report() {
     assert_eq!(world.images("internal")[&service("api")], image("api", 1));
 }
 
+/// A soak that ended on a timer's pass leaves the promotion waiting for approval, which no
+/// report says (the one that completed the wave said "soak"): the pass says it, once, also
+/// to another process's pass, through its record in the state.
+#[test]
+fn a_soak_that_ends_into_an_approval_gate_is_announced_once() {
+    let pipeline = PIPELINE.replace(
+        "hold = [\"billing\"]",
+        "hold = [\"billing\"]\nsoak = \"10m\"\napproval = true",
+    );
+    let mut world = World::with_pipeline(&pipeline);
+    let revision = world.publish(1, &[("api", 1)]);
+    world.report("staging-us", &revision, DeployStatus::Succeeded);
+    let outcome = world.report("staging-eu", &revision, DeployStatus::Succeeded);
+    assert!(
+        matches!(
+            outcome,
+            DeploymentOutcome::Pending {
+                gate: Gate::Soak { .. },
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let early = advance(&mut world.repo, &world.clock, &world.options).unwrap();
+    assert!(early.awaiting_approval.is_empty(), "{early:?}");
+    world.pass(Duration::from_secs(601));
+    let due = advance(&mut world.repo, &world.clock, &world.options).unwrap();
+    assert!(due.promoted.is_empty(), "{due:?}");
+    assert_eq!(
+        due.awaiting_approval,
+        vec![(wave("internal"), revision.clone())]
+    );
+    // Said once: not by the next pass, nor by another process's.
+    let again = advance(&mut world.repo, &world.clock, &world.options).unwrap();
+    assert!(again.awaiting_approval.is_empty(), "{again:?}");
+    let mut other = world.repo.clone();
+    other.forget_cache();
+    let elsewhere = advance(&mut other, &world.clock, &world.options).unwrap();
+    assert!(elsewhere.awaiting_approval.is_empty(), "{elsewhere:?}");
+    // Approved, promoted; a new candidate that soaks into the gate is said again.
+    let approved = approve(
+        &mut world.repo,
+        &world.clock,
+        &wave("internal"),
+        &admin(),
+        &world.options,
+    )
+    .unwrap();
+    assert!(
+        matches!(approved, ApprovalOutcome::Promoted { .. }),
+        "{approved:?}"
+    );
+    let next = world.publish(2, &[("api", 2)]);
+    world.report("staging-us", &next, DeployStatus::Succeeded);
+    world.report("staging-eu", &next, DeployStatus::Succeeded);
+    world.pass(Duration::from_secs(601));
+    let due = advance(&mut world.repo, &world.clock, &world.options).unwrap();
+    assert_eq!(due.awaiting_approval, vec![(wave("internal"), next)]);
+}
+
 #[test]
 fn the_approval_gate_lets_exactly_the_approved_images_through() {
     let pipeline = PIPELINE.replace(

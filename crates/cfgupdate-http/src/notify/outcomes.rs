@@ -235,6 +235,12 @@ pub(crate) fn of_due(
                 .iter()
                 .filter_map(|error| of_promotion_error(error, at)),
         )
+        .chain(advance.awaiting_approval.iter().map(|(wave, revision)| {
+            Event::new(EventKind::ApprovalPending, at)
+                .wave(wave)
+                .commit(revision)
+                .reason(Gate::Approval.describe(wave))
+        }))
         .collect();
     match &due.deferred {
         Ok(run) => {

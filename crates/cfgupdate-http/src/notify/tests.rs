@@ -518,9 +518,8 @@ fn the_cores_answers_become_events_and_nothing_is_decided_again() {
     assert!(pending(Gate::Soak { ready_at: None }).is_empty());
 
     let advance = Advance {
-        promoted: vec![],
-        next_deadline: None,
         refused: vec![PromotionError::Contended { attempts: 3 }],
+        ..Advance::default()
     };
     let due = Due {
         advance,
@@ -538,6 +537,18 @@ fn the_cores_answers_become_events_and_nothing_is_decided_again() {
     let events = outcomes::of_due(&facts, &Ok(due), at());
     assert_eq!(kinds(&events), ["published"]);
     assert_eq!(events[0].commit, Some(commit(8)));
+    // A soak that ended on the service's timer and left the promotion waiting for approval.
+    let due = Due {
+        advance: Advance {
+            awaiting_approval: vec![(wave("production"), commit(9))],
+            ..Advance::default()
+        },
+        deferred: Ok(DeferredRun::default()),
+    };
+    let events = outcomes::of_due(&facts, &Ok(due), at());
+    assert_eq!(kinds(&events), ["approval_pending"]);
+    assert_eq!(events[0].commit, Some(commit(9)));
+    assert_eq!(events[0].wave, Some(wave("production")));
     let declined = Err(PromotionError::Repository(RepositoryError::new(
         RepositoryErrorKind::Declined,
         "hook said no",
