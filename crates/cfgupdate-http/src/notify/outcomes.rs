@@ -3,17 +3,16 @@
 //!
 //! **Wired today** (what the service can produce): `published` (a publish that committed),
 //! `promoted` (a promotion by a deploy report, an approval or the service's timer),
-//! `approval_pending` (a deploy report whose promotion waits at the approval gate),
+//! `approval_pending` (a deploy report whose promotion waits at the approval gate, or a
+//! timer pass whose soak that ended left one waiting there, recorded first by this process),
 //! `deploy_failed` (a failed report, recorded), `refused` (a stale announcement; an
 //! announcement or promotion the render or effect check or the slots refused), `held` (an
 //! announcement refused because a service is held in the first wave), `push_refused` (the
 //! remote declined a push), `deferred` (an announcement into a frozen first wave, kept until
 //! the window ends), `rolled_back` (a rollback that wrote a commit), `refused` also for a
 //! strict mode change CI failed (evicted) or a rebuild dropped (the rebuild a red result
-//! caused, or one during any fetch, once a person moved the main branch). **Not yet produced** by the
-//! core: `approval_pending` after a soak that ended on the timer (the
-//! core's `Advance` does not list the gates that wait). Wiring one is one arm in the match
-//! of the outcome that carries it, e.g.
+//! caused, or one during any fetch, once a person moved the main branch). Wiring another is
+//! one arm in the match of the outcome that carries it, e.g.
 //! `Ok(PublishOutcome::Deferred { until, reason }) => Event::new(EventKind::Deferred, at)...`.
 
 use std::time::SystemTime;
