@@ -570,6 +570,50 @@ impl GitRepository {
         }
     }
 
+    /// What a push of the branch commit `id` and the state commit `state_id` together came to
+    /// (`pushed` reports on the branch, then on the state); each ref's tracking ref follows
+    /// what became of it before any error is returned (a transport failure: whether the remote
+    /// took either ref is unknown).
+    fn pair_pushed(
+        &mut self,
+        id: Oid,
+        state_id: Oid,
+        pushed: Result<Vec<Pushed>, git2::Error>,
+    ) -> Result<PairOutcome, RepositoryError> {
+        let (branch_pushed, state_pushed) = match pushed {
+            Ok(mut pushed) if pushed.len() == 2 => {
+                let state = pushed.pop().map(Ok);
+                let branch = pushed.pop().map(Ok);
+                (branch, state)
+            }
+            Ok(_) => (None, None),
+            Err(error) => (Some(Err(error)), None),
+        };
+        let Some(branch_pushed) = branch_pushed else {
+            return Err(self.describe().error(
+                Failed,
+                &format!(
+                    "the push to branch `{}` of {} reported on neither ref",
+                    self.options.branch, self.options.remote
+                ),
+            ));
+        };
+        let state = state_pushed.map(|state_pushed| self.state_pushed(state_id, state_pushed));
+        let branch = self.branch_pushed(id, branch_pushed)?;
+        let state = state.transpose()?;
+        Ok(match (state, branch) {
+            (Some(PushOutcome::Pushed(state)), PushOutcome::Pushed(commit)) => {
+                PairOutcome::Pushed { commit, state }
+            }
+            (Some(PushOutcome::Pushed(state)), PushOutcome::Rejected) => {
+                PairOutcome::StateOnly(state)
+            }
+            // Never from a push the remote applied atomically; said as it is.
+            (_, PushOutcome::Pushed(commit)) => PairOutcome::BranchOnly(commit),
+            (_, PushOutcome::Rejected) => PairOutcome::Rejected,
+        })
+    }
+
     /// What a push of the commit `id` to the branch came to; the tracking ref and freshness
     /// follow it.
     fn branch_pushed(
@@ -982,39 +1026,7 @@ impl ConfigRepository for GitRepository {
         );
         self.clear_outline();
         self.last_rejection = None;
-        let (branch_pushed, state_pushed) = match pushed {
-            Ok(mut pushed) if pushed.len() == 2 => {
-                let state = pushed.pop().map(Ok);
-                let branch = pushed.pop().map(Ok);
-                (branch, state)
-            }
-            Ok(_) => (None, None),
-            Err(error) => (Some(Err(error)), None),
-        };
-        let Some(branch_pushed) = branch_pushed else {
-            return Err(self.describe().error(
-                Failed,
-                &format!(
-                    "the push to branch `{branch}` of {} reported on neither ref",
-                    self.options.remote
-                ),
-            ));
-        };
-        // Each ref's tracking ref follows what became of it before any error is returned
-        // (`None`: a transport failure, whether the remote took either ref is unknown).
-        let state = state_pushed.map(|state_pushed| self.state_pushed(state_id, state_pushed));
-        let branch = self.branch_pushed(id, branch_pushed)?;
-        let state = state.transpose()?;
-        Ok(match (state, branch) {
-            (Some(PushOutcome::Pushed(state)), PushOutcome::Pushed(commit)) => {
-                PairOutcome::Pushed { commit, state }
-            }
-            (Some(PushOutcome::Pushed(state)), PushOutcome::Rejected) => {
-                PairOutcome::StateOnly(state)
-            }
-            (_, PushOutcome::Pushed(commit)) => PairOutcome::BranchOnly(commit),
-            (_, PushOutcome::Rejected) => PairOutcome::Rejected,
-        })
+        self.pair_pushed(id, state_id, pushed)
     }
 
     fn state(&self) -> Result<Option<StateVersion>, RepositoryError> {

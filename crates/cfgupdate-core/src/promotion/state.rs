@@ -56,9 +56,10 @@ pub(crate) const CATCH_UP_EVERY: usize = 64;
 /// authentic newer document (it says "upgrade") from a forged one (it says "reset").
 /// Version 4 adds `deferred` (announcements a freeze window holds back) and `holds` (services
 /// held in a wave by a rollback or a person's edit). Version 5 adds `strict.built` (the ids
-/// of the auto branch's commits strict mode made, the only ones it fast-forwards main to), so
-/// that a cfgupdate from before it says "upgrade" during a rolling upgrade instead of finding
-/// the document unreadable.
+/// of the auto branch's commits strict mode made, the only ones it fast-forwards main to).
+/// Version 6 adds `awaiting` (the revision whose wait for approval after a soak was announced,
+/// by wave). Each new field comes with a new version, so that a cfgupdate from before it says
+/// "upgrade" during a rolling upgrade instead of finding the document unreadable.
 pub const STATE_VERSION: u32 = 6;
 
 /// The last format whose `mac` covers this cfgupdate's own serialisation of the document.

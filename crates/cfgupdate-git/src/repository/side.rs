@@ -172,52 +172,23 @@ impl GitRepository {
             &self.options.remote,
             &self.options.credentials,
             &[
+                (&outgoing, &destination, Expect::Existing(old)),
                 (
                     &state_outgoing,
                     &state_destination,
                     Expect::Exactly(state_expected),
                 ),
-                (&outgoing, &destination, Expect::Existing(old)),
             ],
             None,
         );
         self.last_rejection = None;
-        let (state, branch) = match pushed {
+        match pushed {
             // Nothing was sent: the remote cannot take an atomic push.
-            Ok(None) => return Ok(None),
-            Ok(Some(mut pushed)) if pushed.len() == 2 => {
-                let branch = pushed.pop().map(Ok);
-                let state = pushed.pop().map(Ok);
-                (state, branch)
-            }
-            Ok(Some(_)) => (None, None),
-            // Whether the remote took both or neither is unknown (the same for both refs).
-            Err(error) => (
-                Some(Err(git2::Error::from_str(error.message()))),
-                Some(Err(error)),
-            ),
-        };
-        let (Some(state), Some(branch)) = (state, branch) else {
-            return Err(self.describe().error(
-                Failed,
-                &format!(
-                    "the push to branch `{main}` of {} reported on neither ref",
-                    self.options.remote
-                ),
-            ));
-        };
-        // Each ref's tracking ref follows what became of it before any error is returned.
-        let state = self.state_pushed(state_id, state);
-        let branch = self.branch_pushed(id, branch)?;
-        Ok(Some(match (state?, branch) {
-            (PushOutcome::Pushed(state), PushOutcome::Pushed(commit)) => {
-                PairOutcome::Pushed { commit, state }
-            }
-            (PushOutcome::Pushed(state), PushOutcome::Rejected) => PairOutcome::StateOnly(state),
-            // Never from a remote that applied the push atomically; said as it is.
-            (PushOutcome::Rejected, PushOutcome::Pushed(commit)) => PairOutcome::BranchOnly(commit),
-            (PushOutcome::Rejected, PushOutcome::Rejected) => PairOutcome::Rejected,
-        }))
+            Ok(None) => Ok(None),
+            pushed => self
+                .pair_pushed(id, state_id, pushed.map(Option::unwrap_or_default))
+                .map(Some),
+        }
     }
 
     /// The commits of a fast-forward of the main branch from `expected` to `to`, checked to
