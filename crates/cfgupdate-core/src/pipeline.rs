@@ -46,6 +46,7 @@ mod strict_table;
 pub use duration::{DurationError, parse_duration};
 pub use schema::schema;
 pub use strict_table::StrictConfig;
+pub(crate) use strict_table::is_check_name;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

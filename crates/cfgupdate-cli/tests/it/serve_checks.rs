@@ -88,6 +88,11 @@ fn ci_results_arrive_as_cfgupdates_shape_or_githubs_signed_status_event() {
         403
     );
     assert_eq!(post_as(&url, CI_TOKEN, &check(&bad, "green")).status, 422);
+    // A check name that is not one (it would be kept in the state every call fetches).
+    let long = json!({ "commit": bad, "state": "pending", "context": "x".repeat(300) });
+    let answer = post_as(&url, CI_TOKEN, &long.to_string());
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert!(answer.text.contains("not one"), "{}", answer.text);
     assert_eq!(post_as(&url, CI_TOKEN, "{\"commit\": 1}").status, 400);
 
     let answer = post_as(&url, CI_TOKEN, &check(&good, "pending"));

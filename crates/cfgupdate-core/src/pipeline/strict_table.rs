@@ -12,8 +12,15 @@ pub(super) const STRICT_KEYS: &[&str] = &["branch", "contexts"];
 /// The longest branch name `[strict] branch` takes.
 const BRANCH_MAX_LEN: usize = 200;
 
-/// The longest CI check name `[strict] contexts` takes (GitHub's `context` is at most 255).
-const CONTEXT_MAX_LEN: usize = 255;
+/// The longest CI check name `[strict] contexts` and a CI result take (GitHub's `context` is
+/// at most 255).
+pub(crate) const CONTEXT_MAX_LEN: usize = 255;
+
+/// Whether `name` can be a CI check's name: at most [`CONTEXT_MAX_LEN`] characters, no
+/// control characters (an empty name is a check without one).
+pub(crate) fn is_check_name(name: &str) -> bool {
+    name.chars().count() <= CONTEXT_MAX_LEN && !name.chars().any(char::is_control)
+}
 
 /// The `[strict]` table: with it, every automatic commit lands on [`StrictConfig::branch`]
 /// first, and reaches the main branch only once the config repository's own CI passed it
@@ -70,7 +77,7 @@ fn read_contexts(value: &Value<'_, '_>) -> Result<Vec<String>, PipelineError> {
                 index + 1
             )));
         }
-        if name.chars().count() > CONTEXT_MAX_LEN || name.chars().any(char::is_control) {
+        if !is_check_name(name) {
             return Err(error(format!(
                 "item {} of `contexts` in [strict] is `{}`, which is not a CI check name: at most {CONTEXT_MAX_LEN} characters, no control characters",
                 index + 1,

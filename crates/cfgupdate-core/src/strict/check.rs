@@ -115,6 +115,14 @@ pub enum StrictError {
     /// The repository or the pipeline state failed.
     #[error(transparent)]
     Promotion(#[from] PromotionError),
+    /// The result's check name is not one: over 255 characters, or with control characters.
+    #[error(
+        "the CI check name `{context}` is not one: at most 255 characters, no control characters; nothing was recorded"
+    )]
+    Context {
+        /// The name as given, escaped and bounded.
+        context: String,
+    },
     /// The commit is not known to the repository at all.
     #[error(
         "commit {commit} is not in the config repository (not on the main branch nor on the auto branch)"
@@ -135,7 +143,7 @@ impl Classify for StrictError {
     fn class(&self) -> ErrorClass {
         match self {
             StrictError::Promotion(error) => error.class(),
-            StrictError::UnknownCommit { .. } => ErrorClass::Invalid,
+            StrictError::UnknownCommit { .. } | StrictError::Context { .. } => ErrorClass::Invalid,
         }
     }
 }
@@ -176,6 +184,12 @@ impl<R: ConfigRepository> Strict<R> {
 
     /// Acts on a CI result for an auto branch commit (docs/strict.md).
     pub fn record_check(&mut self, report: &CheckReport) -> Result<CheckOutcome, StrictError> {
+        // Kept in the state document, which every call fetches: a name, not a payload.
+        if !crate::pipeline::is_check_name(&report.context) {
+            return Err(StrictError::Context {
+                context: shown(&report.context),
+            });
+        }
         // A green result for a change this process knows to wait is first decided without a
         // fetch (the pushes after it are compare-and-swaps). Only what a push confirmed is
         // taken from that pass (the acceptance, or the result recorded while other checks

@@ -20,7 +20,7 @@ const KEEP_CHECKS_PER_COMMIT: usize = 32;
 /// whose newest result is the oldest (results are only ever recorded for commits waiting on
 /// the auto branch, so a live commit loses its results only after this many others got
 /// results since).
-const KEEP_CHECKED_COMMITS: usize = 256;
+const KEEP_CHECKED_COMMITS: usize = 64;
 /// How many evictions are kept: enough for `status` and `history`, small enough to fetch in
 /// every call.
 const KEEP_EVICTIONS: usize = 100;

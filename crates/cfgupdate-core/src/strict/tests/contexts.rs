@@ -295,3 +295,39 @@ fn with_contexts_results_of_other_checks_never_push_out_a_named_check_that_passe
     );
     assert_eq!(repo.inner().remote_tip(), &commit);
 }
+
+/// Review of this change: a result's check name went into the state document as sent, and a
+/// commit keeps 32 of them: a caller with the ci scope could grow the document every call
+/// fetches by megabytes per result.
+#[test]
+fn a_result_whose_check_name_is_not_one_is_refused_and_recorded_nowhere() {
+    let (mut repo, _) = strict(true);
+    let main = repo.inner().remote_tip().clone();
+    let commit = announce(&mut repo, 0x3f, "api", 2);
+    let pushes = repo.inner().pushes;
+    for context in [
+        "x".repeat(256),
+        "lint\nnext".to_owned(),
+        "a\u{1b}[2J".to_owned(),
+    ] {
+        let error = repo
+            .record_check(&CheckReport {
+                commit: commit.clone(),
+                state: CheckState::Pending,
+                context: context.clone(),
+            })
+            .unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Invalid, "{error}");
+        assert!(
+            !error.to_string().chars().any(char::is_control),
+            "{error:?}"
+        );
+    }
+    assert_eq!(repo.inner().pushes, pushes, "nothing pushed");
+    assert!(repo.record(&main).checks_of(&commit).is_empty());
+    // The longest name there is still is one.
+    assert_eq!(
+        report(&mut repo, &commit, CheckState::Pending, &"x".repeat(255)),
+        CheckOutcome::Recorded
+    );
+}
