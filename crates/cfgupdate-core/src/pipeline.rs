@@ -46,6 +46,8 @@ mod strict_table;
 pub use duration::{DurationError, parse_duration};
 pub use schema::schema;
 pub use strict_table::StrictConfig;
+// The check of a CI result's name: strict mode's result recording, which needs `render`.
+#[cfg(feature = "render")]
 pub(crate) use strict_table::is_check_name;
 
 use std::collections::{BTreeMap, BTreeSet};
