@@ -15,6 +15,7 @@ marker written once pip has finished keeps a caller from using another's half-ma
 """
 
 import fcntl
+import functools
 import os
 import shutil
 import subprocess
@@ -77,21 +78,50 @@ def ready(target, name):
     return probed.returncode == 0
 
 
+@functools.cache
+def outer_pip():
+    """Whether this Python's own pip can install into another environment (`pip --python`,
+    pip 22.3 and later). Then each environment is made without a pip of its own, which saves
+    unpacking and compiling pip four times (about 3 s of CPU each)."""
+    try:
+        version = subprocess.run(
+            [sys.executable, "-m", "pip", "--version"],
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return False
+    if version.returncode != 0:
+        return False
+    parts = version.stdout.split()
+    if len(parts) < 2:
+        return False
+    try:
+        numbers = tuple(int(part) for part in parts[1].split(".")[:2])
+    except ValueError:
+        return False
+    return numbers >= (22, 3)
+
+
 def make(target, name):
     """Makes the tool's environment unless it is ready; returns its bin directory."""
     requirements, probe = TOOLS[name]
     venv = venv_dir(target, name)
+    python = os.path.join(venv, "bin", "python")
     os.makedirs(target, exist_ok=True)
     with open(os.path.join(target, name + "-venv.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not ready(target, name):
             shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+            if outer_pip():
+                subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+                pip = [sys.executable, "-m", "pip", "--python", python]
+            else:
+                subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+                pip = [python, "-m", "pip"]
             subprocess.run(
                 [
-                    os.path.join(venv, "bin", "python"),
-                    "-m",
-                    "pip",
+                    *pip,
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
