@@ -4,11 +4,19 @@
 #   1. the documentation builds without a warning (every public item documented, every
 #      intra-doc link resolving);
 #   2. every test of the workspace: unit, property, fixture and integration tests against a
-#      real `git daemon`, https, sshd, Chromium and go-jsonnet, and the examples/embed crate;
+#      real `git daemon`, https, sshd, Chromium and go-jsonnet, the doctests, and the
+#      examples/embed crate;
 #   3. the core's library without its default `render` feature (what an embedder that only
 #      edits slots builds) compiles without a warning.
 #
-# Extra arguments go to the workspace run (`scripts/test.sh -- --test-threads 1`).
+# With cargo-nextest (on the project's machines and CI), the workspace is built once, then its
+# tests run several at a time (.config/nextest.toml: most of them wait on servers, timers and
+# child processes, not on a core) while the documentation, the doctests and the core without
+# `render` are built beside them on what the waiting leaves of the two cores. Without it, the
+# same steps run one after another with `cargo test` (also with CFGUPDATE_NO_NEXTEST=1).
+# Extra arguments go to the workspace's
+# test run (`scripts/test.sh -E 'test(publish)'` with nextest, `scripts/test.sh -- --nocapture`
+# without).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,18 +28,87 @@ target="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target"
 python3 tests/python-tools.py "$target" >"$target/python-tools.log" 2>&1 &
 tools=$!
-trap 'kill "$tools" 2>/dev/null || true' EXIT
+beside=""
+scratch=""
+cleanup() {
+  kill "$tools" 2>/dev/null || true
+  if [ -n "$scratch" ]; then rm -rf "$scratch"; fi
+  if [ -n "$beside" ]; then
+    pkill -P "$beside" 2>/dev/null || true
+    kill "$beside" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
 
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
-cargo test --workspace "$@"
 # The core's library without `render`, checked with warnings denied (`cargo rustc` gives the
 # flag to that crate alone, so nothing else is rebuilt for it). Its code differs from the
 # default build only by whole items left out, so a check finds what running its unit tests
 # again would: code that no longer compiles without the evaluator, or is left unused.
-cargo rustc -p cfgupdate-core --lib --no-default-features --profile check -- -D warnings
+core_without_render() {
+  cargo rustc -p cfgupdate-core --lib --no-default-features --profile check -- -D warnings
+}
+
+# Built beside the tests: the core without `render`, the doctests, and the documentation with
+# warnings denied. One cargo at a time holds the target directory, so these run one after
+# another, and start only once the test binaries are built; the documentation comes last
+# because its many small dependencies keep both cores busy once the tests have ended.
+side_builds() {
+  core_without_render
+  cargo test --workspace --doc
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+}
+
+# The tests' temporary repositories, working copies and servers' files on tmpfs when the
+# machine has one with room (and TMPDIR is not set already): they create and delete tens of
+# thousands of small files, and on ext4 the kernel's inode bookkeeping for them was a fifth of
+# the tests' CPU (docs/benchmarks.md, "Test suite build").
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] \
+  && [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')" -gt 4194304 ] 2>/dev/null; then
+  scratch="$(mktemp -d /dev/shm/cfgupdate-tests.XXXXXX)"
+  export TMPDIR="$scratch"
+fi
+
+status=0
+if [ "${CFGUPDATE_NO_NEXTEST:-}" != 1 ] && cargo nextest --version >/dev/null 2>&1; then
+  echo "== building the workspace's tests (cargo nextest list)" >&2
+  binaries="$target/nextest-binaries.json"
+  metadata="$target/nextest-metadata.json"
+  cargo nextest list --workspace --list-type binaries-only --message-format json >"$binaries"
+  cargo metadata --format-version 1 --filter-platform "$(rustc -vV | sed -n 's/^host: //p')" \
+    >"$metadata"
+
+  echo "== running the tests; the core without render, the doctests and the documentation are" \
+    "built beside them (output at the end)" >&2
+  side_log="$target/side-builds.log"
+  # At a lower priority: the tests' timers and servers come first, the builds take the rest.
+  nice -n 10 bash -c "$(declare -f core_without_render side_builds); set -euo pipefail; side_builds" \
+    >"$side_log" 2>&1 &
+  beside=$!
+  # The binaries just built, without asking cargo again (it would wait for the builds beside).
+  cargo nextest run --binaries-metadata "$binaries" --cargo-metadata "$metadata" \
+    --no-fail-fast "$@" || status=$?
+
+  side_status=0
+  wait "$beside" || side_status=$?
+  beside=""
+  echo "== the core without render, the doctests and the documentation" >&2
+  cat "$side_log" >&2
+  if [ "$side_status" -ne 0 ]; then
+    echo "error: the core without render, the doctests or the documentation failed" \
+      "(exit $side_status, output above)" >&2
+    [ "$status" -ne 0 ] || status=$side_status
+  fi
+else
+  echo "note: cargo-nextest is not installed; running the steps one after another with" \
+    "cargo test (slower: \`cargo install --locked cargo-nextest\` to run them together)" >&2
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+  cargo test --workspace "$@"
+  core_without_render
+fi
 
 # The tests made what they needed themselves if this failed; say so, but what they said counts.
 if ! wait "$tools"; then
   echo "note: making the Python tools in the background failed:" >&2
   cat "$target/python-tools.log" >&2
 fi
+exit "$status"
