@@ -20,6 +20,7 @@
 //! new operation (a rollback, a release) gets it by construction:
 //!
 //! ```
+//! # #[cfg(feature = "render")] {
 //! use std::time::{Duration, SystemTime};
 //! use cfgupdate_core::{
 //!     Announcement, Clock, CommitId, ImageRef, ImageSet, MemoryRepository, PlannedWrite,
@@ -52,6 +53,7 @@
 //! assert_eq!(commit.files[0].after, Some(format!("{{ \"api\": \"{new}\" }}\n").into_bytes()));
 //! // Nothing was pushed.
 //! assert_eq!(repo.remote_text("images.json"), Some(format!("{{ \"api\": \"{old}\" }}\n")));
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -70,6 +70,7 @@
 //! # Publishing to the in-memory repository
 //!
 //! ```
+//! # #[cfg(feature = "render")] {
 //! use std::time::{Duration, SystemTime};
 //! use cfgupdate_core::{
 //!     Announcement, Clock, CommitId, ImageRef, ImageSet, MemoryRepository, PublishOutcome,
@@ -97,6 +98,7 @@
 //! // The same announcement again changes nothing.
 //! let again = publish(&mut repo, &Fixed, &announcement, &WriteOptions::default())?;
 //! assert_eq!(again, PublishOutcome::Unchanged);
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -105,6 +107,7 @@
 //! Drive a whole promotion with any `ConfigRepository` and `Clock`, then read the status:
 //!
 //! ```
+//! # #[cfg(feature = "render")] {
 //! use std::time::{Duration, SystemTime};
 //! use cfgupdate_core::MemoryRepository;
 //! use cfgupdate_core::promotion::{self, DeployReport, DeployStatus, DeploymentOutcome, TargetSelector};
@@ -169,6 +172,7 @@
 //! let step = status.waves[0].promotion.as_ref().expect("staging promotes into production");
 //! assert_eq!(step.state, promotion::StepState::Idle);
 //! assert_eq!(status.waves[0].targets[0].last_report.as_ref().map(|r| r.status), Some(DeployStatus::Succeeded));
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
