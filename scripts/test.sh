@@ -31,14 +31,19 @@ tools=$!
 beside=""
 scratch=""
 cleanup() {
-  kill "$tools" 2>/dev/null || true
-  if [ -n "$scratch" ]; then rm -rf "$scratch"; fi
+  if [ -n "$tools" ]; then kill "$tools" 2>/dev/null || true; fi
   if [ -n "$beside" ]; then
-    pkill -P "$beside" 2>/dev/null || true
-    kill "$beside" 2>/dev/null || true
+    # The builds beside the tests have a process group of their own (setsid): stop all of it,
+    # cargo's rustc and rustdoc too, before their TMPDIR goes.
+    kill -TERM -- "-$beside" 2>/dev/null || kill -TERM "$beside" 2>/dev/null || true
+    wait "$beside" 2>/dev/null || true
   fi
+  if [ -n "$scratch" ]; then rm -rf "$scratch" || true; fi
 }
 trap cleanup EXIT
+# An interrupted run stops, and cleans up, at once (a background job ignores ^C by itself).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # The core's library without `render`, checked with warnings denied (`cargo rustc` gives the
 # flag to that crate alone, so nothing else is rebuilt for it). Its code differs from the
@@ -62,14 +67,32 @@ side_builds() {
 # machine has one with room (and TMPDIR is not set already): they create and delete tens of
 # thousands of small files, and on ext4 the kernel's inode bookkeeping for them was a fifth of
 # the tests' CPU (docs/benchmarks.md, "Test suite build").
+# The tests run programs they write there (git hooks, stand-in tools), so a tmpfs mounted
+# noexec (Docker's /dev/shm) is not used.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] \
   && [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')" -gt 4194304 ] 2>/dev/null; then
   scratch="$(mktemp -d /dev/shm/cfgupdate-tests.XXXXXX)"
-  export TMPDIR="$scratch"
+  printf '#!/bin/sh\nexit 0\n' >"$scratch/probe"
+  chmod +x "$scratch/probe"
+  if "$scratch/probe" 2>/dev/null; then
+    rm -f "$scratch/probe"
+    export TMPDIR="$scratch"
+  else
+    rm -rf "$scratch"
+    scratch=""
+  fi
 fi
 
+# cargo-nextest, if installed and at least 0.9.91 (.config/nextest.toml's test priorities).
+nextest_usable() {
+  [ "${CFGUPDATE_NO_NEXTEST:-}" != 1 ] || return 1
+  local version
+  version="$(cargo nextest --version 2>/dev/null | sed -n '1s/^cargo-nextest \([0-9][0-9.]*\).*/\1/p')"
+  [ -n "$version" ] && printf '%s\n%s\n' 0.9.91 "$version" | sort -V -C
+}
+
 status=0
-if [ "${CFGUPDATE_NO_NEXTEST:-}" != 1 ] && cargo nextest --version >/dev/null 2>&1; then
+if nextest_usable; then
   echo "== building the workspace's tests (cargo nextest list)" >&2
   binaries="$target/nextest-binaries.json"
   metadata="$target/nextest-metadata.json"
@@ -81,7 +104,8 @@ if [ "${CFGUPDATE_NO_NEXTEST:-}" != 1 ] && cargo nextest --version >/dev/null 2>
     "built beside them (output at the end)" >&2
   side_log="$target/side-builds.log"
   # At a lower priority: the tests' timers and servers come first, the builds take the rest.
-  nice -n 10 bash -c "$(declare -f core_without_render side_builds); set -euo pipefail; side_builds" \
+  setsid nice -n 10 bash -c \
+    "$(declare -f core_without_render side_builds); set -euo pipefail; side_builds" \
     >"$side_log" 2>&1 &
   beside=$!
   # The binaries just built, without asking cargo again (it would wait for the builds beside).
@@ -99,8 +123,9 @@ if [ "${CFGUPDATE_NO_NEXTEST:-}" != 1 ] && cargo nextest --version >/dev/null 2>
     [ "$status" -ne 0 ] || status=$side_status
   fi
 else
-  echo "note: cargo-nextest is not installed; running the steps one after another with" \
-    "cargo test (slower: \`cargo install --locked cargo-nextest\` to run them together)" >&2
+  echo "note: no cargo-nextest 0.9.91 or later (or CFGUPDATE_NO_NEXTEST=1): running the steps" \
+    "one after another with cargo test (slower; \`cargo install --locked cargo-nextest\`" \
+    "runs them together)" >&2
   RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
   cargo test --workspace "$@"
   core_without_render
@@ -111,4 +136,5 @@ if ! wait "$tools"; then
   echo "note: making the Python tools in the background failed:" >&2
   cat "$target/python-tools.log" >&2
 fi
+tools=""
 exit "$status"
