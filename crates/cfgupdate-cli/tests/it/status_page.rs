@@ -90,12 +90,26 @@ fn run_chromium(args: &[String], url: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// The DOM Chromium built from the page.
-fn dom(url: &str) -> String {
-    let dom = run_chromium(&["--dump-dom".to_owned()], url);
+/// The DOM Chromium built from the page, and, from the same load, a screenshot at the
+/// desktop size into `screenshot` (one Chromium start instead of two: each costs about a
+/// second of CPU).
+fn dom_and_screenshot(url: &str, screenshot: &Path) -> String {
+    let _ = std::fs::remove_file(screenshot);
+    let dom = run_chromium(
+        &[
+            "--dump-dom".to_owned(),
+            format!("--screenshot={}", screenshot.display()),
+            format!("--window-size={DESKTOP}"),
+        ],
+        url,
+    );
     assert!(dom.contains("<h1>"), "not a page: {dom}");
     dom
 }
+
+/// The desktop and phone window sizes of the screenshots.
+const DESKTOP: &str = "1280,800";
+const PHONE: &str = "390,844";
 
 /// The text a person sees: the DOM without the style sheet and tags, entities read,
 /// whitespace collapsed.
@@ -127,11 +141,6 @@ fn visible_text(dom: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Screenshots of the page as it is now, at a desktop's and a phone's size.
-fn screenshots(url: &str, step: &str) {
-    screenshots_at(url, step, &[("1280,800", "desktop"), ("390,844", "phone")]);
-}
-
 /// Screenshots of the page as it is now, one per window size.
 fn screenshots_at(url: &str, step: &str, sizes: &[(&str, &str)]) {
     for (size, name) in sizes {
@@ -144,23 +153,30 @@ fn screenshots_at(url: &str, step: &str, sizes: &[(&str, &str)]) {
             ],
             url,
         );
-        let png = std::fs::read(&file).unwrap_or_else(|error| {
-            panic!("Chromium wrote no screenshot {}: {error}", file.display())
-        });
-        assert!(png.starts_with(b"\x89PNG"), "{} is no PNG", file.display());
+        assert_png(&file);
     }
 }
 
+/// `file` is a PNG image Chromium wrote.
+fn assert_png(file: &Path) {
+    let png = std::fs::read(file)
+        .unwrap_or_else(|error| panic!("Chromium wrote no screenshot {}: {error}", file.display()));
+    assert!(png.starts_with(b"\x89PNG"), "{} is no PNG", file.display());
+}
+
 /// Loads the page until its visible text holds every one of `expected` (the status behind it
-/// may be a moment old), keeps screenshots, and returns the text and the DOM.
+/// may be a moment old), keeps screenshots (the desktop one of the very load whose text was
+/// checked), and returns the text and the DOM.
 fn page_shows(url: &str, step: &str, expected: &[&str]) -> (String, String) {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let desktop = artifacts().join(format!("{step}-desktop.png"));
     loop {
-        let dom = dom(url);
+        let dom = dom_and_screenshot(url, &desktop);
         let text = visible_text(&dom);
         let missing: Vec<&&str> = expected.iter().filter(|e| !text.contains(**e)).collect();
         if missing.is_empty() {
-            screenshots(url, step);
+            assert_png(&desktop);
+            screenshots_at(url, step, &[(PHONE, "phone")]);
             return (text, dom);
         }
         assert!(
