@@ -14,9 +14,8 @@
 # child processes, not on a core) while the documentation, the doctests and the core without
 # `render` are built beside them on what the waiting leaves of the two cores. Without it, the
 # same steps run one after another with `cargo test` (also with CFGUPDATE_NO_NEXTEST=1).
-# Extra arguments go to the workspace's
-# test run (`scripts/test.sh -E 'test(publish)'` with nextest, `scripts/test.sh -- --nocapture`
-# without).
+# Extra arguments go to the workspace's test run (`scripts/test.sh -E 'test(publish)'` with
+# nextest, `scripts/test.sh -- --nocapture` without).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -65,8 +64,8 @@ side_builds() {
 
 # The tests' temporary repositories, working copies and servers' files on tmpfs when the
 # machine has one with room (and TMPDIR is not set already): they create and delete tens of
-# thousands of small files, and on ext4 the kernel's inode bookkeeping for them was a fifth of
-# the tests' CPU (docs/benchmarks.md, "Test suite build").
+# thousands of small files, and on ext4 the kernel's inode bookkeeping for them took about 20 s
+# of the tests' 190 s of CPU (docs/benchmarks.md, "Test suite build").
 # The tests run programs they write there (git hooks, stand-in tools), so a tmpfs mounted
 # noexec (Docker's /dev/shm) is not used.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] \
