@@ -39,11 +39,13 @@ mod document;
 mod duration;
 mod freeze_windows;
 mod glob;
+mod memo;
 mod read;
 mod schema;
 mod strict_table;
 
 pub use duration::{DurationError, parse_duration};
+pub(crate) use memo::parse_shared;
 pub use schema::schema;
 pub use strict_table::StrictConfig;
 // The check of a CI result's name: strict mode's result recording, which needs `render`.

@@ -1,9 +1,11 @@
 //! The config repository at one revision, as the operations read it: the pipeline file and
 //! the files of each wave's image set.
 
+use std::sync::Arc;
+
 use crate::names::CommitId;
 use crate::path::RepoPath;
-use crate::pipeline::{PIPELINE_FILE, Pipeline, PipelineError, Wave};
+use crate::pipeline::{PIPELINE_FILE, Pipeline, PipelineError, Wave, parse_shared};
 use crate::repository::{ConfigRepository, RepositoryError};
 use crate::slots::wave::{WaveFiles, layout_files};
 
@@ -38,7 +40,8 @@ pub enum SnapshotError {
 pub struct Snapshot<'r> {
     repo: &'r dyn ConfigRepository,
     revision: CommitId,
-    pipeline: Pipeline,
+    /// Shared with other snapshots whose pipeline file has the same text.
+    pipeline: Arc<Pipeline>,
 }
 
 impl<'r> Snapshot<'r> {
@@ -56,7 +59,7 @@ impl<'r> Snapshot<'r> {
             path,
             revision: revision.clone(),
         })?;
-        let pipeline = Pipeline::parse(PIPELINE_FILE, &text)?;
+        let pipeline = parse_shared(PIPELINE_FILE, &text)?;
         Ok(Self {
             repo,
             revision: revision.clone(),
@@ -98,5 +101,56 @@ impl<'r> Snapshot<'r> {
             files.insert(path, text);
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryRepository;
+
+    /// A text only these tests parse: the cache is shared by the whole test process.
+    const PIPELINE: &str = "# snapshot tests\n[[wave]]\nname = \"staging\"\nimages = \"images/staging.json\"\ntargets = [\"staging\"]\n\n[target.staging]\nentrypoint = \"envs/staging/main.jsonnet\"\n";
+
+    fn path(text: &str) -> RepoPath {
+        RepoPath::parse(text).expect("a test path")
+    }
+
+    #[test]
+    fn revisions_with_the_same_pipeline_file_share_one_parse() {
+        let mut repo = MemoryRepository::new(&[
+            (PIPELINE_FILE, PIPELINE),
+            ("images/staging.json", "{}\n"),
+        ]);
+        let first = repo.remote_tip().clone();
+        let second = repo.person_pushes("a person edits the README", |tree| {
+            tree.insert(path("README.md"), b"hello\n".to_vec());
+        });
+        let a = Snapshot::at(&repo, &first).expect("first revision");
+        let b = Snapshot::at(&repo, &second).expect("second revision");
+        assert!(
+            std::ptr::eq(a.pipeline(), b.pipeline()),
+            "the same cfgupdate.toml was parsed twice"
+        );
+    }
+
+    #[test]
+    fn a_changed_pipeline_file_is_read_anew() {
+        let mut repo = MemoryRepository::new(&[
+            (PIPELINE_FILE, PIPELINE),
+            ("images/staging.json", "{}\n"),
+        ]);
+        let first = repo.remote_tip().clone();
+        let renamed = PIPELINE.replace("name = \"staging\"", "name = \"qa\"");
+        let second = repo.person_pushes("a person renames the wave", |tree| {
+            tree.insert(path(PIPELINE_FILE), renamed.into_bytes());
+        });
+        let a = Snapshot::at(&repo, &first).expect("first revision");
+        let b = Snapshot::at(&repo, &second).expect("second revision");
+        assert_eq!(a.pipeline().waves[0].name.as_str(), "staging");
+        assert_eq!(b.pipeline().waves[0].name.as_str(), "qa");
+        // And the first revision still reads as it was.
+        let again = Snapshot::at(&repo, &first).expect("first revision again");
+        assert_eq!(again.pipeline().waves[0].name.as_str(), "staging");
     }
 }
