@@ -118,10 +118,8 @@ mod tests {
 
     #[test]
     fn revisions_with_the_same_pipeline_file_share_one_parse() {
-        let mut repo = MemoryRepository::new(&[
-            (PIPELINE_FILE, PIPELINE),
-            ("images/staging.json", "{}\n"),
-        ]);
+        let mut repo =
+            MemoryRepository::new(&[(PIPELINE_FILE, PIPELINE), ("images/staging.json", "{}\n")]);
         let first = repo.remote_tip().clone();
         let second = repo.person_pushes("a person edits the README", |tree| {
             tree.insert(path("README.md"), b"hello\n".to_vec());
@@ -136,10 +134,8 @@ mod tests {
 
     #[test]
     fn a_changed_pipeline_file_is_read_anew() {
-        let mut repo = MemoryRepository::new(&[
-            (PIPELINE_FILE, PIPELINE),
-            ("images/staging.json", "{}\n"),
-        ]);
+        let mut repo =
+            MemoryRepository::new(&[(PIPELINE_FILE, PIPELINE), ("images/staging.json", "{}\n")]);
         let first = repo.remote_tip().clone();
         let renamed = PIPELINE.replace("name = \"staging\"", "name = \"qa\"");
         let second = repo.person_pushes("a person renames the wave", |tree| {

@@ -205,7 +205,8 @@ const TRIM_INTERVAL: Duration = Duration::from_secs(10);
 /// glibc's allocator keeps memory freed by the runtime's threads in per-thread arenas and
 /// returns it to the system only now and then: after a flood of connections the process would
 /// stay at its peak size. Trimming every few seconds hands it back (see docs/benchmarks.md,
-/// "A flood of strangers"). Other allocators and platforms need nothing.
+/// "A flood of strangers: `scripts/flood.sh` (issue 10, finding 5)"). Other allocators and
+/// platforms need nothing.
 async fn return_freed_memory() {
     let mut every = tokio::time::interval(TRIM_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

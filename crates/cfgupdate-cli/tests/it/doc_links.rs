@@ -183,7 +183,7 @@ fn citations(text: &str, markdown: bool) -> Vec<(usize, Cited)> {
         let closing = after.trim_start_matches([')', '`']);
         if let Some(quoted) = closing
             .strip_prefix(',')
-            .map(str::trim_start)
+            .map(past_a_comment_break)
             .and_then(|s| s.strip_prefix('"'))
             && let Some(end) = quoted.find('"')
             && end <= 120
@@ -205,6 +205,20 @@ fn citations(text: &str, markdown: bool) -> Vec<(usize, Cited)> {
         }
     }
     found
+}
+
+/// `text` without its leading white space, and, where that crosses a line break, without the
+/// next line's comment leader (`//`, `///`, `//!`): a citation wrapped in a Rust comment
+/// continues there.
+fn past_a_comment_break(text: &str) -> &str {
+    let rest = text.trim_start();
+    if text[..text.len() - rest.len()].contains('\n') && rest.starts_with("//") {
+        rest.trim_start_matches('/')
+            .trim_start_matches('!')
+            .trim_start()
+    } else {
+        rest
+    }
 }
 
 /// Whether `at` is on a line of a Rust comment (a path to a page in code is data, such as a
@@ -403,6 +417,23 @@ fn in_rust_a_page_path_is_a_citation_only_in_a_comment() {
     assert_eq!(
         problems,
         ["src/lib.rs:2: `docs/missing.md`: no such file"],
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn a_section_citation_wrapped_in_a_rust_comment_is_still_checked() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path();
+    fs::create_dir(root.join("docs")).expect("docs/");
+    fs::write(root.join("docs/http.md"), "# Title\n\n## Status codes\n").expect("a page");
+    let text = "/// Answered as in (docs/http.md,\n    /// \"Status codes\"), and as in (see docs/http.md,\n\
+                //! \"Status lines\") and docs/http.md,\n// \"Title\".\n";
+    let mut problems = Vec::new();
+    check(root, &root.join("src/lib.rs"), text, &mut problems);
+    assert_eq!(
+        problems,
+        ["src/lib.rs:2: `docs/http.md`, \"Status lines\": no such section"],
         "{problems:#?}"
     );
 }
