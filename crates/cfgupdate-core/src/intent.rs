@@ -30,7 +30,8 @@ pub struct WriteOptions {
 /// returning `None` ("nothing to do") is believed only once the tip was fetched (in this call,
 /// or by the caller just before: `fetched`), so "unchanged" is never answered from a stale
 /// cache; nor is a failure of class `Invalid` (it may blame content a person has fixed since)
-/// or `Refused` (a hold an admin may have released since).
+/// or `Refused` (a hold an admin may have released since). When the fetch finds the same tip
+/// and state, that failure is the answer without planning again.
 /// Gives up with `contended(attempts)` after `retry.attempts` rejections. With a state key,
 /// every commit is sealed on the parent it is built on, here and nowhere else.
 #[allow(clippy::too_many_arguments)]
@@ -60,8 +61,15 @@ pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
                 if !fetched
                     && matches!(error.class(), ErrorClass::Invalid | ErrorClass::Refused) =>
             {
+                let planned_on = (tip.clone(), state_commit(repo));
                 tip = repo.refresh()?;
                 fetched = true;
+                // A plan reads the tip, the state and the clock, nothing else: on the same
+                // tip and state it gives the same answer, and planning again would only
+                // repeat its work (a render that ran into its time limit ran twice).
+                if planned_on.1.is_some() && (tip.clone(), state_commit(repo)) == planned_on {
+                    return Err(error);
+                }
                 continue;
             }
             planned => planned?,
@@ -88,6 +96,14 @@ pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
             }
         }
     }
+}
+
+/// The commit of the state as last fetched (`Some(None)`: there is none), or `None` when it
+/// cannot be read.
+fn state_commit(repo: &dyn ConfigRepository) -> Option<Option<CommitId>> {
+    repo.state()
+        .ok()
+        .map(|state| state.map(|version| version.commit))
 }
 
 /// With a state key, seals `change` on `parent`, the commit it is built on, recording the
@@ -250,6 +266,65 @@ mod tests {
         assert_eq!(repo.pushes, 1);
         assert_eq!(clock.sleeps.get(), 0);
         assert_eq!(repo.state().unwrap(), None);
+    }
+
+    /// Plans on the tip, counting the plans, and refuses as invalid while the README says
+    /// "broken".
+    fn refuse_broken_readme(
+        repo: &mut dyn ConfigRepository,
+        plans: &Cell<u32>,
+    ) -> Result<Option<(CommitId, ())>, PublishError> {
+        push_intent(
+            repo,
+            &crate::testing::ManualClock::at(SystemTime::UNIX_EPOCH),
+            &RetryPolicy::default(),
+            None,
+            false,
+            |attempts| PublishError::Contended { attempts },
+            |repo, tip| {
+                plans.set(plans.get() + 1);
+                let readme = repo
+                    .read_file(tip, &RepoPath::parse("README.md").unwrap())?
+                    .unwrap_or_default();
+                if readme == b"broken\n" {
+                    // Class `Invalid`, as a render that fails or runs out of time.
+                    return Err(PublishError::Repository(RepositoryError::new(
+                        RepositoryErrorKind::NotFound,
+                        "the README is broken",
+                    )));
+                }
+                Ok(None::<(Change, ())>)
+            },
+        )
+    }
+
+    #[test]
+    fn an_invalid_answer_on_a_tip_the_fetch_confirms_is_planned_once() {
+        let mut repo = MemoryRepository::new(&[("README.md", "broken\n")]);
+        repo.refresh().unwrap();
+        let plans = Cell::new(0);
+        let error = refuse_broken_readme(&mut repo, &plans).unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Invalid, "{error}");
+        assert_eq!(repo.fetches, 2, "the answer was checked against a fetch");
+        assert_eq!(plans.get(), 1, "the same tip and state were planned twice");
+    }
+
+    #[test]
+    fn an_invalid_answer_is_planned_again_when_the_fetch_brings_a_new_tip_or_state() {
+        let mut repo = MemoryRepository::new(&[("README.md", "broken\n")]);
+        repo.refresh().unwrap();
+        // Only the state moved: a hold may have been released.
+        repo.person_pushes_state(b"{}");
+        let plans = Cell::new(0);
+        assert!(refuse_broken_readme(&mut repo, &plans).is_err());
+        assert_eq!(plans.get(), 2);
+        // The branch moved (a person fixed the README).
+        repo.person_pushes("Fix the README", |tree| {
+            tree.insert(RepoPath::parse("README.md").unwrap(), b"fixed\n".to_vec());
+        });
+        let plans = Cell::new(0);
+        assert_eq!(refuse_broken_readme(&mut repo, &plans), Ok(None));
+        assert_eq!(plans.get(), 2);
     }
 
     #[test]

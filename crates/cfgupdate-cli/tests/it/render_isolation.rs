@@ -238,7 +238,7 @@ fn the_service_answers_health_and_metrics_during_a_runaway_publish_which_is_stop
         dir.path(),
         vec![
             ("CFGUPDATE_RENDER_MEMORY", "303MiB".into()),
-            ("CFGUPDATE_RENDER_TIMEOUT", "4s".into()),
+            ("CFGUPDATE_RENDER_TIMEOUT", "2s".into()),
         ],
     );
     let url = server.at("/v1/images");
@@ -257,7 +257,7 @@ fn the_service_answers_health_and_metrics_during_a_runaway_publish_which_is_stop
     assert_eq!(answer.status, 422, "{}", answer.text);
     let error = answer.error();
     assert!(error.contains("`staging`"), "{error}");
-    assert!(error.contains("time limit of 4 s"), "{error}");
+    assert!(error.contains("time limit of 2 s"), "{error}");
     assert!(saw_worker, "no worker was seen computing");
     assert!(answered_during > 3, "{answered_during}");
     // The runaway worker was killed: what is left of this service's workers sleeps, waiting
