@@ -183,9 +183,10 @@ mod tests {
 
     const GOOD: &str = "[[wave]]\nname = \"staging\"\nimages = \"images.json\"\ntargets = [\"s\"]\n\n[target.s]\nentrypoint = \"main.jsonnet\"\n";
 
-    /// Plans nothing, but first reads the pipeline at the tip, as every write does.
-    fn read_pipeline(
+    /// `push_intent` with `plan`, no key, the default retries and a clock that stands still.
+    fn push_planned(
         repo: &mut dyn ConfigRepository,
+        plan: impl FnMut(&dyn ConfigRepository, &CommitId) -> Result<Option<(Change, ())>, PublishError>,
     ) -> Result<Option<(CommitId, ())>, PublishError> {
         push_intent(
             repo,
@@ -194,11 +195,18 @@ mod tests {
             None,
             false,
             |attempts| PublishError::Contended { attempts },
-            |repo, tip| {
-                Snapshot::at(repo, tip)?;
-                Ok(None::<(Change, ())>)
-            },
+            plan,
         )
+    }
+
+    /// Plans nothing, but first reads the pipeline at the tip, as every write does.
+    fn read_pipeline(
+        repo: &mut dyn ConfigRepository,
+    ) -> Result<Option<(CommitId, ())>, PublishError> {
+        push_planned(repo, |repo, tip| {
+            Snapshot::at(repo, tip)?;
+            Ok(None)
+        })
     }
 
     #[test]
@@ -274,28 +282,20 @@ mod tests {
         repo: &mut dyn ConfigRepository,
         plans: &Cell<u32>,
     ) -> Result<Option<(CommitId, ())>, PublishError> {
-        push_intent(
-            repo,
-            &crate::testing::ManualClock::at(SystemTime::UNIX_EPOCH),
-            &RetryPolicy::default(),
-            None,
-            false,
-            |attempts| PublishError::Contended { attempts },
-            |repo, tip| {
-                plans.set(plans.get() + 1);
-                let readme = repo
-                    .read_file(tip, &RepoPath::parse("README.md").unwrap())?
-                    .unwrap_or_default();
-                if readme == b"broken\n" {
-                    // Class `Invalid`, as a render that fails or runs out of time.
-                    return Err(PublishError::Repository(RepositoryError::new(
-                        RepositoryErrorKind::NotFound,
-                        "the README is broken",
-                    )));
-                }
-                Ok(None::<(Change, ())>)
-            },
-        )
+        push_planned(repo, |repo, tip| {
+            plans.set(plans.get() + 1);
+            let readme = repo
+                .read_file(tip, &RepoPath::parse("README.md").unwrap())?
+                .unwrap_or_default();
+            if readme == b"broken\n" {
+                // Class `Invalid`, as a render that fails or runs out of time.
+                return Err(PublishError::Repository(RepositoryError::new(
+                    RepositoryErrorKind::NotFound,
+                    "the README is broken",
+                )));
+            }
+            Ok(None)
+        })
     }
 
     #[test]
