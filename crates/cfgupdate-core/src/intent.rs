@@ -61,13 +61,13 @@ pub(crate) fn push_intent<T, E: From<RepositoryError> + Classify>(
                 if !fetched
                     && matches!(error.class(), ErrorClass::Invalid | ErrorClass::Refused) =>
             {
-                let planned_on = (tip.clone(), state_commit(repo));
+                let (tip_was, state_was) = (tip, state_commit(repo));
                 tip = repo.refresh()?;
                 fetched = true;
                 // A plan reads the tip, the state and the clock, nothing else: on the same
                 // tip and state it gives the same answer, and planning again would only
                 // repeat its work (a render that ran into its time limit ran twice).
-                if planned_on.1.is_some() && (tip.clone(), state_commit(repo)) == planned_on {
+                if tip == tip_was && state_was.is_some() && state_commit(repo) == state_was {
                     return Err(error);
                 }
                 continue;

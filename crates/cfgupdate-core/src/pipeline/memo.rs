@@ -4,8 +4,8 @@
 //! Every operation reads the repository at one or more revisions ([`crate::snapshot`]), and
 //! walking the commits since the pipeline state (holds, history) reads it at each of them. The
 //! file rarely changes between them, but parsing and checking it was about a quarter of the CPU
-//! the promotion simulation spent, as measured in
-//! (docs/benchmarks.md, "The pipeline file parsed once (2026-12-02, later)").
+//! the promotion simulation spent (see docs/benchmarks.md,
+//! "The pipeline file parsed once (2026-12-02, later)").
 //!
 //! [`Pipeline::parse`] is a function of the file's name and text alone (no clock, no
 //! environment), so a result found here is the one parsing again would give. Only successes are
