@@ -115,10 +115,13 @@ impl Classify for PersonError {
 }
 
 /// A `git` command in `dir`, isolated from the user's and the system's configuration, never
-/// prompting, and speaking English.
+/// prompting, speaking English, and starting no automatic maintenance: a person's clone lives
+/// for minutes, and git would otherwise start `git maintenance run --auto` after every
+/// commit, fetch and pull.
 pub fn command(dir: &Path) -> Command {
     let mut command = Command::new("git");
     command
+        .args(["-c", "maintenance.auto=false"])
         .current_dir(dir)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -194,6 +197,8 @@ pub fn create_remote<'a>(
             remote_text,
         ],
     )?;
+    // Nor after every push it receives, over any transport: the remote's own setting.
+    git(remote, None, &["config", "receive.autoGC", "false"])?;
     let mut files = files.into_iter().peekable();
     if files.peek().is_none() {
         return Ok(None);
@@ -536,6 +541,35 @@ mod tests {
             git(&remote, None, &["ls-tree", "-r", "--name-only", "main"]).expect("ls-tree"),
             "a.txt\nc.txt"
         );
+    }
+
+    #[test]
+    fn neither_a_commit_nor_the_push_it_makes_starts_automatic_maintenance() {
+        let (root, remote) = remote_with(&[("a.txt", "a\n")]);
+        let alice = alice(&root, &remote);
+        alice.write("a.txt", "b\n").expect("write");
+        // git traces every command it starts, the remote's receive-pack among them.
+        let trace = root.path().join("git-trace.log");
+        let commit: &[&str] = &["commit", "--quiet", "--all", "--message", "Change a"];
+        for args in [commit, &["push", "--quiet", "origin", "main"]] {
+            let output = command(&root.path().join("alice"))
+                .env("GIT_TRACE", &trace)
+                .env("GIT_AUTHOR_NAME", "Alice")
+                .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+                .env("GIT_COMMITTER_NAME", "Alice")
+                .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+                .args(args)
+                .output()
+                .expect("git runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "git {args:?}: {stderr}");
+        }
+        let traced = fs::read_to_string(&trace).expect("the trace");
+        assert!(
+            traced.contains("receive-pack"),
+            "the push was traced: {traced}"
+        );
+        assert!(!traced.contains("maintenance"), "{traced}");
     }
 
     #[test]
