@@ -7,13 +7,14 @@
 #      real `git daemon`, https, sshd, Chromium and go-jsonnet, the doctests, and the
 #      examples/embed crate;
 #   3. the core's library without its default `render` feature (what an embedder that only
-#      edits slots builds) compiles without a warning.
+#      edits slots builds) compiles without a warning: the workspace member
+#      tests/core-without-render builds it with the tests.
 #
 # With cargo-nextest (on the project's machines and CI), the workspace is built once, then its
 # tests run several at a time (.config/nextest.toml: most of them wait on servers, timers and
-# child processes, not on a core) while the documentation, the doctests and the core without
-# `render` are built beside them on what the waiting leaves of the two cores. Without it, the
-# same steps run one after another with `cargo test` (also with CFGUPDATE_NO_NEXTEST=1).
+# child processes, not on a core) while the doctests and the documentation are built beside
+# them on what the waiting leaves of the two cores. Without it, the same steps run one after
+# another with `cargo test` (also with CFGUPDATE_NO_NEXTEST=1).
 # Extra arguments go to the workspace's test run (`scripts/test.sh -E 'test(publish)'` with
 # nextest, `scripts/test.sh -- --nocapture` without).
 set -euo pipefail
@@ -44,20 +45,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The core's library without `render`, checked with warnings denied (`cargo rustc` gives the
-# flag to that crate alone, so nothing else is rebuilt for it). Its code differs from the
-# default build only by whole items left out, so a check finds what running its unit tests
-# again would: code that no longer compiles without the evaluator, or is left unused.
-core_without_render() {
-  cargo rustc -p cfgupdate-core --lib --no-default-features --profile check -- -D warnings
-}
-
-# Built beside the tests: the core without `render`, the doctests, and the documentation with
-# warnings denied. One cargo at a time holds the target directory, so these run one after
-# another, and start only once the test binaries are built; the documentation comes last
-# because its many small dependencies keep both cores busy once the tests have ended.
+# Built beside the tests: the doctests, and the documentation with warnings denied. One cargo
+# at a time holds the target directory, so these run one after another, and start only once the
+# test binaries are built; the documentation comes last because its many small dependencies
+# keep both cores busy once the tests have ended.
 side_builds() {
-  core_without_render
   cargo test --workspace --doc
   RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 }
@@ -90,6 +82,25 @@ nextest_usable() {
   [ -n "$version" ] && printf '%s\n%s\n' 0.9.91 "$version" | sort -V -C
 }
 
+# A caller that installs what the tests need beside the build (.ci/run, on a fresh machine)
+# names in CFGUPDATE_TESTS_WAIT_FOR a directory with a `lock` it holds until the install has
+# ended, then the install's exit `status` and its `log`. The tests start only after it, and not
+# at all if it failed.
+wait_for_setup() {
+  local setup="${CFGUPDATE_TESTS_WAIT_FOR:-}" status
+  [ -n "$setup" ] || return 0
+  if ! flock -n "$setup/lock" true; then
+    echo "== waiting for the packages the tests need (installed beside the build)" >&2
+    flock "$setup/lock" true
+  fi
+  status="$(cat "$setup/status" 2>/dev/null || echo "none recorded")"
+  if [ "$status" != 0 ]; then
+    echo "error: installing the packages the tests need failed (exit status: $status):" >&2
+    cat "$setup/log" >&2 2>/dev/null || true
+    return 1
+  fi
+}
+
 status=0
 if nextest_usable; then
   echo "== building the workspace's tests (cargo nextest list)" >&2
@@ -99,14 +110,15 @@ if nextest_usable; then
   cargo metadata --format-version 1 --filter-platform "$(rustc -vV | sed -n 's/^host: //p')" \
     >"$metadata"
 
-  echo "== running the tests; the core without render, the doctests and the documentation are" \
-    "built beside them (output at the end)" >&2
+  echo "== running the tests; the doctests and the documentation are built beside them" \
+    "(output at the end)" >&2
   side_log="$target/side-builds.log"
   # At a lower priority: the tests' timers and servers come first, the builds take the rest.
   setsid nice -n 10 bash -c \
-    "$(declare -f core_without_render side_builds); set -euo pipefail; side_builds" \
+    "$(declare -f side_builds); set -euo pipefail; side_builds" \
     >"$side_log" 2>&1 &
   beside=$!
+  wait_for_setup
   # The binaries just built, without asking cargo again (it would wait for the builds beside).
   cargo nextest run --binaries-metadata "$binaries" --cargo-metadata "$metadata" \
     --no-fail-fast "$@" || status=$?
@@ -114,10 +126,10 @@ if nextest_usable; then
   side_status=0
   wait "$beside" || side_status=$?
   beside=""
-  echo "== the core without render, the doctests and the documentation" >&2
+  echo "== the doctests and the documentation" >&2
   cat "$side_log" >&2
   if [ "$side_status" -ne 0 ]; then
-    echo "error: the core without render, the doctests or the documentation failed" \
+    echo "error: the doctests or the documentation failed" \
       "(exit $side_status, output above)" >&2
     [ "$status" -ne 0 ] || status=$side_status
   fi
@@ -126,8 +138,8 @@ else
     "one after another with cargo test (slower; \`cargo install --locked cargo-nextest\`" \
     "runs them together)" >&2
   RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+  wait_for_setup
   cargo test --workspace "$@"
-  core_without_render
 fi
 
 # The tests made what they needed themselves if this failed; say so, but what they said counts.
