@@ -29,13 +29,16 @@
 //! ```
 
 mod delay;
+mod python;
 mod rng;
 
 pub use delay::DelayProxy;
+pub use python::python_venv;
 pub use rng::Rng;
 
 // The servers, remotes and the scripted person (feature `servers`, on by default): the core's
-// tests need only the seeded random source above, and without this feature they build no git.
+// tests need only the seeded random source and the Python tools above, and without this
+// feature they build no git.
 #[cfg(feature = "servers")]
 mod daemon;
 #[cfg(feature = "servers")]
@@ -46,8 +49,6 @@ mod https;
 mod person;
 #[cfg(feature = "servers")]
 mod process;
-#[cfg(feature = "servers")]
-mod python;
 #[cfg(feature = "servers")]
 mod remote;
 #[cfg(feature = "servers")]
@@ -62,8 +63,6 @@ pub use git::{git, try_git};
 pub use https::{HTTPS_USERNAME, HttpsGitServer};
 #[cfg(feature = "servers")]
 pub use person::Person;
-#[cfg(feature = "servers")]
-pub use python::python_venv;
 #[cfg(feature = "servers")]
 pub use remote::{create_bare_remote, install_hook, rev_parse};
 #[cfg(feature = "servers")]

@@ -63,30 +63,11 @@ pub fn memory_repo(files: &[(String, String)]) -> MemoryRepository {
     repo
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-}
-
 /// The Python interpreter of a virtual environment that has `gojsonnet`, PyYAML and
-/// ruamel.yaml, made on first use by `tests/python-tools.py` (the test kit's one way of making
-/// the tools; `scripts/test.sh` makes it in the background while the workspace compiles).
+/// ruamel.yaml, made on first use by `tests/python-tools.py` through the test kit
+/// (`scripts/test.sh` makes it in the background while the workspace compiles).
 pub fn gojsonnet_python() -> PathBuf {
-    let dir = target_dir();
-    let output = Command::new("python3")
-        .arg(workspace().join("tests/python-tools.py"))
-        .arg(&dir)
-        .arg("gojsonnet")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "making the gojsonnet environment failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    dir.join("gojsonnet-venv/bin/python")
+    cfgupdate_tests::python_venv("gojsonnet").join("python")
 }
 
 /// What go-jsonnet evaluates each target to, as JSON, evaluated from `root` with `jpath`.
