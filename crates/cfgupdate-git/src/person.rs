@@ -71,7 +71,7 @@ pub enum PersonError {
     /// A file of the clone could not be read or written.
     #[error("cannot {what} {path}: {source}")]
     File {
-        /// `read`, `write`, `remove` or `create`.
+        /// `read`, `write`, `remove`, `create` or `resolve`.
         what: &'static str,
         /// The file.
         path: String,
@@ -175,6 +175,7 @@ pub fn git(dir: &Path, identity: Option<&Identity>, args: &[&str]) -> Result<Str
 /// Creates the bare repository `remote` with `branch` as its default branch. When `files`
 /// (path, content) is not empty, the branch holds them in one commit by `identity` with
 /// `message`, whose id is returned; otherwise the repository is empty and `None` is returned.
+/// A relative `remote` is taken from the process's current directory.
 pub fn create_remote<'a>(
     remote: &Path,
     branch: &str,
@@ -182,7 +183,14 @@ pub fn create_remote<'a>(
     identity: &Identity,
     message: &str,
 ) -> Result<Option<String>, PersonError> {
-    let parent = remote.parent().unwrap_or(Path::new("."));
+    // git runs in the parent directory and in a seed clone beside it, so the path it is given
+    // must not depend on where it runs.
+    let remote = &std::path::absolute(remote).map_err(|source| PersonError::File {
+        what: "resolve",
+        path: remote.display().to_string(),
+        source,
+    })?;
+    let parent = remote.parent().unwrap_or(Path::new("/"));
     create_dir(parent)?;
     let remote_text = path_text(remote)?;
     git(
@@ -570,6 +578,32 @@ mod tests {
             "the push was traced: {traced}"
         );
         assert!(!traced.contains("maintenance"), "{traced}");
+    }
+
+    #[test]
+    fn a_remote_named_by_a_relative_path_is_made_there_and_holds_the_files() {
+        // A path relative to the process's directory, below it (the tests cannot change the
+        // directory: they share it); removed with the temporary directory.
+        let root = tempfile::Builder::new()
+            .prefix(".person-test-")
+            .tempdir_in(".")
+            .expect("a temporary directory here");
+        let name = root.path().file_name().expect("a name").to_owned();
+        let relative = Path::new(&name).join("remotes/config.git");
+        let commit = create_remote(
+            &relative,
+            "main",
+            [("a.txt", "a\n")],
+            &Identity::named("Setup"),
+            "Initial configuration",
+        )
+        .expect("the remote");
+        let made = root.path().join("remotes/config.git");
+        assert_eq!(
+            git(&made, None, &["rev-parse", "main"]).ok(),
+            commit,
+            "the remote is where the relative path leads"
+        );
     }
 
     #[test]
