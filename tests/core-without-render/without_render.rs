@@ -57,9 +57,9 @@ fn a_pipeline_is_read_and_slots_are_edited_without_the_evaluator()
 
 #[test]
 fn a_refused_edit_is_an_error_that_names_the_file() {
-    let refused = jsonnet::apply("images.libsonnet", "{ api: ", &ImageSet::new());
-    let message = refused
+    let refused = jsonnet::apply("images.libsonnet", "{ api: ", &ImageSet::new())
         .map(|applied| applied.text)
-        .unwrap_or_else(|err| err.to_string());
+        .expect_err("an unfinished file is refused");
+    let message = refused.to_string();
     assert!(message.contains("images.libsonnet"), "{message}");
 }

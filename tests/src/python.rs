@@ -34,8 +34,9 @@ fn script() -> PathBuf {
 /// Panics with the script's output when pip fails (the tests need the tool).
 pub fn python_venv(name: &str) -> PathBuf {
     let dir = target_dir();
+    let bin = venv(&dir, name).join("bin");
     if made_by_this_script(&dir, name) {
-        return dir.join(format!("{name}-venv")).join("bin");
+        return bin;
     }
     let output = Command::new("python3")
         .arg(script())
@@ -49,7 +50,12 @@ pub fn python_venv(name: &str) -> PathBuf {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    dir.join(format!("{name}-venv")).join("bin")
+    bin
+}
+
+/// The environment of `name` under `target` (the script's `venv_dir`).
+fn venv(target: &Path, name: &str) -> PathBuf {
+    target.join(format!("{name}-venv"))
 }
 
 /// Whether the environment of `name` under `target` has the marker the script writes once pip
@@ -58,9 +64,8 @@ pub fn python_venv(name: &str) -> PathBuf {
 /// CPU through pyenv's shim, for each of the tests that use a tool) is skipped. An older
 /// marker, or none, is left to the script.
 fn made_by_this_script(target: &Path, name: &str) -> bool {
-    let marker = target
-        .join(format!("{name}-venv"))
-        .join("cfgupdate-tests-installed");
+    // The script's MARKER.
+    let marker = venv(target, name).join("cfgupdate-tests-installed");
     let modified = |path: &Path| std::fs::metadata(path).and_then(|meta| meta.modified());
     match (modified(&marker), modified(&script())) {
         (Ok(made), Ok(changed)) => made >= changed,
