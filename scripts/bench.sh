@@ -234,8 +234,8 @@ echo "load averages (1, 5, 15 min) seen: ${loads[*]}"
 if [ "$criterion" = 1 ]; then
   echo
   echo "## 4. Rendering and editing (criterion benches), load $(load)"
-  cargo bench -q -p cfgupdate-core --bench render 2>&1 | grep -v '^$' || true
-  cargo bench -q -p cfgupdate-core --bench jsonnet_edit -- --noplot 2>&1 | grep -B1 'time:' || true
+  cargo bench -q -p cfgupdate-benches --bench render 2>&1 | grep -v '^$' || true
+  cargo bench -q -p cfgupdate-benches --bench jsonnet_edit -- --noplot 2>&1 | grep -B1 'time:' || true
   echo "load at the end $(load)"
 fi
 

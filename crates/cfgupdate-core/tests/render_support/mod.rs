@@ -1,5 +1,6 @@
-//! Shared by the render tests and the render bench: fixture repositories loaded into memory,
-//! and go-jsonnet (PyPI `gojsonnet`, the evaluator Argo CD uses) as the reference.
+//! Shared by the render tests and the render bench (crates/cfgupdate-benches): fixture
+//! repositories loaded into memory, and go-jsonnet (PyPI `gojsonnet`, the evaluator Argo CD
+//! uses) as the reference.
 //!
 //! go-jsonnet runs in a Python virtual environment under the target directory
 //! (`$CARGO_TARGET_DIR` or `<workspace>/target`), `gojsonnet-venv/`, created with

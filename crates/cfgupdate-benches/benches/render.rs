@@ -1,9 +1,9 @@
 //! Renders every target of `tests/fixtures/render/bench` (4 targets, 244 objects) with
 //! cfgupdate (jrsonnet, object extraction and YAML) and evaluates the same targets with
 //! go-jsonnet (PyPI `gojsonnet`, in-process in Python, evaluation only), in one run, and
-//! prints the medians. `cargo bench -p cfgupdate-core --bench render`; see docs/benchmarks.md.
+//! prints the medians. `cargo bench -p cfgupdate-benches --bench render`; see docs/benchmarks.md.
 
-#[path = "../tests/render_support/mod.rs"]
+#[path = "../../cfgupdate-core/tests/render_support/mod.rs"]
 mod render_support;
 
 use std::collections::BTreeMap;
