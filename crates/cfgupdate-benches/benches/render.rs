@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cfgupdate_core::ConfigRepository;
 use cfgupdate_core::render::{EvaluationInput, evaluate};
 use cfgupdate_core::render::{RenderLimits, RevisionFiles, read_pipeline, render_target};
-use render_support::{files_of, fixture, gojsonnet_python, memory_repo};
+use render_support::{files_of, fixture, gojsonnet_python, jpath_of, memory_repo, python_output};
 
 const ROUNDS: usize = 30;
 
@@ -79,14 +79,7 @@ fn main() {
         .map(|target| serde_json::json!({"entrypoint": target.entrypoint.as_str(), "ext_vars": target.ext_vars, "tlas": target.tlas}))
         .collect::<Vec<_>>()
         .into();
-    let jpath: Vec<String> = pipeline
-        .render
-        .as_ref()
-        .unwrap()
-        .jpath
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let jpath = jpath_of(&pipeline);
     let script = r#"
 import json, sys, time, _gojsonnet
 jobs, jpath, rounds = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
@@ -100,26 +93,14 @@ for round in range(rounds + 1):
 samples.sort()
 print(samples[len(samples) // 2])
 "#;
-    let output = Command::new(gojsonnet_python())
-        .current_dir(&root)
-        .args([
-            "-c",
-            script,
-            &jobs.to_string(),
-            &serde_json::to_string(&jpath).unwrap(),
-            &ROUNDS.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seconds: f64 = String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .unwrap();
+    let stdout = python_output(Command::new(gojsonnet_python()).current_dir(&root).args([
+        "-c",
+        script,
+        &jobs.to_string(),
+        &serde_json::to_string(&jpath).unwrap(),
+        &ROUNDS.to_string(),
+    ]));
+    let seconds: f64 = String::from_utf8_lossy(&stdout).trim().parse().unwrap();
     let theirs = Duration::from_secs_f64(seconds);
 
     println!(

@@ -57,16 +57,13 @@ for program in json.loads(sys.argv[1]):
         out.append({"err": str(error)})
 print(json.dumps(out))
 "#;
-    let output = Command::new(render_support::gojsonnet_python())
-        .args(["-c", script, &serde_json::to_string(programs).unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answers: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let stdout =
+        render_support::python_output(Command::new(render_support::gojsonnet_python()).args([
+            "-c",
+            script,
+            &serde_json::to_string(programs).unwrap(),
+        ]));
+    let answers: Vec<Value> = serde_json::from_slice(&stdout).unwrap();
     answers
         .into_iter()
         .map(|answer| match answer.get("ok").and_then(Value::as_str) {

@@ -10,7 +10,7 @@ use cfgupdate_core::ConfigRepository;
 use cfgupdate_core::render::extract_objects;
 use cfgupdate_core::render::yaml_files;
 use cfgupdate_core::render::{RenderLimits, RevisionFiles, read_pipeline, render_target};
-use render_support::{files_of, fixture, gojsonnet_values, memory_repo};
+use render_support::{files_of, fixture, gojsonnet_values, jpath_of, memory_repo};
 
 #[test]
 fn every_target_renders_the_objects_go_jsonnet_renders_and_the_same_yaml() {
@@ -20,14 +20,7 @@ fn every_target_renders_the_objects_go_jsonnet_renders_and_the_same_yaml() {
     let none = BTreeMap::new();
     let files = RevisionFiles::new(&repo, &tip, &none);
     let pipeline = read_pipeline(&files, "in the fixture").unwrap();
-    let jpath: Vec<String> = pipeline
-        .render
-        .as_ref()
-        .unwrap()
-        .jpath
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let jpath = jpath_of(&pipeline);
     let targets = pipeline
         .targets
         .iter()

@@ -89,13 +89,8 @@ print(json.dumps(bad))
         .unwrap()
         .write_all(Value::Array(payload).to_string().as_bytes())
         .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    let stdout = render_support::python_finished(child.wait_with_output().unwrap());
+    serde_json::from_slice(&stdout).unwrap()
 }
 
 fn kubectl_installed() -> bool {

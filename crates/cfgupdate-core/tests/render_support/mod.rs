@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cfgupdate_core::MemoryRepository;
-use cfgupdate_core::Target;
+use cfgupdate_core::{Pipeline, Target};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -71,6 +71,33 @@ pub fn gojsonnet_python() -> PathBuf {
     cfgupdate_tests::python_venv("gojsonnet").join("python")
 }
 
+/// The pipeline's `[render] jpath`, as go-jsonnet takes it.
+pub fn jpath_of(pipeline: &Pipeline) -> Vec<String> {
+    pipeline
+        .render
+        .as_ref()
+        .expect("the fixture's pipeline has a [render] section")
+        .jpath
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// Runs a Python program and returns what it printed; fails with its error output if it failed.
+pub fn python_output(command: &mut Command) -> Vec<u8> {
+    python_finished(command.output().expect("python starts"))
+}
+
+/// What a finished Python program printed; fails with its error output if it failed.
+pub fn python_finished(output: std::process::Output) -> Vec<u8> {
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 /// What go-jsonnet evaluates each target to, as JSON, evaluated from `root` with `jpath`.
 pub fn gojsonnet_values(
     root: &Path,
@@ -101,17 +128,12 @@ for name, job in jobs.items():
     out[name] = json.loads(text)
 print(json.dumps(out))
 "#;
-    let output = Command::new(gojsonnet_python())
-        .current_dir(root)
-        .args(["-c", script])
-        .arg(jobs.to_string())
-        .arg(serde_json::to_string(jpath).unwrap())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "go-jsonnet failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = python_output(
+        Command::new(gojsonnet_python())
+            .current_dir(root)
+            .args(["-c", script])
+            .arg(jobs.to_string())
+            .arg(serde_json::to_string(jpath).unwrap()),
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    serde_json::from_slice(&stdout).unwrap()
 }
