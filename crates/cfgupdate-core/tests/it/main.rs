@@ -31,3 +31,4 @@ mod render_regenerate;
 mod render_workers;
 mod render_yaml_roundtrip;
 mod strict_simulation;
+mod workspace_manifests;
