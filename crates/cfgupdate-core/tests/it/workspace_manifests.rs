@@ -1,93 +1,115 @@
 //! The workspace's manifests keep the core's test doubles out of what is built for use.
 //!
 //! Cargo turns on, in `cargo build --workspace` and `cargo doc --workspace`, every feature that
-//! any member's normal dependencies ask for. A member that depended on the core with its
-//! `testing` feature as a normal dependency would put the test doubles and mockall into those
-//! builds, and into the documentation's type-checking, though no user of them asked: the test
-//! doubles are for tests and benches, which take them as dev-dependencies.
+//! any member's normal dependencies ask for, directly, through a renamed dependency, or through
+//! a feature of their own that is on by default. A member that turned on the core's `testing`
+//! that way would put the test doubles and mockall into those builds, and into the
+//! documentation's type-checking, though no user of them asked: the test doubles are for tests
+//! and benches, which take them as dev-dependencies. Cargo's own resolution is asked
+//! (`cargo tree`), so that every way of asking is seen.
 
 use std::fs;
 use std::path::Path;
+use std::process::Command;
 
 use crate::render_support::workspace;
 
-/// The workspace's members, as the root manifest lists them.
-fn members(root: &Path) -> Vec<String> {
-    let text = fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let manifest: toml::Table = toml::from_str(&text).unwrap();
-    manifest["workspace"]["members"]
-        .as_array()
-        .expect("the root manifest lists the workspace's members")
-        .iter()
-        .map(|member| member.as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// The features a dependency table asks of `cfgupdate-core`, if it names the core.
-fn core_features(dependencies: Option<&toml::Value>) -> Vec<String> {
-    let Some(core) = dependencies.and_then(|table| table.get("cfgupdate-core")) else {
-        return Vec::new();
-    };
-    core.get("features")
-        .and_then(toml::Value::as_array)
-        .map(|features| {
-            features
-                .iter()
-                .map(|feature| feature.as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The problems of one member's manifest: each normal dependency on the core with `testing`.
-fn testing_in_normal_dependencies(member: &str, manifest: &toml::Table) -> Vec<String> {
-    let mut tables = vec![("[dependencies]".to_owned(), manifest.get("dependencies"))];
-    if let Some(targets) = manifest.get("target").and_then(toml::Value::as_table) {
-        for (platform, table) in targets {
-            tables.push((
-                format!("[target.{platform}.dependencies]"),
-                table.get("dependencies"),
-            ));
-        }
-    }
-    tables
-        .into_iter()
-        .filter(|(_, table)| core_features(*table).iter().any(|f| f == "testing"))
-        .map(|(section, _)| {
-            format!("{member}/Cargo.toml: cfgupdate-core with `testing` in {section}")
-        })
+/// The features of `package` on in a build of the whole workspace at `root` that compiles no
+/// test, bench or example (`cargo tree -e normal,build`, offline).
+fn features_outside_tests(root: &Path, package: &str) -> Vec<String> {
+    let output = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args([
+            "tree",
+            "--workspace",
+            "--offline",
+            "--edges",
+            "normal,build",
+        ])
+        .args(["--invert", package, "--depth", "0", "--format", "{f}"])
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .split(',')
+        .filter(|feature| !feature.is_empty())
+        .map(str::to_owned)
         .collect()
 }
 
 #[test]
 fn no_member_turns_on_the_core_s_test_doubles_outside_its_tests() {
-    let root = workspace();
-    let mut problems = Vec::new();
-    let members = members(&root);
-    assert!(members.len() >= 5, "members: {members:?}");
-    for member in &members {
-        let text = fs::read_to_string(root.join(member).join("Cargo.toml")).unwrap();
-        let manifest: toml::Table = toml::from_str(&text).unwrap();
-        problems.extend(testing_in_normal_dependencies(member, &manifest));
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let features = features_outside_tests(&workspace(), "cfgupdate-core");
+    // The check reads real output: the default features are always there.
+    assert!(features.iter().any(|f| f == "render"), "{features:?}");
+    assert!(
+        !features.iter().any(|f| f == "testing"),
+        "a member's normal dependencies turn on cfgupdate-core's `testing` (features on: \
+         {features:?}); take the core with `testing` as a dev-dependency \
+         (`cargo tree --workspace -e normal,build,features -i cfgupdate-core` shows who asks)"
+    );
 }
 
-/// The check itself sees the mistake, in either place it can be made.
+/// The check itself sees the mistake, in each way a manifest can make it, and not in a
+/// dev-dependency: a scratch workspace of a stand-in core and a member that uses it.
 #[test]
-fn a_normal_dependency_on_the_core_with_testing_is_found() {
-    for text in [
-        "[dependencies]\ncfgupdate-core = { workspace = true, features = [\"testing\"] }\n",
-        "[target.'cfg(unix)'.dependencies]\ncfgupdate-core = { path = \"x\", features = [\"render\", \"testing\"] }\n",
-    ] {
-        let manifest: toml::Table = toml::from_str(text).unwrap();
+fn a_member_asking_for_the_core_s_testing_is_found_however_it_asks() {
+    let cases = [
+        (
+            "[dependencies]\ncfgupdate-core = { path = \"../core\", features = [\"testing\"] }\n",
+            true,
+        ),
+        (
+            "[dependencies]\ncore = { package = \"cfgupdate-core\", path = \"../core\", \
+             features = [\"testing\"] }\n",
+            true,
+        ),
+        (
+            "[features]\ndefault = [\"doubles\"]\ndoubles = [\"cfgupdate-core/testing\"]\n\n\
+             [dependencies]\ncfgupdate-core = { path = \"../core\" }\n",
+            true,
+        ),
+        (
+            "[dependencies]\ncfgupdate-core = { path = \"../core\" }\n\n[dev-dependencies]\n\
+             cfgupdate-core = { path = \"../core\", features = [\"testing\"] }\n",
+            false,
+        ),
+    ];
+    for (dependencies, asks) in cases {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let write = |path: &str, text: &str| {
+            let path = root.path().join(path);
+            fs::create_dir_all(path.parent().expect("a parent")).expect("the directory");
+            fs::write(path, text).expect("the file");
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"core\", \"member\"]\nresolver = \"3\"\n",
+        );
+        write(
+            "core/Cargo.toml",
+            "[package]\nname = \"cfgupdate-core\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [features]\ndefault = [\"render\"]\nrender = []\ntesting = []\n",
+        );
+        write("core/src/lib.rs", "");
+        write(
+            "member/Cargo.toml",
+            &format!(
+                "[package]\nname = \"member\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+                 {dependencies}"
+            ),
+        );
+        write("member/src/lib.rs", "");
+        let features = features_outside_tests(root.path(), "cfgupdate-core");
         assert_eq!(
-            testing_in_normal_dependencies("m", &manifest).len(),
-            1,
-            "{text}"
+            features.iter().any(|f| f == "testing"),
+            asks,
+            "{dependencies}\nfeatures on: {features:?}"
         );
     }
-    let dev = "[dev-dependencies]\ncfgupdate-core = { path = \"x\", features = [\"testing\"] }\n";
-    let manifest: toml::Table = toml::from_str(dev).unwrap();
-    assert!(testing_in_normal_dependencies("m", &manifest).is_empty());
 }
