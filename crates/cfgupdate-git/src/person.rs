@@ -133,13 +133,8 @@ pub fn command(dir: &Path) -> Command {
     command
 }
 
-/// Runs `git args...` in `dir` (as `identity` when given) and returns what it did, whatever
-/// its exit status.
-pub fn try_git(
-    dir: &Path,
-    identity: Option<&Identity>,
-    args: &[&str],
-) -> Result<Output, PersonError> {
+/// [`command`], as `identity` (author and committer) when given.
+fn command_as(dir: &Path, identity: Option<&Identity>) -> Command {
     let mut command = command(dir);
     if let Some(identity) = identity {
         command
@@ -149,6 +144,16 @@ pub fn try_git(
             .env("GIT_COMMITTER_EMAIL", &identity.email);
     }
     command
+}
+
+/// Runs `git args...` in `dir` (as `identity` when given) and returns what it did, whatever
+/// its exit status.
+pub fn try_git(
+    dir: &Path,
+    identity: Option<&Identity>,
+    args: &[&str],
+) -> Result<Output, PersonError> {
+    command_as(dir, identity)
         .args(args)
         .output()
         .map_err(|source| PersonError::Spawn {
@@ -560,12 +565,8 @@ mod tests {
         let trace = root.path().join("git-trace.log");
         let commit: &[&str] = &["commit", "--quiet", "--all", "--message", "Change a"];
         for args in [commit, &["push", "--quiet", "origin", "main"]] {
-            let output = command(&root.path().join("alice"))
+            let output = command_as(&root.path().join("alice"), Some(alice.identity()))
                 .env("GIT_TRACE", &trace)
-                .env("GIT_AUTHOR_NAME", "Alice")
-                .env("GIT_AUTHOR_EMAIL", "alice@example.com")
-                .env("GIT_COMMITTER_NAME", "Alice")
-                .env("GIT_COMMITTER_EMAIL", "alice@example.com")
                 .args(args)
                 .output()
                 .expect("git runs");
